@@ -1,0 +1,69 @@
+# Portcullis — every command a user runs is a target here. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The opa CLI, built from the Go module pinned in tools/go.mod (no downloaded binaries).
+OPA := $(CURDIR)/.cache/bin/opa
+BUNDLE := bundles/portkey.tar.gz
+ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow
+# Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
+POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
+REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
+TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
+NODE_TEST := node --import tsx --test --test-concurrency=1
+
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench install opa
+
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: node_modules ## Start the sidecar on :8181 (embedded settings, committed bundle; REDIS_URL=... for Redis)
+	node --import tsx src/main.ts
+
+test: policy-test bundle-check typecheck unit-test ## Everything: Rego tests, stale-bundle check, types, Node tests
+
+policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
+	$(OPA) fmt --fail --list policies
+	$(OPA) check --strict policies
+	$(OPA) test --coverage --threshold 100 policies > .cache/coverage.json || { \
+	  $(OPA) test policies; echo "opa test: coverage below 100% (see .cache/coverage.json)"; exit 1; }
+	$(OPA) test policies
+
+policy-fmt: $(OPA) ## Rewrite policies/ in opa fmt style
+	$(OPA) fmt --write policies
+
+bundle: $(OPA) ## Build bundles/portkey.tar.gz from policies/ (commit the result)
+	$(call build_bundle,$(BUNDLE))
+	@echo "built $(BUNDLE) revision $(REVISION)"
+
+bundle-check: $(OPA) ## Fail when the committed bundle does not match policies/
+	$(call build_bundle,.cache/bundle-check.tar.gz)
+	@cmp -s .cache/bundle-check.tar.gz $(BUNDLE) || { \
+	  echo "$(BUNDLE) is stale: policies/ changed since it was built. Run 'make bundle' and commit bundles/."; exit 1; }
+	@echo "$(BUNDLE) matches policies/ (revision $(REVISION))"
+
+define build_bundle
+	@mkdir -p $(dir $(1))
+	cd policies && $(OPA) build -t wasm $(ENTRYPOINTS) --ignore '*_test.rego' \
+	  --revision $(REVISION) -o $(abspath $(1)) .
+endef
+
+typecheck: node_modules ## tsc --noEmit in strict mode
+	npx tsc --noEmit -p .
+
+unit-test: node_modules $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
+	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)
+
+install: node_modules $(OPA) ## Install npm packages and build the opa CLI
+
+opa: $(OPA) ## Build the pinned opa CLI into .cache/bin
+
+$(OPA): tools/go.mod tools/go.sum
+	@mkdir -p $(dir $@)
+	cd tools && go build -o $@ github.com/open-policy-agent/opa
+	@$@ version | head -1
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@

@@ -1,0 +1,42 @@
+// Every error a client can see: a stable code, a human message, an HTTP status,
+// and, for bad input, one entry per offending field. Routes throw these; the
+// error middleware (http/errors.ts) is the only place that turns them into JSON.
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  toJSON(): { code: string; message: string; errors?: FieldError[] } {
+    return this.errors.length > 0
+      ? { code: this.code, message: this.message, errors: this.errors }
+      : { code: this.code, message: this.message };
+  }
+}
+
+/** 400: the request body or parameters are not what the API takes. Names every bad field. */
+export function invalidInput(errors: FieldError[]): ApiError {
+  const message = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+  return new ApiError(400, 'invalid_parameter', message, errors);
+}
+
+export const errors = {
+  invalidInput,
+  malformedJson: (detail: string) => new ApiError(400, 'invalid_json', `request body is not valid JSON: ${detail}`),
+  tooLarge: (limit: string) => new ApiError(400, 'request_too_large', `request body is larger than ${limit}`),
+  unauthorized: (message: string) => new ApiError(401, 'unauthorized', message),
+  notFound: (what: string) => new ApiError(404, 'resource_not_found', `${what} not found`),
+  unavailable: (message: string) => new ApiError(503, 'unavailable', message),
+  internal: () => new ApiError(500, 'internal_error', 'internal error; see the sidecar log'),
+};

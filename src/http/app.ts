@@ -1,0 +1,42 @@
+// The Express app: public decision and health routes, the admin API behind the token,
+// and one error handler. Everything it uses is passed in, so tests build it with a
+// real Redis and a real bundle and nothing is patched.
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { Decider } from '../decision/decider.ts';
+import type { ActivePolicy } from '../engine/active.ts';
+import type { Metrics } from '../metrics.ts';
+import type { SettingsStore } from '../settings/types.ts';
+import { requireAdminToken } from './auth.ts';
+import { decisionRoutes } from './decide.ts';
+import { errorHandler, notFound } from './errors.ts';
+import { healthRoutes } from './health.ts';
+import { settingsRoutes } from './settings.ts';
+
+export interface AppDeps {
+  decider: Decider;
+  policy: ActivePolicy;
+  store: SettingsStore;
+  storeKind: string;
+  metrics: Metrics;
+  log: Logger;
+  adminToken: string;
+  bodyLimit: string;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  // Every body is read as JSON whatever its Content-Type, as OPA does.
+  app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
+
+  app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
+  app.use(decisionRoutes(deps.decider));
+  app.use('/v1/orgs', requireAdminToken(deps.adminToken));
+  app.use(settingsRoutes(deps.store));
+
+  app.use(notFound);
+  app.use(errorHandler(deps.log, deps.bodyLimit));
+  return app;
+}

@@ -1,0 +1,50 @@
+// `make run`: start the sidecar, say where it listens, stop cleanly on SIGTERM/SIGINT.
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { createSidecar } from './sidecar.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const sidecar = await createSidecar(config, log);
+  const server = sidecar.app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const { port } = server.address() as AddressInfo;
+  const base = `http://${config.host}:${port}`;
+  log.info({ url: base, store: sidecar.storeKind, revision: sidecar.policy.current?.revision }, 'portcullis listening');
+
+  if (process.stdout.isTTY || config.adminTokenGenerated) {
+    process.stderr.write(
+      [
+        '',
+        `Portcullis listening on ${base} (settings: ${sidecar.storeKind}, bundle ${sidecar.policy.current?.revision})`,
+        config.adminTokenGenerated ? `Admin token (generated for this run; set ADMIN_TOKEN to choose one): ${config.adminToken}` : 'Admin token: from ADMIN_TOKEN',
+        'Try:',
+        `  curl -s ${base}/v1/authorize -d '{"principal":{"id":"u-1","orgId":"org-1","orgRole":"member","workspaceRoles":{"ws-1":"manager"}},"action":"create","resource":{"type":"mcp_server","orgId":"org-1","workspaceId":"ws-1"}}'`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: draining in-flight requests');
+    server.close(async () => {
+      await sidecar.close();
+      log.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`portcullis: cannot start: ${message}\n`);
+  process.exit(1);
+});

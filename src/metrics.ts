@@ -1,0 +1,62 @@
+// Prometheus metrics. One registry per app instance, so tests can build several apps.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly decisions = new Counter({
+    name: 'portcullis_decisions_total',
+    help: 'Decisions made, by API, outcome and reason.',
+    labelNames: ['api', 'allow', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisionSeconds = new Histogram({
+    name: 'portcullis_decision_duration_seconds',
+    help: 'Time to decide, from parsed request to answer (settings lookup and policy evaluation).',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+    registers: [this.registry],
+  });
+
+  readonly settingsCache = new Counter({
+    name: 'portcullis_settings_cache_total',
+    help: 'Settings lookups by cache result (hit or miss).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly settingsErrors = new Counter({
+    name: 'portcullis_settings_errors_total',
+    help: 'Settings lookups that failed (store unreachable); such decisions fail closed when a setting decides.',
+    registers: [this.registry],
+  });
+
+  readonly bundleInfo = new Gauge({
+    name: 'portcullis_bundle_info',
+    help: 'The active policy bundle (value 1, revision in the label).',
+    labelNames: ['revision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly wasmMemoryBytes = new Gauge({
+    name: 'portcullis_wasm_memory_bytes',
+    help: 'Linear memory of the active policy WASM instance.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' });
+  }
+
+  setBundle(revision: string): void {
+    this.bundleInfo.reset();
+    this.bundleInfo.set({ revision }, 1);
+  }
+
+  /** Hit/miss callbacks for the settings cache. */
+  get cacheStats() {
+    const hit = this.settingsCache.labels('hit');
+    const miss = this.settingsCache.labels('miss');
+    return { onHit: () => hit.inc(), onMiss: () => miss.inc() };
+  }
+}

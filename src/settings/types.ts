@@ -1,0 +1,58 @@
+// The settings of DESIGN.md §1: three booleans per organization, each with a toggle
+// that lets workspaces override it, and per-workspace values for any subset.
+
+export const SETTING_NAMES = [
+  'managersWriteWsIntegrations',
+  'managersWriteWsMcpIntegrations',
+  'managersWriteMcpServers',
+] as const;
+
+export type SettingName = (typeof SETTING_NAMES)[number];
+
+export type SettingValues = Partial<Record<SettingName, boolean>>;
+
+/** An organization's stored settings: only the fields an admin set are present. */
+export interface OrgSettings extends SettingValues {
+  allowWorkspaceOverrides?: SettingValues;
+}
+
+/** A workspace's stored values; a setting left out inherits from the organization. */
+export type WorkspaceSettings = SettingValues;
+
+/** What a decision is made with: the stored settings of one org and one of its workspaces. */
+export interface SettingsSnapshot {
+  org: OrgSettings;
+  workspace: WorkspaceSettings;
+  /** Changes on every write to the organization's settings (its workspaces' included). */
+  version: number;
+}
+
+/** The org settings as the admin API shows them: every field present, defaults filled in. */
+export interface EffectiveOrgSettings extends Record<SettingName, boolean> {
+  allowWorkspaceOverrides: Record<SettingName, boolean>;
+}
+
+export function withDefaults(org: OrgSettings | null): EffectiveOrgSettings {
+  const values = {} as Record<SettingName, boolean>;
+  const toggles = {} as Record<SettingName, boolean>;
+  for (const name of SETTING_NAMES) {
+    values[name] = org?.[name] ?? true;
+    toggles[name] = org?.allowWorkspaceOverrides?.[name] ?? false;
+  }
+  return { ...values, allowWorkspaceOverrides: toggles };
+}
+
+/** The one interface both stores implement: Redis in production, memory for `make run`. */
+export interface SettingsStore {
+  /** Settings for a decision in (org, workspace). Served from cache where the store has one. */
+  snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot>;
+  getOrg(orgId: string): Promise<OrgSettings | null>;
+  putOrg(orgId: string, settings: OrgSettings): Promise<number>;
+  getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null>;
+  putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings): Promise<number>;
+  /** Returns false when the workspace had no settings. */
+  deleteWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
+  /** True when the store can answer (Redis connected). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}

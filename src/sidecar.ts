@@ -1,0 +1,64 @@
+// Assembles a sidecar from its config: bundle -> engine, settings store, audit log,
+// decider, HTTP app. main.ts runs it; tests and benchmarks build it the same way.
+import { readFile } from 'node:fs/promises';
+import type { Express } from 'express';
+import { load as loadYaml } from 'js-yaml';
+import type { Logger } from 'pino';
+import { MemoryAuditLog } from './audit/memory.ts';
+import type { AuditSink } from './audit/record.ts';
+import type { Config } from './config.ts';
+import { Decider } from './decision/decider.ts';
+import { ActivePolicy } from './engine/active.ts';
+import { readBundleFile } from './engine/bundle.ts';
+import { PolicyEngine } from './engine/engine.ts';
+import { createApp } from './http/app.ts';
+import { Metrics } from './metrics.ts';
+import { MemorySettingsStore } from './settings/memory.ts';
+import { RedisSettingsStore } from './settings/redis.ts';
+import type { SettingsStore } from './settings/types.ts';
+import { parseSettingsDocument } from './settings/validate.ts';
+
+export interface Sidecar {
+  app: Express;
+  decider: Decider;
+  policy: ActivePolicy;
+  store: SettingsStore;
+  storeKind: 'redis' | 'memory';
+  audit: AuditSink;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export async function loadSettingsFile(path: string) {
+  return parseSettingsDocument(loadYaml(await readFile(path, 'utf8')));
+}
+
+export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
+  const metrics = new Metrics();
+  const policy = new ActivePolicy();
+  policy.onActivate((engine) => metrics.setBundle(engine.revision));
+  policy.activate(await PolicyEngine.load(await readBundleFile(config.bundlePath)));
+
+  let store: SettingsStore;
+  let storeKind: Sidecar['storeKind'];
+  if (config.redisUrl) {
+    const redisStore = new RedisSettingsStore({
+      url: config.redisUrl,
+      maxOrgs: config.settingsCacheMaxOrgs,
+      revalidateAfterMs: config.settingsRevalidateMs,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      stats: metrics.cacheStats,
+    });
+    await redisStore.connect();
+    store = redisStore;
+    storeKind = 'redis';
+  } else {
+    store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile) : { orgs: new Map() });
+    storeKind = 'memory';
+  }
+
+  const audit = new MemoryAuditLog(config.auditMemoryRecords);
+  const decider = new Decider(policy, store, audit, metrics, log);
+  const app = createApp({ decider, policy, store, storeKind, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit });
+  return { app, decider, policy, store, storeKind, audit, metrics, close: () => store.close() };
+}
