@@ -1,0 +1,37 @@
+// Builds a sidecar for a test exactly as main.ts does, with a silent logger and the
+// committed bundle; options override the config.
+import { pino } from 'pino';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token';
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({ ADMIN_TOKEN, SETTINGS_FILE: '', LOG_LEVEL: 'silent' }), ...overrides };
+}
+
+export async function testSidecar(overrides: Partial<Config> = {}): Promise<Sidecar> {
+  return createSidecar(testConfig(overrides), pino({ level: 'silent' }));
+}
+
+/** A decision request body; `over` replaces fields of it. */
+export function decisionRequest(over: {
+  orgRole?: string;
+  workspaceRoles?: Record<string, string>;
+  action?: string;
+  type?: string;
+  orgId?: string;
+  workspaceId?: string;
+  principalOrgId?: string;
+} = {}) {
+  return {
+    principal: {
+      id: 'u-1',
+      orgId: over.principalOrgId ?? over.orgId ?? 'org-1',
+      orgRole: over.orgRole ?? 'member',
+      workspaceRoles: over.workspaceRoles ?? { 'ws-1': 'manager' },
+    },
+    action: over.action ?? 'create',
+    resource: { type: over.type ?? 'mcp_server', orgId: over.orgId ?? 'org-1', workspaceId: over.workspaceId ?? 'ws-1' },
+  };
+}
