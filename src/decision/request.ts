@@ -69,8 +69,9 @@ class Reader {
 
 /** Parses a decision request or throws a 400 naming every bad field. `at` prefixes field names. */
 export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest {
+  if (!isObject(body)) throw invalidInput([{ field: at ? at.slice(0, -1) : 'body', message: 'must be a JSON object' }]);
   const read = new Reader();
-  const raw = read.object(body, at || 'body');
+  const raw = body;
   const rawPrincipal = read.object(raw.principal, `${at}principal`);
   const rawResource = read.object(raw.resource, `${at}resource`);
 

@@ -1,0 +1,106 @@
+// The OPA-compatible API, proven with a real OPA client (@styra/opa) against the sidecar
+// on a real socket, and by the wire shapes of OPA's REST API.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { OPAClient } from '@styra/opa';
+import { OpaApiClient } from '@styra/opa/sdk/sdk.js';
+import request from 'supertest';
+import type { Sidecar } from '../../src/sidecar.ts';
+import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+
+let sidecar: Sidecar;
+let server: Server;
+let url: string;
+
+before(async () => {
+  sidecar = await testSidecar();
+  await sidecar.store.putOrg('org-1', { managersWriteMcpServers: false });
+  server = sidecar.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  server.closeAllConnections();
+  server.close();
+  await sidecar.close();
+});
+
+const manager = decisionRequest();
+const owner = decisionRequest({ orgRole: 'owner', workspaceRoles: {} });
+
+test('@styra/opa evaluate reads allow and decision', async () => {
+  const client = new OPAClient(url);
+  assert.equal(await client.evaluate('portkey/authz/allow', manager), false);
+  assert.equal(await client.evaluate('portkey/authz/allow', owner), true);
+  const decision = await client.evaluate<typeof manager, Record<string, unknown>>('portkey/authz/decision', manager);
+  assert.deepEqual(
+    [decision.allow, decision.reason, decision.setting, decision.source],
+    [false, 'manager_write_disabled', 'managersWriteMcpServers', 'org'],
+  );
+});
+
+test('@styra/opa evaluateBatch gets one result per input', async () => {
+  const client = new OPAClient(url);
+  const results = await client.evaluateBatch('portkey/authz/allow', { manager, owner });
+  assert.deepEqual(results, { manager: false, owner: true });
+});
+
+test('@styra/opa surfaces a bad input as a client error naming the field', async () => {
+  const client = new OPAClient(url);
+  await assert.rejects(client.evaluate('portkey/authz/allow', { ...manager, action: 'approve' }), (error: Error) => {
+    assert.match(error.message + JSON.stringify(error), /input\.action/);
+    return true;
+  });
+});
+
+test('@styra/opa health reports the server up once a bundle is active', async () => {
+  const sdk = new OpaApiClient({ serverURL: url });
+  const health = await sdk.health(true);
+  assert.equal(health.httpMeta.response.status, 200);
+});
+
+test('the data API answers in OPA shapes: result and decision_id', async () => {
+  const res = await request(server).post('/v1/data/portkey/authz/decision?provenance').send({ input: manager }).expect(200);
+  assert.deepEqual(Object.keys(res.body).sort(), ['decision_id', 'provenance', 'result']);
+  assert.equal(res.body.result.reason, 'manager_write_disabled');
+  assert.equal(res.body.provenance.bundles.portkey.revision, sidecar.policy.current!.revision);
+  const unknown = await request(server).post('/v1/data/portkey/authz/everything').send({ input: manager }).expect(404);
+  assert.equal(unknown.body.code, 'undefined_document');
+  const get = await request(server).get('/v1/data/portkey/authz/allow').expect(400);
+  assert.equal(get.body.errors[0].field, 'input');
+});
+
+test('batch: common_input merges, a bad item fails alone with 207', async () => {
+  const res = await request(server)
+    .post('/v1/batch/data/portkey/authz/decision')
+    .send({
+      common_input: { principal: manager.principal, resource: manager.resource },
+      inputs: { read: { action: 'read' }, write: { action: 'create' }, bad: { action: 'approve' } },
+    })
+    .expect(207);
+  assert.match(res.body.batch_decision_id, /^[0-9a-f-]{36}$/);
+  assert.equal(res.body.responses.read.result.reason, 'workspace_read');
+  assert.equal(res.body.responses.write.result.reason, 'manager_write_disabled');
+  assert.equal(res.body.responses.write.http_status_code, '200');
+  assert.deepEqual([res.body.responses.bad.code, res.body.responses.bad.http_status_code], ['invalid_parameter', '400']);
+  const all = await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: owner } }).expect(200);
+  assert.equal(all.body.responses.a.result, true);
+  await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: [owner] }).expect(400);
+});
+
+test('health, readiness, status and metrics', async () => {
+  await request(server).get('/health').expect(200, {});
+  await request(server).get('/health?bundles').expect(200, {});
+  const ready = await request(server).get('/health/ready').expect(200);
+  assert.deepEqual(ready.body.checks, { bundle: true, settingsStore: true });
+  const status = await request(server).get('/v1/status').expect(200);
+  assert.equal(status.body.bundle.revision, sidecar.policy.current!.revision);
+  await request(server).post('/v1/authorize').send(manager).expect(200);
+  const metrics = await request(server).get('/metrics').expect(200);
+  assert.match(metrics.text, /portcullis_decisions_total\{api="authorize",allow="false",reason="manager_write_disabled"\} [1-9]/);
+  assert.match(metrics.text, new RegExp(`portcullis_bundle_info\\{revision="${sidecar.policy.current!.revision}"\\} 1`));
+  assert.match(metrics.text, /portcullis_decision_duration_seconds_bucket/);
+});

@@ -1,0 +1,60 @@
+// The in-process settings cache in front of Redis: a decision on cached settings makes
+// no Redis round trip, and a write is seen by the next decision.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import type { Sidecar } from '../../src/sidecar.ts';
+import { RedisServer } from '../support/redis.ts';
+import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
+
+let redis: RedisServer;
+let sidecar: Sidecar;
+let probe: Redis;
+
+before(async () => {
+  redis = await RedisServer.start();
+  sidecar = await testSidecar({ redisUrl: redis.url });
+  probe = new Redis(redis.url);
+});
+after(async () => {
+  probe.disconnect();
+  await sidecar.close();
+  await redis.stop();
+});
+
+/** Commands Redis has executed that read settings, from its own statistics. */
+async function settingsReads(): Promise<number> {
+  const stats = await probe.info('commandstats');
+  return ['hmget', 'hget', 'hgetall'].reduce((sum, cmd) => sum + Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0), 0);
+}
+
+test('decisions on cached settings make no Redis reads', async () => {
+  const body = decisionRequest({ orgId: 'cached' });
+  await request(sidecar.app).post('/v1/authorize').send(body).expect(200);
+  const before = await settingsReads();
+  for (let i = 0; i < 200; i++) await request(sidecar.app).post('/v1/authorize').send(body).expect(200);
+  assert.equal(await settingsReads(), before);
+  const metrics = await request(sidecar.app).get('/metrics');
+  assert.match(metrics.text, /portcullis_settings_cache_total\{result="hit"\} (\d{3})/);
+});
+
+test('a write through the admin API is seen by the next decision, and re-read once', async () => {
+  const body = decisionRequest({ orgId: 'written' });
+  assert.equal((await request(sidecar.app).post('/v1/authorize').send(body)).body.allow, true);
+  await request(sidecar.app)
+    .put('/v1/orgs/written/settings/integration-access')
+    .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+    .send({ managersWriteMcpServers: false })
+    .expect(200);
+  const before = await settingsReads();
+  assert.equal((await request(sidecar.app).post('/v1/authorize').send(body)).body.allow, false);
+  assert.equal((await request(sidecar.app).post('/v1/authorize').send(body)).body.allow, false);
+  assert.equal(await settingsReads(), before + 1);
+});
+
+test('settings live in one hash per organization with a version', async () => {
+  await sidecar.store.putWorkspace('layout', 'ws-9', { managersWriteMcpServers: true });
+  const hash = await probe.hgetall('portcullis:settings:{layout}');
+  assert.deepEqual(hash, { 'ws:ws-9': '{"managersWriteMcpServers":true}', version: '1' });
+});
