@@ -62,7 +62,7 @@ opa: $(OPA) ## Build the pinned opa CLI into .cache/bin
 $(OPA): tools/go.mod tools/go.sum
 	@mkdir -p $(dir $@)
 	cd tools && go build -o $@ github.com/open-policy-agent/opa
-	@$@ version | head -1
+	@$@ version | sed -n 1p
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
