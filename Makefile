@@ -55,6 +55,9 @@ typecheck: node_modules ## tsc --noEmit in strict mode
 unit-test: node_modules $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
 	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)
 
+bench: node_modules $(OPA) ## Benchmark against `opa run --server` on the same inputs (prints a table; not part of test)
+	OPA_BIN=$(OPA) node --import tsx bench/run.ts
+
 install: node_modules $(OPA) ## Install npm packages and build the opa CLI
 
 opa: $(OPA) ## Build the pinned opa CLI into .cache/bin
