@@ -20,6 +20,23 @@ const FIELDS = {
   settingsRevalidateMs: { env: 'SETTINGS_REVALIDATE_MS', kind: 'integer', default: 5_000, doc: 'a cached entry older than this has its version checked in Redis: the bound on staleness if an invalidation message is lost' },
   redisCommandTimeoutMs: { env: 'REDIS_COMMAND_TIMEOUT_MS', kind: 'integer', default: 500, doc: 'a Redis command slower than this fails (and the decision fails closed if it needed settings)' },
   auditMemoryRecords: { env: 'AUDIT_MEMORY_RECORDS', kind: 'integer', default: 10_000, doc: 'records kept by the in-memory audit log (no Redis)' },
+  settingsMaxStaleMs: { env: 'SETTINGS_MAX_STALE_MS', kind: 'integer', default: 30_000, doc: 'while Redis is unreachable, cached settings last confirmed at most this long ago still decide; older or uncached ones fail closed' },
+  settingsFailOpen: { env: 'SETTINGS_FAIL_OPEN', kind: 'boolean', default: false, doc: 'decide with the default settings (all true) instead of denying when settings cannot be read; logged at start' },
+  redisReconnectMaxMs: { env: 'REDIS_RECONNECT_MAX_MS', kind: 'integer', default: 2_000, doc: 'longest wait between Redis reconnect attempts (exponential backoff from 50 ms, with jitter)' },
+  bundleUrl: { env: 'BUNDLE_URL', kind: 'string', default: '', doc: 'bundle server URL polled with If-None-Match (OPA bundle service protocol); empty = watch bundlePath' },
+  bundlePollMs: { env: 'BUNDLE_POLL_MS', kind: 'integer', default: 10_000, doc: 'how often bundleUrl is polled' },
+  bundleWatch: { env: 'BUNDLE_WATCH', kind: 'boolean', default: true, doc: 'reload bundlePath when the file changes on disk' },
+  bundlePersistDir: { env: 'BUNDLE_PERSIST_DIR', kind: 'string', default: '', doc: 'directory where the last good bundle is kept and loaded from at start if the source is unavailable; empty = not kept (as OPA)' },
+  bundleVerificationKey: { env: 'BUNDLE_VERIFICATION_KEY', kind: 'string', default: '', doc: 'public key (PEM) or HMAC secret that bundles must be signed with; empty (and no key file) = signatures not required' },
+  bundleVerificationKeyFile: { env: 'BUNDLE_VERIFICATION_KEY_FILE', kind: 'string', default: '', doc: 'file holding the verification key (PEM or secret), instead of bundleVerificationKey' },
+  bundleVerificationAlg: { env: 'BUNDLE_VERIFICATION_ALG', kind: 'string', default: 'RS256', doc: 'JWS algorithm of .signatures.json: RS256/384/512, PS256/384/512, ES256/384/512, HS256/384/512' },
+  bundleVerificationKeyId: { env: 'BUNDLE_VERIFICATION_KEY_ID', kind: 'string', default: 'default', doc: 'key id the signature must name (opa build signs with kid "default")' },
+  bundleVerificationScope: { env: 'BUNDLE_VERIFICATION_SCOPE', kind: 'string', default: '', doc: 'scope the signature must carry (as opa build --scope)' },
+  maxHeaderBytes: { env: 'MAX_HEADER_BYTES', kind: 'integer', default: 16_384, doc: 'largest request head (request line and headers); larger gets 431' },
+  jsonMaxDepth: { env: 'JSON_MAX_DEPTH', kind: 'integer', default: 32, doc: 'deepest nesting of arrays/objects accepted in a request body' },
+  requestTimeoutMs: { env: 'REQUEST_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'a request (head and body) not received within this is answered 408 and closed' },
+  headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'integer', default: 5_000, doc: 'a request head not received within this is answered 408 and closed' },
+  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut' },
 } as const satisfies Record<string, { env: string; kind: Kind; default: string | number | boolean; doc: string }>;
 
 type Fields = typeof FIELDS;

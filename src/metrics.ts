@@ -20,7 +20,7 @@ export class Metrics {
 
   readonly settingsCache = new Counter({
     name: 'portcullis_settings_cache_total',
-    help: 'Settings lookups by cache result (hit or miss).',
+    help: 'Settings lookups by cache result (hit, miss, or stale: served from cache while Redis was unreachable).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -44,6 +44,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly settingsStoreUp = new Gauge({
+    name: 'portcullis_settings_store_up',
+    help: 'Whether the settings store is connected and receiving change messages (1) or not (0).',
+    registers: [this.registry],
+  });
+
+  readonly bundleReloads = new Counter({
+    name: 'portcullis_bundle_reloads_total',
+    help: 'Bundles activated after start, by source (file, url).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly bundleReloadFailures = new Counter({
+    name: 'portcullis_bundle_reload_failures_total',
+    help: 'Bundles refused (corrupt, truncated, unsigned, wrong signature, not loadable) or not fetched; the previous one keeps serving.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' });
   }
@@ -57,6 +77,13 @@ export class Metrics {
   get cacheStats() {
     const hit = this.settingsCache.labels('hit');
     const miss = this.settingsCache.labels('miss');
-    return { onHit: () => hit.inc(), onMiss: () => miss.inc() };
+    // Served from cache because Redis could not confirm it (outage), within settingsMaxStaleMs.
+    const stale = this.settingsCache.labels('stale');
+    return {
+      onHit: () => hit.inc(),
+      onMiss: () => miss.inc(),
+      onStale: () => stale.inc(),
+      onConnection: (up: boolean) => this.settingsStoreUp.set(up ? 1 : 0),
+    };
   }
 }

@@ -1,5 +1,6 @@
 // Assembles a sidecar from its config: bundle -> engine, settings store, audit log,
 // decider, HTTP app. main.ts runs it; tests and benchmarks build it the same way.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Express } from 'express';
 import { load as loadYaml } from 'js-yaml';
@@ -9,8 +10,8 @@ import type { AuditSink } from './audit/record.ts';
 import type { Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
 import { ActivePolicy } from './engine/active.ts';
-import { readBundleFile } from './engine/bundle.ts';
-import { PolicyEngine } from './engine/engine.ts';
+import { BundleManager } from './engine/reload.ts';
+import { createBundleVerifier, type BundleVerifier } from './engine/signature.ts';
 import { createApp } from './http/app.ts';
 import { Metrics } from './metrics.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
@@ -37,7 +38,17 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const metrics = new Metrics();
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
-  policy.activate(await PolicyEngine.load(await readBundleFile(config.bundlePath)));
+  const bundles = new BundleManager({
+    source: config.bundleUrl
+      ? { kind: 'url', url: config.bundleUrl, pollMs: config.bundlePollMs }
+      : { kind: 'file', path: config.bundlePath, watch: config.bundleWatch },
+    policy,
+    metrics,
+    log,
+    verify: bundleVerifier(config),
+    persistDir: config.bundlePersistDir,
+  });
+  await bundles.start();
 
   let store: SettingsStore;
   let storeKind: Sidecar['storeKind'];
@@ -46,10 +57,15 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
       url: config.redisUrl,
       maxOrgs: config.settingsCacheMaxOrgs,
       revalidateAfterMs: config.settingsRevalidateMs,
+      maxStaleMs: config.settingsMaxStaleMs,
       commandTimeoutMs: config.redisCommandTimeoutMs,
+      reconnectMaxMs: config.redisReconnectMaxMs,
       stats: metrics.cacheStats,
     });
-    await redisStore.connect();
+    await redisStore.connect().catch((error: unknown) => {
+      bundles.stop();
+      throw error;
+    });
     store = redisStore;
     storeKind = 'redis';
   } else {
@@ -58,7 +74,17 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   }
 
   const audit = new MemoryAuditLog(config.auditMemoryRecords);
-  const decider = new Decider(policy, store, audit, metrics, log);
+  if (config.settingsFailOpen) log.warn('SETTINGS_FAIL_OPEN is set: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
+  const decider = new Decider(policy, store, audit, metrics, log, config.settingsFailOpen);
   const app = createApp({ decider, policy, store, storeKind, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit });
-  return { app, decider, policy, store, storeKind, audit, metrics, close: () => store.close() };
+  return { app, decider, policy, store, storeKind, audit, metrics, close: async () => {
+    bundles.stop();
+    await store.close();
+  } };
+}
+
+function bundleVerifier(config: Config): BundleVerifier | undefined {
+  const key = config.bundleVerificationKey || (config.bundleVerificationKeyFile ? readFileSync(config.bundleVerificationKeyFile, 'utf8') : '');
+  if (!key) return undefined;
+  return createBundleVerifier({ key, alg: config.bundleVerificationAlg, keyId: config.bundleVerificationKeyId, scope: config.bundleVerificationScope });
 }

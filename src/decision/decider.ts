@@ -30,6 +30,8 @@ export class Decider {
     private readonly audit: AuditSink,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Decide with the default settings when they cannot be read (explicit opt-in, logged at start). */
+    private readonly failOpen = false,
   ) {}
 
   async decide(request: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
@@ -46,7 +48,7 @@ export class Decider {
     const settings = snapshot ? { org: snapshot.org, workspace: snapshot.workspace } : NO_SETTINGS;
     const input = { principal: request.principal, action: request.action, resource: request.resource, settings };
     let decision = engine.decide(input);
-    if (!snapshot && decision.setting) decision = failClosed(decision);
+    if (!snapshot && decision.setting && !this.failOpen) decision = failClosed(decision);
 
     const answer: DecisionAnswer = { ...decision, decisionId: randomUUID(), bundleRevision: engine.revision };
     const latencySeconds = (performance.now() - started) / 1000;

@@ -9,10 +9,16 @@
 // Channel portcullis:settings:changed carries {"orgId", "version"} after each write.
 //
 // Cache: one entry per organization (LRU, bounded by `maxOrgs`) holding the org's
-// settings, its version and the workspaces fetched so far. An entry is dropped when
-// a change message for its org arrives, and the whole cache is dropped whenever the
-// subscription was interrupted (a message may have been missed). As a last bound on
-// staleness an entry older than `revalidateAfterMs` has its version checked again.
+// settings, its version and the workspaces fetched so far. An entry is used without a
+// round trip only while three things hold: the change subscription has been up without
+// a break since the entry was confirmed (a break may have lost a message), no change
+// message for the org has arrived, and it was confirmed less than `revalidateAfterMs`
+// ago (the bound on staleness should a message be lost without the connection
+// noticing). Otherwise its version is checked in Redis first.
+//
+// Outage: when Redis cannot be asked, an entry confirmed less than `maxStaleMs` ago is
+// still served (counted as `stale`); anything older, or not cached, makes snapshot()
+// throw, and the Decider fails closed on a decision a setting decides.
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { OrgSettings, SettingsSnapshot, SettingsStore, WorkspaceSettings } from './types.ts';
@@ -21,25 +27,41 @@ export const CHANGES_CHANNEL = 'portcullis:settings:changed';
 const keyOf = (orgId: string) => `portcullis:settings:{${orgId}}`;
 const workspaceField = (workspaceId: string) => `ws:${workspaceId}`;
 
+/** The subscription was not up when the entry was confirmed: never trusted without a check. */
+const UNSUBSCRIBED = -1;
+
 interface CachedOrg {
   org: OrgSettings;
   version: number;
   workspaces: Map<string, WorkspaceSettings>;
-  checkedAt: number;
+  /** When Redis last said this version is current. */
+  confirmedAt: number;
+  /** The subscription epoch at confirmation; a later epoch means messages may have been lost. */
+  epoch: number;
 }
 
 export interface CacheStats {
   onHit(): void;
   onMiss(): void;
+  /** Served from cache because Redis could not be asked. */
+  onStale?(): void;
+  /** The store became able (true) or unable (false) to answer and hear changes. */
+  onConnection?(up: boolean): void;
 }
 
 export interface RedisStoreOptions {
   url: string;
   maxOrgs: number;
   revalidateAfterMs: number;
+  maxStaleMs: number;
   commandTimeoutMs: number;
+  reconnectMaxMs: number;
   stats?: CacheStats;
   now?: () => number;
+}
+
+export class SettingsUnavailableError extends Error {
+  override name = 'SettingsUnavailableError';
 }
 
 export class RedisSettingsStore implements SettingsStore {
@@ -48,52 +70,76 @@ export class RedisSettingsStore implements SettingsStore {
   private readonly cache: LRUCache<string, CachedOrg>;
   private readonly now: () => number;
   private subscribed = false;
+  private epoch = 0;
+  /** Counts change messages and subscription breaks; a fetch that overlapped one is not cached. */
+  private changes = 0;
+  private lastReported: boolean | undefined;
 
   constructor(private readonly options: RedisStoreOptions) {
-    const common = { lazyConnect: true, commandTimeout: options.commandTimeoutMs, maxRetriesPerRequest: 1 };
+    const common = {
+      lazyConnect: true,
+      commandTimeout: options.commandTimeoutMs,
+      maxRetriesPerRequest: 1,
+      // Exponential backoff with jitter, so a fleet of sidecars does not reconnect in step.
+      retryStrategy: (attempt: number) => Math.round(Math.min(50 * 2 ** Math.min(attempt, 16), options.reconnectMaxMs) * (0.5 + Math.random() / 2)),
+    };
     // Fail fast while disconnected: a decision must not wait on a queue for Redis to return.
     this.redis = new Redis(options.url, { ...common, enableOfflineQueue: false });
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true });
     this.cache = new LRUCache({ max: options.maxOrgs });
     this.now = options.now ?? Date.now;
     this.subscriber.on('message', (_channel: string, message: string) => this.onChange(message));
-    // Messages published while the subscription was down are lost: forget everything.
     this.subscriber.on('close', () => {
+      if (this.subscribed) this.epoch++;
       this.subscribed = false;
-      this.cache.clear();
+      this.changes++;
+      this.report();
     });
     this.subscriber.on('ready', () => {
       this.subscriber.subscribe(CHANGES_CHANNEL).then(
-        () => (this.subscribed = true),
+        () => this.onSubscribed(),
         () => undefined,
       );
     });
+    this.redis.on('ready', () => this.report());
+    this.redis.on('close', () => this.report());
     for (const connection of [this.redis, this.subscriber]) connection.on('error', () => undefined);
   }
 
   async connect(): Promise<void> {
-    await Promise.all([this.redis.connect(), this.subscriber.connect()]);
-    await this.subscriber.subscribe(CHANGES_CHANNEL);
-    this.subscribed = true;
+    try {
+      await Promise.all([this.redis.connect(), this.subscriber.connect()]);
+      await this.subscriber.subscribe(CHANGES_CHANNEL);
+    } catch (error) {
+      this.redis.disconnect();
+      this.subscriber.disconnect();
+      throw error;
+    }
+    this.onSubscribed();
   }
 
   async snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
     const cached = this.cache.get(orgId);
-    if (cached && this.subscribed && cached.workspaces.has(workspaceId)) {
-      if (this.now() - cached.checkedAt < this.options.revalidateAfterMs || (await this.stillCurrent(orgId, cached))) {
+    const workspace = cached?.workspaces.get(workspaceId);
+    if (cached && workspace) {
+      const snapshot = { org: cached.org, workspace, version: cached.version };
+      if (this.trusted(cached)) {
         this.options.stats?.onHit();
-        return { org: cached.org, workspace: cached.workspaces.get(workspaceId)!, version: cached.version };
+        return snapshot;
+      }
+      let current: boolean;
+      try {
+        current = await this.confirm(orgId, cached);
+      } catch (error) {
+        return this.stale(cached, snapshot, error);
+      }
+      if (current) {
+        this.options.stats?.onHit();
+        return snapshot;
       }
     }
     this.options.stats?.onMiss();
-    const [org, workspace, version] = await this.redis.hmget(keyOf(orgId), 'org', workspaceField(workspaceId), 'version');
-    const snapshot: SettingsSnapshot = {
-      org: parseJson(org) ?? {},
-      workspace: parseJson(workspace) ?? {},
-      version: Number(version ?? 0),
-    };
-    if (this.subscribed) this.remember(orgId, workspaceId, snapshot);
-    return snapshot;
+    return this.fetch(orgId, workspaceId);
   }
 
   async getOrg(orgId: string): Promise<OrgSettings | null> {
@@ -118,13 +164,61 @@ export class RedisSettingsStore implements SettingsStore {
     return true;
   }
 
+  /** Connected and hearing changes: only then is a cached answer as good as Redis's. */
   isReady(): boolean {
-    return this.redis.status === 'ready';
+    return this.redis.status === 'ready' && this.subscribed;
   }
 
   async close(): Promise<void> {
     this.subscriber.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private trusted(cached: CachedOrg): boolean {
+    return this.subscribed && cached.epoch === this.epoch && this.now() - cached.confirmedAt < this.options.revalidateAfterMs;
+  }
+
+  /** True when Redis still holds the cached version (and marks it confirmed); throws when Redis cannot be asked. */
+  private async confirm(orgId: string, cached: CachedOrg): Promise<boolean> {
+    this.requireConnection();
+    const epoch = this.currentEpoch();
+    const askedAt = this.now();
+    const version = Number((await this.redis.hget(keyOf(orgId), 'version')) ?? 0);
+    if (version !== cached.version) return false;
+    cached.confirmedAt = askedAt;
+    cached.epoch = epoch;
+    return true;
+  }
+
+  private async fetch(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
+    this.requireConnection();
+    const changesBefore = this.changes;
+    const epoch = this.currentEpoch();
+    const askedAt = this.now();
+    const [org, workspace, version] = await this.redis.hmget(keyOf(orgId), 'org', workspaceField(workspaceId), 'version');
+    const snapshot: SettingsSnapshot = {
+      org: parseJson(org) ?? {},
+      workspace: parseJson(workspace) ?? {},
+      version: Number(version ?? 0),
+    };
+    // A change that arrived while the answer was on its way may be newer than the answer:
+    // use the answer for this decision but do not keep it.
+    if (this.changes === changesBefore) this.remember(orgId, workspaceId, snapshot, askedAt, epoch);
+    return snapshot;
+  }
+
+  private stale(cached: CachedOrg, snapshot: SettingsSnapshot, error: unknown): SettingsSnapshot {
+    if (this.now() - cached.confirmedAt > this.options.maxStaleMs) throw error;
+    this.options.stats?.onStale?.();
+    return snapshot;
+  }
+
+  private requireConnection(): void {
+    if (this.redis.status !== 'ready') throw new SettingsUnavailableError(`Redis is ${this.redis.status}`);
+  }
+
+  private currentEpoch(): number {
+    return this.subscribed ? this.epoch : UNSUBSCRIBED;
   }
 
   private async write(orgId: string, change: (tx: ReturnType<Redis['multi']>, key: string) => unknown): Promise<number> {
@@ -133,38 +227,52 @@ export class RedisSettingsStore implements SettingsStore {
     change(tx, key);
     tx.hincrby(key, 'version', 1);
     const results = await tx.exec();
-    const version = Number(results?.at(-1)?.[1]);
+    if (!results) throw new SettingsUnavailableError('settings write was aborted');
+    for (const [error] of results) if (error) throw error;
+    const version = Number(results.at(-1)![1]);
     this.cache.delete(orgId);
-    await this.redis.publish(CHANGES_CHANNEL, JSON.stringify({ orgId, version }));
+    // The write is committed: a lost message only delays other instances until their
+    // version check (revalidateAfterMs), so a failed publish does not fail the write.
+    await this.redis.publish(CHANGES_CHANNEL, JSON.stringify({ orgId, version })).catch(() => undefined);
     return version;
   }
 
-  private async stillCurrent(orgId: string, cached: CachedOrg): Promise<boolean> {
-    const version = Number((await this.redis.hget(keyOf(orgId), 'version')) ?? 0);
-    if (version !== cached.version) return false;
-    cached.checkedAt = this.now();
-    return true;
-  }
-
-  private remember(orgId: string, workspaceId: string, snapshot: SettingsSnapshot): void {
+  private remember(orgId: string, workspaceId: string, snapshot: SettingsSnapshot, confirmedAt: number, epoch: number): void {
     const cached = this.cache.get(orgId);
     if (cached && cached.version === snapshot.version) {
       cached.workspaces.set(workspaceId, snapshot.workspace);
+      cached.confirmedAt = Math.max(cached.confirmedAt, confirmedAt);
+      cached.epoch = epoch;
       return;
     }
+    if (cached && cached.version > snapshot.version) return;
     this.cache.set(orgId, {
       org: snapshot.org,
       version: snapshot.version,
       workspaces: new Map([[workspaceId, snapshot.workspace]]),
-      checkedAt: this.now(),
+      confirmedAt,
+      epoch,
     });
   }
 
+  private onSubscribed(): void {
+    this.subscribed = true;
+    this.report();
+  }
+
   private onChange(message: string): void {
+    this.changes++;
     const change = parseJson<{ orgId?: unknown; version?: unknown }>(message);
     if (typeof change?.orgId !== 'string') return;
     const cached = this.cache.peek(change.orgId);
-    if (cached && cached.version !== change.version) this.cache.delete(change.orgId);
+    if (cached && !(typeof change.version === 'number' && change.version <= cached.version)) this.cache.delete(change.orgId);
+  }
+
+  private report(): void {
+    const up = this.isReady();
+    if (up === this.lastReported) return;
+    this.lastReported = up;
+    this.options.stats?.onConnection?.(up);
   }
 }
 
