@@ -37,6 +37,18 @@ const FIELDS = {
   requestTimeoutMs: { env: 'REQUEST_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'a request (head and body) not received within this is answered 408 and closed' },
   headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'integer', default: 5_000, doc: 'a request head not received within this is answered 408 and closed' },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut' },
+  grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
+  gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
+  gatewayPassUnmatched: { env: 'GATEWAY_PASS_UNMATCHED', kind: 'boolean', default: false, doc: 'let requests that match no route through (reason no_route) instead of denying them' },
+  gatewayDryRun: { env: 'GATEWAY_DRY_RUN', kind: 'boolean', default: false, doc: 'gateway endpoints decide, log and audit the real decision but always allow, saying so in x-portcullis-* headers' },
+  gatewayIdentity: { env: 'GATEWAY_IDENTITY', kind: 'string', default: 'jwt', doc: 'where the gateway principal comes from: jwt (verified bearer token) or headers (x-portkey-user-id etc., set by a gateway that authenticated the caller)' },
+  gatewayJwtSecret: { env: 'GATEWAY_JWT_SECRET', kind: 'string', default: '', doc: 'HS256 shared secret (at least 32 bytes); set exactly one of this, gatewayJwksFile, gatewayJwksUrl' },
+  gatewayJwksFile: { env: 'GATEWAY_JWKS_FILE', kind: 'string', default: '', doc: 'JWKS file with the public keys of RS256/ES256 tokens' },
+  gatewayJwksUrl: { env: 'GATEWAY_JWKS_URL', kind: 'string', default: '', doc: 'JWKS URL with the public keys of RS256/ES256 tokens (fetched and cached)' },
+  gatewayJwtAlgorithms: { env: 'GATEWAY_JWT_ALGORITHMS', kind: 'string', default: '', doc: 'accepted JWS algorithms, comma-separated; empty = HS256 with a secret, RS256,ES256 with a JWKS' },
+  gatewayJwtIssuer: { env: 'GATEWAY_JWT_ISSUER', kind: 'string', default: '', doc: 'required iss claim; empty = not checked' },
+  gatewayJwtAudience: { env: 'GATEWAY_JWT_AUDIENCE', kind: 'string', default: '', doc: 'required aud claim; empty = not checked' },
+  gatewayJwtClaims: { env: 'GATEWAY_JWT_CLAIMS', kind: 'string', default: 'id=sub,orgId=org_id,orgRole=org_role,workspaceRoles=workspace_roles', doc: 'principal field=claim name; fields left out keep these defaults' },
 } as const satisfies Record<string, { env: string; kind: Kind; default: string | number | boolean; doc: string }>;
 
 type Fields = typeof FIELDS;

@@ -13,6 +13,10 @@ async function main(): Promise<void> {
   const { port } = server.address() as AddressInfo;
   const base = `http://${config.host}:${port}`;
   log.info({ url: base, store: sidecar.storeKind, revision: sidecar.policy.current?.revision }, 'portcullis listening');
+  if (config.grpcPort > 0) {
+    const grpcPort = await sidecar.grpc.listen(config.host, config.grpcPort);
+    log.info({ address: `${config.host}:${grpcPort}` }, 'Envoy ext_authz gRPC listening');
+  }
 
   if (process.stdout.isTTY || config.adminTokenGenerated) {
     process.stderr.write(

@@ -12,6 +12,8 @@ import { Decider } from './decision/decider.ts';
 import { ActivePolicy } from './engine/active.ts';
 import { BundleManager } from './engine/reload.ts';
 import { createBundleVerifier, type BundleVerifier } from './engine/signature.ts';
+import { prepareGateway, type Gateway } from './gateway/gateway.ts';
+import { GrpcExtAuthz } from './gateway/grpc.ts';
 import { createApp } from './http/app.ts';
 import { Metrics } from './metrics.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
@@ -27,6 +29,9 @@ export interface Sidecar {
   storeKind: 'redis' | 'memory';
   audit: AuditSink;
   metrics: Metrics;
+  gateway: Gateway;
+  /** Envoy's gRPC ext_authz service, not yet listening: main.ts binds it to grpcPort. */
+  grpc: GrpcExtAuthz;
   close(): Promise<void>;
 }
 
@@ -35,6 +40,7 @@ export async function loadSettingsFile(path: string) {
 }
 
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
+  const gatewayFor = await prepareGateway(config, log);
   const metrics = new Metrics();
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
@@ -76,9 +82,12 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const audit = new MemoryAuditLog(config.auditMemoryRecords);
   if (config.settingsFailOpen) log.warn('SETTINGS_FAIL_OPEN is set: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
   const decider = new Decider(policy, store, audit, metrics, log, config.settingsFailOpen);
-  const app = createApp({ decider, policy, store, storeKind, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit });
-  return { app, decider, policy, store, storeKind, audit, metrics, close: async () => {
+  const gateway = gatewayFor(decider);
+  const grpc = new GrpcExtAuthz(gateway, log);
+  const app = createApp({ decider, policy, store, storeKind, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, gateway });
+  return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();
+    await grpc.close();
     await store.close();
   } };
 }

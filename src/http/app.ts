@@ -5,6 +5,8 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Decider } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
+import type { Gateway } from '../gateway/gateway.ts';
+import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { requireAdminToken } from './auth.ts';
@@ -22,12 +24,16 @@ export interface AppDeps {
   log: Logger;
   adminToken: string;
   bodyLimit: string;
+  /** Serves Envoy HTTP ext_authz and nginx auth_request under /ext_authz when given. */
+  gateway?: Gateway;
 }
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // Before the JSON parser: a gateway request's body is the original request's, read raw.
+  if (deps.gateway) app.use(EXT_AUTHZ_PREFIX, extAuthzRoutes(deps.gateway, deps.bodyLimit));
   // Every body is read as JSON whatever its Content-Type, as OPA does.
   app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
 

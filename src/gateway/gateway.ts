@@ -1,0 +1,266 @@
+// The gateway decision: an original HTTP request (method, path, headers, maybe body)
+// -> route -> verified principal -> decision request -> Decider -> what the gateway
+// should do. The HTTP (Envoy HTTP service, nginx auth_request) and gRPC (Envoy v3
+// Check) front ends only translate their wire format to and from this.
+import type { Logger } from 'pino';
+import type { DecisionApi } from '../audit/record.ts';
+import type { Config } from '../config.ts';
+import type { Decider } from '../decision/decider.ts';
+import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
+import { ApiError } from '../errors.ts';
+import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
+import { loadRouteTable, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
+
+export type GatewayApi = Extract<DecisionApi, 'ext_authz_http' | 'ext_authz_grpc'>;
+
+export interface GatewayRequest {
+  method: string;
+  /** The request target as received: path and query string, still percent-encoded. */
+  path: string;
+  /** Lower-case names. */
+  headers: Headers;
+  /** Undefined when the gateway forwarded no body (nginx auth_request never does). */
+  body?: string | Buffer;
+}
+
+export interface GatewayAnswer {
+  /** Whether the gateway lets the request through (always true in dry-run mode). */
+  allow: boolean;
+  /** The real outcome: differs from `allow` only in dry-run mode. */
+  wouldAllow: boolean;
+  dryRun: boolean;
+  /** 200 when allowed; otherwise the status the client gets. */
+  status: number;
+  reason: string;
+  /** On allow, for the upstream request; on deny, for the client's response. */
+  headers: Record<string, string>;
+  /** The client's response body on deny; empty on allow. */
+  body: string;
+  decisionId?: string;
+}
+
+export const HEADER = {
+  decisionId: 'x-portcullis-decision-id',
+  reason: 'x-portcullis-reason',
+  principal: 'x-portcullis-principal',
+  dryRun: 'x-portcullis-dry-run',
+  allow: 'x-portcullis-allow',
+} as const;
+
+/** The control plane's own permission error, so its clients need no new handling. */
+export const FORBIDDEN_BODY = JSON.stringify({
+  success: false,
+  data: { message: 'You do not have enough permissions to execute this request', errorCode: 'AB03' },
+});
+
+/** Path segments that an upstream might normalise into a different route than the one matched. */
+const AMBIGUOUS_SEGMENT = /^\.{1,2}$|%2e|%2f|%5c|\\/i;
+
+export interface GatewayOptions {
+  table: RouteTable;
+  identity: Identity;
+  decider: Decider;
+  log: Logger;
+  passUnmatched: boolean;
+  dryRun: boolean;
+  /** The HTTP server's own limit on a request head; a gRPC CheckRequest's headers are held to the same. */
+  maxHeaderBytes: number;
+}
+
+/** A request the gateway cannot turn into a decision request: denied with this reason. */
+const refuse = (reason: string, message: string, status = 403) => new ApiError(status, reason, message);
+
+export class Gateway {
+  constructor(private readonly options: GatewayOptions) {}
+
+  async check(request: GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
+    let answer: GatewayAnswer;
+    try {
+      answer = await this.decide(request, api);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      answer = rejection(error);
+    }
+    const { log, dryRun } = this.options;
+    const logged = { api, method: request.method, path: request.path.split('?')[0], reason: answer.reason, status: answer.status, decisionId: answer.decisionId };
+    if (!answer.allow) log.info({ ...logged, dryRun }, dryRun ? 'gateway would deny (dry run: allowed)' : 'gateway denied');
+    else log.debug(logged, 'gateway allowed');
+    return dryRun ? asDryRun(answer) : answer;
+  }
+
+  private async decide(request: GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
+    const headerBytes = Object.entries(request.headers).reduce((sum, [name, value]) => sum + name.length + (value?.length ?? 0), 0);
+    if (headerBytes > this.options.maxHeaderBytes) throw refuse('headers_too_large', `request headers exceed ${this.options.maxHeaderBytes} bytes`, 431);
+
+    const [rawPath = '', query = ''] = splitOnce(request.path, '?');
+    const segments = pathSegments(rawPath);
+    const match = matchRoute(this.options.table, request.method.toUpperCase(), segments);
+    if (!match) {
+      if (!this.options.passUnmatched) throw refuse('no_route', `no route for ${request.method} ${rawPath}`);
+      return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: 'no_route', headers: { [HEADER.reason]: 'no_route' }, body: '' };
+    }
+
+    const claimed = await this.options.identity.identify(request.headers);
+    const values = new Values(request, match.params, query);
+    const raw = {
+      principal: claimed.principal,
+      action: match.route.action,
+      resource: {
+        type: match.route.type,
+        orgId: match.route.orgId.length > 0 ? values.one(match.route.orgId, 'org_id', true) : claimed.principal.orgId,
+        workspaceId: values.one(match.route.workspaceId, 'workspace_id', true),
+        id: values.one(match.route.resourceId, 'resource_id', false),
+      },
+    };
+    const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, { dryRun: this.options.dryRun });
+    const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
+    if (decision.allow) {
+      headers[HEADER.principal] = raw.principal.id as string;
+      return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: decision.reason, headers, body: '', decisionId: decision.decisionId };
+    }
+    headers['content-type'] = 'application/json';
+    return { allow: false, wouldAllow: false, dryRun: false, status: 403, reason: decision.reason, headers, body: FORBIDDEN_BODY, decisionId: decision.decisionId };
+  }
+}
+
+/**
+ * Reads the route table and the token keys, so that a bad one stops the sidecar before
+ * anything has started; the result builds the gateway once the decider exists.
+ */
+export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider) => Gateway> {
+  const table = await loadRouteTable(config.gatewayRoutesFile);
+  const identity = await createIdentity(config);
+  if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
+    log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
+  }
+  return (decider) =>
+    new Gateway({
+      table,
+      identity,
+      decider,
+      log,
+      passUnmatched: config.gatewayPassUnmatched,
+      dryRun: config.gatewayDryRun,
+      maxHeaderBytes: config.maxHeaderBytes,
+    });
+}
+
+/**
+ * Validation is the decision API's own; a bad principal field is the token's fault
+ * (401, naming the claim or header), anything else the request's (403).
+ */
+function toDecisionRequest(raw: unknown, claimed: Claimed, route: Route): AuthorizeRequest {
+  try {
+    return parseAuthorizeRequest(raw);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const principalErrors = error.errors.filter((e) => e.field.startsWith('principal.'));
+    if (principalErrors.length > 0) {
+      const described = principalErrors.map((e) => {
+        const [, field = '', ...rest] = e.field.split('.');
+        const name = claimed.names[field as keyof Claimed['names']] ?? e.field;
+        return `${name}${rest.length > 0 ? ` (${rest.join('.')})` : ''}: ${e.message}`;
+      });
+      throw new ApiError(401, 'invalid_claims', `the identity cannot be used: ${described.join('; ')}`);
+    }
+    throw refuse('invalid_request', `${route.methods.join('|')} ${route.pattern}: ${error.message}`);
+  }
+}
+
+function splitOnce(text: string, separator: string): [string, string?] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+function pathSegments(path: string): string[] {
+  if (!path.startsWith('/')) throw refuse('invalid_path', 'the request path must start with "/"');
+  const segments = path.split('/').slice(1);
+  if (segments.length > 1 && segments.at(-1) === '') segments.pop();
+  if (segments.some((s, i) => (s === '' && !(i === 0 && segments.length === 1)) || AMBIGUOUS_SEGMENT.test(s))) {
+    throw refuse('invalid_path', 'the request path has empty, dot or encoded-separator segments');
+  }
+  return segments;
+}
+
+/** Reads route sources from one request; the body is parsed at most once, and only when a source needs it. */
+class Values {
+  private parsedBody: unknown;
+  private bodyRead = false;
+
+  constructor(
+    private readonly request: GatewayRequest,
+    private readonly params: Record<string, string>,
+    private readonly query: string,
+  ) {}
+
+  /** The value the sources agree on; refused when they disagree, or when required and none is present. */
+  one(sources: Source[], what: string, required: boolean): string | undefined {
+    const found = new Set(sources.flatMap((source) => this.read(source)));
+    if (found.size > 1) throw refuse(`ambiguous_${what}`, `the request names more than one ${what.replace('_', ' ')}: ${[...found].join(', ')}`);
+    if (found.size === 0 && required) {
+      throw refuse(`missing_${what}`, `no ${what.replace('_', ' ')} in the request; looked in ${sources.map((s) => `${s.kind}:${s.name}`).join(', ')}`);
+    }
+    return [...found][0];
+  }
+
+  private read(source: Source): string[] {
+    switch (source.kind) {
+      case 'path': {
+        const value = this.params[source.name];
+        try {
+          return value ? [decodeURIComponent(value)] : [];
+        } catch {
+          throw refuse('invalid_path', `path parameter ${source.name} is not valid percent-encoding`);
+        }
+      }
+      case 'query':
+        return new URLSearchParams(this.query).getAll(source.name).filter((v) => v !== '');
+      case 'header': {
+        const value = this.request.headers[source.name];
+        return value ? [value] : [];
+      }
+      case 'body': {
+        const value = source.name.split('.').reduce<unknown>((node, key) => (isObject(node) && Object.hasOwn(node, key) ? node[key] : undefined), this.body());
+        if (value === undefined || value === '') return [];
+        if (typeof value !== 'string') throw refuse('invalid_body', `body field ${source.name} must be a string`);
+        return [value];
+      }
+    }
+  }
+
+  private body(): unknown {
+    if (!this.bodyRead) {
+      this.bodyRead = true;
+      const text = this.request.body === undefined ? '' : this.request.body.toString();
+      if (text.trim() !== '') {
+        try {
+          this.parsedBody = JSON.parse(text);
+        } catch {
+          throw refuse('invalid_body', 'the request body is not valid JSON');
+        }
+      }
+    }
+    return this.parsedBody;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** No decision was made: a 401 for the identity, or a refusal with its own status. */
+function rejection(error: ApiError): GatewayAnswer {
+  const headers: Record<string, string> = { [HEADER.reason]: error.code, 'content-type': 'application/json' };
+  if (error.status === 401) {
+    headers['www-authenticate'] = error.code === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
+  }
+  const body = error.status === 403 ? FORBIDDEN_BODY : JSON.stringify(error.toJSON());
+  return { allow: false, wouldAllow: false, dryRun: false, status: error.status, reason: error.code, headers, body };
+}
+
+/** Let it through, saying what would have happened. */
+function asDryRun(answer: GatewayAnswer): GatewayAnswer {
+  const headers: Record<string, string> = { [HEADER.dryRun]: 'true', [HEADER.allow]: String(answer.allow), [HEADER.reason]: answer.reason };
+  if (answer.decisionId) headers[HEADER.decisionId] = answer.decisionId;
+  const principal = answer.headers[HEADER.principal];
+  if (principal) headers[HEADER.principal] = principal;
+  return { ...answer, allow: true, dryRun: true, status: 200, headers, body: '' };
+}

@@ -1,0 +1,97 @@
+// Envoy's gRPC ext_authz v3 service (envoy.service.auth.v3.Authorization/Check) on its
+// own port. The messages are the hand-written subset in ./envoy/, proven against
+// Envoy's own Go types by test/conformance/envoy-grpc.
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Logger } from 'pino';
+import { HEADER, type Gateway, type GatewayAnswer } from './gateway.ts';
+
+const PROTO = fileURLToPath(new URL('./envoy/ext_authz.proto', import.meta.url));
+
+/** google.rpc.Code values; Envoy only looks at whether the code is OK. */
+const RPC_CODE: Record<number, number> = { 200: 0, 401: 16, 403: 7, 431: 3, 503: 14 };
+const PERMISSION_DENIED = 7;
+
+interface CheckRequest {
+  attributes?: {
+    request?: {
+      http?: { method: string; path: string; headers: Record<string, string>; body: string; rawBody: Buffer };
+    };
+  };
+}
+
+type StructValue = { stringValue: string } | { boolValue: boolean };
+
+function loadService(): grpc.ServiceDefinition {
+  const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
+  const root = grpc.loadPackageDefinition(definition) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+  };
+  return root.envoy.service.auth.v3.Authorization.service;
+}
+
+const headerOptions = (headers: Record<string, string>) =>
+  // append=false: overwrite whatever the client sent under the same name.
+  Object.entries(headers).map(([key, value]) => ({ header: { key, value }, append: { value: false } }));
+
+export function toCheckResponse(answer: GatewayAnswer): Record<string, unknown> {
+  const metadata: Record<string, StructValue> = {
+    allow: { boolValue: answer.wouldAllow },
+    reason: { stringValue: answer.reason },
+  };
+  if (answer.decisionId) metadata.decision_id = { stringValue: answer.decisionId };
+  if (answer.dryRun) metadata.dry_run = { boolValue: true };
+  const response: Record<string, unknown> = {
+    status: { code: answer.allow ? 0 : (RPC_CODE[answer.status] ?? PERMISSION_DENIED), message: answer.reason },
+    dynamicMetadata: { fields: metadata },
+  };
+  if (answer.allow) {
+    response.okResponse = {
+      headers: headerOptions(answer.headers),
+      // A client must not be able to hand the upstream its own x-portcullis-* values.
+      headersToRemove: Object.values(HEADER).filter((name) => !(name in answer.headers)),
+    };
+  } else {
+    response.deniedResponse = { status: { code: answer.status }, headers: headerOptions(answer.headers), body: answer.body };
+  }
+  return response;
+}
+
+export class GrpcExtAuthz {
+  private readonly server = new grpc.Server();
+
+  constructor(gateway: Gateway, log: Logger) {
+    this.server.addService(loadService(), {
+      Check: (call: grpc.ServerUnaryCall<CheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const http = call.request.attributes?.request?.http;
+        const body = http?.body ? http.body : http?.rawBody?.length ? http.rawBody : undefined;
+        gateway
+          .check({ method: http?.method ?? '', path: http?.path ?? '', headers: http?.headers ?? {}, ...(body ? { body } : {}) }, 'ext_authz_grpc')
+          .then((answer) => callback(null, toCheckResponse(answer)))
+          .catch((error: unknown) => {
+            log.error({ err: error }, 'ext_authz gRPC Check failed');
+            callback({ code: grpc.status.INTERNAL, details: 'internal error; see the sidecar log' });
+          });
+      },
+    });
+  }
+
+  /** Binds host:port (0 = any free port) and returns the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+  }
+
+  /** Lets in-flight calls finish, then stops; connections still open after the grace period are cut. */
+  close(graceMs = 5000): Promise<void> {
+    return new Promise((resolve) => {
+      const force = setTimeout(() => this.server.forceShutdown(), graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}

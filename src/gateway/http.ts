@@ -1,0 +1,44 @@
+// Envoy's HTTP ext_authz service and nginx auth_request, on the sidecar's HTTP port.
+//   Envoy (path_prefix: /ext_authz): the original `POST /v1/mcp-servers?x=1` arrives as
+//     `POST /ext_authz/v1/mcp-servers?x=1`, with the allowed headers and, when Envoy is
+//     configured with with_request_body, the body.
+//   nginx (proxy_pass .../ext_authz): a bodiless subrequest to exactly /ext_authz with the
+//     original request line in X-Original-Method and X-Original-URI.
+// X-Original-* are read only in the second form, so a client whose headers Envoy
+// forwards cannot use them to describe a different request than the one it sent.
+import express, { Router, type Request } from 'express';
+import { ApiError } from '../errors.ts';
+import type { Gateway, GatewayRequest } from './gateway.ts';
+import type { Headers } from './identity.ts';
+
+export const EXT_AUTHZ_PREFIX = '/ext_authz';
+
+export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
+  const router = Router();
+  // The original body, unparsed: a route may read a field of it, and a body that is not
+  // JSON must reach the gateway (to be refused there) rather than fail the parser.
+  router.use(express.raw({ type: () => true, limit: bodyLimit }));
+  router.use(async (req, res) => {
+    const answer = await gateway.check(originalRequest(req), 'ext_authz_http');
+    res.status(answer.status).set(answer.headers);
+    if (answer.body) res.send(answer.body);
+    else res.end();
+  });
+  return router;
+}
+
+function originalRequest(req: Request): GatewayRequest {
+  const headers: Headers = {};
+  for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);
+  if (target === '' || target.startsWith('?')) {
+    const method = headers['x-original-method'];
+    const uri = headers['x-original-uri'];
+    if (!method || !uri) {
+      throw new ApiError(400, 'invalid_request', `${EXT_AUTHZ_PREFIX} needs X-Original-Method and X-Original-URI (nginx auth_request), or the original path after ${EXT_AUTHZ_PREFIX}/ (Envoy path_prefix)`);
+    }
+    return { method, path: uri, headers };
+  }
+  const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+  return { method: req.method, path: target, headers, ...(body ? { body } : {}) };
+}
