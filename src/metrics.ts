@@ -1,5 +1,6 @@
 // Prometheus metrics. One registry per app instance, so tests can build several apps.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AuditStats } from './audit/stats.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -71,6 +72,38 @@ export class Metrics {
   setBundle(revision: string): void {
     this.bundleInfo.reset();
     this.bundleInfo.set({ revision }, 1);
+  }
+
+  readonly audit = new Counter({
+    name: 'portcullis_audit_records_total',
+    help: 'Audit records by event: recorded (handed in by a decision), written (stored), duplicate (already stored), spilled (to the spill file), replayed (from the spill file), dropped (lost: the spill file could not be written).',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditBuffered = new Gauge({
+    name: 'portcullis_audit_buffered_records',
+    help: 'Audit records waiting in memory for the audit store.',
+    registers: [this.registry],
+  });
+
+  /** The audit log's counters. */
+  get auditStats(): AuditStats {
+    const counter = (event: string) => {
+      const child = this.audit.labels(event);
+      return (count: number) => child.inc(count);
+    };
+    const recorded = this.audit.labels('recorded');
+    for (const event of ['recorded', 'written', 'duplicate', 'spilled', 'replayed', 'dropped']) this.audit.labels(event).inc(0);
+    return {
+      recorded: () => recorded.inc(),
+      written: counter('written'),
+      duplicates: counter('duplicate'),
+      spilled: counter('spilled'),
+      replayed: counter('replayed'),
+      dropped: counter('dropped'),
+      buffered: (count) => this.auditBuffered.set(count),
+    };
   }
 
   /** Hit/miss callbacks for the settings cache. */

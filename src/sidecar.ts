@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import type { Express } from 'express';
 import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
-import { MemoryAuditLog } from './audit/memory.ts';
-import type { AuditSink } from './audit/record.ts';
+import { createAuditLog } from './audit/factory.ts';
+import type { AuditLog } from './audit/record.ts';
 import type { Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
 import { ActivePolicy } from './engine/active.ts';
@@ -27,7 +27,7 @@ export interface Sidecar {
   policy: ActivePolicy;
   store: SettingsStore;
   storeKind: 'redis' | 'memory';
-  audit: AuditSink;
+  audit: AuditLog;
   metrics: Metrics;
   gateway: Gateway;
   /** Envoy's gRPC ext_authz service, not yet listening: main.ts binds it to grpcPort. */
@@ -79,15 +79,16 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     storeKind = 'memory';
   }
 
-  const audit = new MemoryAuditLog(config.auditMemoryRecords);
+  const audit = await createAuditLog(config, metrics.auditStats, log);
   if (config.settingsFailOpen) log.warn('SETTINGS_FAIL_OPEN is set: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
   const decider = new Decider(policy, store, audit, metrics, log, config.settingsFailOpen);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const app = createApp({ decider, policy, store, storeKind, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, gateway });
+  const app = createApp({ decider, policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, gateway });
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();
     await grpc.close();
+    await audit.close();
     await store.close();
   } };
 }

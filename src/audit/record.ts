@@ -1,4 +1,5 @@
-// What is recorded for every decision, whichever API asked (DESIGN.md §2 "Decision audit").
+// What is recorded for every decision, whichever API asked (DESIGN.md §2 "Decision audit"),
+// and for every settings change made through the admin API.
 import type { AuthorizeRequest } from '../decision/request.ts';
 import type { SettingSource } from '../engine/engine.ts';
 import type { SettingsSnapshot } from '../settings/types.ts';
@@ -27,9 +28,77 @@ export interface DecisionRecord {
   input: AuthorizeRequest & { settings: Pick<SettingsSnapshot, 'org' | 'workspace'> };
   /** Set by the API that asked, e.g. dry-run or the gateway route. */
   dryRun?: boolean;
+  /** Input paths whose values were replaced before the record was stored (see audit/mask.ts). */
+  masked?: string[];
+}
+
+export type SettingsOperation = 'put_org' | 'put_workspace' | 'delete_workspace';
+
+/** One change made through the settings admin API: who, when, where, before and after. */
+export interface SettingsChangeRecord {
+  changeId: string;
+  timestamp: string;
+  /** The X-Actor header of the request; "unknown" when it had none. */
+  actor: string;
+  orgId: string;
+  /** Absent for organization-level changes. */
+  workspaceId?: string;
+  operation: SettingsOperation;
+  /** The stored settings before and after; null when there were none (or none remain). */
+  before: object | null;
+  after: object | null;
+  /** The organization's settings version after the change. */
+  version: number | null;
 }
 
 /** Where decision records go. `record` must never block or throw: it is on the decision path. */
 export interface AuditSink {
   record(record: DecisionRecord): void;
+}
+
+/** Filters of a decision query; every field but orgId is optional and they combine with AND. */
+export interface DecisionFilter {
+  orgId: string;
+  workspaceId?: string;
+  principalId?: string;
+  allow?: boolean;
+  reason?: string;
+  resourceType?: string;
+  action?: string;
+  /** Inclusive bounds, milliseconds since the epoch. */
+  from?: number;
+  to?: number;
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** null when the scan reached the end of the range; otherwise pass it back to continue. */
+  nextCursor: string | null;
+}
+
+export interface Summary {
+  orgId: string;
+  from: string | null;
+  to: string | null;
+  total: number;
+  byOutcome: { allow: number; deny: number };
+  byReason: Record<string, number>;
+  byResourceType: Record<string, number>;
+}
+
+/** The audit trail: a sink on the decision path plus the queries behind /v1/audit. */
+export interface AuditLog extends AuditSink {
+  recordSettingsChange(change: SettingsChangeRecord): void;
+  queryDecisions(filter: DecisionFilter, page: PageRequest): Promise<Page<DecisionRecord>>;
+  getDecision(decisionId: string): Promise<DecisionRecord | null>;
+  summary(filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>): Promise<Summary>;
+  querySettingsChanges(filter: Pick<DecisionFilter, 'orgId' | 'workspaceId' | 'from' | 'to'>, page: PageRequest): Promise<Page<SettingsChangeRecord>>;
+  /** Writes everything recorded so far (or, if the store is away, spills it to disk). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }

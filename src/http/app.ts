@@ -3,12 +3,14 @@
 // real Redis and a real bundle and nothing is patched.
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/record.ts';
 import type { Decider } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { auditRoutes } from './audit.ts';
 import { requireAdminToken } from './auth.ts';
 import { decisionRoutes } from './decide.ts';
 import { errorHandler, notFound } from './errors.ts';
@@ -20,6 +22,7 @@ export interface AppDeps {
   policy: ActivePolicy;
   store: SettingsStore;
   storeKind: string;
+  audit: AuditLog;
   metrics: Metrics;
   log: Logger;
   adminToken: string;
@@ -40,7 +43,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
   app.use(decisionRoutes(deps.decider));
   app.use('/v1/orgs', requireAdminToken(deps.adminToken));
-  app.use(settingsRoutes(deps.store));
+  app.use(settingsRoutes(deps.store, deps.audit));
+  app.use('/v1/audit', requireAdminToken(deps.adminToken));
+  app.use(auditRoutes(deps.audit));
 
   app.use(notFound);
   app.use(errorHandler(deps.log, deps.bodyLimit));

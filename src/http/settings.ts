@@ -1,6 +1,8 @@
 // The settings admin API (DESIGN.md §2). Behind the admin token; every write bumps the
 // organization's settings version, which the next decision on every instance sees.
+import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
+import type { AuditLog, SettingsOperation } from '../audit/record.ts';
 import { invalidInput, type FieldError } from '../errors.ts';
 import { withDefaults, type SettingsStore } from '../settings/types.ts';
 import { parseOrgSettings, parseWorkspaceSettings } from '../settings/validate.ts';
@@ -18,8 +20,28 @@ function ids(req: Request): { orgId: string; workspaceId: string } {
   return { orgId, workspaceId };
 }
 
-export function settingsRoutes(store: SettingsStore): Router {
+/** Who changed settings: the X-Actor header set by the calling service. */
+function actorOf(req: Request): string {
+  const actor = req.get('x-actor')?.trim();
+  return actor ? actor.slice(0, MAX_ID_LENGTH) : 'unknown';
+}
+
+export function settingsRoutes(store: SettingsStore, audit: Pick<AuditLog, 'recordSettingsChange'>): Router {
   const router = Router();
+  const recordChange = (req: Request, operation: SettingsOperation, before: object | null, after: object | null, version: number | null) => {
+    const { orgId, workspaceId } = ids(req);
+    audit.recordSettingsChange({
+      changeId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      actor: actorOf(req),
+      orgId,
+      ...(workspaceId ? { workspaceId } : {}),
+      operation,
+      before,
+      after,
+      version,
+    });
+  };
 
   router.get(ORG_PATH, async (req, res) => {
     res.json(withDefaults(await store.getOrg(ids(req).orgId)));
@@ -27,7 +49,9 @@ export function settingsRoutes(store: SettingsStore): Router {
 
   router.put(ORG_PATH, async (req, res) => {
     const settings = parseOrgSettings(req.body);
+    const before = await store.getOrg(ids(req).orgId);
     const version = await store.putOrg(ids(req).orgId, settings);
+    recordChange(req, 'put_org', before, settings, version);
     res.set('X-Settings-Version', String(version)).json(withDefaults(settings));
   });
 
@@ -39,13 +63,16 @@ export function settingsRoutes(store: SettingsStore): Router {
   router.put(WORKSPACE_PATH, async (req, res) => {
     const { orgId, workspaceId } = ids(req);
     const settings = parseWorkspaceSettings(req.body);
+    const before = await store.getWorkspace(orgId, workspaceId);
     const version = await store.putWorkspace(orgId, workspaceId, settings);
+    recordChange(req, 'put_workspace', before, settings, version);
     res.set('X-Settings-Version', String(version)).json(settings);
   });
 
   router.delete(WORKSPACE_PATH, async (req, res) => {
     const { orgId, workspaceId } = ids(req);
-    await store.deleteWorkspace(orgId, workspaceId);
+    const before = await store.getWorkspace(orgId, workspaceId);
+    if (await store.deleteWorkspace(orgId, workspaceId)) recordChange(req, 'delete_workspace', before, null, null);
     res.status(204).end();
   });
 

@@ -1,0 +1,66 @@
+// Secrets never reach the audit store. Two rules, applied to a copy of every record
+// before it is stored or spilled to disk:
+// - anywhere in the record, a field named like a credential (authorization, cookie,
+//   token, api key, password, ...) is removed, and a string value that looks like one
+//   ("Bearer ...", "Basic ...", a JWT) is replaced — so request headers or claims that an
+//   API adds to the input later are covered without a change here;
+// - the configured input paths (dotted, `*` matches any one key) are replaced by
+//   "[masked]", both under `input` and in the top-level copies of principal/resource.
+// The paths that were masked are listed in the record's `masked`, as OPA's decision log does.
+import type { DecisionRecord } from './record.ts';
+
+export const MASKED = '[masked]';
+export const REDACTED = '[redacted]';
+
+const SECRET_KEY = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|x-portkey-api-key|(access|id|refresh|bearer|auth|session)?[-_]?token|secret|client[-_]?secret|password|passwd|jwt|credentials?)$/i;
+const SECRET_VALUE = /^(bearer|basic|token)\s+\S+|^eyJ[\w-]*\.[\w-]+\.[\w-]*$/i;
+
+export type Masker = (record: DecisionRecord) => DecisionRecord;
+
+export function parseMaskPaths(spec: string): string[][] {
+  return spec
+    .split(',')
+    .map((path) => path.trim())
+    .filter((path) => path.length > 0)
+    .map((path) => path.split('.'));
+}
+
+export function createMasker(paths: string[][]): Masker {
+  return (record) => {
+    const copy = scrub(record) as DecisionRecord;
+    const masked = new Set<string>();
+    for (const path of paths) {
+      maskPath(copy.input, path, 0, [], masked);
+      maskPath(copy, path, 0, [], new Set());
+    }
+    if (masked.size > 0) copy.masked = [...masked].sort();
+    return copy;
+  };
+}
+
+/** A deep copy without credential-named fields and with credential-looking strings replaced. */
+function scrub(value: unknown): unknown {
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
+  if (Array.isArray(value)) return value.map(scrub);
+  if (typeof value !== 'object' || value === null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) {
+    if (!SECRET_KEY.test(key)) copy[key] = scrub(field);
+  }
+  return copy;
+}
+
+function maskPath(node: unknown, path: string[], at: number, trail: string[], masked: Set<string>): void {
+  if (typeof node !== 'object' || node === null) return;
+  const target = node as Record<string, unknown>;
+  const segment = path[at]!;
+  const keys = segment === '*' ? Object.keys(target) : Object.hasOwn(target, segment) ? [segment] : [];
+  for (const key of keys) {
+    if (at === path.length - 1) {
+      target[key] = MASKED;
+      masked.add([...trail, key].join('.'));
+    } else {
+      maskPath(target[key], path, at + 1, [...trail, key], masked);
+    }
+  }
+}

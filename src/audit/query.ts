@@ -1,0 +1,201 @@
+// Query semantics shared by the Redis and the in-memory audit logs, so that both answer
+// a query the same way: how records become stream entries, how filters match them,
+// what a cursor means, and the scan that turns a range of entries into a page.
+//
+// Entries live in one stream per organization and kind, ordered by stream id
+// "<ms>-<seq>". The id's ms is the record's own timestamp unless the stream already
+// holds a later one (a record replayed after an outage), in which case it is the
+// stream's top ms: ids only grow, so a cursor (the last id a page looked at) stays
+// correct while records arrive. `maxLagMs` per stream bounds how far an id's ms can
+// be past its record's timestamp, which is how far past `to` a scan has to start.
+import { createHash } from 'node:crypto';
+import { ApiError } from '../errors.ts';
+import type { DecisionFilter, DecisionRecord, Page, SettingsChangeRecord, Summary } from './record.ts';
+
+/** A stream entry: its id and flat string fields (as XADD stores them). */
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/** The JSON of the whole record is in `r`; the rest are the fields filters look at. */
+export function decisionFields(record: DecisionRecord): Record<string, string> {
+  return {
+    ts: String(Date.parse(record.timestamp)),
+    ws: record.workspaceId,
+    p: record.principal.id,
+    al: record.allow ? '1' : '0',
+    rs: record.reason,
+    rt: record.resource.type,
+    ac: record.action,
+    r: JSON.stringify(record),
+  };
+}
+
+export function settingsChangeFields(change: SettingsChangeRecord): Record<string, string> {
+  return { ts: String(Date.parse(change.timestamp)), ws: change.workspaceId ?? '', r: JSON.stringify(change) };
+}
+
+export const recordOf = <T>(entry: StreamEntry): T => JSON.parse(entry.fields.r!) as T;
+
+export type Matcher = (fields: Record<string, string>) => boolean;
+
+function inRange(fields: Record<string, string>, from?: number, to?: number): boolean {
+  const ts = Number(fields.ts);
+  return (from === undefined || ts >= from) && (to === undefined || ts <= to);
+}
+
+export function decisionMatcher(filter: DecisionFilter): Matcher {
+  const allow = filter.allow === undefined ? undefined : filter.allow ? '1' : '0';
+  return (f) =>
+    inRange(f, filter.from, filter.to) &&
+    (filter.workspaceId === undefined || f.ws === filter.workspaceId) &&
+    (filter.principalId === undefined || f.p === filter.principalId) &&
+    (allow === undefined || f.al === allow) &&
+    (filter.reason === undefined || f.rs === filter.reason) &&
+    (filter.resourceType === undefined || f.rt === filter.resourceType) &&
+    (filter.action === undefined || f.ac === filter.action);
+}
+
+export function settingsChangeMatcher(filter: { workspaceId?: string; from?: number; to?: number }): Matcher {
+  return (f) => inRange(f, filter.from, filter.to) && (filter.workspaceId === undefined || f.ws === filter.workspaceId);
+}
+
+export function timeBounds(filter: { from?: number; to?: number }): { from?: number; to?: number } {
+  const out: { from?: number; to?: number } = {};
+  if (filter.from !== undefined) out.from = filter.from;
+  if (filter.to !== undefined) out.to = filter.to;
+  return out;
+}
+
+// ---- stream ids ----
+
+export function parseStreamId(id: string): [number, number] {
+  const dash = id.indexOf('-');
+  return [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+}
+
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = parseStreamId(a);
+  const [bm, bs] = parseStreamId(b);
+  return am - bm || as - bs;
+}
+
+/** The id Redis gives `XADD key <tsMs>-*` after the script has raised tsMs to the top's ms. */
+export function nextStreamId(top: string | undefined, tsMs: number): string {
+  if (top === undefined) return `${tsMs}-0`;
+  const [topMs, topSeq] = parseStreamId(top);
+  return tsMs > topMs ? `${tsMs}-0` : `${topMs}-${topSeq + 1}`;
+}
+
+// ---- cursors ----
+
+/** An opaque cursor: the last stream id a page looked at, bound to the query's filters. */
+export function encodeCursor(id: string, filterHash: string): string {
+  return Buffer.from(JSON.stringify({ id, h: filterHash })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string, filterHash: string): string {
+  let decoded: { id?: unknown; h?: unknown };
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as typeof decoded;
+  } catch {
+    throw cursorError('is not a cursor returned by this API');
+  }
+  if (typeof decoded?.id !== 'string' || !/^\d+-\d+$/.test(decoded.id)) throw cursorError('is not a cursor returned by this API');
+  if (decoded.h !== filterHash) throw cursorError('belongs to a query with other filters; repeat the same filters or drop the cursor');
+  return decoded.id;
+}
+
+const cursorError = (message: string) => new ApiError(400, 'invalid_parameter', `cursor: ${message}`, [{ field: 'cursor', message }]);
+
+/** Hash of everything that selects records, so a cursor cannot be replayed against other filters. */
+export function filterHash(kind: string, filter: object): string {
+  const sorted = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+  return createHash('sha256').update(kind).update(JSON.stringify(sorted)).digest('base64url').slice(0, 16);
+}
+
+// ---- scanning ----
+
+/** One step of a newest-first scan: entries with id < `before` (if set), id ms ≤ maxMs, id ms ≥ minMs. */
+export interface ScanRange {
+  before?: string;
+  maxMs?: number;
+  minMs?: number;
+}
+
+export type ScanDescending = (range: ScanRange, count: number) => Promise<StreamEntry[]>;
+
+export interface ScanOptions {
+  from?: number;
+  to?: number;
+  /** The stream's maxLagMs (see the top of this file). */
+  lagMs: number;
+  /** Entries examined per request at most; a page may then be short, with a cursor to go on. */
+  maxScan: number;
+}
+
+const FIRST_CHUNK = 64;
+const MAX_CHUNK = 5000;
+
+export async function queryPage<T>(
+  scan: ScanDescending,
+  matches: Matcher,
+  limit: number,
+  cursor: string | undefined,
+  hash: string,
+  options: ScanOptions,
+): Promise<Page<T>> {
+  const range: ScanRange = {};
+  if (cursor !== undefined) range.before = decodeCursor(cursor, hash);
+  if (options.to !== undefined) range.maxMs = options.to + options.lagMs;
+  if (options.from !== undefined) range.minMs = options.from;
+  const items: T[] = [];
+  let scanned = 0;
+  let chunk = Math.min(Math.max(limit + 1, FIRST_CHUNK), MAX_CHUNK);
+  for (;;) {
+    const entries = await scan(range, chunk);
+    for (const entry of entries) {
+      scanned++;
+      range.before = entry.id;
+      if (!matches(entry.fields)) continue;
+      items.push(recordOf<T>(entry));
+      if (items.length === limit) return { items, nextCursor: encodeCursor(entry.id, hash) };
+    }
+    if (entries.length < chunk) return { items, nextCursor: null };
+    if (scanned >= options.maxScan) return { items, nextCursor: encodeCursor(range.before!, hash) };
+    chunk = Math.min(chunk * 4, MAX_CHUNK);
+  }
+}
+
+export async function summarize(
+  scan: ScanDescending,
+  filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>,
+  lagMs: number,
+): Promise<Summary> {
+  const summary: Summary = {
+    orgId: filter.orgId,
+    from: filter.from === undefined ? null : new Date(filter.from).toISOString(),
+    to: filter.to === undefined ? null : new Date(filter.to).toISOString(),
+    total: 0,
+    byOutcome: { allow: 0, deny: 0 },
+    byReason: {},
+    byResourceType: {},
+  };
+  const matches = decisionMatcher(filter);
+  const range: ScanRange = {};
+  if (filter.to !== undefined) range.maxMs = filter.to + lagMs;
+  if (filter.from !== undefined) range.minMs = filter.from;
+  for (;;) {
+    const entries = await scan(range, MAX_CHUNK);
+    for (const { id, fields } of entries) {
+      range.before = id;
+      if (!matches(fields)) continue;
+      summary.total++;
+      summary.byOutcome[fields.al === '1' ? 'allow' : 'deny']++;
+      summary.byReason[fields.rs!] = (summary.byReason[fields.rs!] ?? 0) + 1;
+      summary.byResourceType[fields.rt!] = (summary.byResourceType[fields.rt!] ?? 0) + 1;
+    }
+    if (entries.length < MAX_CHUNK) return summary;
+  }
+}

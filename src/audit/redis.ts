@@ -1,0 +1,335 @@
+// The audit log in Redis Streams, written off the decision path.
+//
+// Key layout (the {orgId} hash tag keeps an organization's audit keys in one cluster slot):
+//   portcullis:audit:{<orgId>}:decisions         STREAM  one entry per decision (fields: query.ts)
+//   portcullis:audit:{<orgId>}:settings-changes  STREAM  one entry per admin-API settings change
+//   portcullis:audit:{<orgId>}:meta              HASH    maxLagMs per stream (see query.ts)
+//   portcullis:audit:id:<decisionId|changeId>    STRING  JSON [orgId, streamId]; the dedupe key
+//                                                        and the lookup of GET /v1/audit/decisions/{id}
+// Retention: every append trims its stream by age (XTRIM MINID, exact) and by size
+// (XADD MAXLEN ~, per organization); id keys expire with the same age, and a stream that
+// receives nothing for a whole retention period expires with them.
+//
+// Writing: `record` only pushes onto an in-memory queue. A pump sends the queue in
+// batches (one pipeline of script calls per batch) every `flushIntervalMs`, or as soon as
+// `batchSize` records wait. The script appends a record only if its id key does not
+// exist, so a record sent twice (a batch retried, a spill file replayed again) is stored
+// once. While Redis is away the queue holds up to `bufferRecords`; later records go to
+// the spill file, which is replayed when Redis is back.
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Masker } from './mask.ts';
+import {
+  compareStreamIds,
+  decisionFields,
+  decisionMatcher,
+  filterHash,
+  queryPage,
+  recordOf,
+  settingsChangeFields,
+  settingsChangeMatcher,
+  summarize,
+  timeBounds,
+  type ScanDescending,
+  type StreamEntry,
+} from './query.ts';
+import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from './record.ts';
+import { SpillFile } from './spill.ts';
+import type { AuditStats } from './stats.ts';
+
+type Kind = 'decisions' | 'settings-changes';
+
+export const streamKey = (orgId: string, kind: Kind) => `portcullis:audit:{${orgId}}:${kind}`;
+const metaKey = (orgId: string) => `portcullis:audit:{${orgId}}:meta`;
+const idKey = (id: string) => `portcullis:audit:id:${id}`;
+
+/** A record ready to store: masked and flattened. This is also a spill file line. */
+interface Entry {
+  kind: Kind;
+  orgId: string;
+  id: string;
+  fields: Record<string, string>;
+}
+
+type Pending = { kind: 'decisions'; record: DecisionRecord } | { kind: 'settings-changes'; change: SettingsChangeRecord };
+
+// KEYS: stream, id key, meta. ARGV: ts ms, retention ms, max length, min id ms, org id, field, value, ...
+// The id's ms is the record's own unless the stream already holds a later one (query.ts).
+const APPEND = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local id = ARGV[1] .. '-*'
+local lag = 0
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if top then
+  local topMs = string.match(top[1], '^(%d+)-')
+  if tonumber(topMs) >= tonumber(ARGV[1]) then
+    id = topMs .. '-*'
+    lag = tonumber(topMs) - tonumber(ARGV[1])
+  end
+end
+local args = {KEYS[1], 'MAXLEN', '~', ARGV[3], id}
+for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
+local added = redis.call('XADD', unpack(args))
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local field = 'maxLagMs:' .. KEYS[1]
+if lag > tonumber(redis.call('HGET', KEYS[3], field) or '0') then redis.call('HSET', KEYS[3], field, lag) end
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[2], cjson.encode({ARGV[5], added}), 'PX', ARGV[2])
+return 1
+`;
+
+export interface RedisAuditOptions {
+  url: string;
+  retentionMs: number;
+  /** Per organization and stream, approximately (MAXLEN ~). */
+  maxRecordsPerOrg: number;
+  batchSize: number;
+  flushIntervalMs: number;
+  /** Records held in memory while Redis is away before they go to the spill file. */
+  bufferRecords: number;
+  /** Where the spill file lives; empty = no spill file (records beyond the buffer are dropped). */
+  spillDir: string;
+  maxScan: number;
+  commandTimeoutMs: number;
+  mask: Masker;
+  stats: AuditStats;
+  log: Logger;
+  now?: () => number;
+}
+
+interface AppendCommand {
+  auditAppend(stream: string, id: string, meta: string, ...args: string[]): Promise<number>;
+}
+
+export class RedisAuditLog implements AuditLog {
+  readonly redis: Redis;
+  private readonly spill: SpillFile | undefined;
+  private readonly now: () => number;
+  private queue: Pending[] = [];
+  private running: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** True while there may be closed spill files to replay (at start: files of an earlier run). */
+  private spillPending = true;
+  private reachable = true;
+  private droppedSinceLog = 0;
+  private lastDropLog = 0;
+
+  constructor(private readonly options: RedisAuditOptions) {
+    this.now = options.now ?? Date.now;
+    this.redis = new Redis(options.url, {
+      lazyConnect: true,
+      // Never queue commands while disconnected: the pump keeps records itself.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs,
+    });
+    this.redis.defineCommand('auditAppend', { numberOfKeys: 3, lua: APPEND });
+    this.redis.on('error', () => undefined);
+    this.redis.on('ready', () => void this.pump());
+    this.spill = options.spillDir
+      ? new SpillFile(options.spillDir, {
+          onWritten: () => options.stats.spilled(1),
+          onFailed: (error) => this.dropped(1, error),
+        })
+      : undefined;
+  }
+
+  async start(): Promise<void> {
+    await this.spill?.ensureDirectory();
+    // Redis may be away at start: records are buffered and ioredis keeps reconnecting.
+    await this.redis.connect().catch(() => undefined);
+    this.timer = setInterval(() => void this.pump(), this.options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(record: DecisionRecord): void {
+    this.options.stats.recorded();
+    this.enqueue({ kind: 'decisions', record });
+  }
+
+  recordSettingsChange(change: SettingsChangeRecord): void {
+    this.enqueue({ kind: 'settings-changes', change });
+  }
+
+  async queryDecisions(filter: DecisionFilter, page: PageRequest): Promise<Page<DecisionRecord>> {
+    const key = streamKey(filter.orgId, 'decisions');
+    return queryPage(this.scanner(key), decisionMatcher(filter), page.limit, page.cursor, filterHash('decisions', filter), {
+      ...timeBounds(filter),
+      lagMs: await this.lagOf(filter.orgId, key),
+      maxScan: this.options.maxScan,
+    });
+  }
+
+  async getDecision(decisionId: string): Promise<DecisionRecord | null> {
+    const where = await this.redis.get(idKey(decisionId));
+    if (!where) return null;
+    const [orgId, id] = JSON.parse(where) as [string, string];
+    const [entry] = await this.redis.xrange(streamKey(orgId, 'decisions'), id, id);
+    return entry ? recordOf<DecisionRecord>(toStreamEntry(entry)) : null;
+  }
+
+  async summary(filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>): Promise<Summary> {
+    const key = streamKey(filter.orgId, 'decisions');
+    return summarize(this.scanner(key), filter, await this.lagOf(filter.orgId, key));
+  }
+
+  async querySettingsChanges(
+    filter: Pick<DecisionFilter, 'orgId' | 'workspaceId' | 'from' | 'to'>,
+    page: PageRequest,
+  ): Promise<Page<SettingsChangeRecord>> {
+    const key = streamKey(filter.orgId, 'settings-changes');
+    return queryPage(this.scanner(key), settingsChangeMatcher(filter), page.limit, page.cursor, filterHash('settings', filter), {
+      ...timeBounds(filter),
+      lagMs: await this.lagOf(filter.orgId, key),
+      maxScan: this.options.maxScan,
+    });
+  }
+
+  /** Stores everything recorded so far; if Redis is away, spills it so that nothing is lost. */
+  async flush(): Promise<void> {
+    await this.pump(); // the pump already running, if any
+    await this.pump(); // a fresh one that sees every record handed in before flush()
+    if (this.queue.length > 0) {
+      const left = this.queue;
+      this.queue = [];
+      for (const pending of left) this.toSpill(toEntry(pending, this.options.mask));
+      this.options.stats.buffered(0);
+    }
+    await this.spill?.seal();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private enqueue(pending: Pending): void {
+    if (this.queue.length >= this.options.bufferRecords) {
+      this.toSpill(toEntry(pending, this.options.mask));
+      return;
+    }
+    this.queue.push(pending);
+    this.options.stats.buffered(this.queue.length);
+    if (this.queue.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump();
+  }
+
+  private toSpill(entry: Entry): void {
+    if (!this.spill) {
+      this.dropped(1, new Error('the audit buffer is full and no spill directory is configured (AUDIT_SPILL_DIR)'));
+      return;
+    }
+    this.spillPending = true;
+    this.spill.append(JSON.stringify(entry));
+  }
+
+  /** Losing audit records is an incident: say so on every occasion, at most once a second. */
+  private dropped(count: number, error: Error): void {
+    this.options.stats.dropped(count);
+    this.droppedSinceLog += count;
+    if (this.now() - this.lastDropLog < 1000) return;
+    this.options.log.error(
+      { err: error, dropped: this.droppedSinceLog, spillDir: this.options.spillDir },
+      'AUDIT RECORDS LOST: Redis is unreachable and the spill file cannot be written',
+    );
+    this.droppedSinceLog = 0;
+    this.lastDropLog = this.now();
+  }
+
+  /** One drain at a time; callers that arrive while it runs share it. */
+  private pump(): Promise<void> {
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.redis.status !== 'ready') return;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.slice(0, this.options.batchSize);
+        await this.store(batch.map((pending) => toEntry(pending, this.options.mask)));
+        this.queue.splice(0, batch.length);
+        this.options.stats.buffered(this.queue.length);
+      }
+      if (this.spillPending && this.spill) await this.replaySpill(this.spill);
+      if (!this.reachable) this.options.log.info('audit store reachable again; buffered and spilled records are stored');
+      this.reachable = true;
+    } catch (error) {
+      if (this.reachable) {
+        this.options.log.warn({ err: error, buffered: this.queue.length }, 'audit store unreachable; holding records in memory, then in the spill file');
+      }
+      this.reachable = false;
+    }
+  }
+
+  private async replaySpill(spill: SpillFile): Promise<void> {
+    this.spillPending = false;
+    await spill.seal();
+    for (const path of await spill.files()) {
+      await spill.replay(path, this.options.batchSize, async (lines) => {
+        const entries: Entry[] = [];
+        for (const line of lines) {
+          try {
+            entries.push(JSON.parse(line) as Entry);
+          } catch {
+            this.options.log.error({ path, line: line.slice(0, 200) }, 'audit spill file has a line that is not JSON (a write cut short by a crash?); skipped');
+          }
+        }
+        this.options.stats.replayed(await this.store(entries));
+      });
+    }
+  }
+
+  /** Appends entries in one round trip; returns how many were new. Throws if Redis fails. */
+  private async store(entries: Entry[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const now = this.now();
+    const minId = String(Math.max(0, now - this.options.retentionMs));
+    const pipeline = this.redis.pipeline();
+    const append = pipeline as unknown as AppendCommand;
+    for (const entry of entries) {
+      const args = [entry.fields.ts!, String(this.options.retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId];
+      for (const [field, value] of Object.entries(entry.fields)) args.push(field, value);
+      void append.auditAppend(streamKey(entry.orgId, entry.kind), idKey(entry.id), metaKey(entry.orgId), ...args);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    let added = 0;
+    for (const [error, result] of results) {
+      if (error) throw error;
+      added += Number(result);
+    }
+    this.options.stats.written(added);
+    this.options.stats.duplicates(entries.length - added);
+    return added;
+  }
+
+  private async lagOf(orgId: string, key: string): Promise<number> {
+    return Number((await this.redis.hget(metaKey(orgId), `maxLagMs:${key}`)) ?? 0);
+  }
+
+  private scanner(key: string): ScanDescending {
+    return async ({ before, maxMs, minMs }, count) => {
+      let end = maxMs === undefined ? '+' : String(maxMs);
+      if (before !== undefined && (maxMs === undefined || compareStreamIds(before, `${maxMs + 1}-0`) <= 0)) end = `(${before}`;
+      const start = minMs === undefined ? '-' : String(minMs);
+      const entries = await this.redis.xrevrange(key, end, start, 'COUNT', count);
+      return entries.map(toStreamEntry);
+    };
+  }
+}
+
+function toEntry(pending: Pending, mask: Masker): Entry {
+  if (pending.kind === 'decisions') {
+    const record = mask(pending.record);
+    return { kind: 'decisions', orgId: record.orgId, id: record.decisionId, fields: decisionFields(record) };
+  }
+  const { change } = pending;
+  return { kind: 'settings-changes', orgId: change.orgId, id: change.changeId, fields: settingsChangeFields(change) };
+}
+
+function toStreamEntry([id, flat]: [string, string[]]): StreamEntry {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return { id, fields };
+}

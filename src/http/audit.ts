@@ -1,0 +1,150 @@
+// The audit API (admin token): decision records by filter, one by id, a summary for
+// dashboards, and the settings changes made through the admin API. Query parameters are
+// parsed here once; a bad or unknown one is a 400 that names it.
+import { Router, type Request } from 'express';
+import type { AuditLog, DecisionFilter } from '../audit/record.ts';
+import { ACTIONS, RESOURCE_TYPES } from '../decision/request.ts';
+import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
+
+const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+const MAX_ID_LENGTH = 256;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+class QueryReader {
+  readonly errors: FieldError[] = [];
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly query: Request['query']) {}
+
+  string(name: string, required = false): string | undefined {
+    this.seen.add(name);
+    const value = this.query[name];
+    if (value === undefined || value === '') {
+      if (required) this.errors.push({ field: name, message: 'is required' });
+      return undefined;
+    }
+    if (typeof value !== 'string') {
+      this.errors.push({ field: name, message: 'must be given once' });
+      return undefined;
+    }
+    if (value.length > MAX_ID_LENGTH && name !== 'cursor') {
+      this.errors.push({ field: name, message: `must be at most ${MAX_ID_LENGTH} characters` });
+      return undefined;
+    }
+    return value;
+  }
+
+  oneOf(name: string, allowed: readonly string[]): string | undefined {
+    const value = this.string(name);
+    if (value !== undefined && !allowed.includes(value)) this.errors.push({ field: name, message: `must be one of ${allowed.join(', ')}` });
+    return value;
+  }
+
+  time(name: string): number | undefined {
+    const value = this.string(name);
+    if (value === undefined) return undefined;
+    const ms = ISO_8601.test(value) ? Date.parse(value) : NaN;
+    if (Number.isNaN(ms)) this.errors.push({ field: name, message: 'must be an ISO-8601 time, e.g. 2025-01-31T12:00:00Z' });
+    return Number.isNaN(ms) ? undefined : ms;
+  }
+
+  limit(): number {
+    const value = this.string('limit');
+    if (value === undefined) return DEFAULT_LIMIT;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 1 && n <= MAX_LIMIT)) this.errors.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_LIMIT}` });
+    return n;
+  }
+
+  /** Throws the 400 if anything was wrong, or if a parameter the route does not take was given. */
+  done(): void {
+    for (const name of Object.keys(this.query)) {
+      if (!this.seen.has(name)) this.errors.push({ field: name, message: 'is not a parameter of this query' });
+    }
+    if (this.errors.length > 0) throw invalidInput(this.errors);
+  }
+}
+
+function timeRange(read: QueryReader): { from?: number; to?: number } {
+  const range: { from?: number; to?: number } = {};
+  const from = read.time('from');
+  const to = read.time('to');
+  if (from !== undefined) range.from = from;
+  if (to !== undefined) range.to = to;
+  if (from !== undefined && to !== undefined && from > to) read.errors.push({ field: 'from', message: 'must not be after to' });
+  return range;
+}
+
+function decisionFilter(read: QueryReader): DecisionFilter {
+  const filter: DecisionFilter = { orgId: read.string('orgId', true) ?? '', ...timeRange(read) };
+  const workspaceId = read.string('workspaceId');
+  const principalId = read.string('principalId');
+  const allow = read.oneOf('allow', ['true', 'false']);
+  const reason = read.string('reason');
+  const resourceType = read.oneOf('resourceType', RESOURCE_TYPES);
+  const action = read.oneOf('action', ACTIONS);
+  if (workspaceId !== undefined) filter.workspaceId = workspaceId;
+  if (principalId !== undefined) filter.principalId = principalId;
+  if (allow !== undefined) filter.allow = allow === 'true';
+  if (reason !== undefined) filter.reason = reason;
+  if (resourceType !== undefined) filter.resourceType = resourceType;
+  if (action !== undefined) filter.action = action;
+  return filter;
+}
+
+function page(read: QueryReader): { limit: number; cursor?: string } {
+  const limit = read.limit();
+  const cursor = read.string('cursor');
+  return cursor === undefined ? { limit } : { limit, cursor };
+}
+
+/** Reading the store can fail (Redis away): that is a 503, not a 500. */
+async function fromStore<T>(query: Promise<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw errors.unavailable('the audit store cannot be read right now; try again');
+  }
+}
+
+export function auditRoutes(audit: AuditLog): Router {
+  const router = Router();
+
+  router.get('/v1/audit/decisions', async (req, res) => {
+    const read = new QueryReader(req.query);
+    const filter = decisionFilter(read);
+    const request = page(read);
+    read.done();
+    const { items, nextCursor } = await fromStore(audit.queryDecisions(filter, request));
+    res.json({ decisions: items, nextCursor });
+  });
+
+  router.get('/v1/audit/decisions/:decisionId', async (req, res) => {
+    const { decisionId } = req.params as { decisionId: string };
+    const record = decisionId.length <= MAX_ID_LENGTH ? await fromStore(audit.getDecision(decisionId)) : null;
+    if (!record) throw errors.notFound(`decision ${decisionId}`);
+    res.json(record);
+  });
+
+  router.get('/v1/audit/summary', async (req, res) => {
+    const read = new QueryReader(req.query);
+    const filter = { orgId: read.string('orgId', true) ?? '', ...timeRange(read) };
+    read.done();
+    res.json(await fromStore(audit.summary(filter)));
+  });
+
+  router.get('/v1/audit/settings-changes', async (req, res) => {
+    const read = new QueryReader(req.query);
+    const filter: { orgId: string; workspaceId?: string; from?: number; to?: number } = { orgId: read.string('orgId', true) ?? '', ...timeRange(read) };
+    const workspaceId = read.string('workspaceId');
+    if (workspaceId !== undefined) filter.workspaceId = workspaceId;
+    const request = page(read);
+    read.done();
+    const { items, nextCursor } = await fromStore(audit.querySettingsChanges(filter, request));
+    res.json({ changes: items, nextCursor });
+  });
+
+  return router;
+}
