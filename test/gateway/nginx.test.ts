@@ -1,0 +1,185 @@
+// End to end through a real nginx: client -> nginx (examples/nginx.conf, ports
+// rewritten) -> Portcullis (real Redis, admin API) -> a small upstream that records
+// what reaches it. Tokens are real HS256 JWTs.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
+import { freePort, RedisServer } from '../support/redis.ts';
+import { ADMIN_TOKEN } from '../support/sidecar.ts';
+import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';
+
+let redis: RedisServer;
+let sidecar: RunningSidecar;
+let upstream: Server;
+let nginx: ChildProcess;
+let nginxLog = '';
+let prefix: string;
+let base: string;
+const seen: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];
+const tokens: Record<string, string> = {};
+
+async function portOpen(port: number): Promise<boolean> {
+  const socket = connect(port, '127.0.0.1');
+  try {
+    await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([error]) => Promise.reject(error))]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
+  }
+}
+
+before(async () => {
+  redis = await RedisServer.start();
+  sidecar = await listeningSidecar({ redisUrl: redis.url });
+
+  upstream = createServer((req, res) => {
+    seen.push({ method: req.method!, url: req.url!, headers: req.headers });
+    req.resume();
+    res.writeHead(201, { 'content-type': 'application/json' }).end('{"success":true}');
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+
+  const nginxPort = await freePort();
+  prefix = await mkdtemp(join(tmpdir(), 'portcullis-nginx-'));
+  const config = (await readFile('examples/nginx.conf', 'utf8'))
+    .replace('server 127.0.0.1:8181;', `server ${new URL(sidecar.url).host};`)
+    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${(upstream.address() as AddressInfo).port};`)
+    .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nginxPort};`);
+  await writeFile(join(prefix, 'nginx.conf'), config);
+  // As root the workers would otherwise run as nobody, who cannot enter the private temp dir.
+  const globals = `daemon off;${process.getuid?.() === 0 ? ' user root;' : ''}`;
+  nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', globals], { stdio: ['ignore', 'pipe', 'pipe'] });
+  nginx.stderr!.on('data', (chunk: Buffer) => (nginxLog += chunk));
+  const exited = once(nginx, 'exit').then(([code]) => Promise.reject(new Error(`nginx exited (${code}):\n${nginxLog}`)));
+  exited.catch(() => undefined);
+  // nginx has no readiness signal; its port accepting connections is the event.
+  const ready = (async () => {
+    while (nginx.exitCode === null && !(await portOpen(nginxPort))) await new Promise((resolve) => setTimeout(resolve, 25));
+  })();
+  await Promise.race([ready, exited]);
+  base = `http://127.0.0.1:${nginxPort}`;
+
+  for (const [name, claims] of Object.entries(PRINCIPALS)) tokens[name] = `Bearer ${await signToken(claims)}`;
+});
+
+after(async () => {
+  if (nginx && nginx.exitCode === null) {
+    nginx.kill('SIGQUIT');
+    await once(nginx, 'exit');
+  }
+  upstream?.close();
+  await sidecar?.close();
+  await redis?.stop();
+  if (prefix) await rm(prefix, { recursive: true, force: true });
+});
+
+beforeEach(() => (seen.length = 0));
+
+async function setMcpServers(value: boolean): Promise<void> {
+  const res = await fetch(`${sidecar.url}/v1/orgs/org-1/settings/integration-access`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ managersWriteMcpServers: value }),
+  });
+  assert.equal(res.status, 200);
+}
+
+const createServerAs = (who: string | undefined, extra: Record<string, string> = {}) =>
+  fetch(`${base}/v1/mcp-servers`, {
+    method: 'POST',
+    headers: { 'x-portkey-workspace-id': 'ws-1', 'content-type': 'application/json', ...(who ? { authorization: tokens[who]! } : {}), ...extra },
+    body: JSON.stringify({ name: 'github', url: 'https://mcp.example.com' }),
+  });
+
+describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
+  test('org turned managersWriteMcpServers off: the manager is blocked with 403, the decision id, and the upstream never sees it', async () => {
+    await setMcpServers(false);
+    const res = await createServerAs('manager');
+    assert.equal(res.status, 403);
+    assert.equal(await res.text(), FORBIDDEN_BODY);
+    assert.equal(res.headers.get('x-portcullis-reason'), 'manager_write_disabled');
+    const decisionId = res.headers.get('x-portcullis-decision-id');
+    assert.match(decisionId ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(seen.length, 0);
+
+    await sidecar.sidecar.audit.flush();
+    const audited = await sidecar.sidecar.audit.getDecision(decisionId!);
+    assert.equal(audited?.api, 'ext_authz_http');
+    assert.equal(audited?.allow, false);
+    assert.equal(audited?.principal.id, 'u-manager');
+  });
+
+  test('org turned it on: the manager is allowed, and the upstream gets the decision id and principal', async () => {
+    await setMcpServers(true);
+    const res = await createServerAs('manager', { 'x-portcullis-principal': 'spoofed' });
+    assert.equal(res.status, 201);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.method, 'POST');
+    assert.equal(seen[0]!.url, '/v1/mcp-servers');
+    assert.match(String(seen[0]!.headers['x-portcullis-decision-id']), /^[0-9a-f-]{36}$/);
+    assert.equal(seen[0]!.headers['x-portcullis-principal'], 'u-manager');
+  });
+
+  for (const setting of [false, true]) {
+    test(`the org owner is allowed with the setting ${setting ? 'on' : 'off'}`, async () => {
+      await setMcpServers(setting);
+      const res = await createServerAs('owner');
+      assert.equal(res.status, 201);
+      assert.equal(seen.length, 1);
+    });
+  }
+
+  test('a member is blocked even with the setting on', async () => {
+    await setMcpServers(true);
+    const res = await createServerAs('member');
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get('x-portcullis-reason'), 'read_only_role');
+    assert.ok(res.headers.get('x-portcullis-decision-id'));
+    assert.equal(seen.length, 0);
+  });
+
+  test('reads go through for a member; the workspace id may come from the query string', async () => {
+    const res = await fetch(`${base}/v1/mcp-servers?workspace_id=ws-1`, { headers: { authorization: tokens.member! } });
+    assert.equal(res.status, 201);
+    assert.equal(seen[0]!.url, '/v1/mcp-servers?workspace_id=ws-1');
+  });
+
+  test('no token: 401 with the reason, upstream untouched', async () => {
+    const res = await createServerAs(undefined);
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('x-portcullis-reason'), 'missing_token');
+    assert.equal((await res.json()).code, 'missing_token');
+    assert.equal(seen.length, 0);
+  });
+
+  test('an unknown route is denied, upstream untouched', async () => {
+    const res = await fetch(`${base}/v1/secrets`, { method: 'POST', headers: { authorization: tokens.owner! } });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get('x-portcullis-reason'), 'no_route');
+    assert.equal(seen.length, 0);
+  });
+
+  test('oversized headers are refused by nginx before anyone is asked', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(base);
+      const req = httpRequest({ hostname, port, method: 'POST', path: '/v1/mcp-servers', headers: { authorization: tokens.owner!, 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.ok(status === 400 || status === 494 || status === 431, `status ${status}`);
+    assert.equal(seen.length, 0);
+  });
+});
