@@ -13,7 +13,7 @@ REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha
 TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench install opa
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway install opa
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ unit-test: node_modules $(OPA) ## Node tests (unit, integration with real Redis 
 
 bench: node_modules $(OPA) ## Benchmark against `opa run --server` on the same inputs (prints a table; not part of test)
 	OPA_BIN=$(OPA) node --import tsx bench/run.ts
+
+bench-gateway: node_modules ## Requests/s and p50/p99 through HTTP ext_authz and gRPC Check (prints a table)
+	node --import tsx bench/gateway.ts
 
 install: node_modules $(OPA) ## Install npm packages and build the opa CLI
 
