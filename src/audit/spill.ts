@@ -63,6 +63,15 @@ export class SpillFile {
 
   /** Reads a closed file in batches; `store` must be idempotent. Removes the file at the end. */
   async replay(path: string, batchSize: number, store: (lines: string[]) => Promise<void>): Promise<void> {
+    try {
+      await this.replayFile(path, batchSize, store);
+    } catch (error) {
+      // Another instance sharing the directory replayed it first: its records are stored.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  private async replayFile(path: string, batchSize: number, store: (lines: string[]) => Promise<void>): Promise<void> {
     const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
     let batch: string[] = [];
     for await (const line of lines) {

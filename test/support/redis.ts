@@ -18,14 +18,18 @@ export async function freePort(): Promise<number> {
 export class RedisServer {
   private process: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  /** `dataDir`: keep the data across stop()/start() (append-only file, fsync on every write). */
+  private constructor(
+    readonly port: number,
+    private readonly dataDir?: string,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(options: { dataDir?: string } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options.dataDir);
     await server.start();
     return server;
   }
@@ -33,7 +37,10 @@ export class RedisServer {
   async start(): Promise<void> {
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'],
+      [
+        ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--protected-mode', 'yes'],
+        ...(this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.once('error', () => undefined);

@@ -1,0 +1,245 @@
+// The Redis audit log under the conditions it is built for: a Redis outage in the middle
+// of a load, records spilled to disk and replayed exactly once, a disk that refuses them,
+// retention by age and by size, and secrets that must never reach Redis.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createMasker, parseMaskPaths } from '../../src/audit/mask.ts';
+import type { DecisionRecord } from '../../src/audit/record.ts';
+import { RedisAuditLog, streamKey, type RedisAuditOptions } from '../../src/audit/redis.ts';
+import { NO_AUDIT_STATS, type AuditStats } from '../../src/audit/stats.ts';
+import { parseAuthorizeRequest } from '../../src/decision/request.ts';
+import { RedisServer } from '../support/redis.ts';
+import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRecord } from './records.ts';
+
+const DAY = 86_400_000;
+let redis: RedisServer;
+let dataDir: string;
+let client: Redis;
+const cleanup: Array<() => Promise<unknown>> = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-audit-'));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function counting(): AuditStats & { counts: Record<string, number> } {
+  const counts: Record<string, number> = { recorded: 0, written: 0, duplicates: 0, spilled: 0, replayed: 0, dropped: 0, buffered: 0 };
+  return {
+    counts,
+    recorded: () => counts.recorded!++,
+    written: (n) => (counts.written! += n),
+    duplicates: (n) => (counts.duplicates! += n),
+    spilled: (n) => (counts.spilled! += n),
+    replayed: (n) => (counts.replayed! += n),
+    dropped: (n) => (counts.dropped! += n),
+    buffered: (n) => (counts.buffered = n),
+  };
+}
+
+async function auditLog(over: Partial<RedisAuditOptions>): Promise<RedisAuditLog> {
+  const log = new RedisAuditLog({
+    url: redis.url,
+    retentionMs: DAY,
+    maxRecordsPerOrg: 1_000_000,
+    batchSize: 50,
+    flushIntervalMs: 20,
+    bufferRecords: 10_000,
+    spillDir: await tempDir(),
+    maxScan: 100_000,
+    commandTimeoutMs: 2000,
+    mask: createMasker([]),
+    stats: NO_AUDIT_STATS,
+    log: pino({ level: 'silent' }),
+    ...over,
+  });
+  await log.start();
+  cleanup.push(() => log.close());
+  return log;
+}
+
+async function ready(connection: Redis): Promise<void> {
+  if (connection.status !== 'ready') await once(connection, 'ready');
+}
+
+/** Every byte stored in Redis, as text. */
+async function everything(): Promise<string> {
+  const parts: string[] = [];
+  for (const key of await client.keys('*')) {
+    const type = await client.type(key);
+    parts.push(key);
+    if (type === 'stream') parts.push(JSON.stringify(await client.xrange(key, '-', '+')));
+    else if (type === 'hash') parts.push(JSON.stringify(await client.hgetall(key)));
+    else if (type === 'string') parts.push((await client.get(key)) ?? '');
+  }
+  return parts.join('\n');
+}
+
+before(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'portcullis-redis-'));
+  redis = await RedisServer.start({ dataDir });
+  client = new Redis(redis.url, { lazyConnect: true });
+  client.on('error', () => undefined);
+  await client.connect();
+});
+
+after(async () => {
+  for (const step of cleanup.reverse()) await step();
+  client.disconnect();
+  await redis.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('a Redis outage in the middle of a load', () => {
+  test('stop redis-server, keep deciding, restart it: exactly N records, each once', async () => {
+    const spillDir = await tempDir();
+    const sidecar = await testSidecar({ redisUrl: redis.url, auditSpillDir: spillDir, auditBufferRecords: 40, auditBatchSize: 25, auditFlushMs: 10 });
+    cleanup.push(() => sidecar.close());
+    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage' }));
+    const ids = new Set<string>();
+    const decide = async (n: number) => {
+      for (let i = 0; i < n; i++) ids.add((await sidecar.decider.decide(request, 'authorize')).decisionId);
+    };
+
+    await decide(150);
+    await redis.stop();
+    await decide(300); // 40 wait in memory, the rest go to the spill file
+    await redis.start();
+    await decide(150);
+    const audit = sidecar.audit as RedisAuditLog;
+    await ready(audit.redis);
+    await audit.flush();
+
+    assert.equal(ids.size, 600);
+    assert.equal(await client.xlen(streamKey('org-outage', 'decisions')), 600);
+    const stored = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const page = await audit.queryDecisions({ orgId: 'org-outage' }, cursor ? { limit: 1000, cursor } : { limit: 1000 });
+      for (const record of page.items) stored.add(record.decisionId);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    assert.deepEqual([...stored].sort(), [...ids].sort());
+
+    const metrics = await sidecar.metrics.registry.getSingleMetricAsString('portcullis_audit_records_total');
+    const count = (event: string) => Number(new RegExp(`event="${event}"} (\\d+)`).exec(metrics)?.[1]);
+    assert.equal(count('recorded'), 600);
+    assert.ok(count('spilled') >= 200, metrics);
+    assert.equal(count('replayed'), count('spilled'));
+    assert.equal(count('dropped'), 0);
+    assert.deepEqual(await readdir(spillDir), [], 'the replayed spill file is removed');
+  });
+});
+
+describe('the spill file', () => {
+  test('records spilled at shutdown while Redis is away are stored by the next start, once even if replayed twice', async () => {
+    const spillDir = await tempDir();
+    await redis.stop();
+    const first = await auditLog({ spillDir });
+    const records = Array.from({ length: 30 }, () => decisionRecord({ orgId: 'org-spill' }));
+    for (const record of records) first.record(record);
+    await first.close();
+    await redis.start();
+    const spilled = await readdir(spillDir);
+    assert.equal(spilled.length, 1);
+    const copy = await tempDir();
+    await cp(join(spillDir, spilled[0]!), join(copy, spilled[0]!));
+
+    const stats = counting();
+    const second = await auditLog({ spillDir, stats });
+    await ready(second.redis);
+    await second.flush();
+    assert.deepEqual(await readdir(spillDir), []);
+    assert.equal(stats.counts.replayed, 30);
+
+    await cp(join(copy, spilled[0]!), join(spillDir, spilled[0]!));
+    const third = await auditLog({ spillDir, stats });
+    await ready(third.redis);
+    await third.flush();
+    assert.equal(stats.counts.duplicates, 30);
+    assert.equal(await client.xlen(streamKey('org-spill', 'decisions')), 30);
+  });
+
+  test('when the spill file cannot be written, the records are counted as dropped and logged', async () => {
+    const spillDir = await tempDir();
+    const stats = counting();
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => lines.push(line) });
+    await redis.stop();
+    try {
+      const audit = await auditLog({ spillDir, stats, log, bufferRecords: 5 });
+      // The directory is gone and a file has its name: nothing can be created in it.
+      await rm(spillDir, { recursive: true });
+      await writeFile(spillDir, '');
+      for (let i = 0; i < 12; i++) audit.record(decisionRecord({ orgId: 'org-drop' }));
+      await audit.flush();
+      assert.equal(stats.counts.dropped, 12);
+      assert.equal(stats.counts.spilled, 0);
+      assert.match(lines.join(''), /AUDIT RECORDS LOST/);
+    } finally {
+      await redis.start();
+    }
+  });
+});
+
+describe('retention', () => {
+  test('records older than the retention are trimmed', async () => {
+    const audit = await auditLog({ retentionMs: 60 * 60_000 });
+    await ready(audit.redis);
+    const now = Date.now();
+    const old = [3, 2].map((h) => decisionRecord({ orgId: 'org-age', timestampMs: now - h * 60 * 60_000 }));
+    const fresh = [30, 1].map((m) => decisionRecord({ orgId: 'org-age', timestampMs: now - m * 60_000 }));
+    for (const record of [...old, ...fresh]) audit.record(record);
+    await audit.flush();
+    const page = await audit.queryDecisions({ orgId: 'org-age' }, { limit: 10 });
+    assert.deepEqual(page.items.map((r) => r.decisionId), fresh.map((r) => r.decisionId).reverse());
+    assert.ok((await client.pttl(streamKey('org-age', 'decisions'))) > 0);
+  });
+
+  test('an organization keeps about maxRecordsPerOrg records, the newest', async () => {
+    const audit = await auditLog({ maxRecordsPerOrg: 100, batchSize: 200 });
+    await ready(audit.redis);
+    const records = Array.from({ length: 1000 }, (_, i) => decisionRecord({ orgId: 'org-size', timestampMs: Date.now() - 1000 + i }));
+    for (const record of records) audit.record(record);
+    await audit.flush();
+    const length = await client.xlen(streamKey('org-size', 'decisions'));
+    assert.ok(length >= 100 && length < 300, `length ${length}`);
+    const [newest] = (await audit.queryDecisions({ orgId: 'org-size' }, { limit: 1 })).items;
+    assert.equal(newest?.decisionId, records.at(-1)!.decisionId);
+    assert.equal(await client.xlen(streamKey('org-other', 'decisions')), 0);
+  });
+});
+
+describe('secrets', () => {
+  test('tokens and masked paths never reach Redis, wherever they are in the input', async () => {
+    const audit = await auditLog({ mask: createMasker(parseMaskPaths('principal.id, request.headers.x-user-email, *.claims.email')) });
+    await ready(audit.redis);
+    const record = decisionRecord({ orgId: 'org-secret', principalId: 'alice@example.com' }) as DecisionRecord & { input: Record<string, unknown> };
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJl';
+    record.input.request = {
+      headers: { authorization: 'Bearer sk-live-SECRET-1', 'x-api-key': 'SECRET-2', cookie: 'session=SECRET-3', 'x-user-email': 'alice@example.com', 'x-forwarded': `Bearer ${'SECRET-4'}` },
+      token: 'SECRET-5',
+    };
+    Object.assign(record.input.principal, { claims: { email: 'alice@example.com', raw: jwt } });
+    audit.record(record);
+    await audit.flush();
+
+    const stored = await everything();
+    for (const secret of ['SECRET-1', 'SECRET-2', 'SECRET-3', 'SECRET-4', 'SECRET-5', jwt, 'alice@example.com']) {
+      assert.ok(!stored.includes(secret), `${secret} is in Redis`);
+    }
+    const got = (await audit.getDecision(record.decisionId))!;
+    assert.deepEqual(got.masked, ['principal.claims.email', 'principal.id', 'request.headers.x-user-email']);
+    assert.equal(got.principal.id, '[masked]');
+    assert.equal(got.action, record.action);
+    // The decision itself is untouched: masking works on a copy.
+    assert.equal(record.principal.id, 'alice@example.com');
+  });
+});
