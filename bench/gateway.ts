@@ -54,7 +54,7 @@ async function http(base: string, mix: Call[]): Promise<Row> {
 async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
   const definition = protoLoader.loadSync(fileURLToPath(new URL('../src/gateway/envoy/ext_authz.proto', import.meta.url)), { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
   const { Authorization } = (grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } }).envoy.service.auth.v3;
-  const client = new Authorization(address, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new Authorization(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Check(request: unknown, callback: (error: grpc.ServiceError | null, response: { status: { code: number } }) => void): void;
   };
   const check = (call: Call) =>
