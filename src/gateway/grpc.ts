@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { HEADER, type Gateway, type GatewayAnswer } from './gateway.ts';
+import { HEADER, type Gateway, type GatewayAnswer, type GatewayRequest } from './gateway.ts';
 
 const PROTO = fileURLToPath(new URL('./envoy/ext_authz.proto', import.meta.url));
 
@@ -16,9 +16,30 @@ const PERMISSION_DENIED = 7;
 interface CheckRequest {
   attributes?: {
     request?: {
-      http?: { method: string; path: string; headers: Record<string, string>; body: string; rawBody: Buffer };
+      http?: {
+        method: string;
+        path: string;
+        headers: Record<string, string>;
+        headerMap?: { headers: { key: string; value: string; rawValue: Buffer }[] } | null;
+        body: string;
+        rawBody: Buffer;
+      };
     };
   };
+}
+
+/** The original request as Envoy describes it. */
+export function fromCheckRequest(request: CheckRequest): GatewayRequest {
+  const http = request.attributes?.request?.http;
+  const headers: Record<string, string> = { ...http?.headers };
+  // Envoy with encode_raw_headers sends header_map instead of headers; repeated names join with ",".
+  for (const { key, value, rawValue } of http?.headerMap?.headers ?? []) {
+    const name = key.toLowerCase();
+    const text = value || rawValue.toString();
+    headers[name] = name in headers ? `${headers[name]},${text}` : text;
+  }
+  const body = http?.body ? http.body : http?.rawBody?.length ? http.rawBody : undefined;
+  return { method: http?.method ?? '', path: http?.path ?? '', headers, ...(body ? { body } : {}) };
 }
 
 type StructValue = { stringValue: string } | { boolValue: boolean };
@@ -64,10 +85,8 @@ export class GrpcExtAuthz {
   constructor(gateway: Gateway, log: Logger) {
     this.server.addService(loadService(), {
       Check: (call: grpc.ServerUnaryCall<CheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const http = call.request.attributes?.request?.http;
-        const body = http?.body ? http.body : http?.rawBody?.length ? http.rawBody : undefined;
         gateway
-          .check({ method: http?.method ?? '', path: http?.path ?? '', headers: http?.headers ?? {}, ...(body ? { body } : {}) }, 'ext_authz_grpc')
+          .check(fromCheckRequest(call.request), 'ext_authz_grpc')
           .then((answer) => callback(null, toCheckResponse(answer)))
           .catch((error: unknown) => {
             log.error({ err: error }, 'ext_authz gRPC Check failed');
