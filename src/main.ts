@@ -1,6 +1,7 @@
 // `make run`: start the sidecar, say where it listens, stop cleanly on SIGTERM/SIGINT.
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from './config.ts';
+import { createLimitedServer } from './http/limits.ts';
 import { createLogger } from './log.ts';
 import { createSidecar } from './sidecar.ts';
 
@@ -8,7 +9,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const sidecar = await createSidecar(config, log);
-  const server = sidecar.app.listen(config.port, config.host);
+  const server = createLimitedServer(sidecar.app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const { port } = server.address() as AddressInfo;
   const base = `http://${config.host}:${port}`;
@@ -36,7 +37,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: draining in-flight requests');
+    // A keep-alive connection becomes idle only once its in-flight request is answered:
+    // close each as soon as it does, and cut whatever is left when the drain time is up.
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => {
+      log.warn({ afterMs: config.shutdownTimeoutMs }, 'drain time is up: closing the remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
     server.close(async () => {
+      clearInterval(closeIdle);
+      clearTimeout(cut);
       await sidecar.close();
       log.info('stopped');
       process.exit(0);

@@ -84,7 +84,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decider = new Decider(policy, store, audit, metrics, log, config.settingsFailOpen);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const app = createApp({ decider, policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, gateway });
+  const app = createApp({ decider, policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();
     await grpc.close();

@@ -15,6 +15,7 @@ import { requireAdminToken } from './auth.ts';
 import { decisionRoutes } from './decide.ts';
 import { errorHandler, notFound } from './errors.ts';
 import { healthRoutes } from './health.ts';
+import { jsonDepthLimit } from './limits.ts';
 import { settingsRoutes } from './settings.ts';
 
 export interface AppDeps {
@@ -27,6 +28,8 @@ export interface AppDeps {
   log: Logger;
   adminToken: string;
   bodyLimit: string;
+  /** Deepest JSON nesting accepted in a request body. */
+  jsonMaxDepth: number;
   /** Serves Envoy HTTP ext_authz and nginx auth_request under /ext_authz when given. */
   gateway?: Gateway;
 }
@@ -39,6 +42,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.gateway) app.use(EXT_AUTHZ_PREFIX, extAuthzRoutes(deps.gateway, deps.bodyLimit));
   // Every body is read as JSON whatever its Content-Type, as OPA does.
   app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
+  app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
   app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
   app.use(decisionRoutes(deps.decider));

@@ -1,0 +1,94 @@
+// Two real sidecar processes sharing one real Redis: a settings change written through
+// instance A is seen by the next decisions on instance B, under load; and a change whose
+// invalidation message is lost is seen within settingsRevalidateMs.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { RedisServer } from '../support/redis.ts';
+import { decisionRequest } from '../support/sidecar.ts';
+import { authorize, load, putSettings, startSidecarProcess, type SidecarProcess } from './support.ts';
+
+const REVALIDATE_MS = 1_000;
+let redis: RedisServer;
+let a: SidecarProcess;
+let b: SidecarProcess;
+
+before(async () => {
+  redis = await RedisServer.start();
+  const env = { REDIS_URL: redis.url, SETTINGS_REVALIDATE_MS: String(REVALIDATE_MS), BUNDLE_WATCH: 'false' };
+  a = await startSidecarProcess(env);
+  b = await startSidecarProcess(env);
+});
+after(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await redis?.stop();
+});
+
+/** Decides on B until the answer is `allow`; returns ms from `since` and how many answers were stale. */
+async function untilSeen(body: unknown, allow: boolean, since: number): Promise<{ ms: number; staleAnswers: number }> {
+  let staleAnswers = 0;
+  for (;;) {
+    const answer = await authorize(b.url, body);
+    assert.equal(answer.status, 200);
+    if (answer.body.allow === allow) return { ms: performance.now() - since, staleAnswers };
+    staleAnswers++;
+    assert.ok(performance.now() - since < REVALIDATE_MS * 3, `B still answers allow=${!allow} ${performance.now() - since} ms after the write`);
+  }
+}
+
+test('a change written through A is seen by the next decisions on B, under load', async (t) => {
+  const body = decisionRequest({ orgId: 'org-consistency' });
+  // Other organizations' decisions keep both instances busy meanwhile.
+  const busy = load(6, async () => {
+    const n = Math.floor(Math.random() * 50);
+    const answer = await authorize(n % 2 ? a.url : b.url, decisionRequest({ orgId: `org-busy-${n}` }));
+    if (answer.status !== 200) throw new Error(`status ${answer.status}`);
+  });
+  const rounds = 60;
+  let worstMs = 0;
+  let staleFirstAnswers = 0;
+  let totalStale = 0;
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const allow = i % 2 === 1;
+      // Warm B's cache with the current value so that the change has something to invalidate.
+      await untilSeen(body, !allow, performance.now());
+      const response = await putSettings(a.url, 'org-consistency', { managersWriteMcpServers: allow });
+      assert.equal(response.status, 200);
+      const seen = await untilSeen(body, allow, performance.now());
+      worstMs = Math.max(worstMs, seen.ms);
+      if (seen.staleAnswers > 0) staleFirstAnswers++;
+      totalStale += seen.staleAnswers;
+    }
+  } finally {
+    await busy.stop();
+  }
+  t.diagnostic(
+    `${rounds} changes through A; worst time from A's answer to B answering with the change (one request included): ${worstMs.toFixed(1)} ms; ` +
+      `rounds where B's first answer after the write was stale: ${staleFirstAnswers} (${totalStale} stale answers in all); ` +
+      `background decisions ${busy.stats.answered} answered, ${busy.stats.failed} failed`,
+  );
+  assert.equal(busy.stats.failed, 0, busy.stats.errors.join('\n'));
+  // Pub/sub delivery races the next request by well under a millisecond on loopback;
+  // what must never happen is waiting for the revalidation interval.
+  assert.ok(worstMs < REVALIDATE_MS / 2, `worst staleness ${worstMs} ms`);
+});
+
+test('a change whose invalidation message is lost is seen within settingsRevalidateMs', async (t) => {
+  const body = decisionRequest({ orgId: 'org-lost-message' });
+  const raw = new Redis(redis.url);
+  try {
+    let worstMs = 0;
+    for (const allow of [false, true, false]) {
+      await untilSeen(body, !allow, performance.now());
+      // Written as the store writes, minus the publish: no instance hears about it.
+      await raw.multi().hset('portcullis:settings:{org-lost-message}', 'org', JSON.stringify({ managersWriteMcpServers: allow })).hincrby('portcullis:settings:{org-lost-message}', 'version', 1).exec();
+      const seen = await untilSeen(body, allow, performance.now());
+      worstMs = Math.max(worstMs, seen.ms);
+      assert.ok(seen.ms <= REVALIDATE_MS + 250, `seen after ${seen.ms} ms, bound ${REVALIDATE_MS} ms`);
+    }
+    t.diagnostic(`lost invalidation message: worst time until seen on B ${worstMs.toFixed(0)} ms (bound ${REVALIDATE_MS} ms)`);
+  } finally {
+    raw.disconnect();
+  }
+});

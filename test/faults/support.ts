@@ -1,0 +1,137 @@
+// Shared by the fault tests: bundles built by the real opa CLI from a copy of policies/,
+// sidecars run as real processes, and a steady stream of decisions to keep them busy.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../support/redis.ts';
+import { ADMIN_TOKEN } from '../support/sidecar.ts';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export const OPA = process.env.OPA_BIN ?? join(ROOT, '.cache/bin/opa');
+
+export async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-faults-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface BuildOptions {
+  revision: string;
+  /** Rewrites authz.rego before building (a changed rule). */
+  edit?: (rego: string) => string;
+  signingKey?: string;
+  signingAlg?: string;
+}
+
+/** The policy of a bundle built with `denyReads`: members may no longer read. */
+export const denyReads = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read", "manager_write_enabled"}', 'allowing_reasons := {"org_admin", "manager_write_enabled"}');
+
+/** Builds a WASM bundle from a copy of policies/ with the real opa CLI; returns its path. */
+export async function buildBundle(dir: string, options: BuildOptions): Promise<string> {
+  const source = await mkdtemp(join(dir, 'policy-'));
+  for (const name of await readdir(join(ROOT, 'policies'))) {
+    if (!name.endsWith('_test.rego')) await cp(join(ROOT, 'policies', name), join(source, name));
+  }
+  if (options.edit) {
+    const rego = await readFile(join(source, 'authz.rego'), 'utf8');
+    const edited = options.edit(rego);
+    if (edited === rego) throw new Error('the edit changed nothing in authz.rego');
+    await writeFile(join(source, 'authz.rego'), edited);
+  }
+  const out = join(dir, `bundle-${options.revision}.tar.gz`);
+  const args = ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', options.revision, '-o', out];
+  if (options.signingKey) args.push('-b', '--signing-key', options.signingKey, '--signing-alg', options.signingAlg ?? 'RS256');
+  await run(OPA, [...args, '.'], { cwd: source });
+  return out;
+}
+
+export interface SidecarProcess {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Runs `node --import tsx src/main.ts` with the given environment and waits until it is ready. */
+export async function startSidecarProcess(env: Record<string, string>, readyPath = '/health/ready'): Promise<SidecarProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'warn', SETTINGS_FILE: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}):\n${output}`);
+    const ok = await fetch(url + readyPath).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sidecar not ready after 20 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+}
+
+export async function putSettings(url: string, path: string, body: unknown): Promise<Response> {
+  return fetch(`${url}/v1/orgs/${path}/settings/integration-access`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+export async function authorize(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${url}/v1/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/**
+ * Runs `send` from `concurrency` loops until stop() is called; counts answers and failures
+ * (a thrown error or a non-2xx status), handing every answer to `check`.
+ */
+export function load<T>(concurrency: number, send: () => Promise<T>, check: (answer: T) => void = () => undefined) {
+  let running = true;
+  const stats = { answered: 0, failed: 0, errors: [] as string[] };
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      try {
+        check(await send());
+        stats.answered++;
+      } catch (error) {
+        stats.failed++;
+        if (stats.errors.length < 5) stats.errors.push(String(error));
+      }
+    }
+  });
+  return {
+    stats,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
+}
