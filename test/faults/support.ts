@@ -2,7 +2,8 @@
 // sidecars run as real processes, and a steady stream of decisions to keep them busy.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../support/redis.ts';
@@ -12,6 +13,13 @@ const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 
 export const OPA = process.env.OPA_BIN ?? join(ROOT, '.cache/bin/opa');
+
+/** A temporary directory removed when the test `t` ends (a test context, not a hook). */
+export async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-faults-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export interface BuildOptions {
   revision: string;
