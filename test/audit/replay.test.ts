@@ -1,0 +1,127 @@
+// What-if replay finds exactly the recorded decisions that a candidate would flip: for
+// candidate settings, checked against a sidecar that really has those settings; for a
+// candidate bundle built by the real opa CLI, against what the rule change means.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
+import type { DecisionRecord } from '../../src/audit/record.ts';
+import { Replay } from '../../src/audit/replay.ts';
+import { parseAuthorizeRequest } from '../../src/decision/request.ts';
+import { readBundleFile } from '../../src/engine/bundle.ts';
+import { PolicyEngine } from '../../src/engine/engine.ts';
+import type { Sidecar } from '../../src/sidecar.ts';
+import { parseSettingsDocument } from '../../src/settings/validate.ts';
+import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+
+const CANDIDATE = {
+  orgs: {
+    'org-1': {
+      settings: { managersWriteMcpServers: true, managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } },
+      workspaces: { 'ws-2': { managersWriteMcpServers: false } },
+    },
+  },
+};
+
+const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-replay-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A candidate bundle built by the real opa CLI from policies/ with members no longer reading. */
+async function denyReadsBundle(dir: string): Promise<string> {
+  const source = join(dir, 'policies');
+  await cp('policies', source, { recursive: true, filter: (path) => !path.endsWith('_test.rego') });
+  const rego = await readFile(join(source, 'authz.rego'), 'utf8');
+  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read", "manager_write_enabled"}', 'allowing_reasons := {"org_admin", "manager_write_enabled"}');
+  assert.notEqual(edited, rego, 'the edit must change authz.rego');
+  await writeFile(join(source, 'authz.rego'), edited);
+  const out = join(dir, 'candidate.tar.gz');
+  await promisify(execFile)(OPA, ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'deny-reads', '-o', out, '.'], { cwd: source });
+  return out;
+}
+
+let recorded: Sidecar;
+let records: DecisionRecord[];
+let engine: PolicyEngine;
+
+/** A grid of decisions on the example settings, recorded by the embedded sidecar. */
+before(async () => {
+  recorded = await testSidecar({ settingsFile: 'examples/settings.yaml' });
+  engine = recorded.policy.require();
+  for (const orgId of ['org-1', 'org-2']) {
+    for (const workspaceId of ['ws-1', 'ws-2']) {
+      for (const orgRole of ['member', 'admin']) {
+        for (const role of ['manager', 'member']) {
+          for (const type of ['integration', 'mcp_integration', 'mcp_server']) {
+            for (const action of ['create', 'read']) {
+              const body = decisionRequest({ orgId, workspaceId, orgRole, workspaceRoles: { [workspaceId]: role }, type, action });
+              await recorded.decider.decide(parseAuthorizeRequest(body), 'authorize');
+            }
+          }
+        }
+      }
+    }
+  }
+  records = [];
+  for (const orgId of ['org-1', 'org-2']) records.push(...(await recorded.audit.queryDecisions({ orgId }, { limit: 1000 })).items);
+  assert.equal(records.length, 96);
+});
+
+after(() => recorded.close());
+
+describe('what-if replay', () => {
+  test('candidate settings: exactly the decisions a sidecar with those settings would answer differently', async (t) => {
+    // The truth: a sidecar whose settings are the example's with org-1 replaced by the candidate's.
+    const dir = await tempDir(t);
+    const example = loadYaml(await readFile('examples/settings.yaml', 'utf8')) as { orgs: Record<string, unknown> };
+    const file = join(dir, 'truth.yaml');
+    await writeFile(file, dumpYaml({ orgs: { ...example.orgs, ...CANDIDATE.orgs } }));
+    const truth = await testSidecar({ settingsFile: file });
+    t.after(() => truth.close());
+    const expected = new Set<string>();
+    for (const record of records) {
+      const again = await truth.decider.decide(parseAuthorizeRequest(record.input), 'authorize');
+      if (again.allow !== record.allow) expected.add(record.decisionId);
+    }
+
+    const replay = new Replay({ engine, settings: parseSettingsDocument(CANDIDATE) }, 1000);
+    const flipped = new Set(records.map((r) => replay.add(r)?.decisionId).filter((id) => id !== undefined));
+    const report = replay.result();
+
+    assert.deepEqual([...flipped].sort(), [...expected].sort());
+    assert.ok(report.flips.allowToDeny > 0 && report.flips.denyToAllow > 0, JSON.stringify(report.flips));
+    assert.equal(report.evaluated, 96);
+    assert.equal(report.unchanged + report.flips.allowToDeny + report.flips.denyToAllow, 96);
+    assert.ok(records.filter((r) => flipped.has(r.decisionId)).every((r) => r.orgId === 'org-1'));
+    assert.deepEqual(Object.keys(report.byReason).sort(), ['manager_write_disabled -> manager_write_enabled', 'manager_write_enabled -> manager_write_disabled']);
+  });
+
+  test('candidate bundle: a rule that stops members reading flips exactly the recorded workspace reads', async (t) => {
+    const dir = await tempDir(t);
+    const candidate = await PolicyEngine.load(await readBundleFile(await denyReadsBundle(dir)));
+    const replay = new Replay({ engine: candidate }, 5);
+    for (const record of records) replay.add(record);
+    const report = replay.result();
+    const reads = records.filter((r) => r.reason === 'workspace_read');
+    assert.ok(reads.length > 0);
+    assert.equal(report.flips.allowToDeny, reads.length);
+    assert.equal(report.flips.denyToAllow, 0);
+    assert.ok(Object.keys(report.byReason).every((k) => k.startsWith('workspace_read -> ')));
+    assert.equal(report.examples.length, 5);
+  });
+
+  test('decisions made while settings were unavailable are skipped, not reported as flips', () => {
+    const failedClosed = { ...records[0]!, allow: false, reason: 'settings_unavailable', input: { ...records[0]!.input, settings: { org: {}, workspace: {} } } };
+    const replay = new Replay({ engine });
+    assert.equal(replay.add(failedClosed), undefined);
+    assert.equal(replay.result().skipped, 1);
+  });
+});
