@@ -85,10 +85,39 @@ class Stream {
 
 type Kind = 'decisions' | 'settings';
 
+/** A FIFO whose shift is O(1) (Array#shift moves every element). */
+class Queue<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    const item = this.items[this.head];
+    if (item === undefined) return undefined;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 export class MemoryAuditLog implements AuditLog {
   private readonly streams = new Map<string, Stream>();
   /** Insertion order across organizations, for the global capacity. */
-  private readonly order: Record<Kind, Array<{ orgId: string; tsMs: number; decisionId?: string }>> = { decisions: [], settings: [] };
+  private readonly order: Record<Kind, Queue<{ orgId: string; tsMs: number; decisionId?: string }>> = { decisions: new Queue(), settings: new Queue() };
   private readonly byId = new Map<string, { orgId: string; id: string }>();
   private readonly now: () => number;
 
@@ -159,7 +188,7 @@ export class MemoryAuditLog implements AuditLog {
     const order = this.order[kind];
     order.push(decisionId === undefined ? { orgId, tsMs } : { orgId, tsMs, decisionId });
     const oldestKept = this.now() - this.options.retentionMs;
-    while (order.length > 0 && (order.length > this.options.capacity || order[0]!.tsMs < oldestKept)) {
+    for (let oldest = order.peek(); oldest && (order.size > this.options.capacity || oldest.tsMs < oldestKept); oldest = order.peek()) {
       const evicted = order.shift()!;
       const from = this.streams.get(key(kind, evicted.orgId))!;
       from.dropOldest();

@@ -11,7 +11,7 @@
 // receives nothing for a whole retention period expires with them.
 //
 // Writing: `record` only pushes onto an in-memory queue. A pump sends the queue in
-// batches (one pipeline of script calls per batch) every `flushIntervalMs`, or as soon as
+// batches (one script call per organization and batch, pipelined) every `flushIntervalMs`, or as soon as
 // `batchSize` records wait. The script appends a record only if its id key does not
 // exist, so a record sent twice (a batch retried, a spill file replayed again) is stored
 // once. While Redis is away the queue holds up to `bufferRecords`; later records go to
@@ -53,30 +53,44 @@ interface Entry {
 
 type Pending = { kind: 'decisions'; record: DecisionRecord } | { kind: 'settings-changes'; change: SettingsChangeRecord };
 
-// KEYS: stream, id key, meta. ARGV: ts ms, retention ms, max length, min id ms, org id, field, value, ...
-// The id's ms is the record's own unless the stream already holds a later one (query.ts).
+// One call per stream and batch. KEYS: stream, meta, then one id key per record.
+// ARGV: retention ms, max length, min id ms, org id, then per record: ts ms, field count, field, value, ...
+// A record whose id key exists is skipped. Its stream id's ms is its own timestamp unless
+// the stream already holds a later one (query.ts).
 const APPEND = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local id = ARGV[1] .. '-*'
-local lag = 0
+local topMs, topText = nil, nil
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 if top then
-  local topMs = string.match(top[1], '^(%d+)-')
-  if tonumber(topMs) >= tonumber(ARGV[1]) then
-    id = topMs .. '-*'
-    lag = tonumber(topMs) - tonumber(ARGV[1])
-  end
+  topText = string.match(top[1], '^(%d+)-')
+  topMs = tonumber(topText)
 end
-local args = {KEYS[1], 'MAXLEN', '~', ARGV[3], id}
-for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
-local added = redis.call('XADD', unpack(args))
-redis.call('XTRIM', KEYS[1], 'MINID', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local field = 'maxLagMs:' .. KEYS[1]
-if lag > tonumber(redis.call('HGET', KEYS[3], field) or '0') then redis.call('HSET', KEYS[3], field, lag) end
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-redis.call('SET', KEYS[2], cjson.encode({ARGV[5], added}), 'PX', ARGV[2])
-return 1
+local added, maxLag, at = 0, 0, 5
+for k = 3, #KEYS do
+  local ts, count = ARGV[at], tonumber(ARGV[at + 1])
+  if redis.call('EXISTS', KEYS[k]) == 0 then
+    local id = ts .. '-*'
+    if topMs and topMs >= tonumber(ts) then
+      id = topText .. '-*'
+      maxLag = math.max(maxLag, topMs - tonumber(ts))
+    end
+    local args = {KEYS[1], 'MAXLEN', '~', ARGV[2], id}
+    for f = at + 2, at + 1 + count * 2 do args[#args + 1] = ARGV[f] end
+    local streamId = redis.call('XADD', unpack(args))
+    topText = string.match(streamId, '^(%d+)-')
+    topMs = tonumber(topText)
+    redis.call('SET', KEYS[k], cjson.encode({ARGV[4], streamId}), 'PX', ARGV[1])
+    added = added + 1
+  end
+  at = at + 2 + count * 2
+end
+if added > 0 then
+  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  local field = 'maxLagMs:' .. KEYS[1]
+  if maxLag > tonumber(redis.call('HGET', KEYS[2], field) or '0') then redis.call('HSET', KEYS[2], field, maxLag) end
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+end
+return added
 `;
 
 export interface RedisAuditOptions {
@@ -99,7 +113,8 @@ export interface RedisAuditOptions {
 }
 
 interface AppendCommand {
-  auditAppend(stream: string, id: string, meta: string, ...args: string[]): Promise<number>;
+  /** ioredis flattens the arrays into the script's arguments. */
+  auditAppend(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
 }
 
 export class RedisAuditLog implements AuditLog {
@@ -124,7 +139,7 @@ export class RedisAuditLog implements AuditLog {
       maxRetriesPerRequest: 1,
       commandTimeout: options.commandTimeoutMs,
     });
-    this.redis.defineCommand('auditAppend', { numberOfKeys: 3, lua: APPEND });
+    this.redis.defineCommand('auditAppend', { lua: APPEND });
     this.redis.on('error', () => undefined);
     this.redis.on('ready', () => void this.pump());
     this.spill = options.spillDir
@@ -286,13 +301,22 @@ export class RedisAuditLog implements AuditLog {
     if (entries.length === 0) return 0;
     const now = this.now();
     const minId = String(Math.max(0, now - this.options.retentionMs));
+    const streams = new Map<string, { orgId: string; keys: string[]; args: string[] }>();
+    for (const entry of entries) {
+      const key = streamKey(entry.orgId, entry.kind);
+      let stream = streams.get(key);
+      if (!stream) {
+        stream = { orgId: entry.orgId, keys: [key, metaKey(entry.orgId)], args: [String(this.options.retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId] };
+        streams.set(key, stream);
+      }
+      stream.keys.push(idKey(entry.id));
+      const fields = Object.entries(entry.fields);
+      stream.args.push(entry.fields.ts!, String(fields.length));
+      for (const [field, value] of fields) stream.args.push(field, value);
+    }
     const pipeline = this.redis.pipeline();
     const append = pipeline as unknown as AppendCommand;
-    for (const entry of entries) {
-      const args = [entry.fields.ts!, String(this.options.retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId];
-      for (const [field, value] of Object.entries(entry.fields)) args.push(field, value);
-      void append.auditAppend(streamKey(entry.orgId, entry.kind), idKey(entry.id), metaKey(entry.orgId), ...args);
-    }
+    for (const { keys, args } of streams.values()) void append.auditAppend(keys.length, keys, args);
     const results = (await pipeline.exec()) ?? [];
     let added = 0;
     for (const [error, result] of results) {

@@ -1,0 +1,149 @@
+// `make bench-audit`: what the decision audit costs and how fast it answers.
+//  1. Decision throughput with audit off, the in-memory log, and the Redis log, in the same
+//     process on the same inputs (rounds interleaved so that warm-up and noise are shared).
+//  2. Query time of a filtered page over AUDIT_BENCH_RECORDS (default 1,000,000) records of
+//     one organization, loaded with pipelined XADDs into a redis-server of its own.
+import { pino } from 'pino';
+import { Redis } from 'ioredis';
+import { createMasker } from '../src/audit/mask.ts';
+import { MemoryAuditLog } from '../src/audit/memory.ts';
+import { decisionFields } from '../src/audit/query.ts';
+import type { AuditLog, AuditSink, DecisionFilter } from '../src/audit/record.ts';
+import { RedisAuditLog, streamKey } from '../src/audit/redis.ts';
+import { NO_AUDIT_STATS } from '../src/audit/stats.ts';
+import { Decider } from '../src/decision/decider.ts';
+import { parseAuthorizeRequest } from '../src/decision/request.ts';
+import { ActivePolicy } from '../src/engine/active.ts';
+import { readBundleFile } from '../src/engine/bundle.ts';
+import { PolicyEngine } from '../src/engine/engine.ts';
+import { Metrics } from '../src/metrics.ts';
+import { MemorySettingsStore } from '../src/settings/memory.ts';
+import { RedisServer } from '../test/support/redis.ts';
+import { decisionRecord } from '../test/audit/records.ts';
+
+const RECORDS = Number(process.env.AUDIT_BENCH_RECORDS ?? 1_000_000);
+const DECISIONS_PER_ROUND = 20_000;
+const ROUNDS = 5;
+const log = pino({ level: 'silent' });
+
+function redisLog(url: string): RedisAuditLog {
+  return new RedisAuditLog({
+    url,
+    retentionMs: 30 * 86_400_000,
+    maxRecordsPerOrg: 10_000_000,
+    batchSize: 500,
+    flushIntervalMs: 100,
+    bufferRecords: 50_000,
+    spillDir: '',
+    maxScan: 100_000,
+    commandTimeoutMs: 10_000,
+    mask: createMasker([]),
+    stats: NO_AUDIT_STATS,
+    log,
+  });
+}
+
+async function throughput(url: string): Promise<void> {
+  const policy = new ActivePolicy();
+  policy.activate(await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz')));
+  const store = MemorySettingsStore.seeded({ orgs: new Map([['org-1', { settings: { managersWriteMcpServers: false }, workspaces: new Map() }]]) });
+  const redisAudit = redisLog(url);
+  await redisAudit.start();
+  const sinks: Array<[string, AuditSink & { flush?: () => Promise<void> }]> = [
+    ['audit off', { record: () => undefined }],
+    ['in-memory log', new MemoryAuditLog({ capacity: 10_000, retentionMs: 86_400_000, maxScan: 1, mask: createMasker([]), stats: NO_AUDIT_STATS })],
+    ['Redis log', redisAudit],
+  ];
+  const request = parseAuthorizeRequest({
+    principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } },
+    action: 'create',
+    resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
+  });
+  const elapsed = new Map<string, number>(sinks.map(([name]) => [name, 0]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, sink] of sinks) {
+      const decider = new Decider(policy, store, sink, new Metrics(), log);
+      const started = performance.now();
+      for (let i = 0; i < DECISIONS_PER_ROUND; i++) await decider.decide(request, 'authorize');
+      // The Redis log's cost includes writing what it was given.
+      await sink.flush?.();
+      if (round > 0) elapsed.set(name, elapsed.get(name)! + performance.now() - started);
+    }
+  }
+  await redisAudit.close();
+  const base = DECISIONS_PER_ROUND * (ROUNDS - 1);
+  const off = base / elapsed.get('audit off')!;
+  console.log(`\nDecision throughput, one process, ${ROUNDS - 1} measured rounds of ${DECISIONS_PER_ROUND} decisions (Decider.decide, settings in memory):`);
+  for (const [name] of sinks) {
+    const perMs = base / elapsed.get(name)!;
+    console.log(`  ${name.padEnd(14)} ${Math.round(perMs * 1000).toLocaleString('en').padStart(9)} decisions/s  (${((1 - perMs / off) * 100).toFixed(1)}% slower than off)`);
+  }
+}
+
+async function load(redis: Redis, orgId: string): Promise<number> {
+  const key = streamKey(orgId, 'decisions');
+  const start = Date.now() - RECORDS * 10; // one record every 10 ms, ending now
+  const reasons: Array<[boolean, string]> = [[true, 'manager_write_enabled'], [false, 'manager_write_disabled'], [true, 'org_admin'], [true, 'workspace_read'], [false, 'read_only_role']];
+  const types = ['integration', 'mcp_integration', 'mcp_server'];
+  const actions = ['create', 'update', 'delete', 'read'];
+  const started = performance.now();
+  for (let offset = 0; offset < RECORDS; offset += 5000) {
+    const pipeline = redis.pipeline();
+    for (let i = offset; i < Math.min(RECORDS, offset + 5000); i++) {
+      const [allow, reason] = reasons[i % 5]!;
+      const fields = decisionFields(
+        decisionRecord({ orgId, workspaceId: `ws-${i % 50}`, principalId: `u-${i % 1000}`, allow, reason, type: types[i % 3]!, action: actions[i % 4]!, timestampMs: start + i * 10 }),
+      );
+      pipeline.xadd(key, `${fields.ts}-*`, ...Object.entries(fields).flat());
+    }
+    await pipeline.exec();
+    if (offset % 100_000 === 0) process.stderr.write(`\rloaded ${offset.toLocaleString('en')} records`);
+  }
+  process.stderr.write(`\rloaded ${RECORDS.toLocaleString('en')} records in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  return start;
+}
+
+async function queries(url: string): Promise<void> {
+  const redis = new Redis(url);
+  const orgId = 'org-bench';
+  const start = await load(redis, orgId);
+  const memory = Number((await redis.info('memory')).match(/used_memory:(\d+)/)![1]);
+  console.log(`\nQueries over ${RECORDS.toLocaleString('en')} records of one organization (Redis used_memory ${(memory / 2 ** 20).toFixed(0)} MiB), limit 100, median of 5:`);
+  const audit: AuditLog = redisLog(url);
+  await (audit as RedisAuditLog).start();
+  const middle = start + RECORDS * 5;
+  const cases: Array<[string, Omit<DecisionFilter, 'orgId'>]> = [
+    ['newest page, no filter', {}],
+    ['allow=false', { allow: false }],
+    ['workspaceId (1 of 50)', { workspaceId: 'ws-7' }],
+    ['principalId (1 of 1000)', { principalId: 'u-123' }],
+    ['principal + denied + type + action', { principalId: 'u-123', allow: false, resourceType: 'integration', action: 'update' }],
+    ['1 h window in the middle + workspaceId', { from: middle, to: middle + 3_600_000, workspaceId: 'ws-7' }],
+    ['no match (scan bounded by maxScan)', { principalId: 'nobody' }],
+  ];
+  for (const [name, filter] of cases) {
+    const times: number[] = [];
+    let result = { items: 0, more: false };
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      const page = await audit.queryDecisions({ orgId, ...filter }, { limit: 100 });
+      times.push(performance.now() - started);
+      result = { items: page.items.length, more: page.nextCursor !== null };
+    }
+    times.sort((a, b) => a - b);
+    console.log(`  ${name.padEnd(40)} ${times[2]!.toFixed(1).padStart(8)} ms  (${result.items} records${result.more ? ', nextCursor' : ''})`);
+  }
+  const summaryStarted = performance.now();
+  const summary = await audit.summary({ orgId, from: middle, to: middle + 86_400_000 });
+  console.log(`  summary over 24 h (${summary.total.toLocaleString('en')} records)      ${(performance.now() - summaryStarted).toFixed(1).padStart(8)} ms`);
+  await audit.close();
+  redis.disconnect();
+}
+
+const server = await RedisServer.start();
+try {
+  await throughput(server.url);
+  await queries(server.url);
+} finally {
+  await server.stop();
+}
