@@ -13,7 +13,7 @@ REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha
 TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway install opa
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway bench-audit install opa
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench: node_modules $(OPA) ## Benchmark against `opa run --server` on the same i
 
 bench-gateway: node_modules ## Requests/s and p50/p99 through HTTP ext_authz and gRPC Check (prints a table)
 	node --import tsx bench/gateway.ts
+
+bench-audit: node_modules ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
+	node --import tsx bench/audit.ts
 
 install: node_modules $(OPA) ## Install npm packages and build the opa CLI
 
