@@ -58,6 +58,9 @@ unit-test: node_modules $(OPA) ## Node tests (unit, integration with real Redis 
 bench: node_modules $(OPA) ## Benchmark against `opa run --server` on the same inputs (prints a table; not part of test)
 	OPA_BIN=$(OPA) node --import tsx bench/run.ts
 
+soak: node_modules $(OPA) ## Fixed-rate soak with settings changes and a bundle reload (SOAK_MINUTES=2, SOAK_RATE=200; not part of test)
+	OPA_BIN=$(OPA) node --import tsx bench/soak.ts
+
 bench-gateway: node_modules ## Requests/s and p50/p99 through HTTP ext_authz and gRPC Check (prints a table)
 	node --import tsx bench/gateway.ts
 
