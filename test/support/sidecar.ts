@@ -7,7 +7,8 @@ import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
 export const ADMIN_TOKEN = 'test-admin-token';
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...loadConfig({ ADMIN_TOKEN, SETTINGS_FILE: '', LOG_LEVEL: 'silent' }), ...overrides };
+  // No shared audit spill directory: a test that needs one passes its own auditSpillDir.
+  return { ...loadConfig({ ADMIN_TOKEN, SETTINGS_FILE: '', LOG_LEVEL: 'silent', AUDIT_SPILL_DIR: '' }), ...overrides };
 }
 
 export async function testSidecar(overrides: Partial<Config> = {}): Promise<Sidecar> {
