@@ -13,7 +13,7 @@ REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha
 TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway bench-audit install opa
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit install opa
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
