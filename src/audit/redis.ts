@@ -3,7 +3,7 @@
 // Key layout (the {orgId} hash tag keeps an organization's audit keys in one cluster slot):
 //   portcullis:audit:{<orgId>}:decisions         STREAM  one entry per decision (fields: query.ts)
 //   portcullis:audit:{<orgId>}:settings-changes  STREAM  one entry per admin-API settings change
-//   portcullis:audit:{<orgId>}:meta              HASH    maxLagMs per stream (see query.ts)
+//   portcullis:audit:{<orgId>}:<stream>:max-lag  STRING  maxLagMs of that stream (see query.ts)
 //   portcullis:audit:id:<decisionId|changeId>    STRING  JSON [orgId, streamId]; the dedupe key
 //                                                        and the lookup of GET /v1/audit/decisions/{id}
 // Retention: every append trims its stream by age (XTRIM MINID, exact) and by size
@@ -40,7 +40,7 @@ import type { AuditStats } from './stats.ts';
 type Kind = 'decisions' | 'settings-changes';
 
 export const streamKey = (orgId: string, kind: Kind) => `portcullis:audit:{${orgId}}:${kind}`;
-const metaKey = (orgId: string) => `portcullis:audit:{${orgId}}:meta`;
+const lagKey = (stream: string) => `${stream}:max-lag`;
 const idKey = (id: string) => `portcullis:audit:id:${id}`;
 
 /** A record ready to store: masked and flattened. This is also a spill file line. */
@@ -53,7 +53,7 @@ interface Entry {
 
 type Pending = { kind: 'decisions'; record: DecisionRecord } | { kind: 'settings-changes'; change: SettingsChangeRecord };
 
-// One call per stream and batch. KEYS: stream, meta, then one id key per record.
+// One call per stream and batch. KEYS: stream, its max-lag key, then one id key per record.
 // ARGV: retention ms, max length, min id ms, org id, then per record: ts ms, field count, field, value, ...
 // A record whose id key exists is skipped. Its stream id's ms is its own timestamp unless
 // the stream already holds a later one (query.ts).
@@ -86,8 +86,7 @@ end
 if added > 0 then
   redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  local field = 'maxLagMs:' .. KEYS[1]
-  if maxLag > tonumber(redis.call('HGET', KEYS[2], field) or '0') then redis.call('HSET', KEYS[2], field, maxLag) end
+  if maxLag > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], maxLag) end
   redis.call('PEXPIRE', KEYS[2], ARGV[1])
 end
 return added
@@ -171,7 +170,7 @@ export class RedisAuditLog implements AuditLog {
     const key = streamKey(filter.orgId, 'decisions');
     return queryPage(this.scanner(key), decisionMatcher(filter), page.limit, page.cursor, filterHash('decisions', filter), {
       ...timeBounds(filter),
-      lagMs: await this.lagOf(filter.orgId, key),
+      lagMs: await this.lagOf(key),
       maxScan: this.options.maxScan,
     });
   }
@@ -186,7 +185,7 @@ export class RedisAuditLog implements AuditLog {
 
   async summary(filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>): Promise<Summary> {
     const key = streamKey(filter.orgId, 'decisions');
-    return summarize(this.scanner(key), filter, await this.lagOf(filter.orgId, key));
+    return summarize(this.scanner(key), filter, await this.lagOf(key));
   }
 
   async querySettingsChanges(
@@ -196,7 +195,7 @@ export class RedisAuditLog implements AuditLog {
     const key = streamKey(filter.orgId, 'settings-changes');
     return queryPage(this.scanner(key), settingsChangeMatcher(filter), page.limit, page.cursor, filterHash('settings', filter), {
       ...timeBounds(filter),
-      lagMs: await this.lagOf(filter.orgId, key),
+      lagMs: await this.lagOf(key),
       maxScan: this.options.maxScan,
     });
   }
@@ -306,7 +305,7 @@ export class RedisAuditLog implements AuditLog {
       const key = streamKey(entry.orgId, entry.kind);
       let stream = streams.get(key);
       if (!stream) {
-        stream = { orgId: entry.orgId, keys: [key, metaKey(entry.orgId)], args: [String(this.options.retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId] };
+        stream = { orgId: entry.orgId, keys: [key, lagKey(key)], args: [String(this.options.retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId] };
         streams.set(key, stream);
       }
       stream.keys.push(idKey(entry.id));
@@ -328,8 +327,8 @@ export class RedisAuditLog implements AuditLog {
     return added;
   }
 
-  private async lagOf(orgId: string, key: string): Promise<number> {
-    return Number((await this.redis.hget(metaKey(orgId), `maxLagMs:${key}`)) ?? 0);
+  private async lagOf(key: string): Promise<number> {
+    return Number((await this.redis.get(lagKey(key))) ?? 0);
   }
 
   private scanner(key: string): ScanDescending {
