@@ -77,6 +77,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   } else {
     store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile) : { orgs: new Map() });
     storeKind = 'memory';
+    metrics.settingsStoreUp.set(1);
   }
 
   const audit = await createAuditLog(config, metrics.auditStats, log);
