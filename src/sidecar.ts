@@ -2,7 +2,7 @@
 // decider, HTTP app. main.ts runs it; tests and benchmarks build it the same way.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
@@ -15,6 +15,8 @@ import { createBundleVerifier, type BundleVerifier } from './engine/signature.ts
 import { prepareGateway, type Gateway } from './gateway/gateway.ts';
 import { GrpcExtAuthz } from './gateway/grpc.ts';
 import { createApp } from './http/app.ts';
+import { decisionApi } from './http/decide.ts';
+import { byteSize } from './http/limits.ts';
 import { Metrics } from './metrics.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
@@ -22,7 +24,8 @@ import type { SettingsStore } from './settings/types.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
 
 export interface Sidecar {
-  app: Express;
+  /** The whole HTTP surface: the decision APIs, then the Express app for everything else. */
+  app: RequestListener;
   decider: Decider;
   policy: ActivePolicy;
   store: SettingsStore;
@@ -85,7 +88,8 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decider = new Decider(policy, store, audit, metrics, log, config.settingsFailOpen);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const app = createApp({ decider, policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
+  const express = createApp({ policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
+  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: byteSize(config.bodyLimit), jsonMaxDepth: config.jsonMaxDepth, log }, express);
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();
     await grpc.close();

@@ -4,7 +4,6 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/record.ts';
-import type { Decider } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
@@ -12,14 +11,12 @@ import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { auditRoutes } from './audit.ts';
 import { requireAdminToken } from './auth.ts';
-import { decisionRoutes } from './decide.ts';
 import { errorHandler, notFound } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { jsonDepthLimit } from './limits.ts';
 import { settingsRoutes } from './settings.ts';
 
 export interface AppDeps {
-  decider: Decider;
   policy: ActivePolicy;
   store: SettingsStore;
   storeKind: string;
@@ -45,7 +42,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
   app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
-  app.use(decisionRoutes(deps.decider));
   app.use('/v1/orgs', requireAdminToken(deps.adminToken));
   app.use(settingsRoutes(deps.store, deps.audit));
   app.use('/v1/audit', requireAdminToken(deps.adminToken));

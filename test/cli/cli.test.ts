@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ before(async () => {
   redis = await RedisServer.start();
   dir = await mkdtemp(join(tmpdir(), 'portcullis-cli-'));
   sidecar = await testSidecar({ redisUrl: redis.url, auditSpillDir: join(dir, 'spill'), auditFlushMs: 10 });
-  server = sidecar.app.listen(0, '127.0.0.1');
+  server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await fetch(`${url}/v1/orgs/org-1/settings/integration-access`, {

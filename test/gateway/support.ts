@@ -1,7 +1,7 @@
 // Shared by the gateway tests: a sidecar listening on a free port with an HS256 key,
 // and real signed tokens for the principals the tests need.
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, type JWTPayload } from 'jose';
 import type { Config } from '../../src/config.ts';
@@ -34,7 +34,7 @@ export interface RunningSidecar {
 
 export async function listeningSidecar(overrides: Partial<Config> = {}): Promise<RunningSidecar> {
   const sidecar = await testSidecar({ gatewayJwtSecret: JWT_SECRET, ...overrides });
-  const server: Server = sidecar.app.listen(0, '127.0.0.1');
+  const server: Server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {

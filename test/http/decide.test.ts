@@ -2,7 +2,7 @@
 // of `make run` and Redis (a real redis-server). Settings are set through the admin API.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
@@ -24,7 +24,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
     before(async () => {
       if (storeKind === 'redis') redis = await RedisServer.start();
       sidecar = await testSidecar(redis ? { redisUrl: redis.url } : {});
-      server = sidecar.app.listen(0, '127.0.0.1');
+      server = createServer(sidecar.app).listen(0, '127.0.0.1');
       await once(server, 'listening');
       api = request(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     });

@@ -2,7 +2,7 @@
 // on a real socket, and by the wire shapes of OPA's REST API.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { OPAClient } from '@styra/opa';
@@ -18,7 +18,7 @@ let url: string;
 before(async () => {
   sidecar = await testSidecar();
   await sidecar.store.putOrg('org-1', { managersWriteMcpServers: false });
-  server = sidecar.app.listen(0, '127.0.0.1');
+  server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
