@@ -6,7 +6,7 @@
 //     org              JSON OrgSettings (only the fields an admin set)
 //     ws:<workspaceId> JSON WorkspaceSettings
 //     version          integer, incremented by every write to the hash
-// Channel portcullis:settings:changed carries {"orgId", "version"} after each write.
+// Channel portcullis:settings:changed carries {"orgId"}, published in the write's MULTI.
 //
 // Cache: one entry per organization (LRU, bounded by `maxOrgs`) holding the org's
 // settings, its version and the workspaces fetched so far. An entry is used without a
@@ -74,6 +74,7 @@ export class RedisSettingsStore implements SettingsStore {
   /** Counts change messages and subscription breaks; a fetch that overlapped one is not cached. */
   private changes = 0;
   private lastReported: boolean | undefined;
+  private readonly confirming = new Map<string, Promise<boolean>>();
 
   constructor(private readonly options: RedisStoreOptions) {
     const common = {
@@ -129,7 +130,7 @@ export class RedisSettingsStore implements SettingsStore {
       }
       let current: boolean;
       try {
-        current = await this.confirm(orgId, cached);
+        current = await this.confirmOnce(orgId, cached);
       } catch (error) {
         return this.stale(cached, snapshot, error);
       }
@@ -176,6 +177,16 @@ export class RedisSettingsStore implements SettingsStore {
 
   private trusted(cached: CachedOrg): boolean {
     return this.subscribed && cached.epoch === this.epoch && this.now() - cached.confirmedAt < this.options.revalidateAfterMs;
+  }
+
+  /** One version check per organization at a time: the requests that arrive meanwhile share it. */
+  private confirmOnce(orgId: string, cached: CachedOrg): Promise<boolean> {
+    let pending = this.confirming.get(orgId);
+    if (!pending) {
+      pending = this.confirm(orgId, cached).finally(() => this.confirming.delete(orgId));
+      this.confirming.set(orgId, pending);
+    }
+    return pending;
   }
 
   /** True when Redis still holds the cached version (and marks it confirmed); throws when Redis cannot be asked. */
@@ -226,15 +237,14 @@ export class RedisSettingsStore implements SettingsStore {
     const tx = this.redis.multi();
     change(tx, key);
     tx.hincrby(key, 'version', 1);
+    // The message is published inside the transaction, so a committed write is always
+    // announced; it names no version (unknown until EXEC), and every instance drops the org.
+    tx.publish(CHANGES_CHANNEL, JSON.stringify({ orgId }));
     const results = await tx.exec();
     if (!results) throw new SettingsUnavailableError('settings write was aborted');
     for (const [error] of results) if (error) throw error;
-    const version = Number(results.at(-1)![1]);
     this.cache.delete(orgId);
-    // The write is committed: a lost message only delays other instances until their
-    // version check (revalidateAfterMs), so a failed publish does not fail the write.
-    await this.redis.publish(CHANGES_CHANNEL, JSON.stringify({ orgId, version })).catch(() => undefined);
-    return version;
+    return Number(results.at(-2)![1]);
   }
 
   private remember(orgId: string, workspaceId: string, snapshot: SettingsSnapshot, confirmedAt: number, epoch: number): void {
@@ -262,10 +272,8 @@ export class RedisSettingsStore implements SettingsStore {
 
   private onChange(message: string): void {
     this.changes++;
-    const change = parseJson<{ orgId?: unknown; version?: unknown }>(message);
-    if (typeof change?.orgId !== 'string') return;
-    const cached = this.cache.peek(change.orgId);
-    if (cached && !(typeof change.version === 'number' && change.version <= cached.version)) this.cache.delete(change.orgId);
+    const change = parseJson<{ orgId?: unknown }>(message);
+    if (typeof change?.orgId === 'string') this.cache.delete(change.orgId);
   }
 
   private report(): void {
