@@ -74,7 +74,8 @@ export class RedisSettingsStore implements SettingsStore {
   /** Counts change messages and subscription breaks; a fetch that overlapped one is not cached. */
   private changes = 0;
   private lastReported: boolean | undefined;
-  private readonly confirming = new Map<string, Promise<boolean>>();
+  /** Round trips on their way, by `${orgId}\0` (version check) or `${orgId}\0${workspaceId}` (fetch). */
+  private readonly inFlight = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: RedisStoreOptions) {
     const common = {
@@ -140,7 +141,7 @@ export class RedisSettingsStore implements SettingsStore {
       }
     }
     this.options.stats?.onMiss();
-    return this.fetch(orgId, workspaceId);
+    return this.fetchOnce(orgId, workspaceId);
   }
 
   async getOrg(orgId: string): Promise<OrgSettings | null> {
@@ -179,14 +180,29 @@ export class RedisSettingsStore implements SettingsStore {
     return this.subscribed && cached.epoch === this.epoch && this.now() - cached.confirmedAt < this.options.revalidateAfterMs;
   }
 
-  /** One version check per organization at a time: the requests that arrive meanwhile share it. */
-  private confirmOnce(orgId: string, cached: CachedOrg): Promise<boolean> {
-    let pending = this.confirming.get(orgId);
+  /**
+   * One round trip per question at a time: the requests that arrive while it is on its way
+   * share its answer, so a popular organization's expiry is one read, not one per request.
+   * A change message for the org forgets its questions, so later requests ask again.
+   */
+  private once<T>(key: string, ask: () => Promise<T>): Promise<T> {
+    let pending = this.inFlight.get(key) as Promise<T> | undefined;
     if (!pending) {
-      pending = this.confirm(orgId, cached).finally(() => this.confirming.delete(orgId));
-      this.confirming.set(orgId, pending);
+      const asked = ask().finally(() => {
+        if (this.inFlight.get(key) === asked) this.inFlight.delete(key);
+      });
+      this.inFlight.set(key, asked);
+      pending = asked;
     }
     return pending;
+  }
+
+  private confirmOnce(orgId: string, cached: CachedOrg): Promise<boolean> {
+    return this.once(`${orgId}\0`, () => this.confirm(orgId, cached));
+  }
+
+  private fetchOnce(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
+    return this.once(`${orgId}\0${workspaceId}`, () => this.fetch(orgId, workspaceId));
   }
 
   /** True when Redis still holds the cached version (and marks it confirmed); throws when Redis cannot be asked. */
@@ -273,7 +289,9 @@ export class RedisSettingsStore implements SettingsStore {
   private onChange(message: string): void {
     this.changes++;
     const change = parseJson<{ orgId?: unknown }>(message);
-    if (typeof change?.orgId === 'string') this.cache.delete(change.orgId);
+    if (typeof change?.orgId !== 'string') return;
+    this.cache.delete(change.orgId);
+    for (const key of this.inFlight.keys()) if (key.startsWith(`${change.orgId}\0`)) this.inFlight.delete(key);
   }
 
   private report(): void {
