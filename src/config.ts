@@ -27,6 +27,7 @@ const FIELDS = {
   auditBufferRecords: { env: 'AUDIT_BUFFER_RECORDS', kind: 'integer', default: 50_000, doc: 'audit records held in memory while Redis is away before they go to the spill file' },
   auditSpillDir: { env: 'AUDIT_SPILL_DIR', kind: 'string', default: '.cache/audit-spill', doc: 'directory of the append-only audit spill file (one per instance); empty = none, records beyond the buffer are dropped' },
   auditMaskPaths: { env: 'AUDIT_MASK_PATHS', kind: 'string', default: '', doc: 'comma-separated input paths (dotted, * = any key) whose values are replaced by "[masked]" in audit records, e.g. principal.id,resource.id' },
+  auditEnabled: { env: 'AUDIT_ENABLED', kind: 'boolean', default: true, doc: 'record every decision; false exists only to measure what recording costs (make bench) and is logged as a warning' },
   auditMaxScan: { env: 'AUDIT_MAX_SCAN', kind: 'integer', default: 100_000, doc: 'records an audit query examines at most per page; a page may then be short, with a nextCursor to go on' },
   settingsMaxStaleMs: { env: 'SETTINGS_MAX_STALE_MS', kind: 'integer', default: 30_000, doc: 'while Redis is unreachable, cached settings last confirmed at most this long ago still decide; older or uncached ones fail closed' },
   settingsFailOpen: { env: 'SETTINGS_FAIL_OPEN', kind: 'boolean', default: false, doc: 'decide with the default settings (all true) instead of denying when settings cannot be read; logged at start' },

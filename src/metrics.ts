@@ -26,6 +26,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Filled at scrape time from the counter above, for dashboards that want the ratio directly. */
+  readonly settingsCacheHitRatio = new Gauge({
+    name: 'portcullis_settings_cache_hit_ratio',
+    help: 'Share of settings lookups answered from the in-process cache since start (hit + stale over all).',
+    registers: [this.registry],
+    collect: async () => {
+      const values = (await this.settingsCache.get()).values;
+      const count = (result: string) => values.find((v) => v.labels.result === result)?.value ?? 0;
+      const total = count('hit') + count('stale') + count('miss');
+      this.settingsCacheHitRatio.set(total === 0 ? 0 : (count('hit') + count('stale')) / total);
+    },
+  });
+
   readonly settingsErrors = new Counter({
     name: 'portcullis_settings_errors_total',
     help: 'Settings lookups that failed (store unreachable); such decisions fail closed when a setting decides.',

@@ -85,7 +85,8 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
 
   const audit = await createAuditLog(config, metrics.auditStats, log);
   if (config.settingsFailOpen) log.warn('SETTINGS_FAIL_OPEN is set: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
-  const decider = new Decider(policy, store, audit, metrics, log, config.settingsFailOpen);
+  if (!config.auditEnabled) log.warn('AUDIT_ENABLED=false: decisions are NOT recorded (meant for measuring the cost of recording only)');
+  const decider = new Decider(policy, store, config.auditEnabled ? audit : { record: () => undefined }, metrics, log, config.settingsFailOpen);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });

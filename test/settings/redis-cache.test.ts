@@ -37,6 +37,8 @@ test('decisions on cached settings make no Redis reads', async () => {
   assert.equal(await settingsReads(), before);
   const metrics = await request(sidecar.app).get('/metrics');
   assert.match(metrics.text, /portcullis_settings_cache_total\{result="hit"\} (\d{3})/);
+  const ratio = Number(/^portcullis_settings_cache_hit_ratio (\S+)$/m.exec(metrics.text)?.[1]);
+  assert.ok(ratio > 0.9 && ratio < 1, `hit ratio ${ratio}`);
 });
 
 test('a write through the admin API is seen by the next decision, and re-read once', async () => {
