@@ -27,6 +27,8 @@ export function parseMaskPaths(spec: string): string[][] {
 
 export function createMasker(paths: string[][]): Masker {
   return (record) => {
+    // Most records hold no secret and need no masking: store them as they are, uncopied.
+    if (paths.length === 0 && isClean(record)) return record;
     const copy = scrub(record) as DecisionRecord;
     const masked = new Set<string>();
     for (const path of paths) {
@@ -38,6 +40,30 @@ export function createMasker(paths: string[][]): Masker {
   };
 }
 
+// Records repeat the same few keys; remembering the verdict per key spares a regex run
+// per key per record. Bounded, since workspace ids are keys too.
+const keyVerdicts = new Map<string, boolean>();
+function isSecretKey(key: string): boolean {
+  let secret = keyVerdicts.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(key);
+    if (keyVerdicts.size >= 10_000) keyVerdicts.clear();
+    keyVerdicts.set(key, secret);
+  }
+  return secret;
+}
+
+/** True when scrub would change nothing: no credential-named field, no credential-looking string. */
+function isClean(value: unknown): boolean {
+  if (typeof value === 'string') return !SECRET_VALUE.test(value);
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) return value.every(isClean);
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && (isSecretKey(key) || !isClean((value as Record<string, unknown>)[key]))) return false;
+  }
+  return true;
+}
+
 /** A deep copy without credential-named fields and with credential-looking strings replaced. */
 function scrub(value: unknown): unknown {
   if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
@@ -45,7 +71,7 @@ function scrub(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const copy: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) {
-    if (!SECRET_KEY.test(key)) copy[key] = scrub(field);
+    if (!isSecretKey(key)) copy[key] = scrub(field);
   }
   return copy;
 }

@@ -226,7 +226,7 @@ export class RedisAuditLog implements AuditLog {
     }
     this.queue.push(pending);
     this.options.stats.buffered(this.queue.length);
-    if (this.queue.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump();
+    if (this.queue.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump('full batches');
   }
 
   private toSpill(entry: Entry): void {
@@ -252,18 +252,25 @@ export class RedisAuditLog implements AuditLog {
   }
 
   /** One drain at a time; callers that arrive while it runs share it. */
-  private pump(): Promise<void> {
-    this.running ??= this.drain().finally(() => (this.running = undefined));
+  private pump(what: 'everything' | 'full batches' = 'everything'): Promise<void> {
+    this.running ??= this.drain(what === 'everything' ? 1 : this.options.batchSize).finally(() => (this.running = undefined));
     return this.running;
   }
 
-  private async drain(): Promise<void> {
+  /**
+   * Sends what is queued when it starts, in batches of at least `minBatch`. Records that
+   * arrive meanwhile wait for the next tick or a full batch: a drain that chased every
+   * record as it arrived would send them a few at a time, each costing Redis a script call.
+   */
+  private async drain(minBatch: number): Promise<void> {
     if (this.redis.status !== 'ready') return;
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.slice(0, this.options.batchSize);
+      let budget = this.queue.length;
+      while (budget >= minBatch && budget > 0) {
+        const batch = this.queue.slice(0, Math.min(this.options.batchSize, budget));
         await this.store(batch.map((pending) => toEntry(pending, this.options.mask)));
         this.queue.splice(0, batch.length);
+        budget -= batch.length;
         this.options.stats.buffered(this.queue.length);
       }
       if (this.spillPending && this.spill) await this.replaySpill(this.spill);
