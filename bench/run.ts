@@ -4,8 +4,9 @@
 //   ratio portcullis/opa: rps=<x.xx> p99=<y.yy>
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import { readBundleFile } from '../src/engine/bundle.ts';
 import { PolicyEngine } from '../src/engine/engine.ts';
 import { freePort, RedisServer } from '../test/support/redis.ts';
@@ -14,6 +15,12 @@ const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ORGS = 20;
+const SCALES = (process.env.BENCH_SCALES ?? '1000,100000,1000000').split(',').map(Number);
+// autocannon itself times a few requests out when cycling through tens of thousands of
+// distinct bodies (seen against a trivial server too), so a level uses 4,000 orgs: four
+// times what this deliberately small cache holds.
+const SCALE_CACHE_ORGS = 1_000;
+const SCALE_SECONDS = 5;
 const ADMIN_TOKEN = 'bench-admin-token';
 
 interface Row {
@@ -25,26 +32,25 @@ interface Row {
   errors: number;
 }
 
-/** A fixed mix of decisions over ORGS organizations: managers writing, members reading, owners. */
-function requestMix() {
-  const mix = [];
-  for (let o = 0; o < ORGS; o++) {
-    const orgId = `org-${o}`;
-    for (const [orgRole, wsRole, action] of [
-      ['member', 'manager', 'create'],
-      ['member', 'manager', 'delete'],
-      ['member', 'member', 'read'],
-      ['member', 'admin', 'update'],
-      ['owner', undefined, 'delete'],
-    ] as const) {
-      mix.push({
-        principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { 'ws-1': wsRole } : {} },
-        action,
-        resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: 'ws-1' },
-      });
-    }
-  }
-  return mix;
+type Body = { principal: object; action: string; resource: { orgId: string } };
+
+/** Decisions over the orgs: managers writing (a setting decides), members reading, owners. */
+function requestsFor(orgIds: string[]): Body[] {
+  return orgIds.flatMap((orgId, o) =>
+    (
+      [
+        ['member', 'manager', 'create'],
+        ['member', 'manager', 'delete'],
+        ['member', 'member', 'read'],
+        ['member', 'admin', 'update'],
+        ['owner', undefined, 'delete'],
+      ] as const
+    ).map(([orgRole, wsRole, action]) => ({
+      principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { 'ws-1': wsRole } : {} },
+      action,
+      resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: 'ws-1' },
+    })),
+  );
 }
 
 const orgSettings = (o: number) => ({
@@ -53,9 +59,10 @@ const orgSettings = (o: number) => ({
   allowWorkspaceOverrides: { managersWriteMcpServers: true },
 });
 const workspaceSettings = (o: number) => (o % 4 === 0 ? { managersWriteMcpServers: true } : {});
+const orgNumber = (orgId: string) => Number(orgId.slice(orgId.lastIndexOf('-') + 1));
 
 async function waitFor(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
     try {
       if ((await fetch(url)).ok) return;
@@ -71,12 +78,13 @@ async function load(name: string, url: string, bodies: unknown[], seconds = DURA
   const requests = bodies.map((b) => ({ method: 'POST' as const, body: JSON.stringify(b), headers: { 'content-type': 'application/json' } }));
   const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, requests });
   const errors = result.errors + result.timeouts + result.non2xx;
+  if (errors > 0) console.log(`  ${name}: ${result.non2xx} non-2xx, ${result.errors} socket errors, ${result.timeouts} timeouts`);
   return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, p999: result.latency.p99_9, errors };
 }
 
-async function engineAlone(bodies: Array<Record<string, unknown>>): Promise<Row> {
+async function engineAlone(bodies: Body[]): Promise<Row> {
   const engine = await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz'));
-  const inputs = bodies.map((b, i) => ({ ...b, settings: { org: orgSettings(i % ORGS), workspace: workspaceSettings(i % ORGS) } }));
+  const inputs = bodies.map((b) => ({ ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } }));
   const samples: number[] = [];
   const end = performance.now() + 3000;
   let n = 0;
@@ -90,9 +98,16 @@ async function engineAlone(bodies: Array<Record<string, unknown>>): Promise<Row>
   return { name: 'engine alone (in-process, no HTTP)', rps: n / 3, p50: at(0.5), p99: at(0.99), p999: at(0.999), errors: 0 };
 }
 
-function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return child;
+/** A Portcullis process on a free port, ready. */
+async function startPortcullis(redisUrl: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort();
+  const child = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, PORT: String(port), GRPC_PORT: '0', REDIS_URL: redisUrl, ADMIN_TOKEN, LOG_LEVEL: 'error', AUDIT_SPILL_DIR: '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/health/ready`, child);
+  return { child, base };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -113,54 +128,102 @@ function commandsSince(before: Map<string, number>, after: Map<string, number>):
   return delta;
 }
 
+/** Writes n organizations straight into the store's layout (src/settings/redis.ts), pipelined. */
+async function seedOrgs(redis: Redis, from: number, to: number): Promise<void> {
+  for (let start = from; start < to; start += 10_000) {
+    const pipeline = redis.pipeline();
+    for (let o = start; o < Math.min(to, start + 10_000); o++) {
+      pipeline.hset(`portcullis:settings:{scale-${o}}`, 'org', JSON.stringify(orgSettings(o)), 'ws:ws-1', JSON.stringify(workspaceSettings(o)), 'version', '1');
+    }
+    await pipeline.exec();
+  }
+}
+
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** Settings cache hits and misses so far, from the sidecar's /metrics. */
+async function cacheCounts(base: string): Promise<{ hit: number; miss: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const count = (result: string) => Number(new RegExp(`^portcullis_settings_cache_total\\{result="${result}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { hit: count('hit'), miss: count('miss') };
+}
+
 const fmt = (n: number, digits = 2) => n.toFixed(digits).padStart(10);
 
+function printRows(rows: Row[]): void {
+  console.log(`\n${'run'.padEnd(56)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'errors'.padStart(10)}`);
+  for (const r of rows) console.log(`${r.name.padEnd(56)}${fmt(r.rps, 0)}${fmt(r.p50, 3)}${fmt(r.p99, 3)}${fmt(r.p999, 3)}${String(r.errors).padStart(10)}`);
+}
+
 async function main(): Promise<void> {
-  const bodies = requestMix();
-  const rows: Row[] = [];
+  const bodies = requestsFor(Array.from({ length: ORGS }, (_, o) => `org-${o}`));
   const redisServer = await RedisServer.start();
   const redis = new Redis(redisServer.url);
   const children: ChildProcess[] = [];
   try {
-    console.log(`bench: ${DURATION}s per run, ${CONNECTIONS} connections, ${bodies.length} distinct inputs over ${ORGS} orgs`);
-    rows.push(await engineAlone(bodies));
+    console.log(`bench: ${DURATION}s per run, ${CONNECTIONS} connections, ${bodies.length} distinct inputs over ${ORGS} orgs, settings in Redis`);
+    const rows: Row[] = [await engineAlone(bodies)];
 
-    const port = await freePort();
-    const portcullis = spawnLogged('node', ['--import', 'tsx', 'src/main.ts'], {
-      PORT: String(port), REDIS_URL: redisServer.url, ADMIN_TOKEN, LOG_LEVEL: 'warn',
-    });
-    children.push(portcullis);
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor(`${base}/health/ready`, portcullis);
+    const portcullis = await startPortcullis(redisServer.url);
+    children.push(portcullis.child);
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     for (let o = 0; o < ORGS; o++) {
-      const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-      await fetch(`${base}/v1/orgs/org-${o}/settings/integration-access`, { method: 'PUT', headers, body: JSON.stringify(orgSettings(o)) });
-      await fetch(`${base}/v1/orgs/org-${o}/workspaces/ws-1/settings/integration-access`, { method: 'PUT', headers, body: JSON.stringify(workspaceSettings(o)) });
+      await fetch(`${portcullis.base}/v1/orgs/org-${o}/settings/integration-access`, { method: 'PUT', headers, body: JSON.stringify(orgSettings(o)) });
+      await fetch(`${portcullis.base}/v1/orgs/org-${o}/workspaces/ws-1/settings/integration-access`, { method: 'PUT', headers, body: JSON.stringify(workspaceSettings(o)) });
     }
-    await load('warm-up', `${base}/v1/authorize`, bodies, 2); // every org's settings cached
+    await load('warm-up', `${portcullis.base}/v1/authorize`, bodies, 2); // every org's settings cached
     const callsBefore = await commandCalls(redis);
-    rows.push(await load('portcullis POST /v1/authorize', `${base}/v1/authorize`, bodies));
-    const portcullisAllow = await load('portcullis POST /v1/data/portkey/authz/allow', `${base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
+    rows.push(await load('portcullis POST /v1/authorize (audit on)', `${portcullis.base}/v1/authorize`, bodies));
+    const portcullisAllow = await load('portcullis POST /v1/data/portkey/authz/allow (audit on)', `${portcullis.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
     rows.push(portcullisAllow);
     const commands = commandsSince(callsBefore, await commandCalls(redis));
-    await stop(portcullis);
+    await stop(portcullis.child);
+
+    const unaudited = await startPortcullis(redisServer.url, { AUDIT_ENABLED: 'false' });
+    children.push(unaudited.child);
+    await load('warm-up', `${unaudited.base}/v1/authorize`, bodies, 2);
+    const auditOff = await load('portcullis POST /v1/data/portkey/authz/allow (audit off)', `${unaudited.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
+    rows.push(auditOff);
+    await stop(unaudited.child);
 
     const opaPort = await freePort();
-    const opa = spawnLogged(OPA, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--log-level', 'error', 'policies/authz.rego', 'policies/data.json']);
+    const opa = spawn(OPA, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--log-level', 'error', 'policies/authz.rego', 'policies/data.json'], { stdio: 'ignore' });
     children.push(opa);
     await waitFor(`http://127.0.0.1:${opaPort}/health`, opa);
-    const inlined = bodies.map((b, i) => ({ input: { ...b, settings: { org: orgSettings(i % ORGS), workspace: workspaceSettings(i % ORGS) } } }));
+    const inlined = bodies.map((b) => ({ input: { ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } } }));
     await load('warm-up', `http://127.0.0.1:${opaPort}/v1/data/portkey/authz/allow`, inlined, 2);
-    const opaAllow = await load('opa run --server POST /v1/data/portkey/authz/allow', `http://127.0.0.1:${opaPort}/v1/data/portkey/authz/allow`, inlined, 2);
+    const opaAllow = await load('opa run --server POST /v1/data/portkey/authz/allow', `http://127.0.0.1:${opaPort}/v1/data/portkey/authz/allow`, inlined);
     rows.push(opaAllow);
     await stop(opa);
 
-    console.log(`\n${'run'.padEnd(52)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'errors'.padStart(10)}`);
-    for (const r of rows) console.log(`${r.name.padEnd(52)}${fmt(r.rps, 0)}${fmt(r.p50, 3)}${fmt(r.p99, 3)}${fmt(r.p999, 3)}${String(r.errors).padStart(10)}`);
-    // HMGET fetches settings, HGET checks a cached entry's version (SETTINGS_REVALIDATE_MS);
-    // the rest is the audit writer (EVALSHA per batch) and its bookkeeping.
-    console.log(`\nRedis commands during the cached Portcullis runs: ${JSON.stringify(commands)}`);
-    console.log(`settings reads (HMGET): ${commands.hmget ?? 0}, version checks (HGET): ${commands.hget ?? 0}`);
+    printRows(rows);
+    // HMGET fetches settings; HGET re-checks a cached entry's version every SETTINGS_REVALIDATE_MS
+    // (the bound on staleness should an invalidation be lost); the rest is the audit writer.
+    console.log(`\nRedis commands during the two audited runs: ${JSON.stringify(commands)}`);
+    console.log(`settings reads (HMGET) on the cached path: ${commands.hmget ?? 0}; version checks (HGET): ${commands.hget ?? 0}`);
+    console.log(`audit recording cost: ${((1 - portcullisAllow.rps / auditOff.rps) * 100).toFixed(1)}% of throughput (audit on ${portcullisAllow.rps.toFixed(0)} vs off ${auditOff.rps.toFixed(0)} req/s)`);
+
+    console.log(`\nscale: organizations in Redis, settings cache bounded to ${SCALE_CACHE_ORGS} orgs (LRU), ${SCALE_SECONDS}s per level, up to ${4 * SCALE_CACHE_ORGS} random orgs per level; hit ratio of that level`);
+    const scaled = await startPortcullis(redisServer.url, { SETTINGS_CACHE_MAX_ORGS: String(SCALE_CACHE_ORGS) });
+    children.push(scaled.child);
+    console.log(`${'orgs in Redis'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hit ratio'.padStart(11)}${'RSS MiB'.padStart(10)}${'Redis MiB'.padStart(11)}`);
+    let seeded = 0;
+    for (const orgs of SCALES) {
+      await seedOrgs(redis, seeded, orgs);
+      seeded = orgs;
+      const sample = Array.from({ length: Math.min(orgs, 4 * SCALE_CACHE_ORGS) }, () => `scale-${Math.floor(Math.random() * orgs)}`);
+      const inputs = requestsFor(sample).filter((_, i) => i % 5 === Math.floor(i / 5) % 5).map((input) => ({ input }));
+      await load('warm-up', `${scaled.base}/v1/data/portkey/authz/allow`, inputs, 2);
+      const before = await cacheCounts(scaled.base);
+      const row = await load(`${orgs}`, `${scaled.base}/v1/data/portkey/authz/allow`, inputs, SCALE_SECONDS);
+      const after = await cacheCounts(scaled.base);
+      const hitRatio = (after.hit - before.hit) / (after.hit + after.miss - before.hit - before.miss);
+      const redisMiB = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0) / 1024 ** 2;
+      console.log(
+        `${String(orgs).padEnd(16)}${fmt(row.rps, 0)}${fmt(row.p50, 3)}${fmt(row.p99, 3)}${String(row.errors).padStart(8)}${fmt(hitRatio, 3).padStart(11)}${fmt(rssMiB(scaled.child.pid!), 1)}${fmt(redisMiB, 1).padStart(11)}`,
+      );
+    }
+    await stop(scaled.child);
+
     console.log(`ratio portcullis/opa: rps=${(portcullisAllow.rps / opaAllow.rps).toFixed(2)} p99=${(portcullisAllow.p99 / opaAllow.p99).toFixed(2)}`);
   } finally {
     for (const child of children) await stop(child);
