@@ -34,6 +34,19 @@ export class Decider {
     private readonly failOpen = false,
   ) {}
 
+  private unavailableSinceLog = 0;
+  private lastUnavailableLog = 0;
+
+  /** During an outage every decision fails to read settings: say so once a second, with a count. */
+  private warnSettingsUnavailable(error: unknown, orgId: string): void {
+    this.unavailableSinceLog++;
+    const now = Date.now();
+    if (now - this.lastUnavailableLog < 1000) return;
+    this.log.warn({ err: error, orgId, decisions: this.unavailableSinceLog }, 'settings unavailable; deciding without them');
+    this.unavailableSinceLog = 0;
+    this.lastUnavailableLog = now;
+  }
+
   async decide(request: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
     const started = performance.now();
     let snapshot: SettingsSnapshot | null = null;
@@ -41,7 +54,7 @@ export class Decider {
       snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId);
     } catch (error) {
       this.metrics.settingsErrors.inc();
-      this.log.warn({ err: error, orgId: request.resource.orgId }, 'settings unavailable; deciding without them');
+      this.warnSettingsUnavailable(error, request.resource.orgId);
     }
     // The engine is read after the await, so a decision uses one bundle from here on.
     const engine = this.policy.require();
