@@ -1,21 +1,12 @@
 // The sidecar's audit API as the command line uses it.
-import type { DecisionRecord } from '../audit/record.ts';
+import type { DecisionFilter, DecisionRecord } from '../audit/record.ts';
 
 export class ApiCallError extends Error {
   override name = 'ApiCallError';
 }
 
-export interface DecisionQuery {
-  orgId: string;
-  workspaceId?: string;
-  principalId?: string;
-  allow?: boolean;
-  reason?: string;
-  resourceType?: string;
-  action?: string;
-  from?: number;
-  to?: number;
-}
+/** The filters of GET /v1/audit/decisions, the same as the audit log's own. */
+export type DecisionQuery = DecisionFilter;
 
 export class AuditClient {
   constructor(
