@@ -40,6 +40,11 @@ export function createMasker(paths: string[][]): Masker {
   };
 }
 
+// workspaceRoles maps workspace ids to roles: its keys are data chosen by callers, not
+// field names, and its values are role names, so it is kept whole (a workspace called
+// "token" must not vanish from the record of the decision it decided).
+const DATA_KEYED = 'workspaceRoles';
+
 // Records repeat the same few keys; remembering the verdict per key spares a regex run
 // per key per record. Bounded, since workspace ids are keys too.
 const keyVerdicts = new Map<string, boolean>();
@@ -58,8 +63,10 @@ function isClean(value: unknown): boolean {
   if (typeof value === 'string') return !SECRET_VALUE.test(value);
   if (typeof value !== 'object' || value === null) return true;
   if (Array.isArray(value)) return value.every(isClean);
-  for (const key in value) {
-    if (Object.hasOwn(value, key) && (isSecretKey(key) || !isClean((value as Record<string, unknown>)[key]))) return false;
+  for (const key of Object.keys(value)) {
+    const field = (value as Record<string, unknown>)[key];
+    if (key === DATA_KEYED) continue;
+    if (isSecretKey(key) || !isClean(field)) return false;
   }
   return true;
 }
@@ -69,9 +76,11 @@ function scrub(value: unknown): unknown {
   if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
   if (Array.isArray(value)) return value.map(scrub);
   if (typeof value !== 'object' || value === null) return value;
-  const copy: Record<string, unknown> = {};
+  // Null prototype: a "__proto__" key (a workspace id, say) stays a key.
+  const copy: Record<string, unknown> = Object.create(null);
   for (const [key, field] of Object.entries(value)) {
-    if (!isSecretKey(key)) copy[key] = scrub(field);
+    if (key === DATA_KEYED) copy[key] = field;
+    else if (!isSecretKey(key)) copy[key] = scrub(field);
   }
   return copy;
 }

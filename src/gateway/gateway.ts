@@ -115,7 +115,7 @@ export class Gateway {
     const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, { dryRun: this.options.dryRun });
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {
-      headers[HEADER.principal] = raw.principal.id as string;
+      headers[HEADER.principal] = headerValue(raw.principal.id as string);
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: decision.reason, headers, body: '', decisionId: decision.decisionId };
     }
     headers['content-type'] = 'application/json';
@@ -263,4 +263,9 @@ function asDryRun(answer: GatewayAnswer): GatewayAnswer {
   const principal = answer.headers[HEADER.principal];
   if (principal) headers[HEADER.principal] = principal;
   return { ...answer, allow: true, dryRun: true, status: 200, headers, body: '' };
+}
+
+/** A principal id as a header value: as it is when it is printable ASCII, else percent-encoded. */
+function headerValue(id: string): string {
+  return /^[\x21-\x7e]*$/.test(id) ? id : encodeURIComponent(id);
 }

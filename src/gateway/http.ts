@@ -9,7 +9,7 @@
 import express, { Router, type Request } from 'express';
 import { ApiError } from '../errors.ts';
 import type { Gateway, GatewayRequest } from './gateway.ts';
-import type { Headers } from './identity.ts';
+import { TRUSTED_HEADERS, type Headers } from './identity.ts';
 
 export const EXT_AUTHZ_PREFIX = '/ext_authz';
 
@@ -28,6 +28,11 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
 }
 
 function originalRequest(req: Request): GatewayRequest {
+  // A trusted identity header sent twice means a client's copy was appended to the
+  // gateway's instead of replaced: refuse rather than merge the two.
+  for (const name of Object.values(TRUSTED_HEADERS)) {
+    if ((req.headersDistinct[name]?.length ?? 0) > 1) throw new ApiError(401, 'duplicate_identity_header', `header ${name} appears more than once`);
+  }
   const headers: Headers = {};
   for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(',') : value;
   const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);

@@ -254,6 +254,40 @@ describe('modes', () => {
     }
   });
 
+  test('trusted headers sent twice (a client copy appended to the gateway one) are refused, not merged', async () => {
+    const sidecar = await listeningSidecar({ gatewayIdentity: 'headers', gatewayJwtSecret: '' });
+    try {
+      const { hostname, port } = new URL(sidecar.url);
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ hostname, port, method: 'POST', path: '/ext_authz/v1/integrations' }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        for (const [name, value] of [
+          ['x-portkey-user-id', 'u-9'], ['x-portkey-org-id', 'org-1'], ['x-portkey-org-role', 'member'], ['x-portkey-workspace-id', 'ws-9'],
+        ]) req.setHeader(name!, value!);
+        req.setHeader('x-portkey-workspace-roles', ['ws-9:manager', 'ws-1:member']);
+        req.end();
+      });
+      assert.equal(status, 401);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  test('a principal id that is not printable ASCII is percent-encoded in the header, not a 500', async () => {
+    const sidecar = await listeningSidecar();
+    try {
+      const token = await signToken({ ...PRINCIPALS.owner, sub: '用户-1' });
+      const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', { authorization: `Bearer ${token}`, 'x-portkey-workspace-id': 'ws-1' });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-portcullis-principal'), encodeURIComponent('用户-1'));
+    } finally {
+      await sidecar.close();
+    }
+  });
+
   test('jwt mode without a key: every request is 401 jwt_not_configured', async () => {
     const sidecar = await listeningSidecar({ gatewayJwtSecret: '' });
     try {

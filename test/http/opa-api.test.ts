@@ -91,6 +91,23 @@ test('batch: common_input merges, a bad item fails alone with 207', async () => 
   await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: [owner] }).expect(400);
 });
 
+test('batch: common_input copied into many inputs is bounded; an input id "__proto__" is answered like any other', async () => {
+  const workspaceRoles = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`ws-${i}`, 'member']));
+  const inputs = Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [String(i), {}]));
+  const amplified = await request(server)
+    .post('/v1/batch/data/portkey/authz/allow')
+    .send({ common_input: { ...manager, principal: { ...manager.principal, workspaceRoles } }, inputs })
+    .expect(400);
+  assert.equal(amplified.body.errors[0].field, 'common_input');
+  const proto = await request(server)
+    .post('/v1/batch/data/portkey/authz/allow')
+    .set('Content-Type', 'application/json')
+    .send(`{"inputs": {"a": ${JSON.stringify(owner)}, "__proto__": ${JSON.stringify(manager)}}}`)
+    .expect(200);
+  assert.ok(Object.hasOwn(proto.body.responses, '__proto__'));
+  assert.equal(proto.body.responses.__proto__.result, false);
+});
+
 test('health, readiness, status and metrics', async () => {
   await request(server).get('/health').expect(200, {});
   await request(server).get('/health?bundles').expect(200, {});
