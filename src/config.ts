@@ -109,6 +109,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (generated) config.adminToken = randomBytes(24).toString('base64url');
   return { ...(config as Omit<Config, 'adminTokenGenerated'>), adminTokenGenerated: generated };
 }
-
-/** For the README's configuration table. */
-export const CONFIG_FIELDS = FIELDS;
