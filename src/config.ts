@@ -66,6 +66,8 @@ type ValueOf<F extends { kind: Kind }> = F['kind'] extends 'integer' ? number : 
 export type Config = { [K in keyof Fields]: ValueOf<Fields[K]> } & {
   /** True when no ADMIN_TOKEN was configured and one was generated for this run. */
   adminTokenGenerated: boolean;
+  /** bodyLimit in bytes. */
+  bodyLimitBytes: number;
 };
 
 export class ConfigError extends Error {
@@ -107,5 +109,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const generated = config.adminToken === '';
   if (generated) config.adminToken = randomBytes(24).toString('base64url');
-  return { ...(config as Omit<Config, 'adminTokenGenerated'>), adminTokenGenerated: generated };
+  const bodyLimitBytes = byteSize(String(config.bodyLimit));
+  return { ...(config as Omit<Config, 'adminTokenGenerated' | 'bodyLimitBytes'>), adminTokenGenerated: generated, bodyLimitBytes };
+}
+
+/** "64kb", "1mb", "512" (bytes) as a number of bytes, as express.json reads its limit. */
+function byteSize(limit: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
+  if (!match) throw new ConfigError(`bodyLimit must be a size such as 64kb or 1mb, got ${JSON.stringify(limit)}`);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb' | 'gb'];
+  return Math.floor(Number(match[1]) * unit);
 }

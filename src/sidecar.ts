@@ -16,7 +16,6 @@ import { prepareGateway, type Gateway } from './gateway/gateway.ts';
 import { GrpcExtAuthz } from './gateway/grpc.ts';
 import { createApp } from './http/app.ts';
 import { decisionApi } from './http/decide.ts';
-import { byteSize } from './http/limits.ts';
 import { Metrics } from './metrics.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
@@ -90,7 +89,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
-  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: byteSize(config.bodyLimit), jsonMaxDepth: config.jsonMaxDepth, log }, express);
+  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log }, express);
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();
     await grpc.close();

@@ -50,11 +50,3 @@ export function depthExceeds(value: unknown, maxDepth: number): boolean {
   }
   return false;
 }
-
-/** "64kb", "1mb", "512" (bytes) as a number of bytes, as express.json reads its limit. */
-export function byteSize(limit: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
-  if (!match) throw new Error(`not a size: ${JSON.stringify(limit)} (e.g. 64kb)`);
-  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb' | 'gb'];
-  return Math.floor(Number(match[1]) * unit);
-}
