@@ -18,25 +18,36 @@ export interface StreamEntry {
   fields: Record<string, string>;
 }
 
-/** The JSON of the whole record is in `r`; the rest are the fields filters look at. */
+/**
+ * Three fields per entry, since every field is a string Redis copies and the writer
+ * encodes: `ts`; `k`, what the filters look at, as one JSON array (see `keysOf`); and
+ * `r`, the record's JSON without its top-level principal and resource, which are the
+ * input's own (recordOf puts them back).
+ */
 export function decisionFields(record: DecisionRecord): Record<string, string> {
+  const { principal: _principal, resource: _resource, ...rest } = record;
   return {
     ts: String(Date.parse(record.timestamp)),
-    ws: record.workspaceId,
-    p: record.principal.id,
-    al: record.allow ? '1' : '0',
-    rs: record.reason,
-    rt: record.resource.type,
-    ac: record.action,
-    r: JSON.stringify(record),
+    k: JSON.stringify([record.workspaceId, record.principal.id, record.allow ? '1' : '0', record.reason, record.resource.type, record.action]),
+    r: JSON.stringify(rest),
   };
+}
+
+/** The filter keys of a decision entry: workspace, principal, allow ('1'|'0'), reason, resource type, action. */
+function keysOf(fields: Record<string, string>): [string, string, string, string, string, string] {
+  return JSON.parse(fields.k!) as [string, string, string, string, string, string];
 }
 
 export function settingsChangeFields(change: SettingsChangeRecord): Record<string, string> {
   return { ts: String(Date.parse(change.timestamp)), ws: change.workspaceId ?? '', r: JSON.stringify(change) };
 }
 
-export const recordOf = <T>(entry: StreamEntry): T => JSON.parse(entry.fields.r!) as T;
+export function recordOf<T>(entry: StreamEntry): T {
+  const record = JSON.parse(entry.fields.r!) as { input?: { principal?: unknown; resource?: unknown } };
+  // A decision's principal and resource are stored once, in its input.
+  if (entry.fields.k !== undefined && record.input) return { ...record, principal: record.input.principal, resource: record.input.resource } as T;
+  return record as T;
+}
 
 export type Matcher = (fields: Record<string, string>) => boolean;
 
@@ -47,14 +58,13 @@ function inRange(fields: Record<string, string>, from?: number, to?: number): bo
 
 export function decisionMatcher(filter: DecisionFilter): Matcher {
   const allow = filter.allow === undefined ? undefined : filter.allow ? '1' : '0';
-  return (f) =>
-    inRange(f, filter.from, filter.to) &&
-    (filter.workspaceId === undefined || f.ws === filter.workspaceId) &&
-    (filter.principalId === undefined || f.p === filter.principalId) &&
-    (allow === undefined || f.al === allow) &&
-    (filter.reason === undefined || f.rs === filter.reason) &&
-    (filter.resourceType === undefined || f.rt === filter.resourceType) &&
-    (filter.action === undefined || f.ac === filter.action);
+  const keyed = [filter.workspaceId, filter.principalId, allow, filter.reason, filter.resourceType, filter.action];
+  if (keyed.every((wanted) => wanted === undefined)) return (f) => inRange(f, filter.from, filter.to);
+  return (f) => {
+    if (!inRange(f, filter.from, filter.to)) return false;
+    const keys = keysOf(f);
+    return keyed.every((wanted, i) => wanted === undefined || keys[i] === wanted);
+  };
 }
 
 export function settingsChangeMatcher(filter: { workspaceId?: string; from?: number; to?: number }): Matcher {
@@ -191,10 +201,11 @@ export async function summarize(
     for (const { id, fields } of entries) {
       range.before = id;
       if (!matches(fields)) continue;
+      const [, , allowed, reason, resourceType] = keysOf(fields);
       summary.total++;
-      summary.byOutcome[fields.al === '1' ? 'allow' : 'deny']++;
-      summary.byReason[fields.rs!] = (summary.byReason[fields.rs!] ?? 0) + 1;
-      summary.byResourceType[fields.rt!] = (summary.byResourceType[fields.rt!] ?? 0) + 1;
+      summary.byOutcome[allowed === '1' ? 'allow' : 'deny']++;
+      summary.byReason[reason] = (summary.byReason[reason] ?? 0) + 1;
+      summary.byResourceType[resourceType] = (summary.byResourceType[resourceType] ?? 0) + 1;
     }
     if (entries.length < MAX_CHUNK) return summary;
   }
