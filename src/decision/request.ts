@@ -2,6 +2,7 @@
 // Only the known fields are copied, into fresh objects: a caller's `settings` (or any
 // other extra field, `__proto__` included) never reaches the policy.
 import { invalidInput, type FieldError } from '../errors.ts';
+import { isJsonObject } from '../json.ts';
 
 export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
 export const WORKSPACE_ROLES = ['admin', 'manager', 'member'] as const;
@@ -37,13 +38,12 @@ const MAX_ID_LENGTH = 256;
 const MAX_WORKSPACE_ROLES = 10_000;
 
 type Raw = Record<string, unknown>;
-const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 class Reader {
   readonly errors: FieldError[] = [];
 
   object(value: unknown, field: string): Raw {
-    if (isObject(value)) return value;
+    if (isJsonObject(value)) return value;
     this.errors.push({ field, message: value === undefined ? 'is required' : 'must be an object' });
     return {};
   }
@@ -69,7 +69,7 @@ class Reader {
 
 /** Parses a decision request or throws a 400 naming every bad field. `at` prefixes field names. */
 export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest {
-  if (!isObject(body)) throw invalidInput([{ field: at ? at.slice(0, -1) : 'body', message: 'must be a JSON object' }]);
+  if (!isJsonObject(body)) throw invalidInput([{ field: at ? at.slice(0, -1) : 'body', message: 'must be a JSON object' }]);
   const read = new Reader();
   const raw = body;
   const rawPrincipal = read.object(raw.principal, `${at}principal`);
@@ -77,7 +77,7 @@ export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest 
 
   const workspaceRoles: Record<string, WorkspaceRole> = Object.create(null);
   const rawRoles = rawPrincipal.workspaceRoles ?? {};
-  if (!isObject(rawRoles)) {
+  if (!isJsonObject(rawRoles)) {
     read.errors.push({ field: `${at}principal.workspaceRoles`, message: 'must be an object of workspace id to role' });
   } else if (Object.keys(rawRoles).length > MAX_WORKSPACE_ROLES) {
     read.errors.push({ field: `${at}principal.workspaceRoles`, message: `must have at most ${MAX_WORKSPACE_ROLES} entries` });

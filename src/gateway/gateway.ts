@@ -10,6 +10,7 @@ import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/reques
 import { ApiError } from '../errors.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
 import { loadRouteTable, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
+import { isJsonObject } from '../json.ts';
 
 export type GatewayApi = Extract<DecisionApi, 'ext_authz_http' | 'ext_authz_grpc'>;
 
@@ -220,7 +221,7 @@ class Values {
         return value ? [value] : [];
       }
       case 'body': {
-        const value = source.name.split('.').reduce<unknown>((node, key) => (isObject(node) && Object.hasOwn(node, key) ? node[key] : undefined), this.body());
+        const value = source.name.split('.').reduce<unknown>((node, key) => (isJsonObject(node) && Object.hasOwn(node, key) ? node[key] : undefined), this.body());
         if (value === undefined || value === '') return [];
         if (typeof value !== 'string') throw refuse('invalid_body', `body field ${source.name} must be a string`);
         return [value];
@@ -243,8 +244,6 @@ class Values {
     return this.parsedBody;
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** No decision was made: a 401 for the identity, or a refusal with its own status. */
 function rejection(error: ApiError): GatewayAnswer {

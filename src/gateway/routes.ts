@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { load as loadYaml } from 'js-yaml';
 import { ConfigError } from '../config.ts';
 import { ACTIONS, RESOURCE_TYPES, type Action, type ResourceType } from '../decision/request.ts';
+import { isJsonObject } from '../json.ts';
 
 export const SOURCE_KINDS = ['path', 'query', 'header', 'body'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -48,12 +49,11 @@ const ROUTE_KEYS = new Set(['method', 'path', 'action', 'resource', 'workspaceId
 const TABLE_KEYS = new Set(['workspaceId', 'routes']);
 
 type Raw = Record<string, unknown>;
-const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses a route table document; throws a ConfigError listing every problem. */
 export function parseRouteTable(document: unknown, origin = 'route table'): RouteTable {
   const problems: string[] = [];
-  if (!isObject(document)) throw new ConfigError(`${origin}: must be a mapping with a "routes" list`);
+  if (!isJsonObject(document)) throw new ConfigError(`${origin}: must be a mapping with a "routes" list`);
   for (const key of Object.keys(document)) if (!TABLE_KEYS.has(key)) problems.push(`${key}: unknown key; known: ${[...TABLE_KEYS].join(', ')}`);
 
   const defaultWorkspace = parseSources(document.workspaceId ?? DEFAULT_WORKSPACE_SOURCES, 'workspaceId', new Set(), problems);
@@ -63,7 +63,7 @@ export function parseRouteTable(document: unknown, origin = 'route table'): Rout
   const seen = new Map<string, number>();
   (Array.isArray(document.routes) ? document.routes : []).forEach((raw: unknown, index) => {
     const at = `routes[${index}]`;
-    if (!isObject(raw)) return problems.push(`${at}: must be a mapping`);
+    if (!isJsonObject(raw)) return problems.push(`${at}: must be a mapping`);
     for (const key of Object.keys(raw)) if (!ROUTE_KEYS.has(key)) problems.push(`${at}.${key}: unknown key; known: ${[...ROUTE_KEYS].join(', ')}`);
 
     const methods = (Array.isArray(raw.method) ? raw.method : [raw.method]).map((m) => (typeof m === 'string' ? m.toUpperCase() : m));

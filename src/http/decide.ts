@@ -14,6 +14,7 @@ import { parseAuthorizeRequest } from '../decision/request.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import { ApiError, errors, invalidInput } from '../errors.ts';
 import { depthExceeds } from './limits.ts';
+import { isJsonObject } from '../json.ts';
 
 export interface DecisionApiOptions {
   /** Largest body accepted, in bytes, before and after decompression. */
@@ -38,14 +39,12 @@ const INPUT_REQUIRED = () => invalidInput([{ field: 'input', message: 'is requir
 type Reply = { status: number; body: unknown };
 type Query = URLSearchParams;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 export function decisionApi(decider: Decider, options: DecisionApiOptions, fallback: RequestListener): RequestListener {
   const authorize = async (body: unknown): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize') });
 
   const data = async (path: string, body: unknown, query: Query): Promise<Reply> => {
     const document = documentFor(path);
-    if (!isObject(body) || body.input === undefined) throw INPUT_REQUIRED();
+    if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
     const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data');
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
@@ -54,8 +53,8 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
 
   const batch = async (path: string, body: unknown): Promise<Reply> => {
     const document = documentFor(path);
-    const inputs = isObject(body) ? body.inputs : undefined;
-    if (!isObject(inputs)) throw invalidInput([{ field: 'inputs', message: 'is required: an object of id to input' }]);
+    const inputs = isJsonObject(body) ? body.inputs : undefined;
+    if (!isJsonObject(inputs)) throw invalidInput([{ field: 'inputs', message: 'is required: an object of id to input' }]);
     const ids = Object.keys(inputs);
     if (ids.length > MAX_BATCH) throw invalidInput([{ field: 'inputs', message: `must have at most ${MAX_BATCH} entries` }]);
     const common = (body as Record<string, unknown>).common_input;
@@ -137,7 +136,7 @@ function documentFor(path: string): (answer: DecisionAnswer) => unknown {
 
 /** Deep merge for the batch API's common_input: the item's own fields win. */
 function mergeInput(common: unknown, own: unknown): unknown {
-  if (!isObject(common) || !isObject(own)) return own === undefined ? common : own;
+  if (!isJsonObject(common) || !isJsonObject(own)) return own === undefined ? common : own;
   const merged: Record<string, unknown> = Object.create(null);
   for (const key of new Set([...Object.keys(common), ...Object.keys(own)])) merged[key] = mergeInput(common[key], own[key]);
   return merged;

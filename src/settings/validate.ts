@@ -2,9 +2,7 @@
 // values are refused with the field named, so a typo never silently inherits.
 import { invalidInput, type FieldError } from '../errors.ts';
 import { SETTING_NAMES, type OrgSettings, type SettingValues, type WorkspaceSettings } from './types.ts';
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isJsonObject } from '../json.ts';
 
 function parseValues(raw: Record<string, unknown>, prefix: string, errors: FieldError[], extra: string[] = []): SettingValues {
   const values: SettingValues = {};
@@ -24,11 +22,11 @@ function parseValues(raw: Record<string, unknown>, prefix: string, errors: Field
 
 export function parseOrgSettings(raw: unknown, prefix = ''): OrgSettings {
   const errors: FieldError[] = [];
-  if (!isPlainObject(raw)) throw invalidInput([{ field: prefix || 'body', message: 'must be a JSON object' }]);
+  if (!isJsonObject(raw)) throw invalidInput([{ field: prefix || 'body', message: 'must be a JSON object' }]);
   const settings: OrgSettings = parseValues(raw, prefix, errors, ['allowWorkspaceOverrides']);
   const toggles = raw.allowWorkspaceOverrides;
   if (toggles !== undefined) {
-    if (isPlainObject(toggles)) settings.allowWorkspaceOverrides = parseValues(toggles, `${prefix}allowWorkspaceOverrides.`, errors);
+    if (isJsonObject(toggles)) settings.allowWorkspaceOverrides = parseValues(toggles, `${prefix}allowWorkspaceOverrides.`, errors);
     else errors.push({ field: `${prefix}allowWorkspaceOverrides`, message: 'must be an object of setting: true|false' });
   }
   if (errors.length > 0) throw invalidInput(errors);
@@ -37,7 +35,7 @@ export function parseOrgSettings(raw: unknown, prefix = ''): OrgSettings {
 
 export function parseWorkspaceSettings(raw: unknown, prefix = ''): WorkspaceSettings {
   const errors: FieldError[] = [];
-  if (!isPlainObject(raw)) throw invalidInput([{ field: prefix || 'body', message: 'must be a JSON object' }]);
+  if (!isJsonObject(raw)) throw invalidInput([{ field: prefix || 'body', message: 'must be a JSON object' }]);
   const settings = parseValues(raw, prefix, errors);
   if (errors.length > 0) throw invalidInput(errors);
   return settings;
@@ -50,16 +48,16 @@ export interface SettingsDocument {
 
 export function parseSettingsDocument(raw: unknown): SettingsDocument {
   const orgs: SettingsDocument['orgs'] = new Map();
-  if (!isPlainObject(raw) || !isPlainObject(raw.orgs)) {
+  if (!isJsonObject(raw) || !isJsonObject(raw.orgs)) {
     throw invalidInput([{ field: 'orgs', message: 'must be a map of organization id to {settings, workspaces}' }]);
   }
   for (const [orgId, entry] of Object.entries(raw.orgs)) {
     const at = `orgs.${orgId}`;
-    if (!isPlainObject(entry)) throw invalidInput([{ field: at, message: 'must be an object with settings and workspaces' }]);
+    if (!isJsonObject(entry)) throw invalidInput([{ field: at, message: 'must be an object with settings and workspaces' }]);
     const settings = parseOrgSettings(entry.settings ?? {}, `${at}.settings.`);
     const workspaces = new Map<string, WorkspaceSettings>();
     const rawWorkspaces = entry.workspaces ?? {};
-    if (!isPlainObject(rawWorkspaces)) throw invalidInput([{ field: `${at}.workspaces`, message: 'must be a map of workspace id to settings' }]);
+    if (!isJsonObject(rawWorkspaces)) throw invalidInput([{ field: `${at}.workspaces`, message: 'must be a map of workspace id to settings' }]);
     for (const [workspaceId, values] of Object.entries(rawWorkspaces)) {
       workspaces.set(workspaceId, parseWorkspaceSettings(values, `${at}.workspaces.${workspaceId}.`));
     }
