@@ -10,16 +10,21 @@ type Kind = 'string' | 'integer' | 'boolean';
 const FIELDS = {
   host: { env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the HTTP API listens on' },
   port: { env: 'PORT', kind: 'integer', default: 8181, doc: 'HTTP port (decisions, OPA API, admin API, metrics)' },
-  adminToken: { env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'bearer token of the admin API; generated and printed at start when empty' },
+  adminToken: { env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'full-scope bearer token of the admin API (actor "admin"); generated and printed at start when empty and no adminTokensFile is set' },
+  adminTokensFile: { env: 'ADMIN_TOKENS_FILE', kind: 'string', default: '', doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read and optional organizations' },
   redisUrl: { env: 'REDIS_URL', kind: 'string', default: '', doc: 'Redis for settings (and audit); empty = in-memory store seeded from settingsFile' },
   settingsFile: { env: 'SETTINGS_FILE', kind: 'string', default: 'examples/settings.yaml', doc: 'settings YAML that seeds the in-memory store' },
   bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', doc: 'OPA bundle (tar.gz) with policy.wasm' },
   logLevel: { env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   bodyLimit: { env: 'BODY_LIMIT', kind: 'string', default: '64kb', doc: 'largest request body accepted' },
   settingsCacheMaxOrgs: { env: 'SETTINGS_CACHE_MAX_ORGS', kind: 'integer', default: 10_000, doc: 'organizations kept in the in-process settings cache (LRU)' },
+  settingsCacheMaxWorkspaces: { env: 'SETTINGS_CACHE_MAX_WORKSPACES', kind: 'integer', default: 100_000, doc: '(organization, workspace) entries kept in the settings cache, across all organizations (LRU)' },
+  settingsCacheMaxWorkspacesPerOrg: { env: 'SETTINGS_CACHE_MAX_WORKSPACES_PER_ORG', kind: 'integer', default: 1_000, doc: 'workspaces of one organization kept in the settings cache (LRU within the organization), so no tenant can evict the others' },
+  directoryCacheMax: { env: 'DIRECTORY_CACHE_MAX', kind: 'integer', default: 100_000, doc: 'workspace -> organization answers (known and unknown) kept in the in-process workspace directory cache (LRU)' },
   settingsRevalidateMs: { env: 'SETTINGS_REVALIDATE_MS', kind: 'integer', default: 5_000, doc: 'a cached entry older than this has its version checked in Redis: the bound on staleness if an invalidation message is lost' },
   redisCommandTimeoutMs: { env: 'REDIS_COMMAND_TIMEOUT_MS', kind: 'integer', default: 500, doc: 'a Redis command slower than this fails (and the decision fails closed if it needed settings)' },
-  auditMemoryRecords: { env: 'AUDIT_MEMORY_RECORDS', kind: 'integer', default: 10_000, doc: 'records kept by the in-memory audit log (no Redis)' },
+  auditMemoryRecords: { env: 'AUDIT_MEMORY_RECORDS', kind: 'integer', default: 10_000, doc: 'records kept per organization by the in-memory audit log (no Redis); one organization\'s volume never evicts another\'s records' },
+  auditMemoryMaxOrgs: { env: 'AUDIT_MEMORY_MAX_ORGS', kind: 'integer', default: 1_000, doc: 'organizations the in-memory audit log keeps records for; beyond it the organization recorded least recently is forgotten' },
   auditRetentionHours: { env: 'AUDIT_RETENTION_HOURS', kind: 'integer', default: 720, doc: 'audit records older than this are trimmed (Redis: XTRIM MINID on every append; memory: on every record)' },
   auditMaxRecordsPerOrg: { env: 'AUDIT_MAX_RECORDS_PER_ORG', kind: 'integer', default: 1_000_000, doc: 'decision records kept per organization in Redis, approximately (XADD MAXLEN ~)' },
   auditBatchSize: { env: 'AUDIT_BATCH_SIZE', kind: 'integer', default: 100, doc: 'audit records sent to Redis in one pipeline (small batches keep the event loop free between them)' },
@@ -49,6 +54,7 @@ const FIELDS = {
   grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
   gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
   gatewayPassUnmatched: { env: 'GATEWAY_PASS_UNMATCHED', kind: 'boolean', default: false, doc: 'let requests that match no route through (reason no_route) instead of denying them' },
+  gatewayWorkspaceDirectory: { env: 'GATEWAY_WORKSPACE_DIRECTORY', kind: 'boolean', default: true, doc: 'gateways take a resource\'s organization from the workspace directory (unknown workspace: denied unknown_workspace); off = from the caller\'s token, warned at start' },
   gatewayDryRun: { env: 'GATEWAY_DRY_RUN', kind: 'boolean', default: false, doc: 'gateway endpoints decide, log and audit the real decision but always allow, saying so in x-portcullis-* headers' },
   gatewayIdentity: { env: 'GATEWAY_IDENTITY', kind: 'string', default: 'jwt', doc: 'where the gateway principal comes from: jwt (verified bearer token) or headers (x-portkey-user-id etc., set by a gateway that authenticated the caller)' },
   gatewayJwtSecret: { env: 'GATEWAY_JWT_SECRET', kind: 'string', default: '', doc: 'HS256 shared secret (at least 32 bytes); set exactly one of this, gatewayJwksFile, gatewayJwksUrl' },
@@ -82,8 +88,8 @@ function coerce(key: string, kind: Kind, raw: unknown, from: string): string | n
   }
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
-    if (raw === 'true' || raw === '1') return true;
-    if (raw === 'false' || raw === '0') return false;
+    if (raw === 'true' || raw === '1' || raw === 'on') return true;
+    if (raw === 'false' || raw === '0' || raw === 'off') return false;
   }
   throw new ConfigError(`${key} (from ${from}) must be ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}, got ${JSON.stringify(raw)}`);
 }
@@ -107,7 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else if (file[key] !== undefined) config[key] = coerce(key, field.kind, file[key], path!);
     else config[key] = field.default;
   }
-  const generated = config.adminToken === '';
+  const generated = config.adminToken === '' && config.adminTokensFile === '';
   if (generated) config.adminToken = randomBytes(24).toString('base64url');
   const bodyLimitBytes = byteSize(String(config.bodyLimit));
   return { ...(config as Omit<Config, 'adminTokenGenerated' | 'bodyLimitBytes'>), adminTokenGenerated: generated, bodyLimitBytes };

@@ -64,6 +64,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly engineRebuilds = new Counter({
+    name: 'portcullis_engine_rebuilds_total',
+    help: 'Policy WASM instances discarded and rebuilt from the active bundle after an evaluation aborted.',
+    registers: [this.registry],
+  });
+
+  readonly settingsCacheEntries = new Gauge({
+    name: 'portcullis_settings_cache_entries',
+    help: 'Entries in the in-process caches, by kind: orgs, workspaces ((org, workspace) pairs), directory (workspace -> org answers).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly bundleReloads = new Counter({
     name: 'portcullis_bundle_reloads_total',
     help: 'Bundles activated after start, by source (file, url).',

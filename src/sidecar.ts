@@ -64,6 +64,9 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     const redisStore = new RedisSettingsStore({
       url: config.redisUrl,
       maxOrgs: config.settingsCacheMaxOrgs,
+      maxWorkspaces: config.settingsCacheMaxWorkspaces,
+      maxWorkspacesPerOrg: config.settingsCacheMaxWorkspacesPerOrg,
+      maxDirectory: config.directoryCacheMax,
       revalidateAfterMs: config.settingsRevalidateMs,
       maxStaleMs: config.settingsMaxStaleMs,
       commandTimeoutMs: config.redisCommandTimeoutMs,

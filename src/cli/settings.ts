@@ -27,7 +27,7 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const document = parseSettingsDocument(loadYaml(await readFile(positionals[0]!, 'utf8')));
   const actor = values.actor ?? `cli:${env.USER ?? 'unknown'}`;
 
-  const store = new RedisSettingsStore({ url, maxOrgs: 1, revalidateAfterMs: 0, maxStaleMs: 0, commandTimeoutMs: 5000, reconnectMaxMs: 1000 });
+  const store = new RedisSettingsStore({ url, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0, commandTimeoutMs: 5000, reconnectMaxMs: 1000 });
   const audit = new RedisAuditLog({
     url,
     retentionMs: RETENTION_MS,

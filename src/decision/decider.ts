@@ -18,6 +18,11 @@ export interface DecisionAnswer extends PolicyDecision {
 export interface DecideOptions {
   /** Recorded with the decision; the answer is the real decision either way. */
   dryRun?: boolean;
+  /**
+   * Gateways: the resource's organization is the workspace directory's answer, whatever
+   * the request says; a workspace the directory does not know is denied unknown_workspace.
+   */
+  orgFromDirectory?: boolean;
 }
 
 const SETTINGS_UNAVAILABLE = 'settings_unavailable';

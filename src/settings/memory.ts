@@ -1,6 +1,6 @@
 // In-process settings store: the embedded default of `make run` and of tests that
 // are not about Redis. Same semantics as the Redis store, including versions.
-import type { OrgSettings, SettingsSnapshot, SettingsStore, WorkspaceSettings } from './types.ts';
+import { WorkspaceOwnedError, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
 interface OrgEntry {
@@ -11,11 +11,14 @@ interface OrgEntry {
 
 export class MemorySettingsStore implements SettingsStore {
   private readonly orgs = new Map<string, OrgEntry>();
+  /** The workspace directory: workspace id -> organization id. */
+  private readonly directory = new Map<string, string>();
 
   static seeded(document: SettingsDocument): MemorySettingsStore {
     const store = new MemorySettingsStore();
     for (const [orgId, { settings, workspaces }] of document.orgs) {
       store.orgs.set(orgId, { settings, workspaces: new Map(workspaces), version: 1 });
+      for (const workspaceId of workspaces.keys()) store.directory.set(workspaceId, orgId);
     }
     return store;
   }
@@ -54,6 +57,29 @@ export class MemorySettingsStore implements SettingsStore {
     if (!entry?.workspaces.delete(workspaceId)) return false;
     entry.version++;
     return true;
+  }
+
+  async workspaceOrg(workspaceId: string): Promise<string | null> {
+    return this.directory.get(workspaceId) ?? null;
+  }
+
+  async registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }> {
+    const owner = this.directory.get(workspaceId);
+    if (owner !== undefined && owner !== orgId) throw new WorkspaceOwnedError(workspaceId);
+    this.directory.set(workspaceId, orgId);
+    return { created: owner === undefined };
+  }
+
+  async unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean> {
+    if (this.directory.get(workspaceId) !== orgId) return false;
+    return this.directory.delete(workspaceId);
+  }
+
+  async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+    const all = [...this.directory].filter(([, owner]) => owner === orgId).map(([workspaceId]) => workspaceId).sort();
+    const start = page.after === undefined ? 0 : all.findIndex((id) => id > page.after!);
+    const workspaces = start < 0 ? [] : all.slice(start, start + page.limit);
+    return { workspaces, next: start >= 0 && start + page.limit < all.length ? workspaces.at(-1)! : null };
   }
 
   isReady(): boolean {

@@ -1,43 +1,78 @@
 // The store of record: Redis, with an in-process cache in front of it.
 //
-// Key layout (one hash per organization; the {braces} are a cluster hash tag, so an
-// organization's keys live in one slot and a write is one atomic MULTI):
-//   portcullis:settings:{<orgId>}   HASH
+// Key layout (the {braces} are a cluster hash tag: an organization's keys live in one
+// slot, so a settings write is one atomic MULTI; a workspace's directory entry lives in
+// the workspace's slot):
+//   portcullis:settings:{<orgId>}    HASH
 //     org              JSON OrgSettings (only the fields an admin set)
 //     ws:<workspaceId> JSON WorkspaceSettings
 //     version          integer, incremented by every write to the hash
-// Channel portcullis:settings:changed carries {"orgId"}, published in the write's MULTI.
+//   portcullis:directory:{<wsId>}    STRING  the organization that owns the workspace
+//   portcullis:workspaces:{<orgId>}  ZSET    the organization's workspaces (score 0, listed by lex)
+// Channel portcullis:settings:changed carries {"orgId"} (settings, published in the
+// write's MULTI) or {"workspaceId"} (directory).
 //
 // Cache: one entry per organization (LRU, bounded by `maxOrgs`) holding the org's
-// settings, its version and the workspaces fetched so far. An entry is used without a
-// round trip only while three things hold: the change subscription has been up without
-// a break since the entry was confirmed (a break may have lost a message), no change
-// message for the org has arrived, and it was confirmed less than `revalidateAfterMs`
-// ago (the bound on staleness should a message be lost without the connection
-// noticing). Otherwise its version is checked in Redis first.
+// settings, its version and the workspaces fetched so far (LRU within the organization,
+// bounded by `maxWorkspacesPerOrg`; all organizations' workspaces together bounded by
+// `maxWorkspaces`), so unique workspace ids cannot grow memory without bound and one
+// organization cannot push the others out. An entry is used without a round trip only
+// while three things hold: the change subscription has been up without a break since
+// the entry was confirmed (a break may have lost a message), no change message for the
+// org has arrived, and it was confirmed less than `revalidateAfterMs` ago (the bound on
+// staleness should a message be lost without the connection noticing). Otherwise its
+// version is checked in Redis first. Directory answers (known and unknown workspaces)
+// are cached under the same rules, bounded by `maxDirectory`.
 //
 // Outage: when Redis cannot be asked, an entry confirmed less than `maxStaleMs` ago is
 // still served (counted as `stale`); anything older, or not cached, makes snapshot()
 // throw, and the Decider fails closed on a decision a setting decides.
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { OrgSettings, SettingsSnapshot, SettingsStore, WorkspaceSettings } from './types.ts';
+import { WorkspaceOwnedError, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
 const keyOf = (orgId: string) => `portcullis:settings:{${orgId}}`;
+const directoryKey = (workspaceId: string) => `portcullis:directory:{${workspaceId}}`;
+const workspacesKey = (orgId: string) => `portcullis:workspaces:{${orgId}}`;
 const workspaceField = (workspaceId: string) => `ws:${workspaceId}`;
+
+/** Claims a workspace for an organization unless another holds it: returns the owner before the call (or false). */
+const CLAIM = `
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return owner end
+if not owner then redis.call('SET', KEYS[1], ARGV[1]) end
+return owner or false`;
+/** Deletes the claim only if the organization holds it. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
 
 /** The subscription was not up when the entry was confirmed: never trusted without a check. */
 const UNSUBSCRIBED = -1;
 
-interface CachedOrg {
-  org: OrgSettings;
-  version: number;
-  workspaces: Map<string, WorkspaceSettings>;
-  /** When Redis last said this version is current. */
+interface Confirmed {
+  /** When Redis last said this is current. */
   confirmedAt: number;
   /** The subscription epoch at confirmation; a later epoch means messages may have been lost. */
   epoch: number;
+}
+
+interface CachedOrg extends Confirmed {
+  org: OrgSettings;
+  version: number;
+  workspaces: LRUCache<string, WorkspaceSettings>;
+}
+
+interface CachedOwner extends Confirmed {
+  /** null: the directory does not know the workspace. */
+  orgId: string | null;
+}
+
+/** Round trips on their way for one organization: its version check and its fetches by workspace. */
+interface OrgInFlight {
+  confirm?: Promise<boolean>;
+  fetches: Map<string, Promise<SettingsSnapshot>>;
 }
 
 export interface CacheStats {
@@ -52,6 +87,11 @@ export interface CacheStats {
 export interface RedisStoreOptions {
   url: string;
   maxOrgs: number;
+  /** (organization, workspace) entries across all organizations. */
+  maxWorkspaces: number;
+  maxWorkspacesPerOrg: number;
+  /** Workspace -> organization answers. */
+  maxDirectory: number;
   revalidateAfterMs: number;
   maxStaleMs: number;
   commandTimeoutMs: number;
@@ -68,14 +108,15 @@ export class RedisSettingsStore implements SettingsStore {
   readonly redis: Redis;
   private readonly subscriber: Redis;
   private readonly cache: LRUCache<string, CachedOrg>;
+  private readonly owners: LRUCache<string, CachedOwner>;
   private readonly now: () => number;
   private subscribed = false;
   private epoch = 0;
   /** Counts change messages and subscription breaks; a fetch that overlapped one is not cached. */
   private changes = 0;
   private lastReported: boolean | undefined;
-  /** Round trips on their way, by `${orgId}\0` (version check) or `${orgId}\0${workspaceId}` (fetch). */
-  private readonly inFlight = new Map<string, Promise<unknown>>();
+  private readonly inFlight = new Map<string, OrgInFlight>();
+  private readonly ownerLookups = new Map<string, Promise<string | null>>();
 
   constructor(private readonly options: RedisStoreOptions) {
     const common = {
@@ -88,7 +129,14 @@ export class RedisSettingsStore implements SettingsStore {
     // Fail fast while disconnected: a decision must not wait on a queue for Redis to return.
     this.redis = new Redis(options.url, { ...common, enableOfflineQueue: false });
     this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true });
-    this.cache = new LRUCache({ max: options.maxOrgs });
+    // An organization counts as 1 + its cached workspaces against maxWorkspaces; its size
+    // is recomputed whenever it is set again after a workspace was added.
+    this.cache = new LRUCache({
+      max: Math.max(1, options.maxOrgs),
+      maxSize: Math.max(2, options.maxWorkspaces + 1),
+      sizeCalculation: (entry) => 1 + entry.workspaces.size,
+    });
+    this.owners = new LRUCache({ max: Math.max(1, options.maxDirectory) });
     this.now = options.now ?? Date.now;
     this.subscriber.on('message', (_channel: string, message: string) => this.onChange(message));
     this.subscriber.on('close', () => {
@@ -106,6 +154,8 @@ export class RedisSettingsStore implements SettingsStore {
     this.redis.on('ready', () => this.report());
     this.redis.on('close', () => this.report());
     for (const connection of [this.redis, this.subscriber]) connection.on('error', () => undefined);
+    this.redis.defineCommand('claimWorkspace', { numberOfKeys: 1, lua: CLAIM });
+    this.redis.defineCommand('releaseWorkspace', { numberOfKeys: 1, lua: RELEASE });
   }
 
   async connect(): Promise<void> {
@@ -166,6 +216,55 @@ export class RedisSettingsStore implements SettingsStore {
     return true;
   }
 
+  async workspaceOrg(workspaceId: string): Promise<string | null> {
+    const cached = this.owners.get(workspaceId);
+    if (cached && this.trusted(cached)) return cached.orgId;
+    let lookup = this.ownerLookups.get(workspaceId);
+    if (!lookup) {
+      const asked = this.lookUpOwner(workspaceId).finally(() => {
+        if (this.ownerLookups.get(workspaceId) === asked) this.ownerLookups.delete(workspaceId);
+      });
+      this.ownerLookups.set(workspaceId, asked);
+      lookup = asked;
+    }
+    try {
+      return await lookup;
+    } catch (error) {
+      if (!cached || this.now() - cached.confirmedAt > this.options.maxStaleMs) throw error;
+      return cached.orgId;
+    }
+  }
+
+  async registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }> {
+    // Claim first (the workspace's slot), then list (the organization's slot): a listing
+    // never names a workspace the organization does not hold for more than a moment, and
+    // a registration interrupted between the two is completed by repeating it.
+    const owner = await this.scripts.claimWorkspace(directoryKey(workspaceId), orgId);
+    if (owner !== null && owner !== orgId) throw new WorkspaceOwnedError(workspaceId);
+    await this.redis.zadd(workspacesKey(orgId), 0, workspaceId);
+    if (owner === null) await this.announceDirectoryChange(workspaceId);
+    return { created: owner === null };
+  }
+
+  async unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean> {
+    const released = Number(await this.scripts.releaseWorkspace(directoryKey(workspaceId), orgId)) === 1;
+    await this.redis.zrem(workspacesKey(orgId), workspaceId);
+    if (released) await this.announceDirectoryChange(workspaceId);
+    return released;
+  }
+
+  async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+    const from = page.after === undefined ? '-' : `(${page.after}`;
+    const workspaces = await this.redis.zrangebylex(workspacesKey(orgId), from, '+', 'LIMIT', 0, page.limit + 1);
+    const more = workspaces.length > page.limit;
+    if (more) workspaces.pop();
+    return { workspaces, next: more ? workspaces.at(-1)! : null };
+  }
+
+  cacheSizes(): { orgs: number; workspaces: number; directory: number } {
+    return { orgs: this.cache.size, workspaces: this.cache.calculatedSize - this.cache.size, directory: this.owners.size };
+  }
+
   /** Connected and hearing changes: only then is a cached answer as good as Redis's. */
   isReady(): boolean {
     return this.redis.status === 'ready' && this.subscribed;
@@ -176,8 +275,12 @@ export class RedisSettingsStore implements SettingsStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private trusted(cached: CachedOrg): boolean {
-    return this.subscribed && cached.epoch === this.epoch && this.now() - cached.confirmedAt < this.options.revalidateAfterMs;
+  private get scripts(): DirectoryCommands {
+    return this.redis as unknown as DirectoryCommands;
+  }
+
+  private trusted(entry: Confirmed): boolean {
+    return this.subscribed && entry.epoch === this.epoch && this.now() - entry.confirmedAt < this.options.revalidateAfterMs;
   }
 
   /**
@@ -185,24 +288,44 @@ export class RedisSettingsStore implements SettingsStore {
    * share its answer, so a popular organization's expiry is one read, not one per request.
    * A change message for the org forgets its questions, so later requests ask again.
    */
-  private once<T>(key: string, ask: () => Promise<T>): Promise<T> {
-    let pending = this.inFlight.get(key) as Promise<T> | undefined;
+  private pending(orgId: string): OrgInFlight {
+    let pending = this.inFlight.get(orgId);
     if (!pending) {
-      const asked = ask().finally(() => {
-        if (this.inFlight.get(key) === asked) this.inFlight.delete(key);
-      });
-      this.inFlight.set(key, asked);
-      pending = asked;
+      pending = { fetches: new Map() };
+      this.inFlight.set(orgId, pending);
     }
     return pending;
   }
 
+  /** Forgets the org's questions once none is on its way (and only if a change message has not already). */
+  private settle(orgId: string, pending: OrgInFlight): void {
+    if (this.inFlight.get(orgId) === pending && pending.confirm === undefined && pending.fetches.size === 0) this.inFlight.delete(orgId);
+  }
+
   private confirmOnce(orgId: string, cached: CachedOrg): Promise<boolean> {
-    return this.once(`${orgId}\0`, () => this.confirm(orgId, cached));
+    const pending = this.pending(orgId);
+    if (!pending.confirm) {
+      const asked = this.confirm(orgId, cached).finally(() => {
+        if (pending.confirm === asked) pending.confirm = undefined;
+        this.settle(orgId, pending);
+      });
+      pending.confirm = asked;
+    }
+    return pending.confirm;
   }
 
   private fetchOnce(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
-    return this.once(`${orgId}\0${workspaceId}`, () => this.fetch(orgId, workspaceId));
+    const pending = this.pending(orgId);
+    let fetch = pending.fetches.get(workspaceId);
+    if (!fetch) {
+      const asked = this.fetch(orgId, workspaceId).finally(() => {
+        if (pending.fetches.get(workspaceId) === asked) pending.fetches.delete(workspaceId);
+        this.settle(orgId, pending);
+      });
+      pending.fetches.set(workspaceId, asked);
+      fetch = asked;
+    }
+    return fetch;
   }
 
   /** True when Redis still holds the cached version (and marks it confirmed); throws when Redis cannot be asked. */
@@ -234,6 +357,16 @@ export class RedisSettingsStore implements SettingsStore {
     return snapshot;
   }
 
+  private async lookUpOwner(workspaceId: string): Promise<string | null> {
+    this.requireConnection();
+    const changesBefore = this.changes;
+    const epoch = this.currentEpoch();
+    const askedAt = this.now();
+    const orgId = await this.redis.get(directoryKey(workspaceId));
+    if (this.changes === changesBefore) this.owners.set(workspaceId, { orgId, confirmedAt: askedAt, epoch });
+    return orgId;
+  }
+
   private stale(cached: CachedOrg, snapshot: SettingsSnapshot, error: unknown): SettingsSnapshot {
     if (this.now() - cached.confirmedAt > this.options.maxStaleMs) throw error;
     this.options.stats?.onStale?.();
@@ -263,22 +396,24 @@ export class RedisSettingsStore implements SettingsStore {
     return Number(results.at(-2)![1]);
   }
 
+  private async announceDirectoryChange(workspaceId: string): Promise<void> {
+    this.owners.delete(workspaceId);
+    await this.redis.publish(CHANGES_CHANNEL, JSON.stringify({ workspaceId }));
+  }
+
   private remember(orgId: string, workspaceId: string, snapshot: SettingsSnapshot, confirmedAt: number, epoch: number): void {
     const cached = this.cache.get(orgId);
     if (cached && cached.version === snapshot.version) {
       cached.workspaces.set(workspaceId, snapshot.workspace);
       cached.confirmedAt = Math.max(cached.confirmedAt, confirmedAt);
       cached.epoch = epoch;
+      this.cache.set(orgId, cached); // its size changed
       return;
     }
     if (cached && cached.version > snapshot.version) return;
-    this.cache.set(orgId, {
-      org: snapshot.org,
-      version: snapshot.version,
-      workspaces: new Map([[workspaceId, snapshot.workspace]]),
-      confirmedAt,
-      epoch,
-    });
+    const workspaces = new LRUCache<string, WorkspaceSettings>({ max: Math.max(1, Math.min(this.options.maxWorkspacesPerOrg, this.options.maxWorkspaces)) });
+    workspaces.set(workspaceId, snapshot.workspace);
+    this.cache.set(orgId, { org: snapshot.org, version: snapshot.version, workspaces, confirmedAt, epoch });
   }
 
   private onSubscribed(): void {
@@ -288,10 +423,11 @@ export class RedisSettingsStore implements SettingsStore {
 
   private onChange(message: string): void {
     this.changes++;
-    const change = parseJson<{ orgId?: unknown }>(message);
+    const change = parseJson<{ orgId?: unknown; workspaceId?: unknown }>(message);
+    if (typeof change?.workspaceId === 'string') this.owners.delete(change.workspaceId);
     if (typeof change?.orgId !== 'string') return;
     this.cache.delete(change.orgId);
-    for (const key of this.inFlight.keys()) if (key.startsWith(`${change.orgId}\0`)) this.inFlight.delete(key);
+    this.inFlight.delete(change.orgId);
   }
 
   private report(): void {
@@ -300,6 +436,12 @@ export class RedisSettingsStore implements SettingsStore {
     this.lastReported = up;
     this.options.stats?.onConnection?.(up);
   }
+}
+
+/** The scripts defined on the connection (defineCommand). */
+interface DirectoryCommands {
+  claimWorkspace(key: string, orgId: string): Promise<string | null>;
+  releaseWorkspace(key: string, orgId: string): Promise<number>;
 }
 
 function parseJson<T>(text: string | null | undefined): T | null {

@@ -52,7 +52,30 @@ export interface SettingsStore {
   putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings): Promise<number>;
   /** Returns false when the workspace had no settings. */
   deleteWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
+  // The workspace directory: which organization a workspace belongs to. A workspace
+  // belongs to at most one organization; registering it under another is refused.
+  /** The organization of a workspace, or null when the directory does not know it. Cached. */
+  workspaceOrg(workspaceId: string): Promise<string | null>;
+  /**
+   * Registers the workspace under the organization. `created` is false when it already
+   * was; throws WorkspaceOwnedError when another organization holds it.
+   */
+  registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }>;
+  /** Removes the workspace from the directory; false when the organization did not hold it. */
+  unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
+  /** The organization's workspaces in id order, `limit` at a time after `after` (exclusive). */
+  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
+  /** Sizes of the in-process caches, for /metrics. */
+  cacheSizes?(): { orgs: number; workspaces: number; directory: number };
   /** True when the store can answer (Redis connected). */
   isReady(): boolean;
   close(): Promise<void>;
+}
+
+/** A workspace can belong to one organization only. */
+export class WorkspaceOwnedError extends Error {
+  override name = 'WorkspaceOwnedError';
+  constructor(readonly workspaceId: string) {
+    super(`workspace ${workspaceId} belongs to another organization`);
+  }
 }
