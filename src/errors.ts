@@ -13,15 +13,17 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly errors: FieldError[] = [],
+    /** Fields the answer carries beside code and message, e.g. the decision id of a failed decision. */
+    readonly details: Record<string, string> = {},
   ) {
     super(message);
     this.name = 'ApiError';
   }
 
-  toJSON(): { code: string; message: string; errors?: FieldError[] } {
+  toJSON(): { code: string; message: string; errors?: FieldError[] } & Record<string, unknown> {
     return this.errors.length > 0
-      ? { code: this.code, message: this.message, errors: this.errors }
-      : { code: this.code, message: this.message };
+      ? { ...this.details, code: this.code, message: this.message, errors: this.errors }
+      : { ...this.details, code: this.code, message: this.message };
   }
 }
 

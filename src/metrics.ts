@@ -70,12 +70,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private cacheSizes: (() => Record<'orgs' | 'workspaces' | 'directory', number>) | undefined;
+
   readonly settingsCacheEntries = new Gauge({
     name: 'portcullis_settings_cache_entries',
     help: 'Entries in the in-process caches, by kind: orgs, workspaces ((org, workspace) pairs), directory (workspace -> org answers).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [kind, size] of Object.entries(this.cacheSizes?.() ?? {})) this.settingsCacheEntries.set({ kind }, size);
+    },
   });
+
+  /** Where the cache sizes are read from at scrape time. */
+  watchCacheSizes(sizes: () => Record<'orgs' | 'workspaces' | 'directory', number>): void {
+    this.cacheSizes = sizes;
+  }
 
   readonly bundleReloads = new Counter({
     name: 'portcullis_bundle_reloads_total',

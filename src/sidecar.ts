@@ -79,6 +79,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     });
     store = redisStore;
     storeKind = 'redis';
+    metrics.watchCacheSizes(() => redisStore.cacheSizes());
   } else {
     store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile) : { orgs: new Map() });
     storeKind = 'memory';

@@ -7,6 +7,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsSnapshot, SettingsStore } from '../settings/types.ts';
+import { ApiError } from '../errors.ts';
 import type { AuthorizeRequest } from './request.ts';
 
 /** The answer of DESIGN.md §2: the policy's decision plus its id and the bundle revision. */
@@ -27,6 +28,11 @@ export interface DecideOptions {
 
 const SETTINGS_UNAVAILABLE = 'settings_unavailable';
 const NO_SETTINGS = { org: {}, workspace: {} };
+/** Stands for the target organization in a cross-organization record (see toRecord). */
+export const OTHER_ORG = '[another organization]';
+
+/** A decision made before the policy: the workspace directory already answers it. */
+const denied = (reason: string, message: string): PolicyDecision => ({ allow: false, reason, message });
 
 export class Decider {
   constructor(
@@ -52,30 +58,80 @@ export class Decider {
     this.lastUnavailableLog = now;
   }
 
-  async decide(request: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
+  async decide(asked: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
     const started = performance.now();
+    const decisionId = randomUUID();
+    const { request, verdict } = await this.placeInDirectory(asked, options);
+    const crossOrg = request.principal.orgId !== request.resource.orgId;
     let snapshot: SettingsSnapshot | null = null;
-    try {
-      snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId);
-    } catch (error) {
-      this.metrics.settingsErrors.inc();
-      this.warnSettingsUnavailable(error, request.resource.orgId);
+    // Another organization's settings can never decide (the policy denies cross_org
+    // first), so they are not read: a caller cannot make this sidecar fetch and cache
+    // any organization's settings it likes, and the record cannot carry them.
+    if (!verdict && !crossOrg) {
+      try {
+        snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId);
+      } catch (error) {
+        this.metrics.settingsErrors.inc();
+        this.warnSettingsUnavailable(error, request.resource.orgId);
+      }
     }
     // The engine is read after the await, so a decision uses one bundle from here on.
     const engine = this.policy.require();
     const settings = snapshot ? { org: snapshot.org, workspace: snapshot.workspace } : NO_SETTINGS;
     const input = { principal: request.principal, action: request.action, resource: request.resource, settings };
-    let decision = engine.decide(input);
-    if (!snapshot && decision.setting && !this.failOpen) decision = failClosed(decision);
+    let decision: PolicyDecision;
+    let failure: unknown;
+    try {
+      decision = verdict ?? engine.decide(input);
+    } catch (error) {
+      failure = error;
+      decision = denied(EVALUATION_FAILED, 'The policy could not be evaluated for this request; denied.');
+    }
+    if (!snapshot && !verdict && !crossOrg && decision.setting && !this.failOpen) decision = failClosed(decision);
 
-    const answer: DecisionAnswer = { ...decision, decisionId: randomUUID(), bundleRevision: engine.revision };
+    const answer: DecisionAnswer = { ...decision, decisionId, bundleRevision: engine.revision };
     const latencySeconds = (performance.now() - started) / 1000;
     this.metrics.decisions.labels(api, String(answer.allow), answer.reason).inc();
     this.metrics.decisionSeconds.observe(latencySeconds);
     this.audit.record(toRecord(answer, input, api, snapshot, latencySeconds, options));
+    if (failure !== undefined) {
+      this.log.error({ err: failure, decisionId, api }, 'policy evaluation failed');
+      throw new ApiError(500, EVALUATION_FAILED, `the policy could not be evaluated; decision ${decisionId} was recorded as denied`, [], { decisionId });
+    }
     return answer;
   }
+
+  /**
+   * Which organization the resource belongs to, by the workspace directory. Gateways take
+   * the directory's answer whatever the request says (an unknown workspace is denied);
+   * the decision APIs keep the caller's organization, but a directory that knows the
+   * workspace under another organization makes the decision cross_org.
+   */
+  private async placeInDirectory(request: AuthorizeRequest, options: DecideOptions): Promise<{ request: AuthorizeRequest; verdict?: PolicyDecision }> {
+    const { workspaceId, orgId } = request.resource;
+    let owner: string | null;
+    try {
+      owner = await this.store.workspaceOrg(workspaceId);
+    } catch (error) {
+      this.metrics.settingsErrors.inc();
+      this.warnSettingsUnavailable(error, orgId);
+      // Without the directory a gateway cannot know whose workspace it is: deny. The
+      // decision APIs' caller named the organization; the directory only cross-checks it.
+      if (!options.orgFromDirectory) return { request };
+      return { request, verdict: denied(SETTINGS_UNAVAILABLE, 'The workspace directory cannot be read right now; denied until it can.') };
+    }
+    if (options.orgFromDirectory) {
+      if (owner === null) return { request, verdict: denied('unknown_workspace', `Workspace ${workspaceId} is not in the workspace directory.`) };
+      return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
+    }
+    if (owner !== null && owner !== orgId) {
+      return { request, verdict: denied('cross_org', `Workspace ${workspaceId} does not belong to organization ${orgId}.`) };
+    }
+    return { request };
+  }
 }
+
+const EVALUATION_FAILED = 'evaluation_failed';
 
 /** A setting decided but the settings could not be read: deny rather than guess. */
 function failClosed(decision: PolicyDecision): PolicyDecision {
@@ -87,6 +143,12 @@ function failClosed(decision: PolicyDecision): PolicyDecision {
   };
 }
 
+/**
+ * The record of a decision. A decision about another organization's resource is kept in
+ * the principal's organization (whose auditors should see what their people tried), and
+ * names the target organization only as OTHER_ORG: neither organization's auditors learn
+ * the other's names from it.
+ */
 function toRecord(
   answer: DecisionAnswer,
   input: DecisionRecord['input'],
@@ -95,21 +157,24 @@ function toRecord(
   latencySeconds: number,
   options: DecideOptions,
 ): DecisionRecord {
+  const crossOrg = input.principal.orgId !== input.resource.orgId;
+  const resource = crossOrg ? { ...input.resource, orgId: OTHER_ORG } : input.resource;
+  const recorded = crossOrg ? { ...input, resource } : input;
   const record: DecisionRecord = {
     decisionId: answer.decisionId,
     timestamp: new Date().toISOString(),
     api,
-    orgId: input.resource.orgId,
+    orgId: crossOrg ? input.principal.orgId : input.resource.orgId,
     workspaceId: input.resource.workspaceId,
     principal: input.principal,
     action: input.action,
-    resource: input.resource,
+    resource,
     allow: answer.allow,
     reason: answer.reason,
     bundleRevision: answer.bundleRevision,
     settingsVersion: snapshot?.version ?? null,
     latencyMs: latencySeconds * 1000,
-    input,
+    input: recorded,
   };
   if (answer.setting) record.setting = answer.setting;
   if (answer.source) record.source = answer.source;

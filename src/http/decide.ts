@@ -58,11 +58,14 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     const ids = Object.keys(inputs);
     if (ids.length > MAX_BATCH) throw invalidInput([{ field: 'inputs', message: `must have at most ${MAX_BATCH} entries` }]);
     const common = (body as Record<string, unknown>).common_input;
-    // common_input is copied into every input: bound what the batch asks once expanded,
-    // or one small request could make a thousand large decisions and audit records.
-    const expanded = common === undefined ? 0 : Buffer.byteLength(JSON.stringify(common)) * ids.length;
-    if (expanded > options.bodyLimitBytes) {
-      throw invalidInput([{ field: 'common_input', message: `times ${ids.length} inputs exceeds ${options.bodyLimit}; send fewer inputs per batch` }]);
+    // Every item counts against the body limit as it is once common_input is merged into
+    // it: otherwise one small request could make a thousand large decisions and records.
+    if (common !== undefined) {
+      const commonBytes = Buffer.byteLength(JSON.stringify(common));
+      const expanded = ids.reduce((sum, id) => sum + commonBytes + Buffer.byteLength(JSON.stringify(inputs[id]) ?? ''), 0);
+      if (expanded > options.bodyLimitBytes) {
+        throw invalidInput([{ field: 'common_input', message: `merged into each of the ${ids.length} inputs exceeds ${options.bodyLimit}; send fewer inputs per batch` }]);
+      }
     }
     const responses: Record<string, unknown> = Object.create(null);
     let failed = 0;

@@ -76,8 +76,10 @@ export class MemorySettingsStore implements SettingsStore {
   }
 
   async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
-    const all = [...this.directory].filter(([, owner]) => owner === orgId).map(([workspaceId]) => workspaceId).sort();
-    const start = page.after === undefined ? 0 : all.findIndex((id) => id > page.after!);
+    // Byte order of the UTF-8 ids, as Redis lists them.
+    const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const all = [...this.directory].filter(([, owner]) => owner === orgId).map(([workspaceId]) => workspaceId).sort(byBytes);
+    const start = page.after === undefined ? 0 : all.findIndex((id) => byBytes(id, page.after!) > 0);
     const workspaces = start < 0 ? [] : all.slice(start, start + page.limit);
     return { workspaces, next: start >= 0 && start + page.limit < all.length ? workspaces.at(-1)! : null };
   }

@@ -65,8 +65,6 @@ export interface SettingsStore {
   unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
   /** The organization's workspaces in id order, `limit` at a time after `after` (exclusive). */
   listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
-  /** Sizes of the in-process caches, for /metrics. */
-  cacheSizes?(): { orgs: number; workspaces: number; directory: number };
   /** True when the store can answer (Redis connected). */
   isReady(): boolean;
   close(): Promise<void>;
