@@ -2,6 +2,7 @@
 // Only the known fields are copied, into fresh objects: a caller's `settings` (or any
 // other extra field, `__proto__` included) never reaches the policy.
 import { invalidInput, type FieldError } from '../errors.ts';
+import { idProblem } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 
 export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
@@ -34,7 +35,6 @@ export interface AuthorizeRequest {
   resource: Resource;
 }
 
-const MAX_ID_LENGTH = 256;
 const MAX_WORKSPACE_ROLES = 10_000;
 
 type Raw = Record<string, unknown>;
@@ -49,11 +49,9 @@ class Reader {
   }
 
   id(value: unknown, field: string): string {
-    if (typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH) return value;
-    this.errors.push({
-      field,
-      message: value === undefined ? 'is required' : `must be a non-empty string of at most ${MAX_ID_LENGTH} characters`,
-    });
+    const problem = idProblem(value);
+    if (problem === undefined) return value as string;
+    this.errors.push({ field, message: problem });
     return '';
   }
 
@@ -83,12 +81,12 @@ export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest 
     read.errors.push({ field: `${at}principal.workspaceRoles`, message: `must have at most ${MAX_WORKSPACE_ROLES} entries` });
   } else {
     for (const [workspaceId, role] of Object.entries(rawRoles)) {
-      const field = `${at}principal.workspaceRoles.${workspaceId}`;
-      if (workspaceId.length === 0 || workspaceId.length > MAX_ID_LENGTH) {
-        read.errors.push({ field, message: 'workspace id must be a non-empty string' });
+      const problem = idProblem(workspaceId);
+      if (problem !== undefined) {
+        read.errors.push({ field: `${at}principal.workspaceRoles[${quoted(workspaceId)}]`, message: `workspace id ${problem}` });
         continue;
       }
-      workspaceRoles[workspaceId] = read.oneOf(role, field, WORKSPACE_ROLES);
+      workspaceRoles[workspaceId] = read.oneOf(role, `${at}principal.workspaceRoles.${workspaceId}`, WORKSPACE_ROLES);
     }
   }
 
@@ -109,4 +107,13 @@ export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest 
   if (rawResource.id !== undefined) request.resource.id = read.id(rawResource.id, `${at}resource.id`);
   if (read.errors.length > 0) throw invalidInput(read.errors);
   return request;
+}
+
+/**
+ * A bad key as it can be shown in an error: a JSON string with every code unit outside
+ * printable ASCII escaped, so no control, bidi or invisible character (nor a lone
+ * surrogate) reaches a client, a terminal or a log line as itself.
+ */
+function quoted(key: string): string {
+  return JSON.stringify(key).replace(/[^\x20-\x7e]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -1,8 +1,17 @@
 // The compiled policy, instantiated with @open-policy-agent/opa-wasm. One engine per
 // bundle: a new bundle makes a new engine, so an engine never changes under a caller.
-import { loadPolicy } from '@open-policy-agent/opa-wasm';
-import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+// An evaluation that aborts may leave the WASM instance's memory corrupt (opa-wasm
+// aborts on some inputs, and after enough aborts every later evaluation fails), so the
+// engine never evaluates on an instance that has aborted: it discards it and builds a
+// fresh one from the same compiled module and data before the failure is reported.
+import { createRequire } from 'node:module';
+import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from '@open-policy-agent/opa-wasm';
 import { BundleError, type Bundle } from './bundle.ts';
+
+// The ESM entry of opa-wasm exports only the asynchronous loadPolicy; a rebuild happens
+// inside the failed evaluation, so it needs the synchronous loader of the CommonJS entry
+// (the same opa.js module, loaded once).
+const { loadPolicySync } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as { loadPolicySync: typeof LoadPolicySync };
 
 export const DECISION_ENTRYPOINT = 'portkey/authz/decision';
 
@@ -17,27 +26,44 @@ export interface PolicyDecision {
   source?: SettingSource;
 }
 
+/**
+ * An evaluation aborted or threw inside the WASM. The instance that failed has already
+ * been replaced by a fresh one, so the next evaluation runs on a clean instance.
+ */
+export class EvaluationError extends Error {
+  override name = 'EvaluationError';
+}
+
+export interface EngineOptions {
+  /** Called once per discarded instance, after its replacement is built (count it, log it). */
+  onRebuild?: (reason: string) => void;
+}
+
 export class PolicyEngine {
   private constructor(
-    private readonly policy: LoadedPolicy,
+    private readonly module: WebAssembly.Module,
+    private readonly data: Record<string, unknown>,
+    private policy: LoadedPolicy,
+    private readonly onRebuild: (reason: string) => void,
     readonly revision: string,
     readonly entrypoints: readonly string[],
   ) {}
 
-  static async load(bundle: Bundle): Promise<PolicyEngine> {
+  static async load(bundle: Bundle, options: EngineOptions = {}): Promise<PolicyEngine> {
+    let module: WebAssembly.Module;
     let policy: LoadedPolicy;
     try {
-      policy = await loadPolicy(bundle.wasm);
-      policy.setData(bundle.data);
+      // Compiled once per bundle: a rebuild is only an instantiation.
+      module = await WebAssembly.compile(new Uint8Array(bundle.wasm));
+      policy = instantiate(module, bundle.data);
     } catch (error) {
-      // opa-wasm throws plain strings as well as Errors.
-      throw new BundleError(`policy.wasm does not load: ${error instanceof Error ? error.message : String(error)}`);
+      throw new BundleError(`policy.wasm does not load: ${describe(error)}`);
     }
     const entrypoints = Object.keys(policy.entrypoints as Record<string, number>);
     if (!entrypoints.includes(DECISION_ENTRYPOINT)) {
       throw new BundleError(`policy.wasm has no ${DECISION_ENTRYPOINT} entrypoint (has: ${entrypoints.join(', ')})`);
     }
-    const engine = new PolicyEngine(policy, bundle.manifest.revision, entrypoints);
+    const engine = new PolicyEngine(module, bundle.data, policy, options.onRebuild ?? (() => undefined), bundle.manifest.revision, entrypoints);
     engine.decide({}); // a bundle that cannot evaluate is refused at load, not on the first request
     return engine;
   }
@@ -49,13 +75,21 @@ export class PolicyEngine {
     return result;
   }
 
-  /** The value of an entrypoint for this input; undefined when the rule is undefined. */
+  /**
+   * The value of an entrypoint for this input; undefined when the rule is undefined.
+   * Throws EvaluationError when the evaluation fails, after replacing the instance.
+   */
   evaluate(entrypoint: string, input: object): unknown {
     let resultSet: Array<{ result: unknown }>;
     try {
       resultSet = this.policy.evaluate(input, entrypoint);
     } catch (error) {
-      throw new Error(`policy evaluation failed: ${error instanceof Error ? error.message : String(error)}`);
+      const reason = describe(error);
+      // The module and data instantiated once already, so this does not fail for
+      // reasons of its own; if it ever did, that error (not an EvaluationError) is a 500.
+      this.policy = instantiate(this.module, this.data);
+      this.onRebuild(reason);
+      throw new EvaluationError(`policy evaluation failed: ${reason}`);
     }
     return resultSet[0]?.result;
   }
@@ -64,6 +98,17 @@ export class PolicyEngine {
   get memoryBytes(): number {
     return this.policy.mem.buffer.byteLength;
   }
+}
+
+function instantiate(module: WebAssembly.Module, data: Record<string, unknown>): LoadedPolicy {
+  const policy = loadPolicySync(module);
+  policy.setData(data);
+  return policy;
+}
+
+/** opa-wasm throws plain strings as well as Errors. */
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function isDecision(value: unknown): value is PolicyDecision {

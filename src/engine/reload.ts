@@ -92,12 +92,17 @@ export class BundleManager {
     if (digest === this.activeDigest) return false;
     const bundle = await readBundle(archive);
     if (this.options.verify) await this.options.verify(bundle.files);
-    const engine = await PolicyEngine.load(bundle);
+    const engine = await PolicyEngine.load(bundle, { onRebuild: (reason) => this.rebuilt(bundle.manifest.revision, reason) });
     this.options.policy.activate(engine);
     this.activeDigest = digest;
     this.options.log.info({ revision: engine.revision, origin }, 'policy bundle activated');
     await this.persist(archive);
     return true;
+  }
+
+  private rebuilt(revision: string, reason: string): void {
+    this.options.metrics.engineRebuilds.inc();
+    this.options.log.warn({ revision, reason }, 'policy evaluation failed; its WASM instance was discarded and rebuilt from the bundle');
   }
 
   private refused(origin: string, error: unknown): void {

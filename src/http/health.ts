@@ -1,8 +1,29 @@
 // Health (OPA's shape), readiness, status and Prometheus metrics.
 import { Router } from 'express';
 import type { ActivePolicy } from '../engine/active.ts';
+import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+
+// A decision whose answer no bundle of this policy can change: an organization owner
+// reading in their own organization is allowed (org_admin). Evaluated directly on the
+// engine, so a readiness probe is not a decision: it is neither audited nor counted.
+const CANARY_INPUT = {
+  principal: { id: 'readiness-canary', orgId: 'readiness-canary', orgRole: 'owner', workspaceRoles: {} },
+  action: 'read',
+  resource: { type: 'integration', orgId: 'readiness-canary', workspaceId: 'readiness-canary' },
+  settings: { org: {}, workspace: {} },
+};
+
+/** Whether the engine answers the canary decision, and answers it right. */
+function engineAnswers(engine: PolicyEngine | undefined): boolean {
+  if (!engine) return false;
+  try {
+    return engine.decide(CANARY_INPUT).allow === true;
+  } catch {
+    return false;
+  }
+}
 
 export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string): Router {
   const router = Router();
@@ -14,10 +35,12 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
     else res.status(500).json({ error: 'no policy bundle is active yet' });
   });
 
-  // Readiness: a bundle is active and the settings store answers.
+  // Readiness: a bundle is active, its engine answers a canary decision correctly, and
+  // the settings store answers. Liveness above stays OPA's: it says nothing of these.
   router.get('/health/ready', (_req, res) => {
-    const checks = { bundle: policy.current !== undefined, settingsStore: store.isReady() };
-    res.status(checks.bundle && checks.settingsStore ? 200 : 503).json({ ready: checks.bundle && checks.settingsStore, checks });
+    const checks = { bundle: policy.current !== undefined, engine: engineAnswers(policy.current), settingsStore: store.isReady() };
+    const ready = checks.bundle && checks.engine && checks.settingsStore;
+    res.status(ready ? 200 : 503).json({ ready, checks });
   });
 
   router.get('/v1/status', (_req, res) => {

@@ -1,14 +1,31 @@
 // Every class of malformed decision request gets a 400 {code, message, errors} that
-// names the field — never a 500, never a decision.
+// names the field — never a 500, never a decision. Ids that the WASM cannot digest
+// (lone surrogates, invisible code points) are refused at the edge on every decision API,
+// so no flood of them can reach, and wear out, the engine.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
+import { createLimitedServer } from '../../src/http/limits.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, testConfig, testSidecar } from '../support/sidecar.ts';
 
 let sidecar: Sidecar;
-before(async () => (sidecar = await testSidecar()));
-after(() => sidecar.close());
+let server: Server;
+let url: string;
+before(async () => {
+  sidecar = await testSidecar();
+  server = createLimitedServer(sidecar.app, testConfig()).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  server.closeAllConnections();
+  server.close();
+  await sidecar.close();
+});
 
 const valid = decisionRequest();
 const without = (path: string) => {
@@ -90,3 +107,146 @@ test('unknown routes are a 404 in the error shape', async () => {
   const res = await request(sidecar.app).post('/v1/authorise').send(valid).expect(404);
   assert.equal(res.body.code, 'resource_not_found');
 });
+
+// Each value is a string an id must not be, with what the 400 must say about it.
+const HOSTILE_IDS: Array<[string, string, RegExp]> = [
+  ['a lone high surrogate', 'ws-\ud800', /lone surrogate/],
+  ['a lone low surrogate', '\udc00ws', /lone surrogate/],
+  ['NUL', 'ws\u0000', /U\+0000/],
+  ['CR/LF', 'ws\r\nX-Injected: 1', /U\+000D/],
+  ['a zero-width space', 'ws\u200b1', /U\+200B/],
+  ['a right-to-left override', '\u202e1-sw', /U\+202E/],
+  ['a byte-order mark', '\ufeffws-1', /U\+FEFF/],
+  ['the noncharacter U+FFFF', 'ws\uffff', /U\+FFFF/],
+  ['257 characters', 'w'.repeat(257), /at most 256/],
+  ['the empty string', '', /must not be empty/],
+];
+
+const ID_FIELDS = ['principal.id', 'principal.orgId', 'resource.orgId', 'resource.workspaceId', 'resource.id', 'principal.workspaceRoles key'] as const;
+
+/** The ordinary request (a manager creating an MCP server) with one id replaced. */
+function withId(field: (typeof ID_FIELDS)[number], value: string) {
+  const body = decisionRequest() as ReturnType<typeof decisionRequest> & { resource: { id?: string } };
+  if (field === 'principal.id') body.principal.id = value;
+  if (field === 'principal.orgId') body.principal.orgId = value;
+  if (field === 'resource.orgId') body.resource.orgId = value;
+  if (field === 'resource.workspaceId') body.resource.workspaceId = value;
+  if (field === 'resource.id') body.resource.id = value;
+  if (field === 'principal.workspaceRoles key') body.principal.workspaceRoles = { 'ws-1': 'manager', [value]: 'manager' };
+  return body;
+}
+
+/** The one field error of a 400 is the expected id field, under `prefix`, saying what is wrong. */
+function assertNamesId(body: { code: string; message: string; errors: Array<{ field: string; message: string }> }, prefix: string, field: string, problem: RegExp) {
+  assert.equal(body.code, 'invalid_parameter');
+  assert.equal(body.errors.length, 1, JSON.stringify(body.errors));
+  const [error] = body.errors;
+  if (field === 'principal.workspaceRoles key') {
+    assert.ok(error!.field.startsWith(`${prefix}principal.workspaceRoles[`), error!.field);
+    // The bad key is named, but none of its characters reaches the client as itself.
+    assert.match(error!.field, /^[\x20-\x7e]+$/);
+  } else {
+    assert.equal(error!.field, prefix + field);
+  }
+  assert.match(error!.message, problem);
+  assert.ok(body.message.includes(error!.field), body.message);
+}
+
+for (const field of ID_FIELDS) {
+  for (const [name, value, problem] of HOSTILE_IDS) {
+    test(`${field} holding ${name}: 400 naming it on /v1/authorize, the OPA API and a batch item`, async () => {
+      const bad = withId(field, value);
+      const authorize = await request(server).post('/v1/authorize').send(bad).expect(400);
+      assertNamesId(authorize.body, '', field, problem);
+
+      const data = await request(server).post('/v1/data/portkey/authz/allow').send({ input: bad }).expect(400);
+      assertNamesId(data.body, 'input.', field, problem);
+      assert.equal(data.body.result, undefined);
+
+      const good = decisionRequest({ type: 'integration' });
+      const batch = await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { good, bad } }).expect(207);
+      assert.equal(batch.body.responses.bad.http_status_code, '400');
+      assertNamesId(batch.body.responses.bad, 'inputs.bad.', field, problem);
+      assert.equal(batch.body.responses.good.result, true);
+    });
+  }
+}
+
+// examples/settings.yaml seeds the store: org-1 lets managers write integrations, not
+// MCP servers, except in ws-2, whose own value wins.
+test('after hostile ids, ordinary decisions are still correct', async () => {
+  const manager = await request(server).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
+  assert.equal(manager.body.allow, true);
+  assert.equal(manager.body.reason, 'manager_write_enabled');
+  const disabled = await request(server).post('/v1/authorize').send(decisionRequest()).expect(200);
+  assert.deepEqual([disabled.body.allow, disabled.body.reason, disabled.body.source], [false, 'manager_write_disabled', 'org']);
+  const overridden = await request(server).post('/v1/authorize').send(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'admin' } })).expect(200);
+  assert.deepEqual([overridden.body.allow, overridden.body.source], [true, 'workspace']);
+  const member = await request(server).post('/v1/authorize').send(decisionRequest({ workspaceRoles: { 'ws-1': 'member' } })).expect(200);
+  assert.equal(member.body.reason, 'read_only_role');
+  const other = await request(server).post('/v1/data/portkey/authz/allow').send({ input: decisionRequest({ workspaceId: 'ws-2' }) }).expect(200);
+  assert.equal(other.body.result, false);
+});
+
+test('2,000 requests with lone surrogates in every position are all 400, and the engine is unharmed', async () => {
+  const surrogates = ['\ud800', '\udbff', '\udc00', '\udfff', 'ws-\ud83d', '\ude00-ws'];
+  // Every string the parser reads: the ids, a workspace-role key, and the enumerations.
+  const positions: Array<(body: Record<string, any>, s: string) => void> = [
+    (b, s) => (b.principal.id = s),
+    (b, s) => (b.principal.orgId = s),
+    (b, s) => (b.principal.orgRole = s),
+    (b, s) => (b.principal.workspaceRoles = { [s]: 'manager' }),
+    (b, s) => (b.principal.workspaceRoles = { 'ws-1': s }),
+    (b, s) => (b.action = s),
+    (b, s) => (b.resource.type = s),
+    (b, s) => (b.resource.orgId = s),
+    (b, s) => (b.resource.workspaceId = s),
+    (b, s) => (b.resource = { ...b.resource, id: s }),
+  ];
+  const total = 2_000;
+  const statuses = new Map<string, number>();
+  let sent = 0;
+  const send = async (i: number) => {
+    const body = decisionRequest({ orgRole: ['owner', 'admin', 'member'][i % 3] });
+    positions[i % positions.length]!(body, surrogates[i % surrogates.length]!);
+    const api = Math.floor(i / positions.length) % 4;
+    let status: string;
+    if (api === 0) status = String((await post('/v1/authorize', body)).status);
+    else if (api === 1) status = String((await post('/v1/data/portkey/authz/decision', { input: body })).status);
+    else if (api === 2) {
+      const reply = await post('/v1/batch/data/portkey/authz/allow', { inputs: { a: body, b: body } });
+      const json = (await reply.json()) as { responses: Record<string, { http_status_code: string }> };
+      status = `${reply.status}:${json.responses.a!.http_status_code}:${json.responses.b!.http_status_code}`;
+    } else {
+      // One bad common_input spoils every item of the batch.
+      const reply = await post('/v1/batch/data/portkey/authz/allow', { common_input: { principal: body.principal }, inputs: { a: { action: body.action, resource: body.resource } } });
+      const json = (await reply.json()) as { responses: Record<string, { http_status_code: string }> };
+      status = `${reply.status}:${json.responses.a!.http_status_code}`;
+    }
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  };
+  const worker = async () => {
+    while (sent < total) await send(sent++);
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  assert.deepEqual([...statuses.keys()].sort(), ['207:400', '207:400:400', '400'], JSON.stringify([...statuses]));
+
+  const manager = await post('/v1/authorize', decisionRequest({ type: 'integration' }));
+  assert.equal(manager.status, 200);
+  assert.equal(((await manager.json()) as { allow: boolean }).allow, true);
+  const disabled = await post('/v1/authorize', decisionRequest());
+  assert.equal(((await disabled.json()) as { reason: string }).reason, 'manager_write_disabled');
+  const owner = await post('/v1/data/portkey/authz/allow', { input: decisionRequest({ orgRole: 'owner', workspaceRoles: {}, action: 'delete' }) });
+  assert.deepEqual(((await owner.json()) as { result: boolean }).result, true);
+  const stranger = await post('/v1/authorize', decisionRequest({ workspaceRoles: {} }));
+  assert.equal(((await stranger.json()) as { reason: string }).reason, 'no_workspace_access');
+  const ready = await fetch(`${url}/health/ready`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { ready: true, checks: { bundle: true, engine: true, settingsStore: true } });
+  // Refused at the edge: not one of them reached the WASM.
+  assert.equal((await sidecar.metrics.engineRebuilds.get()).values[0]?.value ?? 0, 0);
+});
+
+function post(path: string, body: unknown): Promise<Response> {
+  return fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}

@@ -112,7 +112,7 @@ test('health, readiness, status and metrics', async () => {
   await request(server).get('/health').expect(200, {});
   await request(server).get('/health?bundles').expect(200, {});
   const ready = await request(server).get('/health/ready').expect(200);
-  assert.deepEqual(ready.body.checks, { bundle: true, settingsStore: true });
+  assert.deepEqual(ready.body.checks, { bundle: true, engine: true, settingsStore: true });
   const status = await request(server).get('/v1/status').expect(200);
   assert.equal(status.body.bundle.revision, sidecar.policy.current!.revision);
   await request(server).post('/v1/authorize').send(manager).expect(200);
