@@ -84,6 +84,7 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     test('a policy evaluation that fails answers 500 with its decision id, recorded as a denial', async () => {
+      const before = await request(sidecar.app).post('/v1/authorize').send(decisionRequest()).expect(200);
       // Below the edge validation: a lone surrogate aborts the WASM evaluation.
       const hostile = parseAuthorizeRequest(decisionRequest({ workspaceId: 'ws-1' }));
       hostile.principal.id = 'broken-\ud800';
@@ -100,7 +101,7 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.equal(recorded?.allow, false);
       assert.equal(recorded?.reason, 'evaluation_failed');
       const next = await request(sidecar.app).post('/v1/authorize').send(decisionRequest()).expect(200);
-      assert.equal(next.body.allow, true);
+      assert.deepEqual([next.body.allow, next.body.reason], [before.body.allow, before.body.reason]);
     });
   });
 }
