@@ -31,3 +31,12 @@ export function idProblem(value: unknown): string | undefined {
 export function isId(value: unknown): value is string {
   return idProblem(value) === undefined;
 }
+
+/**
+ * A caller's key as it can be shown in an error: a JSON string with every code unit
+ * outside printable ASCII escaped, so no control, bidi or invisible character (nor a
+ * lone surrogate) reaches a client, a terminal or a log line as itself.
+ */
+export function quoted(key: string): string {
+  return JSON.stringify(key).replace(/[^\x20-\x7e]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -2,7 +2,7 @@
 // Only the known fields are copied, into fresh objects: a caller's `settings` (or any
 // other extra field, `__proto__` included) never reaches the policy.
 import { invalidInput, type FieldError } from '../errors.ts';
-import { idProblem } from '../ids.ts';
+import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 
 export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
@@ -109,11 +109,3 @@ export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest 
   return request;
 }
 
-/**
- * A bad key as it can be shown in an error: a JSON string with every code unit outside
- * printable ASCII escaped, so no control, bidi or invisible character (nor a lone
- * surrogate) reaches a client, a terminal or a log line as itself.
- */
-function quoted(key: string): string {
-  return JSON.stringify(key).replace(/[^\x20-\x7e]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}

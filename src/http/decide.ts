@@ -13,6 +13,7 @@ import type { DecisionAnswer, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import { ApiError, errors, invalidInput } from '../errors.ts';
+import { isId, quoted } from '../ids.ts';
 import { depthExceeds } from './limits.ts';
 import { isJsonObject } from '../json.ts';
 
@@ -72,7 +73,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     await Promise.all(
       ids.map(async (id) => {
         try {
-          const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), `inputs.${id}.`);
+          const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
           const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi);
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
