@@ -33,7 +33,7 @@ export interface RunningSidecar {
 }
 
 /** Workspaces the workspace directory knows in every test sidecar: the gateway decides only on these. */
-export const WORKSPACES = { 'ws-1': 'org-1', 'ws-2': 'org-2' } as const;
+export const WORKSPACES = { 'ws-1': 'org-1', 'ws-of-org-2': 'org-2' } as const;
 
 export async function listeningSidecar(overrides: Partial<Config> = {}): Promise<RunningSidecar> {
   const sidecar = await testSidecar({ gatewayJwtSecret: JWT_SECRET, ...overrides });
