@@ -7,10 +7,11 @@ import type { DecisionApi } from '../audit/record.ts';
 import type { Config } from '../config.ts';
 import type { Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, errors } from '../errors.ts';
+import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
+import type { HeaderLimits } from './headers.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
-import { loadRouteTable, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
-import { isJsonObject } from '../json.ts';
+import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
 
 export type GatewayApi = Extract<DecisionApi, 'ext_authz_http' | 'ext_authz_grpc'>;
 
@@ -18,7 +19,7 @@ export interface GatewayRequest {
   method: string;
   /** The request target as received: path and query string, still percent-encoded. */
   path: string;
-  /** Lower-case names. */
+  /** Lower-case names, already checked and merged by mergeHeaders. */
   headers: Headers;
   /** Undefined when the gateway forwarded no body (nginx auth_request never does). */
   body?: string | Buffer;
@@ -56,6 +57,17 @@ export const FORBIDDEN_BODY = JSON.stringify({
 
 /** Path segments that an upstream might normalise into a different route than the one matched. */
 const AMBIGUOUS_SEGMENT = /^\.{1,2}$|%2e|%2f|%5c|\\/i;
+/** A "%" that does not start a percent-encoded byte: upstreams disagree on what it means. */
+const MALFORMED_PERCENT = /%(?![0-9a-f]{2})/i;
+
+/** What one original request may cost; the gRPC server sizes its messages from these too. */
+export interface GatewayLimits extends HeaderLimits {
+  /** BODY_LIMIT in bytes, and as configured (for messages). */
+  bodyLimitBytes: number;
+  bodyLimit: string;
+  /** JSON_MAX_DEPTH, for the body parser. */
+  jsonMaxDepth: number;
+}
 
 export interface GatewayOptions {
   table: RouteTable;
@@ -64,56 +76,76 @@ export interface GatewayOptions {
   log: Logger;
   passUnmatched: boolean;
   dryRun: boolean;
-  /** The HTTP server's own limit on a request head; a gRPC CheckRequest's headers are held to the same. */
-  maxHeaderBytes: number;
+  /**
+   * The resource's organization is the workspace directory's answer (DecideOptions.orgFromDirectory),
+   * whatever the token or the route's orgId sources say.
+   */
+  workspaceDirectory: boolean;
+  limits: GatewayLimits;
 }
 
 /** A request the gateway cannot turn into a decision request: denied with this reason. */
 const refuse = (reason: string, message: string, status = 403) => new ApiError(status, reason, message);
 
 export class Gateway {
-  constructor(private readonly options: GatewayOptions) {}
+  readonly limits: GatewayLimits;
 
-  async check(request: GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
+  constructor(private readonly options: GatewayOptions) {
+    this.limits = options.limits;
+  }
+
+  /**
+   * `describe` turns the front end's wire form into a GatewayRequest; what it refuses
+   * (headers, see headers.ts) is answered like any other refusal, dry run included.
+   */
+  async check(describe: () => GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
     let answer: GatewayAnswer;
+    let request: GatewayRequest | undefined;
     try {
+      request = describe();
       answer = await this.decide(request, api);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       answer = rejection(error);
     }
     const { log, dryRun } = this.options;
-    const logged = { api, method: request.method, path: request.path.split('?')[0], reason: answer.reason, status: answer.status, decisionId: answer.decisionId };
+    const logged = { api, method: request?.method, path: request?.path.split('?')[0], reason: answer.reason, status: answer.status, decisionId: answer.decisionId };
     if (!answer.allow) log.info({ ...logged, dryRun }, dryRun ? 'gateway would deny (dry run: allowed)' : 'gateway denied');
     else log.debug(logged, 'gateway allowed');
     return dryRun ? asDryRun(answer) : answer;
   }
 
   private async decide(request: GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
-    const headerBytes = Object.entries(request.headers).reduce((sum, [name, value]) => sum + name.length + (value?.length ?? 0), 0);
-    if (headerBytes > this.options.maxHeaderBytes) throw refuse('headers_too_large', `request headers exceed ${this.options.maxHeaderBytes} bytes`, 431);
+    const { limits } = this.options;
+    if (request.body !== undefined && Buffer.byteLength(request.body) > limits.bodyLimitBytes) throw errors.tooLarge(limits.bodyLimit);
 
     const [rawPath = '', query = ''] = splitOnce(request.path, '?');
     const segments = pathSegments(rawPath);
     const match = matchRoute(this.options.table, request.method.toUpperCase(), segments);
     if (!match) {
+      const lookAlike = lookAlikeRoute(this.options.table, segments);
+      if (lookAlike) throw refuse('invalid_path', `the path is spelled differently from the route ${lookAlike.pattern} (case or percent-encoding); send it as the route table spells it`);
       if (!this.options.passUnmatched) throw refuse('no_route', `no route for ${request.method} ${rawPath}`);
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: 'no_route', headers: { [HEADER.reason]: 'no_route' }, body: '' };
     }
 
     const claimed = await this.options.identity.identify(request.headers);
-    const values = new Values(request, match.params, query);
+    const values = new Values(request, match.params, query, limits.jsonMaxDepth);
     const raw = {
       principal: claimed.principal,
       action: match.route.action,
       resource: {
         type: match.route.type,
+        // With the directory on, the decider replaces this with the directory's answer.
         orgId: match.route.orgId.length > 0 ? values.one(match.route.orgId, 'org_id', true) : claimed.principal.orgId,
         workspaceId: values.one(match.route.workspaceId, 'workspace_id', true),
         id: values.one(match.route.resourceId, 'resource_id', false),
       },
     };
-    const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, { dryRun: this.options.dryRun });
+    const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, {
+      dryRun: this.options.dryRun,
+      orgFromDirectory: this.options.workspaceDirectory,
+    });
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {
       headers[HEADER.principal] = headerValue(raw.principal.id as string);
@@ -134,6 +166,11 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
+  if (!config.gatewayWorkspaceDirectory) {
+    log.warn(
+      'gateway: GATEWAY_WORKSPACE_DIRECTORY is off, so a resource\'s organization is taken from the caller\'s token (or the route\'s orgId): a principal naming a workspace of another organization is decided as if it were its own',
+    );
+  }
   return (decider) =>
     new Gateway({
       table,
@@ -142,7 +179,8 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       log,
       passUnmatched: config.gatewayPassUnmatched,
       dryRun: config.gatewayDryRun,
-      maxHeaderBytes: config.maxHeaderBytes,
+      workspaceDirectory: config.gatewayWorkspaceDirectory,
+      limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
     });
 }
 
@@ -180,23 +218,25 @@ function pathSegments(path: string): string[] {
   if (segments.some((s, i) => (s === '' && !(i === 0 && segments.length === 1)) || AMBIGUOUS_SEGMENT.test(s))) {
     throw refuse('invalid_path', 'the request path has empty, dot or encoded-separator segments');
   }
+  if (segments.some((s) => MALFORMED_PERCENT.test(s))) throw refuse('invalid_path', 'the request path has malformed percent-encoding');
   return segments;
 }
 
 /** Reads route sources from one request; the body is parsed at most once, and only when a source needs it. */
 class Values {
-  private parsedBody: unknown;
+  private parsedBody: JsonNode | undefined;
   private bodyRead = false;
 
   constructor(
     private readonly request: GatewayRequest,
     private readonly params: Record<string, string>,
     private readonly query: string,
+    private readonly jsonMaxDepth: number,
   ) {}
 
   /** The value the sources agree on; refused when they disagree, or when required and none is present. */
   one(sources: Source[], what: string, required: boolean): string | undefined {
-    const found = new Set(sources.flatMap((source) => this.read(source)));
+    const found = new Set(sources.flatMap((source) => this.read(source, what)));
     if (found.size > 1) throw refuse(`ambiguous_${what}`, `the request names more than one ${what.replace('_', ' ')}: ${[...found].join(', ')}`);
     if (found.size === 0 && required) {
       throw refuse(`missing_${what}`, `no ${what.replace('_', ' ')} in the request; looked in ${sources.map((s) => `${s.kind}:${s.name}`).join(', ')}`);
@@ -204,7 +244,7 @@ class Values {
     return [...found][0];
   }
 
-  private read(source: Source): string[] {
+  private read(source: Source, what: string): string[] {
     switch (source.kind) {
       case 'path': {
         const value = this.params[source.name];
@@ -221,23 +261,29 @@ class Values {
         return value ? [value] : [];
       }
       case 'body': {
-        const value = source.name.split('.').reduce<unknown>((node, key) => (isJsonObject(node) && Object.hasOwn(node, key) ? node[key] : undefined), this.body());
-        if (value === undefined || value === '') return [];
-        if (typeof value !== 'string') throw refuse('invalid_body', `body field ${source.name} must be a string`);
-        return [value];
+        const body = this.body();
+        if (body === undefined) return [];
+        const field = bodyField(body, source.name.split('.'));
+        if (field.found === 'ambiguous') {
+          throw refuse(`ambiguous_${what}`, `body field ${source.name} is sent as ${field.keys.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
+        }
+        if (!field.found || field.value === '') return [];
+        if (typeof field.value !== 'string') throw refuse('invalid_body', `body field ${source.name} must be a string`);
+        return [field.value];
       }
     }
   }
 
-  private body(): unknown {
+  private body(): JsonNode | undefined {
     if (!this.bodyRead) {
       this.bodyRead = true;
       const text = this.request.body === undefined ? '' : this.request.body.toString();
       if (text.trim() !== '') {
         try {
-          this.parsedBody = JSON.parse(text);
-        } catch {
-          throw refuse('invalid_body', 'the request body is not valid JSON');
+          this.parsedBody = parseBody(text, this.jsonMaxDepth);
+        } catch (error) {
+          if (!(error instanceof BodySyntaxError)) throw error;
+          throw refuse('invalid_body', `the request body is not valid JSON: ${error.message}`);
         }
       }
     }
@@ -249,7 +295,9 @@ class Values {
 function rejection(error: ApiError): GatewayAnswer {
   const headers: Record<string, string> = { [HEADER.reason]: error.code, 'content-type': 'application/json' };
   if (error.status === 401) {
-    headers['www-authenticate'] = error.code === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.message.replace(/"/g, "'")}"`;
+    // A fixed description: the message can quote claim text (any Unicode, CR/LF), which a
+    // header cannot carry; the body has the full message.
+    headers['www-authenticate'] = error.code === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.code}; see the response body"`;
   }
   const body = error.status === 403 ? FORBIDDEN_BODY : JSON.stringify(error.toJSON());
   return { allow: false, wouldAllow: false, dryRun: false, status: error.status, reason: error.code, headers, body };

@@ -1,16 +1,22 @@
 // Envoy's gRPC ext_authz v3 service (envoy.service.auth.v3.Authorization/Check) on its
 // own port. The messages are the hand-written subset in ./envoy/, proven against
 // Envoy's own Go types by test/conformance/envoy-grpc.
+// Limits: a CheckRequest larger than the body limit plus the header limit plus room for
+// Envoy's attributes is refused by grpc-js before it is decoded (RESOURCE_EXHAUSTED);
+// `headers` and `header_map` are then held to the HTTP port's header rule (headers.ts:
+// count and bytes first, before any merging; duplicated identity headers, also one name
+// in both lists, and client-sent x-portcullis-* refused).
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { HEADER, type Gateway, type GatewayAnswer, type GatewayRequest } from './gateway.ts';
+import { HEADER, type Gateway, type GatewayAnswer, type GatewayLimits, type GatewayRequest } from './gateway.ts';
+import { mergeHeaders, type HeaderLimits } from './headers.ts';
 
 const PROTO = fileURLToPath(new URL('./envoy/ext_authz.proto', import.meta.url));
 
 /** google.rpc.Code values; Envoy only looks at whether the code is OK. */
-const RPC_CODE: Record<number, number> = { 200: 0, 401: 16, 403: 7, 431: 3, 503: 14 };
+const RPC_CODE: Record<number, number> = { 200: 0, 400: 3, 401: 16, 403: 7, 431: 3, 503: 14 };
 const PERMISSION_DENIED = 7;
 
 interface CheckRequest {
@@ -19,7 +25,8 @@ interface CheckRequest {
       http?: {
         method: string;
         path: string;
-        headers: Record<string, string>;
+        /** Envoy's map, as the repeated entries it is on the wire (see ext_authz.proto). */
+        headers: { key: string; value: string }[];
         headerMap?: { headers: { key: string; value: string; rawValue: Buffer }[] } | null;
         body: string;
         rawBody: Buffer;
@@ -28,16 +35,23 @@ interface CheckRequest {
   };
 }
 
-/** The original request as Envoy describes it. */
-export function fromCheckRequest(request: CheckRequest): GatewayRequest {
+/**
+ * Room for what a CheckRequest carries besides the body and the headers (addresses,
+ * principals, a client certificate, context extensions, field framing).
+ */
+const ATTRIBUTES_BYTES = 64 * 1024;
+
+export const maxMessageBytes = (limits: Pick<GatewayLimits, 'bodyLimitBytes' | 'maxHeaderBytes'>) => limits.bodyLimitBytes + limits.maxHeaderBytes + ATTRIBUTES_BYTES;
+
+/** The original request as Envoy describes it; throws ApiError for headers the gateway refuses. */
+export function fromCheckRequest(request: CheckRequest, limits: HeaderLimits): GatewayRequest {
   const http = request.attributes?.request?.http;
-  const headers: Record<string, string> = { ...http?.headers };
-  // Envoy with encode_raw_headers sends header_map instead of headers; repeated names join with ",".
-  for (const { key, value, rawValue } of http?.headerMap?.headers ?? []) {
-    const name = key.toLowerCase();
-    const text = value || rawValue.toString();
-    headers[name] = name in headers ? `${headers[name]},${text}` : text;
-  }
+  // Envoy with encode_raw_headers sends header_map instead of headers; both are read, as one list.
+  const map = http?.headerMap?.headers ?? [];
+  const listed = http?.headers ?? [];
+  const entries: [string, string][] = listed.map(({ key, value }) => [key, value]);
+  for (const { key, value, rawValue } of map) entries.push([key, value || rawValue.toString()]);
+  const headers = mergeHeaders(entries, limits);
   const body = http?.body ? http.body : http?.rawBody?.length ? http.rawBody : undefined;
   return { method: http?.method ?? '', path: http?.path ?? '', headers, ...(body ? { body } : {}) };
 }
@@ -80,13 +94,14 @@ export function toCheckResponse(answer: GatewayAnswer): Record<string, unknown> 
 }
 
 export class GrpcExtAuthz {
-  private readonly server = new grpc.Server();
+  private readonly server: grpc.Server;
 
   constructor(gateway: Gateway, log: Logger) {
+    this.server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes(gateway.limits) });
     this.server.addService(loadService(), {
       Check: (call: grpc.ServerUnaryCall<CheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         gateway
-          .check(fromCheckRequest(call.request), 'ext_authz_grpc')
+          .check(() => fromCheckRequest(call.request, gateway.limits), 'ext_authz_grpc')
           .then((answer) => callback(null, toCheckResponse(answer)))
           .catch((error: unknown) => {
             log.error({ err: error }, 'ext_authz gRPC Check failed');

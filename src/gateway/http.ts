@@ -6,10 +6,12 @@
 //     original request line in X-Original-Method and X-Original-URI.
 // X-Original-* are read only in the second form, so a client whose headers Envoy
 // forwards cannot use them to describe a different request than the one it sent.
+// Headers are taken as received (req.rawHeaders: every copy, any case) and go through
+// the gateway's one header rule (headers.ts) before anything reads them.
 import express, { Router, type Request } from 'express';
 import { ApiError } from '../errors.ts';
 import type { Gateway, GatewayRequest } from './gateway.ts';
-import { TRUSTED_HEADERS, type Headers } from './identity.ts';
+import { mergeHeaders } from './headers.ts';
 
 export const EXT_AUTHZ_PREFIX = '/ext_authz';
 
@@ -19,7 +21,7 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
   // JSON must reach the gateway (to be refused there) rather than fail the parser.
   router.use(express.raw({ type: () => true, limit: bodyLimit }));
   router.use(async (req, res) => {
-    const answer = await gateway.check(originalRequest(req), 'ext_authz_http');
+    const answer = await gateway.check(() => originalRequest(req, gateway), 'ext_authz_http');
     res.status(answer.status).set(answer.headers);
     if (answer.body) res.send(answer.body);
     else res.end();
@@ -27,14 +29,10 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
   return router;
 }
 
-function originalRequest(req: Request): GatewayRequest {
-  // A trusted identity header sent twice means a client's copy was appended to the
-  // gateway's instead of replaced: refuse rather than merge the two.
-  for (const name of Object.values(TRUSTED_HEADERS)) {
-    if ((req.headersDistinct[name]?.length ?? 0) > 1) throw new ApiError(401, 'duplicate_identity_header', `header ${name} appears more than once`);
-  }
-  const headers: Headers = {};
-  for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(',') : value;
+function originalRequest(req: Request, gateway: Gateway): GatewayRequest {
+  const entries: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) entries.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  const headers = mergeHeaders(entries, gateway.limits);
   const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);
   if (target === '' || target.startsWith('?')) {
     const method = headers['x-original-method'];

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as jose, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ConfigError } from '../config.ts';
 import { ApiError } from '../errors.ts';
+import { BodySyntaxError, JsonEntries, parseBody, type JsonNode } from './body.ts';
 
 export type Headers = Record<string, string | undefined>;
 
@@ -185,21 +186,34 @@ class HeaderIdentity implements Identity {
   }
 }
 
-/** `{"ws-1":"manager"}` or `ws-1:manager,ws-2:member`. */
+/**
+ * `{"ws-1":"manager"}` or `ws-1:manager,ws-2:member`. A workspace named twice is refused:
+ * which role would count depends on the parser (JSON.parse keeps the last).
+ */
 export function parseWorkspaceRoles(value: string): unknown {
   const text = value.trim();
+  const pairs: [string, unknown][] = [];
   if (text.startsWith('{')) {
+    let parsed: JsonNode;
     try {
-      return JSON.parse(text);
-    } catch {
+      parsed = parseBody(text, 2);
+    } catch (error) {
+      if (!(error instanceof BodySyntaxError)) throw error;
       throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles} is not valid JSON`);
     }
+    // Text that starts with "{" and parses is an object.
+    if (parsed instanceof JsonEntries) pairs.push(...parsed.entries);
+  } else {
+    for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const colon = entry.lastIndexOf(':');
+      if (colon <= 0) throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles}: "${entry}" must be <workspace>:<role>`);
+      pairs.push([entry.slice(0, colon), entry.slice(colon + 1)]);
+    }
   }
-  const roles: Record<string, string> = Object.create(null);
-  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
-    const colon = entry.lastIndexOf(':');
-    if (colon <= 0) throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles}: "${entry}" must be <workspace>:<role>`);
-    roles[entry.slice(0, colon)] = entry.slice(colon + 1);
+  const roles: Record<string, unknown> = Object.create(null);
+  for (const [workspaceId, role] of pairs) {
+    if (Object.hasOwn(roles, workspaceId)) throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles} names workspace ${JSON.stringify(workspaceId)} more than once`);
+    roles[workspaceId] = role;
   }
   return roles;
 }

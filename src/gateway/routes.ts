@@ -2,11 +2,27 @@
 // resource type, and where the workspace id (and resource/org id) is found. Loaded from
 // YAML and validated once at start; an invalid table stops the sidecar with the list of
 // problems, each naming its entry.
+//
+// How a request path is matched (the gateway refuses with reason invalid_path before any
+// of this when the path does not start with "/", has an empty, "." or ".." segment, a
+// backslash, an encoded "/", "\" or "." (%2F, %5C, %2E), or malformed percent-encoding):
+//   - the query string is not part of the path; one trailing "/" is ignored;
+//   - the method is compared upper-cased;
+//   - segments are compared as sent: literals exactly (case-sensitive, still
+//     percent-encoded, no Unicode normalisation), a :param matches any one segment and
+//     its value is percent-decoded once;
+//   - a path that matches no route but equals a route's path once every segment is
+//     percent-decoded (repeatedly) and folded (see lookalike.ts: NFKC, case), whatever the
+//     method, is refused invalid_path, also with GATEWAY_PASS_UNMATCHED=true:
+//     /v1/MCP-SERVERS, /V1/mcp-servers and /v1/mcp%2Dservers are not /v1/mcp-servers
+//     here, but many upstream routers would route them there. So a literal segment is
+//     only ever accepted spelled exactly as in the table, never percent-encoded.
 import { readFile } from 'node:fs/promises';
 import { load as loadYaml } from 'js-yaml';
 import { ConfigError } from '../config.ts';
 import { ACTIONS, RESOURCE_TYPES, type Action, type ResourceType } from '../decision/request.ts';
 import { isJsonObject } from '../json.ts';
+import { decodeSegment, fold } from './lookalike.ts';
 
 export const SOURCE_KINDS = ['path', 'query', 'header', 'body'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -149,7 +165,7 @@ function parseSources(value: unknown, field: string, params: Set<string>, proble
 /**
  * The first route whose method and path match. `segments` are the raw (still
  * percent-encoded) path segments; literals must match exactly, so an encoded variant
- * of a route's path matches nothing and is denied.
+ * of a route's path matches nothing here (and is caught by `lookAlikeRoute`).
  */
 export function matchRoute(table: RouteTable, method: string, segments: string[]): RouteMatch | undefined {
   for (const route of table.routes) {
@@ -163,4 +179,19 @@ export function matchRoute(table: RouteTable, method: string, segments: string[]
     if (matched) return { route, params };
   }
   return undefined;
+}
+
+/**
+ * A route whose path the request's path spells differently: equal once decoded and
+ * folded, not equal as sent. Any method: an upstream that routes the variant to the
+ * protected path would apply its own method table.
+ */
+export function lookAlikeRoute(table: RouteTable, segments: string[]): Route | undefined {
+  const folded = segments.map((s) => fold(decodeSegment(s)));
+  return table.routes.find(
+    (route) =>
+      route.segments.length === segments.length &&
+      route.segments.every((expected, i) => typeof expected !== 'string' || fold(expected) === folded[i]) &&
+      !route.segments.every((expected, i) => typeof expected !== 'string' || expected === segments[i]),
+  );
 }

@@ -168,26 +168,29 @@ test('dry run over gRPC: OkHttpResponse, and the real outcome in headers and met
 });
 
 test('header_map (Envoy encode_raw_headers) and raw_body are read like headers and body', () => {
-  const request = fromCheckRequest({
-    attributes: {
-      request: {
-        http: {
-          method: 'POST',
-          path: '/v1/mcp-servers',
-          headers: {},
-          headerMap: {
-            headers: [
-              { key: 'Authorization', value: '', rawValue: Buffer.from('Bearer t') },
-              { key: 'x-portkey-workspace-id', value: 'ws-1', rawValue: Buffer.alloc(0) },
-              { key: 'x-portkey-workspace-id', value: 'ws-2', rawValue: Buffer.alloc(0) },
-            ],
+  const request = fromCheckRequest(
+    {
+      attributes: {
+        request: {
+          http: {
+            method: 'POST',
+            path: '/v1/mcp-servers',
+            headers: [],
+            headerMap: {
+              headers: [
+                { key: 'Authorization', value: '', rawValue: Buffer.from('Bearer t') },
+                { key: 'x-portkey-workspace-id', value: 'ws-1', rawValue: Buffer.alloc(0) },
+                { key: 'x-portkey-workspace-id', value: 'ws-2', rawValue: Buffer.alloc(0) },
+              ],
+            },
+            body: '',
+            rawBody: Buffer.from('{"workspace_id":"ws-1"}'),
           },
-          body: '',
-          rawBody: Buffer.from('{"workspace_id":"ws-1"}'),
         },
       },
     },
-  });
-  assert.deepEqual(request.headers, { authorization: 'Bearer t', 'x-portkey-workspace-id': 'ws-1,ws-2' });
+    { maxHeaderBytes: 16_384 },
+  );
+  assert.deepEqual({ ...request.headers }, { authorization: 'Bearer t', 'x-portkey-workspace-id': 'ws-1,ws-2' });
   assert.equal(request.body?.toString(), '{"workspace_id":"ws-1"}');
 });

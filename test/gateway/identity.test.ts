@@ -169,7 +169,7 @@ describe('trusted headers', () => {
   test('the principal comes from x-portkey-* headers, roles as JSON or ws:role lists', async () => {
     const headers = { 'x-portkey-user-id': 'u-1', 'x-portkey-org-id': 'org-1', 'x-portkey-org-role': 'member' };
     const json = await identity.identify({ ...headers, 'x-portkey-workspace-roles': '{"ws-1":"manager"}' });
-    assert.deepEqual(json.principal.workspaceRoles, { 'ws-1': 'manager' });
+    assert.deepEqual({ ...(json.principal.workspaceRoles as object) }, { 'ws-1': 'manager' });
     const list = await identity.identify({ ...headers, 'x-portkey-workspace-roles': 'ws-1:manager, ws-2:member' });
     assert.deepEqual({ ...(list.principal.workspaceRoles as object) }, { 'ws-1': 'manager', 'ws-2': 'member' });
     assert.equal(list.names.id, 'header x-portkey-user-id');
@@ -179,6 +179,12 @@ describe('trusted headers', () => {
     assert.equal((await refusal(identity, {})).code, 'missing_identity');
     assert.equal((await refusal(identity, { 'x-portkey-user-id': 'u-1', 'x-portkey-workspace-roles': '{oops' })).code, 'invalid_claims');
     assert.throws(() => parseWorkspaceRoles('ws-1'), /must be <workspace>:<role>/);
+  });
+
+  test('a workspace named twice in the roles header is refused, in either form, not last-one-wins', () => {
+    for (const value of ['ws-1:member,ws-1:manager', '{"ws-1":"member","ws-1":"manager"}', '{"ws-1":"member","ws\\u002d1":"manager"}']) {
+      assert.throws(() => parseWorkspaceRoles(value), (error: unknown) => error instanceof ApiError && error.code === 'invalid_claims' && /more than once/.test(error.message), value);
+    }
   });
 });
 

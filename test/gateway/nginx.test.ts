@@ -121,7 +121,7 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
 
   test('org turned it on: the manager is allowed, and the upstream gets the decision id and principal', async () => {
     await setMcpServers(true);
-    const res = await createServerAs('manager', { 'x-portcullis-principal': 'spoofed' });
+    const res = await createServerAs('manager');
     assert.equal(res.status, 201);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.method, 'POST');
@@ -159,6 +159,25 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
     assert.equal(res.status, 401);
     assert.equal(res.headers.get('x-portcullis-reason'), 'missing_token');
     assert.equal((await res.json()).code, 'missing_token');
+    assert.equal(seen.length, 0);
+  });
+
+  test('a client-sent x-portcullis-* header is refused (forbidden_header), not passed on next to the real one', async () => {
+    await setMcpServers(true);
+    for (const name of ['x-portcullis-principal', 'x-portcullis-decision-id']) {
+      const res = await createServerAs('manager', { [name]: 'spoofed' });
+      assert.equal(res.status, 403, name);
+      assert.equal(res.headers.get('x-portcullis-reason'), 'forbidden_header', name);
+    }
+    assert.equal(seen.length, 0);
+  });
+
+  test('a case or percent-encoded variant of a protected path is refused, upstream untouched', async () => {
+    for (const path of ['/v1/MCP-SERVERS', '/v1/mcp%2Dservers']) {
+      const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: tokens.owner!, 'x-portkey-workspace-id': 'ws-1' } });
+      assert.equal(res.status, 403, path);
+      assert.equal(res.headers.get('x-portcullis-reason'), 'invalid_path', path);
+    }
     assert.equal(seen.length, 0);
   });
 

@@ -32,8 +32,12 @@ export interface RunningSidecar {
   close(): Promise<void>;
 }
 
+/** Workspaces the workspace directory knows in every test sidecar: the gateway decides only on these. */
+export const WORKSPACES = { 'ws-1': 'org-1', 'ws-of-org-2': 'org-2' } as const;
+
 export async function listeningSidecar(overrides: Partial<Config> = {}): Promise<RunningSidecar> {
   const sidecar = await testSidecar({ gatewayJwtSecret: JWT_SECRET, ...overrides });
+  for (const [workspaceId, orgId] of Object.entries(WORKSPACES)) await sidecar.store.registerWorkspace(orgId, workspaceId);
   const server: Server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

@@ -1,0 +1,52 @@
+// The one rule for the headers of an original request, whichever front end described it
+// (Envoy HTTP service, nginx auth_request, Envoy gRPC `headers` or `header_map`). The
+// limits are checked on the entries as received, before anything is merged, so a
+// hostile list costs a count, not a merge; then names no client may send, and identity
+// headers sent more than once, are refused; then repeats are joined with "," as HTTP does.
+import { ApiError } from '../errors.ts';
+import { TRUSTED_HEADERS, type Headers } from './identity.ts';
+
+/**
+ * Envoy refuses a request with more than 100 headers (its default max_headers_count); the
+ * headers Envoy and nginx add to the check (pseudo-headers, x-forwarded-*, x-request-id,
+ * x-envoy-*, x-original-*) get the rest. Node's own HTTP limit (2000) is far above this, so
+ * this one applies to HTTP and gRPC alike.
+ */
+export const MAX_HEADER_COUNT = 128;
+
+/** The sidecar's own answer headers: a client's copy could pass for the sidecar's answer upstream. */
+export const OWN_HEADER_PREFIX = 'x-portcullis-';
+
+/**
+ * Who the caller is. A second copy means a client's copy was appended to the gateway's
+ * instead of replaced, and front ends disagree on which one wins (Node keeps the first
+ * Authorization, Envoy joins the rest): refused rather than merged.
+ */
+const IDENTITY_HEADERS = new Set(['authorization', ...Object.values(TRUSTED_HEADERS)]);
+
+export interface HeaderLimits {
+  /** The HTTP server's limit on a request head (MAX_HEADER_BYTES); each entry counts as `name: value\r\n`. */
+  maxHeaderBytes: number;
+}
+
+/** Checks `entries` (names in any case, repeats allowed) and merges them into lower-case names. */
+export function mergeHeaders(entries: readonly (readonly [string, string])[], limits: HeaderLimits): Headers {
+  if (entries.length > MAX_HEADER_COUNT) throw new ApiError(431, 'headers_too_large', `the request has ${entries.length} headers; at most ${MAX_HEADER_COUNT} are accepted`);
+  let bytes = 0;
+  for (const [name, value] of entries) bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4;
+  if (bytes > limits.maxHeaderBytes) throw new ApiError(431, 'headers_too_large', `request headers exceed ${limits.maxHeaderBytes} bytes`);
+
+  const headers: Headers = Object.create(null);
+  for (const [rawName, value] of entries) {
+    const name = rawName.toLowerCase();
+    if (name.startsWith(OWN_HEADER_PREFIX)) {
+      throw new ApiError(403, 'forbidden_header', `header ${name} is set by this sidecar only; a request may not carry it`);
+    }
+    const earlier = headers[name];
+    if (earlier !== undefined && IDENTITY_HEADERS.has(name)) {
+      throw new ApiError(401, 'duplicate_identity_header', `header ${name} appears more than once`);
+    }
+    headers[name] = earlier === undefined ? value : `${earlier},${value}`;
+  }
+  return headers;
+}

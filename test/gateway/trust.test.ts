@@ -1,0 +1,375 @@
+// The gateway under attack (issue 10): whose workspace it is, look-alike paths, one
+// identity rule over HTTP and gRPC, body keys that parsers read differently, claim text
+// that a header cannot carry, and gRPC messages sized to hurt. Real sidecar, real HTTP
+// and gRPC on free ports.
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';
+
+// ---- clients ---------------------------------------------------------------------------
+
+interface Answer {
+  status: number;
+  reason: string | null;
+  decisionId: string | null;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** One request to /ext_authz<path> (Envoy form), the path sent byte for byte; `headers` as a raw list allows repeats. */
+function envoy(sidecar: RunningSidecar, method: string, path: string, headers: [string, string][], body?: string): Promise<Answer> {
+  const { hostname, port } = new URL(sidecar.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ hostname, port, method, path: `/ext_authz${path}` }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const out: Record<string, string> = {};
+        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') out[name] = value;
+        resolve({ status: res.statusCode!, reason: out['x-portcullis-reason'] ?? null, decisionId: out['x-portcullis-decision-id'] ?? null, headers: out, body: Buffer.concat(chunks).toString() });
+      });
+    });
+    req.on('error', reject);
+    // A name given a list is sent once per value, as separate header lines.
+    const values = new Map<string, string[]>();
+    for (const [name, value] of headers) values.set(name.toLowerCase(), [...(values.get(name.toLowerCase()) ?? []), value]);
+    for (const [name, list] of values) req.setHeader(name, list.length === 1 ? list[0]! : list);
+    req.end(body);
+  });
+}
+
+/** The nginx form: GET /ext_authz describing the original request in X-Original-*. */
+const nginx = (sidecar: RunningSidecar, method: string, uri: string, headers: [string, string][]) =>
+  envoy(sidecar, 'GET', '', [['x-original-method', method], ['x-original-uri', uri], ...headers]);
+
+const PROTO = fileURLToPath(new URL('../../src/gateway/envoy/ext_authz.proto', import.meta.url));
+type CheckClient = grpc.Client & { Check(request: unknown, callback: (error: grpc.ServiceError | null, response: CheckResponse) => void): void };
+interface CheckResponse {
+  status: { code: number };
+  deniedResponse?: { headers: { header: { key: string; value: string } }[] };
+  okResponse?: { headers: { header: { key: string; value: string } }[] };
+}
+interface HttpAttributes {
+  method: string;
+  path: string;
+  headers?: [string, string][];
+  headerMap?: [string, string][];
+  body?: string;
+}
+type GrpcAnswer = { grpcError: number } | { grpcError: null; code: number; reason: string | null; decisionId: string | null; headers: Record<string, string> };
+
+function grpcClient(port: number): CheckClient {
+  const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
+  const root = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  return new root.envoy.service.auth.v3.Authorization(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
+}
+
+function grpcCheck(client: CheckClient, http: HttpAttributes): Promise<GrpcAnswer> {
+  const request = {
+    attributes: {
+      request: {
+        http: {
+          method: http.method,
+          path: http.path,
+          // The map as the repeated entries it is on the wire: a key may be sent twice.
+          headers: (http.headers ?? []).map(([key, value]) => ({ key, value })),
+          ...(http.headerMap ? { headerMap: { headers: http.headerMap.map(([key, value]) => ({ key, value })) } } : {}),
+          body: http.body ?? '',
+        },
+      },
+    },
+  };
+  return new Promise((resolve) => {
+    client.Check(request, (error, response) => {
+      if (error) return resolve({ grpcError: error.code });
+      const headers = Object.fromEntries((response.deniedResponse ?? response.okResponse)!.headers.map(({ header }) => [header.key, header.value]));
+      resolve({ grpcError: null, code: response.status.code, reason: headers['x-portcullis-reason'] ?? null, decisionId: headers['x-portcullis-decision-id'] ?? null, headers });
+    });
+  });
+}
+
+function grpcReason(answer: GrpcAnswer): string | null {
+  assert.equal(answer.grpcError, null, `gRPC error ${answer.grpcError}`);
+  return (answer as { reason: string | null }).reason;
+}
+
+let tokens: Record<keyof typeof PRINCIPALS, string>;
+before(async () => {
+  tokens = {
+    manager: `Bearer ${await signToken(PRINCIPALS.manager)}`,
+    member: `Bearer ${await signToken(PRINCIPALS.member)}`,
+    owner: `Bearer ${await signToken(PRINCIPALS.owner)}`,
+  };
+});
+
+async function withSidecar(overrides: Parameters<typeof listeningSidecar>[0], run: (sidecar: RunningSidecar, client: CheckClient) => Promise<void>): Promise<void> {
+  const sidecar = await listeningSidecar(overrides);
+  const client = grpcClient(await sidecar.sidecar.grpc.listen('127.0.0.1', 0));
+  try {
+    await run(sidecar, client);
+  } finally {
+    client.close();
+    await sidecar.close();
+  }
+}
+
+// ---- whose workspace (depends on the Decider's orgFromDirectory) ------------------------
+
+describe('the workspace directory decides whose workspace it is', () => {
+  test('an org-1 owner naming an org-2 workspace is denied cross_org, an unknown workspace unknown_workspace; both audited (HTTP and gRPC)', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      for (const [workspaceId, reason] of [['ws-of-org-2', 'cross_org'], ['ws-nobody-knows', 'unknown_workspace']]) {
+        const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner], ['x-portkey-workspace-id', workspaceId!]]);
+        assert.equal(http.status, 403, workspaceId);
+        assert.equal(http.reason, reason, workspaceId);
+        const audited = await sidecar.sidecar.audit.getDecision(http.decisionId!);
+        assert.equal(audited?.reason, reason);
+        assert.equal(audited?.allow, false);
+
+        const rpc = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner], ['x-portkey-workspace-id', workspaceId!]] });
+        assert.equal(grpcReason(rpc), reason, workspaceId);
+        assert.ok(rpc.grpcError === null && rpc.decisionId);
+      }
+      // Its own registered workspace is still its own.
+      const own = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
+      assert.equal(own.status, 200);
+      assert.equal(own.reason, 'org_admin');
+    });
+  });
+
+  test('the nginx form is held to the directory too', async () => {
+    await withSidecar({}, async (sidecar) => {
+      const res = await nginx(sidecar, 'DELETE', '/v1/mcp-servers/s-1?workspace_id=ws-of-org-2', [['authorization', tokens.owner]]);
+      assert.equal(res.status, 403);
+      assert.equal(res.reason, 'cross_org');
+    });
+  });
+
+  test('GATEWAY_WORKSPACE_DIRECTORY=off: the organization comes from the token, as before', async () => {
+    await withSidecar({ gatewayWorkspaceDirectory: false }, async (sidecar, client) => {
+      const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-of-org-2']]);
+      assert.equal(http.status, 200);
+      assert.equal(http.reason, 'org_admin');
+      const rpc = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-nobody-knows']] });
+      assert.equal(grpcReason(rpc), 'org_admin');
+    });
+  });
+});
+
+// ---- canonical routes -------------------------------------------------------------------
+
+const LOOK_ALIKES = [
+  '/v1/MCP-SERVERS',
+  '/V1/mcp-servers',
+  '/v1/Mcp-Servers/s-1',
+  '/v1/mcp%2Dservers',
+  '/v1/mcp%2dservers/s-1',
+  '/v1/%6Dcp-servers',
+  '/v1/mcp%252Dservers',
+  `/v1/${encodeURIComponent('ｍcp-servers')}`,
+  '/v1/mcp-servers%2F1',
+];
+
+describe('case and percent-encoded variants of protected paths', () => {
+  for (const passUnmatched of [false, true]) {
+    test(`are refused invalid_path over HTTP and gRPC (GATEWAY_PASS_UNMATCHED=${passUnmatched})`, async () => {
+      await withSidecar({ gatewayPassUnmatched: passUnmatched }, async (sidecar, client) => {
+        for (const path of LOOK_ALIKES) {
+          for (const method of ['POST', 'DELETE']) {
+            const http = await envoy(sidecar, method, path, [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
+            assert.equal(http.status, 403, `${method} ${path}`);
+            assert.equal(http.reason, 'invalid_path', `${method} ${path}`);
+            assert.equal(http.decisionId, null);
+          }
+          const rpc = await grpcCheck(client, { method: 'POST', path, headers: [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']] });
+          assert.equal(grpcReason(rpc), 'invalid_path', path);
+          assert.ok(rpc.grpcError === null && rpc.code === 7);
+        }
+        const nginxForm = await nginx(sidecar, 'POST', '/v1/MCP-SERVERS', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
+        assert.equal(nginxForm.reason, 'invalid_path');
+        // What is no look-alike keeps its behaviour.
+        const unmatched = await envoy(sidecar, 'POST', '/v1/mcp-servers-archive', [['authorization', tokens.owner]]);
+        assert.equal(unmatched.reason, 'no_route');
+        assert.equal(unmatched.status, passUnmatched ? 200 : 403);
+        const exact = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
+        assert.equal(exact.status, 200);
+      });
+    });
+  }
+
+  test('malformed percent-encoding is invalid_path; an encoded :param value is still decoded', async () => {
+    await withSidecar({ gatewayPassUnmatched: true }, async (sidecar) => {
+      const malformed = await envoy(sidecar, 'GET', '/v1/other%ZZ', [['authorization', tokens.owner]]);
+      assert.equal(malformed.status, 403);
+      assert.equal(malformed.reason, 'invalid_path');
+      const param = await envoy(sidecar, 'DELETE', '/v1/mcp-servers/s%2D1', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
+      assert.equal(param.status, 200);
+      const audited = await sidecar.sidecar.audit.getDecision(param.decisionId!);
+      assert.equal(audited?.resource.id, 's-1');
+    });
+  });
+});
+
+// ---- one identity rule ------------------------------------------------------------------
+
+describe('identity headers over gRPC are held to the HTTP rule', () => {
+  const trusted: [string, string][] = [
+    ['x-portkey-user-id', 'u-9'],
+    ['x-portkey-org-id', 'org-1'],
+    ['x-portkey-org-role', 'member'],
+    ['x-portkey-workspace-id', 'ws-1'],
+    ['x-portkey-workspace-roles', 'ws-1:member'],
+  ];
+  const without = (name: string) => trusted.filter(([n]) => n !== name);
+
+  test('a trusted header repeated in headers, in header_map, or present in both: 401 duplicate_identity_header', async () => {
+    await withSidecar({ gatewayIdentity: 'headers', gatewayJwtSecret: '' }, async (sidecar, client) => {
+      const cases: [string, HttpAttributes][] = [
+        ['headers', { method: 'POST', path: '/v1/integrations', headers: [...trusted, ['x-portkey-workspace-roles', 'ws-1:manager']] }],
+        ['headers, other case', { method: 'POST', path: '/v1/integrations', headers: [...without('x-portkey-org-role'), ['x-portkey-org-role', 'owner'], ['X-Portkey-Org-Role', 'member']] }],
+        ['header_map', { method: 'POST', path: '/v1/integrations', headerMap: [...trusted, ['x-portkey-org-role', 'owner']] }],
+        ['both', { method: 'POST', path: '/v1/integrations', headers: trusted, headerMap: [['x-portkey-org-role', 'owner']] }],
+      ];
+      for (const [name, http] of cases) {
+        const rpc = await grpcCheck(client, http);
+        assert.equal(grpcReason(rpc), 'duplicate_identity_header', name);
+        assert.ok(rpc.grpcError === null && rpc.code === 16, name);
+      }
+      const once = await grpcCheck(client, { method: 'POST', path: '/v1/integrations', headers: trusted, headerMap: [['x-portkey-org-role-note', 'x']] });
+      assert.equal(grpcReason(once), 'read_only_role');
+      // HTTP: the same for a repeated Authorization (Node would keep the first, an upstream maybe the last).
+      const http = await envoy(sidecar, 'POST', '/v1/integrations', [...trusted, ['x-portkey-org-role', 'owner']]);
+      assert.equal(http.status, 401);
+      assert.equal(http.reason, 'duplicate_identity_header');
+    });
+  });
+
+  test('two Authorization headers: 401 duplicate_identity_header over HTTP and gRPC', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      const headers: [string, string][] = [['authorization', tokens.member], ['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']];
+      const http = await envoy(sidecar, 'DELETE', '/v1/mcp-servers/s-1', headers);
+      assert.equal(http.status, 401);
+      assert.equal(http.reason, 'duplicate_identity_header');
+      assert.equal(grpcReason(await grpcCheck(client, { method: 'DELETE', path: '/v1/mcp-servers/s-1', headerMap: headers })), 'duplicate_identity_header');
+    });
+  });
+
+  test('a client-sent x-portcullis-* header is refused forbidden_header: HTTP, nginx form, gRPC', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      const headers: [string, string][] = [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1'], ['X-Portcullis-Decision-Id', '00000000-0000-0000-0000-000000000000']];
+      const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', headers);
+      assert.equal(http.status, 403);
+      assert.equal(http.reason, 'forbidden_header');
+      assert.equal(http.decisionId, null);
+      const form = await nginx(sidecar, 'POST', '/v1/mcp-servers', headers);
+      assert.equal(form.status, 403);
+      assert.equal(form.reason, 'forbidden_header');
+      for (const rpc of [await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers }), await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headerMap: headers })]) {
+        assert.equal(grpcReason(rpc), 'forbidden_header');
+        assert.equal(rpc.grpcError === null && rpc.decisionId, null);
+      }
+    });
+  });
+});
+
+describe('gRPC limits', () => {
+  const health = async (sidecar: RunningSidecar) => (await fetch(`${sidecar.url}/health`)).status;
+
+  test('an oversized CheckRequest and 120,000 header_map entries are refused RESOURCE_EXHAUSTED before decoding, and the sidecar keeps answering', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      const big = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner]], body: 'x'.repeat(4 * 1024 * 1024) });
+      assert.equal(big.grpcError, grpc.status.RESOURCE_EXHAUSTED);
+      const many = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headerMap: Array.from({ length: 120_000 }, (_, i) => [`h${i}`, ''] as [string, string]) });
+      assert.equal(many.grpcError, grpc.status.RESOURCE_EXHAUSTED);
+      assert.equal(await health(sidecar), 200);
+      const ordinary = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']] });
+      assert.equal(grpcReason(ordinary), 'org_admin');
+    });
+  });
+
+  test('within a larger message limit, 120,000 header_map entries are counted before any merging: 431 headers_too_large', async () => {
+    await withSidecar({ bodyLimit: '4mb', bodyLimitBytes: 4 * 1024 * 1024 }, async (sidecar, client) => {
+      const many = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headerMap: Array.from({ length: 120_000 }, (_, i) => [`h${i}`, ''] as [string, string]) });
+      assert.equal(grpcReason(many), 'headers_too_large');
+      assert.ok(many.grpcError === null && many.code === 3);
+      assert.equal(await health(sidecar), 200);
+    });
+  });
+
+  test('more headers than HTTP takes (129) is 431 on both ports; a body over BODY_LIMIT in a Check is 400 request_too_large', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      const headers: [string, string][] = [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1'], ...Array.from({ length: 127 }, (_, i) => [`x-extra-${i}`, 'v'] as [string, string])];
+      assert.equal(grpcReason(await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers })), 'headers_too_large');
+      const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', headers);
+      assert.equal(http.status, 431);
+      assert.equal(http.reason, 'headers_too_large');
+      const body = JSON.stringify({ workspace_id: 'ws-1', pad: 'x'.repeat(70 * 1024) });
+      assert.equal(grpcReason(await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner]], body })), 'request_too_large');
+    });
+  });
+});
+
+// ---- body keys --------------------------------------------------------------------------
+
+describe('a body whose workspace key is duplicated or folded is ambiguous_workspace_id', () => {
+  const bodies = [
+    '{"workspace_id":"ws-1","workspace_id":"ws-of-org-2"}',
+    '{"workspace_id":"ws-1","workspace_id":"ws-1"}',
+    '{"workspace_id":"ws-1","WORKSPACE_ID":"ws-of-org-2"}',
+    '{"Workspace_Id":"ws-of-org-2","workspace_id":"ws-1"}',
+    '{"workspace_id":"ws-1","workſpace_id":"ws-of-org-2"}',
+    '{"ｗｏｒｋｓｐａｃｅ_ｉｄ":"ws-of-org-2","workspace_id":"ws-1"}',
+    '{"WORKSPACE_ID":"ws-of-org-2"}',
+    '{"workspace_id":"ws-1","workspace\\u005fid":"ws-of-org-2"}',
+  ];
+
+  test('over HTTP (Envoy with_request_body) and gRPC', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      for (const body of bodies) {
+        const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.manager], ['content-type', 'application/json']], body);
+        assert.equal(http.status, 403, body);
+        assert.equal(http.reason, 'ambiguous_workspace_id', body);
+        assert.equal(grpcReason(await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.manager]], body })), 'ambiguous_workspace_id', body);
+      }
+      // Other keys may repeat or fold; the workspace key spelled once is read.
+      const fine = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner]], '{"workspace_id":"ws-1","name":"a","NAME":"b","name":"c"}');
+      assert.equal(fine.status, 200);
+      const deep = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner]], `{"workspace_id":"ws-1","x":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+      assert.equal(deep.status, 403);
+      assert.equal(deep.reason, 'invalid_body');
+    });
+  });
+});
+
+// ---- claim text in headers --------------------------------------------------------------
+
+describe('claim text a header cannot carry', () => {
+  const refusedOnBothPorts = async (sidecar: RunningSidecar, client: CheckClient, workspaceRoles: Record<string, string>) => {
+    const token = `Bearer ${await signToken({ ...PRINCIPALS.manager, workspace_roles: workspaceRoles })}`;
+    const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', token], ['x-portkey-workspace-id', 'ws-1']]);
+    assert.equal(http.status, 401, JSON.stringify(workspaceRoles));
+    assert.equal(http.reason, 'invalid_claims');
+    assert.equal(http.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="invalid_claims; see the response body"');
+    assert.equal(JSON.parse(http.body).code, 'invalid_claims');
+    const rpc = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', token], ['x-portkey-workspace-id', 'ws-1']] });
+    assert.equal(grpcReason(rpc), 'invalid_claims');
+    assert.ok(rpc.grpcError === null && /^[\x20-\x7e]*$/.test(rpc.headers['www-authenticate']!));
+  };
+
+  test('a bad workspace-role claim whose workspace id has CR/LF or non-Latin-1 text is 401 invalid_claims, not 500 (HTTP and gRPC)', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      await refusedOnBothPorts(sidecar, client, { 'ws\r\nx-injected: 1': 'superuser' });
+      await refusedOnBothPorts(sidecar, client, { '工作区-1': 'superuser' });
+    });
+  });
+
+  test('a workspace id with CR/LF in a role claim is refused by the shared id rule (src/ids.ts), even with a valid role', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      await refusedOnBothPorts(sidecar, client, { 'ws\r\n1': 'manager' });
+    });
+  });
+});
