@@ -294,13 +294,18 @@ class Values {
 /** No decision was made: a 401 for the identity, or a refusal with its own status. */
 function rejection(error: ApiError): GatewayAnswer {
   const headers: Record<string, string> = { [HEADER.reason]: error.code, 'content-type': 'application/json' };
-  if (error.status === 401) {
+  // A decision that was made and recorded but failed (the policy could not be evaluated)
+  // is a denial, never a 5xx: a gateway configured to fail open on errors would allow it.
+  const decisionId = error.details.decisionId;
+  const status = decisionId ? 403 : error.status;
+  if (decisionId) headers[HEADER.decisionId] = decisionId;
+  if (status === 401) {
     // A fixed description: the message can quote claim text (any Unicode, CR/LF), which a
     // header cannot carry; the body has the full message.
     headers['www-authenticate'] = error.code === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.code}; see the response body"`;
   }
-  const body = error.status === 403 ? FORBIDDEN_BODY : JSON.stringify(error.toJSON());
-  return { allow: false, wouldAllow: false, dryRun: false, status: error.status, reason: error.code, headers, body };
+  const body = status === 403 ? FORBIDDEN_BODY : JSON.stringify(error.toJSON());
+  return { allow: false, wouldAllow: false, dryRun: false, status, reason: error.code, headers, body, ...(decisionId ? { decisionId } : {}) };
 }
 
 /** Let it through, saying what would have happened. */
