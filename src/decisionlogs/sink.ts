@@ -59,7 +59,7 @@ export class DecisionLogs implements DecisionLogSink {
       }
     }
     this.console?.write(events);
-    if (this.uploader) for (const event of events) this.uploader.add(JSON.stringify(event));
+    this.uploader?.add(events.map((event) => JSON.stringify(event)));
   }
 }
 

@@ -94,18 +94,17 @@ export class DecisionLogUploader {
     this.worker = this.loop();
   }
 
-  /** Takes one serialized event. Never throws, never waits. */
-  add(line: string): void {
-    if (this.closing) {
-      this.overflow(line);
-      return;
+  /** Takes serialized events. Never throws, never waits. */
+  add(lines: string[]): void {
+    for (const line of lines) {
+      if (this.closing || this.pending.length + this.inFlight >= this.options.bufferEvents) {
+        this.overflow(line);
+        continue;
+      }
+      this.pending.push(line);
+      this.pendingChars += line.length + 1;
     }
-    if (this.pending.length + this.inFlight >= this.options.bufferEvents) {
-      this.overflow(line);
-      return;
-    }
-    this.pending.push(line);
-    this.pendingChars += line.length + 1;
+    this.options.stats.buffered(this.buffered);
     // A full chunk goes now, unless the service is failing: then the backoff decides.
     if (this.retries === 0 && this.pendingChars >= this.options.uploadSizeLimitBytes * this.ratio) this.wake?.();
   }
@@ -175,9 +174,12 @@ export class DecisionLogUploader {
    * back at the front). The loop stops early when closing; close() then calls it `last`.
    */
   private async uploadMemory(last = false): Promise<boolean> {
-    while (this.pending.length > 0 && (last || !this.closing)) {
+    // What is pending now, not what arrives meanwhile: under steady load the spill file gets its turn.
+    let budget = this.pending.length;
+    while (budget > 0 && this.pending.length > 0 && (last || !this.closing)) {
       const chunk = await this.fit(this.pending);
       const lines = this.pending.splice(0, chunk.count);
+      budget -= lines.length;
       this.pendingChars -= lines.reduce((sum, line) => sum + line.length + 1, 0);
       if (chunk.body.length === 0) continue; // the one line exceeded the limit and was dropped
       this.inFlight = lines.length;
@@ -185,7 +187,7 @@ export class DecisionLogUploader {
       const ok = await this.post(chunk.body);
       this.inFlight = 0;
       if (!ok) {
-        this.pending.unshift(...lines);
+        this.pending = lines.concat(this.pending);
         this.pendingChars += lines.reduce((sum, line) => sum + line.length + 1, 0);
         this.options.stats.retried(lines.length);
         return false;

@@ -53,8 +53,8 @@ test('uploads are gzip chunks under the compressed size limit; an event larger t
   const up = uploader({ uploadSizeLimitBytes: 2048, stats });
   await up.start();
   const ids = Array.from({ length: 200 }, (_, i) => `chunk-${i}`);
-  for (const id of ids) up.add(event(id));
-  up.add(event('huge', 20_000));
+  up.add(ids.map((id) => event(id)));
+  up.add([event('huge', 20_000)]);
   await receiver.until(() => receiver.events.length >= ids.length);
   await up.close();
   assert.ok(receiver.uploads.length > 1, 'more than one chunk');
@@ -87,7 +87,7 @@ test('what a closing instance could not upload is spilled, and the next instance
   const first = uploader({ spillDir, bufferEvents: 10 });
   await first.start();
   const ids = Array.from({ length: 40 }, (_, i) => `restart-${i}`);
-  for (const id of ids) first.add(event(id, 50));
+  first.add(ids.map((id) => event(id, 50)));
   await first.close();
   assert.ok(readdirSync(spillDir).some((name) => name.endsWith('.ndjson')), 'a spill file is left');
 
