@@ -64,6 +64,16 @@ const FIELDS = {
   gatewayJwtIssuer: { env: 'GATEWAY_JWT_ISSUER', kind: 'string', default: '', doc: 'required iss claim; empty = not checked' },
   gatewayJwtAudience: { env: 'GATEWAY_JWT_AUDIENCE', kind: 'string', default: '', doc: 'required aud claim; empty = not checked' },
   gatewayJwtClaims: { env: 'GATEWAY_JWT_CLAIMS', kind: 'string', default: 'id=sub,orgId=org_id,orgRole=org_role,workspaceRoles=workspace_roles', doc: 'principal field=claim name; fields left out keep these defaults' },
+  decisionLogsUrl: { env: 'DECISION_LOGS_URL', kind: 'string', default: '', doc: 'OPA-format decision logs: the URL the gzip-compressed JSON event arrays are POSTed to (an OPA decision-log service\'s url + /logs); empty = not uploaded' },
+  decisionLogsHeaders: { env: 'DECISION_LOGS_HEADERS', kind: 'string', default: '', doc: 'extra request headers of the decision-log upload, comma-separated name=value' },
+  decisionLogsTokenFile: { env: 'DECISION_LOGS_TOKEN_FILE', kind: 'string', default: '', doc: 'file holding a bearer token sent as Authorization with every decision-log upload (read at each upload, so it can rotate)' },
+  decisionLogsConsole: { env: 'DECISION_LOGS_CONSOLE', kind: 'boolean', default: false, doc: 'write every decision-log event to stdout as OPA\'s console decision logger does ("msg": "Decision Log")' },
+  decisionLogsUploadSizeLimitBytes: { env: 'DECISION_LOGS_UPLOAD_SIZE_LIMIT_BYTES', kind: 'integer', default: 32_768, doc: 'largest gzip-compressed upload (OPA\'s upload_size_limit_bytes); an event that alone exceeds it is dropped and logged' },
+  decisionLogsMinDelayMs: { env: 'DECISION_LOGS_MIN_DELAY_MS', kind: 'integer', default: 1_000, doc: 'upload period while the service answers; a full chunk is uploaded at once' },
+  decisionLogsMaxDelayMs: { env: 'DECISION_LOGS_MAX_DELAY_MS', kind: 'integer', default: 30_000, doc: 'longest wait between upload attempts while the service fails (exponential backoff from the min delay, with jitter)' },
+  decisionLogsBufferEvents: { env: 'DECISION_LOGS_BUFFER_EVENTS', kind: 'integer', default: 10_000, doc: 'decision-log events held in memory while the service is away before they go to the spill file' },
+  decisionLogsSpillDir: { env: 'DECISION_LOGS_SPILL_DIR', kind: 'string', default: '.cache/decision-log-spill', doc: 'directory of the append-only decision-log spill file, replayed when the service answers again; empty = none, events beyond the buffer are dropped (and logged)' },
+  decisionLogsLabels: { env: 'DECISION_LOGS_LABELS', kind: 'string', default: '', doc: 'extra labels of every decision-log event, comma-separated name=value (id and version are always set)' },
 } as const satisfies Record<string, { env: string; kind: Kind; default: string | number | boolean; doc: string }>;
 
 type Fields = typeof FIELDS;

@@ -1,6 +1,7 @@
 // Prometheus metrics. One registry per app instance, so tests can build several apps.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditStats } from './audit/stats.ts';
+import type { DecisionLogStats } from './decisionlogs/uploader.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -153,6 +154,35 @@ export class Metrics {
       onMiss: () => miss.inc(),
       onStale: () => stale.inc(),
       onConnection: (up: boolean) => this.settingsStoreUp.set(up ? 1 : 0),
+    };
+  }
+
+  readonly decisionLogs = new Counter({
+    name: 'portcullis_decision_logs_events_total',
+    help: 'OPA-format decision-log events by outcome: uploaded (accepted by the service), retried (an upload failed; requeued), spilled (written to the spill file), dropped (lost, and logged: spill file unwritable or absent, or larger than the upload size limit).',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisionLogsBuffered = new Gauge({
+    name: 'portcullis_decision_logs_buffered_events',
+    help: 'Decision-log events waiting in memory for upload.',
+    registers: [this.registry],
+  });
+
+  /** The decision-log uploader's counters. */
+  get decisionLogStats(): DecisionLogStats {
+    const counter = (event: string) => {
+      const child = this.decisionLogs.labels(event);
+      child.inc(0);
+      return (count: number) => child.inc(count);
+    };
+    return {
+      uploaded: counter('uploaded'),
+      retried: counter('retried'),
+      spilled: counter('spilled'),
+      dropped: counter('dropped'),
+      buffered: (count) => this.decisionLogsBuffered.set(count),
     };
   }
 }

@@ -6,9 +6,10 @@ import type { RequestListener } from 'node:http';
 import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
-import type { AuditLog } from './audit/record.ts';
+import type { AuditLog, AuditSink } from './audit/record.ts';
 import type { Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
+import { createDecisionLogs } from './decisionlogs/sink.ts';
 import { ActivePolicy } from './engine/active.ts';
 import { BundleManager } from './engine/reload.ts';
 import { createBundleVerifier, type BundleVerifier } from './engine/signature.ts';
@@ -89,7 +90,11 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const audit = await createAuditLog(config, metrics.auditStats, log);
   if (config.settingsFailOpen) log.warn('SETTINGS_FAIL_OPEN is set: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
   if (!config.auditEnabled) log.warn('AUDIT_ENABLED=false: decisions are NOT recorded (meant for measuring the cost of recording only)');
-  const decider = new Decider(policy, store, config.auditEnabled ? audit : { record: () => undefined }, metrics, log, config.settingsFailOpen);
+  const auditSink: AuditSink = config.auditEnabled ? audit : { record: () => undefined };
+  // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
+  const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
+  const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
+  const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
@@ -97,6 +102,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();
     await grpc.close();
+    await decisionLogs?.close();
     await audit.close();
     await store.close();
   } };

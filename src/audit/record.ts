@@ -28,6 +28,8 @@ export interface DecisionRecord {
   input: AuthorizeRequest & { settings: Pick<SettingsSnapshot, 'org' | 'workspace'> };
   /** Set by the API that asked, e.g. dry-run or the gateway route. */
   dryRun?: boolean;
+  /** The OPA data path asked (e.g. portkey/authz/allow), when the API names one; for the decision log. */
+  path?: string;
   /** Input paths whose values were replaced before the record was stored (see audit/mask.ts). */
   masked?: string[];
 }

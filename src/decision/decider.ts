@@ -24,6 +24,8 @@ export interface DecideOptions {
    * the request says; a workspace the directory does not know is denied unknown_workspace.
    */
   orgFromDirectory?: boolean;
+  /** The OPA data path asked, recorded for the decision log. */
+  path?: string;
 }
 
 const SETTINGS_UNAVAILABLE = 'settings_unavailable';
@@ -179,5 +181,6 @@ function toRecord(
   if (answer.setting) record.setting = answer.setting;
   if (answer.source) record.source = answer.source;
   if (options.dryRun) record.dryRun = true;
+  if (options.path) record.path = options.path;
   return record;
 }

@@ -46,7 +46,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   const data = async (path: string, body: unknown, query: Query): Promise<Reply> => {
     const document = documentFor(path);
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
-    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data');
+    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { path });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
     return { status: 200, body: reply };
@@ -74,7 +74,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       ids.map(async (id) => {
         try {
           const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
-          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi);
+          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { path });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
           failed++;

@@ -1,0 +1,127 @@
+// The decision log beside the audit: an AuditSink that turns records into OPA events for
+// the console logger and the uploader. `record` only queues the record; the events are
+// built and serialized a moment later, a batch at a time, off the decision's own path.
+// Built only when DECISION_LOGS_URL or DECISION_LOGS_CONSOLE is set: otherwise there is no sink.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { createMasker, parseMaskPaths } from '../audit/mask.ts';
+import type { AuditSink, DecisionRecord } from '../audit/record.ts';
+import { ConfigError, type Config } from '../config.ts';
+import { ConsoleDecisionLogger } from './console.ts';
+import { createEventBuilder, type EventBuilder } from './event.ts';
+import { DecisionLogUploader, type DecisionLogStats } from './uploader.ts';
+
+/** The `version` label, as OPA labels events with its own version. */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface DecisionLogSink extends AuditSink {
+  /** Uploads (or spills) what is queued and stops. */
+  close(): Promise<void>;
+}
+
+export class DecisionLogs implements DecisionLogSink {
+  private queue: DecisionRecord[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly build: EventBuilder,
+    private readonly console: ConsoleDecisionLogger | undefined,
+    private readonly uploader: DecisionLogUploader | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  record(record: DecisionRecord): void {
+    this.queue.push(record);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  async close(): Promise<void> {
+    this.drain();
+    await this.uploader?.close();
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const records = this.queue;
+    if (records.length === 0) return;
+    this.queue = [];
+    const events = [];
+    for (const record of records) {
+      try {
+        events.push(this.build(record));
+      } catch (error) {
+        // Not expected (a record is plain JSON); say so rather than lose it quietly.
+        this.log.error({ err: error, decisionId: record.decisionId }, 'decision-log event could not be built; DROPPED');
+      }
+    }
+    this.console?.write(events);
+    this.uploader?.add(events.map((event) => JSON.stringify(event)));
+  }
+}
+
+/** The decision-log sink the config asks for, started; undefined when neither URL nor console is set. */
+export async function createDecisionLogs(config: Config, stats: DecisionLogStats, log: Logger): Promise<DecisionLogSink | undefined> {
+  if (!config.decisionLogsUrl && !config.decisionLogsConsole) return undefined;
+  const labels = { ...parsePairs(config.decisionLogsLabels, 'decisionLogsLabels'), id: randomUUID(), version: VERSION };
+  const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths(config.auditMaskPaths)) });
+  let uploader: DecisionLogUploader | undefined;
+  if (config.decisionLogsUrl) {
+    uploader = new DecisionLogUploader({
+      url: uploadUrl(config.decisionLogsUrl),
+      headers: uploadHeaders(config),
+      uploadSizeLimitBytes: positive(config.decisionLogsUploadSizeLimitBytes, 'decisionLogsUploadSizeLimitBytes'),
+      minDelayMs: positive(config.decisionLogsMinDelayMs, 'decisionLogsMinDelayMs'),
+      maxDelayMs: Math.max(config.decisionLogsMinDelayMs, config.decisionLogsMaxDelayMs),
+      bufferEvents: positive(config.decisionLogsBufferEvents, 'decisionLogsBufferEvents'),
+      spillDir: config.decisionLogsSpillDir,
+      stats,
+      log,
+    });
+    await uploader.start();
+    if (!config.decisionLogsSpillDir) log.warn('DECISION_LOGS_SPILL_DIR is empty: decision-log events beyond the in-memory buffer are dropped while the service is away');
+  }
+  return new DecisionLogs(build, config.decisionLogsConsole ? new ConsoleDecisionLogger() : undefined, uploader, log);
+}
+
+function uploadUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(raw)}`);
+  return url.href;
+}
+
+function uploadHeaders(config: Config): () => Promise<Record<string, string>> {
+  const fixed = parsePairs(config.decisionLogsHeaders, 'decisionLogsHeaders');
+  for (const name of Object.keys(fixed)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`decisionLogsHeaders: ${JSON.stringify(name)} is not a header name`);
+  }
+  const tokenFile = config.decisionLogsTokenFile;
+  if (!tokenFile) return async () => fixed;
+  return async () => ({ ...fixed, Authorization: `Bearer ${(await readFile(tokenFile, 'utf8')).trim()}` });
+}
+
+/** "a=1,b=2" as {a: "1", b: "2"}. */
+function parsePairs(spec: string, field: string): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const item of spec.split(',')) {
+    if (item.trim() === '') continue;
+    const at = item.indexOf('=');
+    const name = item.slice(0, at).trim();
+    if (at <= 0 || name === '') throw new ConfigError(`${field} must be comma-separated name=value pairs, got ${JSON.stringify(item)}`);
+    pairs[name] = item.slice(at + 1).trim();
+  }
+  return pairs;
+}
+
+function positive(value: number, field: string): number {
+  if (value <= 0) throw new ConfigError(`${field} must be greater than 0`);
+  return value;
+}

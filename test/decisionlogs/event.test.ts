@@ -1,0 +1,82 @@
+// The OPA event of a decision record: path and result by API, the audit's masking with
+// OPA's erased/masked lists, labels; the console line; no sink when nothing is configured.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { createMasker, parseMaskPaths, MASKED } from '../../src/audit/mask.ts';
+import { ConsoleDecisionLogger } from '../../src/decisionlogs/console.ts';
+import { createEventBuilder } from '../../src/decisionlogs/event.ts';
+import { createDecisionLogs } from '../../src/decisionlogs/sink.ts';
+import { ConfigError } from '../../src/config.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { decisionRecord } from '../audit/records.ts';
+import { testConfig } from '../support/sidecar.ts';
+
+const labels = { id: 'instance-1', version: '0.1.0', env: 'test' };
+
+test('an /v1/authorize decision is logged at portkey/authz/decision with the decision document', () => {
+  const build = createEventBuilder({ labels, mask: createMasker([]) });
+  const record = decisionRecord({ allow: false, reason: 'manager_write_disabled' });
+  const event = build(record);
+  assert.equal(event.path, 'portkey/authz/decision');
+  assert.deepEqual(event.result, { allow: false, reason: 'manager_write_disabled', setting: 'managersWriteMcpServers', source: 'org' });
+  assert.equal(event.decision_id, record.decisionId);
+  assert.deepEqual(event.bundles, { portkey: { revision: 'test' } });
+  assert.deepEqual(event.labels, labels);
+  assert.equal(event.metrics.timer_server_handler_ns, 100_000);
+  assert.equal(event.timestamp, record.timestamp);
+  assert.equal(event.requested_by, '');
+  assert.deepEqual(event.input, record.input);
+  assert.ok(!('erased' in event) && !('masked' in event));
+});
+
+test('the data path asked decides path and result; gateways log the boolean at portkey/authz/allow', () => {
+  const build = createEventBuilder({ labels, mask: createMasker([]) });
+  assert.deepEqual([build({ ...decisionRecord(), api: 'opa_data', path: 'portkey/authz/allow' })].map((e) => [e.path, e.result]), [['portkey/authz/allow', true]]);
+  assert.deepEqual([build({ ...decisionRecord({ allow: false }), api: 'ext_authz_grpc' })].map((e) => [e.path, e.result]), [['portkey/authz/allow', false]]);
+  const first = build(decisionRecord());
+  const second = build(decisionRecord());
+  assert.equal(second.req_id, first.req_id + 1);
+});
+
+test('the input is masked by the audit rules, and erased/masked list what was, as JSON pointers', () => {
+  const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths('principal.id,resource.id')) });
+  const record = decisionRecord();
+  const input = { ...record.input, principal: { ...record.input.principal, token: 'secret' }, resource: { ...record.input.resource, id: 'r/1' } };
+  const event = build({ ...record, input } as typeof record);
+  const logged = event.input as { principal: Record<string, unknown>; resource: Record<string, unknown> };
+  assert.equal(logged.principal.id, MASKED);
+  assert.equal(logged.resource.id, MASKED);
+  assert.ok(!('token' in logged.principal));
+  assert.deepEqual(event.erased, ['/input/principal/token']);
+  assert.deepEqual(event.masked, ['/input/principal/id', '/input/resource/id']);
+  // The record itself is untouched: the audit masks its own copy.
+  assert.equal(input.principal.token, 'secret');
+});
+
+test('the console logger writes one OPA "Decision Log" line per event, the event at top level', () => {
+  let out = '';
+  const sink = new Writable({ write: (chunk, _encoding, done) => ((out += chunk.toString()), done()) });
+  const build = createEventBuilder({ labels, mask: createMasker([]) });
+  const events = [build(decisionRecord()), build(decisionRecord())];
+  new ConsoleDecisionLogger(sink).write(events);
+  const lines = out.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.equal(lines.length, 2);
+  for (const [i, line] of lines.entries()) {
+    assert.equal(line.msg, 'Decision Log');
+    assert.equal(line.level, 'info');
+    assert.equal(line.type, 'openpolicyagent.org/decision_logs');
+    assert.equal(line.decision_id, events[i]!.decision_id);
+    assert.deepEqual(line.input, events[i]!.input);
+    assert.deepEqual(Object.keys(line), [...Object.keys(line)].sort());
+  }
+});
+
+test('no decision-log sink exists unless a URL or the console is configured; bad settings are refused at start', async () => {
+  const log = pino({ level: 'silent' });
+  assert.equal(await createDecisionLogs(testConfig(), new Metrics().decisionLogStats, log), undefined);
+  await assert.rejects(createDecisionLogs(testConfig({ decisionLogsUrl: 'ftp://x/logs' }), new Metrics().decisionLogStats, log), ConfigError);
+  await assert.rejects(createDecisionLogs(testConfig({ decisionLogsConsole: true, decisionLogsLabels: 'novalue' }), new Metrics().decisionLogStats, log), ConfigError);
+  await assert.rejects(createDecisionLogs(testConfig({ decisionLogsUrl: 'http://127.0.0.1:1/logs', decisionLogsHeaders: 'bad name=x' }), new Metrics().decisionLogStats, log), ConfigError);
+});

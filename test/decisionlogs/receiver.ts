@@ -1,0 +1,75 @@
+// A real decision-log service for tests: an HTTP server on a loopback port that takes
+// OPA's uploads (gzip-compressed JSON arrays), keeps every event it accepted, and can
+// refuse (answer 503), stop and start again on the same port.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+
+export interface Upload {
+  headers: Record<string, string | string[] | undefined>;
+  compressedBytes: number;
+  events: Array<Record<string, unknown>>;
+}
+
+export class LogReceiver {
+  readonly uploads: Upload[] = [];
+  /** While set, uploads are answered 503 and not kept. */
+  refusing = false;
+  refused = 0;
+  private server: Server | undefined;
+  private waiters: Array<() => void> = [];
+  port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/logs`;
+  }
+
+  get events(): Array<Record<string, unknown>> {
+    return this.uploads.flatMap((upload) => upload.events);
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        if (this.refusing) {
+          this.refused++;
+          res.writeHead(503).end();
+          return;
+        }
+        const body = Buffer.concat(chunks);
+        const events = JSON.parse(gunzipSync(body).toString('utf8')) as Upload['events'];
+        this.uploads.push({ headers: req.headers, compressedBytes: body.length, events });
+        res.writeHead(200).end();
+        for (const wake of this.waiters.splice(0)) wake();
+      });
+    });
+    server.listen(this.port, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as { port: number }).port;
+    this.server = server;
+  }
+
+  /** Stops listening; uploads in progress are answered first, so none is half-taken. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeIdleConnections();
+    await closed;
+  }
+
+  /** Resolves when `done()` holds after an upload, or rejects after `timeoutMs` (a bound, not a measurement). */
+  async until(done: () => boolean, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`receiver: condition not met within ${timeoutMs} ms (${this.events.length} events received)`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  }
+}
