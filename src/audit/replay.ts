@@ -3,12 +3,11 @@
 // the recorded snapshot for what they name: an organization named in the file takes the
 // file's organization settings; a workspace named under it takes the file's workspace
 // values; a workspace not named keeps the values it was decided with.
+import { DECIDED_OUTSIDE_POLICY } from '../decision/decider.ts';
 import type { PolicyDecision, PolicyEngine } from '../engine/engine.ts';
 import type { SettingsDocument } from '../settings/validate.ts';
 import type { DecisionRecord } from './record.ts';
 
-/** Decisions that failed closed were made without settings: replaying them says nothing. */
-const SETTINGS_UNAVAILABLE = 'settings_unavailable';
 
 type Outcome = Pick<PolicyDecision, 'allow' | 'reason' | 'setting' | 'source'>;
 
@@ -26,7 +25,7 @@ export interface Flip {
 export interface ReplayReport {
   evaluated: number;
   unchanged: number;
-  /** Not evaluated: the recorded decision was made without settings (Redis was away). */
+  /** Not evaluated: the recorded decision was not the policy's (settings or directory unavailable, unknown workspace, failed evaluation). */
   skipped: number;
   /** Evaluated although some input paths were masked when recorded. */
   maskedInputs: number;
@@ -59,7 +58,8 @@ export class Replay {
 
   /** Evaluates one recorded decision; returns the flip, if it flips. */
   add(record: DecisionRecord): Flip | undefined {
-    if (record.reason === SETTINGS_UNAVAILABLE) {
+    // Made without settings, or without the policy: replaying them says nothing.
+    if (DECIDED_OUTSIDE_POLICY.has(record.reason)) {
       this.report.skipped++;
       return undefined;
     }

@@ -126,14 +126,19 @@ export class Decider {
       if (owner === null) return { request, verdict: denied('unknown_workspace', `Workspace ${workspaceId} is not in the workspace directory.`) };
       return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
     }
-    if (owner !== null && owner !== orgId) {
-      return { request, verdict: denied('cross_org', `Workspace ${workspaceId} does not belong to organization ${orgId}.`) };
+    // The policy denies cross_org whenever the principal's and the resource's organizations
+    // differ: a workspace of another organization is decided so, and recorded so.
+    if (owner !== null && owner !== orgId && request.principal.orgId !== owner) {
+      return { request: { ...request, resource: { ...request.resource, orgId: owner } } };
     }
     return { request };
   }
 }
 
 const EVALUATION_FAILED = 'evaluation_failed';
+
+/** Reasons of decisions made without evaluating the policy on the recorded input (replay skips them). */
+export const DECIDED_OUTSIDE_POLICY: ReadonlySet<string> = new Set([SETTINGS_UNAVAILABLE, 'unknown_workspace', EVALUATION_FAILED]);
 
 /** A setting decided but the settings could not be read: deny rather than guess. */
 function failClosed(decision: PolicyDecision): PolicyDecision {
