@@ -284,10 +284,10 @@ describe('who changed settings (redis)', () => {
         const type = await client.type(key);
         if (type === 'string') dump += await client.get(key);
         else if (type === 'hash') dump += JSON.stringify(await client.hgetall(key));
-        else if (type === 'zset') dump += JSON.stringify(await client.zrange(key, 0, -1));
+        else if (type === 'zset') dump += JSON.stringify(await client.zrange(key, '0', '-1'));
         else if (type === 'stream') dump += JSON.stringify(await client.xrange(key, '-', '+'));
         else if (type === 'set') dump += JSON.stringify(await client.smembers(key));
-        else if (type === 'list') dump += JSON.stringify(await client.lrange(key, 0, -1));
+        else if (type === 'list') dump += JSON.stringify(await client.lrange(key, '0', '-1'));
         else assert.fail(`a key of type ${type} is not scanned: ${key}`);
       }
       assert.match(dump, /org-7/, 'the scan sees the records written');
