@@ -35,6 +35,11 @@ const sha256 = (token: string) => createHash('sha256').update(token).digest();
 export class AdminTokens {
   constructor(private readonly known: readonly KnownToken[]) {}
 
+  /** The tokens' names, for the start banner: never the tokens. */
+  get names(): string[] {
+    return this.known.map((token) => token.name);
+  }
+
   /** The token `presented` is, or undefined. Every known hash is compared, whichever matches. */
   identify(presented: string): AdminToken | undefined {
     const hash = sha256(presented);
