@@ -17,6 +17,7 @@ import { prepareGateway, type Gateway } from './gateway/gateway.ts';
 import { GrpcExtAuthz } from './gateway/grpc.ts';
 import { createApp } from './http/app.ts';
 import { decisionApi } from './http/decide.ts';
+import { loadAdminTokens } from './http/tokens.ts';
 import { Metrics } from './metrics.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
@@ -44,6 +45,7 @@ export async function loadSettingsFile(path: string) {
 
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
   const gatewayFor = await prepareGateway(config, log);
+  const adminTokens = loadAdminTokens(config);
   const metrics = new Metrics();
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
@@ -97,7 +99,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const express = createApp({ policy, store, storeKind, audit, metrics, log, adminToken: config.adminToken, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
+  const express = createApp({ policy, store, storeKind, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
   const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log }, express);
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
     bundles.stop();

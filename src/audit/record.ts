@@ -34,19 +34,21 @@ export interface DecisionRecord {
   masked?: string[];
 }
 
-export type SettingsOperation = 'put_org' | 'put_workspace' | 'delete_workspace';
+export type SettingsOperation = 'put_org' | 'put_workspace' | 'delete_workspace' | 'register_workspace' | 'unregister_workspace';
 
 /** One change made through the settings admin API: who, when, where, before and after. */
 export interface SettingsChangeRecord {
   changeId: string;
   timestamp: string;
-  /** The X-Actor header of the request; "unknown" when it had none. */
+  /** The name of the admin token that made the change (the CLI: its --actor). */
   actor: string;
+  /** Who the caller says acted (its X-Actor header), masked and bounded: a hint, not an identity. */
+  note?: string;
   orgId: string;
   /** Absent for organization-level changes. */
   workspaceId?: string;
   operation: SettingsOperation;
-  /** The stored settings before and after; null when there were none (or none remain). */
+  /** The stored settings before and after; null when there were none (or none remain), and for the directory operations. */
   before: object | null;
   after: object | null;
   /** The organization's settings version after the change. */

@@ -1,5 +1,5 @@
-// The Express app: public decision and health routes, the admin API behind the token,
-// and one error handler. Everything it uses is passed in, so tests build it with a
+// The Express app: public decision and health routes, the admin API behind its tokens
+// (each route asks for a scope, see auth.ts), and one error handler. Everything it uses is passed in, so tests build it with a
 // real Redis and a real bundle and nothing is patched.
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
@@ -10,11 +10,14 @@ import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { auditRoutes } from './audit.ts';
-import { requireAdminToken } from './auth.ts';
+import { auditAccess, authenticate } from './auth.ts';
+import { changeRecorder } from './changes.ts';
+import { directoryRoutes } from './directory.ts';
 import { errorHandler, notFound } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { jsonDepthLimit } from './limits.ts';
 import { settingsRoutes } from './settings.ts';
+import type { AdminTokens } from './tokens.ts';
 
 export interface AppDeps {
   policy: ActivePolicy;
@@ -23,7 +26,8 @@ export interface AppDeps {
   audit: AuditLog;
   metrics: Metrics;
   log: Logger;
-  adminToken: string;
+  /** The admin API's tokens (tokens.ts loadAdminTokens). */
+  adminTokens: AdminTokens;
   bodyLimit: string;
   /** Deepest JSON nesting accepted in a request body. */
   jsonMaxDepth: number;
@@ -42,9 +46,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
   app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
-  app.use('/v1/orgs', requireAdminToken(deps.adminToken));
-  app.use(settingsRoutes(deps.store, deps.audit));
-  app.use('/v1/audit', requireAdminToken(deps.adminToken));
+  const record = changeRecorder(deps.audit, deps.adminTokens);
+  app.use('/v1/orgs', authenticate(deps.adminTokens));
+  app.use(settingsRoutes(deps.store, record));
+  app.use(directoryRoutes(deps.store, record));
+  app.use('/v1/audit', authenticate(deps.adminTokens), auditAccess(deps.audit));
   app.use(auditRoutes(deps.audit));
 
   app.use(notFound);

@@ -122,15 +122,17 @@ for (const kind of kinds) {
       await request(app).delete('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(auth).expect(204);
       await sidecar.audit.flush();
       const res = await request(app).get('/v1/audit/settings-changes?orgId=org-1').set(auth).expect(200);
-      const [deleted, put, org] = res.body.changes;
-      assert.deepEqual([deleted.operation, deleted.actor, deleted.workspaceId, deleted.before, deleted.after], ['delete_workspace', 'unknown', 'ws-1', { managersWriteMcpServers: true }, null]);
-      assert.deepEqual([put.operation, put.actor, put.before, put.after], ['put_workspace', 'bob', null, { managersWriteMcpServers: true }]);
+      const [deleted, put, registered, org] = res.body.changes;
+      // The actor is the admin token's name; X-Actor is only a note.
+      assert.deepEqual([deleted.operation, deleted.actor, deleted.note, deleted.workspaceId, deleted.before, deleted.after], ['delete_workspace', 'admin', undefined, 'ws-1', { managersWriteMcpServers: true }, null]);
+      assert.deepEqual([put.operation, put.actor, put.note, put.before, put.after], ['put_workspace', 'admin', 'bob', null, { managersWriteMcpServers: true }]);
+      assert.deepEqual([registered.operation, registered.workspaceId], ['register_workspace', 'ws-1']);
       assert.equal(org.operation, 'put_org');
-      assert.equal(org.actor, 'alice@example.com');
+      assert.deepEqual([org.actor, org.note], ['admin', 'alice@example.com']);
       assert.deepEqual(org.after, { managersWriteMcpServers: false });
       assert.ok(Date.parse(org.timestamp) <= Date.parse(put.timestamp));
       assert.equal(typeof put.version, 'number');
-      assert.equal((await request(app).get('/v1/audit/settings-changes?orgId=org-1&workspaceId=ws-1').set(auth).expect(200)).body.changes.length, 2);
+      assert.equal((await request(app).get('/v1/audit/settings-changes?orgId=org-1&workspaceId=ws-1').set(auth).expect(200)).body.changes.length, 3);
     });
 
     test('/metrics shows the audit counters', async () => {

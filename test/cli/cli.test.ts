@@ -140,4 +140,32 @@ describe('portcullis settings import', () => {
       client.disconnect();
     }
   });
+
+  test('registers every workspace of the file in the workspace directory under its organization', async () => {
+    const { code, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
+    assert.equal(code, 0, stderr);
+    const listed = await fetch(`${url}/v1/orgs/org-1/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
+    assert.equal(await sidecar.store.workspaceOrg('ws-2'), 'org-1');
+  });
+
+  test('writes nothing when a workspace belongs to another organization or an id is not an id', async () => {
+    const registered = await fetch(`${url}/v1/orgs/org-2/workspaces/ws-theirs`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(registered.status, 201);
+    const file = join(dir, 'foreign.yaml');
+    await writeFile(file, 'orgs:\n  org-1:\n    workspaces:\n      ws-new: {}\n      ws-theirs: {}\n      "ws\\u200bhidden": {}\n');
+    const client = new Redis(redis.url);
+    try {
+      const version = await client.hget('portcullis:settings:{org-1}', 'version');
+      const { code, stderr } = await portcullis(['settings', 'import', file, '--redis', redis.url]);
+      assert.equal(code, 1);
+      assert.match(stderr, /workspace ws-theirs belongs to organization org-2, not org-1/);
+      assert.match(stderr, /workspace "ws\u200bhidden" of org-1: id must not contain .*U\+200B/);
+      assert.equal(await client.hget('portcullis:settings:{org-1}', 'version'), version);
+      assert.equal(await client.exists('portcullis:directory:{ws-new}'), 0);
+      assert.equal(await sidecar.store.workspaceOrg('ws-theirs'), 'org-2');
+    } finally {
+      client.disconnect();
+    }
+  });
 });

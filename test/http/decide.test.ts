@@ -77,6 +77,8 @@ for (const storeKind of ['memory', 'redis'] as const) {
               const got = { allow, reason, ...(setting ? { setting } : {}), ...(source ? { source } : {}) };
               if (JSON.stringify(got) !== JSON.stringify(expected(c))) wrong.push({ c, got, want: expected(c) });
             });
+            // A workspace belongs to one organization: ws-1 moves on to the next combination's.
+            await api.delete(`/v1/orgs/${orgId}/workspaces/ws-1`).set(admin).expect(204);
           }
       assert.equal(combination, 18);
       assert.deepEqual(wrong.slice(0, 3), [], `${wrong.length} decisions differ from the spec`);
@@ -117,6 +119,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
       await api.delete('/v1/orgs/flip/workspaces/ws-1/settings/integration-access').set(admin).expect(204);
       const inherited = await decide(manager);
       assert.deepEqual([inherited.allow, inherited.source], [false, 'org'], 'deleted workspace settings inherit again');
+      await api.delete('/v1/orgs/flip/workspaces/ws-1').set(admin).expect(204);
     });
 
     test('settings sent by the caller are discarded', async () => {
@@ -153,7 +156,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
 
     test('every settings write bumps the version', async () => {
       const first = await putOrg('versions', {});
-      const second = await putWorkspace('versions', 'ws-1', {});
+      const second = await putWorkspace('versions', 'ws-v', {});
       assert.ok(Number(second.headers['x-settings-version']) > Number(first.headers['x-settings-version']));
     });
 

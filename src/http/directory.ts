@@ -1,0 +1,63 @@
+// The workspace directory's admin API (DESIGN.md §2): which organization a workspace
+// belongs to, which gateways trust over the caller's token. A workspace belongs to one
+// organization at a time; registering it under another is a 409 that does not say whose
+// it is. Changes are recorded in the settings audit trail like settings changes.
+import { Router, type Request } from 'express';
+import { errors, invalidInput, type FieldError } from '../errors.ts';
+import { idProblem } from '../ids.ts';
+import type { SettingsStore } from '../settings/types.ts';
+import { allow } from './auth.ts';
+import type { ChangeRecorder } from './changes.ts';
+import { pathIds } from './params.ts';
+
+const WORKSPACE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId';
+const LIST_PATH = '/v1/orgs/:orgId/workspaces';
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+// The cursor is the last workspace id of the page, base64url-encoded: opaque to callers
+// (they pass it back as it came), and checked by the id rule when it comes back.
+const encodeCursor = (workspaceId: string) => Buffer.from(workspaceId, 'utf8').toString('base64url');
+
+function decodeCursor(cursor: string): string | undefined {
+  const workspaceId = Buffer.from(cursor, 'base64url').toString('utf8');
+  return encodeCursor(workspaceId) === cursor && idProblem(workspaceId) === undefined ? workspaceId : undefined;
+}
+
+function listPage(query: Request['query']): { limit: number; after?: string } {
+  const problems: FieldError[] = [];
+  for (const name of Object.keys(query)) if (name !== 'limit' && name !== 'cursor') problems.push({ field: name, message: 'is not a parameter of this query' });
+  const { limit = String(DEFAULT_LIMIT), cursor } = query;
+  const n = typeof limit === 'string' && /^\d{1,4}$/.test(limit) ? Number(limit) : NaN;
+  if (!(n >= 1 && n <= MAX_LIMIT)) problems.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_LIMIT}, given once` });
+  const after = typeof cursor === 'string' ? decodeCursor(cursor) : undefined;
+  if (cursor !== undefined && after === undefined) problems.push({ field: 'cursor', message: 'is not a cursor this API gave (pass nextCursor back as it came)' });
+  if (problems.length > 0) throw invalidInput(problems);
+  return after === undefined ? { limit: n } : { limit: n, after };
+}
+
+export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): Router {
+  const router = Router();
+
+  router.put(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+    const { orgId, workspaceId } = pathIds(req);
+    const { created } = await store.registerWorkspace(orgId, workspaceId);
+    if (created) record(req, res, { orgId, workspaceId, operation: 'register_workspace', before: null, after: null, version: null });
+    res.status(created ? 201 : 200).json({ orgId, workspaceId });
+  });
+
+  router.delete(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+    const { orgId, workspaceId } = pathIds(req);
+    if (!(await store.unregisterWorkspace(orgId, workspaceId))) throw errors.notFound(`workspace ${JSON.stringify(workspaceId)} of organization ${JSON.stringify(orgId)}`);
+    record(req, res, { orgId, workspaceId, operation: 'unregister_workspace', before: null, after: null, version: null });
+    res.status(204).end();
+  });
+
+  router.get(LIST_PATH, allow('settings:read'), async (req, res) => {
+    const { orgId } = pathIds(req);
+    const { workspaces, next } = await store.listWorkspaces(orgId, listPage(req.query));
+    res.json({ workspaces, nextCursor: next === null ? null : encodeCursor(next) });
+  });
+
+  return router;
+}
