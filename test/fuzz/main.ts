@@ -1,10 +1,10 @@
-// `make fuzz`: the long fuzz run. FUZZ_REQUESTS (default 100,000) and FUZZ_SEED choose the
+// `make fuzz`: the long fuzz run. FUZZ_REQUESTS (default 100,000) and FUZZ_SEED (default fixed) choose the
 // run; it prints what it tried per API and every invariant violation with its input, and
 // exits non-zero if there was any.
 import { fuzz, groups } from './run.ts';
 
 const requests = Number(process.env.FUZZ_REQUESTS ?? 100_000);
-const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+const seed = Number(process.env.FUZZ_SEED ?? 20_250_101);
 if (!Number.isSafeInteger(requests) || requests < 1 || !Number.isSafeInteger(seed)) {
   console.error('FUZZ_REQUESTS must be a positive integer and FUZZ_SEED an integer');
   process.exit(2);
