@@ -155,7 +155,7 @@ function judgeHttp(c: HttpCase, answer: Answer): string[] {
     const responses = parse(answer.text)?.responses as Record<string, { result?: any }> | undefined;
     for (const [key, problem] of Object.entries(judge.malformed)) {
       const result = responses && Object.getOwnPropertyDescriptor(responses, key)?.value?.result;
-      if (result === true || result?.allow === true) found.push(`no allow for a malformed batch input ${JSON.stringify(key.slice(0, 40))} (${problem})`);
+      if (result === true || result?.allow === true) found.push(`no allow for a malformed batch input (${JSON.stringify(key.slice(0, 40))}: ${problem})`);
     }
   }
   return found;
