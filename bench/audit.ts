@@ -51,7 +51,7 @@ async function throughput(url: string): Promise<void> {
   await redisAudit.start();
   const sinks: Array<[string, AuditSink & { flush?: () => Promise<void> }]> = [
     ['audit off', { record: () => undefined }],
-    ['in-memory log', new MemoryAuditLog({ capacity: 10_000, retentionMs: 86_400_000, maxScan: 1, mask: createMasker([]), stats: NO_AUDIT_STATS })],
+    ['in-memory log', new MemoryAuditLog({ capacity: 10_000, maxOrgs: 1_000, retentionMs: 86_400_000, maxScan: 1, mask: createMasker([]), stats: NO_AUDIT_STATS })],
     ['Redis log', redisAudit],
   ];
   const request = parseAuthorizeRequest({

@@ -14,7 +14,14 @@ export async function createAuditLog(config: Config, stats: AuditStats, log: Log
   const mask = createMasker(parseMaskPaths(config.auditMaskPaths));
   const retentionMs = config.auditRetentionHours * HOUR_MS;
   if (!config.redisUrl) {
-    return new MemoryAuditLog({ capacity: config.auditMemoryRecords, retentionMs, maxScan: config.auditMaxScan, mask, stats });
+    return new MemoryAuditLog({
+      capacity: config.auditMemoryRecords,
+      maxOrgs: config.auditMemoryMaxOrgs,
+      retentionMs,
+      maxScan: config.auditMaxScan,
+      mask,
+      stats,
+    });
   }
   const audit = new RedisAuditLog({
     url: config.redisUrl,

@@ -1,5 +1,7 @@
-// The embedded audit log (no Redis, `make run`): the newest `capacity` decision records
-// across all organizations, and none older than the retention. It keeps the same
+// The embedded audit log (no Redis, `make run`): per organization, the newest `capacity`
+// decision records (and as many settings changes), none older than the retention, for at
+// most `maxOrgs` organizations. Capacity is per organization so that a flood of one
+// tenant's decisions cannot evict another's (issue 10). It keeps the same
 // per-organization streams, ids and entries as the Redis log and answers queries with
 // the same code (query.ts), so a query means the same thing on both.
 import {
@@ -23,8 +25,10 @@ import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, Setti
 import type { AuditStats } from './stats.ts';
 
 export interface MemoryAuditOptions {
-  /** Records kept across all organizations (decisions and settings changes each). */
+  /** Records kept per organization (decisions and settings changes each): one organization's volume never evicts another's. */
   capacity: number;
+  /** Organizations kept; beyond it the one recorded least recently is forgotten, whole. */
+  maxOrgs: number;
   retentionMs: number;
   maxScan: number;
   mask: Masker;
@@ -32,32 +36,44 @@ export interface MemoryAuditOptions {
   now?: () => number;
 }
 
+/** A stream entry, with the decision id it stores (to forget the id with the entry). */
+interface Stored extends StreamEntry {
+  decisionId?: string;
+}
+
 class Stream {
-  entries: StreamEntry[] = [];
+  entries: Stored[] = [];
   head = 0;
   lagMs = 0;
 
-  append(tsMs: number, fields: Record<string, string>): string {
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  append(tsMs: number, fields: Record<string, string>, decisionId?: string): string {
     const top = this.entries.length > this.head ? this.entries[this.entries.length - 1]!.id : undefined;
     const id = nextStreamId(top, tsMs);
     this.lagMs = Math.max(this.lagMs, parseStreamId(id)[0] - tsMs);
-    this.entries.push({ id, fields });
+    this.entries.push(decisionId === undefined ? { id, fields } : { id, fields, decisionId });
     return id;
   }
 
-  dropOldest(): StreamEntry | undefined {
-    const entry = this.entries[this.head];
-    if (!entry) return undefined;
-    this.head++;
+  /** Drops entries beyond `capacity` and those recorded before `oldestKept`; returns them. */
+  trim(capacity: number, oldestKept: number): Stored[] {
+    const dropped: Stored[] = [];
+    for (let oldest = this.live(0); oldest && (this.size > capacity || Number(oldest.fields.ts) < oldestKept); oldest = this.live(0)) {
+      dropped.push(oldest);
+      this.head++;
+    }
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
-    return entry;
+    return dropped;
   }
 
-  oldest(): StreamEntry | undefined {
-    return this.entries[this.head];
+  live(i: number): Stored | undefined {
+    return this.entries[this.head + i];
   }
 
   /** Index of the first live entry with id >= `id` (binary search). */
@@ -83,41 +99,17 @@ class Stream {
   };
 }
 
-type Kind = 'decisions' | 'settings';
-
-/** A FIFO whose shift is O(1) (Array#shift moves every element). */
-class Queue<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  shift(): T | undefined {
-    const item = this.items[this.head];
-    if (item === undefined) return undefined;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
+/** One organization's two streams. */
+interface OrgLog {
+  decisions: Stream;
+  settings: Stream;
 }
 
+type Kind = keyof OrgLog;
+
 export class MemoryAuditLog implements AuditLog {
-  private readonly streams = new Map<string, Stream>();
-  /** Insertion order across organizations, for the global capacity. */
-  private readonly order: Record<Kind, Queue<{ orgId: string; tsMs: number; decisionId?: string }>> = { decisions: new Queue(), settings: new Queue() };
+  /** In order of last record, least recent first (a Map keeps insertion order). */
+  private readonly orgs = new Map<string, OrgLog>();
   private readonly byId = new Map<string, { orgId: string; id: string }>();
   private readonly now: () => number;
 
@@ -140,7 +132,7 @@ export class MemoryAuditLog implements AuditLog {
   }
 
   async queryDecisions(filter: DecisionFilter, page: PageRequest): Promise<Page<DecisionRecord>> {
-    const stream = this.streams.get(key('decisions', filter.orgId));
+    const stream = this.stream('decisions', filter.orgId);
     if (!stream) return emptyPage(page.cursor, filterHash('decisions', filter));
     return queryPage(stream.scan, decisionMatcher(filter), page.limit, page.cursor, filterHash('decisions', filter), {
       ...timeBounds(filter),
@@ -152,13 +144,13 @@ export class MemoryAuditLog implements AuditLog {
   async getDecision(decisionId: string): Promise<DecisionRecord | null> {
     const where = this.byId.get(decisionId);
     if (!where) return null;
-    const stream = this.streams.get(key('decisions', where.orgId));
+    const stream = this.stream('decisions', where.orgId);
     const [entry] = (await stream?.scan({ before: nextStreamId(where.id, 0) }, 1)) ?? [];
     return entry && entry.id === where.id ? recordOf<DecisionRecord>(entry) : null;
   }
 
   async summary(filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>): Promise<Summary> {
-    const stream = this.streams.get(key('decisions', filter.orgId)) ?? new Stream();
+    const stream = this.stream('decisions', filter.orgId) ?? new Stream();
     return summarize(stream.scan, filter, stream.lagMs);
   }
 
@@ -167,7 +159,7 @@ export class MemoryAuditLog implements AuditLog {
     page: PageRequest,
   ): Promise<Page<SettingsChangeRecord>> {
     const hash = filterHash('settings', filter);
-    const stream = this.streams.get(key('settings', filter.orgId));
+    const stream = this.stream('settings', filter.orgId);
     if (!stream) return emptyPage(page.cursor, hash);
     return queryPage(stream.scan, settingsChangeMatcher(filter), page.limit, page.cursor, hash, {
       ...timeBounds(filter),
@@ -180,27 +172,38 @@ export class MemoryAuditLog implements AuditLog {
 
   async close(): Promise<void> {}
 
+  /** An organization's stream with what has outlived the retention dropped (an idle organization is trimmed when read). */
+  private stream(kind: Kind, orgId: string): Stream | undefined {
+    const log = this.orgs.get(orgId);
+    if (log) this.trim(log[kind]);
+    return log?.[kind];
+  }
+
   private append(kind: Kind, orgId: string, tsMs: number, fields: Record<string, string>, decisionId?: string): string {
-    const streamKey = key(kind, orgId);
-    let stream = this.streams.get(streamKey);
-    if (!stream) this.streams.set(streamKey, (stream = new Stream()));
-    const id = stream.append(tsMs, fields);
-    const order = this.order[kind];
-    order.push(decisionId === undefined ? { orgId, tsMs } : { orgId, tsMs, decisionId });
-    const oldestKept = this.now() - this.options.retentionMs;
-    for (let oldest = order.peek(); oldest && (order.size > this.options.capacity || oldest.tsMs < oldestKept); oldest = order.peek()) {
-      const evicted = order.shift()!;
-      const from = this.streams.get(key(kind, evicted.orgId))!;
-      from.dropOldest();
-      if (evicted.decisionId !== undefined) this.byId.delete(evicted.decisionId);
-      if (!from.oldest()) this.streams.delete(key(kind, evicted.orgId));
-    }
+    let log = this.orgs.get(orgId);
+    if (log) this.orgs.delete(orgId);
+    else log = { decisions: new Stream(), settings: new Stream() };
+    this.orgs.set(orgId, log);
+    const id = log[kind].append(tsMs, fields, decisionId);
+    this.trim(log[kind]);
+    if (this.orgs.size > this.options.maxOrgs) this.forget(this.orgs.keys().next().value!);
     return id;
   }
+
+  private trim(stream: Stream): void {
+    for (const dropped of stream.trim(this.options.capacity, this.now() - this.options.retentionMs)) {
+      if (dropped.decisionId !== undefined) this.byId.delete(dropped.decisionId);
+    }
+  }
+
+  private forget(orgId: string): void {
+    const { decisions } = this.orgs.get(orgId)!;
+    this.orgs.delete(orgId);
+    for (let i = 0, entry = decisions.live(0); entry; entry = decisions.live(++i)) {
+      if (entry.decisionId !== undefined) this.byId.delete(entry.decisionId);
+    }
+  }
 }
-
-const key = (kind: Kind, orgId: string) => `${kind}\u0000${orgId}`;
-
 
 /** An unknown org still validates its cursor, so a bad cursor is a 400 on both logs. */
 async function emptyPage<T>(cursor: string | undefined, hash: string): Promise<Page<T>> {

@@ -112,9 +112,21 @@ export function decodeCursor(cursor: string, filterHash: string): string {
   } catch {
     throw cursorError('is not a cursor returned by this API');
   }
-  if (typeof decoded?.id !== 'string' || !/^\d+-\d+$/.test(decoded.id)) throw cursorError('is not a cursor returned by this API');
+  if (typeof decoded?.id !== 'string' || !isStreamIdInRange(decoded.id)) throw cursorError('is not a cursor returned by this API');
   if (decoded.h !== filterHash) throw cursorError('belongs to a query with other filters; repeat the same filters or drop the cursor');
   return decoded.id;
+}
+
+/**
+ * The latest time a query can name (the end of year 9999, as for `from`/`to`), and so the
+ * largest ms a stream id of ours can have. A cursor past it is no cursor of ours, and Redis
+ * would refuse its id (ids are two unsigned 64-bit numbers): both logs answer 400.
+ */
+export const MAX_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+function isStreamIdInRange(id: string): boolean {
+  const match = /^(\d{1,16})-(\d{1,16})$/.exec(id);
+  return match !== null && Number(match[1]) <= MAX_TIME_MS && Number.isSafeInteger(Number(match[2]));
 }
 
 const cursorError = (message: string) => new ApiError(400, 'invalid_parameter', `cursor: ${message}`, [{ field: 'cursor', message }]);

@@ -340,6 +340,8 @@ export class RedisAuditLog implements AuditLog {
 
   private scanner(key: string): ScanDescending {
     return async ({ before, maxMs, minMs }, count) => {
+      // Nothing precedes the first possible id, and Redis refuses "(0-0" as an interval's end.
+      if (before === '0-0') return [];
       let end = maxMs === undefined ? '+' : String(maxMs);
       if (before !== undefined && (maxMs === undefined || compareStreamIds(before, `${maxMs + 1}-0`) <= 0)) end = `(${before}`;
       const start = minMs === undefined ? '-' : String(minMs);

@@ -2,13 +2,14 @@
 // dashboards, and the settings changes made through the admin API. Query parameters are
 // parsed here once; a bad or unknown one is a 400 that names it.
 import { Router, type Request } from 'express';
+import { MAX_TIME_MS } from '../audit/query.ts';
 import type { AuditLog, DecisionFilter } from '../audit/record.ts';
 import { ACTIONS, RESOURCE_TYPES } from '../decision/request.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
+import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
 
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
-const MAX_ID_LENGTH = 256;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 class QueryReader {
@@ -35,6 +36,14 @@ class QueryReader {
     return value;
   }
 
+  /** An organization, workspace or principal id: the one id rule (src/ids.ts). */
+  id(name: string, required = false): string | undefined {
+    const value = this.string(name, required);
+    const problem = value === undefined ? undefined : idProblem(value);
+    if (problem !== undefined) this.errors.push({ field: name, message: problem });
+    return problem === undefined ? value : undefined;
+  }
+
   oneOf(name: string, allowed: readonly string[]): string | undefined {
     const value = this.string(name);
     if (value !== undefined && !allowed.includes(value)) this.errors.push({ field: name, message: `must be one of ${allowed.join(', ')}` });
@@ -45,8 +54,17 @@ class QueryReader {
     const value = this.string(name);
     if (value === undefined) return undefined;
     const ms = ISO_8601.test(value) ? Date.parse(value) : NaN;
-    if (Number.isNaN(ms)) this.errors.push({ field: name, message: 'must be an ISO-8601 time, e.g. 2025-01-31T12:00:00Z' });
-    return Number.isNaN(ms) ? undefined : ms;
+    if (Number.isNaN(ms)) {
+      this.errors.push({ field: name, message: 'must be an ISO-8601 time, e.g. 2025-01-31T12:00:00Z' });
+      return undefined;
+    }
+    // Stream ids are unsigned: a time before 1970 cannot be asked of Redis, and the memory
+    // log must answer as Redis does (a 400, not a clamped range).
+    if (ms < 0 || ms > MAX_TIME_MS) {
+      this.errors.push({ field: name, message: 'must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z' });
+      return undefined;
+    }
+    return ms;
   }
 
   limit(): number {
@@ -77,9 +95,9 @@ function timeRange(read: QueryReader): { from?: number; to?: number } {
 }
 
 function decisionFilter(read: QueryReader): DecisionFilter {
-  const filter: DecisionFilter = { orgId: read.string('orgId', true) ?? '', ...timeRange(read) };
-  const workspaceId = read.string('workspaceId');
-  const principalId = read.string('principalId');
+  const filter: DecisionFilter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
+  const workspaceId = read.id('workspaceId');
+  const principalId = read.id('principalId');
   const allow = read.oneOf('allow', ['true', 'false']);
   const reason = read.string('reason');
   const resourceType = read.oneOf('resourceType', RESOURCE_TYPES);
@@ -123,22 +141,22 @@ export function auditRoutes(audit: AuditLog): Router {
 
   router.get('/v1/audit/decisions/:decisionId', async (req, res) => {
     const { decisionId } = req.params as { decisionId: string };
-    const record = decisionId.length <= MAX_ID_LENGTH ? await fromStore(audit.getDecision(decisionId)) : null;
+    const record = isId(decisionId) ? await fromStore(audit.getDecision(decisionId)) : null;
     if (!record) throw errors.notFound(`decision ${decisionId}`);
     res.json(record);
   });
 
   router.get('/v1/audit/summary', async (req, res) => {
     const read = new QueryReader(req.query);
-    const filter = { orgId: read.string('orgId', true) ?? '', ...timeRange(read) };
+    const filter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
     read.done();
     res.json(await fromStore(audit.summary(filter)));
   });
 
   router.get('/v1/audit/settings-changes', async (req, res) => {
     const read = new QueryReader(req.query);
-    const filter: { orgId: string; workspaceId?: string; from?: number; to?: number } = { orgId: read.string('orgId', true) ?? '', ...timeRange(read) };
-    const workspaceId = read.string('workspaceId');
+    const filter: { orgId: string; workspaceId?: string; from?: number; to?: number } = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
+    const workspaceId = read.id('workspaceId');
     if (workspaceId !== undefined) filter.workspaceId = workspaceId;
     const request = page(read);
     read.done();

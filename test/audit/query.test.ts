@@ -90,7 +90,7 @@ const logs: AuditLog[] = [];
 const backends: Backend[] = [
   {
     name: 'memory',
-    make: async () => new MemoryAuditLog({ capacity: 100_000, retentionMs: DAY, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS }),
+    make: async () => new MemoryAuditLog({ capacity: 100_000, maxOrgs: 1_000, retentionMs: DAY, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS }),
     teardown: async () => undefined,
   },
   {

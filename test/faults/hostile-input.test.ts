@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { createLimitedServer } from '../../src/http/limits.ts';
 import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
+import { random } from '../support/random.ts';
 import { ADMIN_TOKEN, decisionRequest, testConfig } from '../support/sidecar.ts';
 
 const LIMITS = { maxHeaderBytes: 8_192, requestTimeoutMs: 1_500, headersTimeoutMs: 1_000 };
@@ -38,20 +39,6 @@ after(async () => {
   server.close();
   await sidecar.close();
 });
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function random(seed: number) {
-  let state = seed;
-  const next = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
-  return { next, int, pick };
-}
 
 const rng = random(Number(process.env.FUZZ_SEED ?? 20240601));
 

@@ -1,0 +1,81 @@
+// The in-memory audit log's bounds are per tenant: one organization's volume never evicts
+// another's records, and the number of organizations kept is bounded too.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createMasker } from '../../src/audit/mask.ts';
+import { MemoryAuditLog } from '../../src/audit/memory.ts';
+import { NO_AUDIT_STATS } from '../../src/audit/stats.ts';
+import { decisionRecord } from './records.ts';
+
+const HOUR = 3_600_000;
+const CAPACITY = 50;
+
+function memoryLog(options: { maxOrgs?: number; now?: () => number } = {}) {
+  return new MemoryAuditLog({ capacity: CAPACITY, maxOrgs: options.maxOrgs ?? 100, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS, ...(options.now ? { now: options.now } : {}) });
+}
+
+async function decisionIds(audit: MemoryAuditLog, orgId: string): Promise<string[]> {
+  return (await audit.queryDecisions({ orgId }, { limit: 1000 })).items.map((r) => r.decisionId);
+}
+
+function change(orgId: string, i: number) {
+  return { changeId: `c-${orgId}-${i}`, timestamp: new Date().toISOString(), actor: 'admin', orgId, operation: 'put_org' as const, before: null, after: {}, version: i };
+}
+
+test("a flood of one organization's records (10x capacity) leaves another organization's records all there", async () => {
+  const audit = memoryLog();
+  const mine = Array.from({ length: CAPACITY }, () => decisionRecord({ orgId: 'org-1' }));
+  for (const record of mine) audit.record(record);
+  audit.recordSettingsChange(change('org-1', 1));
+  for (let i = 0; i < CAPACITY * 10; i++) {
+    audit.record(decisionRecord({ orgId: 'org-2' }));
+    audit.recordSettingsChange(change('org-2', i));
+  }
+  assert.deepEqual(await decisionIds(audit, 'org-1'), mine.map((r) => r.decisionId).reverse());
+  for (const record of mine) assert.equal((await audit.getDecision(record.decisionId))?.decisionId, record.decisionId);
+  assert.equal((await audit.querySettingsChanges({ orgId: 'org-1' }, { limit: 10 })).items.length, 1);
+  // The flooding organization keeps its own newest `capacity` records.
+  assert.equal((await decisionIds(audit, 'org-2')).length, CAPACITY);
+  assert.equal((await audit.querySettingsChanges({ orgId: 'org-2' }, { limit: 1000 })).items.length, CAPACITY);
+  assert.equal((await audit.summary({ orgId: 'org-2' })).total, CAPACITY);
+});
+
+test("an organization's own overflow drops its oldest records, and their ids are forgotten", async () => {
+  const audit = memoryLog();
+  const records = Array.from({ length: CAPACITY + 5 }, () => decisionRecord({ orgId: 'org-1' }));
+  for (const record of records) audit.record(record);
+  assert.deepEqual(await decisionIds(audit, 'org-1'), records.slice(5).map((r) => r.decisionId).reverse());
+  assert.equal(await audit.getDecision(records[0]!.decisionId), null);
+  assert.equal((await audit.getDecision(records[5]!.decisionId))?.decisionId, records[5]!.decisionId);
+});
+
+test('beyond maxOrgs, the organization recorded least recently is forgotten whole', async () => {
+  const audit = memoryLog({ maxOrgs: 3 });
+  const first = decisionRecord({ orgId: 'org-a' });
+  audit.record(first);
+  audit.record(decisionRecord({ orgId: 'org-b' }));
+  audit.record(decisionRecord({ orgId: 'org-c' }));
+  audit.record(decisionRecord({ orgId: 'org-a' })); // org-a is now the most recent, org-b the least
+  audit.record(decisionRecord({ orgId: 'org-d' }));
+  assert.deepEqual(await decisionIds(audit, 'org-b'), []);
+  assert.equal((await decisionIds(audit, 'org-a')).length, 2);
+  assert.equal((await audit.getDecision(first.decisionId))?.decisionId, first.decisionId);
+  const victim = decisionRecord({ orgId: 'org-e' });
+  audit.record(victim);
+  audit.record(decisionRecord({ orgId: 'org-f' }));
+  audit.record(decisionRecord({ orgId: 'org-g' }));
+  audit.record(decisionRecord({ orgId: 'org-h' }));
+  assert.equal(await audit.getDecision(victim.decisionId), null, 'a forgotten organization keeps no id lookups');
+  assert.deepEqual(await decisionIds(audit, 'org-a'), []);
+});
+
+test('records older than the retention are dropped, also in an organization that records nothing more', async () => {
+  let now = Date.now();
+  const audit = memoryLog({ now: () => now });
+  audit.record(decisionRecord({ orgId: 'org-idle', timestampMs: now }));
+  audit.record(decisionRecord({ orgId: 'org-busy', timestampMs: now }));
+  now += 2 * HOUR;
+  audit.record(decisionRecord({ orgId: 'org-busy', timestampMs: now }));
+  assert.deepEqual(await decisionIds(audit, 'org-idle'), []);
+  assert.equal((await decisionIds(audit, 'org-busy')).length, 1);
+});
