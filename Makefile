@@ -12,13 +12,14 @@ POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
 TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
+NODE_MODULES := node_modules/.package-lock.json
 
 .PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit fuzz install opa
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-run: node_modules ## Start the sidecar on :8181 (embedded settings, committed bundle; REDIS_URL=... for Redis)
+run: $(NODE_MODULES) ## Start the sidecar on :8181 (embedded settings, committed bundle; REDIS_URL=... for Redis)
 	node --import tsx src/main.ts
 
 test: policy-test bundle-check typecheck unit-test ## Everything: Rego tests, stale-bundle check, types, Node tests
@@ -49,28 +50,28 @@ define build_bundle
 	  --revision $(REVISION) -o $(abspath $(1)) .
 endef
 
-typecheck: node_modules ## tsc --noEmit in strict mode
+typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode
 	npx tsc --noEmit -p .
 
-unit-test: node_modules $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
+unit-test: $(NODE_MODULES) $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
 	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)
 
-bench: node_modules $(OPA) ## Benchmark against `opa run --server` on the same inputs (prints a table; not part of test)
+bench: $(NODE_MODULES) $(OPA) ## Benchmark against `opa run --server` on the same inputs (prints a table; not part of test)
 	OPA_BIN=$(OPA) node --import tsx bench/run.ts
 
-soak: node_modules $(OPA) ## Fixed-rate soak with settings changes and a bundle reload (SOAK_MINUTES=2, SOAK_RATE=200; not part of test)
+soak: $(NODE_MODULES) $(OPA) ## Fixed-rate soak with settings changes and a bundle reload (SOAK_MINUTES=2, SOAK_RATE=200; not part of test)
 	OPA_BIN=$(OPA) node --import tsx bench/soak.ts
 
-bench-gateway: node_modules ## Requests/s and p50/p99 through HTTP ext_authz and gRPC Check (prints a table)
+bench-gateway: $(NODE_MODULES) ## Requests/s and p50/p99 through HTTP ext_authz and gRPC Check (prints a table)
 	node --import tsx bench/gateway.ts
 
-bench-audit: node_modules ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
+bench-audit: $(NODE_MODULES) ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
 	node --import tsx bench/audit.ts
 
-fuzz: node_modules ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
+fuzz: $(NODE_MODULES) ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
 	node --import tsx test/fuzz/main.ts
 
-install: node_modules $(OPA) ## Install npm packages and build the opa CLI
+install: $(NODE_MODULES) $(OPA) ## Install npm packages and build the opa CLI
 
 opa: $(OPA) ## Build the pinned opa CLI into .cache/bin
 
@@ -79,6 +80,7 @@ $(OPA): tools/go.mod tools/go.sum
 	cd tools && go build -o $@ github.com/open-policy-agent/opa
 	@$@ version | sed -n 1p
 
-node_modules: package.json package-lock.json
+# npm's own record of the install, rather than the directory: its time changes only when npm installs.
+$(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@

@@ -1,6 +1,6 @@
 // `make run`: start the sidecar, say where it listens, stop cleanly on SIGTERM/SIGINT.
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLimitedServer } from './http/limits.ts';
 import { createLogger } from './log.ts';
 import { createSidecar } from './sidecar.ts';
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
       [
         '',
         `Portcullis listening on ${base} (settings: ${sidecar.storeKind}, bundle ${sidecar.policy.current?.revision})`,
-        config.adminTokenGenerated ? `Admin token (generated for this run; set ADMIN_TOKEN to choose one): ${config.adminToken}` : 'Admin token: from ADMIN_TOKEN',
+        config.adminTokenGenerated ? `Admin token (generated for this run; set ADMIN_TOKEN or ADMIN_TOKENS_FILE to choose): ${config.adminToken}` : adminTokenSources(config),
         'Try:',
         `  curl -s ${base}/v1/authorize -d '{"principal":{"id":"u-1","orgId":"org-1","orgRole":"member","workspaceRoles":{"ws-1":"manager"}},"action":"create","resource":{"type":"mcp_server","orgId":"org-1","workspaceId":"ws-1"}}'`,
         '',
@@ -55,6 +55,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function adminTokenSources(config: Config): string {
+  const sources = [config.adminToken && 'ADMIN_TOKEN (full scope, actor "admin")', config.adminTokensFile && `ADMIN_TOKENS_FILE ${config.adminTokensFile}`];
+  return `Admin tokens: from ${sources.filter(Boolean).join(' and ')}`;
 }
 
 main().catch((error: unknown) => {

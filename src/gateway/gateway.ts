@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import type { Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
 import { ApiError, errors } from '../errors.ts';
+import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
 import type { HeaderLimits } from './headers.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
@@ -237,7 +238,7 @@ class Values {
   /** The value the sources agree on; refused when they disagree, or when required and none is present. */
   one(sources: Source[], what: string, required: boolean): string | undefined {
     const found = new Set(sources.flatMap((source) => this.read(source, what)));
-    if (found.size > 1) throw refuse(`ambiguous_${what}`, `the request names more than one ${what.replace('_', ' ')}: ${[...found].join(', ')}`);
+    if (found.size > 1) throw refuse(`ambiguous_${what}`, `the request names more than one ${what.replace('_', ' ')}: ${[...found].map(quoted).join(', ')}`);
     if (found.size === 0 && required) {
       throw refuse(`missing_${what}`, `no ${what.replace('_', ' ')} in the request; looked in ${sources.map((s) => `${s.kind}:${s.name}`).join(', ')}`);
     }
@@ -254,8 +255,13 @@ class Values {
           throw refuse('invalid_path', `path parameter ${source.name} is not valid percent-encoding`);
         }
       }
-      case 'query':
-        return new URLSearchParams(this.query).getAll(source.name).filter((v) => v !== '');
+      case 'query': {
+        const values = new URLSearchParams(this.query).getAll(source.name);
+        // Frameworks disagree on a repeated parameter (the first, the last, a list): an
+        // upstream could act on a value other than the one decided on.
+        if (new Set(values).size > 1) throw refuse(`ambiguous_${what}`, `query parameter ${source.name} is sent ${values.length} times with different values`);
+        return values.filter((v) => v !== '');
+      }
       case 'header': {
         const value = this.request.headers[source.name];
         return value ? [value] : [];

@@ -121,7 +121,11 @@ export class GrpcExtAuthz {
   /** Lets in-flight calls finish, then stops; connections still open after the grace period are cut. */
   close(graceMs = 5000): Promise<void> {
     return new Promise((resolve) => {
-      const force = setTimeout(() => this.server.forceShutdown(), graceMs);
+      // forceShutdown does not always call tryShutdown's callback: resolve on either.
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
       this.server.tryShutdown(() => {
         clearTimeout(force);
         resolve();

@@ -2,6 +2,7 @@
 // strings come from the hostile dictionary and whose values and types are mutated. Bodies
 // are built as JSON trees that can hold duplicated keys and raw number text, so the
 // generator knows exactly what the server will parse, and says when a request is malformed.
+import assert from 'node:assert/strict';
 import { ADMIN_TOKEN } from '../support/sidecar.ts';
 import type { Random } from '../support/random.ts';
 import { HOSTILE_STRINGS, LOOKALIKE_KEYS, MUTATED_VALUES, PROTO_KEYS } from './dictionary.ts';
@@ -139,7 +140,8 @@ export interface GrpcCase {
   api: 'gateway_grpc';
   transport: 'grpc';
   /** The CheckRequest; what the server decodes from it is judged (see run.ts). */
-  request: { attributes: { request: { http: { method: string; path: string; headers: Record<string, string>; headerMap?: { headers: Array<{ key: string; value: string }> }; body: string } } } };
+  /** `headers` is Envoy's map<string, string>, which the proto declares as its repeated entries. */
+  request: { attributes: { request: { http: { method: string; path: string; headers: Array<{ key: string; value: string }>; headerMap?: { headers: Array<{ key: string; value: string }> }; body: string } } } };
   /** The gateway request before transport, for the oracle. */
   original: GatewayOriginal;
   malformed?: string;
@@ -257,12 +259,15 @@ const ROUTES: Array<[string, string]> = [
   ['GET', '/v1/mcp-integrations'], ['POST', '/v1/mcp-integrations'], ['DELETE', '/v1/mcp-integrations/r-1'],
 ];
 
-/** A protected path written another way: case, percent-encoding, dot segments, doubled slashes. */
+/**
+ * A protected path written another way: case, percent-encoding, dot segments, doubled
+ * slashes. Only literal segments are rewritten: a parameter's value (r-1) may be encoded.
+ */
 const PATH_VARIANTS: Array<(path: string) => string> = [
   (p) => p.toUpperCase(),
   (p) => p.replace('/v1/', '/V1/'),
-  (p) => p.replace(/-/, '%2D'),
-  (p) => p.replace(/-/, '%2d'),
+  (p) => p.replace(/^\/v1\/([a-z]+)/, (_, name: string) => `/v1/${name.replace(/^./, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`),
+  (p) => p.replace(/^\/v1\/([a-z]+)/, (_, name: string) => `/v1/${name.replace(/^./, (c) => `%${c.charCodeAt(0).toString(16)}`)}`),
   (p) => p.replace('/v1/', '/v1//'),
   (p) => p.replace('/v1/', '/v1/./'),
   (p) => p.replace('/v1/', '/v1/x/../'),
@@ -305,6 +310,7 @@ function gatewayCase(api: 'gateway_envoy' | 'gateway_nginx' | 'gateway_grpc', ct
   const original: GatewayOriginal = { method, path: route, headers: {} };
   if (rng.chance(0.12)) {
     original.path = rng.pick(PATH_VARIANTS)(route);
+    assert.notEqual(original.path, route, 'a path variant must change the path');
     original.problem = 'a protected path written another way';
   } else if (rng.chance(0.05)) {
     original.path = `${route}/`;
@@ -448,7 +454,7 @@ function grpcCase(original: GatewayOriginal, rng: Random): GrpcCase {
   }
   // Envoy with encode_raw_headers sends every header in header_map instead.
   const raw = repeated.length > 0 || rng.chance(0.2);
-  const http: GrpcCase['request']['attributes']['request']['http'] = { method: original.method, path: original.path, headers: raw ? {} : headers, body: original.body ?? '' };
+  const http: GrpcCase['request']['attributes']['request']['http'] = { method: original.method, path: original.path, headers: raw ? [] : Object.entries(headers).map(([key, value]) => ({ key, value })), body: original.body ?? '' };
   if (raw) http.headerMap = { headers: [...Object.entries(headers).map(([key, value]) => ({ key, value })), ...repeated] };
   return { api: 'gateway_grpc', transport: 'grpc', request: { attributes: { request: { http } } }, original };
 }

@@ -200,8 +200,8 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
         if (c.transport === 'grpc') {
           const seen = target.serverSees(c.request) as GrpcCase['request'];
           const http = seen.attributes.request.http;
-          const headers: Record<string, string | string[]> = { ...http.headers };
-          for (const { key, value } of http.headerMap?.headers ?? []) {
+          const headers: Record<string, string | string[]> = {};
+          for (const { key, value } of [...http.headers, ...(http.headerMap?.headers ?? [])]) {
             const name = key.toLowerCase();
             const previous = headers[name];
             headers[name] = previous === undefined ? value : [previous, value].flat();
@@ -267,7 +267,7 @@ async function finalChecks(target: Target, agent: Agent, report: FuzzReport): Pr
   const headers = { ...owner, 'x-portkey-workspace-id': 'ws-check' };
   const http = await send(agent, target.url, { method: 'POST', path: '/ext_authz/v1/mcp-servers', headers }).catch((error: Error) => ({ status: 0, text: error.message }));
   if (http.status !== 200) fail('an ordinary gateway request (owner, HTTP) is allowed', String(http.status), JSON.stringify(headers), http.text);
-  const grpcAnswer = await check(target, { attributes: { request: { http: { method: 'POST', path: '/v1/mcp-servers', headers, body: '' } } } });
+  const grpcAnswer = await check(target, { attributes: { request: { http: { method: 'POST', path: '/v1/mcp-servers', headers: Object.entries(headers).map(([key, value]) => ({ key, value })), body: '' } } } });
   if (grpcAnswer.response?.httpResponse !== 'okResponse') fail('an ordinary gateway request (owner, gRPC) is allowed', grpc.status[grpcAnswer.code] ?? String(grpcAnswer.code), JSON.stringify(headers), JSON.stringify(grpcAnswer.response ?? null));
   const ready = await send(agent, target.url, { method: 'GET', path: '/health/ready', headers: {} }).catch((error: Error) => ({ status: 0, text: error.message }));
   if (ready.status !== 200) fail('/health/ready is 200', String(ready.status), 'GET /health/ready', ready.text);
