@@ -20,10 +20,14 @@ export interface DecideOptions {
   /** Recorded with the decision; the answer is the real decision either way. */
   dryRun?: boolean;
   /**
-   * Gateways: the resource's organization is the workspace directory's answer, whatever
-   * the request says; a workspace the directory does not know is denied unknown_workspace.
+   * What the workspace directory says about the resource's organization:
+   *   checks  (default; the decision APIs) the request names it, and a workspace the
+   *           directory places in another organization is decided cross_org;
+   *   decides (gateways) it is the directory's answer whatever the request says, and a
+   *           workspace the directory does not know is denied unknown_workspace;
+   *   off     (GATEWAY_WORKSPACE_DIRECTORY=off) the request's, unchecked.
    */
-  orgFromDirectory?: boolean;
+  workspaceDirectory?: 'checks' | 'decides' | 'off';
   /** The OPA data path asked, recorded for the decision log. */
   path?: string;
 }
@@ -110,6 +114,8 @@ export class Decider {
    * workspace under another organization makes the decision cross_org.
    */
   private async placeInDirectory(request: AuthorizeRequest, options: DecideOptions): Promise<{ request: AuthorizeRequest; verdict?: PolicyDecision }> {
+    const directory = options.workspaceDirectory ?? 'checks';
+    if (directory === 'off') return { request };
     const { workspaceId, orgId } = request.resource;
     let owner: string | null;
     try {
@@ -119,10 +125,10 @@ export class Decider {
       this.warnSettingsUnavailable(error, orgId);
       // Without the directory a gateway cannot know whose workspace it is: deny. The
       // decision APIs' caller named the organization; the directory only cross-checks it.
-      if (!options.orgFromDirectory) return { request };
+      if (directory === 'checks') return { request };
       return { request, verdict: denied(SETTINGS_UNAVAILABLE, 'The workspace directory cannot be read right now; denied until it can.') };
     }
-    if (options.orgFromDirectory) {
+    if (directory === 'decides') {
       if (owner === null) return { request, verdict: denied('unknown_workspace', `Workspace ${workspaceId} is not in the workspace directory.`) };
       return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
     }

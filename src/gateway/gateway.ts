@@ -78,7 +78,7 @@ export interface GatewayOptions {
   passUnmatched: boolean;
   dryRun: boolean;
   /**
-   * The resource's organization is the workspace directory's answer (DecideOptions.orgFromDirectory),
+   * The resource's organization is the workspace directory's answer (DecideOptions.workspaceDirectory),
    * whatever the token or the route's orgId sources say.
    */
   workspaceDirectory: boolean;
@@ -145,7 +145,7 @@ export class Gateway {
     };
     const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, {
       dryRun: this.options.dryRun,
-      orgFromDirectory: this.options.workspaceDirectory,
+      workspaceDirectory: this.options.workspaceDirectory ? 'decides' : 'off',
     });
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {

@@ -1,6 +1,6 @@
 // Whose workspace it is: the Decider checks the workspace directory. The decision APIs
 // keep the caller's organization but answer cross_org when the directory disagrees;
-// gateways (orgFromDirectory) take the directory's organization and deny unknown
+// gateways (workspaceDirectory: 'decides') take the directory's organization and deny unknown
 // workspaces. A cross-organization decision is recorded in the principal's organization,
 // without the target organization's name or settings. A policy evaluation that fails is
 // a 500 that carries its decision id, recorded as a denial.
@@ -52,7 +52,7 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     test('gateways: the directory\'s organization decides; an unknown workspace is unknown_workspace', async () => {
-      const decide = (body: unknown) => sidecar.decider.decide(parseAuthorizeRequest(body), 'ext_authz_http', { orgFromDirectory: true });
+      const decide = (body: unknown) => sidecar.decider.decide(parseAuthorizeRequest(body), 'ext_authz_http', { workspaceDirectory: 'decides' });
       // The token says org-1 and so does the request: the directory says org-2.
       const stolen = await decide(owner({ orgId: 'org-1', workspaceId: `ws-of-org-2-${kind}` }));
       assert.deepEqual([stolen.allow, stolen.reason], [false, 'cross_org']);
@@ -68,7 +68,7 @@ for (const kind of ['memory', 'redis'] as const) {
     test('a cross-organization decision is recorded in the principal\'s organization, without the target\'s name', async () => {
       const body = owner({ orgId: 'org-1', workspaceId: `ws-of-org-2-${kind}` });
       body.principal.id = `prober-${kind}`;
-      const viaGateway = await sidecar.decider.decide(parseAuthorizeRequest(body), 'ext_authz_http', { orgFromDirectory: true });
+      const viaGateway = await sidecar.decider.decide(parseAuthorizeRequest(body), 'ext_authz_http', { workspaceDirectory: 'decides' });
       const viaApi = (await request(sidecar.app).post('/v1/authorize').send(body).expect(200)).body;
       await sidecar.audit.flush();
       for (const decisionId of [viaGateway.decisionId, viaApi.decisionId]) {

@@ -117,7 +117,7 @@ async function withSidecar(overrides: Parameters<typeof listeningSidecar>[0], ru
   }
 }
 
-// ---- whose workspace (depends on the Decider's orgFromDirectory) ------------------------
+// ---- whose workspace (depends on the Decider's workspaceDirectory option) ------------------------
 
 describe('the workspace directory decides whose workspace it is', () => {
   test('an org-1 owner naming an org-2 workspace is denied cross_org, an unknown workspace unknown_workspace; both audited (HTTP and gRPC)', async () => {
