@@ -129,6 +129,14 @@ describe('the admin tokens file', () => {
     assert.equal(tokens.identify(hex(TOKENS.reader)), undefined, 'the hash is not the token');
     assert.equal(tokens.identify(`${TOKENS.reader} `), undefined);
   });
+
+  test('the example file in the README loads, and its example tokens are what it says', () => {
+    const tokens = loadAdminTokens({ adminToken: '', adminTokensFile: 'examples/admin-tokens.yaml' });
+    assert.deepEqual(tokens.names, ['security-admin', 'org-1 settings', 'auditor']);
+    assert.deepEqual([...tokens.identify('example-org1-settings-token')!.orgs!], ['org-1']);
+    assert.deepEqual([...tokens.identify('example-auditor-token')!.scopes], ['audit:read']);
+    assert.equal(tokens.identify('example-security-admin-token')!.orgs, null);
+  });
 });
 
 /** Every admin endpoint, the scope it needs, and how to make it succeed for org-1. */
