@@ -4,16 +4,13 @@
 // rebuild, about a thousand aborts corrupted the instance for good.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { readBundleFile } from '../../src/engine/bundle.ts';
 import { EvaluationError, PolicyEngine } from '../../src/engine/engine.ts';
-import { createLimitedServer } from '../../src/http/limits.ts';
 import { createSidecar } from '../../src/sidecar.ts';
-import { decisionRequest, testConfig } from '../support/sidecar.ts';
+import { decisionRequest, serve, testConfig } from '../support/sidecar.ts';
 
 const BUNDLE = 'bundles/portkey.tar.gz';
 
@@ -80,14 +77,9 @@ test('in a sidecar, each rebuild is counted in portcullis_engine_rebuilds_total 
   });
   const config = testConfig({ bundleWatch: false });
   const sidecar = await createSidecar(config, pino({ level: 'warn' }, sink));
-  const server: Server = createLimitedServer(sidecar.app, config).listen(0, '127.0.0.1');
-  t.after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await sidecar.close();
-  });
-  await once(server, 'listening');
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const served = await serve(sidecar, config);
+  t.after(() => served.close());
+  const { url } = served;
 
   // The active engine itself, as the decider holds it: below the edge validation.
   const engine = sidecar.policy.require();

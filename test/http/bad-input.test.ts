@@ -3,29 +3,20 @@
 // (lone surrogates, invisible code points) are refused at the edge on every decision API,
 // so no flood of them can reach, and wear out, the engine.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
-import { createLimitedServer } from '../../src/http/limits.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { decisionRequest, testConfig, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, serve, testConfig, testSidecar } from '../support/sidecar.ts';
 
 let sidecar: Sidecar;
-let server: Server;
+let served: Awaited<ReturnType<typeof serve>>;
 let url: string;
 before(async () => {
   sidecar = await testSidecar();
-  server = createLimitedServer(sidecar.app, testConfig()).listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serve(sidecar);
+  url = served.url;
 });
-after(async () => {
-  server.closeAllConnections();
-  server.close();
-  await sidecar.close();
-});
+after(() => served.close());
 
 const valid = decisionRequest();
 const without = (path: string) => {
@@ -156,15 +147,15 @@ for (const field of ID_FIELDS) {
   for (const [name, value, problem] of HOSTILE_IDS) {
     test(`${field} holding ${name}: 400 naming it on /v1/authorize, the OPA API and a batch item`, async () => {
       const bad = withId(field, value);
-      const authorize = await request(server).post('/v1/authorize').send(bad).expect(400);
+      const authorize = await request(url).post('/v1/authorize').send(bad).expect(400);
       assertNamesId(authorize.body, '', field, problem);
 
-      const data = await request(server).post('/v1/data/portkey/authz/allow').send({ input: bad }).expect(400);
+      const data = await request(url).post('/v1/data/portkey/authz/allow').send({ input: bad }).expect(400);
       assertNamesId(data.body, 'input.', field, problem);
       assert.equal(data.body.result, undefined);
 
       const good = decisionRequest({ type: 'integration' });
-      const batch = await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { good, bad } }).expect(207);
+      const batch = await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { good, bad } }).expect(207);
       assert.equal(batch.body.responses.bad.http_status_code, '400');
       assertNamesId(batch.body.responses.bad, 'inputs.bad.', field, problem);
       assert.equal(batch.body.responses.good.result, true);
@@ -175,16 +166,16 @@ for (const field of ID_FIELDS) {
 // examples/settings.yaml seeds the store: org-1 lets managers write integrations, not
 // MCP servers, except in ws-2, whose own value wins.
 test('after hostile ids, ordinary decisions are still correct', async () => {
-  const manager = await request(server).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
+  const manager = await request(url).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
   assert.equal(manager.body.allow, true);
   assert.equal(manager.body.reason, 'manager_write_enabled');
-  const disabled = await request(server).post('/v1/authorize').send(decisionRequest()).expect(200);
+  const disabled = await request(url).post('/v1/authorize').send(decisionRequest()).expect(200);
   assert.deepEqual([disabled.body.allow, disabled.body.reason, disabled.body.source], [false, 'manager_write_disabled', 'org']);
-  const overridden = await request(server).post('/v1/authorize').send(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'admin' } })).expect(200);
+  const overridden = await request(url).post('/v1/authorize').send(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'admin' } })).expect(200);
   assert.deepEqual([overridden.body.allow, overridden.body.source], [true, 'workspace']);
-  const member = await request(server).post('/v1/authorize').send(decisionRequest({ workspaceRoles: { 'ws-1': 'member' } })).expect(200);
+  const member = await request(url).post('/v1/authorize').send(decisionRequest({ workspaceRoles: { 'ws-1': 'member' } })).expect(200);
   assert.equal(member.body.reason, 'read_only_role');
-  const other = await request(server).post('/v1/data/portkey/authz/allow').send({ input: decisionRequest({ workspaceId: 'ws-2' }) }).expect(200);
+  const other = await request(url).post('/v1/data/portkey/authz/allow').send({ input: decisionRequest({ workspaceId: 'ws-2' }) }).expect(200);
   assert.equal(other.body.result, false);
 });
 

@@ -6,16 +6,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { copyFile, rename } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import type { Config } from '../../src/config.ts';
-import { createLimitedServer } from '../../src/http/limits.ts';
 import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
 import { buildBundle, tempDir } from '../faults/support.ts';
-import { decisionRequest, testConfig } from '../support/sidecar.ts';
+import { decisionRequest, serve, testConfig } from '../support/sidecar.ts';
 
 /** Two values for `setting_fields` when the principal is an owner: every owner decision is an evaluation error. */
 const ownersConflict = (rego: string) =>
@@ -32,14 +29,9 @@ type Started = { sidecar: Sidecar; url: string };
 async function start(t: { after(fn: () => Promise<void>): void }, overrides: Partial<Config>): Promise<Started> {
   const config = testConfig({ bundleWatch: false, ...overrides });
   const sidecar = await createSidecar(config, pino({ level: 'silent' }));
-  const server: Server = createLimitedServer(sidecar.app, config).listen(0, '127.0.0.1');
-  t.after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await sidecar.close();
-  });
-  await once(server, 'listening');
-  return { sidecar, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const served = await serve(sidecar, config);
+  t.after(() => served.close());
+  return { sidecar, url: served.url };
 }
 
 async function ready(url: string): Promise<{ status: number; body: { ready: boolean; checks: Record<string, boolean> } }> {

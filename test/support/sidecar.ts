@@ -1,7 +1,10 @@
 // Builds a sidecar for a test exactly as main.ts does, with a silent logger and the
 // committed bundle; options override the config.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { createLimitedServer } from '../../src/http/limits.ts';
 import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -13,6 +16,20 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 
 export async function testSidecar(overrides: Partial<Config> = {}): Promise<Sidecar> {
   return createSidecar(testConfig(overrides), pino({ level: 'silent' }));
+}
+
+/** Serves a sidecar on a free loopback port with the server limits, as main.ts does; close() stops both. */
+export async function serve(sidecar: Sidecar, config: Config = testConfig()): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createLimitedServer(sidecar.app, config).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await sidecar.close();
+    },
+  };
 }
 
 /** A decision request body; `over` replaces fields of it. */
