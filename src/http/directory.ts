@@ -2,11 +2,11 @@
 // belongs to, which gateways trust over the caller's token. A workspace belongs to one
 // organization at a time; registering it under another is a 409 that does not say whose
 // it is. Changes are recorded in the settings audit trail like settings changes.
-import { Router, type Request } from 'express';
-import { errors, invalidInput, type FieldError } from '../errors.ts';
+import { Router, type Request, type Response } from 'express';
+import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem } from '../ids.ts';
 import type { SettingsStore } from '../settings/types.ts';
-import { allow } from './auth.ts';
+import { allow, tokenOf } from './auth.ts';
 import type { ChangeRecorder } from './changes.ts';
 import { pathIds } from './params.ts';
 
@@ -36,12 +36,29 @@ function listPage(query: Request['query']): { limit: number; after?: string } {
   return after === undefined ? { limit: n } : { limit: n, after };
 }
 
+/**
+ * Registers the workspace under the organization for the request's token; true when it
+ * was new. Only a token that may touch every organization (the control plane's) claims a
+ * new workspace id: a token limited to some organizations may use only workspaces already
+ * registered to them, or one tenant could claim another's workspace id before its owner
+ * does and be decided in it as that organization.
+ */
+export async function registerFor(res: Response, store: SettingsStore, orgId: string, workspaceId: string): Promise<boolean> {
+  if (tokenOf(res).orgs === null) return (await store.registerWorkspace(orgId, workspaceId)).created;
+  if ((await store.workspaceOrg(workspaceId)) === orgId) return false;
+  throw new ApiError(
+    403,
+    'workspace_not_registered',
+    `workspace ${JSON.stringify(workspaceId)} is not registered to organization ${JSON.stringify(orgId)}, and a token limited to some organizations cannot register workspaces`,
+  );
+}
+
 export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): Router {
   const router = Router();
 
   router.put(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    const { created } = await store.registerWorkspace(orgId, workspaceId);
+    const created = await registerFor(res, store, orgId, workspaceId);
     if (created) record(req, res, { orgId, workspaceId, operation: 'register_workspace', before: null, after: null, version: null });
     res.status(created ? 201 : 200).json({ orgId, workspaceId });
   });

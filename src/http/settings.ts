@@ -3,6 +3,7 @@
 // the next decision on every instance sees, and is recorded under the token's name.
 // A workspace's settings are written only for a workspace of the organization: the write
 // registers it in the workspace directory, and is refused (409) if another org holds it.
+import { registerFor } from './directory.ts';
 import { Router } from 'express';
 import { withDefaults, type SettingsStore } from '../settings/types.ts';
 import { parseOrgSettings, parseWorkspaceSettings } from '../settings/validate.ts';
@@ -37,7 +38,7 @@ export function settingsRoutes(store: SettingsStore, record: ChangeRecorder): Ro
   router.put(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const settings = parseWorkspaceSettings(req.body);
-    const { created } = await store.registerWorkspace(orgId, workspaceId);
+    const created = await registerFor(res, store, orgId, workspaceId);
     if (created) record(req, res, { orgId, workspaceId, operation: 'register_workspace', before: null, after: null, version: null });
     const before = await store.getWorkspace(orgId, workspaceId);
     const version = await store.putWorkspace(orgId, workspaceId, settings);

@@ -227,6 +227,24 @@ for (const kind of kinds) {
       });
     }
 
+    test('an org-restricted token cannot claim a workspace id: only the control plane\'s unrestricted tokens register new ones', async () => {
+      const app = sidecar.app;
+      const hijack = `ws-unclaimed-${kind.name}`;
+      for (const call of [
+        request(app).put(`/v1/orgs/org-1/workspaces/${hijack}`).set(bearer(TOKENS.org1)),
+        request(app).put(`/v1/orgs/org-1/workspaces/${hijack}/settings/integration-access`).set(bearer(TOKENS.org1)).send({}),
+      ]) {
+        const res = await call;
+        assert.equal(res.status, 403, JSON.stringify(res.body));
+        assert.equal(res.body.code, 'workspace_not_registered');
+      }
+      assert.equal(await sidecar.store.workspaceOrg(hijack), null, 'nothing was registered');
+      // Its owner's registration (the control plane's token) is then the one that counts.
+      await request(app).put(`/v1/orgs/org-2/workspaces/${hijack}`).set(bearer(ADMIN_TOKEN)).expect(201);
+      assert.equal((await request(app).put(`/v1/orgs/org-2/workspaces/${hijack}/settings/integration-access`).set(bearer(TOKENS.org2)).send({})).status, 200);
+      assert.equal((await request(app).put(`/v1/orgs/org-1/workspaces/${hijack}/settings/integration-access`).set(bearer(TOKENS.org1)).send({})).status, 403);
+    });
+
     test('an org-restricted token works in its own organizations', async () => {
       const app = sidecar.app;
       await request(app).put('/v1/orgs/org-3/settings/integration-access').set(bearer(TOKENS.org2)).send({ managersWriteWsIntegrations: false }).expect(200);
