@@ -57,7 +57,9 @@ export const FORBIDDEN_BODY = JSON.stringify({
 });
 
 /** Path segments that an upstream might normalise into a different route than the one matched. */
-const AMBIGUOUS_SEGMENT = /^\.{1,2}$|%2e|%2f|%5c|\\/i;
+// ";" starts path parameters that Tomcat and Spring strip (/v1/mcp-servers;x=1 is their
+// /v1/mcp-servers); encoded spaces and control characters are trimmed by some routers.
+const AMBIGUOUS_SEGMENT = /^\.{1,2}$|%2e|%2f|%5c|\\|;|%[01][0-9a-f]|%20|%7f/i;
 /** A "%" that does not start a percent-encoded byte: upstreams disagree on what it means. */
 const MALFORMED_PERCENT = /%(?![0-9a-f]{2})/i;
 
@@ -217,7 +219,7 @@ function pathSegments(path: string): string[] {
   const segments = path.split('/').slice(1);
   if (segments.length > 1 && segments.at(-1) === '') segments.pop();
   if (segments.some((s, i) => (s === '' && !(i === 0 && segments.length === 1)) || AMBIGUOUS_SEGMENT.test(s))) {
-    throw refuse('invalid_path', 'the request path has empty, dot or encoded-separator segments');
+    throw refuse('invalid_path', 'the request path has empty, dot, ";", encoded-separator or encoded space or control segments');
   }
   if (segments.some((s) => MALFORMED_PERCENT.test(s))) throw refuse('invalid_path', 'the request path has malformed percent-encoding');
   return segments;

@@ -5,7 +5,9 @@
 //
 // How a request path is matched (the gateway refuses with reason invalid_path before any
 // of this when the path does not start with "/", has an empty, "." or ".." segment, a
-// backslash, an encoded "/", "\" or "." (%2F, %5C, %2E), or malformed percent-encoding):
+// backslash, a ";" (path parameters, which Tomcat and Spring strip), an encoded "/", "\"
+// or "." (%2F, %5C, %2E), an encoded space or control character (%00-%1F, %20, %7F), or
+// malformed percent-encoding):
 //   - the query string is not part of the path; one trailing "/" is ignored;
 //   - the method is compared upper-cased;
 //   - segments are compared as sent: literals exactly (case-sensitive, still

@@ -172,6 +172,13 @@ const LOOK_ALIKES = [
   '/v1/mcp%252Dservers',
   `/v1/${encodeURIComponent('ｍcp-servers')}`,
   '/v1/mcp-servers%2F1',
+  // path parameters that Tomcat and Spring strip, and encoded spaces and controls that routers trim
+  '/v1/mcp-servers;x=1',
+  '/v1;/mcp-servers',
+  '/v1/mcp-servers;/',
+  '/v1/mcp-servers%20',
+  '/v1/mcp-servers%09',
+  '/v1/mcp-servers%00',
 ];
 
 describe('case and percent-encoded variants of protected paths', () => {
