@@ -84,6 +84,8 @@ export class MemorySettingsStore implements SettingsStore {
     return { workspaces, next: start >= 0 && start + page.limit < all.length ? workspaces.at(-1)! : null };
   }
 
+  async ping(): Promise<void> {}
+
   isReady(): boolean {
     return true;
   }

@@ -265,6 +265,11 @@ export class RedisSettingsStore implements SettingsStore {
     return { orgs: this.cache.size, workspaces: this.cache.calculatedSize - this.cache.size, directory: this.owners.size };
   }
 
+  /** A PING within the command timeout: a paused or stalled Redis fails it. */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
   /** Connected and hearing changes: only then is a cached answer as good as Redis's. */
   isReady(): boolean {
     return this.redis.status === 'ready' && this.subscribed;

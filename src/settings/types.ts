@@ -65,6 +65,8 @@ export interface SettingsStore {
   unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
   /** The organization's workspaces in id order, `limit` at a time after `after` (exclusive). */
   listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
+  /** Resolves when the store answers a round trip now; rejects when it does not (in time). */
+  ping(): Promise<void>;
   /** True when the store can answer (Redis connected). */
   isReady(): boolean;
   close(): Promise<void>;

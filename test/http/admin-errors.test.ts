@@ -78,7 +78,8 @@ describe('a paused or absent Redis is a 503', () => {
     ['GET directory', request(sidecar.app).get('/v1/orgs/org-1/workspaces').set(auth)],
   ];
 
-  test('while the redis-server process is stopped (SIGSTOP), settings and directory calls answer 503', async () => {
+  test('while the redis-server process is stopped (SIGSTOP), settings and directory calls answer 503, and so does readiness', async () => {
+    await request(sidecar.app).get('/health/ready').expect(200);
     process.kill(pid, 'SIGSTOP');
     try {
       for (const [name, call] of calls()) {
@@ -86,9 +87,12 @@ describe('a paused or absent Redis is a 503', () => {
         assert.equal(res.status, 503, `${name}: ${JSON.stringify(res.body)}`);
         assert.equal(res.body.code, 'unavailable');
       }
+      const ready = await request(sidecar.app).get('/health/ready').expect(503);
+      assert.equal(ready.body.checks.settingsStore, false);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
+    await request(sidecar.app).get('/health/ready').expect(200);
     // Once Redis answers again, so does the admin API; the refused write was not made.
     const res = await request(sidecar.app).get('/v1/orgs/org-1/settings/integration-access').set(auth).expect(200);
     assert.equal(res.body.managersWriteMcpServers, false);
