@@ -1,7 +1,8 @@
 // The embedded audit log (no Redis, `make run`): per organization, the newest `capacity`
-// decision records (and as many settings changes), none older than the retention, for at
-// most `maxOrgs` organizations. Capacity is per organization so that a flood of one
-// tenant's decisions cannot evict another's (issue 10). It keeps the same
+// decision records (and as many settings changes), none older than the retention; the
+// decisions of at most `maxOrgs` organizations (the least recently recorded is forgotten
+// first; settings changes are never forgotten for that). Capacity is per organization so
+// that a flood of one tenant's decisions cannot evict another's. It keeps the same
 // per-organization streams, ids and entries as the Redis log and answers queries with
 // the same code (query.ts), so a query means the same thing on both.
 import {
@@ -99,17 +100,16 @@ class Stream {
   };
 }
 
-/** One organization's two streams. */
-interface OrgLog {
-  decisions: Stream;
-  settings: Stream;
-}
-
-type Kind = keyof OrgLog;
+type Kind = 'decisions' | 'settings';
 
 export class MemoryAuditLog implements AuditLog {
-  /** In order of last record, least recent first (a Map keeps insertion order). */
-  private readonly orgs = new Map<string, OrgLog>();
+  /**
+   * Decision streams in order of last record, least recent first (a Map keeps insertion
+   * order); beyond maxOrgs the least recent is forgotten. Settings changes are kept apart
+   * and never forgotten for decision volume: they come only from authenticated admins,
+   * while anyone who can ask for a decision can name any organization.
+   */
+  private readonly streams: Record<Kind, Map<string, Stream>> = { decisions: new Map(), settings: new Map() };
   private readonly byId = new Map<string, { orgId: string; id: string }>();
   private readonly now: () => number;
 
@@ -174,19 +174,19 @@ export class MemoryAuditLog implements AuditLog {
 
   /** An organization's stream with what has outlived the retention dropped (an idle organization is trimmed when read). */
   private stream(kind: Kind, orgId: string): Stream | undefined {
-    const log = this.orgs.get(orgId);
-    if (log) this.trim(log[kind]);
-    return log?.[kind];
+    const stream = this.streams[kind].get(orgId);
+    if (stream) this.trim(stream);
+    return stream;
   }
 
   private append(kind: Kind, orgId: string, tsMs: number, fields: Record<string, string>, decisionId?: string): string {
-    let log = this.orgs.get(orgId);
-    if (log) this.orgs.delete(orgId);
-    else log = { decisions: new Stream(), settings: new Stream() };
-    this.orgs.set(orgId, log);
-    const id = log[kind].append(tsMs, fields, decisionId);
-    this.trim(log[kind]);
-    if (this.orgs.size > this.options.maxOrgs) this.forget(this.orgs.keys().next().value!);
+    const streams = this.streams[kind];
+    const stream = streams.get(orgId) ?? new Stream();
+    streams.delete(orgId);
+    streams.set(orgId, stream);
+    const id = stream.append(tsMs, fields, decisionId);
+    this.trim(stream);
+    if (kind === 'decisions' && streams.size > this.options.maxOrgs) this.forget(streams.keys().next().value!);
     return id;
   }
 
@@ -197,8 +197,8 @@ export class MemoryAuditLog implements AuditLog {
   }
 
   private forget(orgId: string): void {
-    const { decisions } = this.orgs.get(orgId)!;
-    this.orgs.delete(orgId);
+    const decisions = this.streams.decisions.get(orgId)!;
+    this.streams.decisions.delete(orgId);
     for (let i = 0, entry = decisions.live(0); entry; entry = decisions.live(++i)) {
       if (entry.decisionId !== undefined) this.byId.delete(entry.decisionId);
     }

@@ -49,7 +49,16 @@ test("an organization's own overflow drops its oldest records, and their ids are
   assert.equal((await audit.getDecision(records[5]!.decisionId))?.decisionId, records[5]!.decisionId);
 });
 
-test('beyond maxOrgs, the organization recorded least recently is forgotten whole', async () => {
+test('a flood of decisions under many made-up organizations forgets no settings change', async () => {
+  const audit = memoryLog({ maxOrgs: 3 });
+  audit.recordSettingsChange(change('org-1', 1));
+  audit.record(decisionRecord({ orgId: 'org-1' }));
+  for (let i = 0; i < 100; i++) audit.record(decisionRecord({ orgId: `made-up-${i}` }));
+  assert.deepEqual(await decisionIds(audit, 'org-1'), [], 'its decisions were the least recent');
+  assert.equal((await audit.querySettingsChanges({ orgId: 'org-1' }, { limit: 10 })).items.length, 1, 'its settings trail is kept');
+});
+
+test('beyond maxOrgs, the organization recorded least recently has its decisions forgotten', async () => {
   const audit = memoryLog({ maxOrgs: 3 });
   const first = decisionRecord({ orgId: 'org-a' });
   audit.record(first);
