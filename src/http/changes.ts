@@ -13,6 +13,7 @@ import type { AdminTokens } from './tokens.ts';
 // A bare opaque string long enough to be a key (API keys, session ids, hex or base64
 // secrets): letters and digits mixed, no spaces. A name or an e-mail address is not one.
 const OPAQUE_SECRET = /^(?=[^ ]*\d)(?=[^ ]*[A-Za-z])[A-Za-z0-9+/=_\-.~]{24,}$/;
+const KEY_RUN = /[A-Za-z0-9+/=_\-.~]+/g;
 // The audit log's own credential rules (Bearer/Basic values, JWTs), applied to a one-field record.
 const auditMasker = createMasker([]);
 
@@ -22,8 +23,10 @@ export function actorNote(header: string | undefined, tokens: AdminTokens): stri
   if (!note || idProblem(note)) return undefined;
   const masked = (auditMasker({ note } as unknown as DecisionRecord) as unknown as { note: string }).note;
   if (masked !== note) return REDACTED;
-  const words = note.split(/[ ,;:=]+/);
-  if (words.some((word) => OPAQUE_SECRET.test(word) || tokens.identify(word) !== undefined)) return REDACTED;
+  // Every word, and every run of key characters inside one, so that punctuation around a
+  // token ("(tok)", "tok.", "key:tok!") does not hide it.
+  const candidates = [...note.split(' '), ...(note.match(KEY_RUN) ?? [])];
+  if (candidates.some((word) => OPAQUE_SECRET.test(word) || tokens.identify(word) !== undefined)) return REDACTED;
   return note;
 }
 

@@ -279,13 +279,16 @@ describe('who changed settings (redis)', () => {
       TOKENS.reader,
       'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl',
       'deploy-bot via sk-live-4f1c9a7e2b8d3e6b0a51c5f9',
+      `me (${TOKENS.reader})`,
+      `me ${TOKENS.reader}.`,
+      'token:sk_live_4f1c9a7e2b8d3e6b0a51c5f9!',
       'x'.repeat(1000),
     ];
     for (const note of notes) await put(note);
     await request(app).put('/v1/orgs/org-5/settings/integration-access').set(bearer(TOKENS.writer)).send({}).expect(200);
     const recorded = (await changes('org-5')).reverse();
-    assert.deepEqual(recorded.map((c) => c.actor), Array(7).fill('writer'));
-    assert.deepEqual(recorded.map((c) => c.note), ['alice@example.com', '[redacted]', '[redacted]', '[redacted]', '[redacted]', 'x'.repeat(256), undefined]);
+    assert.deepEqual(recorded.map((c) => c.actor), Array(10).fill('writer'));
+    assert.deepEqual(recorded.map((c) => c.note), ['alice@example.com', ...Array(7).fill('[redacted]'), 'x'.repeat(256), undefined]);
   });
 
   test('directory changes are recorded under the token name too', async () => {
