@@ -6,12 +6,13 @@
 //   - well-formed Unicode (no lone surrogates);
 //   - no control characters (C0, DEL, C1: NUL, CR, LF, ...), no format characters
 //     (zero-width spaces and joiners, bidi marks and overrides, the BOM), no
-//     noncharacters (U+FFFE, U+FFFF, ...): invisible characters make two different
+//     line and paragraph separators (U+2028, U+2029: line breaks to JavaScript and many
+//     log viewers), no noncharacters (U+FFFE, U+FFFF, ...): invisible characters make two different
 //     ids look the same to a person reading an audit record.
 
 export const MAX_ID_LENGTH = 256;
 
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Noncharacter_Code_Point}]/u;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}]/u;
 
 /** Why `value` is not an id, or undefined when it is one. */
 export function idProblem(value: unknown): string | undefined {
@@ -23,7 +24,7 @@ export function idProblem(value: unknown): string | undefined {
   const invisible = INVISIBLE.exec(value);
   if (invisible) {
     const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
-    return `must not contain control, format or noncharacter code points (found U+${code})`;
+    return `must not contain control, format, line-separator or noncharacter code points (found U+${code})`;
   }
   return undefined;
 }

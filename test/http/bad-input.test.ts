@@ -109,6 +109,7 @@ const HOSTILE_IDS: Array<[string, string, RegExp]> = [
   ['a right-to-left override', '\u202e1-sw', /U\+202E/],
   ['a byte-order mark', '\ufeffws-1', /U\+FEFF/],
   ['the noncharacter U+FFFF', 'ws\uffff', /U\+FFFF/],
+  ['a line separator', 'ws\u20281', /U\+2028/],
   ['257 characters', 'w'.repeat(257), /at most 256/],
   ['the empty string', '', /must not be empty/],
 ];
