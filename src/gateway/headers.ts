@@ -18,6 +18,12 @@ export const MAX_HEADER_COUNT = 128;
 export const OWN_HEADER_PREFIX = 'x-portcullis-';
 
 /**
+ * Method overrides: frameworks that honour them act on another method than the one decided
+ * on (a POST that an upstream runs as a DELETE).
+ */
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
+
+/**
  * Who the caller is. A second copy means a client's copy was appended to the gateway's
  * instead of replaced, and front ends disagree on which one wins (Node keeps the first
  * Authorization, Envoy joins the rest): refused rather than merged.
@@ -41,6 +47,9 @@ export function mergeHeaders(entries: readonly (readonly [string, string])[], li
     const name = rawName.toLowerCase();
     if (name.startsWith(OWN_HEADER_PREFIX)) {
       throw new ApiError(403, 'forbidden_header', `header ${name} is set by this sidecar only; a request may not carry it`);
+    }
+    if (METHOD_OVERRIDES.has(name)) {
+      throw new ApiError(403, 'forbidden_header', `header ${name} would make an upstream act on another method than the one decided on`);
     }
     const earlier = headers[name];
     if (earlier !== undefined && IDENTITY_HEADERS.has(name)) {

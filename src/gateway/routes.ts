@@ -170,6 +170,11 @@ function parseSources(value: unknown, field: string, params: Set<string>, proble
  * of a route's path matches nothing here (and is caught by `lookAlikeRoute`).
  */
 export function matchRoute(table: RouteTable, method: string, segments: string[]): RouteMatch | undefined {
+  // Frameworks answer HEAD with their GET handler: a HEAD no route names is decided as the GET.
+  return matchMethod(table, method, segments) ?? (method === 'HEAD' ? matchMethod(table, 'GET', segments) : undefined);
+}
+
+function matchMethod(table: RouteTable, method: string, segments: string[]): RouteMatch | undefined {
   for (const route of table.routes) {
     if (!route.methods.includes(method) || route.segments.length !== segments.length) continue;
     const params: Record<string, string> = Object.create(null);
@@ -183,17 +188,21 @@ export function matchRoute(table: RouteTable, method: string, segments: string[]
   return undefined;
 }
 
+/** Suffix pattern matching (older Spring) routes /v1/mcp-servers.json to /v1/mcp-servers. */
+const FILE_EXTENSION = /\.[a-z0-9]{1,10}$/;
+const canonical = (segment: string) => fold(segment).replace(FILE_EXTENSION, '');
+
 /**
- * A route whose path the request's path spells differently: equal once decoded and
- * folded, not equal as sent. Any method: an upstream that routes the variant to the
- * protected path would apply its own method table.
+ * A route whose path the request's path spells differently: equal once decoded, folded
+ * and without a file extension, not equal as sent. Any method: an upstream that routes
+ * the variant to the protected path would apply its own method table.
  */
 export function lookAlikeRoute(table: RouteTable, segments: string[]): Route | undefined {
-  const folded = segments.map((s) => fold(decodeSegment(s)));
+  const folded = segments.map((s) => canonical(decodeSegment(s)));
   return table.routes.find(
     (route) =>
       route.segments.length === segments.length &&
-      route.segments.every((expected, i) => typeof expected !== 'string' || fold(expected) === folded[i]) &&
+      route.segments.every((expected, i) => typeof expected !== 'string' || canonical(expected) === folded[i]) &&
       !route.segments.every((expected, i) => typeof expected !== 'string' || expected === segments[i]),
   );
 }

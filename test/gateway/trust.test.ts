@@ -179,6 +179,8 @@ const LOOK_ALIKES = [
   '/v1/mcp-servers%20',
   '/v1/mcp-servers%09',
   '/v1/mcp-servers%00',
+  // suffix pattern matching
+  '/v1/mcp-servers.json',
 ];
 
 describe('case and percent-encoded variants of protected paths', () => {
@@ -279,6 +281,26 @@ describe('identity headers over gRPC are held to the HTTP rule', () => {
         assert.equal(grpcReason(rpc), 'forbidden_header');
         assert.equal(rpc.grpcError === null && rpc.decisionId, null);
       }
+    });
+  });
+
+  test('a method override header is refused forbidden_header: an upstream would act on another method', async () => {
+    await withSidecar({}, async (sidecar, client) => {
+      for (const name of ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override']) {
+        const headers: [string, string][] = [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1'], [name, 'DELETE']];
+        const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', headers);
+        assert.deepEqual([http.status, http.reason], [403, 'forbidden_header'], name);
+        assert.equal(grpcReason(await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers })), 'forbidden_header');
+      }
+    });
+  });
+
+  test('HEAD is decided as the GET of the same path, also with GATEWAY_PASS_UNMATCHED=true', async () => {
+    await withSidecar({ gatewayPassUnmatched: true }, async (sidecar) => {
+      const outsider = await envoy(sidecar, 'HEAD', '/v1/mcp-servers/s-1', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-of-org-2']]);
+      assert.deepEqual([outsider.status, outsider.reason], [403, 'cross_org']);
+      const owner = await envoy(sidecar, 'HEAD', '/v1/mcp-servers/s-1', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
+      assert.deepEqual([owner.status, owner.reason], [200, 'org_admin']);
     });
   });
 });
