@@ -3,7 +3,7 @@
 // anywhere: into the policy (opa-wasm aborts on a lone surrogate), into a Redis key, a
 // response header or a log line. An id is opaque, but it is text a person could read:
 //   - 1 to MAX_ID_LENGTH UTF-16 code units;
-//   - well-formed Unicode (no lone surrogates);
+//   - well-formed Unicode (no lone surrogates), no white space at either end;
 //   - no control characters (C0, DEL, C1: NUL, CR, LF, ...), no format characters
 //     (zero-width spaces and joiners, bidi marks and overrides, the BOM), no
 //     line and paragraph separators (U+2028, U+2029: line breaks to JavaScript and many
@@ -26,6 +26,8 @@ export function idProblem(value: unknown): string | undefined {
     const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     return `must not contain control, format, line-separator or noncharacter code points (found U+${code})`;
   }
+  // Many parsers trim: " ws-1" would be "ws-1" to them and not to us.
+  if (/^\s|\s$/u.test(value)) return 'must not start or end with white space';
   return undefined;
 }
 

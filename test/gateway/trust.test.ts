@@ -354,6 +354,9 @@ describe('a body whose workspace key is duplicated or folded is ambiguous_worksp
     '{"ｗｏｒｋｓｐａｃｅ_ｉｄ":"ws-of-org-2","workspace_id":"ws-1"}',
     '{"WORKSPACE_ID":"ws-of-org-2"}',
     '{"workspace_id":"ws-1","workspace\\u005fid":"ws-of-org-2"}',
+    // naming strategies: a camelCase or kebab-case binder reads these as workspace_id
+    '{"workspace_id":"ws-1","workspaceId":"ws-of-org-2"}',
+    '{"workspace-id":"ws-of-org-2","workspace_id":"ws-1"}',
     // characters that do not show: a dotted capital I, NUL, BOM, zero-width space
     '{"workspace_id":"ws-1","workspace_\u0130d":"ws-of-org-2"}',
     '{"workspace_id":"ws-1","workspace_id\\u0000":"ws-of-org-2"}',

@@ -110,6 +110,7 @@ const HOSTILE_IDS: Array<[string, string, RegExp]> = [
   ['a byte-order mark', '\ufeffws-1', /U\+FEFF/],
   ['the noncharacter U+FFFF', 'ws\uffff', /U\+FFFF/],
   ['a line separator', 'ws\u20281', /U\+2028/],
+  ['white space at an end', ' ws-1', /white space/],
   ['257 characters', 'w'.repeat(257), /at most 256/],
   ['the empty string', '', /must not be empty/],
 ];
