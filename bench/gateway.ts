@@ -95,6 +95,9 @@ async function main(): Promise<void> {
       if (i > 300) throw new Error('the sidecar did not come up');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    // The gateways take a workspace's organization from the workspace directory.
+    const registered = await fetch(`${base}/v1/orgs/org-1/workspaces/ws-1`, { method: 'PUT', headers: { authorization: 'Bearer bench' } });
+    if (!registered.ok) throw new Error(`registering ws-1: ${registered.status} ${await registered.text()}`);
     const mix = await calls();
     const rows = [await http(base, mix), await grpcCheck(`127.0.0.1:${grpcPort}`, mix)];
     console.log(`gateway, ${CONNECTIONS} connections / calls in flight, ${DURATION_S}s each, sidecar in its own process`);

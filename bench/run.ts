@@ -35,6 +35,9 @@ interface Row {
 type Body = { principal: object; action: string; resource: { orgId: string } };
 
 /** Decisions over the orgs: managers writing (a setting decides), members reading, owners. */
+/** Each organization's own workspace: a workspace id belongs to one organization (the workspace directory). */
+const workspaceOf = (orgId: string) => `${orgId}-ws-1`;
+
 function requestsFor(orgIds: string[]): Body[] {
   return orgIds.flatMap((orgId, o) =>
     (
@@ -46,9 +49,9 @@ function requestsFor(orgIds: string[]): Body[] {
         ['owner', undefined, 'delete'],
       ] as const
     ).map(([orgRole, wsRole, action]) => ({
-      principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { 'ws-1': wsRole } : {} },
+      principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { [workspaceOf(orgId)]: wsRole } : {} },
       action,
-      resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: 'ws-1' },
+      resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: workspaceOf(orgId) },
     })),
   );
 }
@@ -133,7 +136,7 @@ async function seedOrgs(redis: Redis, from: number, to: number): Promise<void> {
   for (let start = from; start < to; start += 10_000) {
     const pipeline = redis.pipeline();
     for (let o = start; o < Math.min(to, start + 10_000); o++) {
-      pipeline.hset(`portcullis:settings:{scale-${o}}`, 'org', JSON.stringify(orgSettings(o)), 'ws:ws-1', JSON.stringify(workspaceSettings(o)), 'version', '1');
+      pipeline.hset(`portcullis:settings:{scale-${o}}`, 'org', JSON.stringify(orgSettings(o)), `ws:${workspaceOf(`scale-${o}`)}`, JSON.stringify(workspaceSettings(o)), 'version', '1');
     }
     await pipeline.exec();
   }
@@ -167,8 +170,13 @@ async function main(): Promise<void> {
     children.push(portcullis.child);
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     for (let o = 0; o < ORGS; o++) {
-      await fetch(`${portcullis.base}/v1/orgs/org-${o}/settings/integration-access`, { method: 'PUT', headers, body: JSON.stringify(orgSettings(o)) });
-      await fetch(`${portcullis.base}/v1/orgs/org-${o}/workspaces/ws-1/settings/integration-access`, { method: 'PUT', headers, body: JSON.stringify(workspaceSettings(o)) });
+      for (const [path, body] of [
+        [`/v1/orgs/org-${o}/settings/integration-access`, orgSettings(o)],
+        [`/v1/orgs/org-${o}/workspaces/${workspaceOf(`org-${o}`)}/settings/integration-access`, workspaceSettings(o)],
+      ] as const) {
+        const res = await fetch(`${portcullis.base}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+        if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
+      }
     }
     await load('warm-up', `${portcullis.base}/v1/authorize`, bodies, 2); // every org's settings cached
     const callsBefore = await commandCalls(redis);

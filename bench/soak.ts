@@ -63,13 +63,13 @@ async function memory(): Promise<{ rssMiB: number; wasmMiB: number; revision: st
 function decisionBody(n: number): string {
   const orgId = `org-${n % ORGS}`;
   const roles = [
-    { orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } },
-    { orgRole: 'member', workspaceRoles: { 'ws-1': 'member' } },
+    { orgRole: 'member', workspaceRoles: { [`${orgId}-ws-1`]: 'manager' } },
+    { orgRole: 'member', workspaceRoles: { [`${orgId}-ws-1`]: 'member' } },
     { orgRole: 'owner', workspaceRoles: {} },
   ][n % 3]!;
   const action = ['create', 'update', 'delete', 'read'][n % 4];
   const type = ['integration', 'mcp_integration', 'mcp_server'][n % 3];
-  return JSON.stringify({ principal: { id: `u-${n % 100}`, orgId, ...roles }, action, resource: { type, orgId, workspaceId: 'ws-1' } });
+  return JSON.stringify({ principal: { id: `u-${n % 100}`, orgId, ...roles }, action, resource: { type, orgId, workspaceId: `${orgId}-ws-1` } });
 }
 
 /** The same policy under another revision, built with the real opa CLI. */
