@@ -34,7 +34,16 @@ export interface DecisionRecord {
   masked?: string[];
 }
 
-export type SettingsOperation = 'put_org' | 'put_workspace' | 'delete_workspace' | 'register_workspace' | 'unregister_workspace';
+export type SettingsOperation =
+  | 'put_org'
+  | 'patch_org'
+  /** The organization's own settings removed (`settings import --prune`). */
+  | 'delete_org'
+  | 'put_workspace'
+  | 'patch_workspace'
+  | 'delete_workspace'
+  | 'register_workspace'
+  | 'unregister_workspace';
 
 /** One change made through the settings admin API: who, when, where, before and after. */
 export interface SettingsChangeRecord {

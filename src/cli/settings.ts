@@ -1,10 +1,15 @@
-// `portcullis settings import FILE.yaml`: settings as code. Writes every organization and
-// workspace the file names through the Redis settings store, so each write bumps the
-// organization's settings version and every sidecar is told; workspaces the file does
-// not name are left as they are. Every workspace of the file is registered in the
-// workspace directory under its organization; nothing is written when an id is not an id
-// or a workspace belongs to another organization. Each change is recorded in the settings
-// audit trail with the actor (--actor, default "cli:$USER"), as the admin API records its changes.
+// `portcullis settings import FILE.yaml`: settings as code. Compares the file with what
+// Redis holds, per organization and workspace, and writes only the differences through the
+// settings store (so an identical import writes nothing and bumps no version; each write
+// that is made bumps the organization's version and every sidecar is told). Every
+// workspace of the file is registered in the workspace directory under its organization.
+// --prune also removes what the file does not name: workspaces of its organizations
+// (settings and directory entry) and other organizations' settings and workspaces.
+// --dry-run prints the differences and writes nothing. Nothing is written when an id is
+// not an id or a workspace belongs to another organization; the writes are conditional on
+// the version read, so an admin's concurrent change stops the import instead of being
+// overwritten. Each change is recorded in the settings audit trail with the actor
+// (--actor, default "settings-import"), as the admin API records its changes.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,57 +21,193 @@ import type { SettingsOperation } from '../audit/record.ts';
 import { RedisAuditLog } from '../audit/redis.ts';
 import { NO_AUDIT_STATS } from '../audit/stats.ts';
 import { RedisSettingsStore } from '../settings/redis.ts';
+import { SETTING_NAMES, VersionMismatchError, type OrgSettings, type SettingValues } from '../settings/types.ts';
 import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
 import type { Env, Io } from './main.ts';
 import { UsageError } from './time.ts';
 
 const RETENTION_MS = 30 * 86_400_000;
+const DEFAULT_ACTOR = 'settings-import';
+
+type Recorder = (orgId: string, workspaceId: string | undefined, operation: SettingsOperation, before: object | null, after: object | null, version: number | null) => void;
+
+/** One organization's differences between Redis and the file, and how to make them. */
+interface OrgPlan {
+  orgId: string;
+  lines: string[];
+  /** Applies the differences from the version read; returns the version after (unchanged when nothing was written). */
+  apply(record: Recorder): Promise<number>;
+}
 
 export async function settingsImport(args: string[], env: Env, io: Io): Promise<void> {
-  const { values, positionals } = parseArgs({ args, options: { redis: { type: 'string' }, actor: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { redis: { type: 'string' }, actor: { type: 'string' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+    allowPositionals: true,
+  });
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
   const url = values.redis ?? env.REDIS_URL;
   if (!url) throw new UsageError('the Redis to import into is needed: --redis redis://host:6379 or REDIS_URL');
   const document = parseSettingsDocument(loadYaml(await readFile(positionals[0]!, 'utf8')));
-  const actor = values.actor ?? `cli:${env.USER ?? 'unknown'}`;
+  const actor = values.actor ?? DEFAULT_ACTOR;
+  const dryRun = values['dry-run'] === true;
 
   const store = new RedisSettingsStore({ url, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0, commandTimeoutMs: 5000, reconnectMaxMs: 1000 });
-  const audit = new RedisAuditLog({
-    url,
-    retentionMs: RETENTION_MS,
-    maxRecordsPerOrg: 1_000_000,
-    batchSize: 100,
-    flushIntervalMs: 1000,
-    bufferRecords: 100_000,
-    spillDir: '',
-    maxScan: 1,
-    commandTimeoutMs: 5000,
-    mask: createMasker([]),
-    stats: NO_AUDIT_STATS,
-    log: pino({ level: 'silent' }),
-  });
   await store.connect();
-  await audit.start();
-  const record = (orgId: string, workspaceId: string | undefined, operation: SettingsOperation, before: object | null, after: object | null, version: number | null) =>
-    audit.recordSettingsChange({ changeId: randomUUID(), timestamp: new Date().toISOString(), actor, orgId, ...(workspaceId ? { workspaceId } : {}), operation, before, after, version });
   try {
     await refuseForeignWorkspaces(document, store);
-    for (const [orgId, { settings, workspaces }] of document.orgs) {
-      const before = await store.getOrg(orgId);
-      let version = await store.putOrg(orgId, settings);
-      record(orgId, undefined, 'put_org', before, settings, version);
-      for (const [workspaceId, values] of workspaces) {
-        if ((await store.registerWorkspace(orgId, workspaceId)).created) record(orgId, workspaceId, 'register_workspace', null, null, null);
-        const previous = await store.getWorkspace(orgId, workspaceId);
-        version = await store.putWorkspace(orgId, workspaceId, values);
-        record(orgId, workspaceId, 'put_workspace', previous, values, version);
+    const plans = await plan(document, store, values.prune === true);
+    const changed = plans.filter((p) => p.lines.length > 0);
+    for (const { orgId, lines } of changed) io.stdout.write(`${orgId}:\n${lines.map((line) => `  ${line}\n`).join('')}`);
+    if (changed.length === 0) io.stdout.write('no changes: Redis already holds what the file says\n');
+    if (dryRun || changed.length === 0) {
+      if (dryRun && changed.length > 0) io.stdout.write('dry run: nothing was written\n');
+      return;
+    }
+    const audit = new RedisAuditLog({
+      url,
+      retentionMs: RETENTION_MS,
+      maxRecordsPerOrg: 1_000_000,
+      batchSize: 100,
+      flushIntervalMs: 1000,
+      bufferRecords: 100_000,
+      spillDir: '',
+      maxScan: 1,
+      commandTimeoutMs: 5000,
+      mask: createMasker([]),
+      stats: NO_AUDIT_STATS,
+      log: pino({ level: 'silent' }),
+    });
+    await audit.start();
+    const record: Recorder = (orgId, workspaceId, operation, before, after, version) =>
+      audit.recordSettingsChange({ changeId: randomUUID(), timestamp: new Date().toISOString(), actor, orgId, ...(workspaceId ? { workspaceId } : {}), operation, before, after, version });
+    try {
+      for (const { orgId, apply } of changed) {
+        try {
+          io.stdout.write(`${orgId}: written, settings version ${await apply(record)}\n`);
+        } catch (error) {
+          if (!(error instanceof VersionMismatchError)) throw error;
+          throw new Error(`organization ${orgId} changed while it was being imported (now at version ${error.current}); nothing more was written: run the import again`);
+        }
       }
-      io.stdout.write(`${orgId}: organization settings and ${workspaces.size} workspace(s) written, settings version ${version}\n`);
+    } finally {
+      await audit.close();
     }
   } finally {
-    await audit.close();
     await store.close();
   }
+}
+
+/** The stored values of a settings document as flat `name` / `allowWorkspaceOverrides.name` entries. */
+function flatten(settings: OrgSettings | SettingValues | null): Map<string, boolean> {
+  const flat = new Map<string, boolean>();
+  const toggles = (settings as OrgSettings | null)?.allowWorkspaceOverrides;
+  for (const name of SETTING_NAMES) {
+    if (settings?.[name] !== undefined) flat.set(name, settings[name]!);
+    if (toggles?.[name] !== undefined) flat.set(`allowWorkspaceOverrides.${name}`, toggles[name]!);
+  }
+  return flat;
+}
+
+const shown = (value: boolean | undefined) => (value === undefined ? '(unset)' : String(value));
+
+/** `setting: old → new` for every stored value that differs; [] when the documents hold the same values. */
+function differences(stored: OrgSettings | SettingValues | null, wanted: OrgSettings | SettingValues): string[] {
+  const [a, b] = [flatten(stored), flatten(wanted)];
+  const names = [...new Set([...a.keys(), ...b.keys()])].filter((name) => a.get(name) !== b.get(name));
+  return names.map((name) => `${name}: ${shown(a.get(name))} → ${shown(b.get(name))}`);
+}
+
+/** Every workspace Redis knows for the organization: its directory entries and its stored settings. */
+async function storedWorkspaces(store: RedisSettingsStore, orgId: string): Promise<Set<string>> {
+  const ids = new Set(await store.workspaceSettingsIds(orgId));
+  let after: string | undefined;
+  do {
+    const page = await store.listWorkspaces(orgId, after === undefined ? { limit: 1000 } : { limit: 1000, after });
+    for (const id of page.workspaces) ids.add(id);
+    after = page.next ?? undefined;
+  } while (after !== undefined);
+  return ids;
+}
+
+async function plan(document: SettingsDocument, store: RedisSettingsStore, prune: boolean): Promise<OrgPlan[]> {
+  const plans: OrgPlan[] = [];
+  const orgIds = [...document.orgs.keys()];
+  if (prune) for (const orgId of (await store.orgIds()).sort()) if (!document.orgs.has(orgId)) orgIds.push(orgId);
+  for (const orgId of orgIds) {
+    const wanted = document.orgs.get(orgId);
+    const { settings: storedOrg, version } = await store.readOrg(orgId);
+    const lines: string[] = [];
+    const steps: Array<(record: Recorder, at: number) => Promise<number>> = [];
+    if (wanted === undefined) {
+      if (storedOrg !== null) {
+        lines.push('organization settings removed');
+        steps.push(async (record, at) => {
+          await store.deleteOrg(orgId, at);
+          record(orgId, undefined, 'delete_org', storedOrg, null, at + 1);
+          return at + 1;
+        });
+      }
+    } else {
+      const changes = storedOrg === null ? ['organization settings added', ...differences(null, wanted.settings)] : differences(storedOrg, wanted.settings);
+      if (changes.length > 0) {
+        lines.push(...changes);
+        steps.push(async (record, at) => {
+          const next = await store.putOrg(orgId, wanted.settings, at);
+          record(orgId, undefined, 'put_org', storedOrg, wanted.settings, next);
+          return next;
+        });
+      }
+    }
+    const present = await storedWorkspaces(store, orgId);
+    for (const [workspaceId, values] of wanted?.workspaces ?? []) {
+      const stored = await store.getWorkspace(orgId, workspaceId);
+      const unregistered = (await store.workspaceOrg(workspaceId)) !== orgId;
+      const changes = stored === null ? [] : differences(stored, values);
+      if (stored === null) lines.push(`workspace ${workspaceId} added${Object.keys(values).length > 0 ? `: ${differences(null, values).join(', ')}` : ''}`);
+      else if (changes.length > 0) lines.push(`workspace ${workspaceId}: ${changes.join(', ')}`);
+      else if (unregistered) lines.push(`workspace ${workspaceId} registered`);
+      if (unregistered) {
+        steps.push(async (record, at) => {
+          if ((await store.registerWorkspace(orgId, workspaceId)).created) record(orgId, workspaceId, 'register_workspace', null, null, null);
+          return at;
+        });
+      }
+      if (stored === null || changes.length > 0) {
+        steps.push(async (record, at) => {
+          const next = await store.putWorkspace(orgId, workspaceId, values, at);
+          record(orgId, workspaceId, 'put_workspace', stored, values, next);
+          return next;
+        });
+      }
+    }
+    if (prune) {
+      for (const workspaceId of [...present].sort()) {
+        if (wanted?.workspaces.has(workspaceId)) continue;
+        lines.push(`workspace ${workspaceId} removed`);
+        steps.push(async (record, at) => {
+          const stored = await store.getWorkspace(orgId, workspaceId);
+          let next = at;
+          if (await store.deleteWorkspace(orgId, workspaceId, at)) {
+            next = at + 1;
+            record(orgId, workspaceId, 'delete_workspace', stored, null, next);
+          }
+          if (await store.unregisterWorkspace(orgId, workspaceId)) record(orgId, workspaceId, 'unregister_workspace', null, null, null);
+          return next;
+        });
+      }
+    }
+    plans.push({
+      orgId,
+      lines,
+      apply: async (record) => {
+        let at = version;
+        for (const step of steps) at = await step(record, at);
+        return at;
+      },
+    });
+  }
+  return plans;
 }
 
 /** Before anything is written: every id is an id, and no workspace of the file is another organization's. */

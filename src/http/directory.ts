@@ -2,7 +2,7 @@
 // belongs to, which gateways trust over the caller's token. A workspace belongs to one
 // organization at a time; registering it under another is a 409 that does not say whose
 // it is. Changes are recorded in the settings audit trail like settings changes.
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem } from '../ids.ts';
 import type { SettingsStore } from '../settings/types.ts';
@@ -53,6 +53,14 @@ export async function registerFor(res: Response, store: SettingsStore, orgId: st
   );
 }
 
+/** The answer to a method a known admin path does not take: 405 naming the ones it does (Allow). */
+export function methodNotAllowed(methods: string[]): RequestHandler {
+  return (_req, res) => {
+    res.set('Allow', methods.join(', '));
+    throw new ApiError(405, 'method_not_allowed', `this path takes ${methods.join(', ')}`);
+  };
+}
+
 export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): Router {
   const router = Router();
 
@@ -70,11 +78,15 @@ export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): R
     res.status(204).end();
   });
 
+  router.all(WORKSPACE_PATH, methodNotAllowed(['PUT', 'DELETE']));
+
   router.get(LIST_PATH, allow('settings:read'), async (req, res) => {
     const { orgId } = pathIds(req);
     const { workspaces, next } = await store.listWorkspaces(orgId, listPage(req.query));
     res.json({ workspaces, nextCursor: next === null ? null : encodeCursor(next) });
   });
+
+  router.all(LIST_PATH, methodNotAllowed(['GET', 'HEAD']));
 
   return router;
 }

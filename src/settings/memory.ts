@@ -1,6 +1,6 @@
 // In-process settings store: the embedded default of `make run` and of tests that
 // are not about Redis. Same semantics as the Redis store, including versions.
-import { WorkspaceOwnedError, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
+import { VersionMismatchError, WorkspaceOwnedError, type Versioned, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
 interface OrgEntry {
@@ -36,25 +36,43 @@ export class MemorySettingsStore implements SettingsStore {
     return this.orgs.get(orgId)?.settings ?? null;
   }
 
-  async putOrg(orgId: string, settings: OrgSettings): Promise<number> {
-    const entry = this.entry(orgId);
+  async readOrg(orgId: string): Promise<Versioned<OrgSettings>> {
+    const entry = this.orgs.get(orgId);
+    return { settings: entry?.settings ?? null, version: entry?.version ?? 0 };
+  }
+
+  async readWorkspace(orgId: string, workspaceId: string): Promise<Versioned<WorkspaceSettings>> {
+    const entry = this.orgs.get(orgId);
+    return { settings: entry?.workspaces.get(workspaceId) ?? null, version: entry?.version ?? 0 };
+  }
+
+  async putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number> {
+    const entry = this.entry(orgId, ifVersion);
     entry.settings = settings;
     return ++entry.version;
+  }
+
+  async deleteOrg(orgId: string, ifVersion?: number): Promise<boolean> {
+    const entry = this.entry(orgId, ifVersion);
+    if (entry.settings === null) return false;
+    entry.settings = null;
+    entry.version++;
+    return true;
   }
 
   async getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null> {
     return this.orgs.get(orgId)?.workspaces.get(workspaceId) ?? null;
   }
 
-  async putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings): Promise<number> {
-    const entry = this.entry(orgId);
+  async putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number> {
+    const entry = this.entry(orgId, ifVersion);
     entry.workspaces.set(workspaceId, settings);
     return ++entry.version;
   }
 
-  async deleteWorkspace(orgId: string, workspaceId: string): Promise<boolean> {
-    const entry = this.orgs.get(orgId);
-    if (!entry?.workspaces.delete(workspaceId)) return false;
+  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<boolean> {
+    const entry = this.entry(orgId, ifVersion);
+    if (!entry.workspaces.delete(workspaceId)) return false;
     entry.version++;
     return true;
   }
@@ -92,8 +110,10 @@ export class MemorySettingsStore implements SettingsStore {
 
   async close(): Promise<void> {}
 
-  private entry(orgId: string): OrgEntry {
+  /** The organization's entry, after the version check of a conditional write (synchronous with the write: atomic here). */
+  private entry(orgId: string, ifVersion?: number): OrgEntry {
     let entry = this.orgs.get(orgId);
+    if (ifVersion !== undefined && ifVersion !== (entry?.version ?? 0)) throw new VersionMismatchError(entry?.version ?? 0);
     if (!entry) {
       entry = { settings: null, workspaces: new Map(), version: 0 };
       this.orgs.set(orgId, entry);

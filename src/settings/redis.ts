@@ -1,7 +1,7 @@
 // The store of record: Redis, with an in-process cache in front of it.
 //
 // Key layout (the {braces} are a cluster hash tag: an organization's keys live in one
-// slot, so a settings write is one atomic MULTI; a workspace's directory entry lives in
+// slot, so a settings write is one atomic script; a workspace's directory entry lives in
 // the workspace's slot):
 //   portcullis:settings:{<orgId>}    HASH
 //     org              JSON OrgSettings (only the fields an admin set)
@@ -29,7 +29,7 @@
 // throw, and the Decider fails closed on a decision a setting decides.
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { WorkspaceOwnedError, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
+import { VersionMismatchError, WorkspaceOwnedError, type Versioned, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
 const keyOf = (orgId: string) => `portcullis:settings:{${orgId}}`;
@@ -47,6 +47,24 @@ return owner or false`;
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/**
+ * Every settings write: checks the version (ARGV[1], '' for none), sets or deletes one field
+ * of the org hash, bumps the version and announces the change, atomically. Returns
+ * {1, new version}; {0, current version} on a version mismatch; {2, current version} when
+ * a delete found nothing (no bump, no message).
+ */
+const WRITE = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= current then return {0, current} end
+if ARGV[2] == 'set' then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+elseif redis.call('HDEL', KEYS[1], ARGV[3]) == 0 then
+  return {2, current}
+end
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return {1, version}`;
 
 /** The subscription was not up when the entry was confirmed: never trusted without a check. */
 const UNSUBSCRIBED = -1;
@@ -156,6 +174,7 @@ export class RedisSettingsStore implements SettingsStore {
     for (const connection of [this.redis, this.subscriber]) connection.on('error', () => undefined);
     this.redis.defineCommand('claimWorkspace', { numberOfKeys: 1, lua: CLAIM });
     this.redis.defineCommand('releaseWorkspace', { numberOfKeys: 1, lua: RELEASE });
+    this.redis.defineCommand('writeSettings', { numberOfKeys: 1, lua: WRITE });
   }
 
   async connect(): Promise<void> {
@@ -198,22 +217,50 @@ export class RedisSettingsStore implements SettingsStore {
     return parseJson(await this.redis.hget(keyOf(orgId), 'org'));
   }
 
-  async putOrg(orgId: string, settings: OrgSettings): Promise<number> {
-    return this.write(orgId, (tx, key) => tx.hset(key, 'org', JSON.stringify(settings)));
+  async readOrg(orgId: string): Promise<Versioned<OrgSettings>> {
+    const [org, version] = await this.redis.hmget(keyOf(orgId), 'org', 'version');
+    return { settings: parseJson(org), version: Number(version ?? 0) };
+  }
+
+  async readWorkspace(orgId: string, workspaceId: string): Promise<Versioned<WorkspaceSettings>> {
+    const [workspace, version] = await this.redis.hmget(keyOf(orgId), workspaceField(workspaceId), 'version');
+    return { settings: parseJson(workspace), version: Number(version ?? 0) };
+  }
+
+  async putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number> {
+    return (await this.write(orgId, 'org', JSON.stringify(settings), ifVersion)).version;
+  }
+
+  async deleteOrg(orgId: string, ifVersion?: number): Promise<boolean> {
+    return (await this.write(orgId, 'org', null, ifVersion)).written;
+  }
+
+  /** Every organization with a settings hash (a SCAN: for the CLI's import, not the request path). */
+  async orgIds(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const pattern of ['portcullis:settings:{*}', 'portcullis:workspaces:{*}']) {
+      for await (const keys of this.redis.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
+        for (const key of keys) ids.add(key.slice(key.indexOf('{') + 1, -1));
+      }
+    }
+    return [...ids];
+  }
+
+  /** The workspaces of the organization with stored settings (for the CLI's import). */
+  async workspaceSettingsIds(orgId: string): Promise<string[]> {
+    return (await this.redis.hkeys(keyOf(orgId))).filter((field) => field.startsWith('ws:')).map((field) => field.slice(3));
   }
 
   async getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null> {
     return parseJson(await this.redis.hget(keyOf(orgId), workspaceField(workspaceId)));
   }
 
-  async putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings): Promise<number> {
-    return this.write(orgId, (tx, key) => tx.hset(key, workspaceField(workspaceId), JSON.stringify(settings)));
+  async putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number> {
+    return (await this.write(orgId, workspaceField(workspaceId), JSON.stringify(settings), ifVersion)).version;
   }
 
-  async deleteWorkspace(orgId: string, workspaceId: string): Promise<boolean> {
-    if ((await this.redis.hexists(keyOf(orgId), workspaceField(workspaceId))) === 0) return false;
-    await this.write(orgId, (tx, key) => tx.hdel(key, workspaceField(workspaceId)));
-    return true;
+  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<boolean> {
+    return (await this.write(orgId, workspaceField(workspaceId), null, ifVersion)).written;
   }
 
   async workspaceOrg(workspaceId: string): Promise<string | null> {
@@ -386,19 +433,22 @@ export class RedisSettingsStore implements SettingsStore {
     return this.subscribed ? this.epoch : UNSUBSCRIBED;
   }
 
-  private async write(orgId: string, change: (tx: ReturnType<Redis['multi']>, key: string) => unknown): Promise<number> {
-    const key = keyOf(orgId);
-    const tx = this.redis.multi();
-    change(tx, key);
-    tx.hincrby(key, 'version', 1);
-    // The message is published inside the transaction, so a committed write is always
-    // announced; it names no version (unknown until EXEC), and every instance drops the org.
-    tx.publish(CHANGES_CHANNEL, JSON.stringify({ orgId }));
-    const results = await tx.exec();
-    if (!results) throw new SettingsUnavailableError('settings write was aborted');
-    for (const [error] of results) if (error) throw error;
-    this.cache.delete(orgId);
-    return Number(results.at(-2)![1]);
+  /** Sets (value) or deletes (null) one field of the org hash with the WRITE script. */
+  private async write(orgId: string, field: string, value: string | null, ifVersion?: number): Promise<{ written: boolean; version: number }> {
+    // The message is published inside the script, so a committed write is always
+    // announced; it names no version, and every instance drops the org.
+    const [status, version] = await this.scripts.writeSettings(
+      keyOf(orgId),
+      ifVersion === undefined ? '' : String(ifVersion),
+      value === null ? 'del' : 'set',
+      field,
+      value ?? '',
+      CHANGES_CHANNEL,
+      JSON.stringify({ orgId }),
+    );
+    if (status === 0) throw new VersionMismatchError(version);
+    if (status === 1) this.cache.delete(orgId);
+    return { written: status === 1, version };
   }
 
   private async announceDirectoryChange(workspaceId: string): Promise<void> {
@@ -447,6 +497,7 @@ export class RedisSettingsStore implements SettingsStore {
 interface DirectoryCommands {
   claimWorkspace(key: string, orgId: string): Promise<string | null>;
   releaseWorkspace(key: string, orgId: string): Promise<number>;
+  writeSettings(key: string, ifVersion: string, op: 'set' | 'del', field: string, value: string, channel: string, message: string): Promise<[number, number]>;
 }
 
 function parseJson<T>(text: string | null | undefined): T | null {

@@ -47,11 +47,19 @@ export interface SettingsStore {
   /** Settings for a decision in (org, workspace). Served from cache where the store has one. */
   snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot>;
   getOrg(orgId: string): Promise<OrgSettings | null>;
-  putOrg(orgId: string, settings: OrgSettings): Promise<number>;
   getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null>;
-  putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings): Promise<number>;
-  /** Returns false when the workspace had no settings. */
-  deleteWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
+  /** The stored org settings and the organization's version, read together (one round trip). */
+  readOrg(orgId: string): Promise<Versioned<OrgSettings>>;
+  readWorkspace(orgId: string, workspaceId: string): Promise<Versioned<WorkspaceSettings>>;
+  // Writes return the organization's new version. With `ifVersion`, the write is made only
+  // if the organization's version is still that one, checked and written atomically;
+  // otherwise it throws VersionMismatchError and nothing is written.
+  putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number>;
+  putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number>;
+  /** Returns false (and bumps no version) when the workspace had no settings. */
+  deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<boolean>;
+  /** Removes the organization's own settings (not its workspaces'); false when there were none. */
+  deleteOrg(orgId: string, ifVersion?: number): Promise<boolean>;
   // The workspace directory: which organization a workspace belongs to. A workspace
   // belongs to at most one organization; registering it under another is refused.
   /** The organization of a workspace, or null when the directory does not know it. Cached. */
@@ -70,6 +78,20 @@ export interface SettingsStore {
   /** True when the store can answer (Redis connected). */
   isReady(): boolean;
   close(): Promise<void>;
+}
+
+/** Stored settings (null: none stored) with the organization's settings version (0: never written). */
+export interface Versioned<T> {
+  settings: T | null;
+  version: number;
+}
+
+/** A conditional write found the organization at another version: nothing was written. */
+export class VersionMismatchError extends Error {
+  override name = 'VersionMismatchError';
+  constructor(readonly current: number) {
+    super(`the settings are at version ${current}`);
+  }
 }
 
 /** A workspace can belong to one organization only. */

@@ -128,7 +128,9 @@ describe('portcullis settings import', () => {
       const before = Number(await client.hget('portcullis:settings:{org-1}', 'version'));
       const { code, stdout, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url, '--actor', 'ci']);
       assert.equal(code, 0, stderr);
-      assert.match(stdout, /org-1: organization settings and 1 workspace\(s\) written/);
+      assert.match(stdout, /^org-1:\n  managersWriteWsIntegrations: \(unset\) → true\n/);
+      assert.match(stdout, /workspace ws-2 added: managersWriteMcpServers: \(unset\) → true/);
+      assert.match(stdout, /org-1: written, settings version \d+/);
       assert.equal(Number(await client.hget('portcullis:settings:{org-1}', 'version')), before + 2);
       // The running sidecar answers from the imported settings: ws-2 overrides managersWriteMcpServers back on.
       const answer = await fetch(`${url}/v1/authorize`, { method: 'POST', body: JSON.stringify(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'manager' } })) });
@@ -147,6 +149,73 @@ describe('portcullis settings import', () => {
     const listed = await fetch(`${url}/v1/orgs/org-1/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
     assert.equal(await sidecar.store.workspaceOrg('ws-2'), 'org-1');
+  });
+
+  test('an identical re-import changes nothing and bumps no version', async () => {
+    const client = new Redis(redis.url);
+    try {
+      await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
+      const versions = await Promise.all(['org-1', 'org-2'].map((org) => client.hget(`portcullis:settings:{${org}}`, 'version')));
+      const changes = await client.xlen('portcullis:audit:{org-1}:settings-changes');
+      const { code, stdout, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^no changes/);
+      assert.deepEqual(await Promise.all(['org-1', 'org-2'].map((org) => client.hget(`portcullis:settings:{${org}}`, 'version'))), versions);
+      assert.equal(await client.xlen('portcullis:audit:{org-1}:settings-changes'), changes);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  test('--dry-run prints the differences per organization and writes nothing; --prune removes what the file does not name', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
+    // Things the file does not name: a workspace of org-1 and a whole organization.
+    await fetch(`${url}/v1/orgs/org-1/workspaces/ws-extra/settings/integration-access`, { method: 'PUT', headers: admin, body: '{"managersWriteMcpServers": false}' });
+    await fetch(`${url}/v1/orgs/org-1/workspaces/ws-listed`, { method: 'PUT', headers: admin });
+    await fetch(`${url}/v1/orgs/org-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{"managersWriteWsIntegrations": false}' });
+    await fetch(`${url}/v1/orgs/org-gone/workspaces/ws-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{}' });
+    const file = join(dir, 'changed.yaml');
+    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      managersWriteMcpServers: true\n    workspaces:\n      ws-2: {}\n  org-2: {}\n');
+    const client = new Redis(redis.url);
+    const snapshot = async () => JSON.stringify(await Promise.all(['org-1', 'org-2', 'org-gone'].map((org) => client.hgetall(`portcullis:settings:{${org}}`))));
+    try {
+      const before = await snapshot();
+      const dry = await portcullis(['settings', 'import', file, '--redis', redis.url, '--prune', '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /^org-1:\n/m);
+      assert.match(dry.stdout, /managersWriteMcpServers: false → true/);
+      assert.match(dry.stdout, /allowWorkspaceOverrides\.managersWriteMcpServers: true → \(unset\)/);
+      assert.match(dry.stdout, /workspace ws-2: managersWriteMcpServers: true → \(unset\)/);
+      assert.match(dry.stdout, /workspace ws-extra removed/);
+      assert.match(dry.stdout, /workspace ws-listed removed/);
+      assert.match(dry.stdout, /^org-gone:\n  organization settings removed\n  workspace ws-gone removed/m);
+      assert.doesNotMatch(dry.stdout, /^org-2:/m);
+      assert.match(dry.stdout, /dry run: nothing was written/);
+      assert.equal(await snapshot(), before);
+      assert.equal(await sidecar.store.workspaceOrg('ws-extra'), 'org-1');
+
+      const pruned = await portcullis(['settings', 'import', file, '--redis', redis.url, '--prune', '--actor', 'gitops']);
+      assert.equal(pruned.code, 0, pruned.stderr);
+      assert.deepEqual(await sidecar.store.getOrg('org-1'), { managersWriteMcpServers: true });
+      assert.deepEqual(await sidecar.store.getWorkspace('org-1', 'ws-2'), {});
+      for (const [org, ws] of [['org-1', 'ws-extra'], ['org-1', 'ws-listed'], ['org-gone', 'ws-gone']] as const) {
+        assert.equal(await sidecar.store.getWorkspace(org, ws), null, `${ws} settings`);
+        assert.equal(await sidecar.store.workspaceOrg(ws), null, `${ws} directory entry`);
+      }
+      assert.equal(await sidecar.store.getOrg('org-gone'), null);
+      const listed = await fetch(`${url}/v1/orgs/org-1/workspaces`, { headers: admin });
+      assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
+      await sidecar.audit.flush();
+      const changes = await fetch(`${url}/v1/audit/settings-changes?orgId=org-gone`, { headers: admin });
+      const recorded = ((await changes.json()) as { changes: Array<{ actor: string; operation: string }> }).changes.filter((c) => c.actor === 'gitops').map((c) => c.operation);
+      assert.deepEqual(recorded.sort(), ['delete_org', 'delete_workspace', 'unregister_workspace']);
+      // And once pruned, the same import is a no-op.
+      const again = await portcullis(['settings', 'import', file, '--redis', redis.url, '--prune']);
+      assert.match(again.stdout, /^no changes/);
+    } finally {
+      client.disconnect();
+    }
   });
 
   test('writes nothing when a workspace belongs to another organization or an id is not an id', async () => {

@@ -140,6 +140,8 @@ for (const storeKind of ['memory', 'redis'] as const) {
 
     test('org settings: defaults filled in, a field left out of a PUT takes its default', async () => {
       const fresh = await api.get('/v1/orgs/defaults/settings/integration-access').set(admin).expect(200);
+      assert.equal(fresh.body.stored, false);
+      delete fresh.body.stored;
       const allDefaults = {
         managersWriteWsIntegrations: true,
         managersWriteWsMcpIntegrations: true,
@@ -151,7 +153,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
       await putOrg('defaults', { [SETTING]: false });
       const after = await api.get('/v1/orgs/defaults/settings/integration-access').set(admin).expect(200);
       assert.deepEqual(after.body, { ...allDefaults, [SETTING]: false });
-      assert.deepEqual((await api.get('/v1/orgs/defaults/workspaces/none/settings/integration-access').set(admin).expect(200)).body, {});
+      assert.deepEqual((await api.get('/v1/orgs/defaults/workspaces/none/settings/integration-access').set(admin).expect(200)).body, { stored: false });
     });
 
     test('every settings write bumps the version', async () => {
