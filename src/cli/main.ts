@@ -22,7 +22,7 @@ const USAGE = `usage: portcullis <command> [options]
   audit export  --org ID [filters] [--output FILE]           NDJSON, progress on stderr
   audit replay  --org ID --since TIME (--bundle FILE.tar.gz | --settings FILE.yaml | both)
                 [filters] [--examples 10] [--format table|json]
-  settings import FILE.yaml [--redis URL] [--actor NAME]
+  settings import FILE.yaml [--redis URL] [--actor NAME] [--dry-run] [--prune]
 
 filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
           --type integration|mcp_integration|mcp_server  --action create|update|delete|read
