@@ -136,3 +136,14 @@ function byteSize(limit: string): number {
   const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb' | 'gb'];
   return Math.floor(Number(match[1]) * unit);
 }
+
+/** A URL as it may be printed or logged: without its password. */
+export function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(a malformed URL)';
+  }
+}

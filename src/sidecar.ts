@@ -7,7 +7,7 @@ import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
 import type { AuditLog, AuditSink } from './audit/record.ts';
-import type { Config } from './config.ts';
+import { ConfigError, withoutPassword, type Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
 import { createDecisionLogs } from './decisionlogs/sink.ts';
 import { ActivePolicy } from './engine/active.ts';
@@ -40,7 +40,11 @@ export interface Sidecar {
 }
 
 export async function loadSettingsFile(path: string) {
-  return parseSettingsDocument(loadYaml(await readFile(path, 'utf8')));
+  try {
+    return parseSettingsDocument(loadYaml(await readFile(path, 'utf8')));
+  } catch (error) {
+    throw new ConfigError(`settings file ${path} (SETTINGS_FILE): ${(error as Error).message}`);
+  }
 }
 
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
@@ -78,7 +82,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     });
     await redisStore.connect().catch((error: unknown) => {
       bundles.stop();
-      throw error;
+      throw new ConfigError(`Redis at ${withoutPassword(config.redisUrl)} is not reachable (${(error as Error).message}): start it, or point REDIS_URL at one`);
     });
     store = redisStore;
     storeKind = 'redis';

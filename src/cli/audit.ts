@@ -12,7 +12,7 @@ import { PolicyEngine } from '../engine/engine.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { AuditClient, type DecisionQuery } from './client.ts';
 import { decisions, FORMATS, table, type Format } from './format.ts';
-import type { Env, Io } from './main.ts';
+import type { Env, Io } from './io.ts';
 import { parseTime, UsageError } from './time.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:8181';

@@ -3,57 +3,109 @@
 //   settings import                 a settings YAML into Redis, through the settings store
 // It is its own program: it reads its own environment (PORTCULLIS_URL, ADMIN_TOKEN,
 // REDIS_URL) for defaults, never the sidecar's configuration.
+// Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
+// that is bad), 2 usage (an unknown command or option, a bad value).
+import { readFileSync } from 'node:fs';
+import { nearest } from '../suggest.ts';
 import { auditExport, auditGet, auditQuery, auditReplay } from './audit.ts';
-import { ApiCallError } from './client.ts';
+import type { Env, Io } from './io.ts';
 import { settingsImport } from './settings.ts';
 import { UsageError } from './time.ts';
 
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+const FILTERS = `filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
+          --type integration|mcp_integration|mcp_server  --action create|update|delete|read
+          --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)`;
+const SIDECAR = `sidecar:  --url URL (default $PORTCULLIS_URL or http://127.0.0.1:8181)
+          --token T (default $ADMIN_TOKEN)`;
+
+interface Command {
+  run: (args: string[], env: Env, io: Io) => Promise<void>;
+  /** The synopsis line(s); the options a "did you mean" may suggest are read from it and `more`. */
+  synopsis: string;
+  more?: string;
 }
 
-export type Env = Record<string, string | undefined>;
-
-const USAGE = `usage: portcullis <command> [options]
-
-  audit query   --org ID [filters] [--limit 100] [--format table|json|ndjson] [--cursor C]
-  audit get     DECISION_ID [--format json|table]
-  audit export  --org ID [filters] [--output FILE]           NDJSON, progress on stderr
-  audit replay  --org ID --since TIME (--bundle FILE.tar.gz | --settings FILE.yaml | both)
-                [filters] [--examples 10] [--format table|json]
-  settings import FILE.yaml [--redis URL] [--actor NAME] [--dry-run] [--prune]
-
-filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
-          --type integration|mcp_integration|mcp_server  --action create|update|delete|read
-          --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)
-sidecar:  --url URL (default $PORTCULLIS_URL or http://127.0.0.1:8181)
-          --token T (default $ADMIN_TOKEN)
-`;
-
-const COMMANDS: Record<string, (args: string[], env: Env, io: Io) => Promise<void>> = {
-  'audit query': auditQuery,
-  'audit get': auditGet,
-  'audit export': auditExport,
-  'audit replay': auditReplay,
-  'settings import': settingsImport,
+const COMMANDS: Record<string, Command> = {
+  'audit query': {
+    run: auditQuery,
+    synopsis: 'audit query   --org ID [filters] [--limit 100] [--format table|json|ndjson] [--cursor C]',
+    more: `${FILTERS}\n${SIDECAR}`,
+  },
+  'audit get': { run: auditGet, synopsis: 'audit get     DECISION_ID [--format json|table]', more: SIDECAR },
+  'audit export': { run: auditExport, synopsis: 'audit export  --org ID [filters] [--output FILE]           NDJSON, progress on stderr', more: `${FILTERS}\n${SIDECAR}` },
+  'audit replay': {
+    run: auditReplay,
+    synopsis: `audit replay  --org ID --since TIME (--bundle FILE.tar.gz | --settings FILE.yaml | both)
+                [filters] [--examples 10] [--format table|json]`,
+    more: `${FILTERS}\n${SIDECAR}`,
+  },
+  'settings import': {
+    run: settingsImport,
+    synopsis: 'settings import FILE.yaml [--redis URL] [--actor NAME] [--dry-run] [--prune]',
+    more: 'redis:    --redis URL (default $REDIS_URL)\n          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
+  },
 };
 
+const EXIT_CODES = 'exit codes: 0 done, 1 failed, 2 usage';
+const USAGE = `usage: portcullis <command> [options]      (portcullis <command> --help for one command)
+
+${Object.values(COMMANDS).map((c) => `  ${c.synopsis}`).join('\n')}
+
+${FILTERS}
+${SIDECAR}
+${EXIT_CODES}; portcullis --version
+`;
+
+const usageOf = (command: Command) => `usage: portcullis ${command.synopsis}\n\n${command.more ? `${command.more}\n` : ''}${EXIT_CODES}\n`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `portcullis ${pkg.version}\n`;
+}
+
 export async function main(argv: string[], env: Env, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const command = COMMANDS[argv.slice(0, 2).join(' ')];
-  if (!command || argv.includes('--help') || argv.includes('-h')) {
-    (command || argv.length === 0 || argv[0] === 'help' ? io.stdout : io.stderr).write(USAGE);
-    return command || argv.length === 0 || argv[0] === 'help' ? 0 : 2;
+  const [first, second] = argv;
+  if (first === undefined) {
+    io.stderr.write(USAGE);
+    return 2;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (first === '--version' || first === '-V') {
+    io.stdout.write(version());
+    return 0;
+  }
+  const name = `${first} ${second ?? ''}`.trim();
+  const command = COMMANDS[name];
+  if (!command) {
+    const guess = nearest(name, Object.keys(COMMANDS));
+    io.stderr.write(`portcullis: unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}\n\n${USAGE}`);
+    return 2;
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(usageOf(command));
+    return 0;
   }
   try {
-    await command(argv.slice(2), env, io);
+    await command.run(argv.slice(2), env, io);
     return 0;
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`portcullis: ${(error as Error).message}\n\n${USAGE}`);
+      io.stderr.write(`portcullis ${name}: ${usageMessage(error as Error, command)}\n\n${usageOf(command)}`);
       return 2;
     }
-    io.stderr.write(`portcullis: ${error instanceof ApiCallError ? error.message : error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr.write(`portcullis ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+/** A usage error as one line; an unknown option names the nearest one the command takes. */
+function usageMessage(error: Error, command: Command): string {
+  const unknown = /^Unknown option '(--?[^']+)'/.exec(error.message)?.[1];
+  if (!unknown) return error.message;
+  const options = [...new Set(`${command.synopsis}\n${command.more ?? ''}`.match(/--[a-z][a-z-]*/g) ?? [])];
+  const guess = nearest(unknown, options);
+  return `unknown option ${unknown}${guess ? `; did you mean ${guess}?` : ''}`;
 }

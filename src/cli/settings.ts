@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { idProblem } from '../ids.ts';
+import { withoutPassword } from '../config.ts';
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';
@@ -23,7 +24,7 @@ import { NO_AUDIT_STATS } from '../audit/stats.ts';
 import { RedisSettingsStore } from '../settings/redis.ts';
 import { SETTING_NAMES, VersionMismatchError, type OrgSettings, type SettingValues } from '../settings/types.ts';
 import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
-import type { Env, Io } from './main.ts';
+import type { Env, Io } from './io.ts';
 import { UsageError } from './time.ts';
 
 const RETENTION_MS = 30 * 86_400_000;
@@ -53,7 +54,9 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const dryRun = values['dry-run'] === true;
 
   const store = new RedisSettingsStore({ url, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0, commandTimeoutMs: 5000, reconnectMaxMs: 1000 });
-  await store.connect();
+  await store.connect().catch((error: unknown) => {
+    throw new Error(`cannot reach Redis at ${withoutPassword(url)}: ${(error as Error).message} (is it running? --redis or REDIS_URL)`);
+  });
   try {
     await refuseForeignWorkspaces(document, store);
     const plans = await plan(document, store, values.prune === true);
@@ -232,3 +235,4 @@ async function refuseForeignWorkspaces(document: SettingsDocument, store: RedisS
   }
   if (problems.length > 0) throw new Error(`nothing was imported:\n  ${problems.join('\n  ')}`);
 }
+

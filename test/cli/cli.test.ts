@@ -119,6 +119,44 @@ describe('portcullis audit', () => {
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, /401 unauthorized/);
   });
+
+  test('help, version and misspellings, as command-line tools do', async () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const help = await portcullis(args);
+      assert.deepEqual([help.code, help.stderr], [0, ''], args.join(' '));
+      assert.match(help.stdout, /^usage: portcullis <command>/);
+      assert.match(help.stdout, /exit codes: 0 done, 1 failed, 2 usage/);
+    }
+    for (const flag of ['--help', '-h']) {
+      const one = await portcullis(['settings', 'import', flag]);
+      assert.equal(one.code, 0);
+      assert.match(one.stdout, /^usage: portcullis settings import FILE.yaml/);
+      assert.doesNotMatch(one.stdout, /audit query/, 'only that command');
+    }
+    const version = await portcullis(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^portcullis \d+\.\d+\.\d+\n$/);
+    const option = await portcullis(['audit', 'query', '--org', 'o', '--deny']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /unknown option --deny; did you mean --denied\?/);
+    const command = await portcullis(['audit', 'qury']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command "audit qury"; did you mean "audit query"\?/);
+    const none = await portcullis([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^usage:/);
+  });
+
+  test('a failure names what failed, in one line without a stack', async () => {
+    const unreachable = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', 'redis://:hunter2@127.0.0.1:1']);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
+    assert.doesNotMatch(unreachable.stderr, /hunter2|\n\s+at /);
+    const missing = await portcullis(['settings', 'import', join(dir, 'no-such.yaml'), '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no-such\.yaml/);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+  });
 });
 
 describe('portcullis settings import', () => {

@@ -1,0 +1,43 @@
+// Start-up failures a person can act on: one line that names the thing and the fix, no
+// stack trace, exit 1 — for Redis unreachable and a bad settings file.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { freePort } from './support/redis.ts';
+
+function start(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/main.ts'],
+      { env: { PATH: process.env.PATH, PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', ADMIN_TOKEN: 't', ...env }, timeout: 60_000 },
+      (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }),
+    );
+  });
+}
+
+test('Redis unreachable at start: one line naming the URL (without its password) and the fix', async () => {
+  const port = await freePort();
+  const { code, stderr } = await start({ REDIS_URL: `redis://:hunter2@127.0.0.1:${port}` });
+  assert.equal(code, 1);
+  assert.match(stderr, new RegExp(`^portcullis: cannot start: Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port} is not reachable .*REDIS_URL`));
+  assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  assert.doesNotMatch(stderr, /hunter2/);
+});
+
+test('a bad settings file at start: one line naming the file and what is wrong in it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-start-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'settings.yaml');
+  await writeFile(file, 'orgs: {org-1: {settings: {managersWriteMcpServer: false}}}\n');
+  const bad = await start({ SETTINGS_FILE: file });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^portcullis: cannot start: settings file .*settings\.yaml \(SETTINGS_FILE\): orgs\.org-1\.settings\.managersWriteMcpServer: unknown setting/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  const missing = await start({ SETTINGS_FILE: join(dir, 'absent.yaml') });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /absent\.yaml \(SETTINGS_FILE\): ENOENT/);
+});
