@@ -65,7 +65,7 @@ class Reader {
       if (known.includes(key) || discarded.includes(key)) continue;
       const suggestion = nearest(key, known);
       this.errors.push({
-        field: /^[A-Za-z_$][\w$-]*$/.test(key) ? `${at}${key}` : `${at}[${quoted(key)}]`,
+        field: /^[A-Za-z_$][\w$-]*$/.test(key) ? `${at}${key}` : `${at.replace(/\.$/, '')}[${quoted(key)}]`,
         code: FIELD_CODE.unknown,
         message: suggestion ? `is not a field here; did you mean \`${suggestion}\`?` : `is not a field here; expected one of ${known.join(', ')}`,
       });
