@@ -42,7 +42,7 @@ const INPUT_REQUIRED = () =>
 /** What OPA adds to the answer for a data path that defines nothing: 200, no result, and why. */
 const UNDEFINED_WARNING = (path: string) => ({
   code: 'undefined_document',
-  message: `data path ${JSON.stringify(path)} defines nothing here; the served paths are ${Object.keys(DOCUMENTS).join(', ')}`,
+  message: `data path ${quoted(path)} defines nothing here; the served paths are ${Object.keys(DOCUMENTS).join(', ')}`,
 });
 
 type Reply = { status: number; body: unknown };

@@ -76,6 +76,13 @@ test('the data API answers in OPA shapes: result and decision_id', async () => {
   assert.deepEqual([get.body.errors[0].field, get.body.errors[0].code], ['input', 'missing_field']);
   const viaQuery = await request(server).get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`).expect(200);
   assert.equal(viaQuery.body.result.reason, 'manager_write_disabled');
+  const trailing = await request(server).post('/v1/data/portkey/authz/allow').set('Content-Type', 'application/json').send('{"input": {}}\n  }').expect(400);
+  assert.deepEqual(trailing.body.errors[0], {
+    field: 'body',
+    code: 'invalid_json',
+    message: trailing.body.errors[0].message,
+    location: { file: 'request body', row: 2, col: 3 },
+  });
   const badQuery = await request(server).get('/v1/data/portkey/authz/allow?input=%7B%22a%22%3A%7D').expect(400);
   assert.deepEqual([badQuery.body.code, badQuery.body.errors[0].code], ['invalid_json', 'invalid_json']);
 });
