@@ -3,7 +3,8 @@
 // ahead of the Express app. They are every caller's hot path and Express's routing,
 // body parsing and response helpers cost several times what deciding does, so these
 // routes read the body, parse it once into a typed request and write the JSON themselves.
-// Everything else falls through to Express. Errors have the one shape of src/errors.ts.
+// Everything else falls through to Express. Errors have the one shape of src/errors.ts,
+// which is OPA's, so an OPA client reads them as its own typed errors.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
@@ -11,8 +12,9 @@ import type { Logger } from 'pino';
 import type { DecisionApi } from '../audit/record.ts';
 import type { DecisionAnswer, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
+import { DECISION_REQUEST_SCHEMA, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
-import { ApiError, errors, invalidInput } from '../errors.ts';
+import { ApiError, errors, FIELD_CODE, invalidInput } from '../errors.ts';
 import { isId, quoted } from '../ids.ts';
 import { depthExceeds } from './limits.ts';
 import { isJsonObject } from '../json.ts';
@@ -35,7 +37,13 @@ const DOCUMENTS: Record<string, (answer: DecisionAnswer) => unknown> = {
 const DATA_PREFIX = '/v1/data/';
 const BATCH_PREFIX = '/v1/batch/data/';
 const MAX_BATCH = 1000;
-const INPUT_REQUIRED = () => invalidInput([{ field: 'input', message: 'is required: POST {"input": <decision request>}' }]);
+const INPUT_REQUIRED = () =>
+  invalidInput([{ field: 'input', code: FIELD_CODE.missing, message: 'is required: POST {"input": <decision request>}, or GET with ?input=<URL-encoded JSON>' }]);
+/** What OPA adds to the answer for a data path that defines nothing: 200, no result, and why. */
+const UNDEFINED_WARNING = (path: string) => ({
+  code: 'undefined_document',
+  message: `data path ${quoted(path)} defines nothing here; the served paths are ${Object.keys(DOCUMENTS).join(', ')}`,
+});
 
 type Reply = { status: number; body: unknown };
 type Query = URLSearchParams;
@@ -44,7 +52,9 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   const authorize = async (body: unknown): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize') });
 
   const data = async (path: string, body: unknown, query: Query): Promise<Reply> => {
-    const document = documentFor(path);
+    const document = DOCUMENTS[path];
+    // As OPA answers a path with no rule: 200 with no result (OPA's `warning` says why).
+    if (!document) return { status: 200, body: { warning: UNDEFINED_WARNING(path) } };
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
     const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { path });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
@@ -53,7 +63,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   };
 
   const batch = async (path: string, body: unknown): Promise<Reply> => {
-    const document = documentFor(path);
+    const document = DOCUMENTS[path];
     const inputs = isJsonObject(body) ? body.inputs : undefined;
     if (!isJsonObject(inputs)) throw invalidInput([{ field: 'inputs', message: 'is required: an object of id to input' }]);
     const ids = Object.keys(inputs);
@@ -69,7 +79,12 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       }
     }
     const responses: Record<string, unknown> = Object.create(null);
+    if (!document) {
+      for (const id of ids) responses[id] = { http_status_code: '200' };
+      return { status: 200, body: { batch_decision_id: randomUUID(), responses, warning: UNDEFINED_WARNING(path) } };
+    }
     let failed = 0;
+    let serverFailed = 0;
     await Promise.all(
       ids.map(async (id) => {
         try {
@@ -79,27 +94,31 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
         } catch (error) {
           failed++;
           const apiError = error instanceof ApiError ? error : errors.internal();
-          responses[id] = { ...apiError.toJSON(), http_status_code: String(apiError.status) };
+          if (apiError.status >= 500) serverFailed++;
+          // The Enterprise-OPA batch API defines "200" and "500" only (OPA clients refuse
+          // any other value); the item's `code` (invalid_parameter, ...) tells a bad input.
+          responses[id] = { ...apiError.toJSON(), http_status_code: '500' };
         }
       }),
     );
-    return { status: failed === 0 ? 200 : 207, body: { batch_decision_id: randomUUID(), responses } };
+    // 500 only when the server failed every item; bad inputs are never a 5xx, however many.
+    const status = failed === 0 ? 200 : serverFailed === ids.length ? 500 : 207;
+    return { status, body: { batch_decision_id: randomUUID(), responses } };
   };
 
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed;
+    if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: DECISION_REQUEST_SCHEMA }) : methodNotAllowed;
+    // OPA's default decision (POST / with the raw input) is data.system.main, which
+    // Portcullis does not define: answered as OPA answers when none is configured.
+    if (path === '/' && method === 'POST') return noDefaultDecision;
     if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body) => batch(path.slice(BATCH_PREFIX.length), body) : methodNotAllowed;
     if (path.startsWith(DATA_PREFIX)) {
       const document = path.slice(DATA_PREFIX.length);
       if (method === 'POST') return (body, query) => data(document, body, query);
-      // OPA answers GET /v1/data/{path} with no input; these rules need one.
-      if (method === 'GET') {
-        return async () => {
-          documentFor(document);
-          throw INPUT_REQUIRED();
-        };
-      }
+      // As OPA, GET takes the input as a query parameter (URL-encoded JSON).
+      if (method === 'GET') return (_body, query) => data(document, inputFromQuery(query, options.jsonMaxDepth), query);
       return methodNotAllowed;
     }
     return undefined;
@@ -130,12 +149,26 @@ async function methodNotAllowed(): Promise<Reply> {
   throw new ApiError(405, 'method_not_allowed', 'this path takes POST');
 }
 
-function documentFor(path: string): (answer: DecisionAnswer) => unknown {
-  const document = DOCUMENTS[path];
-  if (!document) {
-    throw new ApiError(404, 'undefined_document', `data path ${path} is not served; use one of ${Object.keys(DOCUMENTS).join(', ')}`);
+async function noDefaultDecision(): Promise<Reply> {
+  throw new ApiError(404, 'undefined_document', 'document missing: data.system.main; Portcullis has no default decision: POST /v1/data/portkey/authz/decision');
+}
+
+/** A GET's `?input=` as the body a POST would carry; no input when the parameter is absent. */
+function inputFromQuery(query: Query, maxDepth: number): unknown {
+  const text = query.get('input');
+  if (text === null) return {};
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (error) {
+    throw errors.malformedJson((error as Error).message, text, 'input query parameter');
   }
-  return document;
+  return { input: withinDepth(input, maxDepth, 'input') };
+}
+
+function withinDepth(value: unknown, maxDepth: number, field: string): unknown {
+  if (depthExceeds(value, maxDepth)) throw invalidInput([{ field, message: `is nested deeper than ${maxDepth} levels` }]);
+  return value;
 }
 
 /** Deep merge for the batch API's common_input: the item's own fields win. */
@@ -175,15 +208,12 @@ function readJson(req: IncomingMessage, options: DecisionApiOptions): Promise<un
     req.once('error', () => reject(new ApiError(400, 'invalid_request', 'the request body could not be read')));
     req.once('end', () => {
       if (size > limit) return;
+      let text = '';
       try {
-        const text = decode(Buffer.concat(chunks, size), req.headers['content-encoding'], limit, tooLarge).toString('utf8');
-        const body: unknown = text.trim() === '' ? {} : JSON.parse(text);
-        if (depthExceeds(body, options.jsonMaxDepth)) {
-          throw invalidInput([{ field: 'body', message: `is nested deeper than ${options.jsonMaxDepth} levels` }]);
-        }
-        resolve(body);
+        text = decode(Buffer.concat(chunks, size), req.headers['content-encoding'], limit, tooLarge).toString('utf8');
+        resolve(withinDepth(text.trim() === '' ? {} : JSON.parse(text), options.jsonMaxDepth, 'body'));
       } catch (error) {
-        reject(error instanceof ApiError ? error : errors.malformedJson((error as Error).message));
+        reject(error instanceof ApiError ? error : errors.malformedJson((error as Error).message, text));
       }
     });
   });

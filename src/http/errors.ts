@@ -27,6 +27,8 @@ interface BodyParserError {
   status?: number;
   message: string;
   limit?: number;
+  /** The text that failed to parse (body-parser keeps it on entity.parse.failed). */
+  body?: unknown;
 }
 
 export function toApiError(error: unknown, bodyLimit: string): ApiError | undefined {
@@ -38,7 +40,7 @@ export function toApiError(error: unknown, bodyLimit: string): ApiError | undefi
   const e = error as BodyParserError;
   switch (e?.type) {
     case 'entity.parse.failed':
-      return errors.malformedJson(e.message);
+      return errors.malformedJson(e.message, typeof e.body === 'string' ? e.body : undefined);
     case 'entity.too.large':
       return errors.tooLarge(bodyLimit);
     case 'encoding.unsupported':

@@ -3,6 +3,7 @@
 // (lone surrogates, invisible code points) are refused at the edge on every decision API,
 // so no flood of them can reach, and wear out, the engine.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
@@ -158,7 +159,8 @@ for (const field of ID_FIELDS) {
 
       const good = decisionRequest({ type: 'integration' });
       const batch = await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { good, bad } }).expect(207);
-      assert.equal(batch.body.responses.bad.http_status_code, '400');
+      // The Enterprise-OPA batch API has "200" and "500" only; the code says it was the input.
+      assert.deepEqual([batch.body.responses.bad.http_status_code, batch.body.responses.bad.code], ['500', 'invalid_parameter']);
       assertNamesId(batch.body.responses.bad, 'inputs.bad.', field, problem);
       assert.equal(batch.body.responses.good.result, true);
     });
@@ -222,7 +224,7 @@ test('2,000 requests with lone surrogates in every position are all 400, and the
     while (sent < total) await send(sent++);
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  assert.deepEqual([...statuses.keys()].sort(), ['207:400', '207:400:400', '400'], JSON.stringify([...statuses]));
+  assert.deepEqual([...statuses.keys()].sort(), ['207:500', '207:500:500', '400'], JSON.stringify([...statuses]));
 
   const manager = await post('/v1/authorize', decisionRequest({ type: 'integration' }));
   assert.equal(manager.status, 200);
@@ -243,3 +245,107 @@ test('2,000 requests with lone surrogates in every position are all 400, and the
 function post(path: string, body: unknown): Promise<Response> {
   return fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
+
+// ---- strict input: unknown fields are refused, with the nearest known name ----
+
+const UNKNOWN_FIELDS: Array<[string, Record<string, unknown>, string, RegExp]> = [
+  ['a typo of workspaceRoles', { ...valid, principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRole: { 'ws-1': 'manager' } } }, 'principal.workspaceRole', /did you mean `workspaceRoles`\?/],
+  ['a plural action', { ...valid, actions: ['read'] }, 'actions', /did you mean `action`\?/],
+  ['snake case', { ...valid, resource: { ...valid.resource, workspace_id: 'ws-2' } }, 'resource.workspace_id', /did you mean `workspaceId`\?/],
+  ['a different case', { ...valid, principal: { ...valid.principal, OrgRole: 'owner' } }, 'principal.OrgRole', /did you mean `orgRole`\?/],
+  ['nothing near', { ...valid, tenant: 'x' }, 'tenant', /expected one of principal, action, resource/],
+  ['a key that is not a name', { ...valid, resource: { ...valid.resource, 'a b\u202e': 1 } }, 'resource["a b\\u202e"]', /is not a field here/],
+];
+
+for (const [name, body, field, hint] of UNKNOWN_FIELDS) {
+  test(`unknown field (${name}): 400 naming ${field} on /v1/authorize, the OPA API and a batch item`, async () => {
+    const check = (answer: { code: string; message: string; errors: Array<{ code: string; field: string; message: string }> }, prefix: string) => {
+      assert.equal(answer.code, 'invalid_parameter');
+      const item = answer.errors.find((e) => e.code === 'unknown_field');
+      assert.ok(item, JSON.stringify(answer));
+      assert.equal(item.field, prefix + field);
+      assert.match(item.message, hint);
+      assert.ok(answer.message.includes(`${prefix}${field}: `), answer.message);
+    };
+    check((await request(url).post('/v1/authorize').send(body).expect(400)).body, '');
+    check((await request(url).post('/v1/data/portkey/authz/decision').send({ input: body }).expect(400)).body, 'input.');
+    const batch = await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { good: valid, bad: body } }).expect(207);
+    check(batch.body.responses.bad, 'inputs.bad.');
+    assert.equal(batch.body.responses.good.http_status_code, '200');
+  });
+}
+
+test('settings sent by a caller are accepted and discarded, everywhere else strictness holds', async () => {
+  const withSettings = { ...valid, settings: { org: { managersWriteMcpServers: true } } };
+  const plain = (await request(url).post('/v1/authorize').send(valid).expect(200)).body;
+  const sent = (await request(url).post('/v1/authorize').send(withSettings).expect(200)).body;
+  assert.deepEqual([sent.allow, sent.reason], [plain.allow, plain.reason]);
+  await request(url).post('/v1/data/portkey/authz/allow').send({ input: withSettings }).expect(200);
+  // `settings` is a top-level field only.
+  const nested = await request(url).post('/v1/authorize').send({ ...valid, principal: { ...valid.principal, settings: {} } }).expect(400);
+  assert.equal(nested.body.errors[0].field, 'principal.settings');
+});
+
+// ---- the published schema ----
+
+type Schema = Record<string, any>;
+
+/** Why `value` does not match `schema` (the keywords the published schema uses), or undefined. */
+function schemaProblem(schema: Schema, value: unknown, at = '$'): string | undefined {
+  const types: string[] | undefined = schema.type === undefined ? undefined : [schema.type].flat();
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  if (types && !types.includes(kind)) return `${at}: ${kind} is not ${types.join('|')}`;
+  if (schema.enum && !schema.enum.includes(value)) return `${at}: not one of ${schema.enum}`;
+  if (typeof value === 'string') {
+    if (schema.minLength !== undefined && [...value].length < schema.minLength) return `${at}: too short`;
+    if (schema.maxLength !== undefined && [...value].length > schema.maxLength) return `${at}: too long`;
+  }
+  if (kind !== 'object') return undefined;
+  const object = value as Record<string, unknown>;
+  for (const key of schema.required ?? []) if (!(key in object)) return `${at}.${key}: required`;
+  if (schema.maxProperties !== undefined && Object.keys(object).length > schema.maxProperties) return `${at}: too many properties`;
+  for (const [key, child] of Object.entries(object)) {
+    if (schema.propertyNames) {
+      const problem = schemaProblem(schema.propertyNames, key, `${at}[key ${key}]`);
+      if (problem) return problem;
+    }
+    const sub = schema.properties?.[key] ?? schema.additionalProperties;
+    if (sub === false) return `${at}.${key}: not allowed`;
+    if (sub && sub !== true) {
+      const problem = schemaProblem(sub, child, `${at}.${key}`);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
+}
+
+test('GET /v1/schema/decision-request: JSON Schema 2020-12 that agrees with the parser', async () => {
+  const res = await request(url).get('/v1/schema/decision-request').expect(200);
+  const schema = res.body as Schema;
+  assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+  assert.deepEqual(schema.properties.principal.properties.orgRole.enum, ['owner', 'admin', 'member']);
+  assert.equal(schema.properties.resource.properties.workspaceId.maxLength, 256);
+
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = /curl -s localhost:8181\/v1\/authorize -d '([^']+)'/.exec(readme)?.[1];
+  assert.ok(example, 'the README shows a decision request');
+  const accepted = [JSON.parse(example), valid, { ...valid, settings: { org: {} } }, decisionRequest({ workspaceRoles: {} })];
+  for (const body of accepted) {
+    assert.equal(schemaProblem(schema, body), undefined, JSON.stringify(body));
+    await request(url).post('/v1/authorize').send(body).expect(200);
+  }
+  const refused = [
+    ...UNKNOWN_FIELDS.map(([, body]) => body),
+    without('action'),
+    withValue('action', 'approve'),
+    withValue('principal.workspaceRoles', { 'ws-1': 'owner' }),
+    withValue('resource.workspaceId', ''),
+    withValue('resource.orgId', 'o'.repeat(257)),
+  ];
+  for (const body of refused) {
+    assert.notEqual(schemaProblem(schema, body), undefined, JSON.stringify(body));
+    await request(url).post('/v1/authorize').send(body).expect(400);
+  }
+  assert.match(schemaProblem(schema, UNKNOWN_FIELDS[0]![1])!, /workspaceRole: not allowed/);
+  await request(url).post('/v1/schema/decision-request').expect(405);
+});

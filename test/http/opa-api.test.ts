@@ -67,10 +67,24 @@ test('the data API answers in OPA shapes: result and decision_id', async () => {
   assert.deepEqual(Object.keys(res.body).sort(), ['decision_id', 'provenance', 'result']);
   assert.equal(res.body.result.reason, 'manager_write_disabled');
   assert.equal(res.body.provenance.bundles.portkey.revision, sidecar.policy.current!.revision);
-  const unknown = await request(server).post('/v1/data/portkey/authz/everything').send({ input: manager }).expect(404);
-  assert.equal(unknown.body.code, 'undefined_document');
+  // As OPA v1 answers a path with no rule: 200, no result (the warning says which paths are served).
+  const unknown = await request(server).post('/v1/data/portkey/authz/everything').send({ input: manager }).expect(200);
+  assert.equal(unknown.body.result, undefined);
+  assert.equal(unknown.body.warning.code, 'undefined_document');
+  assert.match(unknown.body.warning.message, /portkey\/authz\/allow/);
   const get = await request(server).get('/v1/data/portkey/authz/allow').expect(400);
-  assert.equal(get.body.errors[0].field, 'input');
+  assert.deepEqual([get.body.errors[0].field, get.body.errors[0].code], ['input', 'missing_field']);
+  const viaQuery = await request(server).get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`).expect(200);
+  assert.equal(viaQuery.body.result.reason, 'manager_write_disabled');
+  const trailing = await request(server).post('/v1/data/portkey/authz/allow').set('Content-Type', 'application/json').send('{"input": {}}\n  }').expect(400);
+  assert.deepEqual(trailing.body.errors[0], {
+    field: 'body',
+    code: 'invalid_json',
+    message: trailing.body.errors[0].message,
+    location: { file: 'request body', row: 2, col: 3 },
+  });
+  const badQuery = await request(server).get('/v1/data/portkey/authz/allow?input=%7B%22a%22%3A%7D').expect(400);
+  assert.deepEqual([badQuery.body.code, badQuery.body.errors[0].code], ['invalid_json', 'invalid_json']);
 });
 
 test('batch: common_input merges, a bad item fails alone with 207', async () => {
@@ -85,7 +99,8 @@ test('batch: common_input merges, a bad item fails alone with 207', async () => 
   assert.equal(res.body.responses.read.result.reason, 'workspace_read');
   assert.equal(res.body.responses.write.result.reason, 'manager_write_disabled');
   assert.equal(res.body.responses.write.http_status_code, '200');
-  assert.deepEqual([res.body.responses.bad.code, res.body.responses.bad.http_status_code], ['invalid_parameter', '400']);
+  assert.deepEqual([res.body.responses.bad.code, res.body.responses.bad.http_status_code], ['invalid_parameter', '500']);
+  assert.deepEqual(res.body.responses.bad.errors.map((e: { code: string; field: string }) => [e.code, e.field]), [['invalid_value', 'inputs.bad.action']]);
   const all = await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: owner } }).expect(200);
   assert.equal(all.body.responses.a.result, true);
   await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: [owner] }).expect(400);
