@@ -23,6 +23,7 @@ import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
+import { createTracing, type Tracing } from './tracing.ts';
 
 export interface Sidecar {
   /** The whole HTTP surface: the decision APIs, then the Express app for everything else. */
@@ -36,6 +37,8 @@ export interface Sidecar {
   gateway: Gateway;
   /** Envoy's gRPC ext_authz service, not yet listening: main.ts binds it to grpcPort. */
   grpc: GrpcExtAuthz;
+  /** Present when OTEL_* configures an exporter. */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
@@ -96,15 +99,18 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
   const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
-  const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen);
+  const tracing = createTracing(config);
+  if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
+  const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen, tracing);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
   const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log }, express);
-  return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
+  return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();
     await grpc.close();
     await decisionLogs?.close();
+    await tracing?.shutdown();
     await audit.close();
     await store.close();
   } };

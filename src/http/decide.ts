@@ -9,7 +9,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { DecisionApi } from '../audit/record.ts';
-import type { DecisionAnswer, Decider } from '../decision/decider.ts';
+import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import { ApiError, errors, invalidInput } from '../errors.ts';
@@ -39,20 +39,22 @@ const INPUT_REQUIRED = () => invalidInput([{ field: 'input', message: 'is requir
 
 type Reply = { status: number; body: unknown };
 type Query = URLSearchParams;
+/** Who asked and the trace they are in: the DecideOptions every decision of a request shares. */
+type Asked = Pick<DecideOptions, 'trace' | 'requestedBy'>;
 
 export function decisionApi(decider: Decider, options: DecisionApiOptions, fallback: RequestListener): RequestListener {
-  const authorize = async (body: unknown): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize') });
+  const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize', asked) });
 
-  const data = async (path: string, body: unknown, query: Query): Promise<Reply> => {
+  const data = async (path: string, body: unknown, query: Query, asked: Asked): Promise<Reply> => {
     const document = documentFor(path);
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
-    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { path });
+    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { ...asked, path });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
     return { status: 200, body: reply };
   };
 
-  const batch = async (path: string, body: unknown): Promise<Reply> => {
+  const batch = async (path: string, body: unknown, asked: Asked): Promise<Reply> => {
     const document = documentFor(path);
     const inputs = isJsonObject(body) ? body.inputs : undefined;
     if (!isJsonObject(inputs)) throw invalidInput([{ field: 'inputs', message: 'is required: an object of id to input' }]);
@@ -74,7 +76,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       ids.map(async (id) => {
         try {
           const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
-          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { path });
+          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...asked, path });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
           failed++;
@@ -87,12 +89,12 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   };
 
   /** The handler for a request, or undefined when the request is not for these APIs. */
-  const route = (method: string, path: string): ((body: unknown, query: Query) => Promise<Reply>) | undefined => {
+  const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed;
-    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body) => batch(path.slice(BATCH_PREFIX.length), body) : methodNotAllowed;
+    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body, _query, asked) => batch(path.slice(BATCH_PREFIX.length), body, asked) : methodNotAllowed;
     if (path.startsWith(DATA_PREFIX)) {
       const document = path.slice(DATA_PREFIX.length);
-      if (method === 'POST') return (body, query) => data(document, body, query);
+      if (method === 'POST') return (body, query, asked) => data(document, body, query, asked);
       // OPA answers GET /v1/data/{path} with no input; these rules need one.
       if (method === 'GET') {
         return async () => {
@@ -112,7 +114,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     const handler = route(req.method ?? 'GET', path);
     if (!handler) return fallback(req, res);
     readJson(req, options)
-      .then((body) => handler(body, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1))))
+      .then((body) => handler(body, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), askedBy(req)))
       .then(
         (reply) => send(res, reply.status, reply.body),
         (error: unknown) => {
@@ -124,6 +126,16 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
         },
       );
   };
+}
+
+/** The client's address (host:port, OPA's requested_by) and its W3C trace context, if it sent one. */
+function askedBy(req: IncomingMessage): Asked {
+  const asked: Asked = {};
+  const { remoteAddress, remotePort } = req.socket;
+  if (remoteAddress) asked.requestedBy = `${remoteAddress}:${remotePort}`;
+  const { traceparent, tracestate } = req.headers;
+  if (typeof traceparent === 'string') asked.trace = { traceparent, ...(typeof tracestate === 'string' ? { tracestate } : {}) };
+  return asked;
 }
 
 async function methodNotAllowed(): Promise<Reply> {
