@@ -48,6 +48,9 @@ export async function loadSettingsFile(path: string) {
 
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
   const gatewayFor = await prepareGateway(config, log);
+  // Read first, like the gateway's files: a bad OTEL_* setting stops the sidecar before anything has started.
+  const tracing = createTracing(config);
+  if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
   const adminTokens = loadAdminTokens(config);
   const metrics = new Metrics();
   const policy = new ActivePolicy();
@@ -99,8 +102,6 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
   const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
-  const tracing = createTracing(config);
-  if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
   const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen, tracing);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
