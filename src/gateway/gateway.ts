@@ -303,7 +303,7 @@ class Values {
 }
 
 /** Headers that carry credentials, or the principal (which the record has, masked by the audit's rules, in input.principal). */
-const UNRECORDED_HEADER = /authorization|cookie|token|secret|password|passwd|api[-_]?key|session|signature|credential|^x-portkey-(user-id|org-id|org-role|workspace-roles)$/i;
+const UNRECORDED_HEADER = /auth|cookie|token|secret|password|passwd|api[-_]?key|session|signature|credential|^x-portkey-(user-id|org-id|org-role|workspace-roles)$/i;
 
 /** What the decision log says about the original request, and the trace context it carries (so the span joins Envoy's trace). */
 function requestContext(request: GatewayRequest): Pick<DecideOptions, 'trace' | 'requestedBy' | 'gatewayRequest'> {
