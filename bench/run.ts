@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { readBundleFile } from '../src/engine/bundle.ts';
@@ -150,6 +151,34 @@ async function cacheCounts(base: string): Promise<{ hit: number; miss: number }>
   return { hit: count('hit'), miss: count('miss') };
 }
 
+/**
+ * A local receiver for the decision-log uploads and the OTLP exports: answers 200 and
+ * counts, without decoding (the bench process also runs the load generator).
+ */
+async function sinkServer(): Promise<{ server: Server; url: string; posts: () => number; bytes: () => number }> {
+  let posts = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => {
+      posts++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, posts: () => posts, bytes: () => bytes };
+}
+
+/** One run of the allow API against a sidecar started with `env`, e.g. decision logs or tracing on. */
+async function variant(name: string, redisUrl: string, env: NodeJS.ProcessEnv, bodies: Body[], children: ChildProcess[]): Promise<Row> {
+  const sidecar = await startPortcullis(redisUrl, env);
+  children.push(sidecar.child);
+  await load('warm-up', `${sidecar.base}/v1/authorize`, bodies, 2);
+  const row = await load(name, `${sidecar.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
+  await stop(sidecar.child);
+  return row;
+}
+
 const fmt = (n: number, digits = 2) => n.toFixed(digits).padStart(10);
 
 function printRows(rows: Row[]): void {
@@ -193,6 +222,19 @@ async function main(): Promise<void> {
     rows.push(auditOff);
     await stop(unaudited.child);
 
+    // Decision logs to a local receiver, and OpenTelemetry tracing exported to a local OTLP/HTTP receiver.
+    const sink = await sinkServer();
+    const logsOn = await variant('portcullis .../allow (audit + decision logs upload)', redisServer.url, { DECISION_LOGS_URL: `${sink.url}/logs`, DECISION_LOGS_SPILL_DIR: '' }, bodies, children);
+    rows.push(logsOn);
+    const logUploads = { posts: sink.posts(), bytes: sink.bytes() };
+    const traced = (ratio: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio });
+    const traced1 = await variant('portcullis .../allow (audit + tracing, 1% sampled)', redisServer.url, traced('0.01'), bodies, children);
+    rows.push(traced1);
+    const traced100 = await variant('portcullis .../allow (audit + tracing, 100% sampled)', redisServer.url, traced('1'), bodies, children);
+    rows.push(traced100);
+    const exports = { posts: sink.posts() - logUploads.posts, bytes: sink.bytes() - logUploads.bytes };
+    sink.server.close();
+
     const opaPort = await freePort();
     const opa = spawn(OPA, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--log-level', 'error', 'policies/authz.rego', 'policies/data.json'], { stdio: 'ignore' });
     children.push(opa);
@@ -209,6 +251,9 @@ async function main(): Promise<void> {
     console.log(`\nRedis commands during the two audited runs: ${JSON.stringify(commands)}`);
     console.log(`settings reads (HMGET) on the cached path: ${commands.hmget ?? 0}; version checks (HGET): ${commands.hget ?? 0}`);
     console.log(`audit recording cost: ${((1 - portcullisAllow.rps / auditOff.rps) * 100).toFixed(1)}% of throughput (audit on ${portcullisAllow.rps.toFixed(0)} vs off ${auditOff.rps.toFixed(0)} req/s)`);
+    const cost = (row: Row) => `${((1 - row.rps / portcullisAllow.rps) * 100).toFixed(1)}%`;
+    console.log(`decision logs cost: ${cost(logsOn)} of throughput over audit on (${logUploads.posts} uploads, ${(logUploads.bytes / 1024).toFixed(0)} KiB gzip, warm-up included)`);
+    console.log(`tracing cost: ${cost(traced1)} at 1% sampling, ${cost(traced100)} at 100% (${exports.posts} OTLP exports, ${(exports.bytes / 1024 ** 2).toFixed(1)} MiB JSON)`);
 
     console.log(`\nscale: organizations in Redis, settings cache bounded to ${SCALE_CACHE_ORGS} orgs (LRU), ${SCALE_SECONDS}s per level, up to ${4 * SCALE_CACHE_ORGS} random orgs per level; hit ratio of that level`);
     const scaled = await startPortcullis(redisServer.url, { SETTINGS_CACHE_MAX_ORGS: String(SCALE_CACHE_ORGS) });

@@ -23,6 +23,7 @@ import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
+import { createTracing, type Tracing } from './tracing.ts';
 
 export interface Sidecar {
   /** The whole HTTP surface: the decision APIs, then the Express app for everything else. */
@@ -36,6 +37,8 @@ export interface Sidecar {
   gateway: Gateway;
   /** Envoy's gRPC ext_authz service, not yet listening: main.ts binds it to grpcPort. */
   grpc: GrpcExtAuthz;
+  /** Present when OTEL_* configures an exporter. */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
@@ -49,6 +52,9 @@ export async function loadSettingsFile(path: string) {
 
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
   const gatewayFor = await prepareGateway(config, log);
+  // Read first, like the gateway's files: a bad OTEL_* setting stops the sidecar before anything has started.
+  const tracing = createTracing(config);
+  if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
   const adminTokens = loadAdminTokens(config);
   const metrics = new Metrics();
   const policy = new ActivePolicy();
@@ -100,15 +106,16 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
   const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
-  const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen);
+  const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen, tracing);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway });
   const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log }, express);
-  return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, close: async () => {
+  return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();
     await grpc.close();
     await decisionLogs?.close();
+    await tracing?.shutdown();
     await audit.close();
     await store.close();
   } };

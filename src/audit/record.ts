@@ -32,6 +32,22 @@ export interface DecisionRecord {
   path?: string;
   /** Input paths whose values were replaced before the record was stored (see audit/mask.ts). */
   masked?: string[];
+  /** The decision's OpenTelemetry span, when tracing is on and the span was sampled. */
+  traceId?: string;
+  spanId?: string;
+  /** The address of the client that asked (host:port), as OPA's requested_by. */
+  requestedBy?: string;
+  /** For the gateways: the original request as described by Envoy or nginx, credentials removed. */
+  gatewayRequest?: GatewayRequestContext;
+}
+
+/** The original request a gateway decision was asked about; header names lower-case. */
+export interface GatewayRequestContext {
+  method: string;
+  /** Path and query string as received. */
+  path: string;
+  /** Every header but those that carry credentials (see gateway.ts). */
+  headers: Record<string, string>;
 }
 
 export type SettingsOperation =

@@ -2,12 +2,13 @@
 // the audit record handed off without waiting. Every API that decides comes here.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditSink, DecisionApi, DecisionRecord } from '../audit/record.ts';
+import type { AuditSink, DecisionApi, DecisionRecord, GatewayRequestContext } from '../audit/record.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsSnapshot, SettingsStore } from '../settings/types.ts';
 import { ApiError } from '../errors.ts';
+import type { TraceHeaders, Tracing } from '../tracing.ts';
 import type { AuthorizeRequest } from './request.ts';
 
 /** The answer of DESIGN.md §2: the policy's decision plus its id and the bundle revision. */
@@ -30,6 +31,12 @@ export interface DecideOptions {
   workspaceDirectory?: 'checks' | 'decides' | 'off';
   /** The OPA data path asked, recorded for the decision log. */
   path?: string;
+  /** The caller's W3C trace context, which the decision's span joins (when tracing is on). */
+  trace?: TraceHeaders;
+  /** The client's address (host:port), recorded as the decision log's requested_by. */
+  requestedBy?: string;
+  /** The gateways' original request, recorded for the decision log. */
+  gatewayRequest?: GatewayRequestContext;
 }
 
 const SETTINGS_UNAVAILABLE = 'settings_unavailable';
@@ -49,6 +56,8 @@ export class Decider {
     private readonly log: Logger,
     /** Decide with the default settings when they cannot be read (explicit opt-in, logged at start). */
     private readonly failOpen = false,
+    /** Absent unless OTEL_* configures an exporter: then the decision path makes no tracer call. */
+    private readonly tracing?: Tracing,
   ) {}
 
   private unavailableSinceLog = 0;
@@ -67,6 +76,8 @@ export class Decider {
   async decide(asked: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
     const started = performance.now();
     const decisionId = randomUUID();
+    const trace = this.tracing?.startDecision(options.trace);
+    const lookup = trace?.child('portcullis.settings');
     const { request, verdict } = await this.placeInDirectory(asked, options);
     const crossOrg = request.principal.orgId !== request.resource.orgId;
     let snapshot: SettingsSnapshot | null = null;
@@ -81,25 +92,30 @@ export class Decider {
         this.warnSettingsUnavailable(error, request.resource.orgId);
       }
     }
+    lookup?.end();
     // The engine is read after the await, so a decision uses one bundle from here on.
     const engine = this.policy.require();
     const settings = snapshot ? { org: snapshot.org, workspace: snapshot.workspace } : NO_SETTINGS;
     const input = { principal: request.principal, action: request.action, resource: request.resource, settings };
     let decision: PolicyDecision;
     let failure: unknown;
+    const evaluation = verdict ? undefined : trace?.child('portcullis.evaluate');
     try {
       decision = verdict ?? engine.decide(input);
     } catch (error) {
       failure = error;
       decision = denied(EVALUATION_FAILED, 'The policy could not be evaluated for this request; denied.');
     }
+    evaluation?.end();
     if (!snapshot && !verdict && !crossOrg && decision.setting && !this.failOpen) decision = failClosed(decision);
 
     const answer: DecisionAnswer = { ...decision, decisionId, bundleRevision: engine.revision };
     const latencySeconds = (performance.now() - started) / 1000;
     this.metrics.decisions.labels(api, String(answer.allow), answer.reason).inc();
     this.metrics.decisionSeconds.observe(latencySeconds);
-    this.audit.record(toRecord(answer, input, api, snapshot, latencySeconds, options));
+    const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
+    trace?.finish(record, failure !== undefined);
+    this.audit.record(record);
     if (failure !== undefined) {
       this.log.error({ err: failure, decisionId, api }, 'policy evaluation failed');
       throw new ApiError(500, EVALUATION_FAILED, `the policy could not be evaluated; decision ${decisionId} was recorded as denied`, [], { decisionId });
@@ -193,5 +209,7 @@ function toRecord(
   if (answer.source) record.source = answer.source;
   if (options.dryRun) record.dryRun = true;
   if (options.path) record.path = options.path;
+  if (options.requestedBy) record.requestedBy = options.requestedBy;
+  if (options.gatewayRequest) record.gatewayRequest = options.gatewayRequest;
   return record;
 }

@@ -1,7 +1,7 @@
 // A decision record as an event of OPA's decision log (the fields and JSON types the
 // pinned `opa run --server` uploads; test/decisionlogs/opa-compat.test.ts holds us to it),
 // with the input masked by the audit log's own masker.
-import type { DecisionApi, DecisionRecord } from '../audit/record.ts';
+import type { DecisionApi, DecisionRecord, GatewayRequestContext } from '../audit/record.ts';
 import type { Masker } from '../audit/mask.ts';
 
 /** OPA's decision-log event (EventV1), the fields Portcullis can fill. */
@@ -19,6 +19,9 @@ export interface DecisionEvent {
   timestamp: string;
   metrics: Record<string, number>;
   req_id: number;
+  /** The decision's span, when tracing is on and it was sampled (as OPA's, lower-case hex). */
+  trace_id?: string;
+  span_id?: string;
 }
 
 /** The bundle name in `bundles`: the one bundle Portcullis serves. */
@@ -59,7 +62,7 @@ export function createEventBuilder(options: EventOptions): EventBuilder {
       path,
       input: masked.input,
       result: path === ALLOW_PATH ? record.allow : decisionDocument(record),
-      requested_by: '',
+      requested_by: record.requestedBy ?? '',
       // Go's RFC 3339 with nanoseconds drops trailing zeros: a millisecond instant prints as JavaScript prints it.
       timestamp: record.timestamp,
       metrics: { timer_server_handler_ns: Math.round(record.latencyMs * 1e6) },
@@ -71,8 +74,22 @@ export function createEventBuilder(options: EventOptions): EventBuilder {
       if (changes.erased.length > 0) event.erased = changes.erased;
       if (changes.masked.length > 0) event.masked = changes.masked;
     }
+    if (record.gatewayRequest) event.input = withRequestContext(event.input, record.gatewayRequest);
+    if (record.traceId) {
+      event.trace_id = record.traceId;
+      event.span_id = record.spanId ?? '';
+    }
     return event;
   };
+}
+
+/**
+ * A gateway event's input also carries the original request where OPA-Envoy's input has
+ * it (input.attributes.request.http: method, path, headers), so a pipeline's queries of
+ * OPA-Envoy events read Portcullis's alike; the rest of the input is what the policy saw.
+ */
+function withRequestContext(input: unknown, request: GatewayRequestContext): unknown {
+  return { ...(input as object), attributes: { request: { http: { method: request.method, path: request.path, headers: request.headers } } } };
 }
 
 /** The `decision` rule's value as far as the record keeps it (the message follows from the reason). */

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { DecisionApi } from '../audit/record.ts';
 import type { Config } from '../config.ts';
-import type { Decider } from '../decision/decider.ts';
+import type { DecideOptions, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
 import { ApiError, errors } from '../errors.ts';
 import { quoted } from '../ids.ts';
@@ -24,6 +24,8 @@ export interface GatewayRequest {
   headers: Headers;
   /** Undefined when the gateway forwarded no body (nginx auth_request never does). */
   body?: string | Buffer;
+  /** The address (host:port) of the gateway that asked, for the decision log's requested_by. */
+  client?: string;
 }
 
 export interface GatewayAnswer {
@@ -148,6 +150,7 @@ export class Gateway {
     const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, {
       dryRun: this.options.dryRun,
       workspaceDirectory: this.options.workspaceDirectory ? 'decides' : 'off',
+      ...requestContext(request),
     });
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {
@@ -297,6 +300,21 @@ class Values {
     }
     return this.parsedBody;
   }
+}
+
+/** Headers that carry credentials, or the principal (which the record has, masked by the audit's rules, in input.principal). */
+const UNRECORDED_HEADER = /auth|cookie|token|secret|password|passwd|api[-_]?key|session|signature|credential|^x-portkey-(user-id|org-id|org-role|workspace-roles)$/i;
+
+/** What the decision log says about the original request, and the trace context it carries (so the span joins Envoy's trace). */
+function requestContext(request: GatewayRequest): Pick<DecideOptions, 'trace' | 'requestedBy' | 'gatewayRequest'> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !UNRECORDED_HEADER.test(name)) headers[name] = value;
+  const { traceparent, tracestate } = request.headers;
+  return {
+    ...(traceparent ? { trace: { traceparent, ...(tracestate ? { tracestate } : {}) } } : {}),
+    ...(request.client ? { requestedBy: request.client } : {}),
+    gatewayRequest: { method: request.method, path: request.path, headers },
+  };
 }
 
 /** No decision was made: a 401 for the identity, or a refusal with its own status. */

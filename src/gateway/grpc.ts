@@ -101,7 +101,7 @@ export class GrpcExtAuthz {
     this.server.addService(loadService(), {
       Check: (call: grpc.ServerUnaryCall<CheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         gateway
-          .check(() => fromCheckRequest(call.request, gateway.limits), 'ext_authz_grpc')
+          .check(() => ({ ...fromCheckRequest(call.request, gateway.limits), client: call.getPeer() }), 'ext_authz_grpc')
           .then((answer) => callback(null, toCheckResponse(answer)))
           .catch((error: unknown) => {
             log.error({ err: error }, 'ext_authz gRPC Check failed');

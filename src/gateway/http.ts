@@ -40,8 +40,14 @@ function originalRequest(req: Request, gateway: Gateway): GatewayRequest {
     if (!method || !uri) {
       throw new ApiError(400, 'invalid_request', `${EXT_AUTHZ_PREFIX} needs X-Original-Method and X-Original-URI (nginx auth_request), or the original path after ${EXT_AUTHZ_PREFIX}/ (Envoy path_prefix)`);
     }
-    return { method, path: uri, headers };
+    return { method, path: uri, headers, ...clientOf(req) };
   }
   const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
-  return { method: req.method, path: target, headers, ...(body ? { body } : {}) };
+  return { method: req.method, path: target, headers, ...(body ? { body } : {}), ...clientOf(req) };
+}
+
+/** The peer's address as host:port (as OPA's requested_by), when the socket still knows it. */
+function clientOf(req: Request): { client?: string } {
+  const { remoteAddress, remotePort } = req.socket;
+  return remoteAddress ? { client: `${remoteAddress}:${remotePort}` } : {};
 }

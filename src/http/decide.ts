@@ -10,7 +10,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { DecisionApi } from '../audit/record.ts';
-import type { DecisionAnswer, Decider } from '../decision/decider.ts';
+import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
 import { DECISION_REQUEST_SCHEMA, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
@@ -47,22 +47,24 @@ const UNDEFINED_WARNING = (path: string) => ({
 
 type Reply = { status: number; body: unknown };
 type Query = URLSearchParams;
+/** Who asked and the trace they are in: the DecideOptions every decision of a request shares. */
+type Asked = Pick<DecideOptions, 'trace' | 'requestedBy'>;
 
 export function decisionApi(decider: Decider, options: DecisionApiOptions, fallback: RequestListener): RequestListener {
-  const authorize = async (body: unknown): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize') });
+  const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize', asked) });
 
-  const data = async (path: string, body: unknown, query: Query): Promise<Reply> => {
+  const data = async (path: string, body: unknown, query: Query, asked: Asked): Promise<Reply> => {
     const document = DOCUMENTS[path];
     // As OPA answers a path with no rule: 200 with no result (OPA's `warning` says why).
     if (!document) return { status: 200, body: { warning: UNDEFINED_WARNING(path) } };
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
-    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { path });
+    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { ...asked, path });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
     return { status: 200, body: reply };
   };
 
-  const batch = async (path: string, body: unknown): Promise<Reply> => {
+  const batch = async (path: string, body: unknown, asked: Asked): Promise<Reply> => {
     const document = DOCUMENTS[path];
     const inputs = isJsonObject(body) ? body.inputs : undefined;
     if (!isJsonObject(inputs)) throw invalidInput([{ field: 'inputs', message: 'is required: an object of id to input' }]);
@@ -89,7 +91,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       ids.map(async (id) => {
         try {
           const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
-          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { path });
+          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...asked, path });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
           failed++;
@@ -107,18 +109,18 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   };
 
   /** The handler for a request, or undefined when the request is not for these APIs. */
-  const route = (method: string, path: string): ((body: unknown, query: Query) => Promise<Reply>) | undefined => {
+  const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed;
     if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: DECISION_REQUEST_SCHEMA }) : methodNotAllowed;
     // OPA's default decision (POST / with the raw input) is data.system.main, which
     // Portcullis does not define: answered as OPA answers when none is configured.
     if (path === '/' && method === 'POST') return noDefaultDecision;
-    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body) => batch(path.slice(BATCH_PREFIX.length), body) : methodNotAllowed;
+    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body, _query, asked) => batch(path.slice(BATCH_PREFIX.length), body, asked) : methodNotAllowed;
     if (path.startsWith(DATA_PREFIX)) {
       const document = path.slice(DATA_PREFIX.length);
-      if (method === 'POST') return (body, query) => data(document, body, query);
+      if (method === 'POST') return (body, query, asked) => data(document, body, query, asked);
       // As OPA, GET takes the input as a query parameter (URL-encoded JSON).
-      if (method === 'GET') return (_body, query) => data(document, inputFromQuery(query, options.jsonMaxDepth), query);
+      if (method === 'GET') return (_body, query, asked) => data(document, inputFromQuery(query, options.jsonMaxDepth), query, asked);
       return methodNotAllowed;
     }
     return undefined;
@@ -131,7 +133,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     const handler = route(req.method ?? 'GET', path);
     if (!handler) return fallback(req, res);
     readJson(req, options)
-      .then((body) => handler(body, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1))))
+      .then((body) => handler(body, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), askedBy(req)))
       .then(
         (reply) => send(res, reply.status, reply.body),
         (error: unknown) => {
@@ -143,6 +145,16 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
         },
       );
   };
+}
+
+/** The client's address (host:port, OPA's requested_by) and its W3C trace context, if it sent one. */
+function askedBy(req: IncomingMessage): Asked {
+  const asked: Asked = {};
+  const { remoteAddress, remotePort } = req.socket;
+  if (remoteAddress) asked.requestedBy = `${remoteAddress}:${remotePort}`;
+  const { traceparent, tracestate } = req.headers;
+  if (typeof traceparent === 'string') asked.trace = { traceparent, ...(typeof tracestate === 'string' ? { tracestate } : {}) };
+  return asked;
 }
 
 async function methodNotAllowed(): Promise<Reply> {

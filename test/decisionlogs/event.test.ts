@@ -40,6 +40,30 @@ test('the data path asked decides path and result; gateways log the boolean at p
   assert.equal(second.req_id, first.req_id + 1);
 });
 
+test('requested_by, trace_id/span_id and a gateway\'s request context come from the record; masking is unaffected by them', () => {
+  const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths('principal.id')) });
+  const plain = build(decisionRecord());
+  assert.ok(!('trace_id' in plain) && !('span_id' in plain), 'no trace ids without a sampled span');
+  const record = {
+    ...decisionRecord({ allow: false }),
+    api: 'ext_authz_http' as const,
+    requestedBy: '10.0.0.7:51234',
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b7ad6b7169203331',
+    gatewayRequest: { method: 'POST', path: '/v1/mcp-servers?x=1', headers: { 'x-request-id': 'r-1' } },
+  };
+  const event = build(record);
+  assert.equal(event.requested_by, '10.0.0.7:51234');
+  assert.equal(event.trace_id, record.traceId);
+  assert.equal(event.span_id, record.spanId);
+  const input = event.input as Record<string, unknown> & { principal: { id: string } };
+  assert.deepEqual(input.attributes, { request: { http: record.gatewayRequest } });
+  assert.equal(input.principal.id, MASKED);
+  assert.deepEqual(event.masked, ['/input/principal/id']);
+  assert.equal(event.erased, undefined);
+  assert.ok(!('attributes' in record.input), 'the record itself is not changed');
+});
+
 test('the input is masked by the audit rules, and erased/masked list what was, as JSON pointers', () => {
   const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths('principal.id,resource.id')) });
   const record = decisionRecord();
