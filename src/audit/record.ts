@@ -44,8 +44,10 @@ export interface DecisionRecord {
 /** The original request a gateway decision was asked about; header names lower-case. */
 export interface GatewayRequestContext {
   method: string;
-  /** Path and query string as received. */
+  /** The path as received, without the query string (which may carry keys). */
   path: string;
+  /** The route table entry that matched, e.g. "/v1/mcp-servers/:id". */
+  route: string;
   /** Every header but those that carry credentials (see gateway.ts). */
   headers: Record<string, string>;
 }

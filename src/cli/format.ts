@@ -10,12 +10,13 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-export const DECISION_HEADERS = ['TIME', 'DECISION ID', 'PRINCIPAL', 'ACTION', 'TYPE', 'WORKSPACE', 'ALLOW', 'REASON', 'SETTING/SOURCE'];
+export const DECISION_HEADERS = ['TIME', 'DECISION ID', 'API', 'PRINCIPAL', 'ACTION', 'TYPE', 'WORKSPACE', 'ALLOW', 'REASON', 'SETTING/SOURCE', 'REQUEST'];
 
 export function decisionRow(r: DecisionRecord): string[] {
   return [
     r.timestamp,
     r.decisionId,
+    r.api,
     r.principal.id,
     r.action,
     r.resource.type,
@@ -23,6 +24,7 @@ export function decisionRow(r: DecisionRecord): string[] {
     r.allow ? 'allow' : 'deny',
     r.reason,
     r.setting ? `${r.setting}/${r.source ?? '-'}` : '-',
+    r.gatewayRequest ? `${r.gatewayRequest.method} ${r.gatewayRequest.path}` : '-',
   ];
 }
 

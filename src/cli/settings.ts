@@ -190,11 +190,9 @@ async function plan(document: SettingsDocument, store: RedisSettingsStore, prune
         lines.push(`workspace ${workspaceId} removed`);
         steps.push(async (record, at) => {
           const stored = await store.getWorkspace(orgId, workspaceId);
-          let next = at;
-          if (await store.deleteWorkspace(orgId, workspaceId, at)) {
-            next = at + 1;
-            record(orgId, workspaceId, 'delete_workspace', stored, null, next);
-          }
+          const deleted = await store.deleteWorkspace(orgId, workspaceId, at);
+          if (deleted !== null) record(orgId, workspaceId, 'delete_workspace', stored, null, deleted);
+          const next = deleted ?? at;
           if (await store.unregisterWorkspace(orgId, workspaceId)) record(orgId, workspaceId, 'unregister_workspace', null, null, null);
           return next;
         });

@@ -150,7 +150,7 @@ export class Gateway {
     const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, {
       dryRun: this.options.dryRun,
       workspaceDirectory: this.options.workspaceDirectory ? 'decides' : 'off',
-      ...requestContext(request),
+      ...requestContext(request, match.route),
     });
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {
@@ -306,14 +306,14 @@ class Values {
 const UNRECORDED_HEADER = /auth|cookie|token|secret|password|passwd|api[-_]?key|session|signature|credential|^x-portkey-(user-id|org-id|org-role|workspace-roles)$/i;
 
 /** What the decision log says about the original request, and the trace context it carries (so the span joins Envoy's trace). */
-function requestContext(request: GatewayRequest): Pick<DecideOptions, 'trace' | 'requestedBy' | 'gatewayRequest'> {
+function requestContext(request: GatewayRequest, route: Route): Pick<DecideOptions, 'trace' | 'requestedBy' | 'gatewayRequest'> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !UNRECORDED_HEADER.test(name)) headers[name] = value;
   const { traceparent, tracestate } = request.headers;
   return {
     ...(traceparent ? { trace: { traceparent, ...(tracestate ? { tracestate } : {}) } } : {}),
     ...(request.client ? { requestedBy: request.client } : {}),
-    gatewayRequest: { method: request.method, path: request.path, headers },
+    gatewayRequest: { method: request.method, path: splitOnce(request.path, '?')[0], route: route.pattern, headers },
   };
 }
 

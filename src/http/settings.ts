@@ -166,9 +166,8 @@ export function settingsRoutes(store: SettingsStore, record: ChangeRecorder): Ro
     const { orgId, workspaceId } = pathIds(req);
     const { settings: before, version: current } = await store.readWorkspace(orgId, workspaceId);
     const expected = precondition(req, res, current);
-    if (await guarded(res, () => store.deleteWorkspace(orgId, workspaceId, expected))) {
-      record(req, res, { orgId, workspaceId, operation: 'delete_workspace', before, after: null, version: null });
-    }
+    const version = await guarded(res, () => store.deleteWorkspace(orgId, workspaceId, expected));
+    if (version !== null) record(req, res, { orgId, workspaceId, operation: 'delete_workspace', before, after: null, version });
     res.status(204).end();
   });
 

@@ -70,11 +70,10 @@ export class MemorySettingsStore implements SettingsStore {
     return ++entry.version;
   }
 
-  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<boolean> {
+  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<number | null> {
     const entry = this.entry(orgId, ifVersion);
-    if (!entry.workspaces.delete(workspaceId)) return false;
-    entry.version++;
-    return true;
+    if (!entry.workspaces.delete(workspaceId)) return null;
+    return ++entry.version;
   }
 
   async workspaceOrg(workspaceId: string): Promise<string | null> {

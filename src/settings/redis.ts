@@ -259,8 +259,9 @@ export class RedisSettingsStore implements SettingsStore {
     return (await this.write(orgId, workspaceField(workspaceId), JSON.stringify(settings), ifVersion)).version;
   }
 
-  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<boolean> {
-    return (await this.write(orgId, workspaceField(workspaceId), null, ifVersion)).written;
+  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<number | null> {
+    const { written, version } = await this.write(orgId, workspaceField(workspaceId), null, ifVersion);
+    return written ? version : null;
   }
 
   async workspaceOrg(workspaceId: string): Promise<string | null> {

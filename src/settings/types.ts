@@ -56,8 +56,8 @@ export interface SettingsStore {
   // otherwise it throws VersionMismatchError and nothing is written.
   putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number>;
   putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number>;
-  /** Returns false (and bumps no version) when the workspace had no settings. */
-  deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<boolean>;
+  /** The organization's version after the delete; null (and no version bumped) when the workspace had no settings. */
+  deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<number | null>;
   /** Removes the organization's own settings (not its workspaces'); false when there were none. */
   deleteOrg(orgId: string, ifVersion?: number): Promise<boolean>;
   // The workspace directory: which organization a workspace belongs to. A workspace

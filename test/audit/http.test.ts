@@ -126,6 +126,7 @@ for (const kind of kinds) {
       // The actor is the admin token's name; X-Actor is only a note.
       assert.deepEqual([deleted.operation, deleted.actor, deleted.note, deleted.workspaceId, deleted.before, deleted.after], ['delete_workspace', 'admin', undefined, 'ws-1', { managersWriteMcpServers: true }, null]);
       assert.deepEqual([put.operation, put.actor, put.note, put.before, put.after], ['put_workspace', 'admin', 'bob', null, { managersWriteMcpServers: true }]);
+      assert.equal(deleted.version, put.version + 1, 'a delete records the version it made');
       assert.deepEqual([registered.operation, registered.workspaceId], ['register_workspace', 'ws-1']);
       assert.equal(org.operation, 'put_org');
       assert.deepEqual([org.actor, org.note], ['admin', 'alice@example.com']);

@@ -67,9 +67,9 @@ describe('portcullis audit', () => {
     const { code, stdout, stderr } = await portcullis(['audit', 'query', '--org', 'org-1', '--denied', '--since', '1h']);
     assert.equal(code, 0, stderr);
     const lines = stdout.trim().split('\n');
-    assert.match(lines[0]!, /^TIME\s+DECISION ID\s+PRINCIPAL\s+ACTION\s+TYPE\s+WORKSPACE\s+ALLOW\s+REASON\s+SETTING\/SOURCE$/);
+    assert.match(lines[0]!, /^TIME\s+DECISION ID\s+API\s+PRINCIPAL\s+ACTION\s+TYPE\s+WORKSPACE\s+ALLOW\s+REASON\s+SETTING\/SOURCE\s+REQUEST$/);
     assert.equal(lines.length, 2);
-    assert.match(lines[1]!, new RegExp(`${ids.denied}\\s+u-1\\s+create\\s+mcp_server\\s+ws-1\\s+deny\\s+manager_write_disabled\\s+managersWriteMcpServers/org`));
+    assert.match(lines[1]!, new RegExp(`${ids.denied}\\s+authorize\\s+u-1\\s+create\\s+mcp_server\\s+ws-1\\s+deny\\s+manager_write_disabled\\s+managersWriteMcpServers/org`));
   });
 
   test('query as JSON and NDJSON, with filters and a limit', async () => {

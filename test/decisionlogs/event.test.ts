@@ -50,14 +50,15 @@ test('requested_by, trace_id/span_id and a gateway\'s request context come from 
     requestedBy: '10.0.0.7:51234',
     traceId: '0af7651916cd43dd8448eb211c80319c',
     spanId: 'b7ad6b7169203331',
-    gatewayRequest: { method: 'POST', path: '/v1/mcp-servers?x=1', headers: { 'x-request-id': 'r-1' } },
+    gatewayRequest: { method: 'POST', path: '/v1/mcp-servers', route: '/v1/mcp-servers', headers: { 'x-request-id': 'r-1' } },
   };
   const event = build(record);
   assert.equal(event.requested_by, '10.0.0.7:51234');
   assert.equal(event.trace_id, record.traceId);
   assert.equal(event.span_id, record.spanId);
   const input = event.input as Record<string, unknown> & { principal: { id: string } };
-  assert.deepEqual(input.attributes, { request: { http: record.gatewayRequest } });
+  const { method, path, headers } = record.gatewayRequest;
+  assert.deepEqual(input.attributes, { request: { http: { method, path, headers } } }, 'where OPA-Envoy puts the request');
   assert.equal(input.principal.id, MASKED);
   assert.deepEqual(event.masked, ['/input/principal/id']);
   assert.equal(event.erased, undefined);

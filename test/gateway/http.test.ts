@@ -76,6 +76,11 @@ describe('Envoy HTTP ext_authz and nginx auth_request', () => {
     assert.equal(audited?.api, 'ext_authz_http');
     assert.equal(audited?.action, 'create');
     assert.equal(audited?.resource.type, 'mcp_server');
+    // The original request: method, path without the query, the route that matched, the client.
+    assert.equal(audited?.gatewayRequest?.method, 'POST');
+    assert.equal(audited?.gatewayRequest?.path, '/v1/mcp-servers');
+    assert.equal(audited?.gatewayRequest?.route, '/v1/mcp-servers');
+    assert.match(audited?.requestedBy ?? '', /^127\.0\.0\.1:\d+$/);
   });
 
   test('the owner is allowed and the member denied whatever the setting', async () => {
