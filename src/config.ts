@@ -16,6 +16,7 @@ const FIELDS = {
   settingsFile: { env: 'SETTINGS_FILE', kind: 'string', default: 'examples/settings.yaml', doc: 'settings YAML that seeds the in-memory store' },
   bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', doc: 'OPA bundle (tar.gz) with policy.wasm' },
   logLevel: { env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  logFormat: { env: 'LOG_FORMAT', kind: 'string', default: 'auto', doc: 'json (one JSON object a line), pretty (readable lines), or auto: pretty when stdout is a terminal, json otherwise' },
   bodyLimit: { env: 'BODY_LIMIT', kind: 'string', default: '64kb', doc: 'largest request body accepted' },
   settingsCacheMaxOrgs: { env: 'SETTINGS_CACHE_MAX_ORGS', kind: 'integer', default: 10_000, doc: 'organizations kept in the in-process settings cache (LRU)' },
   settingsCacheMaxWorkspaces: { env: 'SETTINGS_CACHE_MAX_WORKSPACES', kind: 'integer', default: 100_000, doc: '(organization, workspace) entries kept in the settings cache, across all organizations (LRU)' },

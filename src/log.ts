@@ -1,8 +1,11 @@
-// Structured JSON logs. Anything that could carry a credential is redacted by path,
-// so a token can reach the logger and still not the log.
+// Logs: JSON lines for machines, or readable lines (pino-pretty) for a person at a terminal.
+// Anything that could carry a credential is redacted by path, so a token can reach the
+// logger and still not the log.
 import { pino, type Logger } from 'pino';
 
-export function createLogger(level: string): Logger {
+export type LogFormat = 'json' | 'pretty';
+
+export function createLogger(level: string, format: LogFormat = 'json'): Logger {
   return pino({
     level,
     base: { service: 'portcullis' },
@@ -10,5 +13,6 @@ export function createLogger(level: string): Logger {
       paths: ['adminToken', '*.adminToken', 'headers.authorization', '*.headers.authorization', 'authorization', '*.authorization', 'token', '*.token'],
       censor: '[redacted]',
     },
+    ...(format === 'pretty' ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } } : {}),
   });
 }

@@ -1,13 +1,14 @@
 // `make run`: start the sidecar, say where it listens, stop cleanly on SIGTERM/SIGINT.
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { BundleError } from './engine/bundle.ts';
 import { createLimitedServer } from './http/limits.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type LogFormat } from './log.ts';
 import { createSidecar } from './sidecar.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, logFormat(config.logFormat));
   const sidecar = await createSidecar(config, log);
   const server = createLimitedServer(sidecar.app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
@@ -57,13 +58,21 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+function logFormat(setting: string): LogFormat {
+  if (setting === 'json' || setting === 'pretty') return setting;
+  if (setting !== 'auto') throw new ConfigError(`LOG_FORMAT must be json, pretty or auto, got ${JSON.stringify(setting)}`);
+  return process.stdout.isTTY ? 'pretty' : 'json';
+}
+
 function adminTokenSources(config: Config): string {
   const sources = [config.adminToken && 'ADMIN_TOKEN (full scope, actor "admin")', config.adminTokensFile && `ADMIN_TOKENS_FILE ${config.adminTokensFile}`];
   return `Admin tokens: from ${sources.filter(Boolean).join(' and ')}`;
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  // Expected failures (configuration, files, a bundle that does not load) in one line; anything else with its stack.
+  const expected = error instanceof ConfigError || error instanceof BundleError;
+  const message = expected ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`portcullis: cannot start: ${message}\n`);
   process.exit(1);
 });

@@ -1,7 +1,8 @@
-// Start-up failures a person can act on: one line that names the thing and the fix, no
-// stack trace, exit 1 — for Redis unreachable and a bad settings file.
+// Start-up a person can act on: failures in one line that names the thing and the fix, no
+// stack trace, exit 1 — Redis unreachable, a bad settings file, no bundle; and logs a person
+// can read (LOG_FORMAT=pretty, the default on a terminal) or JSON for machines.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,4 +41,47 @@ test('a bad settings file at start: one line naming the file and what is wrong i
   const missing = await start({ SETTINGS_FILE: join(dir, 'absent.yaml') });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /absent\.yaml \(SETTINGS_FILE\): ENOENT/);
+});
+
+test('no bundle at start: one line naming BUNDLE_PATH and how to build one', async () => {
+  const { code, stderr } = await start({ BUNDLE_PATH: '/nonexistent/portkey.tar.gz' });
+  assert.equal(code, 1);
+  assert.match(stderr, /^portcullis: cannot start: no policy bundle from BUNDLE_PATH \/nonexistent\/portkey\.tar\.gz: .*make bundle/);
+  assert.equal(stderr.trim().split('\n').length, 1, stderr);
+});
+
+/** The sidecar's stdout until it says it listens; then it is stopped. */
+async function logsUntilListening(env: Record<string, string>): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { PATH: process.env.PATH, PORT: '0', GRPC_PORT: '0', ADMIN_TOKEN: 't', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "portcullis listening" in 60 s:\n${out}`)), 60_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('portcullis listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
+    });
+  } finally {
+    child.kill('SIGKILL');
+  }
+  return out;
+}
+
+test('LOG_FORMAT: JSON lines for machines, readable lines for a person', async () => {
+  const json = await logsUntilListening({ LOG_FORMAT: 'json' });
+  const listening = json.split('\n').find((line) => line.includes('portcullis listening'))!;
+  assert.equal(JSON.parse(listening).msg, 'portcullis listening');
+  const pretty = await logsUntilListening({ LOG_FORMAT: 'pretty' });
+  const line = pretty.split('\n').find((l) => l.includes('portcullis listening'))!;
+  assert.throws(() => JSON.parse(line), 'a readable line, not JSON');
+  assert.match(line, /INFO/);
+  assert.match(line, /\d{2}:\d{2}:\d{2}\.\d{3}/, 'a clock time, not epoch milliseconds');
 });

@@ -52,7 +52,10 @@ export class BundleManager {
       await this.activate(archive, this.options.source.kind);
     } catch (sourceError) {
       const persisted = await this.readPersisted();
-      if (!persisted) throw sourceError;
+      if (!persisted) {
+        const where = this.options.source.kind === 'file' ? `BUNDLE_PATH ${this.options.source.path}` : `BUNDLE_URL ${this.options.source.url}`;
+        throw new BundleError(`no policy bundle from ${where}: ${(sourceError as Error).message}${sourceError instanceof BundleError ? '' : ' (build one with make bundle, or fix the path)'}`);
+      }
       this.options.log.warn({ err: sourceError, dir: this.options.persistDir }, 'configured bundle unavailable; starting with the last good bundle');
       await this.activate(persisted, 'persisted');
     }
