@@ -2,7 +2,9 @@
 // runs in bash against a fresh sidecar on free ports, with real nginx and Redis, and the
 // output commented under its commands is checked (conventions in walkthrough.ts).
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort, RedisServer } from '../support/redis.ts';
 import { expectationPattern, parseWalkthroughs, removeScratch, runWalkthrough, scratchCheckout, type Ports } from './walkthrough.ts';
@@ -28,6 +30,26 @@ describe('the harness', () => {
         ['\n# prose too\necho b\n', []],
       ],
     );
+  });
+
+  test('a wrong expectation and a failing command are reported; background jobs are stopped', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'portcullis-readme-harness-'));
+    const ports: Ports = { sidecar: 1, nginx: 2, upstream: 3, redis: 4 };
+    try {
+      const [walk] = parseWalkthroughs(
+        '<!-- walkthrough: t -->\n```sh\nsleep 300 &\necho $! > job.pid\necho "port 8181"\n# port 1\necho right\n# wrong\nfalse\necho never\n# never\n```\n',
+      );
+      const result = await runWalkthrough(walk!, { cwd, ports, timeoutMs: 60_000 });
+      assert.deepEqual(
+        result.segments.map((s) => s.missing.map((e) => e.text)),
+        [[], ['wrong']],
+      );
+      assert.match(result.failure ?? '', /bash exited \(1\)/);
+      const job = Number(await readFile(join(cwd, 'job.pid'), 'utf8'));
+      assert.throws(() => process.kill(job, 0), { code: 'ESRCH' });
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
   });
 
   test('the README has the walkthroughs, each checking output', () => {
