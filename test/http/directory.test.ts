@@ -5,19 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN } from '../support/sidecar.ts';
+import { bothStores } from '../support/stores.ts';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
-let redis: RedisServer;
-
-before(async () => (redis = await RedisServer.start()));
-after(() => redis.stop());
-
-const kinds = [
-  { name: 'memory', make: () => testSidecar() },
-  { name: 'redis', make: () => testSidecar({ redisUrl: redis.url, auditFlushMs: 10 }) },
-];
+const kinds = bothStores();
 
 for (const kind of kinds) {
   describe(`workspace directory (${kind.name})`, () => {

@@ -1,32 +1,24 @@
 // The OPA-compatible API, proven with a real OPA client (@styra/opa) against the sidecar
 // on a real socket, and by the wire shapes of OPA's REST API.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { OPAClient } from '@styra/opa';
 import { OpaApiClient } from '@styra/opa/sdk/sdk.js';
 import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
 
 let sidecar: Sidecar;
-let server: Server;
+let served: Awaited<ReturnType<typeof serve>>;
 let url: string;
 
 before(async () => {
   sidecar = await testSidecar();
   await sidecar.store.putOrg('org-1', { managersWriteMcpServers: false });
-  server = createServer(sidecar.app).listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serve(sidecar);
+  url = served.url;
 });
-after(async () => {
-  server.closeAllConnections();
-  server.close();
-  await sidecar.close();
-});
+after(() => served.close());
 
 const manager = decisionRequest();
 const owner = decisionRequest({ orgRole: 'owner', workspaceRoles: {} });
@@ -63,32 +55,32 @@ test('@styra/opa health reports the server up once a bundle is active', async ()
 });
 
 test('the data API answers in OPA shapes: result and decision_id', async () => {
-  const res = await request(server).post('/v1/data/portkey/authz/decision?provenance').send({ input: manager }).expect(200);
+  const res = await request(url).post('/v1/data/portkey/authz/decision?provenance').send({ input: manager }).expect(200);
   assert.deepEqual(Object.keys(res.body).sort(), ['decision_id', 'provenance', 'result']);
   assert.equal(res.body.result.reason, 'manager_write_disabled');
   assert.equal(res.body.provenance.bundles.portkey.revision, sidecar.policy.current!.revision);
   // As OPA v1 answers a path with no rule: 200, no result (the warning says which paths are served).
-  const unknown = await request(server).post('/v1/data/portkey/authz/everything').send({ input: manager }).expect(200);
+  const unknown = await request(url).post('/v1/data/portkey/authz/everything').send({ input: manager }).expect(200);
   assert.equal(unknown.body.result, undefined);
   assert.equal(unknown.body.warning.code, 'undefined_document');
   assert.match(unknown.body.warning.message, /portkey\/authz\/allow/);
-  const get = await request(server).get('/v1/data/portkey/authz/allow').expect(400);
+  const get = await request(url).get('/v1/data/portkey/authz/allow').expect(400);
   assert.deepEqual([get.body.errors[0].field, get.body.errors[0].code], ['input', 'missing_field']);
-  const viaQuery = await request(server).get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`).expect(200);
+  const viaQuery = await request(url).get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`).expect(200);
   assert.equal(viaQuery.body.result.reason, 'manager_write_disabled');
-  const trailing = await request(server).post('/v1/data/portkey/authz/allow').set('Content-Type', 'application/json').send('{"input": {}}\n  }').expect(400);
+  const trailing = await request(url).post('/v1/data/portkey/authz/allow').set('Content-Type', 'application/json').send('{"input": {}}\n  }').expect(400);
   assert.deepEqual(trailing.body.errors[0], {
     field: 'body',
     code: 'invalid_json',
     message: trailing.body.errors[0].message,
     location: { file: 'request body', row: 2, col: 3 },
   });
-  const badQuery = await request(server).get('/v1/data/portkey/authz/allow?input=%7B%22a%22%3A%7D').expect(400);
+  const badQuery = await request(url).get('/v1/data/portkey/authz/allow?input=%7B%22a%22%3A%7D').expect(400);
   assert.deepEqual([badQuery.body.code, badQuery.body.errors[0].code], ['invalid_json', 'invalid_json']);
 });
 
 test('batch: common_input merges, a bad item fails alone with 207', async () => {
-  const res = await request(server)
+  const res = await request(url)
     .post('/v1/batch/data/portkey/authz/decision')
     .send({
       common_input: { principal: manager.principal, resource: manager.resource },
@@ -101,20 +93,20 @@ test('batch: common_input merges, a bad item fails alone with 207', async () => 
   assert.equal(res.body.responses.write.http_status_code, '200');
   assert.deepEqual([res.body.responses.bad.code, res.body.responses.bad.http_status_code], ['invalid_parameter', '500']);
   assert.deepEqual(res.body.responses.bad.errors.map((e: { code: string; field: string }) => [e.code, e.field]), [['invalid_value', 'inputs.bad.action']]);
-  const all = await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: owner } }).expect(200);
+  const all = await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: owner } }).expect(200);
   assert.equal(all.body.responses.a.result, true);
-  await request(server).post('/v1/batch/data/portkey/authz/allow').send({ inputs: [owner] }).expect(400);
+  await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: [owner] }).expect(400);
 });
 
 test('batch: common_input copied into many inputs is bounded; an input id "__proto__" is answered like any other', async () => {
   const workspaceRoles = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`ws-${i}`, 'member']));
   const inputs = Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [String(i), {}]));
-  const amplified = await request(server)
+  const amplified = await request(url)
     .post('/v1/batch/data/portkey/authz/allow')
     .send({ common_input: { ...manager, principal: { ...manager.principal, workspaceRoles } }, inputs })
     .expect(400);
   assert.equal(amplified.body.errors[0].field, 'common_input');
-  const proto = await request(server)
+  const proto = await request(url)
     .post('/v1/batch/data/portkey/authz/allow')
     .set('Content-Type', 'application/json')
     .send(`{"inputs": {"a": ${JSON.stringify(owner)}, "__proto__": ${JSON.stringify(manager)}}}`)
@@ -124,14 +116,14 @@ test('batch: common_input copied into many inputs is bounded; an input id "__pro
 });
 
 test('health, readiness, status and metrics', async () => {
-  await request(server).get('/health').expect(200, {});
-  await request(server).get('/health?bundles').expect(200, {});
-  const ready = await request(server).get('/health/ready').expect(200);
+  await request(url).get('/health').expect(200, {});
+  await request(url).get('/health?bundles').expect(200, {});
+  const ready = await request(url).get('/health/ready').expect(200);
   assert.deepEqual(ready.body.checks, { bundle: true, engine: true, settingsStore: true });
-  const status = await request(server).get('/v1/status').expect(200);
+  const status = await request(url).get('/v1/status').expect(200);
   assert.equal(status.body.bundle.revision, sidecar.policy.current!.revision);
-  await request(server).post('/v1/authorize').send(manager).expect(200);
-  const metrics = await request(server).get('/metrics').expect(200);
+  await request(url).post('/v1/authorize').send(manager).expect(200);
+  const metrics = await request(url).get('/metrics').expect(200);
   assert.match(metrics.text, /portcullis_decisions_total\{api="authorize",allow="false",reason="manager_write_disabled"\} [1-9]/);
   assert.match(metrics.text, new RegExp(`portcullis_bundle_info\\{revision="${sidecar.policy.current!.revision}"\\} 1`));
   assert.match(metrics.text, /portcullis_decision_duration_seconds_bucket/);

@@ -5,36 +5,24 @@
 // a 5xx cannot be provoked with real parts (the edge refuses what would fail the policy, and
 // a sidecar does not start without a bundle), so its shape is the 4xx's, pinned there.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { OPAClient } from '@styra/opa';
 import { ClientError, SDKValidationError } from '@styra/opa/sdk/models/errors';
 import { OpaApiClient } from '@styra/opa/sdk/sdk.js';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
 
 let sidecar: Sidecar;
-let server: Server;
+let served: Awaited<ReturnType<typeof serve>>;
 let url: string;
-
-async function listen(app: Sidecar['app']): Promise<{ server: Server; url: string }> {
-  const listening = createServer(app).listen(0, '127.0.0.1');
-  await once(listening, 'listening');
-  return { server: listening, url: `http://127.0.0.1:${(listening.address() as AddressInfo).port}` };
-}
 
 before(async () => {
   sidecar = await testSidecar();
   await sidecar.store.putOrg('org-1', { managersWriteMcpServers: false });
-  ({ server, url } = await listen(sidecar.app));
+  served = await serve(sidecar);
+  url = served.url;
 });
-after(async () => {
-  server.closeAllConnections();
-  server.close();
-  await sidecar.close();
-});
+after(() => served.close());
 
 const manager = decisionRequest();
 const owner = decisionRequest({ orgRole: 'owner', workspaceRoles: {} });
