@@ -302,13 +302,28 @@ class Values {
   }
 }
 
-/** Headers that carry credentials, or the principal (which the record has, masked by the audit's rules, in input.principal). */
-const UNRECORDED_HEADER = /auth|cookie|token|secret|password|passwd|api[-_]?key|session|signature|credential|^x-portkey-(user-id|org-id|org-role|workspace-roles)$/i;
+/**
+ * The headers a record keeps: an allow-list, since a credential can travel under any name
+ * (x-amz-security-token, x-csrf, a vendor's key header). Headers that carry the request
+ * URI are kept without their query string, which can carry keys too.
+ */
+const RECORDED_HEADERS = new Set([
+  ':method', ':scheme', ':authority', 'host', 'content-type', 'content-length', 'accept', 'user-agent',
+  'x-request-id', 'traceparent', 'tracestate', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip',
+  'x-original-method',
+]);
+const URI_HEADERS = new Set([':path', 'x-original-uri', 'x-forwarded-uri', 'x-envoy-original-path', 'referer']);
 
 /** What the decision log says about the original request, and the trace context it carries (so the span joins Envoy's trace). */
 function requestContext(request: GatewayRequest, route: Route): Pick<DecideOptions, 'trace' | 'requestedBy' | 'gatewayRequest'> {
+  // The route's own header sources (the workspace id header) are kept: they decided.
+  const sources = new Set([...route.workspaceId, ...route.orgId, ...route.resourceId].filter((s) => s.kind === 'header').map((s) => s.name));
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !UNRECORDED_HEADER.test(name)) headers[name] = value;
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue;
+    if (URI_HEADERS.has(name)) headers[name] = splitOnce(value, '?')[0];
+    else if (RECORDED_HEADERS.has(name) || sources.has(name)) headers[name] = value;
+  }
   const { traceparent, tracestate } = request.headers;
   return {
     ...(traceparent ? { trace: { traceparent, ...(tracestate ? { tracestate } : {}) } } : {}),

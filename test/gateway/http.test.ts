@@ -111,6 +111,24 @@ describe('Envoy HTTP ext_authz and nginx auth_request', () => {
     assert.equal(reasonOf(res), 'manager_write_disabled');
   });
 
+  test('the recorded request keeps no credential: not in a query string, not under a header name nobody listed', async () => {
+    const res = await fetch(`${sidecar.url}/ext_authz`, {
+      headers: {
+        authorization: `Bearer ${tokens.owner}`,
+        'x-original-method': 'POST',
+        'x-original-uri': '/v1/mcp-servers?workspace_id=ws-1&api_key=QS-SECRET-1',
+        referer: 'https://app.example/?token=REF-SECRET-2',
+        'x-amz-security-tk': 'HDR-SECRET-3',
+        'x-request-id': 'req-9',
+      },
+    });
+    const recorded = await sidecar.sidecar.audit.getDecision(res.headers.get('x-portcullis-decision-id')!);
+    assert.ok(recorded?.gatewayRequest, 'recorded with its request');
+    assert.doesNotMatch(JSON.stringify(recorded), /SECRET/);
+    assert.equal(recorded.gatewayRequest.headers['x-original-uri'], '/v1/mcp-servers');
+    assert.equal(recorded.gatewayRequest.headers['x-request-id'], 'req-9');
+  });
+
   test('nginx form without X-Original-*: 400 naming what is missing', async () => {
     const res = await fetch(`${sidecar.url}/ext_authz`, { headers: { authorization: `Bearer ${tokens.manager}` } });
     assert.equal(res.status, 400);
