@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createMasker, parseMaskPaths } from '../audit/mask.ts';
 import type { AuditSink, DecisionRecord } from '../audit/record.ts';
-import { ConfigError, type Config } from '../config.ts';
+import { ConfigError, withoutPassword, type Config } from '../config.ts';
 import { ConsoleDecisionLogger } from './console.ts';
 import { createEventBuilder, type EventBuilder } from './event.ts';
 import { DecisionLogUploader, type DecisionLogStats } from './uploader.ts';
@@ -94,7 +94,11 @@ function uploadUrl(raw: string): string {
   } catch {
     throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(raw)}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(withoutPassword(raw))}`);
+  // fetch refuses a URL with credentials, and a URL is logged: credentials go in a header.
+  if (url.username || url.password) {
+    throw new ConfigError('decisionLogsUrl must not carry a user or password: put them in DECISION_LOGS_HEADERS (Authorization=Basic …) or DECISION_LOGS_TOKEN_FILE');
+  }
   return url.href;
 }
 

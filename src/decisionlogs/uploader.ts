@@ -271,9 +271,9 @@ export class DecisionLogUploader {
       });
       await response.arrayBuffer().catch(() => undefined);
       if (response.ok) return true;
-      this.options.log.warn({ status: response.status, url: this.options.url, retries: this.retries }, 'decision-log upload refused; will retry');
+      this.options.log.warn({ status: response.status, url: loggable(this.options.url), retries: this.retries }, 'decision-log upload refused; will retry');
     } catch (error) {
-      this.options.log.warn({ err: error, url: this.options.url, retries: this.retries }, 'decision-log upload failed; will retry');
+      this.options.log.warn({ err: error, url: loggable(this.options.url), retries: this.retries }, 'decision-log upload failed; will retry');
     }
     return false;
   }
@@ -315,4 +315,9 @@ export class DecisionLogUploader {
       if (dropped.count > 0) this.options.log.error({ dropped: dropped.count }, `decision-log events DROPPED in the last second: ${why}`);
     }, 1000).unref();
   }
+}
+
+/** The upload URL as it may be logged: without its query string, which can carry a key. */
+function loggable(url: string): string {
+  return url.split('?')[0]!;
 }

@@ -101,3 +101,12 @@ test('what a closing instance could not upload is spilled, and the next instance
   assert.equal(stats.counts.uploaded, ids.length);
   assert.deepEqual(readdirSync(spillDir).filter((name) => name.endsWith('.ndjson')), []);
 });
+
+test('a URL with a user or password is refused at start (fetch cannot send it, and a URL is logged)', async () => {
+  const config = testConfig({ decisionLogsUrl: 'http://user:PW-SECRET@127.0.0.1:1/logs' });
+  await assert.rejects(createDecisionLogs(config, counting(), pino({ level: 'silent' })), (error: Error) => {
+    assert.match(error.message, /must not carry a user or password/);
+    assert.doesNotMatch(error.message, /PW-SECRET/);
+    return true;
+  });
+});
