@@ -27,6 +27,7 @@ const WORKSPACE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/settings/integra
 /** A PATCH without If-Match that keeps meeting concurrent writes gives up (412) after this many tries. */
 const PATCH_ATTEMPTS = 5;
 const STRONG_ETAG = /^\s*"(\d{1,15})"\s*$/;
+const WEAK_ETAG = /^W\/"[^"]*"$/;
 
 const etag = (version: number) => `"${version}"`;
 
@@ -41,7 +42,9 @@ function preconditionFailed(res: Response, current: number): ApiError {
 function ifMatch(req: Request): number[] | undefined {
   const header = req.get('if-match');
   if (header === undefined || header.trim() === '*') return undefined;
-  const versions = header.split(',').map((tag) => STRONG_ETAG.exec(tag)?.[1]);
+  const tags = header.split(',').map((tag) => tag.trim());
+  // A weak ETag never matches under If-Match (RFC 9110 §13.1.1): it is read, and counts for nothing.
+  const versions = tags.filter((tag) => !WEAK_ETAG.test(tag)).map((tag) => STRONG_ETAG.exec(tag)?.[1]);
   if (versions.some((v) => v === undefined)) throw invalidInput([{ field: 'If-Match', message: 'must be an ETag this API gave, quotes included (e.g. "12"), or *' }]);
   return versions.map(Number);
 }
@@ -150,12 +153,15 @@ export function settingsRoutes(store: SettingsStore, record: ChangeRecorder): Ro
 
   router.patch(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    await register(req, res, orgId, workspaceId);
     const { before, after, version } = await applyPatch<WorkspaceSettings>(
       req,
       res,
       () => store.readWorkspace(orgId, workspaceId),
-      (settings, at) => store.putWorkspace(orgId, workspaceId, settings, at),
+      // Registered only once the patch is valid and its precondition holds: a refused PATCH claims nothing.
+      async (settings, at) => {
+        await register(req, res, orgId, workspaceId);
+        return store.putWorkspace(orgId, workspaceId, settings, at);
+      },
       (raw) => parseWorkspaceSettings(raw),
     );
     record(req, res, { orgId, workspaceId, operation: 'patch_workspace', before, after, version });

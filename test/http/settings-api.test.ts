@@ -65,6 +65,22 @@ for (const kind of kinds) {
       await api().put(orgPath('im')).set(auth).set('If-Match', '*').send({}).expect(200);
     });
 
+    test('a weak ETag never matches If-Match: 412, also beside a strong one that does not match', async () => {
+      const { headers } = await api().put(orgPath('weak')).set(auth).send({}).expect(200);
+      const version = (headers.etag as string).replaceAll('"', '');
+      await api().put(orgPath('weak')).set(auth).set('If-Match', `W/"${version}"`).send({}).expect(412);
+      await api().put(orgPath('weak')).set(auth).set('If-Match', `W/"${version}", "999"`).send({}).expect(412);
+      await api().put(orgPath('weak')).set(auth).set('If-Match', `W/"${version}", "${version}"`).send({}).expect(200);
+    });
+
+    test('a PATCH that is refused (invalid, or its If-Match fails) registers no workspace', async () => {
+      await api().patch(wsPath('org-refused', `ws-refused-${kind.name}`)).set(auth).set('If-Match', '"7"').send({}).expect(412);
+      await api().patch(wsPath('org-refused', `ws-refused-${kind.name}`)).set(auth).send({ bogus: 1 }).expect(400);
+      assert.equal(await sidecar.store.workspaceOrg(`ws-refused-${kind.name}`), null);
+      await api().patch(wsPath('org-refused', `ws-refused-${kind.name}`)).set(auth).send({ managersWriteMcpServers: false }).expect(200);
+      assert.equal(await sidecar.store.workspaceOrg(`ws-refused-${kind.name}`), 'org-refused');
+    });
+
     test('PATCH is a JSON merge patch: fields merge, null removes (back to the default), the result is validated', async () => {
       await api().put(orgPath('patch')).set(auth).send({ managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } }).expect(200);
       const patched = await api().patch(orgPath('patch')).set(auth).set('Content-Type', 'application/merge-patch+json').send({ managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteWsIntegrations: true } }).expect(200);
