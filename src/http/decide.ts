@@ -45,7 +45,7 @@ const UNDEFINED_WARNING = (path: string) => ({
   message: `data path ${quoted(path)} defines nothing here; the served paths are ${Object.keys(DOCUMENTS).join(', ')}`,
 });
 
-type Reply = { status: number; body: unknown };
+type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 type Query = URLSearchParams;
 /** Who asked and the trace they are in: the DecideOptions every decision of a request shares. */
 type Asked = Pick<DecideOptions, 'trace' | 'requestedBy'>;
@@ -110,18 +110,18 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
 
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
-    if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed;
-    if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: DECISION_REQUEST_SCHEMA }) : methodNotAllowed;
+    if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed('POST');
+    if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: DECISION_REQUEST_SCHEMA }) : methodNotAllowed('GET');
     // OPA's default decision (POST / with the raw input) is data.system.main, which
     // Portcullis does not define: answered as OPA answers when none is configured.
     if (path === '/' && method === 'POST') return noDefaultDecision;
-    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body, _query, asked) => batch(path.slice(BATCH_PREFIX.length), body, asked) : methodNotAllowed;
+    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body, _query, asked) => batch(path.slice(BATCH_PREFIX.length), body, asked) : methodNotAllowed('POST');
     if (path.startsWith(DATA_PREFIX)) {
       const document = path.slice(DATA_PREFIX.length);
       if (method === 'POST') return (body, query, asked) => data(document, body, query, asked);
       // As OPA, GET takes the input as a query parameter (URL-encoded JSON).
       if (method === 'GET') return (_body, query, asked) => data(document, inputFromQuery(query, options.jsonMaxDepth), query, asked);
-      return methodNotAllowed;
+      return methodNotAllowed('GET', 'POST');
     }
     return undefined;
   };
@@ -135,7 +135,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     readJson(req, options)
       .then((body) => handler(body, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), askedBy(req)))
       .then(
-        (reply) => send(res, reply.status, reply.body),
+        (reply) => send(res, reply.status, reply.body, reply.headers),
         (error: unknown) => {
           if (!(error instanceof ApiError)) options.log.error({ err: error, method: req.method, path }, 'unhandled error');
           const apiError = error instanceof ApiError ? error : errors.internal();
@@ -157,8 +157,10 @@ function askedBy(req: IncomingMessage): Asked {
   return asked;
 }
 
-async function methodNotAllowed(): Promise<Reply> {
-  throw new ApiError(405, 'method_not_allowed', 'this path takes POST');
+/** A 405 that says, in Allow and in words, which methods the path takes. */
+function methodNotAllowed(...allowed: string[]): () => Promise<Reply> {
+  const error = new ApiError(405, 'method_not_allowed', `this path takes ${allowed.join(' or ')}`);
+  return async () => ({ status: 405, body: error.toJSON(), headers: { Allow: allowed.join(', ') } });
 }
 
 async function noDefaultDecision(): Promise<Reply> {
@@ -191,10 +193,10 @@ function mergeInput(common: unknown, own: unknown): unknown {
   return merged;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
   res.end(json);
 }
 

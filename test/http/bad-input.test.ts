@@ -347,5 +347,18 @@ test('GET /v1/schema/decision-request: JSON Schema 2020-12 that agrees with the 
     await request(url).post('/v1/authorize').send(body).expect(400);
   }
   assert.match(schemaProblem(schema, UNKNOWN_FIELDS[0]![1])!, /workspaceRole: not allowed/);
-  await request(url).post('/v1/schema/decision-request').expect(405);
+  await request(url).post('/v1/schema/decision-request').expect(405).expect('Allow', 'GET');
+});
+
+test('a wrong method on a decision path is a 405 whose Allow header and message name the methods it takes', async () => {
+  for (const [method, path, allow] of [
+    ['get', '/v1/authorize', 'POST'],
+    ['delete', '/v1/data/portkey/authz/allow', 'GET, POST'],
+    ['put', '/v1/batch/data/portkey/authz/allow', 'POST'],
+    ['post', '/v1/schema/decision-request', 'GET'],
+  ] as const) {
+    const res = await request(url)[method](path).expect(405).expect('Allow', allow);
+    assert.equal(res.body.code, 'method_not_allowed');
+    assert.match(res.body.message, new RegExp(allow.replace(', ', ' or ')));
+  }
 });
