@@ -46,7 +46,8 @@ export async function loadSettingsFile(path: string) {
   try {
     return parseSettingsDocument(loadYaml(await readFile(path, 'utf8')));
   } catch (error) {
-    throw new ConfigError(`settings file ${path} (SETTINGS_FILE): ${(error as Error).message}`);
+    // js-yaml adds a source excerpt after the first line: the first line says it.
+    throw new ConfigError(`settings file ${path} (SETTINGS_FILE): ${(error as Error).message.split('\n')[0]}`);
   }
 }
 

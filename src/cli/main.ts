@@ -79,6 +79,12 @@ export async function main(argv: string[], env: Env, io: Io = { stdout: process.
   }
   const name = `${first} ${second ?? ''}`.trim();
   const command = COMMANDS[name];
+  // `portcullis audit --help`: the usage of that group's commands.
+  const group = Object.entries(COMMANDS).filter(([key]) => key.startsWith(`${first} `));
+  if (!command && group.length > 0 && (second === '--help' || second === '-h' || second === undefined)) {
+    (second === undefined ? io.stderr : io.stdout).write(`usage:\n${group.map(([, c]) => `  portcullis ${c.synopsis}`).join('\n')}\n\n${EXIT_CODES}\n`);
+    return second === undefined ? 2 : 0;
+  }
   if (!command) {
     const guess = nearest(name, Object.keys(COMMANDS));
     io.stderr.write(`portcullis: unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}\n\n${USAGE}`);

@@ -49,7 +49,14 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
   const url = values.redis ?? env.REDIS_URL;
   if (!url) throw new UsageError('the Redis to import into is needed: --redis redis://host:6379 or REDIS_URL');
-  const document = parseSettingsDocument(loadYaml(await readFile(positionals[0]!, 'utf8')));
+  const file = positionals[0]!;
+  let document: SettingsDocument;
+  try {
+    document = parseSettingsDocument(loadYaml(await readFile(file, 'utf8')));
+  } catch (error) {
+    // js-yaml adds a source excerpt after the first line: the first line says it.
+    throw new Error(`settings file ${file}: ${(error as Error).message.split('\n')[0]}`);
+  }
   const actor = values.actor ?? DEFAULT_ACTOR;
   const dryRun = values['dry-run'] === true;
 

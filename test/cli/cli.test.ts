@@ -145,6 +145,9 @@ describe('portcullis audit', () => {
     const none = await portcullis([]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /^usage:/);
+    const group = await portcullis(['settings', '--help']);
+    assert.equal(group.code, 0);
+    assert.match(group.stdout, /portcullis settings import FILE\.yaml/);
   });
 
   test('a failure names what failed, in one line without a stack', async () => {
@@ -156,6 +159,12 @@ describe('portcullis audit', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no-such\.yaml/);
     assert.equal(missing.stderr.trim().split('\n').length, 1);
+    const malformed = join(dir, 'malformed.yaml');
+    await writeFile(malformed, 'orgs:\n  o:\n   settings: {\n');
+    const bad = await portcullis(['settings', 'import', malformed, '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /settings file .*malformed\.yaml: /);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   });
 });
 
