@@ -146,7 +146,10 @@ export class RedisSettingsStore implements SettingsStore {
     };
     // Fail fast while disconnected: a decision must not wait on a queue for Redis to return.
     this.redis = new Redis(options.url, { ...common, enableOfflineQueue: false });
-    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true });
+    // We subscribe again on every 'ready' ourselves (below), with the failure handled:
+    // ioredis's own resubscription leaves its promise unhandled, and a connection that
+    // drops right after reconnecting would then end the process (an unhandled rejection).
+    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, autoResubscribe: false });
     // An organization counts as 1 + its cached workspaces against maxWorkspaces; its size
     // is recomputed whenever it is set again after a workspace was added.
     this.cache = new LRUCache({
