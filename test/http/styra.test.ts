@@ -9,20 +9,12 @@ import { after, before, test } from 'node:test';
 import { OPAClient } from '@styra/opa';
 import { ClientError, SDKValidationError } from '@styra/opa/sdk/models/errors';
 import { OpaApiClient } from '@styra/opa/sdk/sdk.js';
-import type { Sidecar } from '../../src/sidecar.ts';
-import { decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, servedTestSidecar } from '../support/sidecar.ts';
 
-let sidecar: Sidecar;
-let served: Awaited<ReturnType<typeof serve>>;
 let url: string;
-
-before(async () => {
-  sidecar = await testSidecar();
-  await sidecar.store.putOrg('org-1', { managersWriteMcpServers: false });
-  served = await serve(sidecar);
-  url = served.url;
-});
-after(() => served.close());
+let close: () => Promise<void>;
+before(async () => ({ url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', { managersWriteMcpServers: false }))));
+after(() => close());
 
 const manager = decisionRequest();
 const owner = decisionRequest({ orgRole: 'owner', workspaceRoles: {} });

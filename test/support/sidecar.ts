@@ -32,6 +32,13 @@ export async function serve(sidecar: Sidecar, config: Config = testConfig()): Pr
   };
 }
 
+/** A test sidecar, set up by `setUp` before it serves: `{sidecar, url, close}`. */
+export async function servedTestSidecar(setUp: (sidecar: Sidecar) => Promise<unknown> = async () => undefined) {
+  const sidecar = await testSidecar();
+  await setUp(sidecar);
+  return { sidecar, ...(await serve(sidecar)) };
+}
+
 /** A decision request body; `over` replaces fields of it. */
 export function decisionRequest(over: {
   orgRole?: string;
