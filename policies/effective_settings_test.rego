@@ -10,7 +10,7 @@ test_effective_settings_of_every_setting_follow_the_resolution_tables if {
 		some setting, preset in spec.defaults
 		some combination, [value, source] in resolution(spec)
 		[_, _, ws_value] := combination
-		request := {"settings": stored_settings(family, spec, setting, combination, "unset")}
+		request := {"settings": stored_settings(family, spec, setting, combination)}
 		got := authz.effective_settings[family][setting] with input as request
 		want := {
 			"value": object.get({"default": preset}, [value], value),
