@@ -74,6 +74,7 @@ describe('WORKERS=2', () => {
     sidecar = await startSidecarProcess(
       {
         WORKERS: String(WORKERS),
+        GRPC_PORT: String(await freePort()),
         REDIS_URL: redis.url,
         BUNDLE_PATH: bundlePath,
         LOG_LEVEL: 'info',
