@@ -240,6 +240,12 @@ describe('WORKERS startup', () => {
     assert.equal(stderr.trim().split('\n').length, 1, stderr);
   });
 
+  test('WORKERS > 1 without Redis is refused in one line: each worker would keep its own settings and audit log', async () => {
+    const { code, stderr } = await start({ WORKERS: '2', SETTINGS_FILE: '' });
+    assert.equal(code, 1);
+    assert.equal(stderr, 'portcullis: cannot start: WORKERS=2 needs Redis (REDIS_URL): without it each worker keeps its own settings and audit log; set REDIS_URL, or WORKERS=1\n');
+  });
+
   test('a WORKERS that is not a number or auto is named in one line', async () => {
     const { code, stderr } = await start({ WORKERS: 'many' });
     assert.equal(code, 1);
