@@ -98,7 +98,8 @@ export class WorkerPool {
         clearTimeout(backstop);
         resolve(failed ? 1 : 0);
       };
-      cluster.on('exit', (_worker, code) => (failed ||= code !== 0));
+      // A worker still starting has no SIGTERM handler yet: ended by that signal, it did nothing wrong.
+      cluster.on('exit', (_worker, code, signal) => (failed ||= !(code === 0 || signal === 'SIGTERM')));
       for (const slot of this.slots) {
         clearTimeout(slot.restart);
         slot.worker?.process.kill('SIGTERM');
