@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort, RedisServer } from '../test/support/redis.ts';
 
@@ -153,7 +153,7 @@ interface Frame {
 }
 interface CpuProfile {
   startTime: number;
-  nodes: Array<{ id: number; callFrame: Frame }>;
+  nodes: Array<{ id: number; callFrame: Frame; children?: number[] }>;
   samples: number[];
   timeDeltas: number[];
 }
@@ -172,25 +172,42 @@ export function summariseProfile(profile: CpuProfile, top = 25, lastSeconds?: nu
   let last = profile.samples.length - 1;
   while (last > 0 && isIdle(last)) last--;
   const from = lastSeconds === undefined ? -Infinity : at[last]! - lastSeconds * 1e6;
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const keyOf = (frame: Frame) => {
+    // Paths from the checkout (src/, bench/, node_modules/), wherever it is.
+    const file = frame.url.replace(/^file:\/\//, '').replace(/^.*?\/(src\/|bench\/|node_modules\/)/, '$1');
+    return `${frame.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
+  };
   const self = new Map<string, number>();
+  const total = new Map<string, number>();
   let busy = 0;
   let idle = 0;
   profile.samples.forEach((id, i) => {
     if (at[i]! < from || i > last) return;
     const delta = profile.timeDeltas[i + 1] ?? 0;
     if (isIdle(i)) return void (idle += delta);
-    const frame = byNode.get(id)!;
-    const file = frame.url ? relative(process.cwd(), frame.url.replace(/^file:\/\//, '')).replace(/^(\.\.\/)+main\//, '') : '';
-    const key = `${frame.functionName || '(anonymous)'}${file ? ` ${file}:${frame.lineNumber + 1}` : ''}`;
+    const key = keyOf(byNode.get(id)!);
     self.set(key, (self.get(key) ?? 0) + delta);
+    const seen = new Set<string>();
+    for (let node: number | undefined = id; node !== undefined; node = parent.get(node)) seen.add(keyOf(byNode.get(node)!));
+    for (const name of seen) total.set(name, (total.get(name) ?? 0) + delta);
     busy += delta;
   });
+  const share = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
+  const ours = [...total.entries()].filter(([key]) => / (src|bench)\//.test(key) || /opa-wasm|prom-client/.test(key));
   return [
     `(idle ${((100 * idle) / (idle + busy)).toFixed(1)}% of the window; shares below are of the busy time)`,
+    'self time:',
     ...[...self.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([key, us]) => `${((100 * us) / busy).toFixed(1).padStart(5)}%  ${key}`),
+      .map(([key, us]) => `${share(us)}  ${key}`),
+    'total time (self + callees) of the sidecar\'s own functions, opa-wasm and prom-client:',
+    ...ours
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([key, us]) => `${share(us)}  ${key}`),
   ];
 }
 
@@ -260,7 +277,8 @@ async function main(): Promise<void> {
       load(allowUrl.replace(portcullis.base, profiled.base), wrapped, dir); // warm-up, then the profiled run
       load(allowUrl.replace(portcullis.base, profiled.base), wrapped, dir);
       await stop(profiled.child);
-      const file = join(profiles, readdirSync(profiles).find((name) => name.endsWith('.cpuprofile'))!);
+      // The main thread (0); tsx adds a loader thread of its own.
+      const file = join(profiles, readdirSync(profiles).find((name) => /\.0\.\d+\.cpuprofile$/.test(name))!);
       console.log(`top self-time frames, POST /v1/data/portkey/authz/allow (${file}):`);
       for (const line of summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 25, SECONDS)) console.log(line);
     }
