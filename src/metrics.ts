@@ -42,11 +42,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Settings lookups since the last read, by result: counted per decision like decisionCounts. */
+  private readonly cacheCounts = { hit: 0, miss: 0, stale: 0 };
+
   readonly settingsCache = new Counter({
     name: 'portcullis_settings_cache_total',
     help: 'Settings lookups by cache result (hit, miss, or stale: served from cache while Redis was unreachable).',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const result of ['hit', 'miss', 'stale'] as const) {
+        if (this.cacheCounts[result] === 0) continue;
+        this.settingsCache.inc({ result }, this.cacheCounts[result]);
+        this.cacheCounts[result] = 0;
+      }
+    },
   });
 
   /** Filled at scrape time from the counter above, for dashboards that want the ratio directly. */
@@ -167,14 +177,12 @@ export class Metrics {
 
   /** Hit/miss callbacks for the settings cache. */
   get cacheStats() {
-    const hit = this.settingsCache.labels('hit');
-    const miss = this.settingsCache.labels('miss');
-    // Served from cache because Redis could not confirm it (outage), within settingsMaxStaleMs.
-    const stale = this.settingsCache.labels('stale');
+    const counts = this.cacheCounts;
     return {
-      onHit: () => hit.inc(),
-      onMiss: () => miss.inc(),
-      onStale: () => stale.inc(),
+      onHit: () => void counts.hit++,
+      onMiss: () => void counts.miss++,
+      // Served from cache because Redis could not confirm it (outage), within settingsMaxStaleMs.
+      onStale: () => void counts.stale++,
       onConnection: (up: boolean) => this.settingsStoreUp.set(up ? 1 : 0),
     };
   }
