@@ -71,7 +71,8 @@ bench-gateway: $(NODE_MODULES) ## Requests/s and p50/p99 through HTTP ext_authz 
 bench-audit: $(NODE_MODULES) ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
 	node --import tsx bench/audit.ts
 
-profile: $(NODE_MODULES) ## Per-core req/s and CPU per request against a bare node:http floor, then the top self-time frames (PROFILE_CPU=1 PROFILE_ROUNDS=3 PROFILE_SECONDS=5; needs taskset, wrk if installed)
+profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s against a bare node:http floor; the top self-time frames (PROFILE_CPU=1 PROFILE_ROUNDS=3 PROFILE_SECONDS=5; taskset, wrk if installed)
+	node --import tsx bench/decide-cost.ts
 	PROFILE_CPU=$${PROFILE_CPU:-1} node --import tsx bench/profile.ts
 
 fuzz: $(NODE_MODULES) ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
