@@ -17,7 +17,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit fuzz install opa
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,10 @@ bench-gateway: $(NODE_MODULES) ## Requests/s and p50/p99 through HTTP ext_authz 
 
 bench-audit: $(NODE_MODULES) ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
 	node --import tsx bench/audit.ts
+
+profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s against a bare node:http floor; the top self-time frames (PROFILE_CPU=1 PROFILE_ROUNDS=3 PROFILE_SECONDS=5; taskset, wrk if installed)
+	node --import tsx bench/decide-cost.ts
+	PROFILE_CPU=$${PROFILE_CPU:-1} node --import tsx bench/profile.ts
 
 fuzz: $(NODE_MODULES) ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
 	node --import tsx test/fuzz/main.ts
