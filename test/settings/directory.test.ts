@@ -22,15 +22,15 @@ after(async () => {
 
 async function redisStore(over: Partial<ConstructorParameters<typeof RedisSettingsStore>[0]> = {}): Promise<RedisSettingsStore> {
   const store = new RedisSettingsStore({
-    url: redis.url,
+    connection: { url: redis.url, commandTimeoutMs: 5_000, reconnectMaxMs: 500 },
+    minReplicasAck: 'auto',
+    waitTimeoutMs: 2_000,
     maxOrgs: 1_000,
     maxWorkspaces: 10_000,
     maxWorkspacesPerOrg: 1_000,
     maxDirectory: 10_000,
     revalidateAfterMs: 60_000,
     maxStaleMs: 60_000,
-    commandTimeoutMs: 5_000,
-    reconnectMaxMs: 500,
     ...over,
   });
   await store.connect();
