@@ -98,3 +98,78 @@ export async function readSettings(url: string, orgId: string): Promise<{ versio
   const body = (await response.json()) as { managersWriteMcpServers: boolean };
   return { version: Number(response.headers.get('etag')!.replaceAll('"', '')), allow: body.managersWriteMcpServers };
 }
+
+export interface Report {
+  acknowledged: number;
+  unconfirmed: number;
+  otherFailures: number;
+  lost: number;
+  lostDetail: string;
+  contradictions: number;
+  contradictionDetail: string;
+  afterEvent: number;
+  failed: number;
+  failedOpen: number;
+  noAnswer: number;
+  finalVersion: number;
+}
+
+/**
+ * What a run shows. `propagationMs`: a decision sent this long after a write was
+ * acknowledged must reflect it (the single-node bound of test/faults/consistency.test.ts).
+ * `since`: decisions sent from then on are counted as after the event.
+ */
+export function analyse(writes: Write[], decisions: Decision[], final: { version: number; allow: boolean }, since: number, propagationMs: number): Report {
+  const acked = writes.filter((w) => w.status === 200);
+  // Writes are made one after another, so acknowledged versions must strictly increase:
+  // a lost acknowledged write shows as a later write given its version number (or a lower one).
+  let lost = 0;
+  const lostDetail: string[] = [];
+  for (let i = 1; i < acked.length; i++) {
+    if (acked[i]!.version! <= acked[i - 1]!.version!) {
+      lost++;
+      lostDetail.push(`write ${acked[i]!.index} got version ${acked[i]!.version} after write ${acked[i - 1]!.index} was acknowledged with ${acked[i - 1]!.version}`);
+    }
+  }
+  const last = writes.at(-1)!;
+  const finalVersion = final.version;
+  if (acked.length > 0 && finalVersion < acked.at(-1)!.version!) {
+    lost++;
+    lostDetail.push(`the stored version ${finalVersion} is below the last acknowledged ${acked.at(-1)!.version}`);
+  }
+  if (last.status === 200 && final.allow !== last.allow) {
+    lost++;
+    lostDetail.push(`the stored value ${final.allow} is not the last acknowledged write's ${last.allow}`);
+  }
+  // A decision sent propagationMs after write k was acknowledged, and answered before the
+  // next write was sent, must answer with write k's value.
+  let contradictions = 0;
+  const contradictionDetail: string[] = [];
+  for (const decision of decisions) {
+    if (decision.status !== 200 || decision.reason === 'settings_unavailable') continue;
+    const k = writes.findLastIndex((w) => w.answeredAt <= decision.sentAt);
+    if (k < 0 || writes[k]!.status !== 200) continue;
+    if (decision.sentAt < writes[k]!.answeredAt + propagationMs) continue;
+    const next = writes[k + 1];
+    if (next && next.sentAt <= decision.answeredAt) continue;
+    if (decision.allow !== writes[k]!.allow) {
+      contradictions++;
+      if (contradictionDetail.length < 5) contradictionDetail.push(`decision ${decision.decisionId} sent ${(decision.sentAt - writes[k]!.answeredAt).toFixed(0)} ms after write ${k} (allow=${writes[k]!.allow}) answered allow=${decision.allow}`);
+    }
+  }
+  const failures = decisions.filter((d) => d.status !== 200 || d.reason === 'settings_unavailable');
+  return {
+    acknowledged: acked.length,
+    unconfirmed: writes.filter((w) => w.status === 503).length,
+    otherFailures: writes.filter((w) => w.status !== 200 && w.status !== 503).length,
+    lost,
+    lostDetail: lostDetail.join('\n'),
+    contradictions,
+    contradictionDetail: contradictionDetail.join('\n'),
+    afterEvent: decisions.filter((d) => d.sentAt >= since).length,
+    failed: failures.length,
+    failedOpen: failures.filter((d) => d.allow === true).length,
+    noAnswer: decisions.filter((d) => d.status === 0).length,
+    finalVersion,
+  };
+}
