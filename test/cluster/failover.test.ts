@@ -1,4 +1,4 @@
-// Failover under load on a real 3+3 Redis Cluster: two sidecar processes decide at a steady
+// Failover under load on a real 3+3 Redis Cluster: two sidecars decide at a steady
 // rate while an admin writes the organization's settings through them, and the master that
 // holds the organization's slot is SIGKILLed; its replica is promoted by the cluster.
 // Measured and asserted: acknowledged settings writes lost = 0; decisions that contradict
@@ -8,37 +8,29 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { decisionRequest } from '../support/sidecar.ts';
-import { authorize, putSettings, startSidecarProcess, tempDir, type SidecarProcess } from '../faults/support.ts';
-import { analyse, readSettings, runLoad, sleep } from './load.ts';
+import { authorize, putSettings, tempDir } from '../faults/support.ts';
+import { analyse, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
 
 const ORG = 'org-failover';
 const SETTINGS_KEY = `portcullis:settings:{${ORG}}`;
 const REVALIDATE_MS = 1_000;
 
 let cluster: RedisCluster;
-const sidecars: SidecarProcess[] = [];
+const sidecars: Array<{ url: string; close(): Promise<void> }> = [];
 
 before(async () => {
   cluster = await startRedisCluster({ masters: 3, replicas: 1 });
 });
 after(async () => {
-  await Promise.all(sidecars.map((sidecar) => sidecar.stop()));
+  await Promise.all(sidecars.map((sidecar) => sidecar.close()));
   await cluster?.stop();
 });
 
 test('failover under load: the master of the organization\'s slot is SIGKILLed while two sidecars decide and an admin writes', async (t) => {
   for (let i = 0; i < 2; i++) {
-    sidecars.push(
-      await startSidecarProcess({
-        REDIS_CLUSTER_NODES: cluster.nodes.join(','),
-        SETTINGS_REVALIDATE_MS: String(REVALIDATE_MS),
-        BUNDLE_WATCH: 'false',
-        AUDIT_SPILL_DIR: await tempDir(t),
-        AUDIT_FLUSH_MS: '10',
-      }),
-    );
+    sidecars.push(await clusterSidecar(cluster.nodes, { settingsRevalidateMs: REVALIDATE_MS, auditSpillDir: await tempDir(t) }));
   }
-  const [a, b] = sidecars as [SidecarProcess, SidecarProcess];
+  const [a, b] = [sidecars[0]!, sidecars[1]!];
   const body = decisionRequest({ orgId: ORG });
   const killedAt: number[] = [];
   const result = await runLoad({

@@ -1,7 +1,14 @@
 // Shared by the cluster tests: decisions at a steady rate from several sidecars and an admin
 // writing settings one change after another, both recorded with their send and answer
 // times, while `during` drives an event (a failover, a resharding).
-import { ADMIN_TOKEN } from '../support/sidecar.ts';
+import type { Config } from '../../src/config.ts';
+import { ADMIN_TOKEN, serve, testConfig, testSidecar } from '../support/sidecar.ts';
+
+/** A sidecar on the cluster, served over HTTP on a free loopback port (in this process: no start-up race on a busy machine). */
+export async function clusterSidecar(nodes: string[], overrides: Partial<Config> = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const config = testConfig({ redisClusterNodes: nodes.join(','), bundleWatch: false, auditFlushMs: 10, ...overrides });
+  return serve(await testSidecar(config), config);
+}
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,4 +1,4 @@
-// Two sidecar processes on a real 3+3 Redis Cluster: a change written through one is seen
+// Two sidecars on a real 3+3 Redis Cluster: a change written through one is seen
 // by the other's next decisions (the single-node bound); and resharding under load: the
 // organization's slot is migrated to another master key by key (ASK while it migrates,
 // MOVED after) while both decide and an admin writes — no error reaches a client.
@@ -6,23 +6,21 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
-import { authorize, putSettings, startSidecarProcess, type SidecarProcess } from '../faults/support.ts';
-import { analyse, readSettings, runLoad, sleep } from './load.ts';
+import { authorize, putSettings } from '../faults/support.ts';
+import { analyse, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
 
 const REVALIDATE_MS = 1_000;
 let cluster: RedisCluster;
-let a: SidecarProcess;
-let b: SidecarProcess;
+let a: { url: string; close(): Promise<void> };
+let b: { url: string; close(): Promise<void> };
 
 before(async () => {
   cluster = await startRedisCluster({ masters: 3, replicas: 1 });
-  const env = { REDIS_CLUSTER_NODES: cluster.nodes.join(','), SETTINGS_REVALIDATE_MS: String(REVALIDATE_MS), BUNDLE_WATCH: 'false', AUDIT_FLUSH_MS: '10' };
-  // One after the other: two tsx start-ups at once can exceed the start-up bound on a busy machine.
-  a = await startSidecarProcess(env);
-  b = await startSidecarProcess(env);
+  a = await clusterSidecar(cluster.nodes, { settingsRevalidateMs: REVALIDATE_MS });
+  b = await clusterSidecar(cluster.nodes, { settingsRevalidateMs: REVALIDATE_MS });
 });
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([a?.close(), b?.close()]);
   await cluster?.stop();
 });
 
