@@ -7,7 +7,7 @@ import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createMasker, parseMaskPaths } from '../../src/audit/mask.ts';
 import type { DecisionRecord } from '../../src/audit/record.ts';
@@ -65,7 +65,7 @@ async function auditLog(over: Partial<RedisAuditOptions>): Promise<RedisAuditLog
   return log;
 }
 
-async function ready(connection: Redis): Promise<void> {
+async function ready(connection: Redis | Cluster): Promise<void> {
   if (connection.status !== 'ready') await once(connection, 'ready');
 }
 
