@@ -324,7 +324,8 @@ export class RedisAuditLog implements AuditLog {
       this.reachable = true;
     } catch (error) {
       if (this.reachable) {
-        this.options.log.warn({ err: error, buffered: this.queue.length }, 'audit store unreachable; holding records in memory, then in the spill file');
+        const what = error instanceof NotReplicatedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
+        this.options.log.warn({ err: error, buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
       }
       this.reachable = false;
     }
@@ -387,9 +388,10 @@ export class RedisAuditLog implements AuditLog {
     const calls = [...streams.values()].map(({ keys, head, expiries, records }) => ({ keys, args: head.concat(expiries, records) }));
     const results = await this.append(calls);
     const added = results.reduce((sum, n) => sum + n, 0);
-    await this.confirmReplicas([...streams.keys()]);
+    // Counted as Redis took them: a batch sent again after a failed WAIT counts its records as duplicates.
     this.options.stats.written(added);
     this.options.stats.duplicates(sent - added);
+    await this.confirmReplicas([...streams.keys()]);
     return added;
   }
 

@@ -243,3 +243,37 @@ describe('secrets', () => {
     assert.equal(record.principal.id, 'alice@example.com');
   });
 });
+
+describe('replication (WAIT)', () => {
+  test('a batch too few replicas confirm is not acknowledged: it is sent again until one does, and stored once', async () => {
+    const stats = counting();
+    const audit = await auditLog({ stats, minReplicasAck: 1, waitTimeoutMs: 50 });
+    await ready(audit.redis);
+    const records = Array.from({ length: 40 }, () => decisionRecord({ orgId: 'org-wait' }));
+    for (const record of records) audit.record(record);
+    // Redis stores the batch, but no replica confirms it: it stays queued, and every retry finds it stored.
+    await until(() => stats.counts.written === 40 && stats.counts.duplicates! >= 40, 'the unconfirmed batch is stored and sent again');
+    assert.equal(stats.counts.buffered, 40, 'nothing is acknowledged');
+
+    const replica = await RedisServer.start();
+    cleanup.push(() => replica.stop());
+    const toReplica = new Redis(replica.url);
+    cleanup.push(async () => toReplica.disconnect());
+    await toReplica.replicaof('127.0.0.1', redis.port);
+    await until(() => stats.counts.buffered === 0, 'the batch is acknowledged once a replica confirms it');
+    assert.equal(stats.counts.written, 40);
+    assert.equal(await client.xlen(streamKey('org-wait', 'decisions')), 40);
+    const page = await audit.queryDecisions({ orgId: 'org-wait' }, { limit: 100 });
+    assert.deepEqual(page.items.map((r) => r.decisionId).sort(), records.map((r) => r.decisionId).sort());
+    assert.equal(await toReplica.xlen(streamKey('org-wait', 'decisions')), 40, 'the replica has every record');
+    await toReplica.replicaof('NO', 'ONE');
+  });
+});
+
+async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
