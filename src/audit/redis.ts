@@ -16,7 +16,8 @@
 // a master lost right after a write loses nothing and the retry duplicates nothing. While
 // Redis is away the queue holds up to `bufferRecords`; later records go to the spill file,
 // which is replayed when Redis is back.
-import { Cluster, Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, type StreamKind } from './keys.ts';
 import type { Masker } from './mask.ts';
@@ -37,6 +38,16 @@ import {
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from './record.ts';
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from './stats.ts';
+import {
+  openRedis,
+  replicasRequired,
+  ReplicationUnconfirmedError,
+  waitOn,
+  writeDurably,
+  type RedisClient,
+  type RedisConnectionOptions,
+  type ReplicaRequirement,
+} from '../redis/connection.ts';
 
 export { streamKey } from './keys.ts';
 
@@ -123,7 +134,9 @@ return added
 `;
 
 export interface RedisAuditOptions {
-  url: string;
+  /** One node or a cluster (src/redis/connection.ts); `url` is the one-node shorthand. */
+  connection?: RedisConnectionOptions;
+  url?: string;
   retentionMs: number;
   /** Per organization and stream, approximately (MAXLEN ~). */
   maxRecordsPerOrg: number;
@@ -135,8 +148,8 @@ export interface RedisAuditOptions {
   spillDir: string;
   maxScan: number;
   commandTimeoutMs: number;
-  /** Replicas that must confirm a batch (WAIT) before it counts as stored; 0 = no WAIT. */
-  minReplicasAck?: number;
+  /** Replicas that must confirm a batch (WAIT) before it counts as stored; default 0 = no WAIT. */
+  minReplicasAck?: ReplicaRequirement;
   /** How long a WAIT may take before the batch counts as not stored (and is sent again). */
   waitTimeoutMs?: number;
   mask: Masker;
@@ -145,16 +158,10 @@ export interface RedisAuditOptions {
   now?: () => number;
 }
 
-interface AppendCommand {
-  /** ioredis flattens the arrays into the script's arguments. */
-  auditAppend(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
-}
-
-/** A batch Redis took but fewer replicas than required confirmed: it is sent again. */
-export class NotReplicatedError extends Error {}
+const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 export class RedisAuditLog implements AuditLog {
-  readonly redis: Redis | Cluster;
+  readonly redis: RedisClient;
   private readonly spill: SpillFile | undefined;
   private readonly now: () => number;
   private queue: Pending[] = [];
@@ -168,14 +175,11 @@ export class RedisAuditLog implements AuditLog {
 
   constructor(private readonly options: RedisAuditOptions) {
     this.now = options.now ?? Date.now;
-    this.redis = new Redis(options.url, {
-      lazyConnect: true,
-      // Never queue commands while disconnected: the pump keeps records itself.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs,
+    // Never queue commands while disconnected (openRedis's default): the pump keeps records itself.
+    this.redis = openRedis({
+      ...(options.connection ?? { url: options.url!, reconnectMaxMs: 2_000 }),
+      commandTimeoutMs: options.commandTimeoutMs,
     });
-    this.redis.defineCommand('auditAppend', { lua: APPEND });
     this.redis.on('error', () => undefined);
     this.redis.on('ready', () => void this.pump());
     this.spill = options.spillDir
@@ -324,7 +328,7 @@ export class RedisAuditLog implements AuditLog {
       this.reachable = true;
     } catch (error) {
       if (this.reachable) {
-        const what = error instanceof NotReplicatedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
+        const what = error instanceof ReplicationUnconfirmedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
         this.options.log.warn({ err: error, buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
       }
       this.reachable = false;
@@ -385,39 +389,29 @@ export class RedisAuditLog implements AuditLog {
       for (const name of FIELDS[entry.kind]) stream.records.push(fields[name] ?? '');
       sent++;
     }
-    const calls = [...streams.values()].map(({ keys, head, expiries, records }) => ({ keys, args: head.concat(expiries, records) }));
-    const results = await this.append(calls);
+    const requirement = this.options.minReplicasAck ?? 0;
+    const waitMs = this.options.waitTimeoutMs ?? 1_000;
+    // Every script call goes to its slot's master (following MOVED/ASK); then one WAIT per
+    // master written, which confirms every write made through that connection before it.
+    const written = new Map<Redis, number>();
+    const results = await Promise.all(
+      [...streams].map(async ([key, { keys, head, expiries, records }]) => {
+        let used: Redis | undefined;
+        const added = await writeDurably(this.redis, key, 0, waitMs, (connection) => {
+          used = connection;
+          return appendOn(connection, keys, head.concat(expiries, records));
+        });
+        const replicas = await replicasRequired(this.redis, key, requirement);
+        written.set(used!, Math.max(written.get(used!) ?? 0, replicas));
+        return added;
+      }),
+    );
     const added = results.reduce((sum, n) => sum + n, 0);
     // Counted as Redis took them: a batch sent again after a failed WAIT counts its records as duplicates.
     this.options.stats.written(added);
     this.options.stats.duplicates(sent - added);
-    await this.confirmReplicas([...streams.keys()]);
+    await Promise.all([...written].map(([connection, replicas]) => waitOn(connection, replicas, waitMs)));
     return added;
-  }
-
-  /** The script calls: pipelined on a single node; on a cluster each goes to its slot's master. */
-  private async append(calls: Array<{ keys: string[]; args: string[] }>): Promise<number[]> {
-    if (this.redis instanceof Cluster) {
-      const append = this.redis as unknown as AppendCommand;
-      return (await Promise.all(calls.map(({ keys, args }) => append.auditAppend(keys.length, keys, args)))).map(Number);
-    }
-    const pipeline = this.redis.pipeline();
-    const append = pipeline as unknown as AppendCommand;
-    for (const { keys, args } of calls) void append.auditAppend(keys.length, keys, args);
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, result]) => {
-      if (error) throw error;
-      return Number(result);
-    });
-  }
-
-  /** WAIT on the master of every stream written; throws unless each has minReplicasAck replicas. */
-  private async confirmReplicas(keys: string[]): Promise<void> {
-    const wanted = this.options.minReplicasAck ?? 0;
-    if (wanted === 0) return;
-    const acks = await Promise.all(keys.map((key) => waitForReplicas(this.redis, key, wanted, this.options.waitTimeoutMs ?? 1000)));
-    const short = acks.findIndex((n) => n < wanted);
-    if (short !== -1) throw new NotReplicatedError(`${acks[short]} of ${wanted} replicas confirmed the audit batch for ${keys[short]} (WAIT); it is sent again`);
   }
 
   private async lagOf(key: string): Promise<number> {
@@ -452,7 +446,13 @@ function toStreamEntry([id, flat]: [string, string[]]): StreamEntry {
   return { id, fields };
 }
 
-// Until the shared connection module (src/redis/connection.ts) lands: WAIT on the one node.
-async function waitForReplicas(client: Redis | Cluster, _key: string, replicas: number, timeoutMs: number): Promise<number> {
-  return Number(await (client as Redis).call('WAIT', replicas, timeoutMs));
+/** The append script on one node's connection, loaded into the node's script cache on first use. */
+async function appendOn(connection: Redis, keys: string[], args: string[]): Promise<number> {
+  const rest = [String(keys.length)].concat(keys, args);
+  try {
+    return Number(await connection.call('EVALSHA', [APPEND_SHA, ...rest]));
+  } catch (error) {
+    if (!(error as Error).message.startsWith('NOSCRIPT')) throw error;
+    return Number(await connection.call('EVAL', [APPEND, ...rest]));
+  }
 }
