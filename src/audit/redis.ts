@@ -362,7 +362,9 @@ export class RedisAuditLog implements AuditLog {
     const now = this.now();
     const { retentionMs } = this.options;
     const minId = String(Math.max(0, now - retentionMs));
-    const streams = new Map<string, { keys: string[]; head: string[]; expiries: string[]; records: string[] }>();
+    type Call = { key: string; keys: string[]; head: string[]; expiries: string[]; records: string[]; hour: number; at: string };
+    const byKind: Record<StreamKind, Map<string, Call>> = { decisions: new Map(), 'settings-changes': new Map() };
+    const streams: Call[] = [];
     let sent = 0;
     for (const entry of entries) {
       // The id index's hour: a decision id's own (getDecision finds it from the id alone), else the record's.
@@ -371,21 +373,27 @@ export class RedisAuditLog implements AuditLog {
       const hour = Math.floor((place?.slot === slot ? place.ms : Number(entry.fields.ts)) / HOUR_MS);
       const expiry = (hour + 1) * HOUR_MS + retentionMs;
       if (expiry <= now) continue; // past the retention: it would be trimmed at once
-      const key = streamKey(entry.orgId, entry.kind);
-      let stream = streams.get(key);
+      let stream = byKind[entry.kind].get(entry.orgId);
       if (!stream) {
         const names = FIELDS[entry.kind];
-        stream = { keys: [key, lagKey(key)], head: [String(retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId, String(names.length), ...names], expiries: [], records: [] };
-        streams.set(key, stream);
+        const key = streamKey(entry.orgId, entry.kind);
+        const head = [String(retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId, String(names.length), ...names];
+        stream = { key, keys: [key, lagKey(key)], head, expiries: [], records: [], hour: -1, at: '' };
+        byKind[entry.kind].set(entry.orgId, stream);
+        streams.push(stream);
       }
-      const index = idIndexKey(slot, hour);
-      let at = stream.keys.indexOf(index, 2);
-      if (at === -1) {
-        at = stream.keys.push(index) - 1;
-        stream.expiries.push(String(expiry));
+      if (hour !== stream.hour) {
+        const index = idIndexKey(slot, hour);
+        let at = stream.keys.indexOf(index, 2);
+        if (at === -1) {
+          at = stream.keys.push(index) - 1;
+          stream.expiries.push(String(expiry));
+        }
+        stream.hour = hour;
+        stream.at = String(at + 1); // the script's KEYS index
       }
       const { fields } = entry;
-      stream.records.push(String(at + 1), entry.id, fields.ts!);
+      stream.records.push(stream.at, entry.id, fields.ts!);
       for (const name of FIELDS[entry.kind]) stream.records.push(fields[name] ?? '');
       sent++;
     }
@@ -395,7 +403,7 @@ export class RedisAuditLog implements AuditLog {
     // master written, which confirms every write made through that connection before it.
     const written = new Map<Redis, number>();
     const results = await Promise.all(
-      [...streams].map(async ([key, { keys, head, expiries, records }]) => {
+      streams.map(async ({ key, keys, head, expiries, records }) => {
         let used: Redis | undefined;
         const added = await writeDurably(this.redis, key, 0, waitMs, (connection) => {
           used = connection;
