@@ -49,8 +49,6 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   });
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
   const { redis, minReplicasAck, waitTimeoutMs } = redisOf(values, env);
-  // The import records its changes in the audit log, whose cluster mode is built beside this (issue 12).
-  if (!redis.url) throw new UsageError('settings import into a Redis Cluster needs the cluster-ready audit log; use --redis with a single node for now');
   const file = positionals[0]!;
   let document: SettingsDocument;
   try {
@@ -77,7 +75,7 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
       return;
     }
     const audit = new RedisAuditLog({
-      url: redis.url!,
+      connection: redis,
       retentionMs: RETENTION_MS,
       maxRecordsPerOrg: 1_000_000,
       batchSize: 100,

@@ -102,6 +102,10 @@ export function openRedis(options: RedisConnectionOptions, open: OpenOptions = {
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 200,
       retryDelayOnTryAgain: 100,
+      // ioredis refreshes its slot map only when a command it routed meets MOVED or a dead
+      // node; writes sent straight to a master (writeDurably) do not, so refresh now and then
+      // too. Also what lets watchTopology see a failover no routed command met.
+      slotsRefreshInterval: 2_000,
     };
     return new Cluster(options.clusterNodes.map(hostAndPort), clusterOptions);
   }
@@ -127,7 +131,11 @@ export function masterConnection(client: RedisClient, key: string): Redis {
   const slot = calculateSlot(key);
   const owner = client.slots[slot]?.[0];
   const node = owner === undefined ? undefined : client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
-  if (!node) throw new Error(`Cluster isn't ready: no master is known for slot ${slot}`);
+  if (!node || node.status === 'end') {
+    // Its master is gone (a failover): ask the cluster who serves the slot now, for the next attempt.
+    client.refreshSlotsCache();
+    throw new Error(`Cluster isn't ready: no live master is known for slot ${slot}`);
+  }
   return node;
 }
 
@@ -213,6 +221,22 @@ export async function writeDurably<T>(
   timeoutMs: number,
   write: (connection: Redis) => Promise<T>,
 ): Promise<T> {
+  try {
+    return await writeOnMaster(client, key, requirement, timeoutMs, write);
+  } catch (error) {
+    // A dead master or a lost connection: the slot map is out of date until refreshed
+    // (ioredis refreshes it only for the commands it routes itself).
+    if (client instanceof Cluster && !isReplyError(error)) client.refreshSlotsCache();
+    throw error;
+  }
+}
+
+/** Errors Redis answered (a script's, a version check's) say nothing about the topology. */
+function isReplyError(error: unknown): boolean {
+  return (error as Error)?.name === 'ReplyError' && !/^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|READONLY|MASTERDOWN)\b/.test((error as Error).message);
+}
+
+async function writeOnMaster<T>(client: RedisClient, key: string, requirement: ReplicaRequirement, timeoutMs: number, write: (connection: Redis) => Promise<T>): Promise<T> {
   const replicas = await replicasRequired(client, key, requirement);
   let connection = masterConnection(client, key);
   let asking = false;

@@ -2,14 +2,15 @@
 // rate while an admin writes the organization's settings through them, and the master that
 // holds the organization's slot is SIGKILLed; its replica is promoted by the cluster.
 // Measured and asserted: acknowledged settings writes lost = 0; decisions that contradict
-// an acknowledged write = 0; decisions that failed meanwhile are counted, and every one of
+// an acknowledged write = 0; audit records lost = 0 and duplicated = 0 (every decision id
+// answered is looked up); decisions that failed meanwhile are counted, and every one of
 // them failed closed.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { decisionRequest } from '../support/sidecar.ts';
 import { authorize, putSettings, tempDir } from '../faults/support.ts';
-import { analyse, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
+import { analyse, auditFigures, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
 
 const ORG = 'org-failover';
 const SETTINGS_KEY = `portcullis:settings:{${ORG}}`;
@@ -48,16 +49,19 @@ test('failover under load: the master of the organization\'s slot is SIGKILLed w
     },
   });
   const report = analyse(result.writes, result.decisions, await readSettings(b.url, ORG), killedAt[0]!, REVALIDATE_MS / 2);
+  const audit = await auditFigures(a.url, ORG, result.decisions);
   const line =
     `failover: ${result.writes.length} settings writes (${report.acknowledged} acknowledged, ${report.unconfirmed} answered 503, ${report.otherFailures} other failures), ` +
     `acknowledged writes lost: ${report.lost}; ${result.decisions.length} decisions (${report.afterEvent} after the kill), ` +
     `contradicting an acknowledged write: ${report.contradictions}, failed (closed): ${report.failed}, failed open: ${report.failedOpen}, errors (no answer): ${report.noAnswer}; ` +
-    `final settings version ${report.finalVersion}`;
+    `audit records of ${audit.answered} decisions answered: lost ${audit.lost}, duplicated ${audit.duplicated}; final settings version ${report.finalVersion}`;
   t.diagnostic(line);
   console.log(line);
   assert.equal(report.lost, 0, report.lostDetail);
   assert.equal(report.contradictions, 0, report.contradictionDetail);
   assert.equal(report.failedOpen, 0);
+  assert.equal(audit.lost, 0, 'audit records lost');
+  assert.equal(audit.duplicated, 0, 'audit records duplicated');
   // Counts that prove the load went on (low: a loaded machine decides slowly).
   assert.ok(report.acknowledged >= 3, 'the admin kept writing through the failover');
   assert.ok(report.afterEvent >= 20, 'the sidecars kept deciding after the failover');

@@ -180,3 +180,37 @@ export function analyse(writes: Write[], decisions: Decision[], final: { version
     finalVersion,
   };
 }
+
+/**
+ * The audit trail of the decisions answered: every decision id looked up by id (waiting,
+ * bounded, for batches the writer is still resending), and the organization's records
+ * listed to count duplicates.
+ */
+export async function auditFigures(url: string, orgId: string, decisions: Decision[]): Promise<{ answered: number; lost: number; duplicated: number }> {
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  let missing = [...new Set(decisions.flatMap((d) => (d.status === 200 && d.decisionId ? [d.decisionId] : [])))];
+  const answered = missing.length;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const stillMissing: string[] = [];
+    for (const id of missing) {
+      const response = await fetch(`${url}/v1/audit/decisions/${id}`, { headers: auth });
+      await response.arrayBuffer();
+      if (response.status !== 200) stillMissing.push(id);
+    }
+    missing = stillMissing;
+    if (missing.length === 0 || Date.now() > deadline) break;
+    await sleep(500);
+  }
+  const seen = new Map<string, number>();
+  let cursor: string | undefined;
+  do {
+    const response = await fetch(`${url}/v1/audit/decisions?orgId=${orgId}&limit=500${cursor ? `&cursor=${cursor}` : ''}`, { headers: auth });
+    if (response.status !== 200) throw new Error(`audit query: ${response.status} ${await response.text()}`);
+    const page = (await response.json()) as { decisions: Array<{ decisionId: string }>; nextCursor: string | null };
+    for (const record of page.decisions) seen.set(record.decisionId, (seen.get(record.decisionId) ?? 0) + 1);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  const duplicated = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
+  return { answered, lost: missing.length, duplicated };
+}

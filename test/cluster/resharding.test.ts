@@ -1,13 +1,14 @@
 // Two sidecars on a real 3+3 Redis Cluster: a change written through one is seen
 // by the other's next decisions (the single-node bound); and resharding under load: the
 // organization's slot is migrated to another master key by key (ASK while it migrates,
-// MOVED after) while both decide and an admin writes — no error reaches a client.
+// MOVED after) while both decide and an admin writes — no error reaches a client, no
+// audit record is lost or duplicated.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
 import { authorize, putSettings } from '../faults/support.ts';
-import { analyse, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
+import { analyse, auditFigures, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
 
 const REVALIDATE_MS = 1_000;
 let cluster: RedisCluster;
@@ -66,15 +67,19 @@ test('resharding under load: the organization\'s slot migrates to another master
   assert.equal((await cluster.masterFor(`portcullis:settings:{${org}}`)).port, moved!.to);
   const report = analyse(result.writes, result.decisions, await readSettings(a.url, org), startedAt, REVALIDATE_MS / 2);
   const failedWrites = result.writes.filter((w) => w.status !== 200);
+  const audit = await auditFigures(b.url, org, result.decisions);
   const line =
     `resharding :${moved!.from} -> :${moved!.to}: ${result.writes.length} settings writes (${failedWrites.length} failed), ` +
-    `${result.decisions.length} decisions (${report.failed} failed), acknowledged writes lost: ${report.lost}, contradicting: ${report.contradictions}`;
+    `${result.decisions.length} decisions (${report.failed} failed), acknowledged writes lost: ${report.lost}, contradicting: ${report.contradictions}; ` +
+    `audit records of ${audit.answered} decisions: lost ${audit.lost}, duplicated ${audit.duplicated}`;
   t.diagnostic(line);
   console.log(line);
   assert.deepEqual(failedWrites.map((w) => `${w.index}: ${w.status} ${w.code ?? ''}`), []);
   assert.equal(report.failed, 0);
   assert.equal(report.lost, 0, report.lostDetail);
   assert.equal(report.contradictions, 0, report.contradictionDetail);
+  assert.equal(audit.lost, 0, 'audit records lost');
+  assert.equal(audit.duplicated, 0, 'audit records duplicated');
   const listed = await fetch(`${b.url}/v1/orgs/${org}/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-1'], 'the migrated listing is intact');
 });
