@@ -102,12 +102,18 @@ export function openRedis(options: RedisConnectionOptions, open: OpenOptions = {
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 200,
       retryDelayOnTryAgain: 100,
-      // ioredis refreshes its slot map only when a command it routed meets MOVED or a dead
-      // node; writes sent straight to a master (writeDurably) do not, so refresh now and then
-      // too. Also what lets watchTopology see a failover no routed command met.
-      slotsRefreshInterval: 2_000,
     };
-    return new Cluster(options.clusterNodes.map(hostAndPort), clusterOptions);
+    const cluster = new Cluster(options.clusterNodes.map(hostAndPort), clusterOptions);
+    // ioredis refreshes its slot map only when a command it routed meets MOVED or a dead
+    // node; writes sent straight to a master (writeDurably) do not, so refresh now and then
+    // too (also what lets watchTopology see a failover no routed command met). Our own
+    // unref'd timer, not slotsRefreshInterval: ioredis re-arms that one when a refresh in
+    // flight ends after quit(), and the process then never exits.
+    const refresher = setInterval(() => {
+      if (cluster.status === 'ready') cluster.refreshSlotsCache();
+    }, SLOTS_REFRESH_MS).unref();
+    cluster.once('end', () => clearInterval(refresher));
+    return cluster;
   }
   return new Redis(options.url!, {
     ...nodeOptions(options),
@@ -116,6 +122,8 @@ export function openRedis(options: RedisConnectionOptions, open: OpenOptions = {
     retryStrategy: (attempt) => reconnectDelay(attempt, options.reconnectMaxMs),
   });
 }
+
+const SLOTS_REFRESH_MS = 2_000;
 
 function hostAndPort(node: string): { host: string; port: number } {
   const at = node.lastIndexOf(':');
