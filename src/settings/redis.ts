@@ -468,8 +468,9 @@ export class RedisSettingsStore implements SettingsStore {
   }
 
   /**
-   * A write acknowledged only once the replicas confirmed it (writeDurably). The local
-   * cache forgets what it touches even when the confirmation fails: the write may stand.
+   * A write acknowledged only once the replicas confirmed it (writeDurably). When the
+   * confirmation fails the write may stand all the same: the message its script published
+   * still makes every instance, this one included, forget what it touched.
    */
   private durably<T>(key: string, write: (redis: Redis, key: string) => Promise<T>): Promise<T> {
     return writeDurably(this.redis, key, this.options.minReplicasAck, this.options.waitTimeoutMs, (redis) => write(redis, key));
