@@ -125,6 +125,29 @@ export function openRedis(options: RedisConnectionOptions, open: OpenOptions = {
 
 const SLOTS_REFRESH_MS = 2_000;
 
+/**
+ * Connects a client from openRedis: resolves once it is ready, rejects when it cannot
+ * connect. Not Cluster.connect() alone: when the cluster's ready check fails (CLUSTER INFO
+ * slower than the command timeout on a busy machine) ioredis reconnects on its own and the
+ * promise connect() returned is never settled; its 'ready' event still comes.
+ */
+export function connectRedis(client: RedisClient): Promise<void> {
+  if (!(client instanceof Cluster)) return client.connect();
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error) => {
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReady = () => settle();
+    const onEnd = () => settle(new Error('None of startup nodes is available'));
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+    client.connect().catch((error: Error) => settle(error));
+  });
+}
+
 function hostAndPort(node: string): { host: string; port: number } {
   const at = node.lastIndexOf(':');
   return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };

@@ -37,7 +37,7 @@
 // throw, and the Decider fails closed on a decision a setting decides.
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions, type ReplicaRequirement } from '../redis/connection.ts';
+import { connectRedis, openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions, type ReplicaRequirement } from '../redis/connection.ts';
 import { VersionMismatchError, WorkspaceOwnedError, type Versioned, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
@@ -190,7 +190,7 @@ export class RedisSettingsStore implements SettingsStore {
   async connect(): Promise<void> {
     try {
       // The cluster's nodes first: the subscription picks one of them.
-      await this.redis.connect();
+      await connectRedis(this.redis);
       await this.subscription.start();
     } catch (error) {
       this.redis.disconnect();
