@@ -1,6 +1,7 @@
 // A real redis-server for a test file: started on a free loopback port, in memory
 // only (no RDB/AOF files), stopped when the test file ends. Can be stopped and started
-// again on the same port to simulate an outage.
+// again on the same port to simulate an outage. Optionally TLS only (rediss://) and with
+// extra arguments (ACL users).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -15,6 +16,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A server certificate (PEM files) and the CA that signed it. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 export class RedisServer {
   private process: ChildProcess | undefined;
 
@@ -22,14 +30,16 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly dataDir?: string,
+    private readonly tls?: TlsFiles,
+    private readonly args: string[] = [],
   ) {}
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
   }
 
-  static async start(options: { dataDir?: string } = {}): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), options.dataDir);
+  static async start(options: { dataDir?: string; tls?: TlsFiles; args?: string[] } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options.dataDir, options.tls, options.args);
     await server.start();
     return server;
   }
@@ -38,8 +48,12 @@ export class RedisServer {
     const child = spawn(
       'redis-server',
       [
-        ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--protected-mode', 'yes'],
+        ...(this.tls
+          ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.certFile, '--tls-key-file', this.tls.keyFile, '--tls-ca-cert-file', this.tls.caFile, '--tls-auth-clients', 'no']
+          : ['--port', String(this.port)]),
+        ...['--bind', '127.0.0.1', '--save', '', '--protected-mode', 'yes'],
         ...(this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+        ...this.args,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
