@@ -25,26 +25,28 @@ after(async () => {
   await cluster?.stop();
 });
 
-test('two sidecars on the cluster: a change written through A is seen by B\'s next decisions', async (t) => {
+test('two sidecars on the cluster: a change written through A reaches B by its invalidation message', async (t) => {
+  // These two revalidate once an hour: B seeing a change at all means the message reached it
+  // (as test/faults/consistency.test.ts on one node). Times are reported, not asserted.
+  const [writer, reader] = await Promise.all([0, 1].map(() => clusterSidecar(cluster.nodes, { settingsRevalidateMs: 3_600_000 })));
+  t.after(() => Promise.all([writer!.close(), reader!.close()]));
   const body = decisionRequest({ orgId: 'org-two-sidecars' });
   let worstMs = 0;
   for (let i = 0; i < 20; i++) {
     const allow = i % 2 === 1;
     // B's cache holds the current value, so the change has something to invalidate.
-    while ((await authorize(b.url, body)).body.allow === allow) await sleep(5);
-    assert.equal((await putSettings(a.url, 'org-two-sidecars', { managersWriteMcpServers: allow })).status, 200);
+    while ((await authorize(reader!.url, body)).body.allow === allow) await sleep(5);
+    assert.equal((await putSettings(writer!.url, 'org-two-sidecars', { managersWriteMcpServers: allow })).status, 200);
     const since = performance.now();
     for (;;) {
-      const answer = await authorize(b.url, body);
+      const answer = await authorize(reader!.url, body);
       assert.equal(answer.status, 200);
       if (answer.body.allow === allow) break;
-      assert.ok(performance.now() - since < REVALIDATE_MS * 3, `B still answers allow=${!allow} ${performance.now() - since} ms after the write`);
+      assert.ok(performance.now() - since < 60_000, `B still answers allow=${!allow} ${performance.now() - since} ms after the write`);
     }
     worstMs = Math.max(worstMs, performance.now() - since);
   }
   t.diagnostic(`20 changes through A; worst time from A's answer to B answering with the change: ${worstMs.toFixed(1)} ms`);
-  // As on one node (test/faults/consistency.test.ts): never the revalidation interval.
-  assert.ok(worstMs < REVALIDATE_MS / 2, `worst staleness ${worstMs} ms`);
 });
 
 test('resharding under load: the organization\'s slot migrates to another master while deciding and writing; no error reaches a client', async (t) => {
