@@ -314,7 +314,8 @@ describe('replication (WAIT, one node)', () => {
     await until(() => stats.counts.written === 40 && stats.counts.duplicates! >= 40, 'the unconfirmed batch is stored and sent again');
     assert.equal(stats.counts.buffered, 40, 'nothing is acknowledged');
 
-    const replica = await RedisServer.start();
+    // A directory of its own: the full sync writes an RDB file there, not in the checkout.
+    const replica = await RedisServer.start({ dataDir: await tempDir() });
     cleanup.push(() => replica.stop());
     const toReplica = new Redis(replica.url);
     cleanup.push(async () => toReplica.disconnect());
