@@ -17,7 +17,7 @@
 // Redis is away the queue holds up to `bufferRecords`; later records go to the spill file,
 // which is replayed when Redis is back.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, type StreamKind } from './keys.ts';
 import type { Masker } from './mask.ts';
@@ -332,6 +332,9 @@ export class RedisAuditLog implements AuditLog {
         this.options.log.warn({ err: error, buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
       }
       this.reachable = false;
+      // The script calls go to node connections directly, which tell the cluster client
+      // nothing: a failover is learned here, before the next attempt.
+      if (this.redis instanceof Cluster) this.redis.refreshSlotsCache();
     }
   }
 

@@ -314,7 +314,8 @@ describe('replication (WAIT, one node)', () => {
     await until(() => stats.counts.written === 40 && stats.counts.duplicates! >= 40, 'the unconfirmed batch is stored and sent again');
     assert.equal(stats.counts.buffered, 40, 'nothing is acknowledged');
 
-    const replica = await RedisServer.start();
+    // A directory of its own: the full sync writes an RDB file there, not in the checkout.
+    const replica = await RedisServer.start({ dataDir: await tempDir() });
     cleanup.push(() => replica.stop());
     const toReplica = new Redis(replica.url);
     cleanup.push(async () => toReplica.disconnect());
@@ -336,3 +337,73 @@ async function until(condition: () => boolean, what: string, timeoutMs = 30_000)
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('topology changes while recording (Redis Cluster)', () => {
+  /** Records into `orgId` every few ms until the returned stop() is called; stop() resolves with their ids. */
+  function recordSteadily(audit: RedisAuditLog, orgId: string): () => Promise<string[]> {
+    const ids: string[] = [];
+    let recording = true;
+    const loop = (async () => {
+      while (recording) {
+        for (let i = 0; i < 10; i++) {
+          const record = decisionRecord({ orgId });
+          ids.push(record.decisionId);
+          audit.record(record);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    return async () => {
+      recording = false;
+      await loop;
+      return ids;
+    };
+  }
+
+  async function assertStoredOnce(audit: RedisAuditLog, stats: ReturnType<typeof counting>, orgId: string, ids: string[]): Promise<void> {
+    await until(() => stats.counts.buffered === 0, 'every record is acknowledged', 60_000);
+    await audit.flush();
+    assert.equal(stats.counts.spilled, 0);
+    assert.equal(stats.counts.dropped, 0);
+    assert.equal(await clusterClient.xlen(streamKey(orgId, 'decisions')), ids.length, 'no record lost, none duplicated');
+    const stored: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await audit.queryDecisions({ orgId }, cursor ? { limit: 1000, cursor } : { limit: 1000 });
+      stored.push(...page.items.map((record) => record.decisionId));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    assert.deepEqual(stored.sort(), [...ids].sort());
+    for (const id of [ids[0]!, ids[Math.floor(ids.length / 2)]!, ids.at(-1)!]) assert.equal((await audit.getDecision(id))?.decisionId, id);
+  }
+
+  test('the master of the organization slot is SIGKILLed: every record acknowledged by a replica, stored once', async () => {
+    const stats = counting();
+    const audit = await auditLog({ stats, minReplicasAck: 'auto', waitTimeoutMs: 500, spillDir: await tempDir() }, CLUSTER);
+    await ready(audit.redis);
+    const orgId = 'org-failover';
+    const stop = recordSteadily(audit, orgId);
+    await until(() => stats.counts.written! >= 100, 'records are being stored');
+    const killed = await cluster.killMaster(streamKey(orgId, 'decisions'));
+    await cluster.waitHealthy();
+    await until(() => stats.counts.written! >= 2 * 100 + 100, 'records are stored on the promoted replica', 60_000);
+    const ids = await stop();
+    await assertStoredOnce(audit, stats, orgId, ids);
+    await cluster.restart(killed.port);
+    await cluster.waitHealthy();
+  });
+
+  test('the organization slot migrates to another master: every record stored once', async () => {
+    const stats = counting();
+    const audit = await auditLog({ stats, minReplicasAck: 'auto', waitTimeoutMs: 500, spillDir: await tempDir() }, CLUSTER);
+    await ready(audit.redis);
+    const orgId = 'org-resharding';
+    const stop = recordSteadily(audit, orgId);
+    await until(() => stats.counts.written! >= 100, 'records are being stored');
+    await cluster.migrateSlot(streamKey(orgId, 'decisions'), { pauseMs: 50 });
+    const written = stats.counts.written!;
+    await until(() => stats.counts.written! >= written + 100, 'records are stored on the new master', 60_000);
+    const ids = await stop();
+    await assertStoredOnce(audit, stats, orgId, ids);
+  });
+});
