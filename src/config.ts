@@ -19,7 +19,7 @@ const FIELDS = {
   redisPassword: { env: 'REDIS_PASSWORD', kind: 'string', default: '', doc: 'password of the Redis ACL user (or of the default user); a password in REDIS_URL wins' },
   redisTls: { env: 'REDIS_TLS', kind: 'boolean', default: false, doc: 'connect to Redis over TLS (a rediss:// URL implies it; needed for a cluster, which has no URL)' },
   redisTlsCaFile: { env: 'REDIS_TLS_CA_FILE', kind: 'string', default: '', doc: 'PEM file of the CA that signed the Redis servers\' certificates (implies TLS); empty = the system\'s CAs' },
-  redisMinReplicasAck: { env: 'REDIS_MIN_REPLICAS_ACK', kind: 'string', default: 'auto', doc: 'replicas an admin write (settings, directory) must reach (WAIT) before it is acknowledged; auto = 1 when the key\'s master has replicas, else 0' },
+  redisMinReplicasAck: { env: 'REDIS_MIN_REPLICAS_ACK', kind: 'string', default: 'auto', doc: 'replicas an admin write (settings, directory) or an audit batch must reach (WAIT) before it is acknowledged; auto = 1 when the key\'s master has replicas, else 0' },
   redisWaitTimeoutMs: { env: 'REDIS_WAIT_TIMEOUT_MS', kind: 'integer', default: 1_000, doc: 'how long an admin write waits for its replicas; beyond it the API answers 503 replication_unconfirmed (the write may or may not survive a failover; retrying is safe)' },
   settingsFile: { env: 'SETTINGS_FILE', kind: 'string', default: 'examples/settings.yaml', doc: 'settings YAML that seeds the in-memory store' },
   bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', doc: 'OPA bundle (tar.gz) with policy.wasm' },

@@ -39,6 +39,7 @@ import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, Setti
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from './stats.ts';
 import {
+  connectRedis,
   openRedis,
   replicasRequired,
   ReplicationUnconfirmedError,
@@ -193,7 +194,8 @@ export class RedisAuditLog implements AuditLog {
   async start(): Promise<void> {
     await this.spill?.ensureDirectory();
     // Redis may be away at start: records are buffered and ioredis keeps reconnecting.
-    await this.redis.connect().catch(() => undefined);
+    // connectRedis, not connect(): a cluster's connect() may never settle when its ready check fails.
+    await connectRedis(this.redis).catch(() => undefined);
     this.timer = setInterval(() => void this.pump(), this.options.flushIntervalMs);
     this.timer.unref();
   }
