@@ -147,6 +147,28 @@ for (const kind of kinds) {
       assert.deepEqual(families.sort(), ['put_org analytics-access', 'put_workspace analytics-access']);
     });
 
+    test('effective settings: the engine\'s values with their source, the ignored workspace values named', async () => {
+      const path = '/v1/orgs/eff/workspaces/ws-e/effective-settings';
+      await api().put(orgPath('eff', 'prompt-access')).set(auth).send({ membersWritePrompts: true }).expect(200);
+      const written = await api().put(wsPath('eff', 'ws-e', 'prompt-access')).set(auth).send({ membersWritePrompts: false, managersViewPrompts: false }).expect(200);
+      const off = await api().get(path).set(auth).expect(200);
+      assert.equal(off.headers.etag, written.headers.etag);
+      assert.deepEqual(
+        { orgId: off.body.orgId, workspaceId: off.body.workspaceId, version: off.body.version, bundleRevision: off.body.bundleRevision },
+        { orgId: 'eff', workspaceId: 'ws-e', version: Number(written.headers['x-settings-version']), bundleRevision: sidecar.policy.require().revision },
+      );
+      assert.deepEqual(off.body.families['prompt-access'].membersWritePrompts, { value: true, source: 'org', workspace_value_ignored: true });
+      assert.deepEqual(off.body.families['prompt-access'].managersViewPrompts, { value: true, source: 'default', workspace_value_ignored: true });
+      assert.deepEqual(off.body.families['prompt-access'].membersViewPrompts, { value: true, source: 'default', workspace_value_ignored: false });
+      assert.deepEqual(Object.keys(off.body.families).sort(), policyData.portkey.families.map((f) => f.name).sort());
+      await api().patch(orgPath('eff', 'prompt-access')).set(auth).send({ allowWorkspaceOverrides: true }).expect(200);
+      const on = await api().get(path).set(auth).expect(200);
+      assert.deepEqual(on.body.families['prompt-access'].membersWritePrompts, { value: false, source: 'workspace', workspace_value_ignored: false });
+      assert.deepEqual(on.body.families['logs-access'].orgAdminViewLogs, { value: true, source: 'default', workspace_value_ignored: false });
+      await api().get(path).expect(401);
+      await api().get('/v1/orgs/eff/workspaces/ws%0a1/effective-settings').set(auth).expect(400);
+    });
+
     test('a bundle that adds a family serves it after the reload: /v1/families and its settings API', async () => {
       const data = structuredClone(policyData) as { portkey: { families: unknown[] } };
       data.portkey.families.push({
