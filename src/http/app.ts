@@ -54,7 +54,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(effectiveSettingsRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
   app.use('/v1/audit', authenticate(deps.adminTokens), auditAccess(deps.audit));
-  app.use(auditRoutes(deps.audit));
+  app.use(auditRoutes(deps.audit, deps.policy));
 
   app.use(notFound);
   app.use(errorHandler(deps.log, deps.bodyLimit));
