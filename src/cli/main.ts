@@ -41,8 +41,11 @@ const COMMANDS: Record<string, Command> = {
   },
   'settings import': {
     run: settingsImport,
-    synopsis: 'settings import FILE.yaml [--redis URL] [--actor NAME] [--dry-run] [--prune]',
-    more: 'redis:    --redis URL (default $REDIS_URL)\n          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
+    synopsis: 'settings import FILE.yaml [--redis URL] [--bundle FILE.tar.gz] [--actor NAME] [--dry-run] [--prune]',
+    more:
+      'redis:    --redis URL (default $REDIS_URL)\n' +
+      'families: --bundle FILE.tar.gz, the policy bundle whose families the file is checked against (default $BUNDLE_PATH or bundles/portkey.tar.gz)\n' +
+      '          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
   },
 };
 

@@ -265,6 +265,26 @@ describe('portcullis settings import', () => {
     }
   });
 
+  test('every family of the file is imported, one document per family and level, and the change records name the family', async () => {
+    const { code, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url, '--actor', 'families']);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual((await sidecar.store.readOrg('org-3', 'prompt-access')).settings, { membersWritePrompts: true, allowWorkspaceOverrides: true });
+    assert.deepEqual((await sidecar.store.readOrg('org-3', 'logs-access')).settings, { orgAdminViewLogs: false, membersViewLogsMetadata: false });
+    assert.deepEqual((await sidecar.store.readWorkspace('org-3', 'ws-31', 'guardrail-access')).settings, { managersWriteGuardrails: true });
+    assert.equal(await sidecar.store.workspaceOrg('ws-31'), 'org-3');
+    await sidecar.audit.flush();
+    const changes = await fetch(`${url}/v1/audit/settings-changes?orgId=org-3`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const written = ((await changes.json()) as { changes: Array<{ actor: string; operation: string; family?: string }> }).changes.filter((c) => c.actor === 'families' && c.operation === 'put_org');
+    assert.deepEqual(written.map((c) => c.family).sort(), ['analytics-access', 'guardrail-access', 'logs-access', 'prompt-access']);
+
+    const file = join(dir, 'families-typo.yaml');
+    await writeFile(file, 'orgs:\n  org-3:\n    settings:\n      prompt-acess: {membersWritePrompts: true}\n    workspaces:\n      ws-31:\n        logs-access: {membersViewLogs: false}\n');
+    const bad = await portcullis(['settings', 'import', file, '--redis', redis.url]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /orgs\.org-3\.settings\.prompt-acess: unknown settings family; did you mean `prompt-access`\?/);
+    assert.match(bad.stderr, /orgs\.org-3\.workspaces\.ws-31\.logs-access: logs-access has no workspace overrides/);
+  });
+
   test('writes nothing when a workspace belongs to another organization or an id is not an id', async () => {
     const registered = await fetch(`${url}/v1/orgs/org-2/workspaces/ws-theirs`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(registered.status, 201);
