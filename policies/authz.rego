@@ -42,16 +42,14 @@ setting_reason_table := {
 	["org_admin", "write", false]: "org_admin_write_disabled",
 }
 
-# Reasons decided by a setting; their decisions name the setting and its source.
-setting_reasons := {reason | some reason in setting_reason_table}
-
-# Reasons that grant; every other reason denies.
-allowing_reasons := {"org_admin", "workspace_read"} | {reason | some [_, _, true], reason in setting_reason_table}
+# Reasons that grant without a setting; a setting that decides grants when it is true;
+# every other reason denies.
+allowing_reasons := {"org_admin", "workspace_read"}
 
 messages := {
 	"invalid_input": "The input is not an object with principal, action and resource.",
 	"unknown_action": "The action is not one of create, update, delete, read.",
-	"unknown_resource_type": concat("", ["The resource type is not one of ", concat(", ", resource_types), "."]),
+	"unknown_resource_type": "The resource type is not one that a permission family (data.portkey.families) has.",
 	"unsupported_action": "The resource type does not have this action: its permission family does not list it.",
 	"invalid_principal": "The principal needs a non-empty id and orgId and a known orgRole.",
 	"invalid_resource": "The resource needs a non-empty orgId and workspaceId.",
@@ -75,9 +73,6 @@ messages := {
 	"org_admin_write_disabled": "The settings do not let organization admins write this resource type.",
 }
 
-# Every family's resource types, in the table's order (for the message that lists them).
-resource_types := [type | some family in families; some type in family.resource_types]
-
 # METADATA
 # title: Decision
 # description: |
@@ -85,7 +80,7 @@ resource_types := [type | some family in families; some type in family.resource_
 #   source one of workspace, org, default.
 # entrypoint: true
 decision := object.union(
-	{"allow": reason in allowing_reasons, "reason": reason, "message": messages[reason]},
+	{"allow": allowed, "reason": reason, "message": messages[reason]},
 	setting_fields,
 )
 
@@ -133,17 +128,30 @@ reason := "invalid_input" if {
 	input.action in write_actions
 	not governing_setting
 } else := setting_reason if {
-	setting_reason := setting_reason_table[[actor_role, governing_setting.access, governing_setting.value]]
+	governing_setting
 }
 
 # The principal's role in the target workspace; undefined when it has none.
 workspace_role := input.principal.workspaceRoles[input.resource.workspaceId]
 
+# The reason the governing setting gives; undefined when no setting governs the request.
+setting_reason := setting_reason_table[[actor_role, governing_setting.access, governing_setting.value]]
+
+# Whether a setting decided: its decision names the setting and its source.
+setting_decided if reason == setting_reason
+
+default allowed := false
+
+allowed if reason in allowing_reasons
+
+allowed if {
+	setting_decided
+	governing_setting.value == true
+}
+
 default setting_fields := {}
 
-setting_fields := {"setting": governing_setting.name, "source": governing_setting.source} if {
-	reason in setting_reasons
-}
+setting_fields := {"setting": governing_setting.name, "source": governing_setting.source} if setting_decided
 
 # These are rules rather than functions: `not f(x)` is undefined, not true,
 # when x is undefined, while `not rule` is true whenever the rule does not hold.
