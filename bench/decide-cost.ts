@@ -48,6 +48,6 @@ async function measure(name: string, op: (i: number) => unknown): Promise<void> 
 await measure('policy evaluation alone (engine.decide)', (i) => engine.decide(withSettings[i % 100]!));
 await measure('parse body + decide + serialise answer (no sockets)', async (i) => {
   const body = JSON.parse(bodies[i % 100]!) as { input: unknown };
-  const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { requestedBy: '127.0.0.1:40000', path: 'portkey/authz/allow' });
+  const answer = await decider.decide(parseAuthorizeRequest(body.input, engine.families.resourceTypes, 'input.'), 'opa_data', { requestedBy: '127.0.0.1:40000', path: 'portkey/authz/allow' });
   return JSON.stringify({ result: answer.allow, decision_id: answer.decisionId });
 });

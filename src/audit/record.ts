@@ -20,6 +20,8 @@ export interface DecisionRecord {
   reason: string;
   setting?: string;
   source?: SettingSource;
+  /** The permission family of the setting that decided (the active bundle's families table). */
+  family?: string;
   bundleRevision: string;
   /** null when the settings could not be read (the decision then failed closed if it needed them). */
   settingsVersion: number | null;
@@ -74,6 +76,8 @@ export interface SettingsChangeRecord {
   orgId: string;
   /** Absent for organization-level changes. */
   workspaceId?: string;
+  /** The permission family whose settings changed (e.g. prompt-access); absent for the directory operations. */
+  family?: string;
   operation: SettingsOperation;
   /** The stored settings before and after; null when there were none (or none remain), and for the directory operations. */
   before: object | null;

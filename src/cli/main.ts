@@ -41,8 +41,12 @@ const COMMANDS: Record<string, Command> = {
   },
   'settings import': {
     run: settingsImport,
-    synopsis: 'settings import FILE.yaml [--redis URL | --redis-cluster HOST:PORT,...] [--actor NAME] [--dry-run] [--prune]',
-    more: 'redis:    --redis URL (default $REDIS_URL), or --redis-cluster HOST:PORT,... (default $REDIS_CLUSTER_NODES);\n          $REDIS_USERNAME, $REDIS_PASSWORD, $REDIS_TLS, $REDIS_TLS_CA_FILE, $REDIS_MIN_REPLICAS_ACK as the sidecar reads them\n          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
+    synopsis: 'settings import FILE.yaml [--redis URL | --redis-cluster HOST:PORT,...] [--bundle FILE.tar.gz] [--actor NAME] [--dry-run] [--prune]',
+    more:
+      'redis:    --redis URL (default $REDIS_URL), or --redis-cluster HOST:PORT,... (default $REDIS_CLUSTER_NODES);\n' +
+      '          $REDIS_USERNAME, $REDIS_PASSWORD, $REDIS_TLS, $REDIS_TLS_CA_FILE, $REDIS_MIN_REPLICAS_ACK as the sidecar reads them\n' +
+      'families: --bundle FILE.tar.gz, the policy bundle whose families the file is checked against (default $BUNDLE_PATH or bundles/portkey.tar.gz)\n' +
+      '          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
   },
 };
 

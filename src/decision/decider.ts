@@ -48,6 +48,11 @@ export const OTHER_ORG = '[another organization]';
 const denied = (reason: string, message: string): PolicyDecision => ({ allow: false, reason, message });
 
 export class Decider {
+  /** The resource types a request may name: the active bundle's (503 while none is active). */
+  resourceTypes(): readonly string[] {
+    return this.policy.require().families.resourceTypes;
+  }
+
   constructor(
     private readonly policy: ActivePolicy,
     private readonly store: SettingsStore,
@@ -119,6 +124,8 @@ export class Decider {
     this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
+    const family = answer.setting ? this.policy.current?.families.familyOf(answer.setting)?.name : undefined;
+    if (family) record.family = family;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
     if (failure !== undefined) {

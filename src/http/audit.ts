@@ -4,7 +4,8 @@
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
 import type { AuditLog, DecisionFilter } from '../audit/record.ts';
-import { ACTIONS, RESOURCE_TYPES } from '../decision/request.ts';
+import { ACTIONS } from '../decision/request.ts';
+import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
 
@@ -94,13 +95,13 @@ function timeRange(read: QueryReader): { from?: number; to?: number } {
   return range;
 }
 
-function decisionFilter(read: QueryReader): DecisionFilter {
+function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): DecisionFilter {
   const filter: DecisionFilter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
   const workspaceId = read.id('workspaceId');
   const principalId = read.id('principalId');
   const allow = read.oneOf('allow', ['true', 'false']);
   const reason = read.string('reason');
-  const resourceType = read.oneOf('resourceType', RESOURCE_TYPES);
+  const resourceType = read.oneOf('resourceType', resourceTypes);
   const action = read.oneOf('action', ACTIONS);
   if (workspaceId !== undefined) filter.workspaceId = workspaceId;
   if (principalId !== undefined) filter.principalId = principalId;
@@ -127,12 +128,13 @@ async function fromStore<T>(query: Promise<T>): Promise<T> {
   }
 }
 
-export function auditRoutes(audit: AuditLog): Router {
+/** `policy`: the active bundle, whose families name the resource types a query may filter by. */
+export function auditRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   const router = Router();
 
   router.get('/v1/audit/decisions', async (req, res) => {
     const read = new QueryReader(req.query);
-    const filter = decisionFilter(read);
+    const filter = decisionFilter(read, policy.require().families.resourceTypes);
     const request = page(read);
     read.done();
     const { items, nextCursor } = await fromStore(audit.queryDecisions(filter, request));

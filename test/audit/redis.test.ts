@@ -19,7 +19,7 @@ import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { scanKeys, type RedisClient, type RedisConnectionOptions } from '../../src/redis/connection.ts';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { RedisServer } from '../support/redis.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, testSidecar, RESOURCE_TYPES } from '../support/sidecar.ts';
 import { decisionRecord } from './records.ts';
 
 const DAY = 86_400_000;
@@ -131,7 +131,7 @@ describe('a Redis outage in the middle of a load', () => {
     const spillDir = await tempDir();
     const sidecar = await testSidecar({ redisUrl: redis.url, auditSpillDir: spillDir, auditBufferRecords: 40, auditBatchSize: 25, auditFlushMs: 10 });
     cleanup.push(() => sidecar.close());
-    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage' }));
+    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage' }), RESOURCE_TYPES);
     const ids = new Set<string>();
     const decide = async (n: number) => {
       for (let i = 0; i < n; i++) ids.add((await sidecar.decider.decide(request, 'authorize')).decisionId);

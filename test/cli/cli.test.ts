@@ -99,7 +99,7 @@ describe('portcullis audit', () => {
 
   test('replay with candidate settings reports the flips', async () => {
     const file = join(dir, 'candidate.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      managersWriteMcpServers: true\n      managersWriteWsIntegrations: false\n');
+    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      integration-access:\n        managersWriteMcpServers: true\n        managersWriteWsIntegrations: false\n');
     const { code, stdout, stderr } = await portcullis(['audit', 'replay', '--settings', file, '--org', 'org-1', '--since', '1h', '--format', 'json']);
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout) as { flips: { allowToDeny: number; denyToAllow: number }; examples: Array<{ decisionId: string }>; byReason: Record<string, number> };
@@ -223,7 +223,7 @@ describe('portcullis settings import', () => {
     await fetch(`${url}/v1/orgs/org-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{"managersWriteWsIntegrations": false}' });
     await fetch(`${url}/v1/orgs/org-gone/workspaces/ws-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{}' });
     const file = join(dir, 'changed.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      managersWriteMcpServers: true\n    workspaces:\n      ws-2: {}\n  org-2: {}\n');
+    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      integration-access: {managersWriteMcpServers: true}\n    workspaces:\n      ws-2: {}\n  org-2: {}\n');
     const client = new Redis(redis.url);
     const snapshot = async () => JSON.stringify(await Promise.all(['org-1', 'org-2', 'org-gone'].map((org) => client.hgetall(`portcullis:settings:{${org}}`))));
     try {
@@ -244,13 +244,13 @@ describe('portcullis settings import', () => {
 
       const pruned = await portcullis(['settings', 'import', file, '--redis', redis.url, '--prune', '--actor', 'gitops']);
       assert.equal(pruned.code, 0, pruned.stderr);
-      assert.deepEqual(await sidecar.store.getOrg('org-1'), { managersWriteMcpServers: true });
-      assert.deepEqual(await sidecar.store.getWorkspace('org-1', 'ws-2'), {});
+      assert.deepEqual((await sidecar.store.readOrg('org-1', 'integration-access')).settings, { managersWriteMcpServers: true });
+      assert.deepEqual((await sidecar.store.readWorkspace('org-1', 'ws-2', 'integration-access')).settings, {});
       for (const [org, ws] of [['org-1', 'ws-extra'], ['org-1', 'ws-listed'], ['org-gone', 'ws-gone']] as const) {
-        assert.equal(await sidecar.store.getWorkspace(org, ws), null, `${ws} settings`);
+        assert.equal((await sidecar.store.readWorkspace(org, ws, 'integration-access')).settings, null, `${ws} settings`);
         assert.equal(await sidecar.store.workspaceOrg(ws), null, `${ws} directory entry`);
       }
-      assert.equal(await sidecar.store.getOrg('org-gone'), null);
+      assert.equal((await sidecar.store.readOrg('org-gone', 'integration-access')).settings, null);
       const listed = await fetch(`${url}/v1/orgs/org-1/workspaces`, { headers: admin });
       assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
       await sidecar.audit.flush();
@@ -263,6 +263,26 @@ describe('portcullis settings import', () => {
     } finally {
       client.disconnect();
     }
+  });
+
+  test('every family of the file is imported, one document per family and level, and the change records name the family', async () => {
+    const { code, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url, '--actor', 'families']);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual((await sidecar.store.readOrg('org-3', 'prompt-access')).settings, { membersWritePrompts: true, allowWorkspaceOverrides: true });
+    assert.deepEqual((await sidecar.store.readOrg('org-3', 'logs-access')).settings, { orgAdminViewLogs: false, membersViewLogsMetadata: false });
+    assert.deepEqual((await sidecar.store.readWorkspace('org-3', 'ws-31', 'guardrail-access')).settings, { managersWriteGuardrails: true });
+    assert.equal(await sidecar.store.workspaceOrg('ws-31'), 'org-3');
+    await sidecar.audit.flush();
+    const changes = await fetch(`${url}/v1/audit/settings-changes?orgId=org-3`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const written = ((await changes.json()) as { changes: Array<{ actor: string; operation: string; family?: string }> }).changes.filter((c) => c.actor === 'families' && c.operation === 'put_org');
+    assert.deepEqual(written.map((c) => c.family).sort(), ['analytics-access', 'guardrail-access', 'logs-access', 'prompt-access']);
+
+    const file = join(dir, 'families-typo.yaml');
+    await writeFile(file, 'orgs:\n  org-3:\n    settings:\n      prompt-acess: {membersWritePrompts: true}\n    workspaces:\n      ws-31:\n        logs-access: {membersViewLogs: false}\n');
+    const bad = await portcullis(['settings', 'import', file, '--redis', redis.url]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /orgs\.org-3\.settings\.prompt-acess: unknown settings family; did you mean `prompt-access`\?/);
+    assert.match(bad.stderr, /orgs\.org-3\.workspaces\.ws-31\.logs-access: logs-access has no workspace overrides/);
   });
 
   test('writes nothing when a workspace belongs to another organization or an id is not an id', async () => {

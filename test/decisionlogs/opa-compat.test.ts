@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ async function interpreterBundle(): Promise<string> {
   mkdirSync(bundleDir);
   writeFileSync(join(bundleDir, '.manifest'), JSON.stringify({ revision: bundle.manifest.revision, roots: bundle.manifest.roots ?? [''] }));
   writeFileSync(join(bundleDir, 'data.json'), JSON.stringify(bundle.data));
-  copyFileSync('policies/authz.rego', join(bundleDir, 'authz.rego'));
+  for (const name of readdirSync('policies')) if (name.endsWith('.rego') && !name.endsWith('_test.rego')) copyFileSync(join('policies', name), join(bundleDir, name));
   return bundleDir;
 }
 

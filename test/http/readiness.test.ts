@@ -22,7 +22,7 @@ const ownersConflict = (rego: string) =>
   );
 
 /** Owners and admins lose their grant: the canary is answered, wrongly. */
-const ownersDenied = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read", "manager_write_enabled"}', 'allowing_reasons := {"workspace_read", "manager_write_enabled"}');
+const ownersDenied = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read"}', 'allowing_reasons := {"workspace_read"}');
 
 type Started = { sidecar: Sidecar; url: string };
 

@@ -66,10 +66,11 @@ describe('TLS', () => {
       maxDirectory: 10,
       revalidateAfterMs: 60_000,
       maxStaleMs: 60_000,
+      familyNames: () => ['integration-access'],
     });
     await store.connect();
     try {
-      await store.putOrg('org-tls', { managersWriteMcpServers: false });
+      await store.putOrg('org-tls', 'integration-access', { managersWriteMcpServers: false });
       assert.equal((await store.snapshot('org-tls', 'ws-1')).org.managersWriteMcpServers, false);
     } finally {
       await store.close();

@@ -12,6 +12,7 @@ import { RedisServer } from '../support/redis.ts';
 
 let redis: RedisServer;
 let cluster: RedisCluster;
+const FAMILY_NAMES = ['integration-access'] as const;
 const stores: RedisSettingsStore[] = [];
 
 before(async () => {
@@ -27,6 +28,7 @@ async function redisStore(over: Partial<ConstructorParameters<typeof RedisSettin
     connection: { url: redis.url, commandTimeoutMs: 5_000, reconnectMaxMs: 500 },
     minReplicasAck: 'auto',
     waitTimeoutMs: 2_000,
+    familyNames: () => FAMILY_NAMES,
     maxOrgs: 1_000,
     maxWorkspaces: 10_000,
     maxWorkspacesPerOrg: 1_000,
@@ -124,7 +126,7 @@ for (const [kind, make] of [['redis', redisStore], ['redis-cluster', clusterStor
 
 test('redis: the settings cache is bounded in workspaces per organization and overall', async () => {
   const store = await redisStore({ maxWorkspaces: 200, maxWorkspacesPerOrg: 50 });
-  await store.putWorkspace('org-quiet', 'ws-1', { managersWriteMcpServers: false });
+  await store.putWorkspace('org-quiet', 'ws-1', 'integration-access', { managersWriteMcpServers: false });
   await store.snapshot('org-quiet', 'ws-1');
   for (let i = 0; i < 1_000; i++) await store.snapshot('org-noisy', `ws-${i}`);
   for (let i = 0; i < 300; i++) await store.snapshot(`org-many-${i}`, 'ws-1');
@@ -148,8 +150,8 @@ test('redis: one organization flooding workspaces does not evict another organiz
 
 test('redis: ids that differ only around a NUL never share a lookup', async () => {
   const store = await redisStore();
-  await store.putWorkspace('a\u0000b', 'c', { managersWriteMcpServers: false });
-  await store.putWorkspace('a', 'b\u0000c', { managersWriteMcpServers: true });
+  await store.putWorkspace('a\u0000b', 'c', 'integration-access', { managersWriteMcpServers: false });
+  await store.putWorkspace('a', 'b\u0000c', 'integration-access', { managersWriteMcpServers: true });
   for (let round = 0; round < 5; round++) {
     const fresh = await redisStore();
     const [first, second] = await Promise.all([fresh.snapshot('a\u0000b', 'c'), fresh.snapshot('a', 'b\u0000c')]);

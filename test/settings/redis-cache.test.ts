@@ -14,7 +14,8 @@ let probe: Redis;
 
 before(async () => {
   redis = await RedisServer.start();
-  sidecar = await testSidecar({ redisUrl: redis.url });
+  // No revalidation by age during a test: on a loaded machine 200 decisions can outlast the default 5 s.
+  sidecar = await testSidecar({ redisUrl: redis.url, settingsRevalidateMs: 600_000 });
   probe = new Redis(redis.url);
 });
 after(async () => {
@@ -56,7 +57,7 @@ test('a write through the admin API is seen by the next decision, and re-read on
 });
 
 test('settings live in one hash per organization with a version', async () => {
-  await sidecar.store.putWorkspace('layout', 'ws-9', { managersWriteMcpServers: true });
+  await sidecar.store.putWorkspace('layout', 'ws-9', 'integration-access', { managersWriteMcpServers: true });
   const hash = await probe.hgetall('portcullis:settings:{layout}');
   assert.deepEqual(hash, { 'ws:ws-9': '{"managersWriteMcpServers":true}', version: '1' });
 });
