@@ -28,7 +28,7 @@ export function ExplorerPage({ who, params }) {
     ${filter.orgId
       ? html`
         <${Summary} filter=${filter} />
-        <div class="columns">
+        <div class=${decisionId ? 'columns' : ''}>
           <${Results} filter=${filter} selected=${decisionId} onOpen=${(id) => navigate('explorer', { ...defined(filter), decision: id })} />
           ${decisionId && html`<${DecisionDetail} decisionId=${decisionId} onClose=${() => show(filter)} />`}
         </div>`
@@ -93,7 +93,7 @@ function Summary({ filter }) {
   const reasons = Object.entries(summary.byReason).sort((a, b) => b[1] - a[1]).slice(0, 5);
   return html`
     <section class="summary" aria-labelledby="summary-title">
-      <h2 id="summary-title">${summary.total} decisions: ${summary.byOutcome.allow} allowed, ${summary.byOutcome.deny} denied</h2>
+      <h2 id="summary-title">${summary.total} ${summary.total === 1 ? 'decision' : 'decisions'}: ${summary.byOutcome.allow} allowed, ${summary.byOutcome.deny} denied</h2>
       <div class="columns">
         <${OutcomeChart} series=${summary.series} title=${`Decisions from ${formatTime(summary.from)} to ${formatTime(summary.to)}`} />
         <div>
@@ -178,7 +178,9 @@ function Results({ filter, selected, onOpen }) {
 function toCsv(records) {
   const cell = (v) => {
     const s = v === undefined || v === null ? '' : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    // A cell a spreadsheet would run as a formula is kept as text.
+    const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+    return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
   };
   const row = (r) => ({ ...r, principalId: r.principal.id, resourceType: r.resource.type });
   return [CSV_COLUMNS.join(','), ...records.map((r) => CSV_COLUMNS.map((c) => cell(row(r)[c])).join(','))].join('\r\n') + '\r\n';
