@@ -22,6 +22,7 @@ import { Metrics } from './metrics.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
+import type { Families } from './settings/families.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
 import { createTracing, type Tracing } from './tracing.ts';
 
@@ -42,9 +43,9 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
-export async function loadSettingsFile(path: string) {
+export async function loadSettingsFile(path: string, families: Families) {
   try {
-    return parseSettingsDocument(loadYaml(await readFile(path, 'utf8')));
+    return parseSettingsDocument(loadYaml(await readFile(path, 'utf8')), families);
   } catch (error) {
     // js-yaml adds a source excerpt after the first line: the first line says it.
     throw new ConfigError(`settings file ${path} (SETTINGS_FILE): ${(error as Error).message.split('\n')[0]}`);
@@ -85,6 +86,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
       maxStaleMs: config.settingsMaxStaleMs,
       commandTimeoutMs: config.redisCommandTimeoutMs,
       reconnectMaxMs: config.redisReconnectMaxMs,
+      familyNames: () => policy.require().families.names,
       stats: metrics.cacheStats,
     });
     await redisStore.connect().catch((error: unknown) => {
@@ -95,7 +97,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     storeKind = 'redis';
     metrics.watchCacheSizes(() => redisStore.cacheSizes());
   } else {
-    store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile) : { orgs: new Map() });
+    store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile, policy.require().families) : { orgs: new Map() });
     storeKind = 'memory';
     metrics.settingsStoreUp.set(1);
   }

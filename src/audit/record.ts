@@ -74,6 +74,8 @@ export interface SettingsChangeRecord {
   orgId: string;
   /** Absent for organization-level changes. */
   workspaceId?: string;
+  /** The permission family whose settings changed (e.g. prompt-access); absent for the directory operations. */
+  family?: string;
   operation: SettingsOperation;
   /** The stored settings before and after; null when there were none (or none remain), and for the directory operations. */
   before: object | null;

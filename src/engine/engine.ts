@@ -6,6 +6,7 @@
 // fresh one from the same compiled module and data before the failure is reported.
 import { createRequire } from 'node:module';
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from '@open-policy-agent/opa-wasm';
+import { familiesFromData, type Families } from '../settings/families.ts';
 import { BundleError, type Bundle } from './bundle.ts';
 
 // The ESM entry of opa-wasm exports only the asynchronous loadPolicy; a rebuild happens
@@ -47,9 +48,12 @@ export class PolicyEngine {
     private readonly onRebuild: (reason: string) => void,
     readonly revision: string,
     readonly entrypoints: readonly string[],
+    /** The bundle's permission families (data.portkey.families): the settings that exist. */
+    readonly families: Families,
   ) {}
 
   static async load(bundle: Bundle, options: EngineOptions = {}): Promise<PolicyEngine> {
+    const families = familiesFromData(bundle.data);
     let module: WebAssembly.Module;
     let policy: LoadedPolicy;
     try {
@@ -63,7 +67,7 @@ export class PolicyEngine {
     if (!entrypoints.includes(DECISION_ENTRYPOINT)) {
       throw new BundleError(`policy.wasm has no ${DECISION_ENTRYPOINT} entrypoint (has: ${entrypoints.join(', ')})`);
     }
-    const engine = new PolicyEngine(module, bundle.data, policy, options.onRebuild ?? (() => undefined), bundle.manifest.revision, entrypoints);
+    const engine = new PolicyEngine(module, bundle.data, policy, options.onRebuild ?? (() => undefined), bundle.manifest.revision, entrypoints, families);
     engine.decide({}); // a bundle that cannot evaluate is refused at load, not on the first request
     return engine;
   }

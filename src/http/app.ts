@@ -15,6 +15,7 @@ import { auditAccess, authenticate } from './auth.ts';
 import { changeRecorder } from './changes.ts';
 import { directoryRoutes } from './directory.ts';
 import { errorHandler, notFound } from './errors.ts';
+import { effectiveSettingsRoutes, familiesRoutes } from './families.ts';
 import { healthRoutes } from './health.ts';
 import { jsonDepthLimit } from './limits.ts';
 import { replayRoutes } from './replay.ts';
@@ -51,9 +52,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
   app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
+  app.use(familiesRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
   app.use('/v1/orgs', authenticate(deps.adminTokens));
-  app.use(settingsRoutes(deps.store, record));
+  app.use(settingsRoutes(deps.store, deps.policy, record));
+  app.use(effectiveSettingsRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
   app.use('/v1/token', authenticate(deps.adminTokens));
   app.use(sessionRoutes());

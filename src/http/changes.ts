@@ -33,11 +33,11 @@ export function actorNote(header: string | undefined, tokens: AdminTokens): stri
 export type ChangeRecorder = (
   req: Request,
   res: Response,
-  change: Pick<SettingsChangeRecord, 'orgId' | 'operation' | 'before' | 'after' | 'version'> & { workspaceId?: string },
+  change: Pick<SettingsChangeRecord, 'orgId' | 'operation' | 'before' | 'after' | 'version'> & { workspaceId?: string; family?: string },
 ) => void;
 
 export function changeRecorder(audit: Pick<AuditLog, 'recordSettingsChange'>, tokens: AdminTokens): ChangeRecorder {
-  return (req, res, { orgId, workspaceId, operation, before, after, version }) => {
+  return (req, res, { orgId, workspaceId, family, operation, before, after, version }) => {
     const note = actorNote(req.get('x-actor'), tokens);
     audit.recordSettingsChange({
       changeId: randomUUID(),
@@ -46,6 +46,7 @@ export function changeRecorder(audit: Pick<AuditLog, 'recordSettingsChange'>, to
       ...(note !== undefined ? { note } : {}),
       orgId,
       ...(workspaceId ? { workspaceId } : {}),
+      ...(family ? { family } : {}),
       operation,
       before,
       after,

@@ -1,4 +1,6 @@
-// The settings admin API (DESIGN.md §2). Every route asks for its scope and its
+// The settings admin API (DESIGN.md §2), one document per permission family of the active
+// bundle (/settings/{family}: integration-access, prompt-access, ...; an unknown family is
+// a 404 naming the known ones). Every route asks for its scope and its
 // organization (auth.ts); every write bumps the organization's settings version, which
 // the next decision on every instance sees, and is recorded under the token's name.
 // A workspace's settings are written only for a workspace of the organization: the write
@@ -16,14 +18,17 @@ import { Router, type Request, type Response } from 'express';
 import { ApiError, invalidInput } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
 import { mergePatch } from '../settings/patch.ts';
-import { VersionMismatchError, withDefaults, type OrgSettings, type SettingsStore, type WorkspaceSettings } from '../settings/types.ts';
-import { parseOrgSettings, parseWorkspaceSettings } from '../settings/validate.ts';
+import type { ActivePolicy } from '../engine/active.ts';
+import type { Family } from '../settings/families.ts';
+import { VersionMismatchError, type FamilyDocument, type SettingValues, type SettingsStore } from '../settings/types.ts';
+import { parseOrgDocument, parseWorkspaceDocument, withDefaults } from '../settings/validate.ts';
+import { nearest } from '../suggest.ts';
 import { allow } from './auth.ts';
 import type { ChangeRecorder } from './changes.ts';
 import { pathIds } from './params.ts';
 
-const ORG_PATH = '/v1/orgs/:orgId/settings/integration-access';
-const WORKSPACE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/settings/integration-access';
+const ORG_PATH = '/v1/orgs/:orgId/settings/:family';
+const WORKSPACE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/settings/:family';
 /** A PATCH without If-Match that keeps meeting concurrent writes gives up (412) after this many tries. */
 const PATCH_ATTEMPTS = 5;
 const STRONG_ETAG = /^\s*"(\d{1,15})"\s*$/;
@@ -101,79 +106,109 @@ async function applyPatch<T>(
   }
 }
 
-export function settingsRoutes(store: SettingsStore, record: ChangeRecorder): Router {
+/** The family the path names, from the active bundle; 404 naming the families when it is none of them. */
+export function familyOf(policy: ActivePolicy, req: Request): Family {
+  const name = (req.params as Record<string, string>).family!;
+  const { families } = policy.require();
+  const family = families.get(name);
+  if (family) return family;
+  const suggestion = nearest(name, families.names);
+  throw new ApiError(
+    404,
+    'unknown_family',
+    `there is no settings family ${JSON.stringify(name)}${suggestion ? `; did you mean ${suggestion}?` : ''} (the families: ${families.names.join(', ') || 'none in the active bundle'})`,
+  );
+}
+
+/** A workspace path's family: 404 when the family has no workspace overrides (its settings are the organization's only). */
+function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
+  const family = familyOf(policy, req);
+  if (family.workspaceOverrides === 'none') {
+    throw new ApiError(404, 'no_workspace_overrides', `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':family', family.name)})`);
+  }
+  return family;
+}
+
+export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, record: ChangeRecorder): Router {
   const router = Router();
 
   router.get(ORG_PATH, allow('settings:read'), async (req, res) => {
-    const { settings, version } = await store.readOrg(pathIds(req).orgId);
-    versioned(res, version).json(settings === null ? { ...withDefaults(null), stored: false } : withDefaults(settings));
+    const family = familyOf(policy, req);
+    const { settings, version } = await store.readOrg(pathIds(req).orgId, family.name);
+    versioned(res, version).json(settings === null ? { ...withDefaults(family, null), stored: false } : withDefaults(family, settings));
   });
 
   router.put(ORG_PATH, allow('settings:write'), async (req, res) => {
     const { orgId } = pathIds(req);
-    const settings = parseOrgSettings(req.body);
-    const { settings: before, version: current } = await store.readOrg(orgId);
+    const family = familyOf(policy, req);
+    const settings = parseOrgDocument(family, req.body);
+    const { settings: before, version: current } = await store.readOrg(orgId, family.name);
     const expected = precondition(req, res, current);
-    const version = await guarded(res, () => store.putOrg(orgId, settings, expected));
-    record(req, res, { orgId, operation: 'put_org', before, after: settings, version });
-    versioned(res, version).json(withDefaults(settings));
+    const version = await guarded(res, () => store.putOrg(orgId, family.name, settings, expected));
+    record(req, res, { orgId, family: family.name, operation: 'put_org', before, after: settings, version });
+    versioned(res, version).json(withDefaults(family, settings));
   });
 
   router.patch(ORG_PATH, allow('settings:write'), async (req, res) => {
     const { orgId } = pathIds(req);
-    const { before, after, version } = await applyPatch<OrgSettings>(
+    const family = familyOf(policy, req);
+    const { before, after, version } = await applyPatch<FamilyDocument>(
       req,
       res,
-      () => store.readOrg(orgId),
-      (settings, at) => store.putOrg(orgId, settings, at),
-      (raw) => parseOrgSettings(raw),
+      () => store.readOrg(orgId, family.name),
+      (settings, at) => store.putOrg(orgId, family.name, settings, at),
+      (raw) => parseOrgDocument(family, raw),
     );
-    record(req, res, { orgId, operation: 'patch_org', before, after, version });
-    versioned(res, version).json(withDefaults(after));
+    record(req, res, { orgId, family: family.name, operation: 'patch_org', before, after, version });
+    versioned(res, version).json(withDefaults(family, after));
   });
 
   router.all(ORG_PATH, methodNotAllowed(['GET', 'HEAD', 'PUT', 'PATCH']));
 
   router.get(WORKSPACE_PATH, allow('settings:read'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    const { settings, version } = await store.readWorkspace(orgId, workspaceId);
+    const family = workspaceFamilyOf(policy, req);
+    const { settings, version } = await store.readWorkspace(orgId, workspaceId, family.name);
     versioned(res, version).json(settings ?? { stored: false });
   });
 
   router.put(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    const settings = parseWorkspaceSettings(req.body);
-    const { settings: before, version: current } = await store.readWorkspace(orgId, workspaceId);
+    const family = workspaceFamilyOf(policy, req);
+    const settings = parseWorkspaceDocument(family, req.body);
+    const { settings: before, version: current } = await store.readWorkspace(orgId, workspaceId, family.name);
     const expected = precondition(req, res, current);
     await register(req, res, orgId, workspaceId);
-    const version = await guarded(res, () => store.putWorkspace(orgId, workspaceId, settings, expected));
-    record(req, res, { orgId, workspaceId, operation: 'put_workspace', before, after: settings, version });
+    const version = await guarded(res, () => store.putWorkspace(orgId, workspaceId, family.name, settings, expected));
+    record(req, res, { orgId, workspaceId, family: family.name, operation: 'put_workspace', before, after: settings, version });
     versioned(res, version).json(settings);
   });
 
   router.patch(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    const { before, after, version } = await applyPatch<WorkspaceSettings>(
+    const family = workspaceFamilyOf(policy, req);
+    const { before, after, version } = await applyPatch<SettingValues>(
       req,
       res,
-      () => store.readWorkspace(orgId, workspaceId),
+      () => store.readWorkspace(orgId, workspaceId, family.name),
       // Registered only once the patch is valid and its precondition holds: a refused PATCH claims nothing.
       async (settings, at) => {
         await register(req, res, orgId, workspaceId);
-        return store.putWorkspace(orgId, workspaceId, settings, at);
+        return store.putWorkspace(orgId, workspaceId, family.name, settings, at);
       },
-      (raw) => parseWorkspaceSettings(raw),
+      (raw) => parseWorkspaceDocument(family, raw),
     );
-    record(req, res, { orgId, workspaceId, operation: 'patch_workspace', before, after, version });
+    record(req, res, { orgId, workspaceId, family: family.name, operation: 'patch_workspace', before, after, version });
     versioned(res, version).json(after);
   });
 
   router.delete(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    const { settings: before, version: current } = await store.readWorkspace(orgId, workspaceId);
+    const family = workspaceFamilyOf(policy, req);
+    const { settings: before, version: current } = await store.readWorkspace(orgId, workspaceId, family.name);
     const expected = precondition(req, res, current);
-    const version = await guarded(res, () => store.deleteWorkspace(orgId, workspaceId, expected));
-    if (version !== null) record(req, res, { orgId, workspaceId, operation: 'delete_workspace', before, after: null, version });
+    const version = await guarded(res, () => store.deleteWorkspace(orgId, workspaceId, family.name, expected));
+    if (version !== null) record(req, res, { orgId, workspaceId, family: family.name, operation: 'delete_workspace', before, after: null, version });
     res.status(204).end();
   });
 

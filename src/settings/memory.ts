@@ -1,11 +1,13 @@
 // In-process settings store: the embedded default of `make run` and of tests that
 // are not about Redis. Same semantics as the Redis store, including versions.
-import { VersionMismatchError, WorkspaceOwnedError, type Versioned, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
+import { flattenOrg, flattenWorkspace, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned } from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
 interface OrgEntry {
-  settings: OrgSettings | null;
-  workspaces: Map<string, WorkspaceSettings>;
+  /** Family name -> the organization's document. */
+  settings: Map<string, FamilyDocument>;
+  /** Workspace id -> family name -> the workspace's values. */
+  workspaces: Map<string, Map<string, SettingValues>>;
   version: number;
 }
 
@@ -17,7 +19,7 @@ export class MemorySettingsStore implements SettingsStore {
   static seeded(document: SettingsDocument): MemorySettingsStore {
     const store = new MemorySettingsStore();
     for (const [orgId, { settings, workspaces }] of document.orgs) {
-      store.orgs.set(orgId, { settings, workspaces: new Map(workspaces), version: 1 });
+      store.orgs.set(orgId, { settings: new Map(settings), workspaces: new Map([...workspaces].map(([id, values]) => [id, new Map(values)])), version: 1 });
       for (const workspaceId of workspaces.keys()) store.directory.set(workspaceId, orgId);
     }
     return store;
@@ -26,53 +28,48 @@ export class MemorySettingsStore implements SettingsStore {
   async snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
     const entry = this.orgs.get(orgId);
     return {
-      org: entry?.settings ?? {},
-      workspace: entry?.workspaces.get(workspaceId) ?? {},
+      org: flattenOrg(entry?.settings ?? []),
+      workspace: flattenWorkspace(entry?.workspaces.get(workspaceId)?.values() ?? []),
       version: entry?.version ?? 0,
     };
   }
 
-  async getOrg(orgId: string): Promise<OrgSettings | null> {
-    return this.orgs.get(orgId)?.settings ?? null;
-  }
-
-  async readOrg(orgId: string): Promise<Versioned<OrgSettings>> {
+  async readOrg(orgId: string, family: string): Promise<Versioned<FamilyDocument>> {
     const entry = this.orgs.get(orgId);
-    return { settings: entry?.settings ?? null, version: entry?.version ?? 0 };
+    return { settings: entry?.settings.get(family) ?? null, version: entry?.version ?? 0 };
   }
 
-  async readWorkspace(orgId: string, workspaceId: string): Promise<Versioned<WorkspaceSettings>> {
+  async readWorkspace(orgId: string, workspaceId: string, family: string): Promise<Versioned<SettingValues>> {
     const entry = this.orgs.get(orgId);
-    return { settings: entry?.workspaces.get(workspaceId) ?? null, version: entry?.version ?? 0 };
+    return { settings: entry?.workspaces.get(workspaceId)?.get(family) ?? null, version: entry?.version ?? 0 };
   }
 
-  async putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number> {
+  async putOrg(orgId: string, family: string, settings: FamilyDocument, ifVersion?: number): Promise<number> {
     const entry = this.entry(orgId, ifVersion);
-    entry.settings = settings;
+    entry.settings.set(family, settings);
     return ++entry.version;
   }
 
-  async deleteOrg(orgId: string, ifVersion?: number): Promise<boolean> {
+  async deleteOrg(orgId: string, family: string, ifVersion?: number): Promise<boolean> {
     const entry = this.entry(orgId, ifVersion);
-    if (entry.settings === null) return false;
-    entry.settings = null;
+    if (!entry.settings.delete(family)) return false;
     entry.version++;
     return true;
   }
 
-  async getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null> {
-    return this.orgs.get(orgId)?.workspaces.get(workspaceId) ?? null;
-  }
-
-  async putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number> {
+  async putWorkspace(orgId: string, workspaceId: string, family: string, settings: SettingValues, ifVersion?: number): Promise<number> {
     const entry = this.entry(orgId, ifVersion);
-    entry.workspaces.set(workspaceId, settings);
+    let values = entry.workspaces.get(workspaceId);
+    if (!values) entry.workspaces.set(workspaceId, (values = new Map()));
+    values.set(family, settings);
     return ++entry.version;
   }
 
-  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<number | null> {
+  async deleteWorkspace(orgId: string, workspaceId: string, family: string, ifVersion?: number): Promise<number | null> {
     const entry = this.entry(orgId, ifVersion);
-    if (!entry.workspaces.delete(workspaceId)) return null;
+    const values = entry.workspaces.get(workspaceId);
+    if (!values?.delete(family)) return null;
+    if (values.size === 0) entry.workspaces.delete(workspaceId);
     return ++entry.version;
   }
 
@@ -114,7 +111,7 @@ export class MemorySettingsStore implements SettingsStore {
     let entry = this.orgs.get(orgId);
     if (ifVersion !== undefined && ifVersion !== (entry?.version ?? 0)) throw new VersionMismatchError(entry?.version ?? 0);
     if (!entry) {
-      entry = { settings: null, workspaces: new Map(), version: 0 };
+      entry = { settings: new Map(), workspaces: new Map(), version: 0 };
       this.orgs.set(orgId, entry);
     }
     return entry;

@@ -3,10 +3,14 @@
 // Key layout (the {braces} are a cluster hash tag: an organization's keys live in one
 // slot, so a settings write is one atomic script; a workspace's directory entry lives in
 // the workspace's slot):
-//   portcullis:settings:{<orgId>}    HASH
-//     org              JSON OrgSettings (only the fields an admin set)
-//     ws:<workspaceId> JSON WorkspaceSettings
-//     version          integer, incremented by every write to the hash
+//   portcullis:settings:{<orgId>}    HASH, one field per family and level:
+//     org                       JSON integration-access org document (only the fields an admin set)
+//     ws:<workspaceId>          JSON integration-access workspace values
+//     <family>:org              JSON the org document of any other family (e.g. prompt-access:org)
+//     <family>:ws:<workspaceId> JSON a workspace's values of any other family
+//     version                   integer, incremented by every write to the hash
+// (integration-access keeps the fields it had before there were families, so stored data
+// stays valid; a family name is never "ws", so no field of one family is another's.)
 //   portcullis:directory:{<wsId>}    STRING  the organization that owns the workspace
 //   portcullis:workspaces:{<orgId>}  ZSET    the organization's workspaces (score 0, listed by lex)
 // Channel portcullis:settings:changed carries {"orgId"} (settings, published in the
@@ -29,13 +33,15 @@
 // throw, and the Decider fails closed on a decision a setting decides.
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { VersionMismatchError, WorkspaceOwnedError, type Versioned, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
+import { flattenOrg, flattenWorkspace, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type OrgSettings, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
 const keyOf = (orgId: string) => `portcullis:settings:{${orgId}}`;
 const directoryKey = (workspaceId: string) => `portcullis:directory:{${workspaceId}}`;
 const workspacesKey = (orgId: string) => `portcullis:workspaces:{${orgId}}`;
-const workspaceField = (workspaceId: string) => `ws:${workspaceId}`;
+const LEGACY_FAMILY = 'integration-access';
+const orgField = (family: string) => (family === LEGACY_FAMILY ? 'org' : `${family}:org`);
+const workspaceField = (workspaceId: string, family: string) => (family === LEGACY_FAMILY ? `ws:${workspaceId}` : `${family}:ws:${workspaceId}`);
 
 /** Claims a workspace for an organization unless another holds it: returns the owner before the call (or false). */
 const CLAIM = `
@@ -114,6 +120,8 @@ export interface RedisStoreOptions {
   maxStaleMs: number;
   commandTimeoutMs: number;
   reconnectMaxMs: number;
+  /** The active bundle's family names: the fields a snapshot reads. A new array means new families (the cache is dropped). */
+  familyNames: () => readonly string[];
   stats?: CacheStats;
   now?: () => number;
 }
@@ -135,6 +143,8 @@ export class RedisSettingsStore implements SettingsStore {
   private lastReported: boolean | undefined;
   private readonly inFlight = new Map<string, OrgInFlight>();
   private readonly ownerLookups = new Map<string, Promise<string | null>>();
+  /** The family names the cached snapshots were read with. */
+  private cachedFamilies: readonly string[] | undefined;
 
   constructor(private readonly options: RedisStoreOptions) {
     const common = {
@@ -193,6 +203,12 @@ export class RedisSettingsStore implements SettingsStore {
   }
 
   async snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
+    const families = this.options.familyNames();
+    if (families !== this.cachedFamilies) {
+      // A bundle with other families: snapshots read for the old ones lack the new fields.
+      this.cache.clear();
+      this.cachedFamilies = families;
+    }
     const cached = this.cache.get(orgId);
     const workspace = cached?.workspaces.get(workspaceId);
     if (cached && workspace) {
@@ -216,26 +232,22 @@ export class RedisSettingsStore implements SettingsStore {
     return this.fetchOnce(orgId, workspaceId);
   }
 
-  async getOrg(orgId: string): Promise<OrgSettings | null> {
-    return parseJson(await this.redis.hget(keyOf(orgId), 'org'));
-  }
-
-  async readOrg(orgId: string): Promise<Versioned<OrgSettings>> {
-    const [org, version] = await this.redis.hmget(keyOf(orgId), 'org', 'version');
+  async readOrg(orgId: string, family: string): Promise<Versioned<FamilyDocument>> {
+    const [org, version] = await this.redis.hmget(keyOf(orgId), orgField(family), 'version');
     return { settings: parseJson(org), version: Number(version ?? 0) };
   }
 
-  async readWorkspace(orgId: string, workspaceId: string): Promise<Versioned<WorkspaceSettings>> {
-    const [workspace, version] = await this.redis.hmget(keyOf(orgId), workspaceField(workspaceId), 'version');
+  async readWorkspace(orgId: string, workspaceId: string, family: string): Promise<Versioned<SettingValues>> {
+    const [workspace, version] = await this.redis.hmget(keyOf(orgId), workspaceField(workspaceId, family), 'version');
     return { settings: parseJson(workspace), version: Number(version ?? 0) };
   }
 
-  async putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number> {
-    return (await this.write(orgId, 'org', JSON.stringify(settings), ifVersion)).version;
+  async putOrg(orgId: string, family: string, settings: FamilyDocument, ifVersion?: number): Promise<number> {
+    return (await this.write(orgId, orgField(family), JSON.stringify(settings), ifVersion)).version;
   }
 
-  async deleteOrg(orgId: string, ifVersion?: number): Promise<boolean> {
-    return (await this.write(orgId, 'org', null, ifVersion)).written;
+  async deleteOrg(orgId: string, family: string, ifVersion?: number): Promise<boolean> {
+    return (await this.write(orgId, orgField(family), null, ifVersion)).written;
   }
 
   /** Every organization with a settings hash (a SCAN: for the CLI's import, not the request path). */
@@ -249,21 +261,23 @@ export class RedisSettingsStore implements SettingsStore {
     return [...ids];
   }
 
-  /** The workspaces of the organization with stored settings (for the CLI's import). */
-  async workspaceSettingsIds(orgId: string): Promise<string[]> {
-    return (await this.redis.hkeys(keyOf(orgId))).filter((field) => field.startsWith('ws:')).map((field) => field.slice(3));
+  /** The workspaces of the organization with stored settings of any of the families (for the CLI's import). */
+  async workspaceSettingsIds(orgId: string, families: readonly string[]): Promise<string[]> {
+    const prefixes = families.map((family) => workspaceField('', family));
+    const ids = new Set<string>();
+    for (const field of await this.redis.hkeys(keyOf(orgId))) {
+      const prefix = prefixes.find((p) => field.startsWith(p));
+      if (prefix !== undefined) ids.add(field.slice(prefix.length));
+    }
+    return [...ids];
   }
 
-  async getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null> {
-    return parseJson(await this.redis.hget(keyOf(orgId), workspaceField(workspaceId)));
+  async putWorkspace(orgId: string, workspaceId: string, family: string, settings: SettingValues, ifVersion?: number): Promise<number> {
+    return (await this.write(orgId, workspaceField(workspaceId, family), JSON.stringify(settings), ifVersion)).version;
   }
 
-  async putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number> {
-    return (await this.write(orgId, workspaceField(workspaceId), JSON.stringify(settings), ifVersion)).version;
-  }
-
-  async deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<number | null> {
-    const { written, version } = await this.write(orgId, workspaceField(workspaceId), null, ifVersion);
+  async deleteWorkspace(orgId: string, workspaceId: string, family: string, ifVersion?: number): Promise<number | null> {
+    const { written, version } = await this.write(orgId, workspaceField(workspaceId, family), null, ifVersion);
     return written ? version : null;
   }
 
@@ -401,12 +415,15 @@ export class RedisSettingsStore implements SettingsStore {
     const changesBefore = this.changes;
     const epoch = this.currentEpoch();
     const askedAt = this.now();
-    const [org, workspace, version] = await this.redis.hmget(keyOf(orgId), 'org', workspaceField(workspaceId), 'version');
-    const snapshot: SettingsSnapshot = {
-      org: parseJson(org) ?? {},
-      workspace: parseJson(workspace) ?? {},
-      version: Number(version ?? 0),
-    };
+    const families = this.options.familyNames();
+    const [version, ...documents] = await this.redis.hmget(keyOf(orgId), 'version', ...families.map(orgField), ...families.map((family) => workspaceField(workspaceId, family)));
+    const orgDocuments: Array<[string, FamilyDocument]> = [];
+    families.forEach((family, i) => {
+      const document = parseJson<FamilyDocument>(documents[i]);
+      if (document) orgDocuments.push([family, document]);
+    });
+    const workspaceDocuments = families.map((_, i) => parseJson<SettingValues>(documents[families.length + i])).filter((document) => document !== null);
+    const snapshot: SettingsSnapshot = { org: flattenOrg(orgDocuments), workspace: flattenWorkspace(workspaceDocuments), version: Number(version ?? 0) };
     // A change that arrived while the answer was on its way may be newer than the answer:
     // use the answer for this decision but do not keep it.
     if (this.changes === changesBefore) this.remember(orgId, workspaceId, snapshot, askedAt, epoch);

@@ -1,22 +1,27 @@
-// The settings of DESIGN.md §1: three booleans per organization, each with a toggle
-// that lets workspaces override it, and per-workspace values for any subset.
+// The settings of DESIGN.md §1 and §1b, as stored and as handed to the policy. Which
+// settings exist is the active bundle's families table (families.ts), not this file.
+//
+// Stored: one document per family and level, exactly as the settings API takes it.
+// Handed to the policy (input.settings): every family's documents flattened into one
+// organization object and one workspace object (setting names are unique across the
+// families); the override toggles of a "family" family are keyed by the family's name.
 
-export const SETTING_NAMES = [
-  'managersWriteWsIntegrations',
-  'managersWriteWsMcpIntegrations',
-  'managersWriteMcpServers',
-] as const;
+/** Setting name to value. */
+export type SettingValues = Record<string, boolean>;
 
-export type SettingName = (typeof SETTING_NAMES)[number];
+/**
+ * One family's stored organization document: its settings, plus `allowWorkspaceOverrides`
+ * (per setting for integration-access, one boolean for a "family" family, absent for logs).
+ */
+export type FamilyDocument = Record<string, boolean | SettingValues>;
 
-export type SettingValues = Partial<Record<SettingName, boolean>>;
-
-/** An organization's stored settings: only the fields an admin set are present. */
-export interface OrgSettings extends SettingValues {
+/** The organization's settings as the policy sees them (only the fields an admin set). */
+export interface OrgSettings {
+  [setting: string]: boolean | SettingValues | undefined;
   allowWorkspaceOverrides?: SettingValues;
 }
 
-/** A workspace's stored values; a setting left out inherits from the organization. */
+/** A workspace's values as the policy sees them; a setting left out inherits from the organization. */
 export type WorkspaceSettings = SettingValues;
 
 /** What a decision is made with: the stored settings of one org and one of its workspaces. */
@@ -27,39 +32,44 @@ export interface SettingsSnapshot {
   version: number;
 }
 
-/** The org settings as the admin API shows them: every field present, defaults filled in. */
-export interface EffectiveOrgSettings extends Record<SettingName, boolean> {
-  allowWorkspaceOverrides: Record<SettingName, boolean>;
+/** The organization documents of every family, flattened for the policy (C2). */
+export function flattenOrg(documents: Iterable<[family: string, document: FamilyDocument]>): OrgSettings {
+  const org: OrgSettings = {};
+  let toggles: SettingValues | undefined;
+  for (const [family, document] of documents) {
+    for (const [key, value] of Object.entries(document)) {
+      if (key !== 'allowWorkspaceOverrides') org[key] = value;
+      else if (typeof value === 'boolean') (toggles ??= {})[family] = value;
+      else toggles = { ...toggles, ...value };
+    }
+  }
+  if (toggles !== undefined) org.allowWorkspaceOverrides = toggles;
+  return org;
 }
 
-export function withDefaults(org: OrgSettings | null): EffectiveOrgSettings {
-  const values = {} as Record<SettingName, boolean>;
-  const toggles = {} as Record<SettingName, boolean>;
-  for (const name of SETTING_NAMES) {
-    values[name] = org?.[name] ?? true;
-    toggles[name] = org?.allowWorkspaceOverrides?.[name] ?? false;
-  }
-  return { ...values, allowWorkspaceOverrides: toggles };
+/** The workspace documents of every family, flattened for the policy (C2). */
+export function flattenWorkspace(documents: Iterable<SettingValues>): WorkspaceSettings {
+  const workspace: WorkspaceSettings = {};
+  for (const document of documents) Object.assign(workspace, document);
+  return workspace;
 }
 
 /** The one interface both stores implement: Redis in production, memory for `make run`. */
 export interface SettingsStore {
   /** Settings for a decision in (org, workspace). Served from cache where the store has one. */
   snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot>;
-  getOrg(orgId: string): Promise<OrgSettings | null>;
-  getWorkspace(orgId: string, workspaceId: string): Promise<WorkspaceSettings | null>;
-  /** The stored org settings and the organization's version, read together (one round trip). */
-  readOrg(orgId: string): Promise<Versioned<OrgSettings>>;
-  readWorkspace(orgId: string, workspaceId: string): Promise<Versioned<WorkspaceSettings>>;
+  /** One family's stored org document and the organization's version, read together (one round trip). */
+  readOrg(orgId: string, family: string): Promise<Versioned<FamilyDocument>>;
+  readWorkspace(orgId: string, workspaceId: string, family: string): Promise<Versioned<SettingValues>>;
   // Writes return the organization's new version. With `ifVersion`, the write is made only
   // if the organization's version is still that one, checked and written atomically;
   // otherwise it throws VersionMismatchError and nothing is written.
-  putOrg(orgId: string, settings: OrgSettings, ifVersion?: number): Promise<number>;
-  putWorkspace(orgId: string, workspaceId: string, settings: WorkspaceSettings, ifVersion?: number): Promise<number>;
-  /** The organization's version after the delete; null (and no version bumped) when the workspace had no settings. */
-  deleteWorkspace(orgId: string, workspaceId: string, ifVersion?: number): Promise<number | null>;
-  /** Removes the organization's own settings (not its workspaces'); false when there were none. */
-  deleteOrg(orgId: string, ifVersion?: number): Promise<boolean>;
+  putOrg(orgId: string, family: string, settings: FamilyDocument, ifVersion?: number): Promise<number>;
+  putWorkspace(orgId: string, workspaceId: string, family: string, settings: SettingValues, ifVersion?: number): Promise<number>;
+  /** The organization's version after the delete; null (and no version bumped) when the workspace had no settings of the family. */
+  deleteWorkspace(orgId: string, workspaceId: string, family: string, ifVersion?: number): Promise<number | null>;
+  /** Removes the organization's own settings of the family (not its workspaces'); false when there were none. */
+  deleteOrg(orgId: string, family: string, ifVersion?: number): Promise<boolean>;
   // The workspace directory: which organization a workspace belongs to. A workspace
   // belongs to at most one organization; registering it under another is refused.
   /** The organization of a workspace, or null when the directory does not know it. Cached. */

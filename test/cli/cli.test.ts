@@ -244,13 +244,13 @@ describe('portcullis settings import', () => {
 
       const pruned = await portcullis(['settings', 'import', file, '--redis', redis.url, '--prune', '--actor', 'gitops']);
       assert.equal(pruned.code, 0, pruned.stderr);
-      assert.deepEqual(await sidecar.store.getOrg('org-1'), { managersWriteMcpServers: true });
-      assert.deepEqual(await sidecar.store.getWorkspace('org-1', 'ws-2'), {});
+      assert.deepEqual((await sidecar.store.readOrg('org-1', 'integration-access')).settings, { managersWriteMcpServers: true });
+      assert.deepEqual((await sidecar.store.readWorkspace('org-1', 'ws-2', 'integration-access')).settings, {});
       for (const [org, ws] of [['org-1', 'ws-extra'], ['org-1', 'ws-listed'], ['org-gone', 'ws-gone']] as const) {
-        assert.equal(await sidecar.store.getWorkspace(org, ws), null, `${ws} settings`);
+        assert.equal((await sidecar.store.readWorkspace(org, ws, 'integration-access')).settings, null, `${ws} settings`);
         assert.equal(await sidecar.store.workspaceOrg(ws), null, `${ws} directory entry`);
       }
-      assert.equal(await sidecar.store.getOrg('org-gone'), null);
+      assert.equal((await sidecar.store.readOrg('org-gone', 'integration-access')).settings, null);
       const listed = await fetch(`${url}/v1/orgs/org-1/workspaces`, { headers: admin });
       assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
       await sidecar.audit.flush();

@@ -47,7 +47,7 @@ describe('bad path ids and encodings', () => {
 
   test('nothing was stored under a refused id', async () => {
     assert.equal(await sidecar.store.workspaceOrg('\ufeffws-1'), null);
-    assert.equal(await sidecar.store.getOrg('org\u202e1'), null);
+    assert.equal((await sidecar.store.readOrg('org\u202e1', 'integration-access')).settings, null);
   });
 });
 

@@ -84,7 +84,7 @@ for (const kind of kinds) {
       assert.ok((await list('org-1').expect(200)).body.workspaces.includes('ws-s'));
       const refused = await request(app).put('/v1/orgs/org-2/workspaces/ws-s/settings/integration-access').set(auth).send({ managersWriteMcpServers: true }).expect(409);
       assert.equal(refused.body.code, 'workspace_owned');
-      assert.equal(await sidecar.store.getWorkspace('org-2', 'ws-s'), null, 'nothing was written for org-2');
+      assert.equal((await sidecar.store.readWorkspace('org-2', 'ws-s', 'integration-access')).settings, null, 'nothing was written for org-2');
       // Deleting a workspace's settings leaves it in the directory.
       await request(app).delete('/v1/orgs/org-1/workspaces/ws-s/settings/integration-access').set(auth).expect(204);
       assert.equal(await sidecar.store.workspaceOrg('ws-s'), 'org-1');

@@ -11,7 +11,7 @@ import { decisionRequest, servedTestSidecar } from '../support/sidecar.ts';
 let sidecar: Sidecar;
 let url: string;
 let close: () => Promise<void>;
-before(async () => ({ sidecar, url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', { managersWriteMcpServers: false }))));
+before(async () => ({ sidecar, url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', 'integration-access', { managersWriteMcpServers: false }))));
 after(() => close());
 
 const manager = decisionRequest();

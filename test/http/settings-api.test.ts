@@ -89,13 +89,13 @@ for (const kind of kinds) {
       assert.deepEqual(patched.body.allowWorkspaceOverrides, { managersWriteWsIntegrations: true, managersWriteWsMcpIntegrations: false, managersWriteMcpServers: true });
       const removed = await api().patch(orgPath('patch')).set(auth).send({ managersWriteMcpServers: null, allowWorkspaceOverrides: null }).expect(200);
       assert.equal(removed.body.managersWriteMcpServers, true);
-      assert.deepEqual(await sidecar.store.getOrg('patch'), { managersWriteWsIntegrations: false });
+      assert.deepEqual((await sidecar.store.readOrg('patch', 'integration-access')).settings, { managersWriteWsIntegrations: false });
       const typo = await api().patch(orgPath('patch')).set(auth).send({ managersWriteMcpServer: false }).expect(400);
       assert.equal(typo.body.errors[0].field, 'managersWriteMcpServer');
       await api().patch(orgPath('patch')).set(auth).send({ managersWriteMcpServers: 'no' }).expect(400);
       await api().patch(orgPath('patch')).set(auth).send([1]).expect(400);
       await api().patch(orgPath('patch')).set(auth).send(JSON.parse('{"__proto__": {"managersWriteMcpServers": false}}')).expect(400);
-      assert.deepEqual(await sidecar.store.getOrg('patch'), { managersWriteWsIntegrations: false }, 'refused patches wrote nothing');
+      assert.deepEqual((await sidecar.store.readOrg('patch', 'integration-access')).settings, { managersWriteWsIntegrations: false }, 'refused patches wrote nothing');
       const ws = await api().patch(wsPath('patch', 'ws-p')).set(auth).send({ managersWriteMcpServers: false }).expect(200);
       assert.deepEqual(ws.body, { managersWriteMcpServers: false });
       assert.deepEqual((await api().patch(wsPath('patch', 'ws-p')).set(auth).send({ managersWriteMcpServers: null, managersWriteWsIntegrations: true }).expect(200)).body, { managersWriteWsIntegrations: true });
@@ -113,7 +113,7 @@ for (const kind of kinds) {
         api().patch(orgPath('merge')).set(auth).send({ managersWriteMcpServers: false }).expect(200),
         api().patch(orgPath('merge')).set(auth).send({ managersWriteWsIntegrations: false }).expect(200),
       ]);
-      assert.deepEqual(await sidecar.store.getOrg('merge'), { managersWriteMcpServers: false, managersWriteWsIntegrations: false });
+      assert.deepEqual((await sidecar.store.readOrg('merge', 'integration-access')).settings, { managersWriteMcpServers: false, managersWriteWsIntegrations: false });
     });
 
     test('what was never stored says so: 200 with "stored": false, the defaults shown, and an ETag to create it with', async () => {

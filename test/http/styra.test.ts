@@ -13,7 +13,7 @@ import { decisionRequest, servedTestSidecar } from '../support/sidecar.ts';
 
 let url: string;
 let close: () => Promise<void>;
-before(async () => ({ url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', { managersWriteMcpServers: false }))));
+before(async () => ({ url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', 'integration-access', { managersWriteMcpServers: false }))));
 after(() => close());
 
 const manager = decisionRequest();

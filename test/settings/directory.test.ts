@@ -10,6 +10,7 @@ import { WorkspaceOwnedError, type SettingsStore } from '../../src/settings/type
 import { RedisServer } from '../support/redis.ts';
 
 let redis: RedisServer;
+const FAMILY_NAMES = ['integration-access'] as const;
 const stores: RedisSettingsStore[] = [];
 
 before(async () => {
@@ -23,6 +24,7 @@ after(async () => {
 async function redisStore(over: Partial<ConstructorParameters<typeof RedisSettingsStore>[0]> = {}): Promise<RedisSettingsStore> {
   const store = new RedisSettingsStore({
     url: redis.url,
+    familyNames: () => FAMILY_NAMES,
     maxOrgs: 1_000,
     maxWorkspaces: 10_000,
     maxWorkspacesPerOrg: 1_000,
@@ -104,7 +106,7 @@ test('redis: a directory change on one instance reaches the cached answer of ano
 
 test('redis: the settings cache is bounded in workspaces per organization and overall', async () => {
   const store = await redisStore({ maxWorkspaces: 200, maxWorkspacesPerOrg: 50 });
-  await store.putWorkspace('org-quiet', 'ws-1', { managersWriteMcpServers: false });
+  await store.putWorkspace('org-quiet', 'ws-1', 'integration-access', { managersWriteMcpServers: false });
   await store.snapshot('org-quiet', 'ws-1');
   for (let i = 0; i < 1_000; i++) await store.snapshot('org-noisy', `ws-${i}`);
   for (let i = 0; i < 300; i++) await store.snapshot(`org-many-${i}`, 'ws-1');
@@ -128,8 +130,8 @@ test('redis: one organization flooding workspaces does not evict another organiz
 
 test('redis: ids that differ only around a NUL never share a lookup', async () => {
   const store = await redisStore();
-  await store.putWorkspace('a\u0000b', 'c', { managersWriteMcpServers: false });
-  await store.putWorkspace('a', 'b\u0000c', { managersWriteMcpServers: true });
+  await store.putWorkspace('a\u0000b', 'c', 'integration-access', { managersWriteMcpServers: false });
+  await store.putWorkspace('a', 'b\u0000c', 'integration-access', { managersWriteMcpServers: true });
   for (let round = 0; round < 5; round++) {
     const fresh = await redisStore();
     const [first, second] = await Promise.all([fresh.snapshot('a\u0000b', 'c'), fresh.snapshot('a', 'b\u0000c')]);

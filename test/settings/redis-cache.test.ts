@@ -56,7 +56,7 @@ test('a write through the admin API is seen by the next decision, and re-read on
 });
 
 test('settings live in one hash per organization with a version', async () => {
-  await sidecar.store.putWorkspace('layout', 'ws-9', { managersWriteMcpServers: true });
+  await sidecar.store.putWorkspace('layout', 'ws-9', 'integration-access', { managersWriteMcpServers: true });
   const hash = await probe.hgetall('portcullis:settings:{layout}');
   assert.deepEqual(hash, { 'ws:ws-9': '{"managersWriteMcpServers":true}', version: '1' });
 });

@@ -1,0 +1,123 @@
+// The permission families (DESIGN.md §1, §1b) as the active bundle defines them:
+// data.portkey.families, read once per bundle. This is the only place TypeScript learns
+// which settings exist; validation, the settings API, `settings import` and replay ask it.
+import { BundleError } from '../engine/bundle.ts';
+import { isJsonObject } from '../json.ts';
+
+export type WorkspaceOverrides = 'setting' | 'family' | 'none';
+export type SettingRole = 'manager' | 'member' | 'org_admin';
+export type SettingAccess = 'read' | 'write';
+
+export interface SettingDefinition {
+  name: string;
+  label: string;
+  default: boolean;
+  role: SettingRole;
+  access: SettingAccess;
+  resourceTypes: string[];
+}
+
+export interface Family {
+  name: string;
+  label: string;
+  resourceTypes: string[];
+  actions: string[];
+  /** "setting": a toggle per setting (integration-access); "family": one toggle for the family; "none": no workspace values. */
+  workspaceOverrides: WorkspaceOverrides;
+  settings: SettingDefinition[];
+}
+
+/** The families of one bundle, in the bundle's order (the console's). */
+export class Families {
+  private readonly byName: Map<string, Family>;
+  /** One array per bundle, so a store can tell another bundle's families by identity. */
+  readonly names: readonly string[];
+
+  constructor(readonly list: readonly Family[]) {
+    this.byName = new Map(list.map((family) => [family.name, family]));
+    this.names = list.map((family) => family.name);
+  }
+
+  get(name: string): Family | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Every resource type a decision may name, in table order. */
+  resourceTypes(): string[] {
+    return [...new Set(this.list.flatMap((family) => family.resourceTypes))];
+  }
+
+  /** The family a setting belongs to (names are unique across families). */
+  familyOf(setting: string): Family | undefined {
+    return this.list.find((family) => family.settings.some((s) => s.name === setting));
+  }
+}
+
+const OVERRIDES: readonly WorkspaceOverrides[] = ['setting', 'family', 'none'];
+const ROLES: readonly SettingRole[] = ['manager', 'member', 'org_admin'];
+const ACCESSES: readonly SettingAccess[] = ['read', 'write'];
+/** Family names are URL path segments and Redis field suffixes. */
+const FAMILY_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const SETTING_NAME = /^[A-Za-z][A-Za-z0-9]{0,99}$/;
+
+/**
+ * The families of a bundle's data. A bundle without the table has no families (its settings
+ * API serves none); a table that is malformed refuses the bundle, naming what is wrong.
+ */
+export function familiesFromData(data: Record<string, unknown>): Families {
+  const portkey = data.portkey;
+  const raw = isJsonObject(portkey) ? portkey.families : undefined;
+  if (raw === undefined) return new Families([]);
+  if (!Array.isArray(raw)) throw new BundleError('data.portkey.families must be an array of families');
+  const families: Family[] = [];
+  const settingNames = new Set<string>();
+  raw.forEach((entry: unknown, i) => {
+    const at = `data.portkey.families[${i}]`;
+    if (!isJsonObject(entry)) throw new BundleError(`${at} must be an object`);
+    const name = text(entry.name, `${at}.name`);
+    // "ws" would make a family's Redis field ("ws:ws:<id>") an integration-access workspace's (redis.ts).
+    if (!FAMILY_NAME.test(name) || name === 'ws') throw new BundleError(`${at}.name ${JSON.stringify(name)} must be lower-case letters, digits and dashes (not "ws")`);
+    if (families.some((f) => f.name === name)) throw new BundleError(`${at}.name ${name} is the name of an earlier family`);
+    const settings = list(entry.settings, `${at}.settings`).map((s: unknown, j): SettingDefinition => {
+      const sat = `${at}.settings[${j}]`;
+      if (!isJsonObject(s)) throw new BundleError(`${sat} must be an object`);
+      const settingName = text(s.name, `${sat}.name`);
+      if (!SETTING_NAME.test(settingName)) throw new BundleError(`${sat}.name ${JSON.stringify(settingName)} must be letters and digits`);
+      if (settingNames.has(settingName) || settingName === 'allowWorkspaceOverrides') throw new BundleError(`${sat}.name ${settingName} is not unique across the families`);
+      settingNames.add(settingName);
+      if (typeof s.default !== 'boolean') throw new BundleError(`${sat}.default must be true or false`);
+      return {
+        name: settingName,
+        label: text(s.label, `${sat}.label`),
+        default: s.default,
+        role: oneOf(s.role, `${sat}.role`, ROLES),
+        access: oneOf(s.access, `${sat}.access`, ACCESSES),
+        resourceTypes: list(s.resource_types, `${sat}.resource_types`).map((t, k) => text(t, `${sat}.resource_types[${k}]`)),
+      };
+    });
+    families.push({
+      name,
+      label: text(entry.label, `${at}.label`),
+      resourceTypes: list(entry.resource_types, `${at}.resource_types`).map((t, k) => text(t, `${at}.resource_types[${k}]`)),
+      actions: list(entry.actions, `${at}.actions`).map((a, k) => text(a, `${at}.actions[${k}]`)),
+      workspaceOverrides: oneOf(entry.workspace_overrides, `${at}.workspace_overrides`, OVERRIDES),
+      settings,
+    });
+  });
+  return new Families(families);
+}
+
+function text(value: unknown, at: string): string {
+  if (typeof value !== 'string' || value === '') throw new BundleError(`${at} must be a non-empty string`);
+  return value;
+}
+
+function list(value: unknown, at: string): unknown[] {
+  if (!Array.isArray(value)) throw new BundleError(`${at} must be an array`);
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, at: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw new BundleError(`${at} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
