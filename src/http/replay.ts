@@ -9,7 +9,7 @@ import { Replay } from '../audit/replay.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
-import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
+import { parseSettingsDocument } from '../settings/validate.ts';
 import { fromStore, parseDecisionFilter } from './audit.ts';
 import { tokenOf } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';
@@ -24,7 +24,7 @@ const BODY_KEYS = ['filter', 'settings', 'examples'];
 
 interface ReplayRequest {
   query: Request['query'];
-  settings?: SettingsDocument;
+  /** The candidate settings as sent (the report echoes them). */
   raw: unknown;
   examples: number;
 }
@@ -47,9 +47,7 @@ function parseBody(body: unknown): ReplayRequest {
   const examples = body.examples ?? DEFAULT_EXAMPLES;
   if (!(Number.isInteger(examples) && (examples as number) >= 0 && (examples as number) <= MAX_EXAMPLES)) problems.push({ field: 'examples', message: `must be an integer from 0 to ${MAX_EXAMPLES}` });
   if (problems.length > 0) throw invalidInput(problems);
-  const request: ReplayRequest = { query, raw: body.settings ?? null, examples: examples as number };
-  if (body.settings !== undefined && body.settings !== null) request.settings = withField('settings', () => parseSettingsDocument(body.settings));
-  return request;
+  return { query, raw: body.settings ?? null, examples: examples as number };
 }
 
 /** A nested parser's 400, with its fields named under `prefix`. */
@@ -68,13 +66,15 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
     const token = tokenOf(res);
     const request = parseBody(req.body);
     const filter = withField('filter', () => parseDecisionFilter(request.query));
-    if (!mayTouch(token, filter.orgId)) throw errors.orgNotAllowed(token.name, filter.orgId);
-    if (request.settings) {
-      if (!token.scopes.has('settings:read')) throw errors.insufficientScope(token.name, 'settings:read');
-      for (const orgId of request.settings.orgs.keys()) if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
-    }
     const engine = policy.require();
-    const replay = new Replay(request.settings ? { engine, settings: request.settings } : { engine }, request.examples);
+    // Read with the families of the bundle that replays them.
+    const settings = request.raw === null ? undefined : withField('settings', () => parseSettingsDocument(request.raw, engine.families));
+    if (!mayTouch(token, filter.orgId)) throw errors.orgNotAllowed(token.name, filter.orgId);
+    if (settings) {
+      if (!token.scopes.has('settings:read')) throw errors.insufficientScope(token.name, 'settings:read');
+      for (const orgId of settings.orgs.keys()) if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
+    }
+    const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples);
     let cursor: string | null = null;
     let read = 0;
     do {

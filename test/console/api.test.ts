@@ -163,7 +163,7 @@ describe('POST /v1/audit/replay', () => {
 
   test('reports what the CLI reports: the flips of the candidate settings, by reason, with examples', async () => {
     const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE }).expect(200);
-    const expected = new Replay({ engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE) });
+    const expected = new Replay({ engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE, sidecar.policy.current!.families) });
     for (const record of records) expected.add(record);
     assert.deepEqual(res.body, { candidate: { bundleRevision: sidecar.policy.current!.revision, settings: CANDIDATE }, ...expected.result() });
     assert.equal(res.body.flips.allowToDeny, 1);

@@ -24,8 +24,9 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
             <tr><th scope="col">Setting</th>${live && html`<th scope="col">Effective</th><th scope="col">Source</th>`}<th scope="col">Workspace value</th><th scope="col">Override</th></tr>
           </thead>
           <tbody>
-            ${families.map((family) =>
-              family.settings.map((setting) => {
+            ${families.map((family) => [
+              html`<tr class="family-row"><th scope="colgroup" colspan=${live ? 5 : 3}>${family.label}</th></tr>`,
+              ...family.settings.map((setting) => {
                 const e = effective?.families?.[family.name]?.[setting.name];
                 const own = stored?.[family.name]?.[setting.name];
                 const allowed = family.workspaceOverrides !== 'none' && overridesAllowed(family, orgStored[family.name], setting.name);
@@ -54,7 +55,7 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                   </tr>
                 `;
               }),
-            )}
+            ])}
           </tbody>
         </table>
       </div>
