@@ -30,7 +30,7 @@ export function DecisionDetail({ decisionId, onClose }) {
           <dt>Time</dt><dd>${formatTime(record.timestamp)}</dd>
           <dt>Bundle revision</dt><dd><code>${record.bundleRevision}</code></dd>
           <dt>Settings version</dt><dd>${record.settingsVersion ?? 'settings unavailable'}</dd>
-          <dt>Latency</dt><dd>${record.latencyMs} ms</dd>
+          <dt>Latency</dt><dd>${Number(record.latencyMs).toFixed(2)} ms</dd>
           ${record.masked?.length ? html`<dt>Masked</dt><dd>${record.masked.join(', ')}</dd>` : null}
         </dl>
         <h3>Input (as recorded, masked)</h3>
