@@ -14,7 +14,8 @@ import type { DecisionRecord } from '../../src/audit/record.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/console/serve.ts';
 import { parseSettingsDocument } from '../../src/settings/validate.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { ADMIN_TOKEN, decisionRequest, serve, testConfig, testSidecar } from '../support/sidecar.ts';
+import { loadConfig } from '../../src/config.ts';
+import { ADMIN_TOKEN, decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const hex = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -126,7 +127,9 @@ describe('static console files', () => {
   });
 
   test('CONSOLE_ENABLED is read from the environment, on by default', () => {
-    assert.equal(testConfig().consoleEnabled, true);
+    assert.equal(loadConfig({}).consoleEnabled, true);
+    assert.equal(loadConfig({ CONSOLE_ENABLED: 'false' }).consoleEnabled, false);
+    assert.throws(() => loadConfig({ CONSOLE_ENABLED: 'maybe' }), /consoleEnabled/);
   });
 });
 
