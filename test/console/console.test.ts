@@ -207,13 +207,13 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     // The draft: workspaces may no longer override MCP servers, so the workspace's "On" stops counting.
     await clickSwitch(page, 'Allow workspace-level configuration', 'Managers Write MCP Servers');
     await control(page, 'button', 'Run the replay').click();
-    await page.waitForFunction(() => /\d+ decisions would flip/.test(document.body.innerText));
+    await page.waitForFunction(() => /\d+ decisions? would flip/.test(document.body.innerText));
     page.off('request', onRequest);
     assert.equal(sent.length, 1);
     const report = (await api('POST', '/v1/audit/replay', JSON.parse(sent[0]!))).body;
     const flips = report.flips.allowToDeny + report.flips.denyToAllow;
     assert.ok(flips >= 1, 'the override decided at least one recorded decision');
-    await waitForText(page, `${flips} decisions would flip`);
+    await waitForText(page, `${flips} ${flips === 1 ? 'decision' : 'decisions'} would flip`);
     const rows = await page.evaluate(() =>
       [...document.querySelectorAll('table[aria-label="Flipped decisions"] tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent)),
     );

@@ -135,7 +135,7 @@ function Report({ report }) {
   const flips = report.flips.allowToDeny + report.flips.denyToAllow;
   return html`
     <section class="report" aria-labelledby="report-title">
-      <h2 id="report-title">${flips} decisions would flip</h2>
+      <h2 id="report-title">${flips} ${flips === 1 ? 'decision' : 'decisions'} would flip</h2>
       <p>${report.evaluated} re-evaluated (allow → deny ${report.flips.allowToDeny}, deny → allow ${report.flips.denyToAllow}), ${report.unchanged} unchanged, ${report.skipped} skipped${report.maskedInputs ? `, ${report.maskedInputs} with masked inputs` : ''}.</p>
       ${Object.keys(report.byReason).length > 0 &&
       html`<h3>By reason</h3><ul>${Object.entries(report.byReason).map(([k, n]) => html`<li><code>${k}</code>: ${n}</li>`)}</ul>`}
