@@ -46,7 +46,7 @@ function redisLog(url: string): RedisAuditLog {
 async function throughput(url: string): Promise<void> {
   const policy = new ActivePolicy();
   policy.activate(await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz')));
-  const store = MemorySettingsStore.seeded({ orgs: new Map([['org-1', { settings: { managersWriteMcpServers: false }, workspaces: new Map() }]]) });
+  const store = MemorySettingsStore.seeded({ orgs: new Map([['org-1', { settings: new Map([['integration-access', { managersWriteMcpServers: false }]]), workspaces: new Map() }]]) });
   const redisAudit = redisLog(url);
   await redisAudit.start();
   const sinks: Array<[string, AuditSink & { flush?: () => Promise<void> }]> = [
@@ -58,7 +58,7 @@ async function throughput(url: string): Promise<void> {
     principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } },
     action: 'create',
     resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
-  });
+  }, policy.require().families.resourceTypes);
   const elapsed = new Map<string, number>(sinks.map(([name]) => [name, 0]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, sink] of sinks) {

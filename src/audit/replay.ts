@@ -1,10 +1,14 @@
 // What-if replay: recorded decision inputs evaluated again with a candidate bundle and/or
-// candidate settings, reporting the decisions that would flip. Candidate settings replace
-// the recorded snapshot for what they name: an organization named in the file takes the
-// file's organization settings; a workspace named under it takes the file's workspace
-// values; a workspace not named keeps the values it was decided with.
+// candidate settings (the settings document, C8), reporting the decisions that would flip.
+// Candidate settings replace the recorded snapshot for what they name, family by family
+// (the candidate bundle's families say which settings and toggles are a family's): a
+// family named for an organization replaces the organization's recorded values of that
+// family; a family named for a workspace replaces the workspace's. What the file does not
+// name keeps the values it was decided with.
 import { DECIDED_OUTSIDE_POLICY } from '../decision/decider.ts';
 import type { PolicyDecision, PolicyEngine } from '../engine/engine.ts';
+import type { Families } from '../settings/families.ts';
+import { flattenOrg, flattenWorkspace, type FamilyDocument, type OrgSettings, type WorkspaceSettings } from '../settings/types.ts';
 import type { SettingsDocument } from '../settings/validate.ts';
 import type { DecisionRecord } from './record.ts';
 
@@ -94,11 +98,43 @@ export class Replay {
   private candidateInput(record: DecisionRecord): DecisionRecord['input'] {
     const org = this.candidate.settings?.orgs.get(record.orgId);
     if (!org) return record.input;
+    const { families } = this.candidate.engine;
+    const recorded = record.input.settings;
+    const workspace = org.workspaces.get(record.workspaceId) ?? new Map();
     return {
       ...record.input,
-      settings: { org: org.settings, workspace: org.workspaces.get(record.workspaceId) ?? record.input.settings.workspace },
+      settings: {
+        org: { ...withoutFamilies(recorded.org, families, [...org.settings.keys()]), ...mergeToggles(recorded.org, families, org.settings) },
+        workspace: { ...withoutSettingsOf(recorded.workspace, families, [...workspace.keys()]), ...flattenWorkspace(workspace.values()) },
+      },
     };
   }
+}
+
+/** The names a family owns in a flat snapshot: its settings, and its toggle(s). */
+function ownedBy(families: Families, names: string[]): { settings: Set<string>; toggles: Set<string> } {
+  const settings = new Set(names.flatMap((name) => families.get(name)?.settings.map((s) => s.name) ?? []));
+  return { settings, toggles: new Set([...settings, ...names]) };
+}
+
+function withoutSettingsOf(values: WorkspaceSettings, families: Families, names: string[]): WorkspaceSettings {
+  const { settings } = ownedBy(families, names);
+  return Object.fromEntries(Object.entries(values).filter(([name]) => !settings.has(name)));
+}
+
+/** The recorded org snapshot without the named families' settings and toggles. */
+function withoutFamilies(org: OrgSettings, families: Families, names: string[]): OrgSettings {
+  const { settings } = ownedBy(families, names);
+  return Object.fromEntries(Object.entries(org).filter(([name]) => name !== 'allowWorkspaceOverrides' && !settings.has(name)));
+}
+
+/** The candidate's org values of the named families, with the toggles of the others kept from the record. */
+function mergeToggles(org: OrgSettings, families: Families, candidate: Map<string, FamilyDocument>): OrgSettings {
+  const { toggles } = ownedBy(families, [...candidate.keys()]);
+  const kept = Object.entries(org.allowWorkspaceOverrides ?? {}).filter(([name]) => !toggles.has(name));
+  const flat = flattenOrg(candidate);
+  const merged = { ...Object.fromEntries(kept), ...flat.allowWorkspaceOverrides };
+  return Object.keys(merged).length > 0 ? { ...flat, allowWorkspaceOverrides: merged } : flat;
 }
 
 function outcome(decision: Outcome): Outcome {

@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
 import { Replay, type ReplayReport } from '../audit/replay.ts';
 import type { DecisionRecord } from '../audit/record.ts';
-import { ACTIONS, RESOURCE_TYPES } from '../decision/request.ts';
+import { ACTIONS, RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
@@ -16,7 +16,7 @@ import type { Env, Io } from './io.ts';
 import { parseTime, UsageError } from './time.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:8181';
-const DEFAULT_BUNDLE = 'bundles/portkey.tar.gz';
+export const DEFAULT_BUNDLE = 'bundles/portkey.tar.gz';
 const MAX_PAGE = 1000;
 
 const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'since', 'until'];
@@ -81,8 +81,11 @@ function query(values: Values): DecisionQuery {
   if (values.denied) q.allow = false;
   if (values.allowed) q.allow = true;
   if (typeof values.reason === 'string') q.reason = values.reason;
-  const type = oneOf(values.type, 'type', RESOURCE_TYPES);
-  if (type) q.resourceType = type;
+  // Any type name: records made under an earlier bundle may name types the active one has not.
+  if (typeof values.type === 'string') {
+    if (!RESOURCE_TYPE_PATTERN.test(values.type)) throw new UsageError(`--type ${values.type}: expected a resource type name (lower-case letters, digits, _)`);
+    q.resourceType = values.type;
+  }
   const action = oneOf(values.action, 'action', ACTIONS);
   if (action) q.action = action;
   if (typeof values.since === 'string') q.from = parseTime(values.since, 'since');
@@ -149,7 +152,7 @@ export async function auditReplay(args: string[], env: Env, io: Io): Promise<voi
   const q = query(values);
   const out = format(values, 'table', ['table', 'json']);
   const engine = await PolicyEngine.load(await readBundleFile((values.bundle as string | undefined) ?? DEFAULT_BUNDLE));
-  const settings = typeof values.settings === 'string' ? parseSettingsDocument(loadYaml(await readFile(values.settings, 'utf8'))) : undefined;
+  const settings = typeof values.settings === 'string' ? parseSettingsDocument(loadYaml(await readFile(values.settings, 'utf8')), engine.families) : undefined;
   const replay = new Replay(settings ? { engine, settings } : { engine }, positiveInteger(values.examples, 'examples', 10));
   for await (const record of client(values, env).all(q)) replay.add(record);
   const report = replay.result();

@@ -1,5 +1,8 @@
-// `portcullis settings import FILE.yaml`: settings as code. Compares the file with what
-// Redis holds, per organization and workspace, and writes only the differences through the
+// `portcullis settings import FILE.yaml`: settings as code. The file is the settings
+// document (C8: per organization, one settings-API body per permission family; per
+// workspace, one per family), validated against the families of the bundle the sidecars
+// run (--bundle, default $BUNDLE_PATH or bundles/portkey.tar.gz). Compares the file with
+// what Redis holds, per organization, workspace and family, and writes only the differences through the
 // settings store (so an identical import writes nothing and bumps no version; each write
 // that is made bumps the organization's version and every sidecar is told). Every
 // workspace of the file is registered in the workspace directory under its organization.
@@ -9,7 +12,9 @@
 // not an id or a workspace belongs to another organization; the writes are conditional on
 // the version read, so an admin's concurrent change stops the import instead of being
 // overwritten. Each change is recorded in the settings audit trail with the actor
-// (--actor, default "settings-import"), as the admin API records its changes.
+// (--actor, default "settings-import") and the family, as the admin API records its changes.
+// For an organization or workspace the file names, a family it does not name keeps nothing
+// the file does not say: stored values of it are cleared (an empty document is written).
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -21,16 +26,28 @@ import { createMasker } from '../audit/mask.ts';
 import type { SettingsOperation } from '../audit/record.ts';
 import { RedisAuditLog } from '../audit/redis.ts';
 import { NO_AUDIT_STATS } from '../audit/stats.ts';
+import { PolicyEngine } from '../engine/engine.ts';
+import { readBundleFile } from '../engine/bundle.ts';
+import type { Families } from '../settings/families.ts';
 import { RedisSettingsStore } from '../settings/redis.ts';
-import { SETTING_NAMES, VersionMismatchError, type OrgSettings, type SettingValues } from '../settings/types.ts';
+import { flattenOrg, VersionMismatchError, type FamilyDocument, type SettingValues } from '../settings/types.ts';
 import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
+import { DEFAULT_BUNDLE } from './audit.ts';
 import type { Env, Io } from './io.ts';
 import { UsageError } from './time.ts';
 
 const RETENTION_MS = 30 * 86_400_000;
 const DEFAULT_ACTOR = 'settings-import';
 
-type Recorder = (orgId: string, workspaceId: string | undefined, operation: SettingsOperation, before: object | null, after: object | null, version: number | null) => void;
+type Recorder = (
+  orgId: string,
+  workspaceId: string | undefined,
+  family: string | undefined,
+  operation: SettingsOperation,
+  before: object | null,
+  after: object | null,
+  version: number | null,
+) => void;
 
 /** One organization's differences between Redis and the file, and how to make them. */
 interface OrgPlan {
@@ -43,16 +60,23 @@ interface OrgPlan {
 export async function settingsImport(args: string[], env: Env, io: Io): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { redis: { type: 'string' }, actor: { type: 'string' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+    options: { redis: { type: 'string' }, bundle: { type: 'string' }, actor: { type: 'string' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
   const url = values.redis ?? env.REDIS_URL;
   if (!url) throw new UsageError('the Redis to import into is needed: --redis redis://host:6379 or REDIS_URL');
   const file = positionals[0]!;
+  const bundle = values.bundle ?? env.BUNDLE_PATH ?? DEFAULT_BUNDLE;
+  let families: Families;
+  try {
+    families = (await PolicyEngine.load(await readBundleFile(bundle))).families;
+  } catch (error) {
+    throw new Error(`the families come from the policy bundle ${bundle} (--bundle or BUNDLE_PATH): ${(error as Error).message}`);
+  }
   let document: SettingsDocument;
   try {
-    document = parseSettingsDocument(loadYaml(await readFile(file, 'utf8')));
+    document = parseSettingsDocument(loadYaml(await readFile(file, 'utf8')), families);
   } catch (error) {
     // js-yaml adds a source excerpt after the first line: the first line says it.
     throw new Error(`settings file ${file}: ${(error as Error).message.split('\n')[0]}`);
@@ -60,13 +84,24 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const actor = values.actor ?? DEFAULT_ACTOR;
   const dryRun = values['dry-run'] === true;
 
-  const store = new RedisSettingsStore({ url, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0, commandTimeoutMs: 5000, reconnectMaxMs: 1000 });
+  const store = new RedisSettingsStore({
+    url,
+    maxOrgs: 1,
+    maxWorkspaces: 1,
+    maxWorkspacesPerOrg: 1,
+    maxDirectory: 1,
+    revalidateAfterMs: 0,
+    maxStaleMs: 0,
+    commandTimeoutMs: 5000,
+    reconnectMaxMs: 1000,
+    familyNames: () => families.names,
+  });
   await store.connect().catch((error: unknown) => {
     throw new Error(`cannot reach Redis at ${withoutPassword(url)}: ${(error as Error).message} (is it running? --redis or REDIS_URL)`);
   });
   try {
     await refuseForeignWorkspaces(document, store);
-    const plans = await plan(document, store, values.prune === true);
+    const plans = await plan(document, families, store, values.prune === true);
     const changed = plans.filter((p) => p.lines.length > 0);
     for (const { orgId, lines } of changed) io.stdout.write(`${orgId}:\n${lines.map((line) => `  ${line}\n`).join('')}`);
     if (changed.length === 0) io.stdout.write('no changes: Redis already holds what the file says\n');
@@ -89,8 +124,19 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
       log: pino({ level: 'silent' }),
     });
     await audit.start();
-    const record: Recorder = (orgId, workspaceId, operation, before, after, version) =>
-      audit.recordSettingsChange({ changeId: randomUUID(), timestamp: new Date().toISOString(), actor, orgId, ...(workspaceId ? { workspaceId } : {}), operation, before, after, version });
+    const record: Recorder = (orgId, workspaceId, family, operation, before, after, version) =>
+      audit.recordSettingsChange({
+        changeId: randomUUID(),
+        timestamp: new Date().toISOString(),
+        actor,
+        orgId,
+        ...(workspaceId ? { workspaceId } : {}),
+        ...(family ? { family } : {}),
+        operation,
+        before,
+        after,
+        version,
+      });
     try {
       for (const { orgId, apply } of changed) {
         try {
@@ -108,29 +154,31 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   }
 }
 
-/** The stored values of a settings document as flat `name` / `allowWorkspaceOverrides.name` entries. */
-function flatten(settings: OrgSettings | SettingValues | null): Map<string, boolean> {
+/**
+ * The stored values of one family's document as flat entries named as the policy sees them:
+ * `setting`, `allowWorkspaceOverrides.setting` or `allowWorkspaceOverrides.<family>`
+ * (setting names are unique across the families, so a line needs no family).
+ */
+function flatten(family: string, document: FamilyDocument | null): Map<string, boolean> {
   const flat = new Map<string, boolean>();
-  const toggles = (settings as OrgSettings | null)?.allowWorkspaceOverrides;
-  for (const name of SETTING_NAMES) {
-    if (settings?.[name] !== undefined) flat.set(name, settings[name]!);
-    if (toggles?.[name] !== undefined) flat.set(`allowWorkspaceOverrides.${name}`, toggles[name]!);
-  }
+  const { allowWorkspaceOverrides: toggles, ...values } = flattenOrg(document ? [[family, document]] : []);
+  for (const [name, value] of Object.entries(values)) flat.set(name, value as boolean);
+  for (const [name, value] of Object.entries(toggles ?? {})) flat.set(`allowWorkspaceOverrides.${name}`, value);
   return flat;
 }
 
 const shown = (value: boolean | undefined) => (value === undefined ? '(unset)' : String(value));
 
 /** `setting: old → new` for every stored value that differs; [] when the documents hold the same values. */
-function differences(stored: OrgSettings | SettingValues | null, wanted: OrgSettings | SettingValues): string[] {
-  const [a, b] = [flatten(stored), flatten(wanted)];
+function differences(family: string, stored: FamilyDocument | null, wanted: FamilyDocument | null): string[] {
+  const [a, b] = [flatten(family, stored), flatten(family, wanted)];
   const names = [...new Set([...a.keys(), ...b.keys()])].filter((name) => a.get(name) !== b.get(name));
   return names.map((name) => `${name}: ${shown(a.get(name))} → ${shown(b.get(name))}`);
 }
 
 /** Every workspace Redis knows for the organization: its directory entries and its stored settings. */
-async function storedWorkspaces(store: RedisSettingsStore, orgId: string): Promise<Set<string>> {
-  const ids = new Set(await store.workspaceSettingsIds(orgId));
+async function storedWorkspaces(store: RedisSettingsStore, families: Families, orgId: string): Promise<Set<string>> {
+  const ids = new Set(await store.workspaceSettingsIds(orgId, families.names));
   let after: string | undefined;
   do {
     const page = await store.listWorkspaces(orgId, after === undefined ? { limit: 1000 } : { limit: 1000, after });
@@ -140,67 +188,101 @@ async function storedWorkspaces(store: RedisSettingsStore, orgId: string): Promi
   return ids;
 }
 
-async function plan(document: SettingsDocument, store: RedisSettingsStore, prune: boolean): Promise<OrgPlan[]> {
+type Step = (record: Recorder, at: number) => Promise<number>;
+
+/**
+ * What to write for one family at one level: the file's document where it names the family;
+ * where it does not, an empty document replaces stored values (the file names the
+ * organization or workspace, and says nothing of them). Undefined when nothing changes.
+ */
+function wantedDocument<T extends FamilyDocument>(stored: T | null, named: T | undefined, family: string): T | undefined {
+  if (named !== undefined) return stored === null || differences(family, stored, named).length > 0 ? named : undefined;
+  return stored !== null && flatten(family, stored).size > 0 ? ({} as T) : undefined;
+}
+
+async function plan(document: SettingsDocument, families: Families, store: RedisSettingsStore, prune: boolean): Promise<OrgPlan[]> {
   const plans: OrgPlan[] = [];
   const orgIds = [...document.orgs.keys()];
   if (prune) for (const orgId of (await store.orgIds()).sort()) if (!document.orgs.has(orgId)) orgIds.push(orgId);
   for (const orgId of orgIds) {
     const wanted = document.orgs.get(orgId);
-    const { settings: storedOrg, version } = await store.readOrg(orgId);
+    let version = 0;
     const lines: string[] = [];
-    const steps: Array<(record: Recorder, at: number) => Promise<number>> = [];
+    const steps: Step[] = [];
+    const storedOrg = new Map<string, FamilyDocument | null>();
+    for (const { name } of families.list) {
+      const read = await store.readOrg(orgId, name);
+      storedOrg.set(name, read.settings);
+      version = read.version;
+    }
+    const anyStored = [...storedOrg.values()].some((d) => d !== null);
     if (wanted === undefined) {
-      if (storedOrg !== null) {
-        lines.push('organization settings removed');
+      if (anyStored) lines.push('organization settings removed');
+      for (const [family, stored] of storedOrg) {
+        if (stored === null) continue;
         steps.push(async (record, at) => {
-          await store.deleteOrg(orgId, at);
-          record(orgId, undefined, 'delete_org', storedOrg, null, at + 1);
+          await store.deleteOrg(orgId, family, at);
+          record(orgId, undefined, family, 'delete_org', stored, null, at + 1);
           return at + 1;
         });
       }
     } else {
-      const changes = storedOrg === null ? ['organization settings added', ...differences(null, wanted.settings)] : differences(storedOrg, wanted.settings);
-      if (changes.length > 0) {
-        lines.push(...changes);
+      const changes: string[] = [];
+      for (const [family, stored] of storedOrg) {
+        const next = wantedDocument(stored, wanted.settings.get(family), family);
+        if (next === undefined) continue;
+        changes.push(...(stored === null && flatten(family, next).size === 0 ? [`${family} settings added`] : differences(family, stored, next)));
         steps.push(async (record, at) => {
-          const next = await store.putOrg(orgId, wanted.settings, at);
-          record(orgId, undefined, 'put_org', storedOrg, wanted.settings, next);
-          return next;
+          const after = await store.putOrg(orgId, family, next, at);
+          record(orgId, undefined, family, 'put_org', stored, next, after);
+          return after;
         });
       }
+      if (changes.length > 0) lines.push(...(anyStored ? changes : ['organization settings added', ...changes]));
     }
-    const present = await storedWorkspaces(store, orgId);
-    for (const [workspaceId, values] of wanted?.workspaces ?? []) {
-      const stored = await store.getWorkspace(orgId, workspaceId);
+    const present = await storedWorkspaces(store, families, orgId);
+    const workspaceFamilies = families.list.filter((f) => f.workspaceOverrides !== 'none').map((f) => f.name);
+    for (const [workspaceId, byFamily] of wanted?.workspaces ?? []) {
+      const stored = new Map<string, SettingValues | null>();
+      for (const family of workspaceFamilies) stored.set(family, (await store.readWorkspace(orgId, workspaceId, family)).settings);
       const unregistered = (await store.workspaceOrg(workspaceId)) !== orgId;
-      const changes = stored === null ? [] : differences(stored, values);
-      if (stored === null) lines.push(`workspace ${workspaceId} added${Object.keys(values).length > 0 ? `: ${differences(null, values).join(', ')}` : ''}`);
+      const isNew = [...stored.values()].every((values) => values === null);
+      const changes: string[] = [];
+      const writes: Step[] = [];
+      for (const [family, values] of stored) {
+        const next = wantedDocument(values, byFamily.get(family), family);
+        if (next === undefined) continue;
+        changes.push(...differences(family, values, next));
+        writes.push(async (record, at) => {
+          const after = await store.putWorkspace(orgId, workspaceId, family, next, at);
+          record(orgId, workspaceId, family, 'put_workspace', values, next, after);
+          return after;
+        });
+      }
+      if (isNew) lines.push(`workspace ${workspaceId} added${changes.length > 0 ? `: ${changes.join(', ')}` : ''}`);
       else if (changes.length > 0) lines.push(`workspace ${workspaceId}: ${changes.join(', ')}`);
       else if (unregistered) lines.push(`workspace ${workspaceId} registered`);
       if (unregistered) {
         steps.push(async (record, at) => {
-          if ((await store.registerWorkspace(orgId, workspaceId)).created) record(orgId, workspaceId, 'register_workspace', null, null, null);
+          if ((await store.registerWorkspace(orgId, workspaceId)).created) record(orgId, workspaceId, undefined, 'register_workspace', null, null, null);
           return at;
         });
       }
-      if (stored === null || changes.length > 0) {
-        steps.push(async (record, at) => {
-          const next = await store.putWorkspace(orgId, workspaceId, values, at);
-          record(orgId, workspaceId, 'put_workspace', stored, values, next);
-          return next;
-        });
-      }
+      steps.push(...writes);
     }
     if (prune) {
       for (const workspaceId of [...present].sort()) {
         if (wanted?.workspaces.has(workspaceId)) continue;
         lines.push(`workspace ${workspaceId} removed`);
         steps.push(async (record, at) => {
-          const stored = await store.getWorkspace(orgId, workspaceId);
-          const deleted = await store.deleteWorkspace(orgId, workspaceId, at);
-          if (deleted !== null) record(orgId, workspaceId, 'delete_workspace', stored, null, deleted);
-          const next = deleted ?? at;
-          if (await store.unregisterWorkspace(orgId, workspaceId)) record(orgId, workspaceId, 'unregister_workspace', null, null, null);
+          let next = at;
+          for (const family of families.names) {
+            const { settings: stored } = await store.readWorkspace(orgId, workspaceId, family);
+            const deleted = await store.deleteWorkspace(orgId, workspaceId, family, next);
+            if (deleted !== null) record(orgId, workspaceId, family, 'delete_workspace', stored, null, deleted);
+            next = deleted ?? next;
+          }
+          if (await store.unregisterWorkspace(orgId, workspaceId)) record(orgId, workspaceId, undefined, 'unregister_workspace', null, null, null);
           return next;
         });
       }

@@ -48,6 +48,11 @@ export const OTHER_ORG = '[another organization]';
 const denied = (reason: string, message: string): PolicyDecision => ({ allow: false, reason, message });
 
 export class Decider {
+  /** The resource types a request may name: the active bundle's (503 while none is active). */
+  resourceTypes(): readonly string[] {
+    return this.policy.require().families.resourceTypes;
+  }
+
   constructor(
     private readonly policy: ActivePolicy,
     private readonly store: SettingsStore,

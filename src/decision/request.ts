@@ -4,6 +4,7 @@
 // silent deny. The one exception is `settings`: callers may send it and it is discarded
 // (DESIGN.md §2), so it is accepted and never copied. Only the known fields are copied,
 // into fresh objects. The published JSON Schema (schema.ts) is built from these constants.
+// The resource types are the active bundle's (its families table), passed in by the caller.
 import { FIELD_CODE, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
@@ -12,7 +13,6 @@ import { nearest } from '../suggest.ts';
 export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
 export const WORKSPACE_ROLES = ['admin', 'manager', 'member'] as const;
 export const ACTIONS = ['create', 'update', 'delete', 'read'] as const;
-export const RESOURCE_TYPES = ['integration', 'mcp_integration', 'mcp_server'] as const;
 
 /** The fields of each object of a request; `id` of a resource and `workspaceRoles` are optional. */
 export const REQUEST_FIELDS = ['principal', 'action', 'resource'] as const;
@@ -24,7 +24,8 @@ export const DISCARDED_FIELDS = ['settings'] as const;
 export type OrgRole = (typeof ORG_ROLES)[number];
 export type WorkspaceRole = (typeof WORKSPACE_ROLES)[number];
 export type Action = (typeof ACTIONS)[number];
-export type ResourceType = (typeof RESOURCE_TYPES)[number];
+/** One of the active bundle's resource types (GET /v1/families). */
+export type ResourceType = string;
 
 export interface Principal {
   id: string;
@@ -90,8 +91,14 @@ class Reader {
   }
 }
 
-/** Parses a decision request or throws a 400 naming every bad field. `at` prefixes field names. */
-export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest {
+/** A resource type as a route table or a query may name one before a bundle says which exist. */
+export const RESOURCE_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * Parses a decision request or throws a 400 naming every bad field. `resourceTypes`: the
+ * active bundle's (Families.resourceTypes). `at` prefixes field names.
+ */
+export function parseAuthorizeRequest(body: unknown, resourceTypes: readonly string[], at = ''): AuthorizeRequest {
   if (!isJsonObject(body)) throw invalidInput([{ field: at ? at.slice(0, -1) : 'body', code: FIELD_CODE.type, message: 'must be a JSON object' }]);
   const read = new Reader();
   const raw = body;
@@ -127,7 +134,7 @@ export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest 
     },
     action: read.oneOf(raw.action, `${at}action`, ACTIONS),
     resource: {
-      type: read.oneOf(rawResource.type, `${at}resource.type`, RESOURCE_TYPES),
+      type: read.oneOf(rawResource.type, `${at}resource.type`, resourceTypes),
       orgId: read.id(rawResource.orgId, `${at}resource.orgId`),
       workspaceId: read.id(rawResource.workspaceId, `${at}resource.workspaceId`),
     },

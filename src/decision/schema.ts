@@ -11,7 +11,6 @@ import {
   PRINCIPAL_FIELDS,
   REQUEST_FIELDS,
   RESOURCE_FIELDS,
-  RESOURCE_TYPES,
   WORKSPACE_ROLES,
 } from './request.ts';
 
@@ -44,22 +43,23 @@ const principal = {
   } satisfies Record<(typeof PRINCIPAL_FIELDS)[number], unknown>,
 };
 
-const resource = {
+/** The resource object for the active bundle's resource types. */
+const resource = (resourceTypes: readonly string[]) => ({
   type: 'object',
   required: ['type', 'orgId', 'workspaceId'],
   additionalProperties: false,
   properties: {
-    type: { enum: [...RESOURCE_TYPES] },
+    type: { enum: [...resourceTypes], description: 'One of the active bundle\'s resource types (GET /v1/families).' },
     orgId: id,
     workspaceId: id,
     id,
   } satisfies Record<(typeof RESOURCE_FIELDS)[number], unknown>,
-};
+});
 
 const discarded = { description: 'Accepted and discarded: the sidecar always uses its own settings.' };
 
-/** The JSON Schema of a decision request: the body of POST /v1/authorize, the `input` of the OPA API. */
-export const DECISION_REQUEST_SCHEMA = {
+/** The JSON Schema of a decision request (the body of POST /v1/authorize, the `input` of the OPA API) for the active bundle's resource types. */
+export const decisionRequestSchema = (resourceTypes: readonly string[]) => ({
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: DECISION_REQUEST_SCHEMA_PATH,
   title: 'Portcullis decision request',
@@ -68,7 +68,7 @@ export const DECISION_REQUEST_SCHEMA = {
   required: [...REQUEST_FIELDS],
   additionalProperties: false,
   properties: {
-    ...({ principal, action: { enum: [...ACTIONS] }, resource } satisfies Record<(typeof REQUEST_FIELDS)[number], unknown>),
+    ...({ principal, action: { enum: [...ACTIONS] }, resource: resource(resourceTypes) } satisfies Record<(typeof REQUEST_FIELDS)[number], unknown>),
     ...(Object.fromEntries(DISCARDED_FIELDS.map((name) => [name, discarded])) as Record<(typeof DISCARDED_FIELDS)[number], typeof discarded>),
   },
-} as const;
+}) as const;

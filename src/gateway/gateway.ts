@@ -4,7 +4,7 @@
 // Check) front ends only translate their wire format to and from this.
 import type { Logger } from 'pino';
 import type { DecisionApi } from '../audit/record.ts';
-import type { Config } from '../config.ts';
+import { ConfigError, type Config } from '../config.ts';
 import type { DecideOptions, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
 import { ApiError, errors } from '../errors.ts';
@@ -147,7 +147,7 @@ export class Gateway {
         id: values.one(match.route.resourceId, 'resource_id', false),
       },
     };
-    const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route), api, {
+    const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route, this.options.decider.resourceTypes()), api, {
       dryRun: this.options.dryRun,
       workspaceDirectory: this.options.workspaceDirectory ? 'decides' : 'off',
       ...requestContext(request, match.route),
@@ -177,8 +177,12 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       'gateway: GATEWAY_WORKSPACE_DIRECTORY is off, so a resource\'s organization is taken from the caller\'s token (or the route\'s orgId): a principal naming a workspace of another organization is decided as if it were its own',
     );
   }
-  return (decider) =>
-    new Gateway({
+  return (decider) => {
+    // The route table is read before the bundle; its types are checked once one is active.
+    const known = decider.resourceTypes();
+    const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
+    if (unknown.length > 0) throw new ConfigError(`${config.gatewayRoutesFile}: resource types the policy bundle does not define (GET /v1/families): ${unknown.join(', ')}`);
+    return new Gateway({
       table,
       identity,
       decider,
@@ -188,15 +192,16 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       workspaceDirectory: config.gatewayWorkspaceDirectory,
       limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
     });
+  };
 }
 
 /**
  * Validation is the decision API's own; a bad principal field is the token's fault
  * (401, naming the claim or header), anything else the request's (403).
  */
-function toDecisionRequest(raw: unknown, claimed: Claimed, route: Route): AuthorizeRequest {
+function toDecisionRequest(raw: unknown, claimed: Claimed, route: Route, resourceTypes: readonly string[]): AuthorizeRequest {
   try {
-    return parseAuthorizeRequest(raw);
+    return parseAuthorizeRequest(raw, resourceTypes);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     const principalErrors = error.errors.filter((e) => e.field.startsWith('principal.'));

@@ -22,7 +22,7 @@
 import { readFile } from 'node:fs/promises';
 import { load as loadYaml } from 'js-yaml';
 import { ConfigError } from '../config.ts';
-import { ACTIONS, RESOURCE_TYPES, type Action, type ResourceType } from '../decision/request.ts';
+import { ACTIONS, RESOURCE_TYPE_PATTERN, type Action, type ResourceType } from '../decision/request.ts';
 import { isJsonObject } from '../json.ts';
 import { decodeSegment, fold } from './lookalike.ts';
 
@@ -107,7 +107,9 @@ export function parseRouteTable(document: unknown, origin = 'route table'): Rout
     }
     const params = new Set(segments.flatMap((s) => (typeof s === 'object' ? [s.param] : [])));
     const action = oneOf(raw.action, ACTIONS, `${at}.action`, problems);
-    const type = oneOf(raw.resource, RESOURCE_TYPES, `${at}.resource`, problems);
+    // Checked against the bundle's resource types once one is active (unknownResourceTypes).
+    const type = typeof raw.resource === 'string' && RESOURCE_TYPE_PATTERN.test(raw.resource) ? raw.resource : '';
+    if (type === '') problems.push(`${at}.resource: must be a resource type of the policy bundle (GET /v1/families)`);
     const workspaceId = raw.workspaceId === undefined ? defaultWorkspace : parseSources(raw.workspaceId, `${at}.workspaceId`, params, problems);
     const orgId = raw.orgId === undefined ? [] : parseSources(raw.orgId, `${at}.orgId`, params, problems);
     // A path with :id names the resource unless the entry says otherwise.

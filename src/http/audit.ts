@@ -4,7 +4,7 @@
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
 import type { AuditLog, DecisionFilter } from '../audit/record.ts';
-import { ACTIONS, RESOURCE_TYPES } from '../decision/request.ts';
+import { ACTIONS, RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
 
@@ -119,7 +119,9 @@ function decisionFilter(read: QueryReader): DecisionFilter {
   const principalId = read.id('principalId');
   const allow = read.oneOf('allow', ['true', 'false']);
   const reason = read.string('reason');
-  const resourceType = read.oneOf('resourceType', RESOURCE_TYPES);
+  // Any type name: records made under an earlier bundle may name types the active one has not.
+  const resourceType = read.string('resourceType');
+  if (resourceType !== undefined && !RESOURCE_TYPE_PATTERN.test(resourceType)) read.errors.push({ field: 'resourceType', message: 'must be a resource type name (lower-case letters, digits, _)' });
   const action = read.oneOf('action', ACTIONS);
   if (workspaceId !== undefined) filter.workspaceId = workspaceId;
   if (principalId !== undefined) filter.principalId = principalId;

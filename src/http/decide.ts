@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { DecisionApi } from '../audit/record.ts';
 import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
-import { DECISION_REQUEST_SCHEMA, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
+import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import { ApiError, errors, FIELD_CODE, invalidInput } from '../errors.ts';
 import { isId, quoted } from '../ids.ts';
@@ -51,14 +51,14 @@ type Query = URLSearchParams;
 type Asked = Pick<DecideOptions, 'trace' | 'requestedBy'>;
 
 export function decisionApi(decider: Decider, options: DecisionApiOptions, fallback: RequestListener): RequestListener {
-  const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body), 'authorize', asked) });
+  const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body, decider.resourceTypes()), 'authorize', asked) });
 
   const data = async (path: string, body: unknown, query: Query, asked: Asked): Promise<Reply> => {
     const document = DOCUMENTS[path];
     // As OPA answers a path with no rule: 200 with no result (OPA's `warning` says why).
     if (!document) return { status: 200, body: { warning: UNDEFINED_WARNING(path) } };
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
-    const answer = await decider.decide(parseAuthorizeRequest(body.input, 'input.'), 'opa_data', { ...asked, path });
+    const answer = await decider.decide(parseAuthorizeRequest(body.input, decider.resourceTypes(), 'input.'), 'opa_data', { ...asked, path });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
     return { status: 200, body: reply };
@@ -90,7 +90,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     await Promise.all(
       ids.map(async (id) => {
         try {
-          const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
+          const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), decider.resourceTypes(), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
           const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...asked, path });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
@@ -111,7 +111,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed('POST');
-    if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: DECISION_REQUEST_SCHEMA }) : methodNotAllowed('GET');
+    if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: decisionRequestSchema(decider.resourceTypes()) }) : methodNotAllowed('GET');
     // OPA's default decision (POST / with the raw input) is data.system.main, which
     // Portcullis does not define: answered as OPA answers when none is configured.
     if (path === '/' && method === 'POST') return noDefaultDecision;

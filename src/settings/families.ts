@@ -2,6 +2,7 @@
 // data.portkey.families, read once per bundle. This is the only place TypeScript learns
 // which settings exist; validation, the settings API, `settings import` and replay ask it.
 import { BundleError } from '../engine/bundle.ts';
+import { RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { isJsonObject } from '../json.ts';
 
 export type WorkspaceOverrides = 'setting' | 'family' | 'none';
@@ -32,19 +33,17 @@ export class Families {
   private readonly byName: Map<string, Family>;
   /** One array per bundle, so a store can tell another bundle's families by identity. */
   readonly names: readonly string[];
+  /** Every resource type a decision may name, in table order. */
+  readonly resourceTypes: readonly string[];
 
   constructor(readonly list: readonly Family[]) {
     this.byName = new Map(list.map((family) => [family.name, family]));
     this.names = list.map((family) => family.name);
+    this.resourceTypes = [...new Set(list.flatMap((family) => family.resourceTypes))];
   }
 
   get(name: string): Family | undefined {
     return this.byName.get(name);
-  }
-
-  /** Every resource type a decision may name, in table order. */
-  resourceTypes(): string[] {
-    return [...new Set(this.list.flatMap((family) => family.resourceTypes))];
   }
 
   /** The family a setting belongs to (names are unique across families). */
@@ -98,7 +97,7 @@ export function familiesFromData(data: Record<string, unknown>): Families {
     families.push({
       name,
       label: text(entry.label, `${at}.label`),
-      resourceTypes: list(entry.resource_types, `${at}.resource_types`).map((t, k) => text(t, `${at}.resource_types[${k}]`)),
+      resourceTypes: list(entry.resource_types, `${at}.resource_types`).map((t, k) => resourceType(t, `${at}.resource_types[${k}]`)),
       actions: list(entry.actions, `${at}.actions`).map((a, k) => text(a, `${at}.actions[${k}]`)),
       workspaceOverrides: oneOf(entry.workspace_overrides, `${at}.workspace_overrides`, OVERRIDES),
       settings,
@@ -110,6 +109,12 @@ export function familiesFromData(data: Record<string, unknown>): Families {
 function text(value: unknown, at: string): string {
   if (typeof value !== 'string' || value === '') throw new BundleError(`${at} must be a non-empty string`);
   return value;
+}
+
+function resourceType(value: unknown, at: string): string {
+  const type = text(value, at);
+  if (!RESOURCE_TYPE_PATTERN.test(type)) throw new BundleError(`${at} ${JSON.stringify(type)} must be lower-case letters, digits and underscores`);
+  return type;
 }
 
 function list(value: unknown, at: string): unknown[] {

@@ -15,7 +15,7 @@ import { RedisAuditLog, streamKey, type RedisAuditOptions } from '../../src/audi
 import { NO_AUDIT_STATS, type AuditStats } from '../../src/audit/stats.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { RedisServer } from '../support/redis.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, testSidecar, RESOURCE_TYPES } from '../support/sidecar.ts';
 import { decisionRecord } from './records.ts';
 
 const DAY = 86_400_000;
@@ -102,7 +102,7 @@ describe('a Redis outage in the middle of a load', () => {
     const spillDir = await tempDir();
     const sidecar = await testSidecar({ redisUrl: redis.url, auditSpillDir: spillDir, auditBufferRecords: 40, auditBatchSize: 25, auditFlushMs: 10 });
     cleanup.push(() => sidecar.close());
-    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage' }));
+    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage' }), RESOURCE_TYPES);
     const ids = new Set<string>();
     const decide = async (n: number) => {
       for (let i = 0; i < n; i++) ids.add((await sidecar.decider.decide(request, 'authorize')).decisionId);

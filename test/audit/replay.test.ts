@@ -16,13 +16,13 @@ import { readBundleFile } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { parseSettingsDocument } from '../../src/settings/validate.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, testSidecar, RESOURCE_TYPES } from '../support/sidecar.ts';
 
 const CANDIDATE = {
   orgs: {
     'org-1': {
-      settings: { managersWriteMcpServers: true, managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } },
-      workspaces: { 'ws-2': { managersWriteMcpServers: false } },
+      settings: { 'integration-access': { managersWriteMcpServers: true, managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } } },
+      workspaces: { 'ws-2': { 'integration-access': { managersWriteMcpServers: false } } },
     },
   },
 };
@@ -40,7 +40,7 @@ async function denyReadsBundle(dir: string): Promise<string> {
   const source = join(dir, 'policies');
   await cp('policies', source, { recursive: true, filter: (path) => !path.endsWith('_test.rego') });
   const rego = await readFile(join(source, 'authz.rego'), 'utf8');
-  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read", "manager_write_enabled"}', 'allowing_reasons := {"org_admin", "manager_write_enabled"}');
+  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read"}', 'allowing_reasons := {"org_admin"}');
   assert.notEqual(edited, rego, 'the edit must change authz.rego');
   await writeFile(join(source, 'authz.rego'), edited);
   const out = join(dir, 'candidate.tar.gz');
@@ -63,7 +63,7 @@ before(async () => {
           for (const type of ['integration', 'mcp_integration', 'mcp_server']) {
             for (const action of ['create', 'read']) {
               const body = decisionRequest({ orgId, workspaceId, orgRole, workspaceRoles: { [workspaceId]: role }, type, action });
-              await recorded.decider.decide(parseAuthorizeRequest(body), 'authorize');
+              await recorded.decider.decide(parseAuthorizeRequest(body, RESOURCE_TYPES), 'authorize');
             }
           }
         }
@@ -88,11 +88,11 @@ describe('what-if replay', () => {
     t.after(() => truth.close());
     const expected = new Set<string>();
     for (const record of records) {
-      const again = await truth.decider.decide(parseAuthorizeRequest(record.input), 'authorize');
+      const again = await truth.decider.decide(parseAuthorizeRequest(record.input, RESOURCE_TYPES), 'authorize');
       if (again.allow !== record.allow) expected.add(record.decisionId);
     }
 
-    const replay = new Replay({ engine, settings: parseSettingsDocument(CANDIDATE) }, 1000);
+    const replay = new Replay({ engine, settings: parseSettingsDocument(CANDIDATE, engine.families) }, 1000);
     const flipped = new Set(records.map((r) => replay.add(r)?.decisionId).filter((id) => id !== undefined));
     const report = replay.result();
 
@@ -116,6 +116,27 @@ describe('what-if replay', () => {
     assert.equal(report.flips.denyToAllow, 0);
     assert.ok(Object.keys(report.byReason).every((k) => k.startsWith('workspace_read -> ')));
     assert.equal(report.examples.length, 5);
+  });
+
+  test('a candidate may change any family, and only the families it names', async () => {
+    // org-3 of the example: members write prompts (org), ws-31 says they do not (workspace, toggle on).
+    for (const workspaceId of ['ws-30', 'ws-31']) {
+      await recorded.decider.decide(parseAuthorizeRequest(decisionRequest({ orgId: 'org-3', workspaceId, workspaceRoles: { [workspaceId]: 'member' }, type: 'prompt' }), RESOURCE_TYPES), 'authorize');
+    }
+    const prompts = (await recorded.audit.queryDecisions({ orgId: 'org-3' }, { limit: 10 })).items;
+    assert.deepEqual(prompts.map((r) => [r.workspaceId, r.allow, r.setting, r.source]).sort(), [
+      ['ws-30', true, 'membersWritePrompts', 'org'],
+      ['ws-31', false, 'membersWritePrompts', 'workspace'],
+    ]);
+    const candidate = { orgs: { 'org-3': { settings: { 'prompt-access': { membersWritePrompts: false } } } } };
+    const replay = new Replay({ engine, settings: parseSettingsDocument(candidate, engine.families) });
+    const flips = prompts.map((r) => replay.add(r)).filter((f) => f !== undefined);
+    assert.deepEqual(flips.map((f) => [f.workspaceId, f.after]), [['ws-30', { allow: false, reason: 'member_write_disabled', setting: 'membersWritePrompts', source: 'org' }]]);
+
+    // A candidate that names only prompt-access for org-1 leaves org-1's integration settings as recorded.
+    const promptsOnly = new Replay({ engine, settings: parseSettingsDocument({ orgs: { 'org-1': { settings: { 'prompt-access': { membersWritePrompts: true } } } } }, engine.families) });
+    for (const record of records) promptsOnly.add(record);
+    assert.equal(promptsOnly.result().unchanged, 96);
   });
 
   test('decisions made while settings were unavailable are skipped, not reported as flips', () => {

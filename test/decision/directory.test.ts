@@ -13,7 +13,7 @@ import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { ApiError } from '../../src/errors.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { RedisServer } from '../support/redis.ts';
-import { decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, testSidecar, RESOURCE_TYPES } from '../support/sidecar.ts';
 
 let redis: RedisServer;
 let probe: Redis;
@@ -52,7 +52,7 @@ for (const kind of ['memory', 'redis'] as const) {
     });
 
     test('gateways: the directory\'s organization decides; an unknown workspace is unknown_workspace', async () => {
-      const decide = (body: unknown) => sidecar.decider.decide(parseAuthorizeRequest(body), 'ext_authz_http', { workspaceDirectory: 'decides' });
+      const decide = (body: unknown) => sidecar.decider.decide(parseAuthorizeRequest(body, RESOURCE_TYPES), 'ext_authz_http', { workspaceDirectory: 'decides' });
       // The token says org-1 and so does the request: the directory says org-2.
       const stolen = await decide(owner({ orgId: 'org-1', workspaceId: `ws-of-org-2-${kind}` }));
       assert.deepEqual([stolen.allow, stolen.reason], [false, 'cross_org']);
@@ -68,7 +68,7 @@ for (const kind of ['memory', 'redis'] as const) {
     test('a cross-organization decision is recorded in the principal\'s organization, without the target\'s name', async () => {
       const body = owner({ orgId: 'org-1', workspaceId: `ws-of-org-2-${kind}` });
       body.principal.id = `prober-${kind}`;
-      const viaGateway = await sidecar.decider.decide(parseAuthorizeRequest(body), 'ext_authz_http', { workspaceDirectory: 'decides' });
+      const viaGateway = await sidecar.decider.decide(parseAuthorizeRequest(body, RESOURCE_TYPES), 'ext_authz_http', { workspaceDirectory: 'decides' });
       const viaApi = (await request(sidecar.app).post('/v1/authorize').send(body).expect(200)).body;
       await sidecar.audit.flush();
       for (const decisionId of [viaGateway.decisionId, viaApi.decisionId]) {
@@ -86,7 +86,7 @@ for (const kind of ['memory', 'redis'] as const) {
     test('a policy evaluation that fails answers 500 with its decision id, recorded as a denial', async () => {
       const before = await request(sidecar.app).post('/v1/authorize').send(decisionRequest()).expect(200);
       // Below the edge validation: a lone surrogate aborts the WASM evaluation.
-      const hostile = parseAuthorizeRequest(decisionRequest({ workspaceId: 'ws-1' }));
+      const hostile = parseAuthorizeRequest(decisionRequest({ workspaceId: 'ws-1' }), RESOURCE_TYPES);
       hostile.principal.id = 'broken-\ud800';
       const error = await sidecar.decider.decide(hostile, 'authorize').then(
         () => assert.fail('the evaluation should have failed'),

@@ -1,7 +1,8 @@
 // What the fuzzer knows about an input without asking the sidecar: whether the request, as
 // the sidecar will parse it, is malformed (and so must never be allowed). It judges the value
 // the server sees (the JSON it parses, the header text it reads), not what the generator meant.
-import { ACTIONS, ORG_ROLES, RESOURCE_TYPES, WORKSPACE_ROLES } from '../../src/decision/request.ts';
+import { ACTIONS, ORG_ROLES, WORKSPACE_ROLES } from '../../src/decision/request.ts';
+import { RESOURCE_TYPES } from '../support/sidecar.ts';
 import { idProblem } from '../../src/ids.ts';
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

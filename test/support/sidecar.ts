@@ -1,13 +1,18 @@
 // Builds a sidecar for a test exactly as main.ts does, with a silent logger and the
 // committed bundle; options override the config.
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLimitedServer } from '../../src/http/limits.ts';
+import { familiesFromData } from '../../src/settings/families.ts';
 import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token';
+
+/** The resource types of the committed policy's families table (policies/data.json), for parsing requests outside a sidecar. */
+export const RESOURCE_TYPES: readonly string[] = familiesFromData(JSON.parse(readFileSync('policies/data.json', 'utf8')) as Record<string, unknown>).resourceTypes;
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   // No shared audit spill directory: a test that needs one passes its own auditSpillDir.
