@@ -21,8 +21,8 @@ const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const hex = (token: string) => createHash('sha256').update(token).digest('hex');
 const AUDITOR = 'auditor-secret-5e1f0c9b7a';
 const ORG2_AUDITOR = 'org2-auditor-secret-3c8d2e';
-/** A candidate that turns managers' MCP server writes off in org-1 (the settings document of C8). */
-export const CANDIDATE = { orgs: { 'org-1': { settings: { 'integration-access': { managersWriteMcpServers: false } } } } };
+/** A candidate that lets org-1's managers write MCP servers again (examples/settings.yaml turns it off), as a settings document (C8). */
+const CANDIDATE = { orgs: { 'org-1': { settings: { 'integration-access': { managersWriteMcpServers: true } } } } };
 
 let dir: string;
 let sidecar: Sidecar;
@@ -169,7 +169,8 @@ describe('POST /v1/audit/replay', () => {
     const expected = new Replay({ engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE, sidecar.policy.current!.families) });
     for (const record of records) expected.add(record);
     assert.deepEqual(res.body, { candidate: { bundleRevision: sidecar.policy.current!.revision, settings: CANDIDATE }, ...expected.result() });
-    assert.equal(res.body.flips.allowToDeny, 1);
+    assert.deepEqual(res.body.flips, { allowToDeny: 0, denyToAllow: 1 });
+    assert.deepEqual(res.body.byReason, { 'manager_write_disabled -> manager_write_enabled': 1 });
     assert.equal((res.body as ReplayReport).examples[0]?.principalId, 'u-1');
     assert.equal((res.body as ReplayReport).examples[0]?.after.source, 'org');
   });
