@@ -130,7 +130,9 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await control(page, 'heading', 'Integration Management').wait();
     for (const label of ['Prompt Management', 'Guardrail Management', 'Analytics Management', 'Logs Management']) await control(page, 'heading', label).wait();
     assert.equal(await isChecked(page, 'Managers Write MCP Servers'), true);
-    await clickSwitch(page, 'Managers Write MCP Servers');
+    // With the keyboard: focus the switch and press Space, as a keyboard user does.
+    await (await page.$('::-p-aria([name="Managers Write MCP Servers"][role="switch"])'))!.focus();
+    await page.keyboard.press('Space');
     await waitForText(page, 'Saved: Managers Write MCP Servers → Off');
     await waitForRow(page, WS, 'Managers Write MCP Servers', { effective: 'Off', source: 'org' });
     const decision = await decide();
