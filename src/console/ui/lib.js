@@ -1,7 +1,7 @@
 // What every page shares: Preact with htm (one vendored ES module, no build step), the
 // URL-as-state helpers (each view's filters live in the hash, so a view can be shared,
 // and never a token), and small formatting helpers.
-export { html, render, useState, useEffect, useRef, useCallback, useMemo } from './vendor/preact-htm.js';
+export { html, render, useState, useEffect, useRef } from './vendor/preact-htm.js';
 
 /** The current view: `#/explorer?orgId=org-1` -> {page: 'explorer', params}. */
 export function currentRoute() {

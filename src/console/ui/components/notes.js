@@ -2,7 +2,7 @@
 import { ApiError } from '../api.js';
 import { html } from '../lib.js';
 
-export function errorText(error) {
+function errorText(error) {
   if (error instanceof ApiError) return `${error.message} (HTTP ${error.status}, ${error.code})`;
   return String(error?.message ?? error);
 }
