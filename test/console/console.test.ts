@@ -279,6 +279,27 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await context.close();
   });
 
+  test('after `make run`: every setting of every workspace of the example settings shows its effective value and source, as the engine computes them', { timeout: TEST_TIMEOUT }, async () => {
+    const { families } = (await api('GET', '/v1/families')).body as { families: Array<{ name: string; settings: Array<{ name: string; label: string }> }> };
+    for (const orgId of ['org-1', 'org-3']) {
+      await page.goto(`${url}/console/#/settings?org=${orgId}`);
+      await control(page, 'heading', 'Integration Management').wait();
+      const workspaces = (await api('GET', `/v1/orgs/${orgId}/workspaces`)).body.workspaces as string[];
+      assert.ok(workspaces.length > 0, orgId);
+      for (const workspaceId of workspaces) {
+        const effective = (await api('GET', `/v1/orgs/${orgId}/workspaces/${workspaceId}/effective-settings`)).body.families;
+        for (const family of families) {
+          for (const setting of family.settings) {
+            const { value, source } = effective[family.name][setting.name];
+            await waitForRow(page, workspaceId, setting.label, { effective: value ? 'On' : 'Off', source });
+          }
+        }
+      }
+    }
+    await waitForText(page, 'Workspace ws-31');
+    await checkPage('settings-example-org-3');
+  });
+
   test('dark and phone width: readable, and still no serious accessibility violation', { timeout: TEST_TIMEOUT }, async () => {
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
     await page.goto(`${url}/console/#/settings?org=${ORG}`);
