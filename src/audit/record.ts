@@ -20,6 +20,8 @@ export interface DecisionRecord {
   reason: string;
   setting?: string;
   source?: SettingSource;
+  /** The permission family of the setting that decided (the active bundle's families table). */
+  family?: string;
   bundleRevision: string;
   /** null when the settings could not be read (the decision then failed closed if it needed them). */
   settingsVersion: number | null;

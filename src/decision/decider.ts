@@ -119,6 +119,8 @@ export class Decider {
     this.metrics.decisions.labels(api, String(answer.allow), answer.reason).inc();
     this.metrics.decisionSeconds.observe(latencySeconds);
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
+    const family = answer.setting ? this.policy.current?.families.familyOf(answer.setting)?.name : undefined;
+    if (family) record.family = family;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
     if (failure !== undefined) {

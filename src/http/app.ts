@@ -61,7 +61,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1/token', authenticate(deps.adminTokens));
   app.use(sessionRoutes());
   app.use('/v1/audit', authenticate(deps.adminTokens), auditAccess(deps.audit));
-  app.use(auditRoutes(deps.audit));
+  app.use(auditRoutes(deps.audit, deps.policy));
   app.use(replayRoutes(deps.audit, deps.policy));
   if (deps.consoleEnabled) app.use(consoleRoutes());
 

@@ -4,7 +4,8 @@
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
 import type { AuditLog, DecisionFilter } from '../audit/record.ts';
-import { ACTIONS, RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
+import { ACTIONS } from '../decision/request.ts';
+import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
 
@@ -106,22 +107,20 @@ function timeRange(read: QueryReader): { from?: number; to?: number } {
 }
 
 /** The decision filters of a query (the replay API reads its body's filter with it too); throws the 400. */
-export function parseDecisionFilter(query: Request['query']): DecisionFilter {
+export function parseDecisionFilter(query: Request['query'], resourceTypes: readonly string[]): DecisionFilter {
   const read = new QueryReader(query);
-  const filter = decisionFilter(read);
+  const filter = decisionFilter(read, resourceTypes);
   read.done();
   return filter;
 }
 
-function decisionFilter(read: QueryReader): DecisionFilter {
+function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): DecisionFilter {
   const filter: DecisionFilter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
   const workspaceId = read.id('workspaceId');
   const principalId = read.id('principalId');
   const allow = read.oneOf('allow', ['true', 'false']);
   const reason = read.string('reason');
-  // Any type name: records made under an earlier bundle may name types the active one has not.
-  const resourceType = read.string('resourceType');
-  if (resourceType !== undefined && !RESOURCE_TYPE_PATTERN.test(resourceType)) read.errors.push({ field: 'resourceType', message: 'must be a resource type name (lower-case letters, digits, _)' });
+  const resourceType = read.oneOf('resourceType', resourceTypes);
   const action = read.oneOf('action', ACTIONS);
   if (workspaceId !== undefined) filter.workspaceId = workspaceId;
   if (principalId !== undefined) filter.principalId = principalId;
@@ -148,12 +147,13 @@ export async function fromStore<T>(query: Promise<T>): Promise<T> {
   }
 }
 
-export function auditRoutes(audit: AuditLog): Router {
+/** `policy`: the active bundle, whose families name the resource types a query may filter by. */
+export function auditRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   const router = Router();
 
   router.get('/v1/audit/decisions', async (req, res) => {
     const read = new QueryReader(req.query);
-    const filter = decisionFilter(read);
+    const filter = decisionFilter(read, policy.require().families.resourceTypes);
     const request = page(read);
     read.done();
     const { items, nextCursor } = await fromStore(audit.queryDecisions(filter, request));

@@ -65,8 +65,8 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   router.post('/v1/audit/replay', async (req, res) => {
     const token = tokenOf(res);
     const request = parseBody(req.body);
-    const filter = withField('filter', () => parseDecisionFilter(request.query));
     const engine = policy.require();
+    const filter = withField('filter', () => parseDecisionFilter(request.query, engine.families.resourceTypes));
     // Read with the families of the bundle that replays them.
     const settings = request.raw === null ? undefined : withField('settings', () => parseSettingsDocument(request.raw, engine.families));
     if (!mayTouch(token, filter.orgId)) throw errors.orgNotAllowed(token.name, filter.orgId);

@@ -99,7 +99,7 @@ describe('portcullis audit', () => {
 
   test('replay with candidate settings reports the flips', async () => {
     const file = join(dir, 'candidate.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      managersWriteMcpServers: true\n      managersWriteWsIntegrations: false\n');
+    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      integration-access:\n        managersWriteMcpServers: true\n        managersWriteWsIntegrations: false\n');
     const { code, stdout, stderr } = await portcullis(['audit', 'replay', '--settings', file, '--org', 'org-1', '--since', '1h', '--format', 'json']);
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout) as { flips: { allowToDeny: number; denyToAllow: number }; examples: Array<{ decisionId: string }>; byReason: Record<string, number> };
@@ -223,7 +223,7 @@ describe('portcullis settings import', () => {
     await fetch(`${url}/v1/orgs/org-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{"managersWriteWsIntegrations": false}' });
     await fetch(`${url}/v1/orgs/org-gone/workspaces/ws-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{}' });
     const file = join(dir, 'changed.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      managersWriteMcpServers: true\n    workspaces:\n      ws-2: {}\n  org-2: {}\n');
+    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      integration-access: {managersWriteMcpServers: true}\n    workspaces:\n      ws-2: {}\n  org-2: {}\n');
     const client = new Redis(redis.url);
     const snapshot = async () => JSON.stringify(await Promise.all(['org-1', 'org-2', 'org-gone'].map((org) => client.hgetall(`portcullis:settings:{${org}}`))));
     try {
