@@ -84,6 +84,7 @@ const FIELDS = {
   decisionLogsBufferEvents: { env: 'DECISION_LOGS_BUFFER_EVENTS', kind: 'integer', default: 10_000, doc: 'decision-log events held in memory while the service is away before they go to the spill file' },
   decisionLogsSpillDir: { env: 'DECISION_LOGS_SPILL_DIR', kind: 'string', default: '.cache/decision-log-spill', doc: 'directory of the append-only decision-log spill file, replayed when the service answers again; empty = none, events beyond the buffer are dropped (and logged)' },
   decisionLogsLabels: { env: 'DECISION_LOGS_LABELS', kind: 'string', default: '', doc: 'extra labels of every decision-log event, comma-separated name=value (id and version are always set)' },
+  consoleEnabled: { env: 'CONSOLE_ENABLED', kind: 'boolean', default: true, doc: 'serve the web console at /console (sign-in with an admin token; it uses only the public HTTP API)' },
   otelExporterOtlpEndpoint: { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string', default: '', doc: 'OpenTelemetry traces: the collector\'s OTLP/HTTP base URL (spans are POSTed as JSON to <url>/v1/traces); empty (and no traces endpoint) = tracing off, at no cost' },
   otelExporterOtlpTracesEndpoint: { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', kind: 'string', default: '', doc: 'the full OTLP/HTTP traces URL, instead of otelExporterOtlpEndpoint + /v1/traces' },
   otelExporterOtlpHeaders: { env: 'OTEL_EXPORTER_OTLP_HEADERS', kind: 'string', default: '', doc: 'headers of the OTLP export, comma-separated name=value (values percent-encoded), e.g. an API key of the collector' },

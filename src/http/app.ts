@@ -1,5 +1,5 @@
 // The Express app: public decision and health routes, the admin API behind its tokens
-// (each route asks for a scope, see auth.ts), and one error handler. Everything it uses is passed in, so tests build it with a
+// (each route asks for a scope, see auth.ts), the web console, and one error handler. Everything it uses is passed in, so tests build it with a
 // real Redis and a real bundle and nothing is patched.
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import type { Gateway } from '../gateway/gateway.ts';
 import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { consoleRoutes } from '../console/serve.ts';
 import { auditRoutes } from './audit.ts';
 import { auditAccess, authenticate } from './auth.ts';
 import { changeRecorder } from './changes.ts';
@@ -17,6 +18,8 @@ import { errorHandler, notFound } from './errors.ts';
 import { effectiveSettingsRoutes, familiesRoutes } from './families.ts';
 import { healthRoutes } from './health.ts';
 import { jsonDepthLimit } from './limits.ts';
+import { replayRoutes } from './replay.ts';
+import { sessionRoutes } from './session.ts';
 import { settingsRoutes } from './settings.ts';
 import type { AdminTokens } from './tokens.ts';
 
@@ -32,6 +35,8 @@ export interface AppDeps {
   bodyLimit: string;
   /** Deepest JSON nesting accepted in a request body. */
   jsonMaxDepth: number;
+  /** Serves the web console at /console (CONSOLE_ENABLED). */
+  consoleEnabled: boolean;
   /** Serves Envoy HTTP ext_authz and nginx auth_request under /ext_authz when given. */
   gateway?: Gateway;
 }
@@ -53,8 +58,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(settingsRoutes(deps.store, deps.policy, record));
   app.use(effectiveSettingsRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
+  app.use('/v1/token', authenticate(deps.adminTokens));
+  app.use(sessionRoutes());
   app.use('/v1/audit', authenticate(deps.adminTokens), auditAccess(deps.audit));
   app.use(auditRoutes(deps.audit, deps.policy));
+  app.use(replayRoutes(deps.audit, deps.policy));
+  if (deps.consoleEnabled) app.use(consoleRoutes());
 
   app.use(notFound);
   app.use(errorHandler(deps.log, deps.bodyLimit));

@@ -1,5 +1,5 @@
 // The audit API (admin token): decision records by filter, one by id, a summary for
-// dashboards, and the settings changes made through the admin API. Query parameters are
+// dashboards (optionally in time buckets, for a chart), and the settings changes made through the admin API. Query parameters are
 // parsed here once; a bad or unknown one is a 400 that names it.
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
@@ -11,6 +11,7 @@ import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
 
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
+const MAX_BUCKETS = 200;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 class QueryReader {
@@ -76,6 +77,16 @@ class QueryReader {
     return n;
   }
 
+  /** The summary's `buckets` (allowed/denied per equal slice of from..to, for a chart); needs from and to. */
+  buckets(range: { from?: number; to?: number }): number | undefined {
+    const value = this.string('buckets');
+    if (value === undefined) return undefined;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 1 && n <= MAX_BUCKETS)) this.errors.push({ field: 'buckets', message: `must be an integer from 1 to ${MAX_BUCKETS}` });
+    else if (range.from === undefined || range.to === undefined) this.errors.push({ field: 'buckets', message: 'needs from and to: the range the buckets divide' });
+    return n;
+  }
+
   /** Throws the 400 if anything was wrong, or if a parameter the route does not take was given. */
   done(): void {
     for (const name of Object.keys(this.query)) {
@@ -93,6 +104,14 @@ function timeRange(read: QueryReader): { from?: number; to?: number } {
   if (to !== undefined) range.to = to;
   if (from !== undefined && to !== undefined && from > to) read.errors.push({ field: 'from', message: 'must not be after to' });
   return range;
+}
+
+/** The decision filters of a query (the replay API reads its body's filter with it too); throws the 400. */
+export function parseDecisionFilter(query: Request['query'], resourceTypes: readonly string[]): DecisionFilter {
+  const read = new QueryReader(query);
+  const filter = decisionFilter(read, resourceTypes);
+  read.done();
+  return filter;
 }
 
 function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): DecisionFilter {
@@ -119,7 +138,7 @@ function page(read: QueryReader): { limit: number; cursor?: string } {
 }
 
 /** Reading the store can fail (Redis away): that is a 503, not a 500. */
-async function fromStore<T>(query: Promise<T>): Promise<T> {
+export async function fromStore<T>(query: Promise<T>): Promise<T> {
   try {
     return await query;
   } catch (error) {
@@ -151,8 +170,19 @@ export function auditRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   router.get('/v1/audit/summary', async (req, res) => {
     const read = new QueryReader(req.query);
     const filter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
+    const buckets = read.buckets(filter);
     read.done();
-    res.json(await fromStore(audit.summary(filter)));
+    const summary = await fromStore(audit.summary(filter));
+    if (buckets === undefined) return res.json(summary);
+    // Each bucket is a summary of its own time range: the scan reads only that range.
+    const series: Array<{ from: string; to: string; allow: number; deny: number }> = [];
+    const width = Math.ceil((filter.to! - filter.from! + 1) / buckets);
+    for (let from = filter.from!; from <= filter.to!; from += width) {
+      const to = Math.min(from + width - 1, filter.to!);
+      const { byOutcome } = await fromStore(audit.summary({ orgId: filter.orgId, from, to }));
+      series.push({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), ...byOutcome });
+    }
+    res.json({ ...summary, series });
   });
 
   router.get('/v1/audit/settings-changes', async (req, res) => {

@@ -1,0 +1,238 @@
+// The console's server side: static files under a strict CSP with no way out of the file
+// table, CONSOLE_ENABLED, GET /v1/token, POST /v1/audit/replay (the CLI's report, over
+// HTTP) and the audit summary's time buckets.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import request from 'supertest';
+import { Replay, type ReplayReport } from '../../src/audit/replay.ts';
+import type { DecisionRecord } from '../../src/audit/record.ts';
+import { CONTENT_SECURITY_POLICY } from '../../src/console/serve.ts';
+import { parseSettingsDocument } from '../../src/settings/validate.ts';
+import type { Sidecar } from '../../src/sidecar.ts';
+import { loadConfig } from '../../src/config.ts';
+import { ADMIN_TOKEN, decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
+
+const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const hex = (token: string) => createHash('sha256').update(token).digest('hex');
+const AUDITOR = 'auditor-secret-5e1f0c9b7a';
+const ORG2_AUDITOR = 'org2-auditor-secret-3c8d2e';
+/** A candidate that lets org-1's managers write MCP servers again (examples/settings.yaml turns it off), as a settings document (C8). */
+const CANDIDATE = { orgs: { 'org-1': { settings: { 'integration-access': { managersWriteMcpServers: true } } } } };
+
+let dir: string;
+let sidecar: Sidecar;
+let url: string;
+let close: () => Promise<void>;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-console-'));
+  const tokensFile = join(dir, 'tokens.yaml');
+  await writeFile(tokensFile, `tokens:
+  - {name: auditor, sha256: ${hex(AUDITOR)}, scopes: [audit:read]}
+  - {name: org-2 auditor, sha256: ${hex(ORG2_AUDITOR)}, scopes: [audit:read, settings:read], orgs: [org-2]}
+`);
+  sidecar = await testSidecar({ adminTokensFile: tokensFile });
+  ({ url, close } = await serve(sidecar));
+});
+
+after(async () => {
+  await close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A GET with the path sent exactly as written (no client-side normalisation of "..", "%2e"). */
+function rawGet(path: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/`, { path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('static console files', () => {
+  test('the page, its modules and the vendored libraries, each with the CSP and no sniffing', async () => {
+    for (const [path, type] of [
+      ['/console/', 'text/html'],
+      ['/console/app.js', 'text/javascript'],
+      ['/console/api.js', 'text/javascript'],
+      ['/console/console.css', 'text/css'],
+      ['/console/vendor/preact-htm.js', 'text/javascript'],
+      ['/console/vendor/uplot.js', 'text/javascript'],
+    ] as const) {
+      const res = await rawGet(path);
+      assert.equal(res.status, 200, path);
+      assert.match(String(res.headers['content-type']), new RegExp(`^${type}`), path);
+      assert.equal(res.headers['content-security-policy'], CONTENT_SECURITY_POLICY, path);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff', path);
+      assert.equal(res.headers['referrer-policy'], 'no-referrer', path);
+    }
+    assert.match(CONTENT_SECURITY_POLICY, /default-src 'self'/);
+    assert.match(CONTENT_SECURITY_POLICY, /frame-ancestors 'none'/);
+    assert.doesNotMatch(CONTENT_SECURITY_POLICY, /unsafe-inline|unsafe-eval|https?:/);
+  });
+
+  test('the page has no inline script or style and loads nothing from another origin', async () => {
+    const { body } = await rawGet('/console/');
+    assert.doesNotMatch(body, /<script(?![^>]*\bsrc=)[^>]*>/);
+    assert.doesNotMatch(body, /<style|\sstyle=|\son[a-z]+=/i);
+    assert.doesNotMatch(body, /(src|href)="(https?:)?\/\//);
+  });
+
+  test('/console redirects to /console/', async () => {
+    const res = await rawGet('/console');
+    assert.equal(res.status, 301);
+    assert.equal(res.headers.location, '/console/');
+  });
+
+  test('no path leaves the file table: traversal, encoded dots and slashes, sources and unknown files are 404', async () => {
+    for (const path of [
+      '/console/../package.json',
+      '/console/../../etc/passwd',
+      '/console/%2e%2e/package.json',
+      '/console/%2e%2e%2fpackage.json',
+      '/console/..%2f..%2fpackage.json',
+      '/console/vendor/../../serve.ts',
+      '/console/vendor/%2e%2e/%2e%2e/serve.ts',
+      '/console/pages/..%5c..%5cserve.ts',
+      '/console//etc/passwd',
+      '/console/serve.ts',
+      '/console/vendor/preact-htm.js%00.html',
+      '/console/nope.js',
+      '/console/vendor/',
+    ]) {
+      const res = await rawGet(path);
+      assert.ok(res.status === 404 || res.status === 400, `${path}: ${res.status}`);
+      assert.doesNotMatch(res.body, /"name": "portcullis"|root:|import /, path);
+    }
+  });
+
+  test('CONSOLE_ENABLED=false serves no console', async () => {
+    const off = await testSidecar({ consoleEnabled: false });
+    try {
+      await request(off.app).get('/console/').expect(404);
+      await request(off.app).get('/console/app.js').expect(404);
+    } finally {
+      await off.close();
+    }
+  });
+
+  test('CONSOLE_ENABLED is read from the environment, on by default', () => {
+    assert.equal(loadConfig({}).consoleEnabled, true);
+    assert.equal(loadConfig({ CONSOLE_ENABLED: 'false' }).consoleEnabled, false);
+    assert.throws(() => loadConfig({ CONSOLE_ENABLED: 'maybe' }), /consoleEnabled/);
+  });
+});
+
+describe('GET /v1/token', () => {
+  test('names the token, its scopes and organizations, never the token', async () => {
+    const full = await request(sidecar.app).get('/v1/token').set(auth).expect(200);
+    assert.deepEqual(full.body, { name: 'admin', scopes: ['settings:read', 'settings:write', 'audit:read'], orgs: null });
+    assert.equal(full.headers['cache-control'], 'no-store');
+    assert.doesNotMatch(full.text, new RegExp(ADMIN_TOKEN));
+    const limited = await request(sidecar.app).get('/v1/token').set('Authorization', `Bearer ${ORG2_AUDITOR}`).expect(200);
+    assert.deepEqual(limited.body, { name: 'org-2 auditor', scopes: ['settings:read', 'audit:read'], orgs: ['org-2'] });
+  });
+
+  test('without a valid token: 401', async () => {
+    await request(sidecar.app).get('/v1/token').expect(401);
+    const res = await request(sidecar.app).get('/v1/token').set('Authorization', 'Bearer nope').expect(401);
+    assert.equal(res.body.code, 'unauthorized');
+  });
+});
+
+describe('POST /v1/audit/replay', () => {
+  const since = new Date(Date.now() - 60_000).toISOString();
+  let records: DecisionRecord[];
+
+  before(async () => {
+    await request(sidecar.app).post('/v1/authorize').send(decisionRequest()).expect(200);
+    await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
+    await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ action: 'read' })).expect(200);
+    await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ orgId: 'org-2' })).expect(200);
+    await sidecar.audit.flush();
+    records = (await request(sidecar.app).get(`/v1/audit/decisions?orgId=org-1&from=${since}`).set(auth).expect(200)).body.decisions;
+    assert.equal(records.length, 3);
+  });
+
+  test('reports what the CLI reports: the flips of the candidate settings, by reason, with examples', async () => {
+    const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE }).expect(200);
+    const expected = new Replay({ engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE, sidecar.policy.current!.families) });
+    for (const record of records) expected.add(record);
+    assert.deepEqual(res.body, { candidate: { bundleRevision: sidecar.policy.current!.revision, settings: CANDIDATE }, ...expected.result() });
+    assert.deepEqual(res.body.flips, { allowToDeny: 0, denyToAllow: 1 });
+    assert.deepEqual(res.body.byReason, { 'manager_write_disabled -> manager_write_enabled': 1 });
+    assert.equal((res.body as ReplayReport).examples[0]?.principalId, 'u-1');
+    assert.equal((res.body as ReplayReport).examples[0]?.after.source, 'org');
+  });
+
+  test('filters as the decisions query does; allow may be a boolean', async () => {
+    const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send({ filter: { orgId: 'org-1', from: since, resourceType: 'integration', allow: true }, settings: CANDIDATE }).expect(200);
+    assert.equal(res.body.evaluated, 1);
+    assert.equal(res.body.flips.allowToDeny, 0);
+  });
+
+  test('bad requests are a 400 naming the field', async () => {
+    const cases: Array<[unknown, string]> = [
+      [[], 'body'],
+      [{ settings: CANDIDATE }, 'filter'],
+      [{ filter: { orgId: 'org-1' } }, 'filter.from'],
+      [{ filter: { orgId: 'org-1', from: 'yesterday' } }, 'filter.from'],
+      [{ filter: { orgId: 'org-1', from: since, allow: 'maybe' } }, 'filter.allow'],
+      [{ filter: { orgId: 'org-1', from: since, colour: 'red' } }, 'filter.colour'],
+      [{ filter: { orgId: 'org-1', from: since, limit: '5' } }, 'filter.limit'],
+      [{ filter: { orgId: 'org-1', from: since, workspaceId: 7 } }, 'filter.workspaceId'],
+      [{ filter: { from: since } }, 'filter.orgId'],
+      [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: 'all' } }, 'settings.orgs'],
+      [{ filter: { orgId: 'org-1', from: since }, examples: -1 }, 'examples'],
+      [{ filter: { orgId: 'org-1', from: since }, extra: 1 }, 'extra'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send(body as object);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.ok(res.body.errors.some((e: { field: string }) => e.field === field), `${JSON.stringify(body)}: ${res.text}`);
+    }
+  });
+
+  test('audit:read for the replay, settings:read for a candidate, and only the token\'s organizations', async () => {
+    await request(sidecar.app).post('/v1/audit/replay').send({ filter: { orgId: 'org-1', from: since } }).expect(401);
+    const auditor = { Authorization: `Bearer ${AUDITOR}` };
+    await request(sidecar.app).post('/v1/audit/replay').set(auditor).send({ filter: { orgId: 'org-1', from: since } }).expect(200);
+    const refused = await request(sidecar.app).post('/v1/audit/replay').set(auditor).send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE }).expect(403);
+    assert.equal(refused.body.code, 'insufficient_scope');
+    const org2 = { Authorization: `Bearer ${ORG2_AUDITOR}` };
+    assert.equal((await request(sidecar.app).post('/v1/audit/replay').set(org2).send({ filter: { orgId: 'org-1', from: since } }).expect(403)).body.code, 'org_not_allowed');
+    assert.equal((await request(sidecar.app).post('/v1/audit/replay').set(org2).send({ filter: { orgId: 'org-2', from: since }, settings: CANDIDATE }).expect(403)).body.code, 'org_not_allowed');
+    await request(sidecar.app).get('/v1/audit/replay').set(auth).expect(405);
+  });
+});
+
+describe('GET /v1/audit/summary?buckets=', () => {
+  test('allowed and denied per equal slice of the range, summing to the totals', async () => {
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 1_000).toISOString();
+    const res = await request(sidecar.app).get(`/v1/audit/summary?orgId=org-1&from=${from}&to=${to}&buckets=12`).set(auth).expect(200);
+    assert.equal(res.body.series.length, 12);
+    assert.equal(res.body.series[0].from, from);
+    assert.equal(res.body.series.at(-1).to, to);
+    const sum = (k: 'allow' | 'deny') => res.body.series.reduce((n: number, b: Record<string, number>) => n + b[k]!, 0);
+    assert.deepEqual({ allow: sum('allow'), deny: sum('deny') }, res.body.byOutcome);
+    assert.ok(res.body.total > 0);
+  });
+
+  test('buckets need a range and a sane count', async () => {
+    for (const qs of ['buckets=12', 'buckets=0&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z', 'buckets=x&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z', 'buckets=201&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z']) {
+      const res = await request(sidecar.app).get(`/v1/audit/summary?orgId=org-1&${qs}`).set(auth).expect(400);
+      assert.equal(res.body.errors[0].field, 'buckets', qs);
+    }
+  });
+});
