@@ -1,6 +1,10 @@
-// `make bench`: Portcullis against OPA itself, in one run on this machine, with the same
-// load tool (autocannon), connections, duration and inputs. Not part of `make test`:
-// figures are printed, never asserted. The last line is machine-readable:
+// `make bench`: Portcullis against OPA itself and against the floor (a bare node:http server
+// that parses the same bodies), in one run on this machine: first with the same in-process load
+// tool (autocannon), connections, duration and inputs on the whole machine; then each server on
+// one core with the load generator on the other (wrk closed loop, vegeta and ghz open loop at
+// fixed rates, bench/load.ts). Not part of `make test`: figures are printed, never asserted.
+// The last two lines are machine-readable:
+//   per-core portcullis/floor=<a.aa> audit-cost=<b.b>% portcullis/opa=<c.cc>
 //   ratio portcullis/opa: rps=<x.xx> p99=<y.yy>
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,6 +15,8 @@ import { Redis } from 'ioredis';
 import { readBundleFile } from '../src/engine/bundle.ts';
 import { PolicyEngine } from '../src/engine/engine.ts';
 import { freePort, RedisServer } from '../test/support/redis.ts';
+import { gatewayCalls, JWT_SECRET } from './gateway-calls.ts';
+import { ghz, type HttpRequest, pinned, pinning, pinRunning, type Row, vegeta, wrk } from './load.ts';
 
 const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
@@ -23,15 +29,8 @@ const SCALES = (process.env.BENCH_SCALES ?? '1000,100000,1000000').split(',').ma
 const SCALE_CACHE_ORGS = 1_000;
 const SCALE_SECONDS = 5;
 const ADMIN_TOKEN = 'bench-admin-token';
-
-interface Row {
-  name: string;
-  rps: number;
-  p50: number;
-  p99: number;
-  p999: number;
-  errors: number;
-}
+/** The open-loop rates: OPA-Envoy publishes p99 at 1,000 req/s; 5,000 is a busy sidecar. */
+const OPEN_LOOP_RATES = [1_000, 5_000];
 
 type Body = { principal: object; action: string; resource: { orgId: string } };
 
@@ -102,15 +101,34 @@ async function engineAlone(bodies: Body[]): Promise<Row> {
   return { name: 'engine alone (in-process, no HTTP)', rps: n / 3, p50: at(0.5), p99: at(0.99), p999: at(0.999), errors: 0 };
 }
 
-/** A Portcullis process on a free port, ready. */
-async function startPortcullis(redisUrl: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; base: string }> {
+/** A Portcullis process on a free port, ready; `pin` is a command prefix such as `taskset -c 0`. */
+async function startPortcullis(redisUrl: string, env: NodeJS.ProcessEnv = {}, pin: string[] = []): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
-  const child = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(...pinned(pin, 'node', ['--import', 'tsx', 'src/main.ts']), {
     env: { ...process.env, PORT: String(port), GRPC_PORT: '0', REDIS_URL: redisUrl, ADMIN_TOKEN, LOG_LEVEL: 'error', AUDIT_SPILL_DIR: '', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/health/ready`, child);
+  return { child, base };
+}
+
+/** The floor server (bench/floor.ts) on a free port, ready. */
+async function startFloor(pin: string[] = []): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort();
+  const child = spawn(...pinned(pin, 'node', ['--import', 'tsx', 'bench/floor.ts', String(port)]), { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(base, child);
+  return { child, base };
+}
+
+/** `opa run --server` on the same Rego sources, on a free port, ready. */
+async function startOpa(pin: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort();
+  const args = ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', 'policies/authz.rego', 'policies/data.json'];
+  const child = spawn(...pinned(pin, OPA, args), { env: { ...process.env, ...env }, stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/health`, child);
   return { child, base };
 }
 
@@ -182,8 +200,92 @@ async function variant(name: string, redisUrl: string, env: NodeJS.ProcessEnv, b
 const fmt = (n: number, digits = 2) => n.toFixed(digits).padStart(10);
 
 function printRows(rows: Row[]): void {
-  console.log(`\n${'run'.padEnd(56)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'errors'.padStart(10)}`);
-  for (const r of rows) console.log(`${r.name.padEnd(56)}${fmt(r.rps, 0)}${fmt(r.p50, 3)}${fmt(r.p99, 3)}${fmt(r.p999, 3)}${String(r.errors).padStart(10)}`);
+  console.log(`\n${'run'.padEnd(56)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'max ms'.padStart(10)}${'errors'.padStart(10)}`);
+  for (const r of rows) {
+    const max = r.max === undefined ? '-'.padStart(10) : fmt(r.max, 3);
+    console.log(`${r.name.padEnd(56)}${fmt(r.rps, 0)}${fmt(r.p50, 3)}${fmt(r.p99, 3)}${fmt(r.p999, 3)}${max}${String(r.errors).padStart(10)}`);
+  }
+}
+
+const asRequests = (path: string, bodies: unknown[]): HttpRequest[] => bodies.map((b) => ({ method: 'POST', path, headers: {}, body: JSON.stringify(b) }));
+
+interface PerCore {
+  floor: Row;
+  auditOn: Row;
+  auditOff: Row;
+  opa: Row;
+}
+
+/**
+ * Each server alone on one core (its Redis with it), the load generator on the other: closed
+ * loop with 32 connections (req/s per core) and with one (latency without queueing), then
+ * open loop at fixed rates, HTTP and gRPC ext_authz with JWT verification. The settings of the
+ * bench's orgs are already in `redis`.
+ */
+async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: unknown[], children: ChildProcess[]): Promise<PerCore> {
+  const pin = pinning();
+  console.log(`\nper core: ${pin.note}.`);
+  console.log(`wrk (one thread): ${CONNECTIONS} connections for ${DURATION}s, then 1 connection; open loop: vegeta (HTTP) and ghz (gRPC Check, JWT verified, one HTTP/2 connection) at ${OPEN_LOOP_RATES.join(' and ')} req/s for ${DURATION}s`);
+  const wrkRun = (name: string, base: string, requests: HttpRequest[], connections = CONNECTIONS) => wrk(name, base, requests, { connections, seconds: DURATION, pin });
+  const warm = (base: string, requests: HttpRequest[]) => wrk('warm-up', base, requests, { connections: CONNECTIONS, seconds: 2, pin });
+  const throughput: Row[] = [];
+  const oneConnection: Row[] = [];
+  const openLoop: Row[] = [];
+  const allow = '/v1/data/portkey/authz/allow';
+  const portcullisRequests = asRequests(allow, bodies.map((input) => ({ input })));
+  const opaRequests = asRequests(allow, inlined);
+
+  const floor = await startFloor(pin.server);
+  children.push(floor.child);
+  await warm(floor.base, portcullisRequests);
+  throughput.push(await wrkRun('floor: node:http, parses the body, constant answer', floor.base, portcullisRequests));
+  await stop(floor.child);
+
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  const unpinRedis = await pinRunning(redisPid, pin);
+  try {
+    const grpcPort = await freePort();
+    const on = await startPortcullis(redisUrl, { GRPC_PORT: String(grpcPort), GATEWAY_JWT_SECRET: JWT_SECRET }, pin.server);
+    children.push(on.child);
+    // The gateways take a workspace's organization from the directory.
+    for (const ws of ['ws-1', 'ws-2']) {
+      const res = await fetch(`${on.base}/v1/orgs/org-1/workspaces/${ws}`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      if (!res.ok) throw new Error(`registering ${ws}: ${res.status} ${await res.text()}`);
+    }
+    await warm(on.base, portcullisRequests);
+    throughput.push(await wrkRun('portcullis .../allow (audit on)', on.base, portcullisRequests));
+    oneConnection.push(await wrkRun('portcullis .../allow (audit on), 1 connection', on.base, portcullisRequests, 1));
+    for (const rate of OPEN_LOOP_RATES) openLoop.push(await vegeta(`portcullis .../allow (audit on) at ${rate}/s`, on.base, portcullisRequests, { rate, seconds: DURATION, pin }));
+    const calls = await gatewayCalls();
+    for (const rate of OPEN_LOOP_RATES) openLoop.push(await ghz(`portcullis gRPC Check (audit on, JWT) at ${rate}/s`, `127.0.0.1:${grpcPort}`, calls, { rate, seconds: DURATION, pin }));
+    await stop(on.child);
+
+    const off = await startPortcullis(redisUrl, { AUDIT_ENABLED: 'false' }, pin.server);
+    children.push(off.child);
+    await warm(off.base, portcullisRequests);
+    throughput.push(await wrkRun('portcullis .../allow (audit off)', off.base, portcullisRequests));
+    oneConnection.push(await wrkRun('portcullis .../allow (audit off), 1 connection', off.base, portcullisRequests, 1));
+    await stop(off.child);
+  } finally {
+    await unpinRedis();
+  }
+
+  const opa = await startOpa(pin.server, { GOMAXPROCS: '1' });
+  children.push(opa.child);
+  await warm(opa.base, opaRequests);
+  throughput.push(await wrkRun('opa run --server .../allow (GOMAXPROCS=1)', opa.base, opaRequests));
+  oneConnection.push(await wrkRun('opa run --server .../allow, 1 connection', opa.base, opaRequests, 1));
+  for (const rate of OPEN_LOOP_RATES) openLoop.push(await vegeta(`opa run --server .../allow at ${rate}/s`, opa.base, opaRequests, { rate, seconds: DURATION, pin }));
+  await stop(opa.child);
+
+  console.log(`\nper core, closed loop (wrk, ${CONNECTIONS} connections):`);
+  printRows(throughput);
+  console.log('\nper core, one connection (wrk -c1: latency without queueing):');
+  printRows(oneConnection);
+  console.log('\nper core, open loop at a fixed rate (req/s = answered per second):');
+  printRows(openLoop);
+  const [floorRow, auditOn, auditOff, opaRow] = throughput as [Row, Row, Row, Row];
+  return { floor: floorRow, auditOn, auditOff, opa: opaRow };
 }
 
 async function main(): Promise<void> {
@@ -194,6 +296,12 @@ async function main(): Promise<void> {
   try {
     console.log(`bench: ${DURATION}s per run, ${CONNECTIONS} connections, ${bodies.length} distinct inputs over ${ORGS} orgs, settings in Redis`);
     const rows: Row[] = [await engineAlone(bodies)];
+
+    const floor = await startFloor();
+    children.push(floor.child);
+    await load('warm-up', `${floor.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })), 2);
+    rows.push(await load('floor: node:http, parses the body, constant answer', `${floor.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input }))));
+    await stop(floor.child);
 
     const portcullis = await startPortcullis(redisServer.url);
     children.push(portcullis.child);
@@ -235,15 +343,13 @@ async function main(): Promise<void> {
     const exports = { posts: sink.posts() - logUploads.posts, bytes: sink.bytes() - logUploads.bytes };
     sink.server.close();
 
-    const opaPort = await freePort();
-    const opa = spawn(OPA, ['run', '--server', '--addr', `127.0.0.1:${opaPort}`, '--log-level', 'error', 'policies/authz.rego', 'policies/data.json'], { stdio: 'ignore' });
-    children.push(opa);
-    await waitFor(`http://127.0.0.1:${opaPort}/health`, opa);
+    const opa = await startOpa();
+    children.push(opa.child);
     const inlined = bodies.map((b) => ({ input: { ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } } }));
-    await load('warm-up', `http://127.0.0.1:${opaPort}/v1/data/portkey/authz/allow`, inlined, 2);
-    const opaAllow = await load('opa run --server POST /v1/data/portkey/authz/allow', `http://127.0.0.1:${opaPort}/v1/data/portkey/authz/allow`, inlined);
+    await load('warm-up', `${opa.base}/v1/data/portkey/authz/allow`, inlined, 2);
+    const opaAllow = await load('opa run --server POST /v1/data/portkey/authz/allow', `${opa.base}/v1/data/portkey/authz/allow`, inlined);
     rows.push(opaAllow);
-    await stop(opa);
+    await stop(opa.child);
 
     printRows(rows);
     // HMGET fetches settings; HGET re-checks a cached entry's version every SETTINGS_REVALIDATE_MS
@@ -254,6 +360,8 @@ async function main(): Promise<void> {
     const cost = (row: Row) => `${((1 - row.rps / portcullisAllow.rps) * 100).toFixed(1)}%`;
     console.log(`decision logs cost: ${cost(logsOn)} of throughput over audit on (${logUploads.posts} uploads, ${(logUploads.bytes / 1024).toFixed(0)} KiB gzip, warm-up included)`);
     console.log(`tracing cost: ${cost(traced1)} at 1% sampling, ${cost(traced100)} at 100% (${exports.posts} OTLP exports, ${(exports.bytes / 1024 ** 2).toFixed(1)} MiB JSON)`);
+
+    const core = await perCore(redis, redisServer.url, bodies, inlined, children);
 
     console.log(`\nscale: organizations in Redis, settings cache bounded to ${SCALE_CACHE_ORGS} orgs (LRU), ${SCALE_SECONDS}s per level, up to ${4 * SCALE_CACHE_ORGS} random orgs per level; hit ratio of that level`);
     const scaled = await startPortcullis(redisServer.url, { SETTINGS_CACHE_MAX_ORGS: String(SCALE_CACHE_ORGS) });
@@ -277,6 +385,9 @@ async function main(): Promise<void> {
     }
     await stop(scaled.child);
 
+    console.log(
+      `per-core portcullis/floor=${(core.auditOn.rps / core.floor.rps).toFixed(2)} audit-cost=${((1 - core.auditOn.rps / core.auditOff.rps) * 100).toFixed(1)}% portcullis/opa=${(core.auditOn.rps / core.opa.rps).toFixed(2)}`,
+    );
     console.log(`ratio portcullis/opa: rps=${(portcullisAllow.rps / opaAllow.rps).toFixed(2)} p99=${(portcullisAllow.p99 / opaAllow.p99).toFixed(2)}`);
   } finally {
     for (const child of children) await stop(child);
