@@ -70,6 +70,7 @@ function scratch<T>(use: (dir: string) => Promise<T>): Promise<T> {
   return use(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
+// A Lua long string: JSON bodies and header values need no escaping in it.
 const luaString = (s: string) => `[==[${s}]==]`;
 
 /**
@@ -82,7 +83,8 @@ export function wrk(name: string, base: string, requests: HttpRequest[], options
     const script = join(dir, 'requests.lua');
     const formatted = requests.map((r) => {
       const headers = Object.entries({ ...r.headers, ...(r.body ? { 'Content-Type': 'application/json' } : {}) })
-        .map(([k, v]) => `[${luaString(k)}] = ${luaString(v)}`)
+        // `[ [==[k]==] ]` with spaces: `[[` would open a long string.
+        .map(([k, v]) => `[ ${luaString(k)} ] = ${luaString(v)}`)
         .join(', ');
       return `wrk.format(${luaString(r.method)}, ${luaString(r.path)}, {${headers}}, ${r.body ? luaString(r.body) : 'nil'})`;
     });

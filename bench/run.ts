@@ -133,7 +133,8 @@ async function startOpa(pin: string[] = [], env: NodeJS.ProcessEnv = {}): Promis
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  // A child ended by a signal has no exit code, only a signal code.
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   await once(child, 'exit');
 }
