@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { load as loadYaml } from 'js-yaml';
+import { parseClusterNodes, parseReplicaRequirement } from './redis/connection.ts';
 
 type Kind = 'string' | 'integer' | 'boolean';
 
@@ -12,7 +13,14 @@ const FIELDS = {
   port: { env: 'PORT', kind: 'integer', default: 8181, doc: 'HTTP port (decisions, OPA API, admin API, metrics)' },
   adminToken: { env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'full-scope bearer token of the admin API (actor "admin"); generated and printed at start when empty and no adminTokensFile is set' },
   adminTokensFile: { env: 'ADMIN_TOKENS_FILE', kind: 'string', default: '', doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read and optional organizations' },
-  redisUrl: { env: 'REDIS_URL', kind: 'string', default: '', doc: 'Redis for settings (and audit); empty = in-memory store seeded from settingsFile' },
+  redisUrl: { env: 'REDIS_URL', kind: 'string', default: '', doc: 'one Redis node for settings, the workspace directory and the audit log (redis:// or rediss:// for TLS); empty (and no redisClusterNodes) = in-memory stores seeded from settingsFile' },
+  redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', kind: 'string', default: '', doc: 'a Redis Cluster instead of redisUrl: seed nodes, comma-separated host:port (set exactly one of the two)' },
+  redisUsername: { env: 'REDIS_USERNAME', kind: 'string', default: '', doc: 'Redis ACL user (both modes); a user in REDIS_URL wins' },
+  redisPassword: { env: 'REDIS_PASSWORD', kind: 'string', default: '', doc: 'password of the Redis ACL user (or of the default user); a password in REDIS_URL wins' },
+  redisTls: { env: 'REDIS_TLS', kind: 'boolean', default: false, doc: 'connect to Redis over TLS (a rediss:// URL implies it; needed for a cluster, which has no URL)' },
+  redisTlsCaFile: { env: 'REDIS_TLS_CA_FILE', kind: 'string', default: '', doc: 'PEM file of the CA that signed the Redis servers\' certificates (implies TLS); empty = the system\'s CAs' },
+  redisMinReplicasAck: { env: 'REDIS_MIN_REPLICAS_ACK', kind: 'string', default: 'auto', doc: 'replicas an admin write (settings, directory) must reach (WAIT) before it is acknowledged; auto = 1 when the key\'s master has replicas, else 0' },
+  redisWaitTimeoutMs: { env: 'REDIS_WAIT_TIMEOUT_MS', kind: 'integer', default: 1_000, doc: 'how long an admin write waits for its replicas; beyond it the API answers 503 replication_unconfirmed (the write may or may not survive a failover; retrying is safe)' },
   settingsFile: { env: 'SETTINGS_FILE', kind: 'string', default: 'examples/settings.yaml', doc: 'settings YAML that seeds the in-memory store' },
   bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', doc: 'OPA bundle (tar.gz) with policy.wasm' },
   logLevel: { env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
@@ -129,6 +137,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (fromEnv !== undefined && fromEnv !== '') config[key] = coerce(key, field.kind, fromEnv, field.env);
     else if (file[key] !== undefined) config[key] = coerce(key, field.kind, file[key], path!);
     else config[key] = field.default;
+  }
+  if (config.redisUrl !== '' && config.redisClusterNodes !== '') throw new ConfigError('set REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both');
+  if (config.redisClusterNodes !== '') {
+    try {
+      parseClusterNodes(String(config.redisClusterNodes));
+    } catch (error) {
+      throw new ConfigError(`redisClusterNodes must be comma-separated host:port: ${(error as Error).message}`);
+    }
+  }
+  try {
+    parseReplicaRequirement(String(config.redisMinReplicasAck));
+  } catch (error) {
+    throw new ConfigError(`redisMinReplicasAck ${(error as Error).message}`);
   }
   const generated = config.adminToken === '' && config.adminTokensFile === '';
   if (generated) config.adminToken = randomBytes(24).toString('base64url');

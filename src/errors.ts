@@ -88,5 +88,7 @@ export const errors = {
   invalidPath: (detail: string) => new ApiError(400, 'invalid_path', `request path cannot be decoded: ${detail}`),
   notFound: (what: string) => new ApiError(404, 'resource_not_found', `${what} not found`),
   unavailable: (message: string) => new ApiError(503, 'unavailable', message),
+  replicationUnconfirmed: (detail: string) =>
+    new ApiError(503, 'replication_unconfirmed', `the write was made but Redis did not confirm it on enough replicas (${detail}): it may or may not survive a failover; repeating the same request is safe`),
   internal: () => new ApiError(500, 'internal_error', 'internal error; see the sidecar log'),
 };

@@ -7,7 +7,7 @@ import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
 import type { AuditLog, AuditSink } from './audit/record.ts';
-import { ConfigError, withoutPassword, type Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
 import { createDecisionLogs } from './decisionlogs/sink.ts';
 import { ActivePolicy } from './engine/active.ts';
@@ -19,6 +19,7 @@ import { createApp } from './http/app.ts';
 import { decisionApi } from './http/decide.ts';
 import { loadAdminTokens } from './http/tokens.ts';
 import { Metrics } from './metrics.ts';
+import { describeRedis, parseReplicaRequirement, redisConnectionOptions } from './redis/connection.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
@@ -74,22 +75,23 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
 
   let store: SettingsStore;
   let storeKind: Sidecar['storeKind'];
-  if (config.redisUrl) {
+  const redis = redisConnectionOptions(config);
+  if (redis) {
     const redisStore = new RedisSettingsStore({
-      url: config.redisUrl,
+      connection: redis,
+      minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck),
+      waitTimeoutMs: config.redisWaitTimeoutMs,
       maxOrgs: config.settingsCacheMaxOrgs,
       maxWorkspaces: config.settingsCacheMaxWorkspaces,
       maxWorkspacesPerOrg: config.settingsCacheMaxWorkspacesPerOrg,
       maxDirectory: config.directoryCacheMax,
       revalidateAfterMs: config.settingsRevalidateMs,
       maxStaleMs: config.settingsMaxStaleMs,
-      commandTimeoutMs: config.redisCommandTimeoutMs,
-      reconnectMaxMs: config.redisReconnectMaxMs,
       stats: metrics.cacheStats,
     });
     await redisStore.connect().catch((error: unknown) => {
       bundles.stop();
-      throw new ConfigError(`Redis at ${withoutPassword(config.redisUrl)} is not reachable (${(error as Error).message}): start it, or point REDIS_URL at one`);
+      throw new ConfigError(`${describeRedis(redis)} is not reachable (${(error as Error).message}): start it, or point ${redis.url ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES'} at one`);
     });
     store = redisStore;
     storeKind = 'redis';

@@ -41,8 +41,8 @@ const COMMANDS: Record<string, Command> = {
   },
   'settings import': {
     run: settingsImport,
-    synopsis: 'settings import FILE.yaml [--redis URL] [--actor NAME] [--dry-run] [--prune]',
-    more: 'redis:    --redis URL (default $REDIS_URL)\n          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
+    synopsis: 'settings import FILE.yaml [--redis URL | --redis-cluster HOST:PORT,...] [--actor NAME] [--dry-run] [--prune]',
+    more: 'redis:    --redis URL (default $REDIS_URL), or --redis-cluster HOST:PORT,... (default $REDIS_CLUSTER_NODES);\n          $REDIS_USERNAME, $REDIS_PASSWORD, $REDIS_TLS, $REDIS_TLS_CA_FILE, $REDIS_MIN_REPLICAS_ACK as the sidecar reads them\n          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
   },
 };
 

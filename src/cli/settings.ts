@@ -14,7 +14,8 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { idProblem } from '../ids.ts';
-import { withoutPassword } from '../config.ts';
+import { loadConfig } from '../config.ts';
+import { describeRedis, parseReplicaRequirement, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';
@@ -43,12 +44,13 @@ interface OrgPlan {
 export async function settingsImport(args: string[], env: Env, io: Io): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { redis: { type: 'string' }, actor: { type: 'string' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+    options: { redis: { type: 'string' }, 'redis-cluster': { type: 'string' }, actor: { type: 'string' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
-  const url = values.redis ?? env.REDIS_URL;
-  if (!url) throw new UsageError('the Redis to import into is needed: --redis redis://host:6379 or REDIS_URL');
+  const { redis, minReplicasAck, waitTimeoutMs } = redisOf(values, env);
+  // The import records its changes in the audit log, whose cluster mode is built beside this (issue 12).
+  if (!redis.url) throw new UsageError('settings import into a Redis Cluster needs the cluster-ready audit log; use --redis with a single node for now');
   const file = positionals[0]!;
   let document: SettingsDocument;
   try {
@@ -60,9 +62,9 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const actor = values.actor ?? DEFAULT_ACTOR;
   const dryRun = values['dry-run'] === true;
 
-  const store = new RedisSettingsStore({ url, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0, commandTimeoutMs: 5000, reconnectMaxMs: 1000 });
+  const store = new RedisSettingsStore({ connection: redis, minReplicasAck, waitTimeoutMs, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0 });
   await store.connect().catch((error: unknown) => {
-    throw new Error(`cannot reach Redis at ${withoutPassword(url)}: ${(error as Error).message} (is it running? --redis or REDIS_URL)`);
+    throw new Error(`cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`);
   });
   try {
     await refuseForeignWorkspaces(document, store);
@@ -75,7 +77,7 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
       return;
     }
     const audit = new RedisAuditLog({
-      url,
+      url: redis.url!,
       retentionMs: RETENTION_MS,
       maxRecordsPerOrg: 1_000_000,
       batchSize: 100,
@@ -129,6 +131,25 @@ function differences(stored: OrgSettings | SettingValues | null, wanted: OrgSett
 }
 
 /** Every workspace Redis knows for the organization: its directory entries and its stored settings. */
+/**
+ * The Redis of --redis or --redis-cluster, else of the environment, read as the sidecar
+ * reads it (the same variables: ACL user, TLS, replicas to confirm a write).
+ */
+function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: string | undefined }, env: Env): { redis: RedisConnectionOptions; minReplicasAck: number | 'auto'; waitTimeoutMs: number } {
+  if (values.redis !== undefined && values['redis-cluster'] !== undefined) throw new UsageError('--redis (one node) or --redis-cluster (a cluster), not both');
+  const chosen = values.redis !== undefined ? { REDIS_URL: values.redis, REDIS_CLUSTER_NODES: '' } : values['redis-cluster'] !== undefined ? { REDIS_URL: '', REDIS_CLUSTER_NODES: values['redis-cluster'] } : {};
+  let config;
+  try {
+    // Only the Redis fields matter here; the token is set so that none is generated.
+    config = loadConfig({ ...env, ...chosen, ADMIN_TOKEN: 'unused' });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const redis = redisConnectionOptions(config);
+  if (!redis) throw new UsageError('the Redis to import into is needed: --redis redis://host:6379, --redis-cluster host:port,... or REDIS_URL / REDIS_CLUSTER_NODES');
+  return { redis: { ...redis, commandTimeoutMs: 5000, reconnectMaxMs: 1000 }, minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck), waitTimeoutMs: config.redisWaitTimeoutMs };
+}
+
 async function storedWorkspaces(store: RedisSettingsStore, orgId: string): Promise<Set<string>> {
   const ids = new Set(await store.workspaceSettingsIds(orgId));
   let after: string | undefined;

@@ -1,9 +1,11 @@
 // The one place errors become responses: {code, message, errors?}. Body-parser's and the
-// router's own errors are mapped to the same shape, a store that cannot answer is a 503;
+// router's own errors are mapped to the same shape, a store that cannot answer (or a write
+// its replicas did not confirm) is a 503;
 // anything unexpected is a logged 500 with no detail.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, errors } from '../errors.ts';
+import { ReplicationUnconfirmedError } from '../redis/connection.ts';
 import { SettingsUnavailableError } from '../settings/redis.ts';
 import { WorkspaceOwnedError } from '../settings/types.ts';
 
@@ -34,6 +36,7 @@ interface BodyParserError {
 export function toApiError(error: unknown, bodyLimit: string): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof WorkspaceOwnedError) return errors.workspaceOwned(error.workspaceId);
+  if (error instanceof ReplicationUnconfirmedError) return errors.replicationUnconfirmed(error.message);
   // The router decoding a path parameter such as /v1/orgs/%ZZ/...
   if (error instanceof URIError) return errors.invalidPath(error.message);
   if (isStoreUnavailable(error)) return errors.unavailable('the store (Redis) cannot answer right now; try again');

@@ -2,15 +2,20 @@
 //
 // Key layout (the {braces} are a cluster hash tag: an organization's keys live in one
 // slot, so a settings write is one atomic script; a workspace's directory entry lives in
-// the workspace's slot):
+// the workspace's slot, so registering a workspace is two single-slot steps, ordered as
+// registerWorkspace explains):
 //   portcullis:settings:{<orgId>}    HASH
 //     org              JSON OrgSettings (only the fields an admin set)
 //     ws:<workspaceId> JSON WorkspaceSettings
 //     version          integer, incremented by every write to the hash
 //   portcullis:directory:{<wsId>}    STRING  the organization that owns the workspace
 //   portcullis:workspaces:{<orgId>}  ZSET    the organization's workspaces (score 0, listed by lex)
-// Channel portcullis:settings:changed carries {"orgId"} (settings, published in the
-// write's MULTI) or {"workspaceId"} (directory).
+// Channel portcullis:settings:changed carries {"orgId"} (settings) or {"workspaceId"}
+// (directory), published by the script that writes; a classic channel, which a cluster
+// broadcasts to every node, so an instance listens on any one node (src/redis/connection.ts).
+//
+// Durability: an admin write is acknowledged only after WAIT confirmed it on
+// `minReplicasAck` replicas of the master that took it; else ReplicationUnconfirmedError.
 //
 // Cache: one entry per organization (LRU, bounded by `maxOrgs`) holding the org's
 // settings, its version and the workspaces fetched so far (LRU within the organization,
@@ -18,17 +23,21 @@
 // `maxWorkspaces`), so unique workspace ids cannot grow memory without bound and one
 // organization cannot push the others out. An entry is used without a round trip only
 // while three things hold: the change subscription has been up without a break since
-// the entry was confirmed (a break may have lost a message), no change message for the
+// the entry was confirmed (a break may have lost a message; a cluster topology change —
+// failover, resharding, a lost node — counts as a break), no change message for the
 // org has arrived, and it was confirmed less than `revalidateAfterMs` ago (the bound on
 // staleness should a message be lost without the connection noticing). Otherwise its
-// version is checked in Redis first. Directory answers (known and unknown workspaces)
+// version is checked in Redis first; after a topology change the entry is fetched again
+// whole, since a failed-over master may have lost a write whose version number a later
+// write reuses. Directory answers (known and unknown workspaces)
 // are cached under the same rules, bounded by `maxDirectory`.
 //
 // Outage: when Redis cannot be asked, an entry confirmed less than `maxStaleMs` ago is
 // still served (counted as `stale`); anything older, or not cached, makes snapshot()
 // throw, and the Decider fails closed on a decision a setting decides.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions, type ReplicaRequirement } from '../redis/connection.ts';
 import { VersionMismatchError, WorkspaceOwnedError, type Versioned, type OrgSettings, type SettingsSnapshot, type SettingsStore, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
@@ -37,22 +46,35 @@ const directoryKey = (workspaceId: string) => `portcullis:directory:{${workspace
 const workspacesKey = (orgId: string) => `portcullis:workspaces:{${orgId}}`;
 const workspaceField = (workspaceId: string) => `ws:${workspaceId}`;
 
+// Every directory script announces the workspace (ARGV[2] on channel ARGV[3]) even when it
+// changed nothing: the message is a write the replicas receive, so the WAIT that follows
+// confirms the state it answered from (an earlier, unconfirmed attempt's write included).
+
 /** Claims a workspace for an organization unless another holds it: returns the owner before the call (or false). */
 const CLAIM = `
 local owner = redis.call('GET', KEYS[1])
 if owner and owner ~= ARGV[1] then return owner end
 if not owner then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[2])
 return owner or false`;
-/** Deletes the claim only if the organization holds it. */
+/** Deletes the claim only if the organization holds it: 1 when it did. */
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then released = redis.call('DEL', KEYS[1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return released`;
+/** Adds (ARGV[1] 'add') or removes the workspace ARGV[4] in the organization's listing. */
+const LIST = `
+if ARGV[1] == 'add' then redis.call('ZADD', KEYS[1], 0, ARGV[4]) else redis.call('ZREM', KEYS[1], ARGV[4]) end
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1`;
 
 /**
  * Every settings write: checks the version (ARGV[1], '' for none), sets or deletes one field
  * of the org hash, bumps the version and announces the change, atomically. Returns
  * {1, new version}; {0, current version} on a version mismatch; {2, current version} when
- * a delete found nothing (no bump, no message).
+ * a delete found nothing (no bump; announced all the same, so that the WAIT after it
+ * confirms the state it found).
  */
 const WRITE = `
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
@@ -60,6 +82,7 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= current then return {0, current} end
 if ARGV[2] == 'set' then
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
 elseif redis.call('HDEL', KEYS[1], ARGV[3]) == 0 then
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
   return {2, current}
 end
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
@@ -77,6 +100,8 @@ interface Confirmed {
 }
 
 interface CachedOrg extends Confirmed {
+  /** The topology generation at confirmation; after a change the entry is fetched again whole. */
+  topology: number;
   org: OrgSettings;
   version: number;
   workspaces: LRUCache<string, WorkspaceSettings>;
@@ -103,7 +128,10 @@ export interface CacheStats {
 }
 
 export interface RedisStoreOptions {
-  url: string;
+  connection: RedisConnectionOptions;
+  /** Replicas an admin write must reach before it is acknowledged (WAIT). */
+  minReplicasAck: ReplicaRequirement;
+  waitTimeoutMs: number;
   maxOrgs: number;
   /** (organization, workspace) entries across all organizations. */
   maxWorkspaces: number;
@@ -112,8 +140,6 @@ export interface RedisStoreOptions {
   maxDirectory: number;
   revalidateAfterMs: number;
   maxStaleMs: number;
-  commandTimeoutMs: number;
-  reconnectMaxMs: number;
   stats?: CacheStats;
   now?: () => number;
 }
@@ -123,13 +149,15 @@ export class SettingsUnavailableError extends Error {
 }
 
 export class RedisSettingsStore implements SettingsStore {
-  readonly redis: Redis;
-  private readonly subscriber: Redis;
+  readonly redis: RedisClient;
+  private readonly subscription: Subscription;
+  private readonly unwatchTopology: () => void;
   private readonly cache: LRUCache<string, CachedOrg>;
   private readonly owners: LRUCache<string, CachedOwner>;
   private readonly now: () => number;
   private subscribed = false;
   private epoch = 0;
+  private topology = 0;
   /** Counts change messages and subscription breaks; a fetch that overlapped one is not cached. */
   private changes = 0;
   private lastReported: boolean | undefined;
@@ -137,19 +165,13 @@ export class RedisSettingsStore implements SettingsStore {
   private readonly ownerLookups = new Map<string, Promise<string | null>>();
 
   constructor(private readonly options: RedisStoreOptions) {
-    const common = {
-      lazyConnect: true,
-      commandTimeout: options.commandTimeoutMs,
-      maxRetriesPerRequest: 1,
-      // Exponential backoff with jitter, so a fleet of sidecars does not reconnect in step.
-      retryStrategy: (attempt: number) => Math.round(Math.min(50 * 2 ** Math.min(attempt, 16), options.reconnectMaxMs) * (0.5 + Math.random() / 2)),
-    };
     // Fail fast while disconnected: a decision must not wait on a queue for Redis to return.
-    this.redis = new Redis(options.url, { ...common, enableOfflineQueue: false });
-    // We subscribe again on every 'ready' ourselves (below), with the failure handled:
-    // ioredis's own resubscription leaves its promise unhandled, and a connection that
-    // drops right after reconnecting would then end the process (an unhandled rejection).
-    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, autoResubscribe: false });
+    this.redis = openRedis(options.connection, { offlineQueue: false });
+    this.subscription = new Subscription(this.redis, options.connection, CHANGES_CHANNEL, {
+      message: (message) => this.onChange(message),
+      up: () => this.onSubscribed(),
+      down: () => this.onBreak(),
+    });
     // An organization counts as 1 + its cached workspaces against maxWorkspaces; its size
     // is recomputed whenever it is set again after a workspace was added.
     this.cache = new LRUCache({
@@ -159,37 +181,22 @@ export class RedisSettingsStore implements SettingsStore {
     });
     this.owners = new LRUCache({ max: Math.max(1, options.maxDirectory) });
     this.now = options.now ?? Date.now;
-    this.subscriber.on('message', (_channel: string, message: string) => this.onChange(message));
-    this.subscriber.on('close', () => {
-      if (this.subscribed) this.epoch++;
-      this.subscribed = false;
-      this.changes++;
-      this.report();
-    });
-    this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(CHANGES_CHANNEL).then(
-        () => this.onSubscribed(),
-        () => undefined,
-      );
-    });
     this.redis.on('ready', () => this.report());
     this.redis.on('close', () => this.report());
-    for (const connection of [this.redis, this.subscriber]) connection.on('error', () => undefined);
-    this.redis.defineCommand('claimWorkspace', { numberOfKeys: 1, lua: CLAIM });
-    this.redis.defineCommand('releaseWorkspace', { numberOfKeys: 1, lua: RELEASE });
-    this.redis.defineCommand('writeSettings', { numberOfKeys: 1, lua: WRITE });
+    this.redis.on('error', () => undefined);
+    this.unwatchTopology = watchTopology(this.redis, () => this.onTopologyChange());
   }
 
   async connect(): Promise<void> {
     try {
-      await Promise.all([this.redis.connect(), this.subscriber.connect()]);
-      await this.subscriber.subscribe(CHANGES_CHANNEL);
+      // The cluster's nodes first: the subscription picks one of them.
+      await this.redis.connect();
+      await this.subscription.start();
     } catch (error) {
       this.redis.disconnect();
-      this.subscriber.disconnect();
+      this.subscription.close();
       throw error;
     }
-    this.onSubscribed();
   }
 
   async snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
@@ -200,6 +207,15 @@ export class RedisSettingsStore implements SettingsStore {
       if (this.trusted(cached)) {
         this.options.stats?.onHit();
         return snapshot;
+      }
+      if (cached.topology !== this.topology) {
+        // The version alone cannot tell: a lost write's version number may have been reused.
+        this.options.stats?.onMiss();
+        try {
+          return await this.fetchOnce(orgId, workspaceId);
+        } catch (error) {
+          return this.stale(cached, snapshot, error);
+        }
       }
       let current: boolean;
       try {
@@ -242,7 +258,7 @@ export class RedisSettingsStore implements SettingsStore {
   async orgIds(): Promise<string[]> {
     const ids = new Set<string>();
     for (const pattern of ['portcullis:settings:{*}', 'portcullis:workspaces:{*}']) {
-      for await (const keys of this.redis.scanStream({ match: pattern, count: 500 }) as AsyncIterable<string[]>) {
+      for await (const keys of scanKeys(this.redis, pattern)) {
         for (const key of keys) ids.add(key.slice(key.indexOf('{') + 1, -1));
       }
     }
@@ -286,22 +302,24 @@ export class RedisSettingsStore implements SettingsStore {
     }
   }
 
+  // The claim (the workspace's slot) and the listing (the organization's slot) are two
+  // keys in two slots, so no script can change both. The steps are ordered so that a
+  // listing never names a workspace its organization does not hold: register claims, then
+  // lists; unregister unlists, then releases. A crash (or a 503) between the two leaves the
+  // workspace held but not listed — decisions are right, the listing lacks it — and
+  // repeating the same request completes it (both are idempotent).
+
   async registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }> {
-    // Claim first (the workspace's slot), then list (the organization's slot): a listing
-    // never names a workspace the organization does not hold for more than a moment, and
-    // a registration interrupted between the two is completed by repeating it.
-    const owner = await this.scripts.claimWorkspace(directoryKey(workspaceId), orgId);
+    const owner = await this.durably(directoryKey(workspaceId), (redis, key) => redis.eval(CLAIM, 1, key, orgId, this.directoryMessage(workspaceId), CHANGES_CHANNEL) as Promise<string | null>);
     if (owner !== null && owner !== orgId) throw new WorkspaceOwnedError(workspaceId);
-    await this.redis.zadd(workspacesKey(orgId), 0, workspaceId);
-    if (owner === null) await this.announceDirectoryChange(workspaceId);
+    await this.durably(workspacesKey(orgId), (redis, key) => redis.eval(LIST, 1, key, 'add', this.directoryMessage(workspaceId), CHANGES_CHANNEL, workspaceId));
     return { created: owner === null };
   }
 
   async unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean> {
-    const released = Number(await this.scripts.releaseWorkspace(directoryKey(workspaceId), orgId)) === 1;
-    await this.redis.zrem(workspacesKey(orgId), workspaceId);
-    if (released) await this.announceDirectoryChange(workspaceId);
-    return released;
+    await this.durably(workspacesKey(orgId), (redis, key) => redis.eval(LIST, 1, key, 'remove', this.directoryMessage(workspaceId), CHANGES_CHANNEL, workspaceId));
+    const released = await this.durably(directoryKey(workspaceId), (redis, key) => redis.eval(RELEASE, 1, key, orgId, this.directoryMessage(workspaceId), CHANGES_CHANNEL));
+    return Number(released) === 1;
   }
 
   async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
@@ -327,12 +345,9 @@ export class RedisSettingsStore implements SettingsStore {
   }
 
   async close(): Promise<void> {
-    this.subscriber.disconnect();
+    this.unwatchTopology();
+    this.subscription.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
-  }
-
-  private get scripts(): DirectoryCommands {
-    return this.redis as unknown as DirectoryCommands;
   }
 
   private trusted(entry: Confirmed): boolean {
@@ -400,6 +415,7 @@ export class RedisSettingsStore implements SettingsStore {
     this.requireConnection();
     const changesBefore = this.changes;
     const epoch = this.currentEpoch();
+    const topology = this.topology;
     const askedAt = this.now();
     const [org, workspace, version] = await this.redis.hmget(keyOf(orgId), 'org', workspaceField(workspaceId), 'version');
     const snapshot: SettingsSnapshot = {
@@ -409,7 +425,7 @@ export class RedisSettingsStore implements SettingsStore {
     };
     // A change that arrived while the answer was on its way may be newer than the answer:
     // use the answer for this decision but do not keep it.
-    if (this.changes === changesBefore) this.remember(orgId, workspaceId, snapshot, askedAt, epoch);
+    if (this.changes === changesBefore) this.remember(orgId, workspaceId, snapshot, askedAt, epoch, topology);
     return snapshot;
   }
 
@@ -441,43 +457,62 @@ export class RedisSettingsStore implements SettingsStore {
   private async write(orgId: string, field: string, value: string | null, ifVersion?: number): Promise<{ written: boolean; version: number }> {
     // The message is published inside the script, so a committed write is always
     // announced; it names no version, and every instance drops the org.
-    const [status, version] = await this.scripts.writeSettings(
-      keyOf(orgId),
-      ifVersion === undefined ? '' : String(ifVersion),
-      value === null ? 'del' : 'set',
-      field,
-      value ?? '',
-      CHANGES_CHANNEL,
-      JSON.stringify({ orgId }),
-    );
-    if (status === 0) throw new VersionMismatchError(version);
+    const [status, version] = await this.durably(keyOf(orgId), async (redis, key) => {
+      const reply = (await redis.eval(WRITE, 1, key, ifVersion === undefined ? '' : String(ifVersion), value === null ? 'del' : 'set', field, value ?? '', CHANGES_CHANNEL, JSON.stringify({ orgId }))) as [number, number];
+      // A version mismatch wrote nothing: no replica need confirm it.
+      if (reply[0] === 0) throw new VersionMismatchError(reply[1]);
+      return reply;
+    });
     if (status === 1) this.cache.delete(orgId);
     return { written: status === 1, version };
   }
 
-  private async announceDirectoryChange(workspaceId: string): Promise<void> {
-    this.owners.delete(workspaceId);
-    await this.redis.publish(CHANGES_CHANNEL, JSON.stringify({ workspaceId }));
+  /**
+   * A write acknowledged only once the replicas confirmed it (writeDurably). The local
+   * cache forgets what it touches even when the confirmation fails: the write may stand.
+   */
+  private durably<T>(key: string, write: (redis: Redis, key: string) => Promise<T>): Promise<T> {
+    return writeDurably(this.redis, key, this.options.minReplicasAck, this.options.waitTimeoutMs, (redis) => write(redis, key));
   }
 
-  private remember(orgId: string, workspaceId: string, snapshot: SettingsSnapshot, confirmedAt: number, epoch: number): void {
+  private directoryMessage(workspaceId: string): string {
+    this.owners.delete(workspaceId);
+    return JSON.stringify({ workspaceId });
+  }
+
+  private remember(orgId: string, workspaceId: string, snapshot: SettingsSnapshot, confirmedAt: number, epoch: number, topology: number): void {
     const cached = this.cache.get(orgId);
-    if (cached && cached.version === snapshot.version) {
+    if (cached && cached.version === snapshot.version && cached.topology === topology) {
       cached.workspaces.set(workspaceId, snapshot.workspace);
       cached.confirmedAt = Math.max(cached.confirmedAt, confirmedAt);
       cached.epoch = epoch;
       this.cache.set(orgId, cached); // its size changed
       return;
     }
-    if (cached && cached.version > snapshot.version) return;
+    if (cached && cached.version > snapshot.version && cached.topology === topology) return;
     const workspaces = new LRUCache<string, WorkspaceSettings>({ max: Math.max(1, Math.min(this.options.maxWorkspacesPerOrg, this.options.maxWorkspaces)) });
     workspaces.set(workspaceId, snapshot.workspace);
-    this.cache.set(orgId, { org: snapshot.org, version: snapshot.version, workspaces, confirmedAt, epoch });
+    this.cache.set(orgId, { org: snapshot.org, version: snapshot.version, workspaces, confirmedAt, epoch, topology });
   }
 
   private onSubscribed(): void {
     this.subscribed = true;
     this.report();
+  }
+
+  /** The subscription broke: a message may be lost from now until it is back. */
+  private onBreak(): void {
+    if (this.subscribed) this.epoch++;
+    this.subscribed = false;
+    this.changes++;
+    this.report();
+  }
+
+  /** A failover, a resharding or a lost node: treated as a break, and cached entries are fetched again whole. */
+  private onTopologyChange(): void {
+    this.epoch++;
+    this.topology++;
+    this.changes++;
   }
 
   private onChange(message: string): void {
@@ -495,13 +530,6 @@ export class RedisSettingsStore implements SettingsStore {
     this.lastReported = up;
     this.options.stats?.onConnection?.(up);
   }
-}
-
-/** The scripts defined on the connection (defineCommand). */
-interface DirectoryCommands {
-  claimWorkspace(key: string, orgId: string): Promise<string | null>;
-  releaseWorkspace(key: string, orgId: string): Promise<number>;
-  writeSettings(key: string, ifVersion: string, op: 'set' | 'del', field: string, value: string, channel: string, message: string): Promise<[number, number]>;
 }
 
 function parseJson<T>(text: string | null | undefined): T | null {

@@ -7,30 +7,32 @@ import { after, before, describe, test } from 'node:test';
 import { MemorySettingsStore } from '../../src/settings/memory.ts';
 import { RedisSettingsStore } from '../../src/settings/redis.ts';
 import { WorkspaceOwnedError, type SettingsStore } from '../../src/settings/types.ts';
+import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { RedisServer } from '../support/redis.ts';
 
 let redis: RedisServer;
+let cluster: RedisCluster;
 const stores: RedisSettingsStore[] = [];
 
 before(async () => {
-  redis = await RedisServer.start();
+  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
 });
 after(async () => {
   await Promise.all(stores.map((store) => store.close()));
-  await redis.stop();
+  await Promise.all([redis.stop(), cluster.stop()]);
 });
 
 async function redisStore(over: Partial<ConstructorParameters<typeof RedisSettingsStore>[0]> = {}): Promise<RedisSettingsStore> {
   const store = new RedisSettingsStore({
-    url: redis.url,
+    connection: { url: redis.url, commandTimeoutMs: 5_000, reconnectMaxMs: 500 },
+    minReplicasAck: 'auto',
+    waitTimeoutMs: 2_000,
     maxOrgs: 1_000,
     maxWorkspaces: 10_000,
     maxWorkspacesPerOrg: 1_000,
     maxDirectory: 10_000,
     revalidateAfterMs: 60_000,
     maxStaleMs: 60_000,
-    commandTimeoutMs: 5_000,
-    reconnectMaxMs: 500,
     ...over,
   });
   await store.connect();
@@ -47,9 +49,12 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   }
 }
 
+const clusterStore = () => redisStore({ connection: { clusterNodes: cluster.nodes, commandTimeoutMs: 5_000, reconnectMaxMs: 500 } });
+
 const kinds: Array<[string, () => Promise<SettingsStore>]> = [
   ['memory', async () => new MemorySettingsStore()],
   ['redis', () => redisStore()],
+  ['redis-cluster', clusterStore],
 ];
 
 for (const [kind, make] of kinds) {
@@ -91,16 +96,31 @@ for (const [kind, make] of kinds) {
   });
 }
 
-test('redis: a directory change on one instance reaches the cached answer of another', async () => {
-  const a = await redisStore();
-  const b = await redisStore();
-  assert.equal(await b.workspaceOrg('ws-moving'), null); // cached as unknown
-  await a.registerWorkspace('org-1', 'ws-moving');
-  await eventually(async () => (await b.workspaceOrg('ws-moving')) === 'org-1', 'the registration to reach b');
-  await a.unregisterWorkspace('org-1', 'ws-moving');
-  await a.registerWorkspace('org-2', 'ws-moving');
-  await eventually(async () => (await b.workspaceOrg('ws-moving')) === 'org-2', 'the move to reach b');
-});
+for (const [kind, make] of [['redis', redisStore], ['redis-cluster', clusterStore]] as const) {
+  test(`${kind}: a directory change on one instance reaches the cached answer of another`, async () => {
+    const a = await make();
+    const b = await make();
+    assert.equal(await b.workspaceOrg('ws-moving'), null); // cached as unknown
+    await a.registerWorkspace('org-1', 'ws-moving');
+    await eventually(async () => (await b.workspaceOrg('ws-moving')) === 'org-1', 'the registration to reach b');
+    await a.unregisterWorkspace('org-1', 'ws-moving');
+    await a.registerWorkspace('org-2', 'ws-moving');
+    await eventually(async () => (await b.workspaceOrg('ws-moving')) === 'org-2', 'the move to reach b');
+  });
+
+  test(`${kind}: a registration interrupted after its claim (the first of its two slots) is completed by repeating it`, async () => {
+    const store = await make();
+    // The state a crash between the two steps leaves: held, not listed.
+    await store.redis.set('portcullis:directory:{ws-half}', 'org-half');
+    assert.equal(await store.workspaceOrg('ws-half'), 'org-half', 'decisions already see the owner');
+    assert.deepEqual((await store.listWorkspaces('org-half', { limit: 10 })).workspaces, []);
+    assert.deepEqual(await store.registerWorkspace('org-half', 'ws-half'), { created: false });
+    assert.deepEqual((await store.listWorkspaces('org-half', { limit: 10 })).workspaces, ['ws-half']);
+    assert.equal(await store.unregisterWorkspace('org-half', 'ws-half'), true);
+    assert.deepEqual((await store.listWorkspaces('org-half', { limit: 10 })).workspaces, []);
+    assert.equal(await store.workspaceOrg('ws-half'), null);
+  });
+}
 
 test('redis: the settings cache is bounded in workspaces per organization and overall', async () => {
   const store = await redisStore({ maxWorkspaces: 200, maxWorkspacesPerOrg: 50 });
