@@ -60,6 +60,7 @@ const FIELDS = {
   requestTimeoutMs: { env: 'REQUEST_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'a request (head and body) not received within this is answered 408 and closed' },
   headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'integer', default: 5_000, doc: 'a request head not received within this is answered 408 and closed' },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut' },
+  workers: { env: 'WORKERS', kind: 'string', default: '1', doc: 'worker processes sharing the HTTP and gRPC ports (node:cluster), each with its own settings cache, subscription and audit writer: a number, or auto = the cores this process may use (CPU affinity, bounded by the cgroup v2 quota); 1 = one process, no primary' },
   grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
   gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
   gatewayPassUnmatched: { env: 'GATEWAY_PASS_UNMATCHED', kind: 'boolean', default: false, doc: 'let requests that match no route through (reason no_route) instead of denying them' },

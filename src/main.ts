@@ -1,30 +1,99 @@
-// `make run`: start the sidecar, say where it listens, stop cleanly on SIGTERM/SIGINT.
+// `make run`: start the sidecar — one process, or with WORKERS=N a primary and N worker
+// processes sharing its ports — say where it listens, stop cleanly on SIGTERM/SIGINT.
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { BundleError } from './engine/bundle.ts';
 import { createLimitedServer } from './http/limits.ts';
 import { createLogger, type LogFormat } from './log.ts';
-import { createSidecar } from './sidecar.ts';
+import { createSidecar, type Sidecar } from './sidecar.ts';
+import { workerCount } from './workers/count.ts';
+import { toPrimary } from './workers/messages.ts';
+import { serveWorkerMetrics } from './workers/metrics.ts';
+import { WorkerPool, WorkerStartupError, type Listening } from './workers/primary.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, logFormat(config.logFormat));
+  if (cluster.isWorker) return runWorker(config, log.child({ worker: cluster.worker!.id, pid: process.pid }));
+  const workers = workerCount(config.workers);
+  if (workers === 1) {
+    const serving = await serve(config, log);
+    announce(config, log, serving);
+    onStopSignal(log, async () => {
+      await serving.stop();
+      process.exit(0);
+    });
+    return;
+  }
+  const pool = new WorkerPool(config, log, workers);
+  const listening = await pool.start();
+  announce(config, log, listening, workers);
+  onStopSignal(log, async () => {
+    const code = await pool.stop();
+    log.info('stopped');
+    process.exit(code);
+  });
+}
+
+/** A worker: a whole sidecar on the ports the primary shares; it tells the primary once it serves. */
+async function runWorker(config: Config, log: Logger): Promise<void> {
+  const serving = await serve(config, log);
+  serveWorkerMetrics(serving.sidecar.metrics.registry);
+  const { httpPort, grpcPort, revision, storeKind } = serving;
+  await toPrimary({ portcullis: 'ready', httpPort, grpcPort, revision, storeKind });
+  onStopSignal(log, async () => {
+    await serving.stop();
+    process.exit(0);
+  });
+}
+
+interface Serving extends Listening {
+  sidecar: Sidecar;
+  /** Drains in-flight requests, closes the sidecar (audit flushed); resolves when done. */
+  stop(): Promise<void>;
+}
+
+async function serve(config: Config, log: Logger): Promise<Serving> {
   const sidecar = await createSidecar(config, log);
   const server = createLimitedServer(sidecar.app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-  const { port } = server.address() as AddressInfo;
-  const base = `http://${config.host}:${port}`;
-  log.info({ url: base, store: sidecar.storeKind, revision: sidecar.policy.current?.revision }, 'portcullis listening');
-  if (config.grpcPort > 0) {
-    const grpcPort = await sidecar.grpc.listen(config.host, config.grpcPort);
-    log.info({ address: `${config.host}:${grpcPort}` }, 'Envoy ext_authz gRPC listening');
-  }
+  const { port: httpPort } = server.address() as AddressInfo;
+  const grpcPort = config.grpcPort > 0 ? await sidecar.grpc.listen(config.host, config.grpcPort) : 0;
+
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      // A keep-alive connection becomes idle only once its in-flight request is answered:
+      // close each as soon as it does, and cut whatever is left when the drain time is up.
+      const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+      const cut = setTimeout(() => {
+        log.warn({ afterMs: config.shutdownTimeoutMs }, 'drain time is up: closing the remaining connections');
+        server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      server.close(async () => {
+        clearInterval(closeIdle);
+        clearTimeout(cut);
+        await sidecar.close();
+        log.info('stopped');
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+  return { sidecar, httpPort, grpcPort, revision: sidecar.policy.current?.revision ?? '', storeKind: sidecar.storeKind, stop };
+}
+
+/** Says where it listens: log lines, and for a person (or a generated token) the banner. */
+function announce(config: Config, log: Logger, listening: Listening, workers = 1): void {
+  const base = `http://${config.host}:${listening.httpPort}`;
+  log.info({ url: base, store: listening.storeKind, revision: listening.revision, ...(workers > 1 ? { workers } : {}) }, 'portcullis listening');
+  if (listening.grpcPort > 0) log.info({ address: `${config.host}:${listening.grpcPort}` }, 'Envoy ext_authz gRPC listening');
 
   if (process.stdout.isTTY || config.adminTokenGenerated) {
     process.stderr.write(
       [
         '',
-        `Portcullis listening on ${base} (settings: ${sidecar.storeKind}, bundle ${sidecar.policy.current?.revision})`,
+        `Portcullis listening on ${base} (settings: ${listening.storeKind}, bundle ${listening.revision}${workers > 1 ? `, ${workers} workers` : ''})`,
         config.adminTokenGenerated ? `Admin token (generated for this run; set ADMIN_TOKEN or ADMIN_TOKENS_FILE to choose): ${config.adminToken}` : adminTokenSources(config),
         'Try:',
         `  curl -s ${base}/v1/authorize -d '{"principal":{"id":"u-1","orgId":"org-1","orgRole":"member","workspaceRoles":{"ws-1":"manager"}},"action":"create","resource":{"type":"mcp_server","orgId":"org-1","workspaceId":"ws-1"}}'`,
@@ -32,30 +101,19 @@ async function main(): Promise<void> {
       ].join('\n') + '\n',
     );
   }
+}
 
+/** Runs `stop` once, on the first SIGTERM or SIGINT. */
+function onStopSignal(log: Logger, stop: () => Promise<void>): void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: draining in-flight requests');
-    // A keep-alive connection becomes idle only once its in-flight request is answered:
-    // close each as soon as it does, and cut whatever is left when the drain time is up.
-    const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
-    const cut = setTimeout(() => {
-      log.warn({ afterMs: config.shutdownTimeoutMs }, 'drain time is up: closing the remaining connections');
-      server.closeAllConnections();
-    }, config.shutdownTimeoutMs);
-    server.close(async () => {
-      clearInterval(closeIdle);
-      clearTimeout(cut);
-      await sidecar.close();
-      log.info('stopped');
-      process.exit(0);
-    });
-    server.closeIdleConnections();
+    void stop();
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 function logFormat(setting: string): LogFormat {
@@ -69,10 +127,12 @@ function adminTokenSources(config: Config): string {
   return `Admin tokens: from ${sources.filter(Boolean).join(' and ')}`;
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   // Expected failures (configuration, files, a bundle that does not load) in one line; anything else with its stack.
-  const expected = error instanceof ConfigError || error instanceof BundleError;
+  // A worker hands its line to the primary, which prints the first one: N workers failing alike print it once.
+  const expected = error instanceof ConfigError || error instanceof BundleError || error instanceof WorkerStartupError;
   const message = expected ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(`portcullis: cannot start: ${message}\n`);
+  if (cluster.isWorker) await toPrimary({ portcullis: 'startup-failed', message });
+  else process.stderr.write(`portcullis: cannot start: ${message}\n`);
   process.exit(1);
 });

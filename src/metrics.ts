@@ -32,6 +32,7 @@ export class Metrics {
     name: 'portcullis_settings_cache_hit_ratio',
     help: 'Share of settings lookups answered from the in-process cache since start (hit + stale over all).',
     registers: [this.registry],
+    aggregator: 'average',
     collect: async () => {
       const values = (await this.settingsCache.get()).values;
       const count = (result: string) => values.find((v) => v.labels.result === result)?.value ?? 0;
@@ -46,23 +47,37 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // `aggregator`: how WORKERS > 1 merge a gauge (src/workers/metrics.ts); counters are summed.
   readonly bundleInfo = new Gauge({
     name: 'portcullis_bundle_info',
     help: 'The active policy bundle (value 1, revision in the label).',
     labelNames: ['revision'] as const,
     registers: [this.registry],
+    aggregator: 'max',
   });
+
+  private wasmMemory: (() => number | undefined) | undefined;
 
   readonly wasmMemoryBytes = new Gauge({
     name: 'portcullis_wasm_memory_bytes',
-    help: 'Linear memory of the active policy WASM instance.',
+    help: 'Linear memory of the active policy WASM instance (of all workers\' instances together).',
     registers: [this.registry],
+    collect: () => {
+      const bytes = this.wasmMemory?.();
+      if (bytes !== undefined) this.wasmMemoryBytes.set(bytes);
+    },
   });
+
+  /** Where the WASM memory size is read from at scrape time. */
+  watchWasmMemory(bytes: () => number | undefined): void {
+    this.wasmMemory = bytes;
+  }
 
   readonly settingsStoreUp = new Gauge({
     name: 'portcullis_settings_store_up',
-    help: 'Whether the settings store is connected and receiving change messages (1) or not (0).',
+    help: 'Whether the settings store is connected and receiving change messages (1) or not (0); with workers, 0 when any of them is not.',
     registers: [this.registry],
+    aggregator: 'min',
   });
 
   readonly engineRebuilds = new Counter({

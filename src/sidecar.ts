@@ -61,6 +61,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const metrics = new Metrics();
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
+  metrics.watchWasmMemory(() => policy.current?.memoryBytes);
   const bundles = new BundleManager({
     source: config.bundleUrl
       ? { kind: 'url', url: config.bundleUrl, pollMs: config.bundlePollMs }

@@ -4,6 +4,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
 // reading in their own organization is allowed (org_admin). Evaluated directly on the
@@ -49,12 +50,13 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
       startedAt,
       bundle: policy.current ? { revision: policy.current.revision, entrypoints: policy.current.entrypoints } : null,
       settingsStore: { kind: storeKind, ready: store.isReady() },
+      // Which process answered: with WORKERS > 1, one of several.
+      pid: process.pid,
     });
   });
 
   router.get('/metrics', async (_req, res) => {
-    if (policy.current) metrics.wasmMemoryBytes.set(policy.current.memoryBytes);
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    res.type(metrics.registry.contentType).send(await metricsExposition(metrics.registry));
   });
 
   return router;
