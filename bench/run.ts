@@ -9,14 +9,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { readBundleFile } from '../src/engine/bundle.ts';
 import { PolicyEngine } from '../src/engine/engine.ts';
+import calculateSlot from 'cluster-key-slot';
+import { startRedisCluster } from '../test/support/cluster.ts';
 import { freePort, RedisServer } from '../test/support/redis.ts';
 import { gatewayCalls, JWT_SECRET } from './gateway-calls.ts';
-import { ghz, type HttpRequest, pinned, pinning, pinRunning, type Row, vegeta, wrk } from './load.ts';
+import { ghz, type HttpRequest, pinned, pinning, type Pinning, pinRunning, type Row, vegeta, wrk } from './load.ts';
 
 const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
@@ -139,6 +142,20 @@ async function stop(child: ChildProcess): Promise<void> {
   await once(child, 'exit');
 }
 
+/** The bench orgs' settings, through the settings API. */
+async function putSettings(base: string): Promise<void> {
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+  for (let o = 0; o < ORGS; o++) {
+    for (const [path, body] of [
+      [`/v1/orgs/org-${o}/settings/integration-access`, orgSettings(o)],
+      [`/v1/orgs/org-${o}/workspaces/${workspaceOf(`org-${o}`)}/settings/integration-access`, workspaceSettings(o)],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
+    }
+  }
+}
+
 /** Calls of each command so far, from Redis's own statistics. */
 async function commandCalls(redis: Redis): Promise<Map<string, number>> {
   const stats = await redis.info('commandstats');
@@ -151,16 +168,34 @@ function commandsSince(before: Map<string, number>, after: Map<string, number>):
   return delta;
 }
 
-/** Writes n organizations straight into the store's layout (src/settings/redis.ts), pipelined. */
-async function seedOrgs(redis: Redis, from: number, to: number): Promise<void> {
+/**
+ * Writes organizations from..to straight into the store's layout (src/settings/redis.ts),
+ * pipelined to the node that holds each key: `nodeFor` maps a key to one of `nodes` (a single
+ * node, or a cluster's masters, whose pipelines cannot span slots).
+ */
+async function seedOrgs(nodes: Redis[], from: number, to: number, nodeFor: (key: string) => number = () => 0): Promise<void> {
   for (let start = from; start < to; start += 10_000) {
-    const pipeline = redis.pipeline();
+    const pipelines = nodes.map((node) => node.pipeline());
     for (let o = start; o < Math.min(to, start + 10_000); o++) {
-      pipeline.hset(`portcullis:settings:{scale-${o}}`, 'org', JSON.stringify(orgSettings(o)), `ws:${workspaceOf(`scale-${o}`)}`, JSON.stringify(workspaceSettings(o)), 'version', '1');
+      const key = `portcullis:settings:{scale-${o}}`;
+      pipelines[nodeFor(key)]!.hset(key, 'org', JSON.stringify(orgSettings(o)), `ws:${workspaceOf(`scale-${o}`)}`, JSON.stringify(workspaceSettings(o)), 'version', '1');
     }
-    await pipeline.exec();
+    await Promise.all(pipelines.map((p) => p.exec()));
   }
 }
+
+/** One level of the scale table: a sample of the orgs against a sidecar whose cache holds a quarter of it. */
+async function scaleLevel(base: string, orgs: number): Promise<{ row: Row; hitRatio: number }> {
+  const sample = Array.from({ length: Math.min(orgs, 4 * SCALE_CACHE_ORGS) }, () => `scale-${Math.floor(Math.random() * orgs)}`);
+  const inputs = requestsFor(sample).filter((_, i) => i % 5 === Math.floor(i / 5) % 5).map((input) => ({ input }));
+  await load('warm-up', `${base}/v1/data/portkey/authz/allow`, inputs, 2);
+  const before = await cacheCounts(base);
+  const row = await load(`${orgs}`, `${base}/v1/data/portkey/authz/allow`, inputs, SCALE_SECONDS);
+  const after = await cacheCounts(base);
+  return { row, hitRatio: (after.hit - before.hit) / (after.hit + after.miss - before.hit - before.miss) };
+}
+
+const usedMiB = async (redis: Redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0) / 1024 ** 2;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 /** Settings cache hits and misses so far, from the sidecar's /metrics. */
@@ -289,6 +324,80 @@ async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: 
   return { floor: floorRow, auditOn, auditOff, opa: opaRow };
 }
 
+/** Until the primary of WORKERS=n reports n workers serving (each started its own sidecar). */
+async function untilWorkersServe(base: string, n: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    if (Number(/^portcullis_workers (\S+)$/m.exec(text)?.[1] ?? 0) >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${base}: ${n} workers did not come up`);
+}
+
+/**
+ * WORKERS=1 against WORKERS=2, audit on, on the whole machine with wrk (one thread) as the
+ * load generator: on 2 cores the load generator takes a share of the cores the workers would use.
+ */
+async function workers(redisUrl: string, bodies: Body[], children: ChildProcess[]): Promise<void> {
+  const requests = asRequests('/v1/data/portkey/authz/allow', bodies.map((input) => ({ input })));
+  const noPin: Pinning = { server: [], load: [], note: 'not pinned' };
+  const rows: Row[] = [];
+  for (const n of [1, 2]) {
+    const sidecar = await startPortcullis(redisUrl, { WORKERS: String(n) });
+    children.push(sidecar.child);
+    if (n > 1) await untilWorkersServe(sidecar.base, n);
+    await wrk('warm-up', sidecar.base, requests, { connections: CONNECTIONS, seconds: 2, pin: noPin });
+    rows.push(await wrk(`portcullis .../allow (audit on), WORKERS=${n}`, sidecar.base, requests, { connections: CONNECTIONS, seconds: DURATION, pin: noPin }));
+    await stop(sidecar.child);
+  }
+  console.log(`\nworkers: wrk (one thread), ${CONNECTIONS} connections, not pinned: ${availableParallelism()} cores shared by the workers, Redis and wrk`);
+  printRows(rows);
+  console.log(`2 workers / 1 worker: ${(rows[1]!.rps / rows[0]!.rps).toFixed(2)}x req/s`);
+}
+
+/**
+ * The same decisions with settings on a 3-master Redis Cluster (one replica each, as in
+ * production: settings writes wait for a replica), and the 1M-organization level on it with
+ * each master's memory.
+ */
+async function onCluster(bodies: Body[], children: ChildProcess[]): Promise<void> {
+  const cluster = await startRedisCluster({ masters: 3, replicas: 1 });
+  const masters: Redis[] = [];
+  try {
+    const env = { REDIS_CLUSTER_NODES: cluster.nodes.join(',') };
+    const sidecar = await startPortcullis('', env);
+    children.push(sidecar.child);
+    await putSettings(sidecar.base);
+    const allow = `${sidecar.base}/v1/data/portkey/authz/allow`;
+    await load('warm-up', allow, bodies.map((input) => ({ input })), 2);
+    const row = await load('portcullis .../allow, 3-master cluster (audit in memory)', allow, bodies.map((input) => ({ input })));
+    await stop(sidecar.child);
+    console.log(`\nRedis Cluster, 3 masters + 3 replicas (autocannon, ${CONNECTIONS} connections, as the first table):`);
+    printRows([row]);
+
+    // Seed each master directly: the slot -> master map once, from CLUSTER SLOTS.
+    const any = new Redis(Number(cluster.nodes[0]!.split(':')[1]), '127.0.0.1');
+    const ranges = (await any.cluster('SLOTS')).map(([from, to, master]) => ({ from, to, port: master![1] }));
+    any.disconnect();
+    const ports = [...new Set(ranges.map((r) => r.port))];
+    for (const port of ports) masters.push(new Redis(port, '127.0.0.1'));
+    const owner = new Uint8Array(16384);
+    for (const { from, to, port } of ranges) owner.fill(ports.indexOf(port), from, to + 1);
+    const orgs = SCALES[SCALES.length - 1]!;
+    await seedOrgs(masters, 0, orgs, (key) => owner[calculateSlot(key)]!);
+    const scaled = await startPortcullis('', { ...env, SETTINGS_CACHE_MAX_ORGS: String(SCALE_CACHE_ORGS) });
+    children.push(scaled.child);
+    const { row: level, hitRatio } = await scaleLevel(scaled.base, orgs);
+    const perMaster = await Promise.all(masters.map(usedMiB));
+    console.log(`\n${orgs} orgs on the cluster, settings cache ${SCALE_CACHE_ORGS} orgs: ${level.rps.toFixed(0)} req/s, p50 ${level.p50.toFixed(3)} ms, p99 ${level.p99.toFixed(3)} ms, ${level.errors} errors, hit ratio ${hitRatio.toFixed(3)}, RSS ${rssMiB(scaled.child.pid!).toFixed(1)} MiB`);
+    console.log(`Redis memory per master: ${perMaster.map((m, i) => `:${ports[i]} ${m.toFixed(1)} MiB`).join(', ')}`);
+    await stop(scaled.child);
+  } finally {
+    for (const master of masters) master.disconnect();
+    await cluster.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const bodies = requestsFor(Array.from({ length: ORGS }, (_, o) => `org-${o}`));
   const redisServer = await RedisServer.start();
@@ -306,16 +415,7 @@ async function main(): Promise<void> {
 
     const portcullis = await startPortcullis(redisServer.url);
     children.push(portcullis.child);
-    const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-    for (let o = 0; o < ORGS; o++) {
-      for (const [path, body] of [
-        [`/v1/orgs/org-${o}/settings/integration-access`, orgSettings(o)],
-        [`/v1/orgs/org-${o}/workspaces/${workspaceOf(`org-${o}`)}/settings/integration-access`, workspaceSettings(o)],
-      ] as const) {
-        const res = await fetch(`${portcullis.base}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) });
-        if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
-      }
-    }
+    await putSettings(portcullis.base);
     await load('warm-up', `${portcullis.base}/v1/authorize`, bodies, 2); // every org's settings cached
     const callsBefore = await commandCalls(redis);
     rows.push(await load('portcullis POST /v1/authorize (audit on)', `${portcullis.base}/v1/authorize`, bodies));
@@ -370,21 +470,18 @@ async function main(): Promise<void> {
     console.log(`${'orgs in Redis'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hit ratio'.padStart(11)}${'RSS MiB'.padStart(10)}${'Redis MiB'.padStart(11)}`);
     let seeded = 0;
     for (const orgs of SCALES) {
-      await seedOrgs(redis, seeded, orgs);
+      await seedOrgs([redis], seeded, orgs);
       seeded = orgs;
-      const sample = Array.from({ length: Math.min(orgs, 4 * SCALE_CACHE_ORGS) }, () => `scale-${Math.floor(Math.random() * orgs)}`);
-      const inputs = requestsFor(sample).filter((_, i) => i % 5 === Math.floor(i / 5) % 5).map((input) => ({ input }));
-      await load('warm-up', `${scaled.base}/v1/data/portkey/authz/allow`, inputs, 2);
-      const before = await cacheCounts(scaled.base);
-      const row = await load(`${orgs}`, `${scaled.base}/v1/data/portkey/authz/allow`, inputs, SCALE_SECONDS);
-      const after = await cacheCounts(scaled.base);
-      const hitRatio = (after.hit - before.hit) / (after.hit + after.miss - before.hit - before.miss);
-      const redisMiB = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0) / 1024 ** 2;
+      const { row, hitRatio } = await scaleLevel(scaled.base, orgs);
+      const redisMiB = await usedMiB(redis);
       console.log(
         `${String(orgs).padEnd(16)}${fmt(row.rps, 0)}${fmt(row.p50, 3)}${fmt(row.p99, 3)}${String(row.errors).padStart(8)}${fmt(hitRatio, 3).padStart(11)}${fmt(rssMiB(scaled.child.pid!), 1)}${fmt(redisMiB, 1).padStart(11)}`,
       );
     }
     await stop(scaled.child);
+
+    await workers(redisServer.url, bodies, children);
+    await onCluster(bodies, children);
 
     console.log(
       `per-core portcullis/floor=${(core.auditOn.rps / core.floor.rps).toFixed(2)} audit-cost=${((1 - core.auditOn.rps / core.auditOff.rps) * 100).toFixed(1)}% portcullis/opa=${(core.auditOn.rps / core.opa.rps).toFixed(2)}`,
