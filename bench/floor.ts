@@ -1,15 +1,13 @@
 // The floor for `make bench`: a bare node:http server that reads and parses the same JSON
 // bodies the decision APIs get and answers a constant. What no decision API on this runtime
 // can beat on this machine; Portcullis's per-core throughput is reported as a share of it.
-// Usage: node --import tsx bench/floor.ts <port>. A request without a body (the bench's
-// readiness probe) gets the constant too.
+// Usage: node --import tsx bench/floor.ts; it listens on a port of its choosing and prints
+// `floor listening on <port>`. A request without a body gets the constant too.
 import { createServer } from 'node:http';
-
-const port = Number(process.argv[2]);
-if (!Number.isInteger(port) || port <= 0) throw new Error('usage: floor.ts <port>');
+import type { AddressInfo } from 'node:net';
 
 const answer = Buffer.from('{"result":true}');
-createServer((req, res) => {
+const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
@@ -21,4 +19,5 @@ createServer((req, res) => {
     }
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer);
   });
-}).listen(port, '127.0.0.1');
+});
+server.listen(0, '127.0.0.1', () => console.log(`floor listening on ${(server.address() as AddressInfo).port}`));

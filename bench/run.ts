@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { availableParallelism } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import autocannon from 'autocannon';
@@ -106,23 +107,41 @@ async function engineAlone(bodies: Body[]): Promise<Row> {
 
 /** A Portcullis process on a free port, ready; `pin` is a command prefix such as `taskset -c 0`. */
 async function startPortcullis(redisUrl: string, env: NodeJS.ProcessEnv = {}, pin: string[] = []): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort();
+  // Port 0 and the port from its 'portcullis listening' log line: a port probed free and
+  // then bound can be taken in between by another process on a shared machine, whose server
+  // would then be measured (or answer the readiness probe) instead.
   const child = spawn(...pinned(pin, 'node', ['--import', 'tsx', 'src/main.ts']), {
-    env: { ...process.env, PORT: String(port), GRPC_PORT: '0', REDIS_URL: redisUrl, ADMIN_TOKEN, LOG_LEVEL: 'error', AUDIT_SPILL_DIR: '', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, PORT: '0', GRPC_PORT: '0', REDIS_URL: redisUrl, ADMIN_TOKEN, LOG_LEVEL: 'info', LOG_FORMAT: 'json', AUDIT_SPILL_DIR: '', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const base = `http://127.0.0.1:${port}`;
+  const lines = createInterface({ input: child.stdout! });
+  const recent: string[] = [];
+  const listening = new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      recent.push(line);
+      if (recent.length > 20) recent.shift();
+      if (line.includes('"portcullis listening"')) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`the sidecar exited (${code ?? signal}) before it listened:\n${recent.join('\n')}`)));
+  });
+  // A sidecar that dies during a run is named, with its last log lines.
+  child.once('exit', (code, signal) => code !== 0 && signal !== 'SIGTERM' && console.error(`a sidecar exited (${code ?? signal}):\n${recent.join('\n')}`));
+  const base = (await listening).replace('localhost', '127.0.0.1');
   await waitFor(`${base}/health/ready`, child);
   return { child, base };
 }
 
-/** The floor server (bench/floor.ts) on a free port, ready. */
+/** The floor server (bench/floor.ts), listening. */
 async function startFloor(pin: string[] = []): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort();
-  const child = spawn(...pinned(pin, 'node', ['--import', 'tsx', 'bench/floor.ts', String(port)]), { stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(base, child);
-  return { child, base };
+  const child = spawn(...pinned(pin, 'node', ['--import', 'tsx', 'bench/floor.ts']), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const listening = /^floor listening on (\d+)$/.exec(line);
+      if (listening) resolve(listening[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the floor server exited (${code}) before it listened`)));
+  });
+  return { child, base: `http://127.0.0.1:${port}` };
 }
 
 /** `opa run --server` on the same Rego sources, on a free port, ready. */
@@ -324,16 +343,6 @@ async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: 
   return { floor: floorRow, auditOn, auditOff, opa: opaRow };
 }
 
-/** Until the primary of WORKERS=n reports n workers serving (each started its own sidecar). */
-async function untilWorkersServe(base: string, n: number): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const text = await (await fetch(`${base}/metrics`)).text();
-    if (Number(/^portcullis_workers (\S+)$/m.exec(text)?.[1] ?? 0) >= n) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${base}: ${n} workers did not come up`);
-}
-
 /**
  * WORKERS=1 against WORKERS=2, audit on, on the whole machine with wrk (one thread) as the
  * load generator: on 2 cores the load generator takes a share of the cores the workers would use.
@@ -344,8 +353,8 @@ async function workers(redisUrl: string, bodies: Body[], children: ChildProcess[
   const rows: Row[] = [];
   for (const n of [1, 2]) {
     const sidecar = await startPortcullis(redisUrl, { WORKERS: String(n) });
+    // The primary logs that it listens once every worker serves.
     children.push(sidecar.child);
-    if (n > 1) await untilWorkersServe(sidecar.base, n);
     await wrk('warm-up', sidecar.base, requests, { connections: CONNECTIONS, seconds: 2, pin: noPin });
     rows.push(await wrk(`portcullis .../allow (audit on), WORKERS=${n}`, sidecar.base, requests, { connections: CONNECTIONS, seconds: DURATION, pin: noPin }));
     await stop(sidecar.child);
