@@ -169,7 +169,12 @@ async function putSettings(base: string): Promise<void> {
       [`/v1/orgs/org-${o}/settings/integration-access`, orgSettings(o)],
       [`/v1/orgs/org-${o}/workspaces/${workspaceOf(`org-${o}`)}/settings/integration-access`, workspaceSettings(o)],
     ] as const) {
-      const res = await fetch(`${base}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+      // A 503 asks for a retry (Redis slow to answer, or a replica slow to confirm, on a loaded machine).
+      let res = await fetch(`${base}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+      for (let attempt = 1; res.status === 503 && attempt < 10; attempt++) {
+        await new Promise((r) => setTimeout(r, 500));
+        res = await fetch(`${base}${path}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+      }
       if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
     }
   }
