@@ -1,7 +1,11 @@
 // `make bench-audit`: what the decision audit costs and how fast it answers.
 //  1. Decision throughput with audit off, the in-memory log, and the Redis log, in the same
 //     process on the same inputs (rounds interleaved so that warm-up and noise are shared).
-//  2. Query time of a filtered page over AUDIT_BENCH_RECORDS (default 1,000,000) records of
+//     Then the same decisions one at a time with the event loop turning between them (as
+//     one connection, wrk -c1, sees it): p50/p99/max latency from "arrived" to "answered",
+//     which includes any time the audit writer holds the event loop. And the Redis commands
+//     executed per stored record (INFO commandstats, script-internal calls included).
+//  2. Query time of a filtered page over AUDIT_BENCH_RECORDS (default 1,000,000; 0 skips it) records of
 //     one organization, loaded with pipelined XADDs into a redis-server of its own.
 import { pino } from 'pino';
 import { Redis } from 'ioredis';
@@ -24,6 +28,7 @@ import { decisionRecord } from '../test/audit/records.ts';
 const RECORDS = Number(process.env.AUDIT_BENCH_RECORDS ?? 1_000_000);
 const DECISIONS_PER_ROUND = 20_000;
 const ROUNDS = 5;
+const LATENCY_DECISIONS = 20_000;
 const log = pino({ level: 'silent' });
 
 function redisLog(url: string): RedisAuditLog {
@@ -31,8 +36,9 @@ function redisLog(url: string): RedisAuditLog {
     url,
     retentionMs: 30 * 86_400_000,
     maxRecordsPerOrg: 10_000_000,
-    batchSize: 500,
-    flushIntervalMs: 100,
+    // The sidecar's defaults (AUDIT_BATCH_SIZE, AUDIT_FLUSH_MS).
+    batchSize: 100,
+    flushIntervalMs: 20,
     bufferRecords: 50_000,
     spillDir: '',
     maxScan: 100_000,
@@ -59,25 +65,76 @@ async function throughput(url: string): Promise<void> {
     action: 'create',
     resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
   });
+  const admin = new Redis(url);
+  await admin.config('RESETSTAT');
   const elapsed = new Map<string, number>(sinks.map(([name]) => [name, 0]));
+  // CPU time (this process, and redis-server) says what recording costs even on a machine
+  // whose other tenants make wall-clock throughput noisy.
+  const cpu = new Map<string, { own: number; redis: number }>(sinks.map(([name]) => [name, { own: 0, redis: 0 }]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, sink] of sinks) {
       const decider = new Decider(policy, store, sink, new Metrics(), log);
+      const redisBefore = await redisCpuSeconds(admin);
+      const cpuBefore = process.cpuUsage();
       const started = performance.now();
       for (let i = 0; i < DECISIONS_PER_ROUND; i++) await decider.decide(request, 'authorize');
       // The Redis log's cost includes writing what it was given.
       await sink.flush?.();
-      if (round > 0) elapsed.set(name, elapsed.get(name)! + performance.now() - started);
+      const own = process.cpuUsage(cpuBefore);
+      const redisAfter = await redisCpuSeconds(admin);
+      if (round > 0) {
+        elapsed.set(name, elapsed.get(name)! + performance.now() - started);
+        const spent = cpu.get(name)!;
+        spent.own += (own.user + own.system) / 1e6;
+        spent.redis += redisAfter - redisBefore;
+      }
     }
   }
+  const stats = await admin.info('commandstats');
+  const calls = [...stats.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].filter(([, name]) => name !== 'config' && name !== 'info');
+  const total = calls.reduce((sum, [, , n]) => sum + Number(n), 0);
+  const storedRecords = DECISIONS_PER_ROUND * ROUNDS;
+  const latencies = new Map<string, number[]>();
+  for (const [name, sink] of sinks) {
+    const decider = new Decider(policy, store, sink, new Metrics(), log);
+    const times: number[] = [];
+    for (let i = 0; i < LATENCY_DECISIONS; i++) {
+      const arrived = performance.now();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await decider.decide(request, 'authorize');
+      times.push(performance.now() - arrived);
+    }
+    await sink.flush?.();
+    latencies.set(name, times.sort((a, b) => a - b));
+  }
   await redisAudit.close();
+  admin.disconnect();
   const base = DECISIONS_PER_ROUND * (ROUNDS - 1);
   const off = base / elapsed.get('audit off')!;
   console.log(`\nDecision throughput, one process, ${ROUNDS - 1} measured rounds of ${DECISIONS_PER_ROUND} decisions (Decider.decide, settings in memory):`);
+  const cpuOf = (name: string) => cpu.get(name)!.own + cpu.get(name)!.redis;
   for (const [name] of sinks) {
     const perMs = base / elapsed.get(name)!;
-    console.log(`  ${name.padEnd(14)} ${Math.round(perMs * 1000).toLocaleString('en').padStart(9)} decisions/s  (${((1 - perMs / off) * 100).toFixed(1)}% slower than off)`);
+    const { own, redis } = cpu.get(name)!;
+    const perDecision = (seconds: number) => ((seconds / base) * 1e6).toFixed(1);
+    console.log(
+      `  ${name.padEnd(14)} ${Math.round(perMs * 1000).toLocaleString('en').padStart(9)} decisions/s  (${((1 - perMs / off) * 100).toFixed(1)}% slower than off)` +
+        `  CPU ${perDecision(own + redis).padStart(6)} µs/decision (process ${perDecision(own)}, redis-server ${perDecision(redis)}): ` +
+        `${Math.round(base / (own + redis)).toLocaleString('en')} decisions per CPU-second, audit cost ${((1 - cpuOf('audit off') / cpuOf(name)) * 100).toFixed(1)}%`,
+    );
   }
+  console.log(`\nRedis commands per stored record: ${(total / storedRecords).toFixed(2)} (${calls.map(([, name, n]) => `${name} ${(Number(n) / storedRecords).toFixed(3)}`).join(', ')})`);
+  const us = (ms: number) => `${Math.round(ms * 1000)} µs`.padStart(9);
+  console.log(`\nOne decision at a time, the event loop turning between them (${LATENCY_DECISIONS} decisions; arrival to answer):`);
+  for (const [name, times] of latencies) {
+    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+    console.log(`  ${name.padEnd(14)} p50 ${us(at(0.5))}  p99 ${us(at(0.99))}  p99.9 ${us(at(0.999))}  max ${us(times.at(-1)!)}`);
+  }
+}
+
+async function redisCpuSeconds(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]);
 }
 
 async function load(redis: Redis, orgId: string): Promise<number> {
@@ -143,7 +200,7 @@ async function queries(url: string): Promise<void> {
 const server = await RedisServer.start();
 try {
   await throughput(server.url);
-  await queries(server.url);
+  if (RECORDS > 0) await queries(server.url);
 } finally {
   await server.stop();
 }

@@ -1,19 +1,20 @@
-// Which audit log a sidecar keeps: Redis Streams when REDIS_URL is set, else the
+// Which audit log a sidecar keeps: Redis Streams when REDIS_URL or REDIS_CLUSTER_NODES is set, else the
 // bounded in-memory log (`make run`). Both mask records the same way.
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import { parseReplicaRequirement, redisConnectionOptions } from '../redis/connection.ts';
+import { HOUR_MS } from './keys.ts';
 import { createMasker, parseMaskPaths } from './mask.ts';
 import { MemoryAuditLog } from './memory.ts';
 import type { AuditLog } from './record.ts';
 import { RedisAuditLog } from './redis.ts';
 import type { AuditStats } from './stats.ts';
 
-const HOUR_MS = 3_600_000;
-
 export async function createAuditLog(config: Config, stats: AuditStats, log: Logger): Promise<AuditLog> {
   const mask = createMasker(parseMaskPaths(config.auditMaskPaths));
   const retentionMs = config.auditRetentionHours * HOUR_MS;
-  if (!config.redisUrl) {
+  const connection = redisConnectionOptions(config);
+  if (!connection) {
     return new MemoryAuditLog({
       capacity: config.auditMemoryRecords,
       maxOrgs: config.auditMemoryMaxOrgs,
@@ -24,7 +25,7 @@ export async function createAuditLog(config: Config, stats: AuditStats, log: Log
     });
   }
   const audit = new RedisAuditLog({
-    url: config.redisUrl,
+    connection,
     retentionMs,
     maxRecordsPerOrg: config.auditMaxRecordsPerOrg,
     batchSize: config.auditBatchSize,
@@ -33,6 +34,9 @@ export async function createAuditLog(config: Config, stats: AuditStats, log: Log
     spillDir: config.auditSpillDir,
     maxScan: config.auditMaxScan,
     commandTimeoutMs: Math.max(config.redisCommandTimeoutMs, 5_000),
+    // A batch counts as stored once it would survive its master's loss, as an admin write does.
+    minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck),
+    waitTimeoutMs: config.redisWaitTimeoutMs,
     mask,
     stats,
     log,

@@ -1,23 +1,25 @@
 // The audit log in Redis Streams, written off the decision path.
 //
-// Key layout (the {orgId} hash tag keeps an organization's audit keys in one cluster slot):
-//   portcullis:audit:{<orgId>}:decisions         STREAM  one entry per decision (fields: query.ts)
-//   portcullis:audit:{<orgId>}:settings-changes  STREAM  one entry per admin-API settings change
-//   portcullis:audit:{<orgId>}:<stream>:max-lag  STRING  maxLagMs of that stream (see query.ts)
-//   portcullis:audit:id:<decisionId|changeId>    STRING  JSON [orgId, streamId]; the dedupe key
-//                                                        and the lookup of GET /v1/audit/decisions/{id}
+// Key layout and decision ids: keys.ts (every key an append touches is in the
+// organization's hash slot, so it runs unchanged on Redis Cluster).
 // Retention: every append trims its stream by age (XTRIM MINID, exact) and by size
-// (XADD MAXLEN ~, per organization); id keys expire with the same age, and a stream that
-// receives nothing for a whole retention period expires with them.
+// (XTRIM MAXLEN ~, per organization); the id index expires by the hour with the same age,
+// and a stream that receives nothing for a whole retention period expires with it.
 //
 // Writing: `record` only pushes onto an in-memory queue. A pump sends the queue in
-// batches (one script call per organization and batch, pipelined) every `flushIntervalMs`, or as soon as
-// `batchSize` records wait. The script appends a record only if its id key does not
-// exist, so a record sent twice (a batch retried, a spill file replayed again) is stored
-// once. While Redis is away the queue holds up to `bufferRecords`; later records go to
-// the spill file, which is replayed when Redis is back.
-import { Redis } from 'ioredis';
+// batches (one script call per organization and batch) every `flushIntervalMs`, or as soon
+// as `batchSize` records wait; it turns records into stream fields a slice at a time,
+// letting the event loop run decisions between slices. The script appends a record only
+// if its id is not in the id index, so a record sent twice (a batch retried, a spill file
+// replayed again) is stored once. A batch counts as stored only when Redis confirms that
+// `minReplicasAck` replicas have it (WAIT): otherwise it stays queued and is sent again, so
+// a master lost right after a write loses nothing and the retry duplicates nothing. While
+// Redis is away the queue holds up to `bufferRecords`; later records go to the spill file,
+// which is replayed when Redis is back.
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, type StreamKind } from './keys.ts';
 import type { Masker } from './mask.ts';
 import {
   compareStreamIds,
@@ -36,16 +38,22 @@ import {
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from './record.ts';
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from './stats.ts';
+import {
+  openRedis,
+  replicasRequired,
+  ReplicationUnconfirmedError,
+  waitOn,
+  writeDurably,
+  type RedisClient,
+  type RedisConnectionOptions,
+  type ReplicaRequirement,
+} from '../redis/connection.ts';
 
-type Kind = 'decisions' | 'settings-changes';
-
-export const streamKey = (orgId: string, kind: Kind) => `portcullis:audit:{${orgId}}:${kind}`;
-const lagKey = (stream: string) => `${stream}:max-lag`;
-const idKey = (id: string) => `portcullis:audit:id:${id}`;
+export { streamKey } from './keys.ts';
 
 /** A record ready to store: masked and flattened. This is also a spill file line. */
 interface Entry {
-  kind: Kind;
+  kind: StreamKind;
   orgId: string;
   id: string;
   fields: Record<string, string>;
@@ -53,47 +61,82 @@ interface Entry {
 
 type Pending = { kind: 'decisions'; record: DecisionRecord } | { kind: 'settings-changes'; change: SettingsChangeRecord };
 
-// One call per stream and batch. KEYS: stream, its max-lag key, then one id key per record.
-// ARGV: retention ms, max length, min id ms, org id, then per record: ts ms, field count, field, value, ...
-// A record whose id key exists is skipped. Its stream id's ms is its own timestamp unless
-// the stream already holds a later one (query.ts).
+/** Every entry has `ts` first; then these fields (query.ts), in this order. */
+const FIELDS: Record<StreamKind, string[]> = { decisions: ['k', 'r'], 'settings-changes': ['ws', 'r'] };
+
+/** Records turned into stream fields between two turns of the event loop. */
+const SLICE = 32;
+
+// One call per stream and batch: two commands per record (HSETNX into the id index, XADD
+// with the id it predicted), a few per batch.
+// KEYS: stream, its max-lag key, then the id-index hashes the batch uses.
+// ARGV: retention ms, max length, min id, org id, field count F, F field names, then one
+// expiry time (ms) per id-index hash, then per record: its hash (a KEYS index), id, ts, F values.
+// A record's stream id is "<ts>-0" unless the stream already holds that ms or a later one
+// (query.ts): then it is the top's ms with the next sequence number.
 const APPEND = `
-local topMs, topText = nil, nil
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local stream, org = KEYS[1], ARGV[4]
+local topText, topMs, topSeq = nil, nil, 0
+local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
 if top then
-  topText = string.match(top[1], '^(%d+)-')
-  topMs = tonumber(topText)
+  local ms, seq = string.match(top[1], '^(%d+)-(%d+)$')
+  topText, topMs, topSeq = ms, tonumber(ms), tonumber(seq)
 end
-local added, maxLag, at = 0, 0, 5
-for k = 3, #KEYS do
-  local ts, count = ARGV[at], tonumber(ARGV[at + 1])
-  if redis.call('EXISTS', KEYS[k]) == 0 then
-    local id = ts .. '-*'
-    if topMs and topMs >= tonumber(ts) then
-      id = topText .. '-*'
-      maxLag = math.max(maxLag, topMs - tonumber(ts))
+local fieldCount = tonumber(ARGV[5])
+local names = {}
+for f = 1, fieldCount do names[f] = ARGV[5 + f] end
+local expiries = 6 + fieldCount
+local added, maxLag, at = 0, 0, expiries + #KEYS - 2
+while at <= #ARGV do
+  local index, id, ts = KEYS[tonumber(ARGV[at])], ARGV[at + 1], ARGV[at + 2]
+  local tsMs = tonumber(ts)
+  local streamId, lag, nextText, nextMs, nextSeq
+  if topMs == nil or tsMs > topMs then
+    streamId, lag, nextText, nextMs, nextSeq = ts .. '-0', 0, ts, tsMs, 0
+  else
+    streamId = topText .. '-' .. string.format('%.0f', topSeq + 1)
+    lag, nextText, nextMs, nextSeq = topMs - tsMs, topText, topMs, topSeq + 1
+  end
+  if redis.call('HSETNX', index, id, streamId .. ' ' .. org) == 1 then
+    local args = {stream, streamId, 'ts', ts}
+    for f = 1, fieldCount do
+      args[#args + 1] = names[f]
+      args[#args + 1] = ARGV[at + 2 + f]
     end
-    local args = {KEYS[1], 'MAXLEN', '~', ARGV[2], id}
-    for f = at + 2, at + 1 + count * 2 do args[#args + 1] = ARGV[f] end
-    local streamId = redis.call('XADD', unpack(args))
-    topText = string.match(streamId, '^(%d+)-')
-    topMs = tonumber(topText)
-    redis.call('SET', KEYS[k], cjson.encode({ARGV[4], streamId}), 'PX', ARGV[1])
+    local result = redis.pcall('XADD', unpack(args))
+    if type(result) == 'table' and result.err then
+      -- The stream's last id is past what its entries show (everything trimmed): let Redis
+      -- pick the id, or undo the index entry so that the retry stores the record.
+      if top then redis.call('HDEL', index, id); return result end
+      args[2] = '*'
+      streamId = redis.call('XADD', unpack(args))
+      redis.call('HSET', index, id, streamId .. ' ' .. org)
+      local ms, seq = string.match(streamId, '^(%d+)-(%d+)$')
+      nextText, nextMs, nextSeq, lag = ms, tonumber(ms), tonumber(seq), math.max(0, tonumber(ms) - tsMs)
+    end
+    topText, topMs, topSeq, top = nextText, nextMs, nextSeq, true
+    maxLag = math.max(maxLag, lag)
     added = added + 1
   end
-  at = at + 2 + count * 2
+  at = at + 3 + fieldCount
 end
 if added > 0 then
-  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  if maxLag > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], maxLag) end
-  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  redis.call('XTRIM', stream, 'MINID', ARGV[3])
+  redis.call('XTRIM', stream, 'MAXLEN', '~', ARGV[2])
+  redis.call('PEXPIRE', stream, ARGV[1])
+  if maxLag > 0 then
+    if maxLag > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], maxLag) end
+    redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  end
 end
+for k = 3, #KEYS do redis.call('PEXPIREAT', KEYS[k], ARGV[expiries + k - 3]) end
 return added
 `;
 
 export interface RedisAuditOptions {
-  url: string;
+  /** One node or a cluster (src/redis/connection.ts); `url` is the one-node shorthand. */
+  connection?: RedisConnectionOptions;
+  url?: string;
   retentionMs: number;
   /** Per organization and stream, approximately (MAXLEN ~). */
   maxRecordsPerOrg: number;
@@ -105,19 +148,20 @@ export interface RedisAuditOptions {
   spillDir: string;
   maxScan: number;
   commandTimeoutMs: number;
+  /** Replicas that must confirm a batch (WAIT) before it counts as stored; default 0 = no WAIT. */
+  minReplicasAck?: ReplicaRequirement;
+  /** How long a WAIT may take before the batch counts as not stored (and is sent again). */
+  waitTimeoutMs?: number;
   mask: Masker;
   stats: AuditStats;
   log: Logger;
   now?: () => number;
 }
 
-interface AppendCommand {
-  /** ioredis flattens the arrays into the script's arguments. */
-  auditAppend(numberOfKeys: number, keys: string[], args: string[]): Promise<number>;
-}
+const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 export class RedisAuditLog implements AuditLog {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   private readonly spill: SpillFile | undefined;
   private readonly now: () => number;
   private queue: Pending[] = [];
@@ -131,14 +175,11 @@ export class RedisAuditLog implements AuditLog {
 
   constructor(private readonly options: RedisAuditOptions) {
     this.now = options.now ?? Date.now;
-    this.redis = new Redis(options.url, {
-      lazyConnect: true,
-      // Never queue commands while disconnected: the pump keeps records itself.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs,
+    // Never queue commands while disconnected (openRedis's default): the pump keeps records itself.
+    this.redis = openRedis({
+      ...(options.connection ?? { url: options.url!, reconnectMaxMs: 2_000 }),
+      commandTimeoutMs: options.commandTimeoutMs,
     });
-    this.redis.defineCommand('auditAppend', { lua: APPEND });
     this.redis.on('error', () => undefined);
     this.redis.on('ready', () => void this.pump());
     this.spill = options.spillDir
@@ -176,9 +217,13 @@ export class RedisAuditLog implements AuditLog {
   }
 
   async getDecision(decisionId: string): Promise<DecisionRecord | null> {
-    const where = await this.redis.get(idKey(decisionId));
+    const place = placeOfDecisionId(decisionId);
+    if (!place) return null;
+    const where = await this.redis.hget(idIndexKey(place.slot, Math.floor(place.ms / HOUR_MS)), decisionId);
     if (!where) return null;
-    const [orgId, id] = JSON.parse(where) as [string, string];
+    const space = where.indexOf(' ');
+    const id = where.slice(0, space);
+    const orgId = where.slice(space + 1);
     const [entry] = await this.redis.xrange(streamKey(orgId, 'decisions'), id, id);
     return entry ? recordOf<DecisionRecord>(toStreamEntry(entry)) : null;
   }
@@ -268,7 +313,12 @@ export class RedisAuditLog implements AuditLog {
       let budget = this.queue.length;
       while (budget >= minBatch && budget > 0) {
         const batch = this.queue.slice(0, Math.min(this.options.batchSize, budget));
-        await this.store(batch.map((pending) => toEntry(pending, this.options.mask)));
+        const entries: Entry[] = [];
+        for (let i = 0; i < batch.length; i++) {
+          if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+          entries.push(toEntry(batch[i]!, this.options.mask));
+        }
+        await this.store(entries);
         this.queue.splice(0, batch.length);
         budget -= batch.length;
         this.options.stats.buffered(this.queue.length);
@@ -278,7 +328,8 @@ export class RedisAuditLog implements AuditLog {
       this.reachable = true;
     } catch (error) {
       if (this.reachable) {
-        this.options.log.warn({ err: error, buffered: this.queue.length }, 'audit store unreachable; holding records in memory, then in the spill file');
+        const what = error instanceof ReplicationUnconfirmedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
+        this.options.log.warn({ err: error, buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
       }
       this.reachable = false;
     }
@@ -302,35 +353,72 @@ export class RedisAuditLog implements AuditLog {
     }
   }
 
-  /** Appends entries in one round trip; returns how many were new. Throws if Redis fails. */
+  /**
+   * Appends entries in one round trip (one script call per stream), then waits for the
+   * replicas; returns how many were new. Throws if Redis fails or too few replicas confirm.
+   */
   private async store(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
     const now = this.now();
-    const minId = String(Math.max(0, now - this.options.retentionMs));
-    const streams = new Map<string, { orgId: string; keys: string[]; args: string[] }>();
+    const { retentionMs } = this.options;
+    const minId = String(Math.max(0, now - retentionMs));
+    type Call = { key: string; keys: string[]; head: string[]; expiries: string[]; records: string[]; hour: number; at: string };
+    const byKind: Record<StreamKind, Map<string, Call>> = { decisions: new Map(), 'settings-changes': new Map() };
+    const streams: Call[] = [];
+    let sent = 0;
     for (const entry of entries) {
-      const key = streamKey(entry.orgId, entry.kind);
-      let stream = streams.get(key);
+      // The id index's hour: a decision id's own (getDecision finds it from the id alone), else the record's.
+      const slot = orgSlot(entry.orgId);
+      const place = entry.kind === 'decisions' ? placeOfDecisionId(entry.id) : undefined;
+      const hour = Math.floor((place?.slot === slot ? place.ms : Number(entry.fields.ts)) / HOUR_MS);
+      const expiry = (hour + 1) * HOUR_MS + retentionMs;
+      if (expiry <= now) continue; // past the retention: it would be trimmed at once
+      let stream = byKind[entry.kind].get(entry.orgId);
       if (!stream) {
-        stream = { orgId: entry.orgId, keys: [key, lagKey(key)], args: [String(this.options.retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId] };
-        streams.set(key, stream);
+        const names = FIELDS[entry.kind];
+        const key = streamKey(entry.orgId, entry.kind);
+        const head = [String(retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId, String(names.length), ...names];
+        stream = { key, keys: [key, lagKey(key)], head, expiries: [], records: [], hour: -1, at: '' };
+        byKind[entry.kind].set(entry.orgId, stream);
+        streams.push(stream);
       }
-      stream.keys.push(idKey(entry.id));
-      const fields = Object.entries(entry.fields);
-      stream.args.push(entry.fields.ts!, String(fields.length));
-      for (const [field, value] of fields) stream.args.push(field, value);
+      if (hour !== stream.hour) {
+        const index = idIndexKey(slot, hour);
+        let at = stream.keys.indexOf(index, 2);
+        if (at === -1) {
+          at = stream.keys.push(index) - 1;
+          stream.expiries.push(String(expiry));
+        }
+        stream.hour = hour;
+        stream.at = String(at + 1); // the script's KEYS index
+      }
+      const { fields } = entry;
+      stream.records.push(stream.at, entry.id, fields.ts!);
+      for (const name of FIELDS[entry.kind]) stream.records.push(fields[name] ?? '');
+      sent++;
     }
-    const pipeline = this.redis.pipeline();
-    const append = pipeline as unknown as AppendCommand;
-    for (const { keys, args } of streams.values()) void append.auditAppend(keys.length, keys, args);
-    const results = (await pipeline.exec()) ?? [];
-    let added = 0;
-    for (const [error, result] of results) {
-      if (error) throw error;
-      added += Number(result);
-    }
+    const requirement = this.options.minReplicasAck ?? 0;
+    const waitMs = this.options.waitTimeoutMs ?? 1_000;
+    // Every script call goes to its slot's master (following MOVED/ASK); then one WAIT per
+    // master written, which confirms every write made through that connection before it.
+    const written = new Map<Redis, number>();
+    const results = await Promise.all(
+      streams.map(async ({ key, keys, head, expiries, records }) => {
+        let used: Redis | undefined;
+        const added = await writeDurably(this.redis, key, 0, waitMs, (connection) => {
+          used = connection;
+          return appendOn(connection, keys, head.concat(expiries, records));
+        });
+        const replicas = await replicasRequired(this.redis, key, requirement);
+        written.set(used!, Math.max(written.get(used!) ?? 0, replicas));
+        return added;
+      }),
+    );
+    const added = results.reduce((sum, n) => sum + n, 0);
+    // Counted as Redis took them: a batch sent again after a failed WAIT counts its records as duplicates.
     this.options.stats.written(added);
-    this.options.stats.duplicates(entries.length - added);
+    this.options.stats.duplicates(sent - added);
+    await Promise.all([...written].map(([connection, replicas]) => waitOn(connection, replicas, waitMs)));
     return added;
   }
 
@@ -364,4 +452,15 @@ function toStreamEntry([id, flat]: [string, string[]]): StreamEntry {
   const fields: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
   return { id, fields };
+}
+
+/** The append script on one node's connection, loaded into the node's script cache on first use. */
+async function appendOn(connection: Redis, keys: string[], args: string[]): Promise<number> {
+  const rest = [String(keys.length)].concat(keys, args);
+  try {
+    return Number(await connection.call('EVALSHA', [APPEND_SHA, ...rest]));
+  } catch (error) {
+    if (!(error as Error).message.startsWith('NOSCRIPT')) throw error;
+    return Number(await connection.call('EVAL', [APPEND, ...rest]));
+  }
 }

@@ -1,7 +1,7 @@
 // The decision path: settings (cache, then store) -> WASM evaluation -> answer, with
 // the audit record handed off without waiting. Every API that decides comes here.
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { newDecisionId } from '../audit/keys.ts';
 import type { AuditSink, DecisionApi, DecisionRecord, GatewayRequestContext } from '../audit/record.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
@@ -75,7 +75,8 @@ export class Decider {
 
   async decide(asked: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
     const started = performance.now();
-    const decisionId = randomUUID();
+    // The record is kept in the principal's organization (toRecord); the id says where.
+    const decisionId = newDecisionId(asked.principal.orgId);
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
     const { request, verdict } = await this.placeInDirectory(asked, options);

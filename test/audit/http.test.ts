@@ -1,5 +1,6 @@
-// The audit API over HTTP, on a sidecar with Redis and on the embedded one of `make run`
-// (in-memory settings seeded from examples/settings.yaml, in-memory audit log).
+// The audit API over HTTP, on a sidecar with Redis (one node, and a real 3+3 Redis Cluster)
+// and on the embedded one of `make run` (in-memory settings seeded from examples/settings.yaml,
+// in-memory audit log).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,25 +9,28 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import type { RedisAuditLog } from '../../src/audit/redis.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
+import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 let redis: RedisServer;
+let cluster: RedisCluster;
 let spillDir: string;
 
 before(async () => {
-  redis = await RedisServer.start();
+  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
   spillDir = await mkdtemp(join(tmpdir(), 'portcullis-audit-'));
 });
 
 after(async () => {
-  await redis.stop();
+  await Promise.all([redis.stop(), cluster.stop()]);
   await rm(spillDir, { recursive: true, force: true });
 });
 
 const kinds = [
   { name: 'redis', make: () => testSidecar({ redisUrl: redis.url, auditSpillDir: spillDir, auditFlushMs: 10 }) },
+  { name: 'redis cluster', make: () => testSidecar({ redisClusterNodes: cluster.nodes.join(','), auditSpillDir: join(spillDir, 'cluster'), auditFlushMs: 10 }) },
   { name: 'memory (make run)', make: () => testSidecar({ settingsFile: 'examples/settings.yaml' }) },
 ];
 

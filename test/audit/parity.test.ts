@@ -1,6 +1,7 @@
 // The Redis and the in-memory audit logs answer the same for the same query, bad ranges and
 // cursors included: one table of queries run over HTTP against a sidecar on a real
-// redis-server and an embedded one, for decisions, summary and settings changes. A time
+// redis-server, one on a real 3+3 Redis Cluster and an embedded one, for decisions, summary
+// and settings changes. A time
 // outside 1970..9999 is a 400 naming the parameter; a cursor that does not parse, is out of
 // range or belongs to other filters is a 400 naming `cursor`.
 import assert from 'node:assert/strict';
@@ -8,16 +9,19 @@ import { after, before, test } from 'node:test';
 import request from 'supertest';
 import { encodeCursor, filterHash } from '../../src/audit/query.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
+import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 let redis: RedisServer;
+let cluster: RedisCluster;
 const sidecars: Record<string, Sidecar> = {};
 
 before(async () => {
-  redis = await RedisServer.start();
+  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
   sidecars.redis = await testSidecar({ redisUrl: redis.url, auditFlushMs: 10 });
+  sidecars.cluster = await testSidecar({ redisClusterNodes: cluster.nodes.join(','), auditFlushMs: 10 });
   sidecars.memory = await testSidecar();
   for (const sidecar of Object.values(sidecars)) {
     const app = sidecar.app;
@@ -32,7 +36,7 @@ before(async () => {
 
 after(async () => {
   for (const sidecar of Object.values(sidecars)) await sidecar.close();
-  await redis.stop();
+  await Promise.all([redis.stop(), cluster.stop()]);
 });
 
 const DECISIONS = '/v1/audit/decisions';
@@ -97,7 +101,7 @@ function comparable(body: Record<string, unknown>): unknown {
   return body;
 }
 
-test('every query gets the same answer from the Redis and the memory audit log', async () => {
+test('every query gets the same answer from the Redis (one node, cluster) and the memory audit log', async () => {
   for (const [query, status, field] of CASES) {
     const answers: Record<string, unknown> = {};
     for (const [name, sidecar] of Object.entries(sidecars)) {
@@ -107,6 +111,7 @@ test('every query gets the same answer from the Redis and the memory audit log',
       answers[name] = comparable(res.body);
     }
     assert.deepEqual(answers.redis, answers.memory, `GET ${query}`);
+    assert.deepEqual(answers.cluster, answers.memory, `GET ${query} (cluster)`);
   }
 });
 

@@ -1,6 +1,6 @@
 // Decision records for audit tests, built directly so that a test controls every field
 // and every timestamp.
-import { randomUUID } from 'node:crypto';
+import { newDecisionId } from '../../src/audit/keys.ts';
 import type { DecisionRecord } from '../../src/audit/record.ts';
 
 export interface RecordFields {
@@ -22,9 +22,10 @@ export function decisionRecord(over: RecordFields = {}): DecisionRecord {
   const resource = { type: (over.type ?? 'mcp_server') as 'mcp_server', orgId, workspaceId };
   const action = (over.action ?? 'create') as 'create';
   const allow = over.allow ?? true;
+  const timestampMs = over.timestampMs ?? Date.now();
   return {
-    decisionId: over.decisionId ?? randomUUID(),
-    timestamp: new Date(over.timestampMs ?? Date.now()).toISOString(),
+    decisionId: over.decisionId ?? newDecisionId(orgId, timestampMs),
+    timestamp: new Date(timestampMs).toISOString(),
     api: 'authorize',
     orgId,
     workspaceId,

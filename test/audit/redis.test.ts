@@ -1,27 +1,49 @@
 // The Redis audit log under the conditions it is built for: a Redis outage in the middle
 // of a load, records spilled to disk and replayed exactly once, a disk that refuses them,
-// retention by age and by size, and secrets that must never reach Redis.
+// retention by age and by size, secrets that must never reach Redis, and batches the
+// replicas do not confirm. What does not stop Redis runs on one node and on a real 3+3
+// Redis Cluster (one parameterized suite).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createMasker, parseMaskPaths } from '../../src/audit/mask.ts';
 import type { DecisionRecord } from '../../src/audit/record.ts';
 import { RedisAuditLog, streamKey, type RedisAuditOptions } from '../../src/audit/redis.ts';
 import { NO_AUDIT_STATS, type AuditStats } from '../../src/audit/stats.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
+import { scanKeys, type RedisClient, type RedisConnectionOptions } from '../../src/redis/connection.ts';
+import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { RedisServer } from '../support/redis.ts';
 import { decisionRequest, testSidecar } from '../support/sidecar.ts';
 import { decisionRecord } from './records.ts';
 
 const DAY = 86_400_000;
 let redis: RedisServer;
+let cluster: RedisCluster;
 let dataDir: string;
 let client: Redis;
+let clusterClient: Cluster;
+
+/** Where a suite's audit log writes: the one node (its data kept across stop/start) or the cluster. */
+interface Target {
+  name: string;
+  connection(): RedisConnectionOptions;
+  client(): RedisClient;
+  /** Replicas each master has. */
+  replicas: number;
+}
+const ONE_NODE: Target = { name: 'one node', connection: () => ({ url: redis.url, reconnectMaxMs: 200, commandTimeoutMs: 2000 }), client: () => client, replicas: 0 };
+const CLUSTER: Target = {
+  name: 'Redis Cluster',
+  connection: () => ({ clusterNodes: cluster.nodes, reconnectMaxMs: 200, commandTimeoutMs: 2000 }),
+  client: () => clusterClient,
+  replicas: 1,
+};
 const cleanup: Array<() => Promise<unknown>> = [];
 
 async function tempDir(): Promise<string> {
@@ -44,9 +66,9 @@ function counting(): AuditStats & { counts: Record<string, number> } {
   };
 }
 
-async function auditLog(over: Partial<RedisAuditOptions>): Promise<RedisAuditLog> {
+async function auditLog(over: Partial<RedisAuditOptions>, on: Target = ONE_NODE): Promise<RedisAuditLog> {
   const log = new RedisAuditLog({
-    url: redis.url,
+    connection: on.connection(),
     retentionMs: DAY,
     maxRecordsPerOrg: 1_000_000,
     batchSize: 50,
@@ -65,14 +87,16 @@ async function auditLog(over: Partial<RedisAuditOptions>): Promise<RedisAuditLog
   return log;
 }
 
-async function ready(connection: Redis): Promise<void> {
+async function ready(connection: Redis | Cluster): Promise<void> {
   if (connection.status !== 'ready') await once(connection, 'ready');
 }
 
-/** Every byte stored in Redis, as text. */
-async function everything(): Promise<string> {
+/** Every byte stored in Redis (every master of a cluster), as text. */
+async function everything(client: RedisClient): Promise<string> {
   const parts: string[] = [];
-  for (const key of await client.keys('*')) {
+  const keys: string[] = [];
+  for await (const batch of scanKeys(client, '*')) keys.push(...batch);
+  for (const key of keys) {
     const type = await client.type(key);
     parts.push(key);
     if (type === 'stream') parts.push(JSON.stringify(await client.xrange(key, '-', '+')));
@@ -88,12 +112,17 @@ before(async () => {
   client = new Redis(redis.url, { lazyConnect: true });
   client.on('error', () => undefined);
   await client.connect();
+  cluster = await startRedisCluster();
+  clusterClient = new Cluster(cluster.nodes.map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+  clusterClient.on('error', () => undefined);
 });
 
 after(async () => {
   for (const step of cleanup.reverse()) await step();
   client.disconnect();
+  clusterClient.disconnect();
   await redis.stop();
+  await cluster.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -189,57 +218,121 @@ describe('the spill file', () => {
   });
 });
 
-describe('retention', () => {
-  test('records older than the retention are trimmed', async () => {
-    const audit = await auditLog({ retentionMs: 60 * 60_000 });
-    await ready(audit.redis);
-    const now = Date.now();
-    const old = [3, 2].map((h) => decisionRecord({ orgId: 'org-age', timestampMs: now - h * 60 * 60_000 }));
-    const fresh = [30, 1].map((m) => decisionRecord({ orgId: 'org-age', timestampMs: now - m * 60_000 }));
-    for (const record of [...old, ...fresh]) audit.record(record);
-    await audit.flush();
-    const page = await audit.queryDecisions({ orgId: 'org-age' }, { limit: 10 });
-    assert.deepEqual(page.items.map((r) => r.decisionId), fresh.map((r) => r.decisionId).reverse());
-    assert.ok((await client.pttl(streamKey('org-age', 'decisions'))) > 0);
+for (const on of [ONE_NODE, CLUSTER]) {
+  describe(`retention (${on.name})`, () => {
+    test('records older than the retention are trimmed', async () => {
+      const audit = await auditLog({ retentionMs: 60 * 60_000 }, on);
+      await ready(audit.redis);
+      const now = Date.now();
+      const old = [3, 2].map((h) => decisionRecord({ orgId: 'org-age', timestampMs: now - h * 60 * 60_000 }));
+      const fresh = [30, 1].map((m) => decisionRecord({ orgId: 'org-age', timestampMs: now - m * 60_000 }));
+      for (const record of [...old, ...fresh]) audit.record(record);
+      await audit.flush();
+      const page = await audit.queryDecisions({ orgId: 'org-age' }, { limit: 10 });
+      assert.deepEqual(page.items.map((r) => r.decisionId), fresh.map((r) => r.decisionId).reverse());
+      assert.ok((await on.client().pttl(streamKey('org-age', 'decisions'))) > 0);
+    });
+
+    test('an organization keeps about maxRecordsPerOrg records, the newest', async () => {
+      const audit = await auditLog({ maxRecordsPerOrg: 100, batchSize: 200 }, on);
+      await ready(audit.redis);
+      const records = Array.from({ length: 1000 }, (_, i) => decisionRecord({ orgId: 'org-size', timestampMs: Date.now() - 1000 + i }));
+      for (const record of records) audit.record(record);
+      await audit.flush();
+      const length = await on.client().xlen(streamKey('org-size', 'decisions'));
+      assert.ok(length >= 100 && length < 300, `length ${length}`);
+      const [newest] = (await audit.queryDecisions({ orgId: 'org-size' }, { limit: 1 })).items;
+      assert.equal(newest?.decisionId, records.at(-1)!.decisionId);
+      assert.equal(await on.client().xlen(streamKey('org-other', 'decisions')), 0);
+    });
   });
 
-  test('an organization keeps about maxRecordsPerOrg records, the newest', async () => {
-    const audit = await auditLog({ maxRecordsPerOrg: 100, batchSize: 200 });
+  describe(`secrets (${on.name})`, () => {
+    test('tokens and masked paths never reach Redis, wherever they are in the input', async () => {
+      const audit = await auditLog({ mask: createMasker(parseMaskPaths('principal.id, request.headers.x-user-email, *.claims.email')) }, on);
+      await ready(audit.redis);
+      const record = decisionRecord({ orgId: 'org-secret', principalId: 'alice@example.com' }) as DecisionRecord & { input: Record<string, unknown> };
+      const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJl';
+      record.input.request = {
+        headers: { authorization: 'Bearer sk-live-SECRET-1', 'x-api-key': 'SECRET-2', cookie: 'session=SECRET-3', 'x-user-email': 'alice@example.com', 'x-forwarded': `Bearer ${'SECRET-4'}` },
+        token: 'SECRET-5',
+      };
+      Object.assign(record.input.principal, { claims: { email: 'alice@example.com', raw: jwt } });
+      audit.record(record);
+      await audit.flush();
+
+      const stored = await everything(on.client());
+      for (const secret of ['SECRET-1', 'SECRET-2', 'SECRET-3', 'SECRET-4', 'SECRET-5', jwt, 'alice@example.com']) {
+        assert.ok(!stored.includes(secret), `${secret} is in Redis`);
+      }
+      const got = (await audit.getDecision(record.decisionId))!;
+      assert.deepEqual(got.masked, ['principal.claims.email', 'principal.id', 'request.headers.x-user-email']);
+      assert.equal(got.principal.id, '[masked]');
+      assert.equal(got.action, record.action);
+      // The decision itself is untouched: masking works on a copy.
+      assert.equal(record.principal.id, 'alice@example.com');
+    });
+  });
+
+  describe(`replication (${on.name})`, () => {
+    test('a batch fewer replicas confirm than required is not acknowledged: it is sent again, then spilled, and stored once', async () => {
+      const spillDir = await tempDir();
+      const stats = counting();
+      // One replica more than each master has: WAIT can never confirm.
+      const audit = await auditLog({ spillDir, stats, minReplicasAck: on.replicas + 1, waitTimeoutMs: 50 }, on);
+      await ready(audit.redis);
+      const records = Array.from({ length: 40 }, () => decisionRecord({ orgId: 'org-unconfirmed' }));
+      for (const record of records) audit.record(record);
+      await until(() => stats.counts.written === 40 && stats.counts.duplicates! >= 40, 'the unconfirmed batch is stored and sent again');
+      assert.equal(stats.counts.buffered, 40, 'nothing is acknowledged');
+      await audit.close(); // not acknowledged: spilled
+      assert.equal(stats.counts.spilled, 40);
+
+      const replayed = counting();
+      const next = await auditLog({ spillDir, stats: replayed, minReplicasAck: 'auto' }, on);
+      await ready(next.redis);
+      await next.flush();
+      assert.equal(replayed.counts.duplicates, 40, 'the replay finds every record stored');
+      assert.equal(replayed.counts.written, 0);
+      assert.deepEqual(await readdir(spillDir), []);
+      assert.equal(await on.client().xlen(streamKey('org-unconfirmed', 'decisions')), 40);
+      const page = await next.queryDecisions({ orgId: 'org-unconfirmed' }, { limit: 100 });
+      assert.deepEqual(page.items.map((r) => r.decisionId).sort(), records.map((r) => r.decisionId).sort());
+      for (const record of records.slice(0, 3)) assert.equal((await next.getDecision(record.decisionId))?.decisionId, record.decisionId);
+    });
+  });
+}
+
+describe('replication (WAIT, one node)', () => {
+  test('a batch too few replicas confirm is not acknowledged: it is sent again until one does, and stored once', async () => {
+    const stats = counting();
+    const audit = await auditLog({ stats, minReplicasAck: 1, waitTimeoutMs: 50 });
     await ready(audit.redis);
-    const records = Array.from({ length: 1000 }, (_, i) => decisionRecord({ orgId: 'org-size', timestampMs: Date.now() - 1000 + i }));
+    const records = Array.from({ length: 40 }, () => decisionRecord({ orgId: 'org-wait' }));
     for (const record of records) audit.record(record);
-    await audit.flush();
-    const length = await client.xlen(streamKey('org-size', 'decisions'));
-    assert.ok(length >= 100 && length < 300, `length ${length}`);
-    const [newest] = (await audit.queryDecisions({ orgId: 'org-size' }, { limit: 1 })).items;
-    assert.equal(newest?.decisionId, records.at(-1)!.decisionId);
-    assert.equal(await client.xlen(streamKey('org-other', 'decisions')), 0);
+    // Redis stores the batch, but no replica confirms it: it stays queued, and every retry finds it stored.
+    await until(() => stats.counts.written === 40 && stats.counts.duplicates! >= 40, 'the unconfirmed batch is stored and sent again');
+    assert.equal(stats.counts.buffered, 40, 'nothing is acknowledged');
+
+    const replica = await RedisServer.start();
+    cleanup.push(() => replica.stop());
+    const toReplica = new Redis(replica.url);
+    cleanup.push(async () => toReplica.disconnect());
+    await toReplica.replicaof('127.0.0.1', redis.port);
+    await until(() => stats.counts.buffered === 0, 'the batch is acknowledged once a replica confirms it');
+    assert.equal(stats.counts.written, 40);
+    assert.equal(await client.xlen(streamKey('org-wait', 'decisions')), 40);
+    const page = await audit.queryDecisions({ orgId: 'org-wait' }, { limit: 100 });
+    assert.deepEqual(page.items.map((r) => r.decisionId).sort(), records.map((r) => r.decisionId).sort());
+    assert.equal(await toReplica.xlen(streamKey('org-wait', 'decisions')), 40, 'the replica has every record');
+    await toReplica.replicaof('NO', 'ONE');
   });
 });
 
-describe('secrets', () => {
-  test('tokens and masked paths never reach Redis, wherever they are in the input', async () => {
-    const audit = await auditLog({ mask: createMasker(parseMaskPaths('principal.id, request.headers.x-user-email, *.claims.email')) });
-    await ready(audit.redis);
-    const record = decisionRecord({ orgId: 'org-secret', principalId: 'alice@example.com' }) as DecisionRecord & { input: Record<string, unknown> };
-    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJl';
-    record.input.request = {
-      headers: { authorization: 'Bearer sk-live-SECRET-1', 'x-api-key': 'SECRET-2', cookie: 'session=SECRET-3', 'x-user-email': 'alice@example.com', 'x-forwarded': `Bearer ${'SECRET-4'}` },
-      token: 'SECRET-5',
-    };
-    Object.assign(record.input.principal, { claims: { email: 'alice@example.com', raw: jwt } });
-    audit.record(record);
-    await audit.flush();
-
-    const stored = await everything();
-    for (const secret of ['SECRET-1', 'SECRET-2', 'SECRET-3', 'SECRET-4', 'SECRET-5', jwt, 'alice@example.com']) {
-      assert.ok(!stored.includes(secret), `${secret} is in Redis`);
-    }
-    const got = (await audit.getDecision(record.decisionId))!;
-    assert.deepEqual(got.masked, ['principal.claims.email', 'principal.id', 'request.headers.x-user-email']);
-    assert.equal(got.principal.id, '[masked]');
-    assert.equal(got.action, record.action);
-    // The decision itself is untouched: masking works on a copy.
-    assert.equal(record.principal.id, 'alice@example.com');
-  });
-});
+async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
