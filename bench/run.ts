@@ -370,9 +370,9 @@ async function workers(redisUrl: string, bodies: Body[], children: ChildProcess[
 }
 
 /**
- * The same decisions with settings on a 3-master Redis Cluster (one replica each, as in
- * production: settings writes wait for a replica), and the 1M-organization level on it with
- * each master's memory.
+ * The same decisions with settings and the audit log on a 3-master Redis Cluster (one replica
+ * each, as in production: settings writes and audit batches wait for a replica), and the
+ * 1M-organization level on it with each master's memory.
  */
 async function onCluster(bodies: Body[], children: ChildProcess[]): Promise<void> {
   const cluster = await startRedisCluster({ masters: 3, replicas: 1 });
@@ -384,7 +384,7 @@ async function onCluster(bodies: Body[], children: ChildProcess[]): Promise<void
     await putSettings(sidecar.base);
     const allow = `${sidecar.base}/v1/data/portkey/authz/allow`;
     await load('warm-up', allow, bodies.map((input) => ({ input })), 2);
-    const row = await load('portcullis .../allow, 3-master cluster (audit in memory)', allow, bodies.map((input) => ({ input })));
+    const row = await load('portcullis .../allow (audit on), 3-master cluster', allow, bodies.map((input) => ({ input })));
     await stop(sidecar.child);
     console.log(`\nRedis Cluster, 3 masters + 3 replicas (autocannon, ${CONNECTIONS} connections, as the first table):`);
     printRows([row]);
