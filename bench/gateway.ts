@@ -37,7 +37,10 @@ async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
   };
   const check = (call: Call) =>
     new Promise<boolean>((resolve) =>
-      client.Check({ attributes: { request: { http: { method: call.method, path: call.path, headers: call.headers } } } }, (error, response) => resolve(!error && response.status.code === 0)),
+      // The proto declares Envoy's header map as its repeated entries (wire-identical).
+      client.Check({ attributes: { request: { http: { method: call.method, path: call.path, headers: Object.entries(call.headers).map(([key, value]) => ({ key, value })) } } } }, (error, response) =>
+        resolve(!error && response.status.code === 0),
+      ),
     );
   for (const call of mix) await check(call);
 
