@@ -10,7 +10,7 @@ OPA := $(CURDIR)/.cache/bin/opa
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 GHZ := $(CURDIR)/.cache/bin/ghz
 BUNDLE := bundles/portkey.tar.gz
-ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow
+ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
@@ -21,7 +21,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit fuzz install opa load-tools
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ bench-gateway: $(NODE_MODULES) ## Requests/s and p50/p99 through HTTP ext_authz 
 
 bench-audit: $(NODE_MODULES) ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
 	node --import tsx bench/audit.ts
+
+profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s against a bare node:http floor; the top self-time frames (PROFILE_CPU=1 PROFILE_ROUNDS=3 PROFILE_SECONDS=5; taskset, wrk if installed)
+	node --import tsx bench/decide-cost.ts
+	PROFILE_CPU=$${PROFILE_CPU:-1} node --import tsx bench/profile.ts
 
 fuzz: $(NODE_MODULES) ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
 	node --import tsx test/fuzz/main.ts

@@ -1,21 +1,16 @@
 # METADATA
-# title: Portkey integration access
+# title: Portkey Security-tab permissions
 # description: |
-#   Who may create, update, delete and read AI integrations, MCP integrations and
-#   MCP servers in a workspace. Organization owners and admins always may; workspace
-#   managers may write a kind only when the effective setting for it is true;
-#   workspace members may read. Everything else is denied.
+#   Who may create, update, delete and read the resources of the Security tab's
+#   permission families (AI integrations, MCP integrations and servers, prompts,
+#   guardrails, analytics, logs) in a workspace. Organization owners always may;
+#   organization admins may unless a setting for admins says otherwise; workspace
+#   managers and members may as the family's settings say (policies/families.rego,
+#   data.portkey.families). Everything else is denied.
 #
 #   input: {principal, action, resource, settings: {org, workspace}} where settings
 #   are supplied by the sidecar from its own store, never by the caller.
 package portkey.authz
-
-# The organization-level setting that governs writes of each resource type.
-setting_for_type := {
-	"integration": "managersWriteWsIntegrations",
-	"mcp_integration": "managersWriteWsMcpIntegrations",
-	"mcp_server": "managersWriteMcpServers",
-}
 
 actions := {"create", "update", "delete", "read"}
 
@@ -30,16 +25,32 @@ workspace_roles := {"admin", "manager", "member"}
 # Which workspace roles count as managers is operator configuration (bundle data).
 manager_roles := {role | some role in data.portkey.config.manager_roles}
 
-# Reasons that grant; every other reason denies.
-allowing_reasons := {"org_admin", "workspace_read", "manager_write_enabled"}
+# The reason of a decision a setting decided, by the role the setting governs, the
+# access it governs and its effective value.
+setting_reason_table := {
+	["manager", "read", true]: "manager_read_enabled",
+	["manager", "read", false]: "manager_read_disabled",
+	["manager", "write", true]: "manager_write_enabled",
+	["manager", "write", false]: "manager_write_disabled",
+	["member", "read", true]: "member_read_enabled",
+	["member", "read", false]: "member_read_disabled",
+	["member", "write", true]: "member_write_enabled",
+	["member", "write", false]: "member_write_disabled",
+	["org_admin", "read", true]: "org_admin_read_enabled",
+	["org_admin", "read", false]: "org_admin_read_disabled",
+	["org_admin", "write", true]: "org_admin_write_enabled",
+	["org_admin", "write", false]: "org_admin_write_disabled",
+}
 
-# Reasons decided by a setting; their decisions name the setting and its source.
-setting_reasons := {"manager_write_enabled", "manager_write_disabled"}
+# Reasons that grant without a setting; a setting that decides grants when it is true;
+# every other reason denies.
+allowing_reasons := {"org_admin", "workspace_read"}
 
 messages := {
 	"invalid_input": "The input is not an object with principal, action and resource.",
 	"unknown_action": "The action is not one of create, update, delete, read.",
-	"unknown_resource_type": "The resource type is not one of integration, mcp_integration, mcp_server.",
+	"unknown_resource_type": "The resource type is not one that a permission family (data.portkey.families) has.",
+	"unsupported_action": "The resource type does not have this action: its permission family does not list it.",
 	"invalid_principal": "The principal needs a non-empty id and orgId and a known orgRole.",
 	"invalid_resource": "The resource needs a non-empty orgId and workspaceId.",
 	"invalid_workspace_roles": "The principal's workspaceRoles must map workspace ids to admin, manager or member.",
@@ -48,8 +59,18 @@ messages := {
 	"no_workspace_access": "The principal has no role in the workspace.",
 	"workspace_read": "Every role in the workspace may read.",
 	"read_only_role": "The principal's workspace role may read but not write.",
+	"manager_read_enabled": "Workspace managers may view this resource type.",
+	"manager_read_disabled": "Workspace managers may not view this resource type (nor write it: a write needs view).",
 	"manager_write_enabled": "Workspace managers may write this resource type.",
 	"manager_write_disabled": "The organization does not let workspace managers write this resource type.",
+	"member_read_enabled": "Workspace members may view this resource type.",
+	"member_read_disabled": "Workspace members may not view this resource type (nor write it: a write needs view).",
+	"member_write_enabled": "Workspace members may write this resource type.",
+	"member_write_disabled": "The settings do not let workspace members write this resource type.",
+	"org_admin_read_enabled": "Organization admins may view this resource type in every workspace of their organization.",
+	"org_admin_read_disabled": "Organization admins may not view this resource type (nor write it: a write needs view).",
+	"org_admin_write_enabled": "Organization admins may write this resource type in every workspace of their organization.",
+	"org_admin_write_disabled": "The settings do not let organization admins write this resource type.",
 }
 
 # METADATA
@@ -59,7 +80,7 @@ messages := {
 #   source one of workspace, org, default.
 # entrypoint: true
 decision := object.union(
-	{"allow": reason in allowing_reasons, "reason": reason, "message": messages[reason]},
+	{"allow": allowed, "reason": reason, "message": messages[reason]},
 	setting_fields,
 )
 
@@ -82,6 +103,8 @@ reason := "invalid_input" if {
 	not known_action
 } else := "unknown_resource_type" if {
 	not known_resource_type
+} else := "unsupported_action" if {
+	not action_of_family
 } else := "invalid_principal" if {
 	not valid_principal(input.principal)
 } else := "invalid_resource" if {
@@ -93,50 +116,44 @@ reason := "invalid_input" if {
 } else := "org_admin" if {
 	input.principal.orgId == input.resource.orgId
 	input.principal.orgRole in org_admin_roles
+	not governing_setting
 } else := "no_workspace_access" if {
-	not workspace_role
+	not actor_role
 } else := "workspace_read" if {
-	workspace_role
+	actor_role in {"manager", "member"}
 	input.action == "read"
+	not governing_setting
 } else := "read_only_role" if {
+	actor_role in {"manager", "member"}
 	input.action in write_actions
-	not workspace_role in manager_roles
-} else := "manager_write_enabled" if {
-	input.action in write_actions
-	workspace_role in manager_roles
-	governing_setting.value == true
-} else := "manager_write_disabled" if {
-	input.action in write_actions
-	workspace_role in manager_roles
-	governing_setting.value == false
+	not governing_setting
+} else := setting_reason if {
+	governing_setting
 }
 
 # The principal's role in the target workspace; undefined when it has none.
 workspace_role := input.principal.workspaceRoles[input.resource.workspaceId]
 
-default setting_fields := {}
+# The reason the governing setting gives; undefined when no setting governs the request.
+setting_reason := setting_reason_table[[actor_role, governing_setting.access, governing_setting.value]]
 
-setting_fields := {"setting": setting_for_type[input.resource.type], "source": governing_setting.source} if {
-	reason in setting_reasons
+# Whether a setting decided: its decision names the setting and its source.
+setting_decided if reason == setting_reason
+
+default allowed := false
+
+allowed if reason in allowing_reasons
+
+allowed if {
+	setting_decided
+	governing_setting.value == true
 }
 
-governing_setting := effective_setting(object.get(input, "settings", {}), setting_for_type[input.resource.type])
+default setting_fields := {}
 
-# METADATA
-# description: |
-#   The value of a setting and where it came from: the workspace's own value when
-#   the organization lets workspaces configure it, else the organization's value,
-#   else the default (true).
-effective_setting(settings, name) := {"value": value, "source": "workspace"} if {
-	object.get(settings, ["org", "allowWorkspaceOverrides", name], false) == true
-	value := object.get(settings, ["workspace", name], null)
-	is_boolean(value)
-} else := {"value": value, "source": "org"} if {
-	value := object.get(settings, ["org", name], null)
-	is_boolean(value)
-} else := {"value": true, "source": "default"}
+setting_fields := {"setting": governing_setting.name, "source": governing_setting.source} if setting_decided
 
-# These three are rules rather than functions: `not f(x)` is undefined, not true,
+# These are rules rather than functions: `not f(x)` is undefined, not true,
 # when x is undefined, while `not rule` is true whenever the rule does not hold.
 well_formed if {
 	is_object(input.principal)
@@ -145,7 +162,9 @@ well_formed if {
 
 known_action if input.action in actions
 
-known_resource_type if setting_for_type[input.resource.type]
+known_resource_type if resource_family
+
+action_of_family if input.action in resource_family.actions
 
 valid_principal(principal) if {
 	non_empty_string(principal.id)

@@ -5,9 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { BundleError } from './engine/bundle.ts';
-import { createLimitedServer } from './http/limits.ts';
 import { createLogger, type LogFormat } from './log.ts';
-import { createSidecar, type Sidecar } from './sidecar.ts';
+import type { Sidecar } from './sidecar.ts';
 import { workerCount } from './workers/count.ts';
 import { toPrimary } from './workers/messages.ts';
 import { serveWorkerMetrics } from './workers/metrics.ts';
@@ -56,6 +55,9 @@ interface Serving extends Listening {
 }
 
 async function serve(config: Config, log: Logger): Promise<Serving> {
+  // Loaded here, not at the top: the primary of WORKERS=N never serves, and without the
+  // sidecar's modules (engine, Redis, gateways) it stays small.
+  const [{ createSidecar }, { createLimitedServer }] = await Promise.all([import('./sidecar.ts'), import('./http/limits.ts')]);
   const sidecar = await createSidecar(config, log);
   const server = createLimitedServer(sidecar.app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));

@@ -6,12 +6,34 @@ import type { DecisionLogStats } from './decisionlogs/uploader.ts';
 export class Metrics {
   readonly registry = new Registry();
 
+  /**
+   * Decisions counted by countDecision since the last read, by label set. prom-client hashes
+   * the labels on every inc (a child from labels() too), which the decision path pays per
+   * request; a plain count per label set is added to the counter when it is read instead.
+   */
+  private readonly decisionCounts = new Map<string, { labels: { api: string; allow: string; reason: string }; count: number }>();
+
   readonly decisions = new Counter({
     name: 'portcullis_decisions_total',
     help: 'Decisions made, by API, outcome and reason.',
     labelNames: ['api', 'allow', 'reason'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const counted of this.decisionCounts.values()) {
+        if (counted.count === 0) continue;
+        this.decisions.inc(counted.labels, counted.count);
+        counted.count = 0;
+      }
+    },
   });
+
+  /** Counts a decision in portcullis_decisions_total (the reasons are the policy's: a bounded set). */
+  countDecision(api: string, allow: boolean, reason: string): void {
+    const key = `${api} ${allow} ${reason}`;
+    const counted = this.decisionCounts.get(key);
+    if (counted) counted.count++;
+    else this.decisionCounts.set(key, { labels: { api, allow: String(allow), reason }, count: 1 });
+  }
 
   readonly decisionSeconds = new Histogram({
     name: 'portcullis_decision_duration_seconds',
@@ -20,11 +42,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Settings lookups since the last read, by result: counted per decision like decisionCounts. */
+  private readonly cacheCounts = { hit: 0, miss: 0, stale: 0 };
+
   readonly settingsCache = new Counter({
     name: 'portcullis_settings_cache_total',
     help: 'Settings lookups by cache result (hit, miss, or stale: served from cache while Redis was unreachable).',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const result of ['hit', 'miss', 'stale'] as const) {
+        if (this.cacheCounts[result] === 0) continue;
+        this.settingsCache.inc({ result }, this.cacheCounts[result]);
+        this.cacheCounts[result] = 0;
+      }
+    },
   });
 
   /** Filled at scrape time from the counter above, for dashboards that want the ratio directly. */
@@ -160,14 +192,12 @@ export class Metrics {
 
   /** Hit/miss callbacks for the settings cache. */
   get cacheStats() {
-    const hit = this.settingsCache.labels('hit');
-    const miss = this.settingsCache.labels('miss');
-    // Served from cache because Redis could not confirm it (outage), within settingsMaxStaleMs.
-    const stale = this.settingsCache.labels('stale');
+    const counts = this.cacheCounts;
     return {
-      onHit: () => hit.inc(),
-      onMiss: () => miss.inc(),
-      onStale: () => stale.inc(),
+      onHit: () => void counts.hit++,
+      onMiss: () => void counts.miss++,
+      // Served from cache because Redis could not confirm it (outage), within settingsMaxStaleMs.
+      onStale: () => void counts.stale++,
       onConnection: (up: boolean) => this.settingsStoreUp.set(up ? 1 : 0),
     };
   }

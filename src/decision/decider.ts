@@ -110,9 +110,13 @@ export class Decider {
     evaluation?.end();
     if (!snapshot && !verdict && !crossOrg && decision.setting && !this.failOpen) decision = failClosed(decision);
 
-    const answer: DecisionAnswer = { ...decision, decisionId, bundleRevision: engine.revision };
+    // The decision is this request's own object (parsed from the WASM's answer or made
+    // here), so it becomes the answer in place rather than by a copy.
+    const answer = decision as DecisionAnswer;
+    answer.decisionId = decisionId;
+    answer.bundleRevision = engine.revision;
     const latencySeconds = (performance.now() - started) / 1000;
-    this.metrics.decisions.labels(api, String(answer.allow), answer.reason).inc();
+    this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
     trace?.finish(record, failure !== undefined);
@@ -173,6 +177,18 @@ function failClosed(decision: PolicyDecision): PolicyDecision {
   };
 }
 
+let lastMs = 0;
+let lastIso = new Date(0).toISOString();
+/** The time as ISO 8601, formatted once per millisecond: many decisions share one. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 /**
  * The record of a decision. A decision about another organization's resource is kept in
  * the principal's organization (whose auditors should see what their people tried), and
@@ -192,7 +208,7 @@ function toRecord(
   const recorded = crossOrg ? { ...input, resource } : input;
   const record: DecisionRecord = {
     decisionId: answer.decisionId,
-    timestamp: new Date().toISOString(),
+    timestamp: isoNow(),
     api,
     orgId: crossOrg ? input.principal.orgId : input.resource.orgId,
     workspaceId: input.resource.workspaceId,

@@ -4,7 +4,7 @@
 // silent deny. The one exception is `settings`: callers may send it and it is discarded
 // (DESIGN.md §2), so it is accepted and never copied. Only the known fields are copied,
 // into fresh objects. The published JSON Schema (schema.ts) is built from these constants.
-import { FIELD_CODE, invalidInput, type FieldError } from '../errors.ts';
+import { FIELD_CODE, invalidInput, type FieldCode, type FieldError } from '../errors.ts';
 import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 import { nearest } from '../suggest.ts';
@@ -50,19 +50,27 @@ export const MAX_WORKSPACE_ROLES = 10_000;
 
 type Raw = Record<string, unknown>;
 
+/**
+ * Collects the problems of one request. Field names are given without the request's
+ * prefix (`at`, e.g. "input.") and joined to it only when a problem is reported: a valid
+ * request, the hot path, builds no field names at all.
+ */
 class Reader {
   readonly errors: FieldError[] = [];
 
+  constructor(private readonly at: string) {}
+
   object(value: unknown, field: string): Raw {
     if (isJsonObject(value)) return value;
-    this.errors.push(value === undefined ? { field, code: FIELD_CODE.missing, message: 'is required' } : { field, code: FIELD_CODE.type, message: 'must be an object' });
+    this.errors.push(value === undefined ? { field: this.at + field, code: FIELD_CODE.missing, message: 'is required' } : { field: this.at + field, code: FIELD_CODE.type, message: 'must be an object' });
     return {};
   }
 
   /** Refuses the keys of `raw` that are not `known` (nor `discarded`), suggesting the nearest known name. */
-  onlyKnown(raw: Raw, at: string, known: readonly string[], discarded: readonly string[] = []): void {
+  onlyKnown(raw: Raw, within: string, known: readonly string[], discarded: readonly string[] = []): void {
     for (const key of Object.keys(raw)) {
       if (known.includes(key) || discarded.includes(key)) continue;
+      const at = this.at + within;
       const suggestion = nearest(key, known);
       this.errors.push({
         field: /^[A-Za-z_$][\w$-]*$/.test(key) ? `${at}${key}` : `${at.replace(/\.$/, '')}[${quoted(key)}]`,
@@ -75,65 +83,71 @@ class Reader {
   id(value: unknown, field: string): string {
     const problem = idProblem(value);
     if (problem === undefined) return value as string;
-    this.errors.push({ field, code: value === undefined ? FIELD_CODE.missing : typeof value === 'string' ? FIELD_CODE.invalid : FIELD_CODE.type, message: problem });
+    this.errors.push({ field: this.at + field, code: value === undefined ? FIELD_CODE.missing : typeof value === 'string' ? FIELD_CODE.invalid : FIELD_CODE.type, message: problem });
     return '';
   }
 
   oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
     if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+    const name = this.at + field;
     this.errors.push(
       value === undefined
-        ? { field, code: FIELD_CODE.missing, message: `is required; one of ${allowed.join(', ')}` }
-        : { field, code: FIELD_CODE.invalid, message: `must be one of ${allowed.join(', ')}` },
+        ? { field: name, code: FIELD_CODE.missing, message: `is required; one of ${allowed.join(', ')}` }
+        : { field: name, code: FIELD_CODE.invalid, message: `must be one of ${allowed.join(', ')}` },
     );
     return allowed[0]!;
+  }
+
+  /** A problem of its own, at `field`. */
+  problem(field: string, message: string, code?: FieldCode): void {
+    this.errors.push(code === undefined ? { field: this.at + field, message } : { field: this.at + field, code, message });
   }
 }
 
 /** Parses a decision request or throws a 400 naming every bad field. `at` prefixes field names. */
 export function parseAuthorizeRequest(body: unknown, at = ''): AuthorizeRequest {
   if (!isJsonObject(body)) throw invalidInput([{ field: at ? at.slice(0, -1) : 'body', code: FIELD_CODE.type, message: 'must be a JSON object' }]);
-  const read = new Reader();
+  const read = new Reader(at);
   const raw = body;
-  read.onlyKnown(raw, at, REQUEST_FIELDS, DISCARDED_FIELDS);
-  const rawPrincipal = read.object(raw.principal, `${at}principal`);
-  const rawResource = read.object(raw.resource, `${at}resource`);
-  read.onlyKnown(rawPrincipal, `${at}principal.`, PRINCIPAL_FIELDS);
-  read.onlyKnown(rawResource, `${at}resource.`, RESOURCE_FIELDS);
+  read.onlyKnown(raw, '', REQUEST_FIELDS, DISCARDED_FIELDS);
+  const rawPrincipal = read.object(raw.principal, 'principal');
+  const rawResource = read.object(raw.resource, 'resource');
+  read.onlyKnown(rawPrincipal, 'principal.', PRINCIPAL_FIELDS);
+  read.onlyKnown(rawResource, 'resource.', RESOURCE_FIELDS);
 
   const workspaceRoles: Record<string, WorkspaceRole> = Object.create(null);
   const rawRoles = rawPrincipal.workspaceRoles ?? {};
   if (!isJsonObject(rawRoles)) {
-    read.errors.push({ field: `${at}principal.workspaceRoles`, code: FIELD_CODE.type, message: 'must be an object of workspace id to role' });
+    read.problem('principal.workspaceRoles', 'must be an object of workspace id to role', FIELD_CODE.type);
   } else if (Object.keys(rawRoles).length > MAX_WORKSPACE_ROLES) {
-    read.errors.push({ field: `${at}principal.workspaceRoles`, message: `must have at most ${MAX_WORKSPACE_ROLES} entries` });
+    read.problem('principal.workspaceRoles', `must have at most ${MAX_WORKSPACE_ROLES} entries`);
   } else {
     for (const [workspaceId, role] of Object.entries(rawRoles)) {
       const problem = idProblem(workspaceId);
       if (problem !== undefined) {
-        read.errors.push({ field: `${at}principal.workspaceRoles[${quoted(workspaceId)}]`, message: `workspace id ${problem}` });
+        read.problem(`principal.workspaceRoles[${quoted(workspaceId)}]`, `workspace id ${problem}`);
         continue;
       }
-      workspaceRoles[workspaceId] = read.oneOf(role, `${at}principal.workspaceRoles.${workspaceId}`, WORKSPACE_ROLES);
+      // Checked here first so that a valid role does not build its field name.
+      workspaceRoles[workspaceId] = (WORKSPACE_ROLES as readonly unknown[]).includes(role) ? (role as WorkspaceRole) : read.oneOf(role, `principal.workspaceRoles.${workspaceId}`, WORKSPACE_ROLES);
     }
   }
 
   const request: AuthorizeRequest = {
     principal: {
-      id: read.id(rawPrincipal.id, `${at}principal.id`),
-      orgId: read.id(rawPrincipal.orgId, `${at}principal.orgId`),
-      orgRole: read.oneOf(rawPrincipal.orgRole, `${at}principal.orgRole`, ORG_ROLES),
+      id: read.id(rawPrincipal.id, 'principal.id'),
+      orgId: read.id(rawPrincipal.orgId, 'principal.orgId'),
+      orgRole: read.oneOf(rawPrincipal.orgRole, 'principal.orgRole', ORG_ROLES),
       workspaceRoles,
     },
-    action: read.oneOf(raw.action, `${at}action`, ACTIONS),
+    action: read.oneOf(raw.action, 'action', ACTIONS),
     resource: {
-      type: read.oneOf(rawResource.type, `${at}resource.type`, RESOURCE_TYPES),
-      orgId: read.id(rawResource.orgId, `${at}resource.orgId`),
-      workspaceId: read.id(rawResource.workspaceId, `${at}resource.workspaceId`),
+      type: read.oneOf(rawResource.type, 'resource.type', RESOURCE_TYPES),
+      orgId: read.id(rawResource.orgId, 'resource.orgId'),
+      workspaceId: read.id(rawResource.workspaceId, 'resource.workspaceId'),
     },
   };
-  if (rawResource.id !== undefined) request.resource.id = read.id(rawResource.id, `${at}resource.id`);
+  if (rawResource.id !== undefined) request.resource.id = read.id(rawResource.id, 'resource.id');
   if (read.errors.length > 0) throw invalidInput(read.errors);
   return request;
 }
-

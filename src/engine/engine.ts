@@ -4,6 +4,9 @@
 // aborts on some inputs, and after enough aborts every later evaluation fails), so the
 // engine never evaluates on an instance that has aborted: it discards it and builds a
 // fresh one from the same compiled module and data before the failure is reported.
+// Evaluation goes through the ABI's one-call opa_eval itself (see evaluateJson) rather than
+// opa-wasm's evaluate, which builds a TextEncoder, a copy of the input and a TextDecoder
+// per call: the decision path's input is written straight into WASM memory instead.
 import { createRequire } from 'node:module';
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from '@open-policy-agent/opa-wasm';
 import { BundleError, type Bundle } from './bundle.ts';
@@ -38,6 +41,15 @@ export interface EngineOptions {
   /** Called once per discarded instance, after its replacement is built (count it, log it). */
   onRebuild?: (reason: string) => void;
 }
+
+/** The exports of OPA's WASM ABI (>= 1.2) that the engine calls itself. */
+interface OpaExports {
+  opa_eval(reserved: 0, entrypoint: number, data: number, input: number, inputLength: number, heap: number, format: 0): number;
+}
+
+const WASM_PAGE_BYTES = 64 * 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export class PolicyEngine {
   private constructor(
@@ -82,7 +94,7 @@ export class PolicyEngine {
   evaluate(entrypoint: string, input: object): unknown {
     let resultSet: Array<{ result: unknown }>;
     try {
-      resultSet = this.policy.evaluate(input, entrypoint);
+      resultSet = this.policy.minorVersion >= 2 ? evaluateJson(this.policy, entrypoint, JSON.stringify(input)) : this.policy.evaluate(input, entrypoint);
     } catch (error) {
       const reason = describe(error);
       // The module and data instantiated once already, so this does not fail for
@@ -98,6 +110,31 @@ export class PolicyEngine {
   get memoryBytes(): number {
     return this.policy.mem.buffer.byteLength;
   }
+}
+
+/**
+ * opa-wasm's ABI 1.2 evaluation path, without its per-call allocations: the input's JSON
+ * is encoded straight into the WASM heap above the data (where opa-wasm puts it too), one
+ * opa_eval call evaluates it, and the result set is read from the NUL-terminated JSON it
+ * returns. Same exports, same addresses, same result as LoadedPolicy.evaluate.
+ */
+function evaluateJson(policy: LoadedPolicy, entrypoint: string, inputJson: string): Array<{ result: unknown }> {
+  const entrypoints = policy.entrypoints as Record<string, number>;
+  if (!Object.hasOwn(entrypoints, entrypoint)) throw `entrypoint ${entrypoint} is not valid in this instance`;
+  const memory = policy.mem;
+  const inputAddr = policy.dataHeapPtr as number;
+  let { read, written } = encoder.encodeInto(inputJson, new Uint8Array(memory.buffer, inputAddr));
+  if (read < inputJson.length) {
+    // Not enough memory above the data: grow it by what the input can take (UTF-8 needs at
+    // most 3 bytes per UTF-16 code unit) and encode it again.
+    memory.grow(Math.ceil((inputAddr + inputJson.length * 3 - memory.buffer.byteLength) / WASM_PAGE_BYTES));
+    ({ read, written } = encoder.encodeInto(inputJson, new Uint8Array(memory.buffer, inputAddr)));
+  }
+  const exports = (policy.wasmInstance as WebAssembly.Instance).exports as unknown as OpaExports;
+  const resultAddr = exports.opa_eval(0, entrypoints[entrypoint]!, policy.dataAddr, inputAddr, written, inputAddr + written, 0);
+  // The evaluation may have grown the memory: view it afresh.
+  const heap = new Uint8Array(memory.buffer);
+  return JSON.parse(decoder.decode(heap.subarray(resultAddr, heap.indexOf(0, resultAddr)))) as Array<{ result: unknown }>;
 }
 
 function instantiate(module: WebAssembly.Module, data: Record<string, unknown>): LoadedPolicy {

@@ -47,6 +47,8 @@ const UNDEFINED_WARNING = (path: string) => ({
 
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 type Query = URLSearchParams;
+/** The query of a URL without one (most requests): read, never written. */
+const NO_QUERY: Query = new URLSearchParams();
 /** Who asked and the trace they are in: the DecideOptions every decision of a request shares. */
 type Asked = Pick<DecideOptions, 'trace' | 'requestedBy'>;
 
@@ -133,7 +135,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     const handler = route(req.method ?? 'GET', path);
     if (!handler) return fallback(req, res);
     readJson(req, options)
-      .then((body) => handler(body, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), askedBy(req)))
+      .then((body) => handler(body, queryAt === -1 ? NO_QUERY : new URLSearchParams(url.slice(queryAt + 1)), askedBy(req)))
       .then(
         (reply) => send(res, reply.status, reply.body, reply.headers),
         (error: unknown) => {
@@ -193,21 +195,23 @@ function mergeInput(common: unknown, own: unknown): unknown {
   return merged;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   if (res.headersSent) return;
   const json = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
+  // Headers as one flat list: node:http takes it as is, without walking an object.
+  const list: Array<string | number> = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', Buffer.byteLength(json)];
+  if (headers) for (const [name, value] of Object.entries(headers)) list.push(name, value);
+  res.writeHead(status, list);
   res.end(json);
 }
 
 /** The request body as JSON, whatever its Content-Type (as OPA reads it); {} when empty. */
 function readJson(req: IncomingMessage, options: DecisionApiOptions): Promise<unknown> {
   const limit = options.bodyLimitBytes;
-  const tooLarge = () => errors.tooLarge(options.bodyLimit);
   return new Promise((resolve, reject) => {
     if (Number(req.headers['content-length'] ?? 0) > limit) {
       req.resume();
-      return reject(tooLarge());
+      return reject(errors.tooLarge(options.bodyLimit));
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -216,15 +220,16 @@ function readJson(req: IncomingMessage, options: DecisionApiOptions): Promise<un
       if (size > limit) {
         req.removeAllListeners('data');
         req.resume();
-        reject(tooLarge());
+        reject(errors.tooLarge(options.bodyLimit));
       } else chunks.push(chunk);
     });
-    req.once('error', () => reject(new ApiError(400, 'invalid_request', 'the request body could not be read')));
-    req.once('end', () => {
+    req.on('error', () => reject(new ApiError(400, 'invalid_request', 'the request body could not be read')));
+    req.on('end', () => {
       if (size > limit) return;
       let text = '';
       try {
-        text = decode(Buffer.concat(chunks, size), req.headers['content-encoding'], limit, tooLarge).toString('utf8');
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        text = decode(body, req.headers['content-encoding'], options).toString('utf8');
         resolve(withinDepth(text.trim() === '' ? {} : JSON.parse(text), options.jsonMaxDepth, 'body'));
       } catch (error) {
         reject(error instanceof ApiError ? error : errors.malformedJson((error as Error).message, text));
@@ -239,15 +244,16 @@ const INFLATE: Record<string, (body: Buffer, options: { maxOutputLength: number 
   br: brotliDecompressSync,
 };
 
-function decode(body: Buffer, encoding: string | undefined, limit: number, tooLarge: () => ApiError): Buffer {
-  const name = (encoding ?? 'identity').trim().toLowerCase();
+function decode(body: Buffer, encoding: string | undefined, options: DecisionApiOptions): Buffer {
+  if (encoding === undefined) return body;
+  const name = encoding.trim().toLowerCase();
   if (name === 'identity') return body;
   const inflate = INFLATE[name];
   if (!inflate) throw new ApiError(400, 'invalid_request', `unsupported Content-Encoding "${name}"`);
   try {
-    return inflate(body, { maxOutputLength: limit });
+    return inflate(body, { maxOutputLength: options.bodyLimitBytes });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw errors.tooLarge(options.bodyLimit);
     throw new ApiError(400, 'invalid_request', `the ${name} body does not decompress: ${(error as Error).message}`);
   }
 }

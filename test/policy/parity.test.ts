@@ -1,31 +1,52 @@
 // What we test in Rego is what we ship: the committed bundle's WASM, run by the
 // opa-wasm SDK, must give the same decision as the opa interpreter on the policy
-// sources, for every input of the matrix (one `opa eval` for all of them).
+// sources, for every input of the matrices (one `opa eval` for each matrix): the
+// integration family's, every family's from the bundle's table, and the effective settings.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readBundleFile } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
-import { MALFORMED_INPUTS, expected, matrix, requestOf, settingsOf } from '../support/matrix.ts';
+import {
+  MALFORMED_INPUTS,
+  TOGGLES,
+  VALUES,
+  expected,
+  familiesOf,
+  familyMatrix,
+  familyRequestOf,
+  familySettingsOf,
+  matrix,
+  requestOf,
+  settingPairs,
+  settingsOf,
+  toggleKey,
+} from '../support/matrix.ts';
 
 const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
 
 const cases = [...matrix()];
 const inputs: unknown[] = [...cases.map((c) => ({ ...requestOf(c), settings: settingsOf(c) })), ...MALFORMED_INPUTS];
 
-function interpreterDecisions(): Array<{ decision: unknown; allow: unknown }> {
+/** The value of `query` (which reads `input.cases`) over the policy sources, by the opa interpreter. */
+function interpret(query: string, cases: unknown[]): unknown[] {
   const dir = mkdtempSync(join(tmpdir(), 'parity-'));
   const inputFile = join(dir, 'input.json');
-  writeFileSync(inputFile, JSON.stringify({ cases: inputs }));
-  const query = '[{"decision": d, "allow": a} | some c in input.cases; d := data.portkey.authz.decision with input as c; a := data.portkey.authz.allow with input as c]';
+  writeFileSync(inputFile, JSON.stringify({ cases }));
   const out = execFileSync(OPA, ['eval', '--format', 'json', '--data', 'policies', '--ignore', '*_test.rego', '--input', inputFile, query], {
-    maxBuffer: 256 * 1024 * 1024,
+    maxBuffer: 1024 * 1024 * 1024,
   });
+  rmSync(dir, { recursive: true, force: true });
   const parsed = JSON.parse(out.toString());
   return parsed.result[0].expressions[0].value;
+}
+
+function interpreterDecisions(): Array<{ decision: unknown; allow: unknown }> {
+  const query = '[{"decision": d, "allow": a} | some c in input.cases; d := data.portkey.authz.decision with input as c; a := data.portkey.authz.allow with input as c]';
+  return interpret(query, inputs) as Array<{ decision: unknown; allow: unknown }>;
 }
 
 test('the committed WASM bundle decides exactly as the opa interpreter over the full matrix', async () => {
@@ -61,6 +82,58 @@ test('malformed inputs are denied by the WASM with their own reasons', async () 
     reasons.map((d) => d.reason),
     ['invalid_input', 'invalid_input', 'unknown_action', 'unknown_resource_type', 'invalid_principal', 'invalid_principal', 'invalid_resource', 'invalid_workspace_roles', 'cross_org'],
   );
+});
+
+test('the committed WASM bundle decides exactly as the opa interpreter over every family\'s matrix', async () => {
+  const bundle = await readBundleFile('bundles/portkey.tar.gz');
+  const engine = await PolicyEngine.load(bundle);
+  const families = familiesOf(bundle.data);
+  const familyCases = [...familyMatrix(families), ...settingPairs(families)];
+  assert.deepEqual(new Set(familyCases.map((c) => c.family.name)), new Set(families.map((f) => f.name)));
+  const familyInputs = familyCases.map((c) => ({ ...familyRequestOf(c), settings: familySettingsOf(c) }));
+
+  const interpreted = interpret('[d | some c in input.cases; d := data.portkey.authz.decision with input as c]', familyInputs);
+  assert.equal(interpreted.length, familyInputs.length);
+
+  const reasons = new Set<string>();
+  const mismatches = familyInputs.flatMap((input, i) => {
+    const decision = engine.evaluate('portkey/authz/decision', input) as { allow: boolean; reason: string };
+    const allow = engine.evaluate('portkey/authz/allow', input);
+    reasons.add(decision.reason);
+    return JSON.stringify(canonical(decision)) === JSON.stringify(canonical(interpreted[i])) && allow === decision.allow
+      ? []
+      : [{ input, wasm: { decision, allow }, interpreter: interpreted[i] }];
+  });
+  assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} of ${familyInputs.length} inputs differ`);
+  // The matrix reaches every way a family decision can go that the table allows today.
+  for (const reason of ['org_admin', 'no_workspace_access', 'workspace_read', 'read_only_role', 'unsupported_action', 'manager_read_disabled', 'member_write_enabled', 'org_admin_read_disabled']) {
+    assert.ok(reasons.has(reason), `no case of the family matrix is decided by ${reason}`);
+  }
+});
+
+test('the committed WASM bundle computes the effective settings exactly as the opa interpreter', async () => {
+  const bundle = await readBundleFile('bundles/portkey.tar.gz');
+  const engine = await PolicyEngine.load(bundle);
+  const inputs = familiesOf(bundle.data).flatMap((family) =>
+    family.settings.flatMap((setting) =>
+      VALUES.flatMap((orgValue) =>
+        TOGGLES.flatMap((toggle) =>
+          VALUES.map((workspaceValue) => ({
+            settings: {
+              org: { ...(orgValue === 'unset' ? {} : { [setting.name]: orgValue }), allowWorkspaceOverrides: { [toggleKey(family, setting)]: toggle } },
+              workspace: workspaceValue === 'unset' ? {} : { [setting.name]: workspaceValue },
+            },
+          })),
+        ),
+      ),
+    ),
+  );
+  const interpreted = interpret('[s | some c in input.cases; s := data.portkey.authz.effective_settings with input as c]', inputs);
+  const mismatches = inputs.flatMap((input, i) => {
+    const wasm = engine.evaluate('portkey/authz/effective_settings', input);
+    return JSON.stringify(canonical(wasm)) === JSON.stringify(canonical(interpreted[i])) ? [] : [{ input, wasm, interpreter: interpreted[i] }];
+  });
+  assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} of ${inputs.length} inputs differ`);
 });
 
 /** Key order differs between the SDK's and opa's JSON; compare with sorted keys. */

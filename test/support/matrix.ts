@@ -80,3 +80,105 @@ export const MALFORMED_INPUTS: unknown[] = [
   { principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'owner' } }, action: 'read', resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' } },
   { principal: { id: 'u-1', orgId: 'org-2', orgRole: 'owner', workspaceRoles: { 'ws-1': 'admin' } }, action: 'delete', resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' } },
 ];
+
+// Every family's matrix, built from the families table (data.portkey.families in the
+// bundle, contract C1) the way policies/matrix_test.rego builds it from the specs: org role
+// × workspace role × resource type × action (all four, so that an action a family does not
+// have is in it) × each setting that governs the type × org value × toggle × workspace
+// value; and every pair of settings that govern the same type, both set at the org, in the
+// four combinations of their values. A family added to the table is in it with no change here.
+
+export interface FamilySetting {
+  name: string;
+  label: string;
+  default: boolean;
+  role: 'manager' | 'member' | 'org_admin';
+  access: 'read' | 'write';
+  resource_types: string[];
+}
+
+export interface Family {
+  name: string;
+  label: string;
+  resource_types: string[];
+  actions: string[];
+  workspace_overrides: 'setting' | 'family' | 'none';
+  settings: FamilySetting[];
+}
+
+interface FamilyCaseBase {
+  family: Family;
+  orgRole: (typeof ORG_ROLES)[number];
+  workspaceRole: (typeof WORKSPACE_ROLES)[number];
+  type: string;
+  action: (typeof ACTIONS)[number];
+}
+
+/** One setting as stored (org value, toggle, workspace value), the others unset. */
+export interface FamilyCase extends FamilyCaseBase {
+  setting: FamilySetting;
+  orgValue: Value;
+  toggle: boolean;
+  workspaceValue: Value;
+}
+
+/** Two settings of the same type set at the org. */
+export interface SettingPairCase extends FamilyCaseBase {
+  values: Array<[FamilySetting, boolean]>;
+}
+
+/** The families table of a bundle's data (data.portkey.families). */
+export function familiesOf(data: Record<string, unknown>): Family[] {
+  const families = (data.portkey as { families?: Family[] } | undefined)?.families;
+  if (!Array.isArray(families) || families.length === 0) throw new Error('the bundle data has no portkey.families table');
+  return families;
+}
+
+function* requests(families: Family[]): Generator<FamilyCaseBase & { governing: FamilySetting[] }> {
+  for (const family of families)
+    for (const orgRole of ORG_ROLES)
+      for (const workspaceRole of WORKSPACE_ROLES)
+        for (const type of family.resource_types)
+          for (const action of ACTIONS) yield { family, orgRole, workspaceRole, type, action, governing: family.settings.filter((s) => s.resource_types.includes(type)) };
+}
+
+export function* familyMatrix(families: Family[]): Generator<FamilyCase> {
+  for (const { governing, ...request } of requests(families))
+    for (const setting of governing)
+      for (const orgValue of VALUES)
+        for (const toggle of TOGGLES)
+          for (const workspaceValue of VALUES) yield { ...request, setting, orgValue, toggle, workspaceValue };
+}
+
+export function* settingPairs(families: Family[]): Generator<SettingPairCase> {
+  for (const { governing, ...request } of requests(families))
+    for (const [i, first] of governing.entries())
+      for (const second of governing.slice(i + 1))
+        for (const firstValue of [true, false])
+          for (const secondValue of [true, false])
+            yield { ...request, values: [[first, firstValue], [second, secondValue]] };
+}
+
+/** The organization's toggle key for a setting: its own, or the family's (stored even where it does not count). */
+export function toggleKey(family: Family, setting: FamilySetting): string {
+  return family.workspace_overrides === 'setting' ? setting.name : family.name;
+}
+
+/** The stored settings of a family case, in the store's flat shape (contract C2). */
+export function familySettingsOf(c: FamilyCase | SettingPairCase) {
+  if ('values' in c) return { org: Object.fromEntries(c.values.map(([s, v]) => [s.name, v])), workspace: {} };
+  const org: Record<string, unknown> = {};
+  if (c.orgValue !== 'unset') org[c.setting.name] = c.orgValue;
+  org.allowWorkspaceOverrides = { [toggleKey(c.family, c.setting)]: c.toggle };
+  const workspace: Record<string, boolean> = {};
+  if (c.workspaceValue !== 'unset') workspace[c.setting.name] = c.workspaceValue;
+  return { org, workspace };
+}
+
+export function familyRequestOf(c: FamilyCaseBase) {
+  return {
+    principal: principalOf(c),
+    action: c.action,
+    resource: { type: c.type, orgId: 'org-1', workspaceId: 'ws-1', id: 'r-1' },
+  };
+}

@@ -2,7 +2,54 @@
 // one worker, and every request on that connection reaches the same one. A Connection is
 // one keep-alive socket; it learns its worker's pid from /v1/status first.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { resolve } from 'node:path';
+import type { SidecarProcess } from '../faults/support.ts';
+import { freePort } from '../support/redis.ts';
+import { ADMIN_TOKEN } from '../support/sidecar.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/**
+ * `node --import tsx src/main.ts` with WORKERS in `env`, JSON logs at info; resolves once the
+ * primary says it listens (every worker serving), which on a loaded machine takes a while.
+ */
+export async function startWorkers(env: Record<string, string>, timeoutMs = 180_000): Promise<SidecarProcess & { listening: Record<string, unknown> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'info', LOG_FORMAT: 'json', SETTINGS_FILE: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + timeoutMs;
+  let line: string | undefined;
+  while (!(line = output.split('\n').find((l) => l.includes('"msg":"portcullis listening"')))) {
+    if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}):\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`no "portcullis listening" after ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    output: () => output,
+    listening: JSON.parse(line) as Record<string, unknown>,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+}
 
 export interface Answer {
   status: number;
@@ -106,7 +153,7 @@ export async function untilEveryWorker(
   ask: (connection: Connection) => Promise<Answer>,
   satisfied: (answer: Answer) => boolean,
   what: string,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const done = new Set<number>();
   const seen = new Map<number, string>();

@@ -4,7 +4,7 @@
 // replaced; SIGTERM drains both; a startup failure is still one line.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,10 +14,10 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { create } from 'tar';
 import { readBundle } from '../../src/engine/bundle.ts';
-import { startSidecarProcess, type SidecarProcess } from '../faults/support.ts';
+import type { SidecarProcess } from '../faults/support.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
-import { Connection, connectionPerWorker, metricSum, untilEveryWorker } from './support.ts';
+import { Connection, connectionPerWorker, metricSum, startWorkers, untilEveryWorker } from './support.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WORKERS = 2;
@@ -36,7 +36,7 @@ async function withRevision(dir: string, revision: string): Promise<Buffer> {
 }
 
 /** Waits (bounded) until the sidecar's output matches. */
-async function untilOutput(sidecar: SidecarProcess, pattern: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
+async function untilOutput(sidecar: SidecarProcess, pattern: RegExp, what: string, timeoutMs = 120_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const match = pattern.exec(sidecar.output());
@@ -61,7 +61,7 @@ describe('WORKERS=2', () => {
   let redis: RedisServer;
   let dir: string;
   let bundlePath: string;
-  let sidecar: SidecarProcess;
+  let sidecar: Awaited<ReturnType<typeof startWorkers>>;
   let port: number;
   let grpcPort: number;
 
@@ -71,26 +71,20 @@ describe('WORKERS=2', () => {
     bundlePath = join(dir, 'bundle', 'portkey.tar.gz');
     await mkdir(dirname(bundlePath));
     await copyFile(join(ROOT, 'bundles/portkey.tar.gz'), bundlePath);
-    sidecar = await startSidecarProcess(
-      {
-        WORKERS: String(WORKERS),
-        GRPC_PORT: String(await freePort()),
-        REDIS_URL: redis.url,
-        BUNDLE_PATH: bundlePath,
-        LOG_LEVEL: 'info',
-        LOG_FORMAT: 'json',
-        AUDIT_SPILL_DIR: join(dir, 'spill'),
-        // Only the subscription can bring a change within the test: no version re-checks.
-        SETTINGS_REVALIDATE_MS: '3600000',
-        // The drain test holds a request open while both workers stop: no clock may cut it.
-        REQUEST_TIMEOUT_MS: '300000',
-        SHUTDOWN_TIMEOUT_MS: '300000',
-      },
-      '/health',
-    );
+    sidecar = await startWorkers({
+      WORKERS: String(WORKERS),
+      GRPC_PORT: String(await freePort()),
+      REDIS_URL: redis.url,
+      BUNDLE_PATH: bundlePath,
+      AUDIT_SPILL_DIR: join(dir, 'spill'),
+      // Only the subscription can bring a change within the test: no version re-checks.
+      SETTINGS_REVALIDATE_MS: '3600000',
+      // The drain test holds a request open while both workers stop: no clock may cut it.
+      REQUEST_TIMEOUT_MS: '300000',
+      SHUTDOWN_TIMEOUT_MS: '300000',
+    });
     port = Number(new URL(sidecar.url).port);
-    const listening = JSON.parse(await untilOutput(sidecar, /\{[^\n]*"msg":"portcullis listening"[^\n]*\}/, 'portcullis listening')) as Record<string, unknown>;
-    assert.equal(listening.workers, WORKERS);
+    assert.equal(sidecar.listening.workers, WORKERS);
     grpcPort = Number(/"address":"127\.0\.0\.1:(\d+)"/.exec(await untilOutput(sidecar, /\{[^\n]*Envoy ext_authz gRPC listening[^\n]*\}/, 'the gRPC line'))![1]);
   });
 
@@ -196,7 +190,7 @@ describe('WORKERS=2', () => {
     const exited = new Promise<number | null>((resolve) => sidecar.child.once('exit', (code) => resolve(code)));
     const draining = () => new Set([...sidecar.output().matchAll(/"pid":(\d+)[^\n]*"msg":"stopping: draining in-flight requests"/g)].map((m) => Number(m[1])));
     sidecar.child.kill('SIGTERM');
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (![...connections.keys()].every((pid) => draining().has(pid))) {
       assert.ok(Date.now() < deadline, `not every worker said it is draining:\n${sidecar.output().slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -220,13 +214,68 @@ describe('WORKERS=2', () => {
   });
 });
 
+describe('WORKERS=2 while Redis is away', () => {
+  test('each worker spills to its own directory, and each replays its own once Redis is back: every decision stored once', async (t) => {
+    const redis = await RedisServer.start();
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-workers-spill-'));
+    const spillDir = join(dir, 'spill');
+    const sidecar = await startWorkers({ WORKERS: String(WORKERS), REDIS_URL: redis.url, AUDIT_SPILL_DIR: spillDir, AUDIT_BUFFER_RECORDS: '5' });
+    t.after(async () => {
+      if (sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const port = Number(new URL(sidecar.url).port);
+    const connections = await connectionPerWorker(port, WORKERS);
+
+    await redis.stop();
+    const decided = new Set<string>();
+    for (const connection of connections.values()) {
+      for (let i = 0; i < 20; i++) {
+        const answer = await connection.request('POST', '/v1/authorize', decisionRequest({ orgId: 'org-spill', orgRole: 'owner' }));
+        assert.equal(answer.status, 200, answer.text);
+        decided.add(String(answer.body.decisionId));
+      }
+      connection.close();
+    }
+    // Spill file names carry the writer's pid: one writer per directory, every worker writing.
+    const writers = async (path: string) => new Set((await readdir(path).catch(() => [])).filter((n) => n.endsWith('.ndjson')).map((n) => Number(n.split('-')[2])));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const [first, second] = [await writers(spillDir), await writers(join(spillDir, 'worker-2'))];
+      if (first.size === 1 && second.size === 1) {
+        assert.deepEqual(new Set([...first, ...second]), new Set(connections.keys()));
+        break;
+      }
+      assert.ok(first.size <= 1 && second.size <= 1, `one writer per directory: ${[...first]} and ${[...second]}`);
+      assert.ok(Date.now() < deadline, `no spill file from each worker: ${[...first]} and ${[...second]}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+
+    await redis.start();
+    const stored = new Set<string>();
+    const until = Date.now() + 120_000;
+    while (stored.size < decided.size || (await writers(spillDir)).size + (await writers(join(spillDir, 'worker-2'))).size > 0) {
+      assert.ok(Date.now() < until, `after Redis returned: ${stored.size} of ${decided.size} stored`);
+      await new Promise((r) => setTimeout(r, 200));
+      const page = await fetch(`${sidecar.url}/v1/audit/decisions?orgId=org-spill&limit=100`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      if (page.status !== 200) continue;
+      const { decisions: items } = (await page.json()) as { decisions: { decisionId: string }[] };
+      stored.clear();
+      for (const item of items) stored.add(item.decisionId);
+      assert.equal(items.length, stored.size, 'each record stored once');
+    }
+    assert.deepEqual([...stored].sort(), [...decided].sort());
+  });
+});
+
 describe('WORKERS startup', () => {
   function start(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         ['--import', 'tsx', 'src/main.ts'],
-        { cwd: ROOT, env: { PATH: process.env.PATH, PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', ADMIN_TOKEN: 't', ...env }, timeout: 60_000 },
+        { cwd: ROOT, env: { PATH: process.env.PATH, PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent', ADMIN_TOKEN: 't', ...env }, timeout: 180_000 },
         (error, _stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stderr }),
       );
     });

@@ -1,0 +1,89 @@
+package portkey.authz_test
+
+import data.portkey.authz
+
+# The families table (data.portkey.families) is the only list of families, settings and
+# resource types: these tests hold every entry to the shape the policy and the sidecar read.
+
+table := data.portkey.families
+
+setting_names := [setting.name | some family in table; some setting in family.settings]
+
+test_setting_names_are_unique_across_families if {
+	count(setting_names) == count({name | some name in setting_names})
+}
+
+test_family_names_are_unique_and_never_a_setting_name if {
+	# Both key the organization's allowWorkspaceOverrides toggles.
+	names := [family.name | some family in table]
+	count(names) == count({name | some name in names})
+	every name in names {
+		not name in setting_names
+	}
+}
+
+test_a_resource_type_belongs_to_one_family if {
+	types := [type | some family in table; some type in family.resource_types]
+	count(types) == count({type | some type in types})
+}
+
+test_every_family_is_well_formed if {
+	every family in table {
+		non_empty_string(family.name)
+		non_empty_string(family.label)
+		family.workspace_overrides in {"setting", "family", "none"}
+		count(family.resource_types) > 0
+		every type in family.resource_types {
+			non_empty_string(type)
+		}
+		count(family.actions) > 0
+		every action in family.actions {
+			action in authz.actions
+		}
+		count(family.settings) > 0
+	}
+}
+
+test_every_setting_is_well_formed if {
+	every family in table {
+		every setting in family.settings {
+			non_empty_string(setting.name)
+			non_empty_string(setting.label)
+			is_boolean(setting.default)
+			setting.role in {"manager", "member", "org_admin"}
+			setting.access in {"read", "write"}
+			count(setting.resource_types) > 0
+			every type in setting.resource_types {
+				type in family.resource_types
+			}
+		}
+	}
+}
+
+test_a_role_has_at_most_one_setting_per_access_and_type if {
+	governed := [[setting.role, setting.access, type] |
+		some family in table
+		some setting in family.settings
+		some type in setting.resource_types
+	]
+	count(governed) == count({g | some g in governed})
+}
+
+test_every_family_in_the_table_has_a_spec_in_the_tests if {
+	{family.name | some family in table} == {name | some name, _ in family_specs}
+}
+
+test_every_spec_names_its_family_s_types_actions_and_settings if {
+	every family in table {
+		spec := family_specs[family.name]
+		{type | some type in family.resource_types} == {type | some type in spec.types}
+		{action | some action in family.actions} == spec.actions
+		family.workspace_overrides == spec.overrides
+		{setting.name | some setting in family.settings} == {name | some name, _ in spec.defaults}
+	}
+}
+
+non_empty_string(value) if {
+	is_string(value)
+	value != ""
+}
