@@ -8,7 +8,7 @@
 //   ratio portcullis/opa: rps=<x.xx> p99=<y.yy>
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { availableParallelism } from 'node:os';
 import { createServer, type Server } from 'node:http';
@@ -147,7 +147,11 @@ async function startFloor(pin: string[] = []): Promise<{ child: ChildProcess; ba
 /** `opa run --server` on the same Rego sources, on a free port, ready. */
 async function startOpa(pin: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
-  const args = ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', 'policies/authz.rego', 'policies/data.json'];
+  // The bundle's sources, as the Makefile's POLICY_SOURCES: every Rego file but the tests, and the data.
+  const sources = readdirSync('policies')
+    .filter((f) => (f.endsWith('.rego') && !f.endsWith('_test.rego')) || f.endsWith('.json'))
+    .map((f) => `policies/${f}`);
+  const args = ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', ...sources];
   const child = spawn(...pinned(pin, OPA, args), { env: { ...process.env, ...env }, stdio: 'ignore' });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/health`, child);
