@@ -5,6 +5,10 @@ SHELL := /bin/bash
 
 # The opa CLI, built from the Go module pinned in tools/go.mod (no downloaded binaries).
 OPA := $(CURDIR)/.cache/bin/opa
+# The bench's load generators, from their own module (tools/load/go.mod) so that opa's
+# dependency graph, and so the opa binary, stays as it is.
+VEGETA := $(CURDIR)/.cache/bin/vegeta
+GHZ := $(CURDIR)/.cache/bin/ghz
 BUNDLE := bundles/portkey.tar.gz
 ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
@@ -17,7 +21,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa screenshots
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,7 +63,8 @@ typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode
 unit-test: $(NODE_MODULES) $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
 	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)
 
-bench: $(NODE_MODULES) $(OPA) ## Benchmark against `opa run --server` on the same inputs (prints a table; not part of test)
+bench: $(NODE_MODULES) $(OPA) $(VEGETA) $(GHZ) ## Against `opa run --server` and a bare node:http floor: 2 cores, per core (taskset), open loop (vegeta, ghz); needs wrk; not part of test
+	@command -v wrk >/dev/null || { echo "make bench: wrk is needed for the per-core runs (Debian: apt-get install wrk)"; exit 1; }
 	OPA_BIN=$(OPA) node --import tsx bench/run.ts
 
 soak: $(NODE_MODULES) $(OPA) ## Fixed-rate soak with settings changes and a bundle reload (SOAK_MINUTES=2, SOAK_RATE=200; not part of test)
@@ -85,10 +90,20 @@ install: $(NODE_MODULES) $(OPA) ## Install npm packages and build the opa CLI
 
 opa: $(OPA) ## Build the pinned opa CLI into .cache/bin
 
+load-tools: $(VEGETA) $(GHZ) ## Build the pinned load generators (vegeta, ghz) into .cache/bin
+
 $(OPA): tools/go.mod tools/go.sum
 	@mkdir -p $(dir $@)
 	cd tools && go build -o $@ github.com/open-policy-agent/opa
 	@$@ version | sed -n 1p
+
+$(VEGETA): tools/load/go.mod tools/load/go.sum
+	@mkdir -p $(dir $@)
+	cd tools/load && go build -o $@ github.com/tsenart/vegeta/v12
+
+$(GHZ): tools/load/go.mod tools/load/go.sum
+	@mkdir -p $(dir $@)
+	cd tools/load && go build -o $@ github.com/bojand/ghz/cmd/ghz
 
 # npm's own record of the install, rather than the directory: its time changes only when npm installs.
 $(NODE_MODULES): package.json package-lock.json

@@ -9,12 +9,11 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import autocannon from 'autocannon';
-import { SignJWT } from 'jose';
 import { freePort } from '../test/support/redis.ts';
+import { gatewayCalls, JWT_SECRET, type GatewayCall as Call } from './gateway-calls.ts';
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const SECRET = 'bench-secret-of-at-least-thirty-two-bytes';
 
 interface Row {
   name: string;
@@ -22,27 +21,6 @@ interface Row {
   p50: number;
   p99: number;
   errors: number;
-}
-
-interface Call {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-}
-
-async function calls(): Promise<Call[]> {
-  const sign = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
-  const owner = `Bearer ${await sign({ sub: 'u-owner', org_id: 'org-1', org_role: 'owner' })}`;
-  const manager = `Bearer ${await sign({ sub: 'u-manager', org_id: 'org-1', org_role: 'member', workspace_roles: { 'ws-1': 'manager', 'ws-2': 'manager' } })}`;
-  const member = `Bearer ${await sign({ sub: 'u-member', org_id: 'org-1', org_role: 'member', workspace_roles: { 'ws-1': 'member' } })}`;
-  // examples/settings.yaml: org-1 turned MCP servers off for managers, ws-2 overrides it back on.
-  return [
-    { method: 'POST', path: '/v1/mcp-servers', headers: { authorization: owner, 'x-portkey-workspace-id': 'ws-1' } },
-    { method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager, 'x-portkey-workspace-id': 'ws-2' } },
-    { method: 'PATCH', path: '/v1/integrations/i-1', headers: { authorization: manager, 'x-portkey-workspace-id': 'ws-1' } },
-    { method: 'GET', path: '/v1/mcp-integrations?workspace_id=ws-1', headers: { authorization: member } },
-  ];
 }
 
 async function http(base: string, mix: Call[]): Promise<Row> {
@@ -59,7 +37,10 @@ async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
   };
   const check = (call: Call) =>
     new Promise<boolean>((resolve) =>
-      client.Check({ attributes: { request: { http: { method: call.method, path: call.path, headers: call.headers } } } }, (error, response) => resolve(!error && response.status.code === 0)),
+      // The proto declares Envoy's header map as its repeated entries (wire-identical).
+      client.Check({ attributes: { request: { http: { method: call.method, path: call.path, headers: Object.entries(call.headers).map(([key, value]) => ({ key, value })) } } } }, (error, response) =>
+        resolve(!error && response.status.code === 0),
+      ),
     );
   for (const call of mix) await check(call);
 
@@ -84,7 +65,7 @@ async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
 async function main(): Promise<void> {
   const [port, grpcPort] = [await freePort(), await freePort()];
   const sidecar = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), GATEWAY_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ADMIN_TOKEN: 'bench' },
+    env: { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), GATEWAY_JWT_SECRET: JWT_SECRET, LOG_LEVEL: 'warn', ADMIN_TOKEN: 'bench' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
@@ -98,7 +79,7 @@ async function main(): Promise<void> {
     // The gateways take a workspace's organization from the workspace directory.
     const registered = await fetch(`${base}/v1/orgs/org-1/workspaces/ws-1`, { method: 'PUT', headers: { authorization: 'Bearer bench' } });
     if (!registered.ok) throw new Error(`registering ws-1: ${registered.status} ${await registered.text()}`);
-    const mix = await calls();
+    const mix = await gatewayCalls();
     const rows = [await http(base, mix), await grpcCheck(`127.0.0.1:${grpcPort}`, mix)];
     console.log(`gateway, ${CONNECTIONS} connections / calls in flight, ${DURATION_S}s each, sidecar in its own process`);
     console.log('endpoint          req/s     p50 ms   p99 ms   errors');
