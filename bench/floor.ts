@@ -1,8 +1,8 @@
 // The floor for `make bench`: a bare node:http server that reads and parses the same JSON
 // bodies the decision APIs get and answers a constant. What no decision API on this runtime
 // can beat on this machine; Portcullis's per-core throughput is reported as a share of it.
-// Usage: node --import tsx bench/floor.ts; it listens on a port of its choosing and prints
-// `floor listening on <port>`. A request without a body gets the constant too.
+// Usage: node --import tsx bench/floor.ts [PORT]; it listens on PORT (default: a port of its
+// choosing) and prints `floor listening on <port>`. A request without a body gets the constant too.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -20,4 +20,4 @@ const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer);
   });
 });
-server.listen(0, '127.0.0.1', () => console.log(`floor listening on ${(server.address() as AddressInfo).port}`));
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => console.log(`floor listening on ${(server.address() as AddressInfo).port}`));

@@ -10,7 +10,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -45,21 +44,6 @@ function requests(): object[] {
       resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: workspaceOf(orgId) },
     })),
   );
-}
-
-/** The floor: read the body, parse it as JSON, answer a constant. What any node:http service pays. */
-function serveFloor(port: number): void {
-  const answer = JSON.stringify({ result: true, decision_id: '00000000-0000-4000-8000-000000000000' });
-  createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text !== '') JSON.parse(text);
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(answer) });
-      res.end(answer);
-    });
-  }).listen(port, '127.0.0.1');
 }
 
 /** One autocannon run, in the child process pinned to the load core; prints its result as JSON. */
@@ -233,7 +217,7 @@ async function main(): Promise<void> {
     const redisPid = spawnSync('redis-cli', ['-p', String(redis.port), 'info', 'server'], { encoding: 'utf8' }).stdout.match(/process_id:(\d+)/)?.[1];
     if (redisPid) spawnSync('taskset', ['-pc', SERVER_CORE, redisPid]);
     const floorPort = await freePort();
-    const floor = await pinned(['--import', 'tsx', 'bench/profile.ts', '--floor', String(floorPort)], {}, `http://127.0.0.1:${floorPort}/`);
+    const floor = await pinned(['--import', 'tsx', 'bench/floor.ts', String(floorPort)], {}, `http://127.0.0.1:${floorPort}/`);
     children.push(floor);
     const portcullis = await startPortcullis(redis.url);
     children.push(portcullis.child);
@@ -289,7 +273,6 @@ async function main(): Promise<void> {
 }
 
 const [mode, ...args] = process.argv.slice(2);
-if (mode === '--floor') serveFloor(Number(args[0]));
-else if (mode === '--autocannon') await autocannonChild(args[0]!, args[1]!);
+if (mode === '--autocannon') await autocannonChild(args[0]!, args[1]!);
 else if (mode === '--summarise') for (const line of summariseProfile(JSON.parse(readFileSync(args[0]!, 'utf8')) as CpuProfile, Number(args[1] ?? 25), args[2] ? Number(args[2]) : undefined)) console.log(line);
 else await main();
