@@ -4,8 +4,9 @@ import type { AuthorizeRequest } from '../decision/request.ts';
 import type { SettingSource } from '../engine/engine.ts';
 import type { SettingsSnapshot } from '../settings/types.ts';
 
-/** The API a decision was asked through. */
-export type DecisionApi = 'authorize' | 'opa_data' | 'opa_batch' | 'ext_authz_http' | 'ext_authz_grpc';
+/** The APIs a decision can be asked through (an audit query filters by them). */
+export const DECISION_APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz_grpc'] as const;
+export type DecisionApi = (typeof DECISION_APIS)[number];
 
 export interface DecisionRecord {
   decisionId: string;
@@ -100,6 +101,7 @@ export interface DecisionFilter {
   reason?: string;
   resourceType?: string;
   action?: string;
+  api?: DecisionApi;
   /** Inclusive bounds, milliseconds since the epoch. */
   from?: number;
   to?: number;

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
 import { Replay, type ReplayReport } from '../audit/replay.ts';
-import type { DecisionRecord } from '../audit/record.ts';
+import { DECISION_APIS, type DecisionRecord } from '../audit/record.ts';
 import { ACTIONS, RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import { PolicyEngine } from '../engine/engine.ts';
@@ -19,7 +19,7 @@ const DEFAULT_URL = 'http://127.0.0.1:8181';
 export const DEFAULT_BUNDLE = 'bundles/portkey.tar.gz';
 const MAX_PAGE = 1000;
 
-const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'since', 'until'];
+const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'api', 'since', 'until'];
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -32,6 +32,7 @@ const OPTIONS = {
   reason: { type: 'string' },
   type: { type: 'string' },
   action: { type: 'string' },
+  api: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
   format: { type: 'string' },
@@ -88,6 +89,8 @@ function query(values: Values): DecisionQuery {
   }
   const action = oneOf(values.action, 'action', ACTIONS);
   if (action) q.action = action;
+  const api = oneOf(values.api, 'api', DECISION_APIS);
+  if (api) q.api = api;
   if (typeof values.since === 'string') q.from = parseTime(values.since, 'since');
   if (typeof values.until === 'string') q.to = parseTime(values.until, 'until');
   return q;

@@ -6,6 +6,7 @@
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
 // that is bad), 2 usage (an unknown command or option, a bad value).
 import { readFileSync } from 'node:fs';
+import { DECISION_APIS } from '../audit/record.ts';
 import { nearest } from '../suggest.ts';
 import { auditExport, auditGet, auditQuery, auditReplay } from './audit.ts';
 import type { Env, Io } from './io.ts';
@@ -14,6 +15,7 @@ import { UsageError } from './time.ts';
 
 const FILTERS = `filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
           --type integration|mcp_integration|mcp_server  --action create|update|delete|read
+          --api ${DECISION_APIS.join('|')}
           --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)`;
 const SIDECAR = `sidecar:  --url URL (default $PORTCULLIS_URL or http://127.0.0.1:8181)
           --token T (default $ADMIN_TOKEN)`;

@@ -18,6 +18,8 @@ import { BundleError, type Bundle } from './bundle.ts';
 const { loadPolicySync } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as { loadPolicySync: typeof LoadPolicySync };
 
 export const DECISION_ENTRYPOINT = 'portkey/authz/decision';
+/** The policy's sentence for each reason code (the `messages` rule), shown beside audit records, which store only the code. */
+export const MESSAGES_ENTRYPOINT = 'portkey/authz/messages';
 
 export type SettingSource = 'workspace' | 'org' | 'default';
 
@@ -64,6 +66,13 @@ export class PolicyEngine {
     readonly families: Families,
   ) {}
 
+  private messages: Readonly<Record<string, string>> = {};
+
+  /** Reason code → sentence, evaluated once at load; empty for a bundle built without the messages entrypoint. */
+  get reasons(): Readonly<Record<string, string>> {
+    return this.messages;
+  }
+
   static async load(bundle: Bundle, options: EngineOptions = {}): Promise<PolicyEngine> {
     const families = familiesFromData(bundle.data);
     let module: WebAssembly.Module;
@@ -81,6 +90,7 @@ export class PolicyEngine {
     }
     const engine = new PolicyEngine(module, bundle.data, policy, options.onRebuild ?? (() => undefined), bundle.manifest.revision, entrypoints, families);
     engine.decide({}); // a bundle that cannot evaluate is refused at load, not on the first request
+    if (entrypoints.includes(MESSAGES_ENTRYPOINT)) engine.messages = reasonsOf(engine.evaluate(MESSAGES_ENTRYPOINT, {}));
     return engine;
   }
 
@@ -114,6 +124,14 @@ export class PolicyEngine {
   get memoryBytes(): number {
     return this.policy.mem.buffer.byteLength;
   }
+}
+
+/** Only the string entries of the messages document: it is the bundle's, so it is checked like any input. */
+function reasonsOf(value: unknown): Record<string, string> {
+  const reasons: Record<string, string> = {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return reasons;
+  for (const [code, message] of Object.entries(value)) if (typeof message === 'string') reasons[code] = message;
+  return reasons;
 }
 
 /**

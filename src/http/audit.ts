@@ -3,11 +3,12 @@
 // parsed here once; a bad or unknown one is a 400 that names it.
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
-import type { AuditLog, DecisionFilter } from '../audit/record.ts';
+import { DECISION_APIS, type AuditLog, type DecisionApi, type DecisionFilter } from '../audit/record.ts';
 import { ACTIONS } from '../decision/request.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
+import { nearest } from '../suggest.ts';
 
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
@@ -46,10 +47,12 @@ class QueryReader {
     return problem === undefined ? value : undefined;
   }
 
-  oneOf(name: string, allowed: readonly string[]): string | undefined {
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
     const value = this.string(name);
-    if (value !== undefined && !allowed.includes(value)) this.errors.push({ field: name, message: `must be one of ${allowed.join(', ')}` });
-    return value;
+    if (value === undefined || allowed.includes(value as T)) return value as T | undefined;
+    const suggestion = nearest(value, allowed);
+    this.errors.push({ field: name, message: `must be one of ${allowed.join(', ')}${suggestion === undefined ? '' : `; did you mean ${suggestion}?`}` });
+    return undefined;
   }
 
   time(name: string): number | undefined {
@@ -122,12 +125,14 @@ function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): De
   const reason = read.string('reason');
   const resourceType = read.oneOf('resourceType', resourceTypes);
   const action = read.oneOf('action', ACTIONS);
+  const api: DecisionApi | undefined = read.oneOf('api', DECISION_APIS);
   if (workspaceId !== undefined) filter.workspaceId = workspaceId;
   if (principalId !== undefined) filter.principalId = principalId;
   if (allow !== undefined) filter.allow = allow === 'true';
   if (reason !== undefined) filter.reason = reason;
   if (resourceType !== undefined) filter.resourceType = resourceType;
   if (action !== undefined) filter.action = action;
+  if (api !== undefined) filter.api = api;
   return filter;
 }
 

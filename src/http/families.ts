@@ -1,7 +1,8 @@
 // The permission families of the active bundle (GET /v1/families, public like the decision
-// request's schema: it holds no settings, only which exist) and a workspace's effective
-// settings (GET .../effective-settings), which the live engine computes with the policy's
-// own rules (the effective_settings entrypoint), so no client re-implements them.
+// request's schema: it holds no settings, only which exist), the policy's sentence for each
+// reason code (GET /v1/reasons, public too: audit records store only the code), and a
+// workspace's effective settings (GET .../effective-settings), which the live engine computes
+// with the policy's own rules (the effective_settings entrypoint), so no client re-implements them.
 import { Router, type Request } from 'express';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError } from '../errors.ts';
@@ -12,6 +13,7 @@ import { methodNotAllowed } from './directory.ts';
 import { pathIds } from './params.ts';
 
 export const FAMILIES_PATH = '/v1/families';
+export const REASONS_PATH = '/v1/reasons';
 const EFFECTIVE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/effective-settings';
 export const EFFECTIVE_SETTINGS_ENTRYPOINT = 'portkey/authz/effective_settings';
 
@@ -27,7 +29,7 @@ function wireFamily(family: Family) {
   };
 }
 
-/** Public: the families route (mounted before the admin token check). */
+/** Public: the families and reasons routes (mounted before the admin token check). */
 export function familiesRoutes(policy: ActivePolicy): Router {
   const router = Router();
   router.get(FAMILIES_PATH, (_req, res) => {
@@ -35,6 +37,11 @@ export function familiesRoutes(policy: ActivePolicy): Router {
     res.json({ bundleRevision: engine.revision, families: engine.families.list.map(wireFamily) });
   });
   router.all(FAMILIES_PATH, methodNotAllowed(['GET', 'HEAD']));
+  router.get(REASONS_PATH, (_req, res) => {
+    const engine = policy.require();
+    res.json({ bundleRevision: engine.revision, reasons: engine.reasons });
+  });
+  router.all(REASONS_PATH, methodNotAllowed(['GET', 'HEAD']));
   return router;
 }
 

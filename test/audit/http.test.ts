@@ -74,6 +74,10 @@ for (const kind of kinds) {
       assert.deepEqual((await get('allow=false&resourceType=mcp_server')).body.decisions.map((d: { decisionId: string }) => d.decisionId), [ids.denied]);
       assert.deepEqual((await get('action=read&workspaceId=ws-2&principalId=u-1')).body.decisions.map((d: { decisionId: string }) => d.decisionId), [ids.read]);
       assert.equal((await get(`from=${new Date(Date.now() + 60_000).toISOString()}`)).body.decisions.length, 0);
+      for (const [api, id] of [['authorize', ids.denied], ['opa_data', ids.read], ['opa_batch', ids.batch]]) {
+        assert.deepEqual((await get(`api=${api}`)).body.decisions.map((d: { decisionId: string }) => d.decisionId), [id], `api=${api}`);
+      }
+      assert.equal((await get('api=ext_authz_http')).body.decisions.length, 0);
       const first = await get('limit=2');
       assert.equal(first.body.decisions.length, 2);
       const second = await get(`limit=2&cursor=${first.body.nextCursor}`);
@@ -90,6 +94,8 @@ for (const kind of kinds) {
         ['orgId=org-1&limit=1001', 'limit'],
         ['orgId=org-1&resourceType=database', 'resourceType'],
         ['orgId=org-1&action=destroy', 'action'],
+        ['orgId=org-1&api=opa-data', 'api'],
+        ['orgId=org-1&api=authorize&api=opa_data', 'api'],
         ['orgId=org-1&cursor=not-a-cursor', 'cursor'],
         ['orgId=org-1&orgId=org-2', 'orgId'],
         ['orgId=org-1&principal=u-1', 'principal'],
@@ -99,6 +105,13 @@ for (const kind of kinds) {
         const res = await request(sidecar.app).get(`/v1/audit/decisions?${qs}`).set(auth).expect(400);
         assert.ok(res.body.errors.some((e: { field: string }) => e.field === field), `${qs}: ${JSON.stringify(res.body)}`);
       }
+    });
+
+    test('a mistyped API or action is a 400 that suggests the name meant', async () => {
+      const api = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1&api=opa-data').set(auth).expect(400);
+      assert.deepEqual(api.body.errors, [{ field: 'api', code: 'invalid_value', message: 'must be one of authorize, opa_data, opa_batch, ext_authz_http, ext_authz_grpc; did you mean opa_data?' }]);
+      const action = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1&action=raed').set(auth).expect(400);
+      assert.match(action.body.errors[0].message, /did you mean read\?$/);
     });
 
     test('the audit API needs the admin token', async () => {

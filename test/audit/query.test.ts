@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createMasker } from '../../src/audit/mask.ts';
 import { MemoryAuditLog } from '../../src/audit/memory.ts';
+import { decisionFields, decisionMatcher } from '../../src/audit/query.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord } from '../../src/audit/record.ts';
 import { RedisAuditLog } from '../../src/audit/redis.ts';
 import { NO_AUDIT_STATS } from '../../src/audit/stats.ts';
@@ -251,3 +252,13 @@ for (const backend of backends) {
     });
   });
 }
+
+test('a filter by API finds entries written before the API was a filter key (six keys, the API only in the record)', () => {
+  const record = decisionRecord();
+  const fields = decisionFields(record);
+  const legacy = { ...fields, k: JSON.stringify((JSON.parse(fields.k!) as string[]).slice(0, 6)) };
+  for (const entry of [fields, legacy]) {
+    assert.equal(decisionMatcher({ orgId: record.orgId, api: 'authorize' })(entry), true);
+    assert.equal(decisionMatcher({ orgId: record.orgId, api: 'opa_data' })(entry), false);
+  }
+});

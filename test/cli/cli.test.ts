@@ -79,6 +79,12 @@ describe('portcullis audit', () => {
     assert.deepEqual(ndjson.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { decisionId: string }).decisionId), [ids.read, ids.allowed]);
     const typed = await portcullis(['audit', 'query', '--org', 'org-1', '--type', 'integration', '--action', 'create', '--format', 'ndjson']);
     assert.equal(typed.stdout.trim().split('\n').length, 1);
+    const byApi = await portcullis(['audit', 'query', '--org', 'org-1', '--api', 'authorize', '--format', 'ndjson']);
+    assert.equal(byApi.stdout.trim().split('\n').length, 3);
+    assert.equal((await portcullis(['audit', 'query', '--org', 'org-1', '--api', 'opa_data', '--format', 'ndjson'])).stdout.trim(), '');
+    const wrong = await portcullis(['audit', 'query', '--org', 'org-1', '--api', 'opa-data']);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /--api opa-data: expected one of authorize, opa_data/);
   });
 
   test('get prints one record', async () => {

@@ -183,12 +183,15 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await sidecar.audit.flush();
     await page.goto(`${url}/console/#/explorer?orgId=${ORG}`);
     await control(page, 'textbox', 'Principal').fill('u-explore');
+    await (await page.$('::-p-aria([name="Asked through"][role="combobox"])'))!.select('authorize');
     await control(page, 'button', 'Search').click();
-    await page.waitForFunction(() => location.hash.includes('principalId=u-explore'));
+    await page.waitForFunction(() => location.hash.includes('principalId=u-explore') && location.hash.includes('api=authorize'));
     await control(page, 'button', `Why ${made.decisionId}`).click();
     await control(page, 'heading', `Why: decision ${made.decisionId}`).wait();
     const detail = await page.evaluate(() => (document.querySelector('[aria-labelledby="detail-title"]') as HTMLElement).innerText);
     assert.match(detail, new RegExp(made.reason));
+    // The policy's sentence for the reason, from GET /v1/reasons: the one the decision answered with.
+    await waitForText(page, made.message);
     assert.match(detail, /Source\s+workspace/);
     assert.match(detail, /u-explore/);
     assert.ok(detail.includes(`${WS}: manager`));

@@ -23,7 +23,7 @@ export const session = {
 
 const enc = encodeURIComponent;
 
-/** One request; answers {body, etag}. `auth` false for the public APIs (decisions, families). */
+/** One request; answers {body, etag}. `auth` false for the public APIs (decisions, families, reasons). */
 async function call(method, path, { body, ifMatch, auth = true } = {}) {
   const headers = { Accept: 'application/json' };
   if (auth && session.token) headers.Authorization = `Bearer ${session.token}`;
@@ -53,6 +53,7 @@ const orgPath = (orgId) => `/v1/orgs/${enc(orgId)}`;
 export const api = {
   whoami: async () => (await call('GET', '/v1/token')).body,
   families: async () => (await call('GET', '/v1/families', { auth: false })).body,
+  reasons: async () => (await call('GET', '/v1/reasons', { auth: false })).body,
 
   orgSettings: (orgId, family) => call('GET', `${orgPath(orgId)}/settings/${enc(family)}`),
   patchOrgSettings: (orgId, family, patch, etag) => call('PATCH', `${orgPath(orgId)}/settings/${enc(family)}`, { body: patch, ifMatch: etag }),

@@ -1,4 +1,5 @@
 // The "why" of one recorded decision: outcome, reason, the setting and its source, the
+// policy's sentence for that reason (GET /v1/reasons, the active bundle's), the
 // principal's roles, bundle revision, settings version, latency and the (masked) input.
 import { api } from '../api.js';
 import { formatTime, html, useEffect, useState } from '../lib.js';
@@ -7,6 +8,11 @@ import { ErrorNote } from './notes.js';
 export function DecisionDetail({ decisionId, onClose }) {
   const [record, setRecord] = useState(null);
   const [error, setError] = useState(null);
+  const [reasons, setReasons] = useState({});
+  useEffect(() => {
+    // Without the sentences the panel still shows the code: a bundle may not have them.
+    api.reasons().then((r) => setReasons(r.reasons), () => setReasons({}));
+  }, []);
   useEffect(() => {
     setRecord(null);
     api.decision(decisionId).then(setRecord, setError);
@@ -21,7 +27,7 @@ export function DecisionDetail({ decisionId, onClose }) {
       html`
         <dl>
           <dt>Outcome</dt><dd class=${record.allow ? 'allow' : 'deny'}>${record.allow ? 'allowed' : 'denied'}</dd>
-          <dt>Reason</dt><dd><code>${record.reason}</code></dd>
+          <dt>Reason</dt><dd><code>${record.reason}</code>${Object.hasOwn(reasons, record.reason) ? html`<p class="reason-message">${reasons[record.reason]}</p>` : null}</dd>
           <dt>Setting</dt><dd>${record.setting ?? 'none decided'}</dd>
           <dt>Source</dt><dd>${record.source ?? '—'}</dd>
           <dt>Principal</dt><dd>${record.principal.id} (organization ${record.principal.orgId}, role ${record.principal.orgRole})</dd>

@@ -8,7 +8,9 @@ import { DecisionDetail } from '../components/decision.js';
 import { download } from '../components/download.js';
 import { ErrorNote, has, ScopeNote } from '../components/notes.js';
 
-const FILTERS = ['orgId', 'workspaceId', 'principalId', 'allow', 'reason', 'resourceType', 'action', 'from', 'to'];
+const FILTERS = ['orgId', 'workspaceId', 'principalId', 'allow', 'reason', 'resourceType', 'action', 'api', 'from', 'to'];
+// The APIs a decision is asked through: DECISION_APIS of src/audit/record.ts (the audit API refuses any other).
+const APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz_grpc'];
 const CHART_BUCKETS = 24;
 const DAY_MS = 24 * 3600 * 1000;
 const EXPORT_MAX = 100_000;
@@ -72,6 +74,7 @@ function Filters({ who, filter, onSearch }) {
       ${field('reason', 'Reason')}
       ${choice('resourceType', 'Resource type', types.map((t) => [t, t]))}
       ${choice('action', 'Action', actions.map((a) => [a, a]))}
+      ${choice('api', 'Asked through', APIS.map((a) => [a, a]))}
       ${time('from', 'From')}
       ${time('to', 'To')}
       <div class="field actions"><button type="submit">Search</button></div>
