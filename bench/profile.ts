@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort, RedisServer } from '../test/support/redis.ts';
+import { requestsFor, workspaceOf } from './inputs.ts';
 
 const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? 3);
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
@@ -25,26 +26,7 @@ const ORGS = 20;
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
 
-const workspaceOf = (orgId: string) => `${orgId}-ws-1`;
-
-/** The inputs of `make bench`: managers writing (a setting decides), members reading, owners. */
-function requests(): object[] {
-  return Array.from({ length: ORGS }, (_, o) => `org-${o}`).flatMap((orgId, o) =>
-    (
-      [
-        ['member', 'manager', 'create'],
-        ['member', 'manager', 'delete'],
-        ['member', 'member', 'read'],
-        ['member', 'admin', 'update'],
-        ['owner', undefined, 'delete'],
-      ] as const
-    ).map(([orgRole, wsRole, action]) => ({
-      principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { [workspaceOf(orgId)]: wsRole } : {} },
-      action,
-      resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: workspaceOf(orgId) },
-    })),
-  );
-}
+const requests = () => requestsFor(Array.from({ length: ORGS }, (_, o) => `org-${o}`));
 
 /** One autocannon run, in the child process pinned to the load core; prints its result as JSON. */
 async function autocannonChild(url: string, bodiesFile: string): Promise<void> {

@@ -21,6 +21,7 @@ import { startRedisCluster } from '../test/support/cluster.ts';
 import { freePort, RedisServer } from '../test/support/redis.ts';
 import { gatewayCalls, JWT_SECRET } from './gateway-calls.ts';
 import { ghz, type HttpRequest, pinned, pinning, type Pinning, pinRunning, type Row, vegeta, wrk } from './load.ts';
+import { requestsFor, workspaceOf, type Body } from './inputs.ts';
 
 const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
@@ -35,30 +36,6 @@ const SCALE_SECONDS = 5;
 const ADMIN_TOKEN = 'bench-admin-token';
 /** The open-loop rates: OPA-Envoy publishes p99 at 1,000 req/s; 5,000 is a busy sidecar. */
 const OPEN_LOOP_RATES = [1_000, 5_000];
-
-type Body = { principal: object; action: string; resource: { orgId: string } };
-
-/** Decisions over the orgs: managers writing (a setting decides), members reading, owners. */
-/** Each organization's own workspace: a workspace id belongs to one organization (the workspace directory). */
-const workspaceOf = (orgId: string) => `${orgId}-ws-1`;
-
-function requestsFor(orgIds: string[]): Body[] {
-  return orgIds.flatMap((orgId, o) =>
-    (
-      [
-        ['member', 'manager', 'create'],
-        ['member', 'manager', 'delete'],
-        ['member', 'member', 'read'],
-        ['member', 'admin', 'update'],
-        ['owner', undefined, 'delete'],
-      ] as const
-    ).map(([orgRole, wsRole, action]) => ({
-      principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { [workspaceOf(orgId)]: wsRole } : {} },
-      action,
-      resource: { type: o % 2 ? 'mcp_server' : 'integration', orgId, workspaceId: workspaceOf(orgId) },
-    })),
-  );
-}
 
 const orgSettings = (o: number) => ({
   managersWriteMcpServers: o % 3 !== 0,

@@ -1,5 +1,6 @@
 // What is recorded for every decision, whichever API asked (DESIGN.md §2 "Decision audit"),
 // and for every settings change made through the admin API.
+import { randomUUID } from 'node:crypto';
 import type { AuthorizeRequest } from '../decision/request.ts';
 import type { SettingSource } from '../engine/engine.ts';
 import type { SettingsSnapshot } from '../settings/types.ts';
@@ -85,6 +86,23 @@ export interface SettingsChangeRecord {
   after: object | null;
   /** The organization's settings version after the change. */
   version: number | null;
+}
+
+type Optional<T> = { [K in keyof T]: T[K] | undefined };
+
+/** A settings-change record made now (a new id and timestamp); optional fields given as undefined are left out. */
+export function settingsChange(
+  change: Omit<SettingsChangeRecord, 'changeId' | 'timestamp' | 'note' | 'workspaceId' | 'family'> & Partial<Optional<Pick<SettingsChangeRecord, 'note' | 'workspaceId' | 'family'>>>,
+): SettingsChangeRecord {
+  const { note, workspaceId, family, ...required } = change;
+  return {
+    changeId: randomUUID(),
+    timestamp: new Date().toISOString(),
+    ...required,
+    ...(note !== undefined ? { note } : {}),
+    ...(workspaceId ? { workspaceId } : {}),
+    ...(family ? { family } : {}),
+  };
 }
 
 /** Where decision records go. `record` must never block or throw: it is on the decision path. */

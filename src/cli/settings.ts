@@ -15,7 +15,6 @@
 // (--actor, default "settings-import") and the family, as the admin API records its changes.
 // For an organization or workspace the file names, a family it does not name keeps nothing
 // the file does not say: stored values of it are cleared (an empty document is written).
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { idProblem } from '../ids.ts';
@@ -24,7 +23,7 @@ import { describeRedis, parseReplicaRequirement, redisConnectionOptions, type Re
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';
-import type { SettingsOperation } from '../audit/record.ts';
+import { settingsChange, type SettingsOperation } from '../audit/record.ts';
 import { RedisAuditLog } from '../audit/redis.ts';
 import { NO_AUDIT_STATS } from '../audit/stats.ts';
 import { PolicyEngine } from '../engine/engine.ts';
@@ -114,18 +113,7 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
     });
     await audit.start();
     const record: Recorder = (orgId, workspaceId, family, operation, before, after, version) =>
-      audit.recordSettingsChange({
-        changeId: randomUUID(),
-        timestamp: new Date().toISOString(),
-        actor,
-        orgId,
-        ...(workspaceId ? { workspaceId } : {}),
-        ...(family ? { family } : {}),
-        operation,
-        before,
-        after,
-        version,
-      });
+      audit.recordSettingsChange(settingsChange({ actor, orgId, workspaceId, family, operation, before, after, version }));
     try {
       for (const { orgId, apply } of changed) {
         try {

@@ -2,10 +2,9 @@
 // that made the change; the X-Actor header a calling service may send is kept only as a
 // note, masked and bounded, because anything a caller sends there is stored for years and
 // shown to auditors: a credential pasted into it must not be.
-import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { createMasker, REDACTED } from '../audit/mask.ts';
-import type { AuditLog, DecisionRecord, SettingsChangeRecord } from '../audit/record.ts';
+import { settingsChange, type AuditLog, type DecisionRecord, type SettingsChangeRecord } from '../audit/record.ts';
 import { idProblem, MAX_ID_LENGTH } from '../ids.ts';
 import { tokenOf } from './auth.ts';
 import type { AdminTokens } from './tokens.ts';
@@ -38,19 +37,6 @@ export type ChangeRecorder = (
 
 export function changeRecorder(audit: Pick<AuditLog, 'recordSettingsChange'>, tokens: AdminTokens): ChangeRecorder {
   return (req, res, { orgId, workspaceId, family, operation, before, after, version }) => {
-    const note = actorNote(req.get('x-actor'), tokens);
-    audit.recordSettingsChange({
-      changeId: randomUUID(),
-      timestamp: new Date().toISOString(),
-      actor: tokenOf(res).name,
-      ...(note !== undefined ? { note } : {}),
-      orgId,
-      ...(workspaceId ? { workspaceId } : {}),
-      ...(family ? { family } : {}),
-      operation,
-      before,
-      after,
-      version,
-    });
+    audit.recordSettingsChange(settingsChange({ actor: tokenOf(res).name, note: actorNote(req.get('x-actor'), tokens), orgId, workspaceId, family, operation, before, after, version }));
   };
 }
