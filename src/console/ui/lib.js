@@ -1,6 +1,7 @@
 // What every page shares: Preact with htm (one vendored ES module, no build step), the
 // URL-as-state helpers (each view's filters live in the hash, so a view can be shared,
 // and never a token), and small formatting helpers.
+import { useEffect, useState } from './vendor/preact-htm.js';
 export { html, render, useState, useEffect, useRef } from './vendor/preact-htm.js';
 
 /** The current view: `#/explorer?orgId=org-1` -> {page: 'explorer', params}. */
@@ -47,3 +48,27 @@ export function diff(before, after, prefix = '') {
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export const show = (value) => (value === undefined || value === null ? '(unset)' : typeof value === 'boolean' ? onOff(value) : String(value));
+
+/**
+ * A cursor-paged list: its first page whenever `key` changes, the next on more().
+ * `fetchPage(cursor)` answers {items, nextCursor}.
+ */
+export function usePages(fetchPage, key) {
+  const [items, setItems] = useState([]);
+  const [cursor, setCursor] = useState(null);
+  const [error, setError] = useState(null);
+  const load = async (more) => {
+    try {
+      const page = await fetchPage(more ? cursor : undefined);
+      setItems((before) => (more ? [...before, ...page.items] : page.items));
+      setCursor(page.nextCursor);
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  useEffect(() => {
+    load(false);
+  }, [key]);
+  return { items, cursor, error, setError, more: () => load(true) };
+}

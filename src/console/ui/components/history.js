@@ -1,26 +1,11 @@
 // The settings-changes feed of an organization: who changed what, when, before → after.
 import { api } from '../api.js';
-import { diff, formatTime, html, show, useEffect, useState } from '../lib.js';
+import { diff, formatTime, html, show, usePages } from '../lib.js';
 import { ErrorNote } from './notes.js';
 
 export function HistoryPanel({ orgId, refresh }) {
-  const [changes, setChanges] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const [error, setError] = useState(null);
-
-  const load = async (more) => {
-    try {
-      const page = await api.settingsChanges(orgId, more ? cursor : undefined);
-      setChanges((before) => (more ? [...before, ...page.changes] : page.changes));
-      setCursor(page.nextCursor);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  };
-  useEffect(() => {
-    load(false);
-  }, [orgId, refresh]);
+  const pages = usePages((cursor) => api.settingsChanges(orgId, cursor).then((page) => ({ items: page.changes, nextCursor: page.nextCursor })), `${orgId}\n${refresh}`);
+  const { items: changes, cursor, error } = pages;
 
   return html`
     <section class="history" aria-labelledby="history-title">
@@ -40,7 +25,7 @@ export function HistoryPanel({ orgId, refresh }) {
           `,
         )}
       </ol>
-      ${cursor && html`<button type="button" class="secondary" onClick=${() => load(true)}>More history</button>`}
+      ${cursor && html`<button type="button" class="secondary" onClick=${pages.more}>More history</button>`}
     </section>
   `;
 }

@@ -2,7 +2,7 @@
 // (cursor paging), the why of one decision, a chart of allowed/denied over time with the
 // top reasons, and an export of the current filter as NDJSON or CSV.
 import { api } from '../api.js';
-import { fromLocalInput, html, navigate, toLocalInput, formatTime, useEffect, useState } from '../lib.js';
+import { fromLocalInput, html, navigate, toLocalInput, formatTime, useEffect, usePages, useState } from '../lib.js';
 import { OutcomeChart } from '../components/chart.js';
 import { DecisionDetail } from '../components/decision.js';
 import { download } from '../components/download.js';
@@ -109,25 +109,10 @@ function Summary({ filter }) {
 }
 
 function Results({ filter, selected, onOpen }) {
-  const [rows, setRows] = useState([]);
-  const [cursor, setCursor] = useState(null);
-  const [error, setError] = useState(null);
   const [exporting, setExporting] = useState(null);
   const query = defined(filter);
-
-  const load = async (more) => {
-    try {
-      const page = await api.decisions(query, more ? cursor : undefined);
-      setRows((before) => (more ? [...before, ...page.decisions] : page.decisions));
-      setCursor(page.nextCursor);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  };
-  useEffect(() => {
-    load(false);
-  }, [JSON.stringify(query)]);
+  const pages = usePages((cursor) => api.decisions(query, cursor).then((page) => ({ items: page.decisions, nextCursor: page.nextCursor })), JSON.stringify(query));
+  const { items: rows, cursor, error, setError } = pages;
 
   const exportAs = async (format) => {
     setExporting(`Exporting ${format.toUpperCase()}…`);
@@ -173,7 +158,7 @@ function Results({ filter, selected, onOpen }) {
         </table>
       </div>
       ${rows.length === 0 && !error && html`<p class="muted">No decision matches these filters.</p>`}
-      ${cursor && html`<button type="button" onClick=${() => load(true)}>More</button>`}
+      ${cursor && html`<button type="button" onClick=${pages.more}>More</button>`}
     </section>
   `;
 }
