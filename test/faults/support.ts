@@ -86,14 +86,17 @@ export async function startSidecarProcess(env: Record<string, string>, readyPath
     url,
     child,
     output: () => output,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const [code] = (await exited) as [number | null];
-      return code;
-    },
+    stop: () => stopProcess(child),
   };
+}
+
+/** SIGTERM, then its exit code (null when a signal ended it); at once when it has exited already. */
+export async function stopProcess(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
 }
 
 export async function putSettings(url: string, path: string, body: unknown): Promise<Response> {

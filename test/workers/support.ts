@@ -3,10 +3,9 @@
 // one keep-alive socket; it learns its worker's pid from /v1/status first.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { resolve } from 'node:path';
-import type { SidecarProcess } from '../faults/support.ts';
+import { stopProcess, type SidecarProcess } from '../faults/support.ts';
 import { freePort } from '../support/redis.ts';
 import { ADMIN_TOKEN } from '../support/sidecar.ts';
 
@@ -41,13 +40,7 @@ export async function startWorkers(env: Record<string, string>, timeoutMs = 180_
     child,
     output: () => output,
     listening: JSON.parse(line) as Record<string, unknown>,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const [code] = (await exited) as [number | null];
-      return code;
-    },
+    stop: () => stopProcess(child),
   };
 }
 
