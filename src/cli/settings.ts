@@ -17,7 +17,6 @@
 // the file does not say: stored values of it are cleared (an empty document is written).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { idProblem } from '../ids.ts';
 import { loadConfig } from '../config.ts';
 import { describeRedis, parseReplicaRequirement, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
 import { load as loadYaml } from 'js-yaml';
@@ -300,15 +299,9 @@ async function plan(document: SettingsDocument, families: Families, store: Redis
 async function refuseForeignWorkspaces(document: SettingsDocument, store: RedisSettingsStore): Promise<void> {
   const problems: string[] = [];
   const claimedBy = new Map<string, string>();
+  // Every id was checked when the document was parsed (parseSettingsDocument).
   for (const [orgId, { workspaces }] of document.orgs) {
-    const orgProblem = idProblem(orgId);
-    if (orgProblem) problems.push(`organization ${JSON.stringify(orgId)}: id ${orgProblem}`);
     for (const workspaceId of workspaces.keys()) {
-      const problem = idProblem(workspaceId);
-      if (problem) {
-        problems.push(`workspace ${JSON.stringify(workspaceId)} of ${orgId}: id ${problem}`);
-        continue;
-      }
       const other = claimedBy.get(workspaceId);
       if (other !== undefined) problems.push(`workspace ${workspaceId} is listed under both ${other} and ${orgId}`);
       claimedBy.set(workspaceId, orgId);

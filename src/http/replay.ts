@@ -34,7 +34,7 @@ function parseBody(body: unknown): ReplayRequest {
   if (!isJsonObject(body)) throw invalidInput([{ field: 'body', message: 'must be a JSON object {filter, settings?, examples?}' }]);
   const problems: FieldError[] = [];
   for (const key of Object.keys(body)) if (!BODY_KEYS.includes(key)) problems.push({ field: key, code: 'unknown_field', message: `is not a field of the replay request (known: ${BODY_KEYS.join(', ')})` });
-  const query: Record<string, string> = {};
+  const query: Record<string, string> = Object.create(null); // a `__proto__` key is a key, refused as unknown
   if (!isJsonObject(body.filter)) problems.push({ field: 'filter', message: 'must be an object of the audit query filters, e.g. {"orgId": "org-1", "from": "2025-01-31T00:00:00Z"}' });
   else
     for (const [name, value] of Object.entries(body.filter)) {

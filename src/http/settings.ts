@@ -124,7 +124,7 @@ export function familyOf(policy: ActivePolicy, req: Request): Family {
 function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
   const family = familyOf(policy, req);
   if (family.workspaceOverrides === 'none') {
-    throw new ApiError(404, 'no_workspace_overrides', `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':family', family.name)})`);
+    throw new ApiError(404, 'no_workspace_overrides', `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`);
   }
   return family;
 }

@@ -2,6 +2,7 @@
 // unknown fields and non-boolean values are refused with the field named (and the nearest
 // known name), so a typo never silently inherits.
 import { invalidInput, FIELD_CODE, type FieldError } from '../errors.ts';
+import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 import { nearest } from '../suggest.ts';
 import type { Families, Family } from './families.ts';
@@ -101,6 +102,16 @@ export function parseSettingsDocument(raw: unknown, families: Families): Setting
     throw invalidInput([{ field: 'orgs', message: 'must be a map of organization id to {settings, workspaces}' }]);
   }
   const errors: FieldError[] = [];
+  // A misspelt key would otherwise be ignored, and the document read as if it said nothing.
+  const onlyKnown = (object: Record<string, unknown>, at: string, known: readonly string[]) => {
+    for (const key of Object.keys(object)) if (!known.includes(key)) errors.push(unknown(at + (at ? '.' : '') + key, 'field', key, known));
+  };
+  const badId = (id: string, at: string, what: string): boolean => {
+    const problem = idProblem(id);
+    if (problem !== undefined) errors.push({ field: at, message: `the ${what} id ${quoted(id)} ${problem}` });
+    return problem !== undefined;
+  };
+  onlyKnown(raw, '', ['orgs']);
   const collect = <T>(parse: () => T): T | undefined => {
     try {
       return parse();
@@ -113,7 +124,9 @@ export function parseSettingsDocument(raw: unknown, families: Families): Setting
   };
   for (const [orgId, entry] of Object.entries(raw.orgs)) {
     const at = `orgs.${orgId}`;
+    if (badId(orgId, 'orgs', 'organization')) continue;
     if (!isJsonObject(entry)) throw invalidInput([{ field: at, message: 'must be an object with settings and workspaces' }]);
+    onlyKnown(entry, at, ['settings', 'workspaces']);
     const settings = new Map<string, FamilyDocument>();
     const rawSettings = entry.settings ?? {};
     if (!isJsonObject(rawSettings)) throw invalidInput([{ field: `${at}.settings`, message: 'must be a map of family name to its settings' }]);
@@ -127,6 +140,7 @@ export function parseSettingsDocument(raw: unknown, families: Families): Setting
     if (!isJsonObject(rawWorkspaces)) throw invalidInput([{ field: `${at}.workspaces`, message: 'must be a map of workspace id to {family: settings}' }]);
     for (const [workspaceId, byFamily] of Object.entries(rawWorkspaces)) {
       const wat = `${at}.workspaces.${workspaceId}`;
+      if (badId(workspaceId, `${at}.workspaces`, 'workspace')) continue;
       const values = new Map<string, SettingValues>();
       if (byFamily !== null && !isJsonObject(byFamily)) {
         errors.push({ field: wat, message: 'must be a map of family name to the workspace\'s settings' });

@@ -295,14 +295,18 @@ describe('portcullis settings import', () => {
     const registered = await fetch(`${url}/v1/orgs/org-2/workspaces/ws-theirs`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(registered.status, 201);
     const file = join(dir, 'foreign.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    workspaces:\n      ws-new: {}\n      ws-theirs: {}\n      "ws\\u200bhidden": {}\n');
+    await writeFile(file, 'orgs:\n  org-1:\n    workspaces:\n      ws-new: {}\n      ws-theirs: {}\n');
+    const hidden = join(dir, 'hidden-id.yaml');
+    await writeFile(hidden, 'orgs:\n  org-1:\n    workspaces:\n      ws-new: {}\n      "ws\\u200bhidden": {}\n');
     const client = new Redis(redis.url);
     try {
       const version = await client.hget('portcullis:settings:{org-1}', 'version');
       const { code, stderr } = await portcullis(['settings', 'import', file, '--redis', redis.url]);
       assert.equal(code, 1);
       assert.match(stderr, /workspace ws-theirs belongs to organization org-2, not org-1/);
-      assert.match(stderr, /workspace "ws\u200bhidden" of org-1: id must not contain .*U\+200B/);
+      const refused = await portcullis(['settings', 'import', hidden, '--redis', redis.url]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /orgs\.org-1\.workspaces: the workspace id "ws\\u200bhidden" must not contain .*U\+200B/);
       assert.equal(await client.hget('portcullis:settings:{org-1}', 'version'), version);
       assert.equal(await client.exists('portcullis:directory:{ws-new}'), 0);
       assert.equal(await sidecar.store.workspaceOrg('ws-theirs'), 'org-2');

@@ -195,12 +195,22 @@ describe('POST /v1/audit/replay', () => {
       [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: 'all' } }, 'settings.orgs'],
       [{ filter: { orgId: 'org-1', from: since }, examples: -1 }, 'examples'],
       [{ filter: { orgId: 'org-1', from: since }, extra: 1 }, 'extra'],
+      // A misspelt key in the candidate would otherwise replay as if the draft said nothing.
+      [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: { 'org-1': { setings: {} } } } }, 'settings.orgs.org-1.setings'],
+      [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: {}, extra: 1 } }, 'settings.extra'],
+      [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: { 'org-1\u0000': {} } } }, 'settings.orgs'],
+      [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: { 'org-1': { workspaces: { '\ud800': {} } } } } }, 'settings.orgs.org-1.workspaces'],
     ];
     for (const [body, field] of cases) {
       const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send(body as object);
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.ok(res.body.errors.some((e: { field: string }) => e.field === field), `${JSON.stringify(body)}: ${res.text}`);
     }
+    // `__proto__` is a key like any other (an object literal here would set a prototype instead).
+    const proto = await request(sidecar.app).post('/v1/audit/replay').set(auth).set('content-type', 'application/json')
+      .send(`{"filter": {"orgId": "org-1", "from": "${since}", "__proto__": "x"}}`);
+    assert.equal(proto.status, 400, proto.text);
+    assert.ok(proto.body.errors.some((e: { field: string }) => e.field === 'filter.__proto__'), proto.text);
   });
 
   test('audit:read for the replay, settings:read for a candidate, and only the token\'s organizations', async () => {

@@ -134,6 +134,7 @@ for (const kind of kinds) {
         const res = await api()[method](wsPath('x', 'ws-1', 'logs-access')).set(auth).send({}).expect(404);
         assert.equal(res.body.code, 'no_workspace_overrides');
         assert.match(res.body.message, /logs-access has no workspace overrides/);
+        assert.match(res.body.message, /\(\/v1\/orgs\/x\/settings\/logs-access\)/, 'names the organization\'s own path');
       }
       await api().get(orgPath('x', 'prompt-access')).expect(401);
     });
