@@ -124,7 +124,7 @@ export class Decider {
     this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
-    const family = answer.setting ? this.policy.current?.families.familyOf(answer.setting)?.name : undefined;
+    const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
     if (family) record.family = family;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);

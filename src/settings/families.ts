@@ -31,6 +31,8 @@ export interface Family {
 /** The families of one bundle, in the bundle's order (the console's). */
 export class Families {
   private readonly byName: Map<string, Family>;
+  /** Setting name -> its family: every decision a setting decided asks (its record names the family). */
+  private readonly bySetting: Map<string, Family>;
   /** One array per bundle, so a store can tell another bundle's families by identity. */
   readonly names: readonly string[];
   /** Every resource type a decision may name, in table order. */
@@ -38,6 +40,7 @@ export class Families {
 
   constructor(readonly list: readonly Family[]) {
     this.byName = new Map(list.map((family) => [family.name, family]));
+    this.bySetting = new Map(list.flatMap((family) => family.settings.map((setting) => [setting.name, family] as const)));
     this.names = list.map((family) => family.name);
     this.resourceTypes = [...new Set(list.flatMap((family) => family.resourceTypes))];
   }
@@ -48,7 +51,7 @@ export class Families {
 
   /** The family a setting belongs to (names are unique across families). */
   familyOf(setting: string): Family | undefined {
-    return this.list.find((family) => family.settings.some((s) => s.name === setting));
+    return this.bySetting.get(setting);
   }
 }
 
