@@ -23,7 +23,7 @@ import { describeRedis, parseReplicaRequirement, redisConnectionOptions } from '
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
-import type { Families } from './settings/families.ts';
+import type { Families } from './engine/families.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
 import { createTracing, type Tracing } from './tracing.ts';
 

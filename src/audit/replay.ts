@@ -7,7 +7,7 @@
 // name keeps the values it was decided with.
 import { DECIDED_OUTSIDE_POLICY } from '../decision/decider.ts';
 import type { PolicyDecision, PolicyEngine } from '../engine/engine.ts';
-import type { Families } from '../settings/families.ts';
+import type { Families } from '../engine/families.ts';
 import { flattenOrg, flattenWorkspace, type FamilyDocument, type OrgSettings, type WorkspaceSettings } from '../settings/types.ts';
 import type { SettingsDocument } from '../settings/validate.ts';
 import type { DecisionRecord } from './record.ts';

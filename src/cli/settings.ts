@@ -27,7 +27,7 @@ import { RedisAuditLog } from '../audit/redis.ts';
 import { NO_AUDIT_STATS } from '../audit/stats.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import { readBundleFile } from '../engine/bundle.ts';
-import type { Families } from '../settings/families.ts';
+import type { Families } from '../engine/families.ts';
 import { RedisSettingsStore } from '../settings/redis.ts';
 import { flattenOrg, VersionMismatchError, type FamilyDocument, type SettingValues } from '../settings/types.ts';
 import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';

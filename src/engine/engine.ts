@@ -9,7 +9,7 @@
 // per call: the decision path's input is written straight into WASM memory instead.
 import { createRequire } from 'node:module';
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from '@open-policy-agent/opa-wasm';
-import { familiesFromData, type Families } from '../settings/families.ts';
+import { familiesFromData, type Families } from './families.ts';
 import { BundleError, type Bundle } from './bundle.ts';
 
 // The ESM entry of opa-wasm exports only the asynchronous loadPolicy; a rebuild happens

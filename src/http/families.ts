@@ -6,7 +6,7 @@
 import { Router, type Request } from 'express';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError } from '../errors.ts';
-import type { Family } from '../settings/families.ts';
+import type { Family } from '../engine/families.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { allow } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';

@@ -19,7 +19,7 @@ import { ApiError, invalidInput } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
 import { mergePatch } from '../settings/patch.ts';
 import type { ActivePolicy } from '../engine/active.ts';
-import type { Family } from '../settings/families.ts';
+import type { Family } from '../engine/families.ts';
 import { VersionMismatchError, type FamilyDocument, type SettingValues, type SettingsStore } from '../settings/types.ts';
 import { parseOrgDocument, parseWorkspaceDocument, withDefaults } from '../settings/validate.ts';
 import { nearest } from '../suggest.ts';

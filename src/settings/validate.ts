@@ -5,7 +5,7 @@ import { invalidInput, FIELD_CODE, type FieldError } from '../errors.ts';
 import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 import { nearest } from '../suggest.ts';
-import type { Families, Family } from './families.ts';
+import type { Families, Family } from '../engine/families.ts';
 import type { FamilyDocument, SettingValues } from './types.ts';
 
 const TOGGLES = 'allowWorkspaceOverrides';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { familiesFromData, type Family, type SettingDefinition } from '../../src/settings/families.ts';
+import { familiesFromData, type Family, type SettingDefinition } from '../../src/engine/families.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ADMIN_TOKEN, testSidecar } from '../support/sidecar.ts';
 

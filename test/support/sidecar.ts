@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLimitedServer } from '../../src/http/limits.ts';
-import { familiesFromData } from '../../src/settings/families.ts';
+import { familiesFromData } from '../../src/engine/families.ts';
 import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token';

@@ -1,7 +1,7 @@
 // The permission families (DESIGN.md §1, §1b) as the active bundle defines them:
 // data.portkey.families, read once per bundle. This is the only place TypeScript learns
 // which settings exist; validation, the settings API, `settings import` and replay ask it.
-import { BundleError } from '../engine/bundle.ts';
+import { BundleError } from './bundle.ts';
 import { RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { isJsonObject } from '../json.ts';
 
