@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { createMasker } from '../src/audit/mask.ts';
 import { MemoryAuditLog } from '../src/audit/memory.ts';
 import { decisionFields } from '../src/audit/query.ts';
-import type { AuditLog, AuditSink, DecisionFilter } from '../src/audit/record.ts';
+import type { AuditLog, AuditSink, DecisionFilter } from '../src/decision/record.ts';
 import { RedisAuditLog, streamKey } from '../src/audit/redis.ts';
 import { NO_AUDIT_STATS } from '../src/audit/stats.ts';
 import { Decider } from '../src/decision/decider.ts';

@@ -6,7 +6,7 @@ import type { RequestListener } from 'node:http';
 import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
-import type { AuditLog, AuditSink } from './audit/record.ts';
+import type { AuditLog, AuditSink } from './decision/record.ts';
 import { ConfigError, type Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
 import { createDecisionLogs } from './decisionlogs/sink.ts';

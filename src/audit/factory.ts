@@ -6,7 +6,7 @@ import { parseReplicaRequirement, redisConnectionOptions } from '../redis/connec
 import { HOUR_MS } from './keys.ts';
 import { createMasker, parseMaskPaths } from './mask.ts';
 import { MemoryAuditLog } from './memory.ts';
-import type { AuditLog } from './record.ts';
+import type { AuditLog } from '../decision/record.ts';
 import { RedisAuditLog } from './redis.ts';
 import type { AuditStats } from './stats.ts';
 

@@ -7,7 +7,7 @@
 // - the configured input paths (dotted, `*` matches any one key) are replaced by
 //   "[masked]", both under `input` and in the top-level copies of principal/resource.
 // The paths that were masked are listed in the record's `masked`, as OPA's decision log does.
-import type { DecisionRecord } from './record.ts';
+import type { DecisionRecord } from '../decision/record.ts';
 
 export const MASKED = '[masked]';
 export const REDACTED = '[redacted]';

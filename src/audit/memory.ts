@@ -22,7 +22,7 @@ import {
   type StreamEntry,
 } from './query.ts';
 import type { Masker } from './mask.ts';
-import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from './record.ts';
+import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
 import type { AuditStats } from './stats.ts';
 
 export interface MemoryAuditOptions {

@@ -10,7 +10,7 @@
 // be past its record's timestamp, which is how far past `to` a scan has to start.
 import { createHash } from 'node:crypto';
 import { ApiError } from '../errors.ts';
-import type { DecisionFilter, DecisionRecord, Page, SettingsChangeRecord, Summary } from './record.ts';
+import type { DecisionFilter, DecisionRecord, Page, SettingsChangeRecord, Summary } from '../decision/record.ts';
 
 /** A stream entry: its id and flat string fields (as XADD stores them). */
 export interface StreamEntry {

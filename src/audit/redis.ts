@@ -35,7 +35,7 @@ import {
   type ScanDescending,
   type StreamEntry,
 } from './query.ts';
-import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from './record.ts';
+import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from './stats.ts';
 import {

@@ -10,7 +10,7 @@ import type { PolicyDecision, PolicyEngine } from '../engine/engine.ts';
 import type { Families } from '../engine/families.ts';
 import { flattenOrg, flattenWorkspace, type FamilyDocument, type OrgSettings, type WorkspaceSettings } from '../settings/types.ts';
 import type { SettingsDocument } from '../settings/validate.ts';
-import type { DecisionRecord } from './record.ts';
+import type { DecisionRecord } from '../decision/record.ts';
 
 
 type Outcome = Pick<PolicyDecision, 'allow' | 'reason' | 'setting' | 'source'>;

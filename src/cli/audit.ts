@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
 import { Replay, type ReplayReport } from '../audit/replay.ts';
-import { DECISION_APIS, type DecisionRecord } from '../audit/record.ts';
+import { DECISION_APIS, type DecisionRecord } from '../decision/record.ts';
 import { ACTIONS, RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import { PolicyEngine } from '../engine/engine.ts';

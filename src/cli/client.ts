@@ -1,5 +1,5 @@
 // The sidecar's audit API as the command line uses it.
-import type { DecisionFilter, DecisionRecord } from '../audit/record.ts';
+import type { DecisionFilter, DecisionRecord } from '../decision/record.ts';
 
 export class ApiCallError extends Error {
   override name = 'ApiCallError';

@@ -1,5 +1,5 @@
 // Output of the command line: an aligned table for people, JSON or NDJSON for programs.
-import type { DecisionRecord } from '../audit/record.ts';
+import type { DecisionRecord } from '../decision/record.ts';
 
 export const FORMATS = ['table', 'json', 'ndjson'] as const;
 export type Format = (typeof FORMATS)[number];

@@ -6,7 +6,7 @@
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
 // that is bad), 2 usage (an unknown command or option, a bad value).
 import { readFileSync } from 'node:fs';
-import { DECISION_APIS } from '../audit/record.ts';
+import { DECISION_APIS } from '../decision/record.ts';
 import { nearest } from '../suggest.ts';
 import { auditExport, auditGet, auditQuery, auditReplay } from './audit.ts';
 import type { Env, Io } from './io.ts';

@@ -22,7 +22,7 @@ import { describeRedis, parseReplicaRequirement, redisConnectionOptions, type Re
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';
-import { settingsChange, type SettingsOperation } from '../audit/record.ts';
+import { settingsChange, type SettingsOperation } from '../decision/record.ts';
 import { RedisAuditLog } from '../audit/redis.ts';
 import { NO_AUDIT_STATS } from '../audit/stats.ts';
 import { PolicyEngine } from '../engine/engine.ts';

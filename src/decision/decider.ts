@@ -2,7 +2,7 @@
 // the audit record handed off without waiting. Every API that decides comes here.
 import type { Logger } from 'pino';
 import { newDecisionId } from '../audit/keys.ts';
-import type { AuditSink, DecisionApi, DecisionRecord, GatewayRequestContext } from '../audit/record.ts';
+import type { AuditSink, DecisionApi, DecisionRecord, GatewayRequestContext } from './record.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';

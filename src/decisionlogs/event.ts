@@ -1,7 +1,7 @@
 // A decision record as an event of OPA's decision log (the fields and JSON types the
 // pinned `opa run --server` uploads; test/decisionlogs/opa-compat.test.ts holds us to it),
 // with the input masked by the audit log's own masker.
-import type { DecisionApi, DecisionRecord, GatewayRequestContext } from '../audit/record.ts';
+import type { DecisionApi, DecisionRecord, GatewayRequestContext } from '../decision/record.ts';
 import type { Masker } from '../audit/mask.ts';
 
 /** OPA's decision-log event (EventV1), the fields Portcullis can fill. */

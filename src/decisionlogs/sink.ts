@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createMasker, parseMaskPaths } from '../audit/mask.ts';
-import type { AuditSink, DecisionRecord } from '../audit/record.ts';
+import type { AuditSink, DecisionRecord } from '../decision/record.ts';
 import { ConfigError, withoutPassword, type Config } from '../config.ts';
 import { ConsoleDecisionLogger } from './console.ts';
 import { createEventBuilder, type EventBuilder } from './event.ts';

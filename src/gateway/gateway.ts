@@ -3,7 +3,7 @@
 // should do. The HTTP (Envoy HTTP service, nginx auth_request) and gRPC (Envoy v3
 // Check) front ends only translate their wire format to and from this.
 import type { Logger } from 'pino';
-import type { DecisionApi } from '../audit/record.ts';
+import type { DecisionApi } from '../decision/record.ts';
 import { ConfigError, type Config } from '../config.ts';
 import type { DecideOptions, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';

@@ -3,7 +3,7 @@
 // real Redis and a real bundle and nothing is patched.
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/record.ts';
+import type { AuditLog } from '../decision/record.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';

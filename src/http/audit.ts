@@ -3,7 +3,7 @@
 // parsed here once; a bad or unknown one is a 400 that names it.
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
-import { DECISION_APIS, type AuditLog, type DecisionApi, type DecisionFilter } from '../audit/record.ts';
+import { DECISION_APIS, type AuditLog, type DecisionApi, type DecisionFilter } from '../decision/record.ts';
 import { ACTIONS } from '../decision/request.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';

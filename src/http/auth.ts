@@ -3,7 +3,7 @@
 // it (403 naming what is missing). The token itself is never logged (the logger redacts
 // the authorization header too), stored or echoed.
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import type { AuditLog } from '../audit/record.ts';
+import type { AuditLog } from '../decision/record.ts';
 import { errors } from '../errors.ts';
 import { isId } from '../ids.ts';
 import { pathIds } from './params.ts';

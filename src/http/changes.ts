@@ -4,7 +4,7 @@
 // shown to auditors: a credential pasted into it must not be.
 import type { Request, Response } from 'express';
 import { createMasker, REDACTED } from '../audit/mask.ts';
-import { settingsChange, type AuditLog, type DecisionRecord, type SettingsChangeRecord } from '../audit/record.ts';
+import { settingsChange, type AuditLog, type DecisionRecord, type SettingsChangeRecord } from '../decision/record.ts';
 import { idProblem, MAX_ID_LENGTH } from '../ids.ts';
 import { tokenOf } from './auth.ts';
 import type { AdminTokens } from './tokens.ts';

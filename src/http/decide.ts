@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from 'pino';
-import type { DecisionApi } from '../audit/record.ts';
+import type { DecisionApi } from '../decision/record.ts';
 import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';

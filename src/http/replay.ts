@@ -4,7 +4,7 @@
 // replay --format json` prints. Mounted behind /v1/audit's authentication (audit:read);
 // a candidate also needs settings:read, since the report tells what settings would decide.
 import { Router, type Request } from 'express';
-import type { AuditLog, DecisionRecord, Page } from '../audit/record.ts';
+import type { AuditLog, DecisionRecord, Page } from '../decision/record.ts';
 import { Replay } from '../audit/replay.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMasker, REDACTED } from '../../src/audit/mask.ts';
-import type { DecisionRecord } from '../../src/audit/record.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
 
 function recordWith(workspaceRoles: Record<string, string>, extra: Record<string, unknown> = {}): DecisionRecord {
   const principal = { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles };

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { createMasker } from '../../src/audit/mask.ts';
 import { MemoryAuditLog } from '../../src/audit/memory.ts';
 import { decisionFields, decisionMatcher } from '../../src/audit/query.ts';
-import type { AuditLog, DecisionFilter, DecisionRecord } from '../../src/audit/record.ts';
+import type { AuditLog, DecisionFilter, DecisionRecord } from '../../src/decision/record.ts';
 import { RedisAuditLog } from '../../src/audit/redis.ts';
 import { NO_AUDIT_STATS } from '../../src/audit/stats.ts';
 import { ApiError } from '../../src/errors.ts';

@@ -1,7 +1,7 @@
 // Decision records for audit tests, built directly so that a test controls every field
 // and every timestamp.
 import { newDecisionId } from '../../src/audit/keys.ts';
-import type { DecisionRecord } from '../../src/audit/record.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
 
 export interface RecordFields {
   orgId?: string;

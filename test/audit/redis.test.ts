@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createMasker, parseMaskPaths } from '../../src/audit/mask.ts';
-import type { DecisionRecord } from '../../src/audit/record.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
 import { RedisAuditLog, streamKey, type RedisAuditOptions } from '../../src/audit/redis.ts';
 import { NO_AUDIT_STATS, type AuditStats } from '../../src/audit/stats.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';

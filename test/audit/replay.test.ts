@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
-import type { DecisionRecord } from '../../src/audit/record.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
 import { Replay } from '../../src/audit/replay.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { readBundleFile } from '../../src/engine/bundle.ts';

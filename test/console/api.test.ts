@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { Replay, type ReplayReport } from '../../src/audit/replay.ts';
-import type { DecisionRecord } from '../../src/audit/record.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/console/serve.ts';
 import { parseSettingsDocument } from '../../src/settings/validate.ts';
 import type { Sidecar } from '../../src/sidecar.ts';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { DecisionRecord } from '../../src/audit/record.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
 import { ConfigError } from '../../src/config.ts';
 import { createTracing } from '../../src/tracing.ts';
 import { LogReceiver } from '../decisionlogs/receiver.ts';

@@ -1,7 +1,7 @@
 // What is recorded for every decision, whichever API asked (DESIGN.md §2 "Decision audit"),
 // and for every settings change made through the admin API.
 import { randomUUID } from 'node:crypto';
-import type { AuthorizeRequest } from '../decision/request.ts';
+import type { AuthorizeRequest } from './request.ts';
 import type { SettingSource } from '../engine/engine.ts';
 import type { SettingsSnapshot } from '../settings/types.ts';
 
