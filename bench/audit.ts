@@ -9,6 +9,7 @@
 //     one organization, loaded with pipelined XADDs into a redis-server of its own.
 import { pino } from 'pino';
 import { Redis } from 'ioredis';
+import { newDecisionId } from '../src/audit/keys.ts';
 import { createMasker } from '../src/audit/mask.ts';
 import { MemoryAuditLog } from '../src/audit/memory.ts';
 import { decisionFields } from '../src/audit/query.ts';
@@ -73,7 +74,7 @@ async function throughput(url: string): Promise<void> {
   const cpu = new Map<string, { own: number; redis: number }>(sinks.map(([name]) => [name, { own: 0, redis: 0 }]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, sink] of sinks) {
-      const decider = new Decider(policy, store, sink, new Metrics(), log);
+      const decider = new Decider(policy, store, sink, newDecisionId, new Metrics(), log);
       const redisBefore = await redisCpuSeconds(admin);
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
@@ -98,7 +99,7 @@ async function throughput(url: string): Promise<void> {
   const storedRecords = DECISIONS_PER_ROUND * ROUNDS;
   const latencies = new Map<string, number[]>();
   for (const [name, sink] of sinks) {
-    const decider = new Decider(policy, store, sink, new Metrics(), log);
+    const decider = new Decider(policy, store, sink, newDecisionId, new Metrics(), log);
     const times: number[] = [];
     for (let i = 0; i < LATENCY_DECISIONS; i++) {
       const arrived = performance.now();

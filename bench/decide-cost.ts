@@ -5,6 +5,7 @@
 //   node --import tsx bench/decide-cost.ts
 import pino from 'pino';
 import { parseAuthorizeRequest } from '../src/decision/request.ts';
+import { newDecisionId } from '../src/audit/keys.ts';
 import { Decider } from '../src/decision/decider.ts';
 import { ActivePolicy } from '../src/engine/active.ts';
 import { readBundleFile } from '../src/engine/bundle.ts';
@@ -18,7 +19,7 @@ const PER_BATCH = 20_000;
 const engine = await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz'));
 const policy = new ActivePolicy();
 policy.activate(engine);
-const decider = new Decider(policy, new MemorySettingsStore(), { record: () => undefined }, new Metrics(), pino({ level: 'silent' }));
+const decider = new Decider(policy, new MemorySettingsStore(), { record: () => undefined }, newDecisionId, new Metrics(), pino({ level: 'silent' }));
 
 const roles = [['member', 'manager', 'create'], ['member', 'manager', 'delete'], ['member', 'member', 'read'], ['member', 'admin', 'update'], ['owner', undefined, 'delete']] as const;
 const inputs = Array.from({ length: 20 }, (_, o) => `org-${o}`).flatMap((orgId, o) =>

@@ -6,6 +6,7 @@ import type { RequestListener } from 'node:http';
 import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
+import { newDecisionId } from './audit/keys.ts';
 import type { AuditLog, AuditSink } from './decision/record.ts';
 import { ConfigError, type Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
@@ -112,7 +113,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
   const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
-  const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen, tracing);
+  const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, config.settingsFailOpen, tracing);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled });

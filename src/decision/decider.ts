@@ -1,8 +1,7 @@
 // The decision path: settings (cache, then store) -> WASM evaluation -> answer, with
 // the audit record handed off without waiting. Every API that decides comes here.
 import type { Logger } from 'pino';
-import { newDecisionId } from '../audit/keys.ts';
-import type { AuditSink, DecisionApi, DecisionRecord, GatewayRequestContext } from './record.ts';
+import type { AuditSink, DecisionApi, DecisionIdFactory, DecisionRecord, GatewayRequestContext } from './record.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
@@ -57,6 +56,8 @@ export class Decider {
     private readonly policy: ActivePolicy,
     private readonly store: SettingsStore,
     private readonly audit: AuditSink,
+    /** Makes each decision's id; the audit's factory encodes where its record will be kept. */
+    private readonly newDecisionId: DecisionIdFactory,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     /** Decide with the default settings when they cannot be read (explicit opt-in, logged at start). */
@@ -81,7 +82,7 @@ export class Decider {
   async decide(asked: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
     const started = performance.now();
     // The record is kept in the principal's organization (toRecord); the id says where.
-    const decisionId = newDecisionId(asked.principal.orgId);
+    const decisionId = this.newDecisionId(asked.principal.orgId);
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
     const { request, verdict } = await this.placeInDirectory(asked, options);

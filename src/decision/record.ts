@@ -105,6 +105,9 @@ export function settingsChange(
   };
 }
 
+/** Makes a decision's id for the organization that asked (the audit's factory places its record by it). */
+export type DecisionIdFactory = (orgId: string) => string;
+
 /** Where decision records go. `record` must never block or throw: it is on the decision path. */
 export interface AuditSink {
   record(record: DecisionRecord): void;
