@@ -105,9 +105,6 @@ class Reader {
   }
 }
 
-/** A resource type as a route table or a query may name one before a bundle says which exist. */
-export const RESOURCE_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
-
 /**
  * Parses a decision request or throws a 400 naming every bad field. `resourceTypes`: the
  * active bundle's (Families.resourceTypes). `at` prefixes field names.

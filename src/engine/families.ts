@@ -2,7 +2,6 @@
 // data.portkey.families, read once per bundle. This is the only place TypeScript learns
 // which settings exist; validation, the settings API, `settings import` and replay ask it.
 import { BundleError } from './bundle.ts';
-import { RESOURCE_TYPE_PATTERN } from '../decision/request.ts';
 import { isJsonObject } from '../json.ts';
 
 export type WorkspaceOverrides = 'setting' | 'family' | 'none';
@@ -27,6 +26,9 @@ export interface Family {
   workspaceOverrides: WorkspaceOverrides;
   settings: SettingDefinition[];
 }
+
+/** A resource type as a route table or a query may name one before a bundle says which exist. */
+export const RESOURCE_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** The families of one bundle, in the bundle's order (the console's). */
 export class Families {

@@ -22,7 +22,8 @@
 import { readFile } from 'node:fs/promises';
 import { load as loadYaml } from 'js-yaml';
 import { ConfigError } from '../config.ts';
-import { ACTIONS, RESOURCE_TYPE_PATTERN, type Action, type ResourceType } from '../decision/request.ts';
+import { ACTIONS, type Action, type ResourceType } from '../decision/request.ts';
+import { RESOURCE_TYPE_PATTERN } from '../engine/families.ts';
 import { isJsonObject } from '../json.ts';
 import { decodeSegment, fold } from './lookalike.ts';
 
