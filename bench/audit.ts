@@ -15,7 +15,7 @@ import { MemoryAuditLog } from '../src/audit/memory.ts';
 import { decisionFields } from '../src/audit/query.ts';
 import type { AuditLog, AuditSink, DecisionFilter } from '../src/decision/record.ts';
 import { RedisAuditLog, streamKey } from '../src/audit/redis.ts';
-import { NO_AUDIT_STATS } from '../src/audit/stats.ts';
+import { NO_AUDIT_STATS } from '../src/stats.ts';
 import { Decider } from '../src/decision/decider.ts';
 import { parseAuthorizeRequest } from '../src/decision/request.ts';
 import { ActivePolicy } from '../src/engine/active.ts';

@@ -1,6 +1,6 @@
 // Prometheus metrics. One registry per app instance, so tests can build several apps.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditStats } from './audit/stats.ts';
+import type { AuditStats } from './stats.ts';
 import type { DecisionLogStats } from './decisionlogs/uploader.ts';
 
 export class Metrics {

@@ -8,7 +8,7 @@ import { createMasker, parseMaskPaths } from './mask.ts';
 import { MemoryAuditLog } from './memory.ts';
 import type { AuditLog } from '../decision/record.ts';
 import { RedisAuditLog } from './redis.ts';
-import type { AuditStats } from './stats.ts';
+import type { AuditStats } from '../stats.ts';
 
 export async function createAuditLog(config: Config, stats: AuditStats, log: Logger): Promise<AuditLog> {
   const mask = createMasker(parseMaskPaths(config.auditMaskPaths));

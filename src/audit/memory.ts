@@ -23,7 +23,7 @@ import {
 } from './query.ts';
 import type { Masker } from './mask.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
-import type { AuditStats } from './stats.ts';
+import type { AuditStats } from '../stats.ts';
 
 export interface MemoryAuditOptions {
   /** Records kept per organization (decisions and settings changes each): one organization's volume never evicts another's. */

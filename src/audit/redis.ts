@@ -37,7 +37,7 @@ import {
 } from './query.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
 import { SpillFile } from './spill.ts';
-import type { AuditStats } from './stats.ts';
+import type { AuditStats } from '../stats.ts';
 import {
   connectRedis,
   openRedis,

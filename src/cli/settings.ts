@@ -24,7 +24,7 @@ import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';
 import { settingsChange, type SettingsOperation } from '../decision/record.ts';
 import { RedisAuditLog } from '../audit/redis.ts';
-import { NO_AUDIT_STATS } from '../audit/stats.ts';
+import { NO_AUDIT_STATS } from '../stats.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import type { Families } from '../engine/families.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMasker } from '../../src/audit/mask.ts';
 import { MemoryAuditLog } from '../../src/audit/memory.ts';
-import { NO_AUDIT_STATS } from '../../src/audit/stats.ts';
+import { NO_AUDIT_STATS } from '../../src/stats.ts';
 import { decisionRecord } from './records.ts';
 
 const HOUR = 3_600_000;

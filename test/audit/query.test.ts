@@ -12,7 +12,7 @@ import { MemoryAuditLog } from '../../src/audit/memory.ts';
 import { decisionFields, decisionMatcher } from '../../src/audit/query.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord } from '../../src/decision/record.ts';
 import { RedisAuditLog } from '../../src/audit/redis.ts';
-import { NO_AUDIT_STATS } from '../../src/audit/stats.ts';
+import { NO_AUDIT_STATS } from '../../src/stats.ts';
 import { ApiError } from '../../src/errors.ts';
 import { RedisServer } from '../support/redis.ts';
 import { dataset, decisionRecord } from './records.ts';

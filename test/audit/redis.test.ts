@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { createMasker, parseMaskPaths } from '../../src/audit/mask.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { RedisAuditLog, streamKey, type RedisAuditOptions } from '../../src/audit/redis.ts';
-import { NO_AUDIT_STATS, type AuditStats } from '../../src/audit/stats.ts';
+import { NO_AUDIT_STATS, type AuditStats } from '../../src/stats.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { scanKeys, type RedisClient, type RedisConnectionOptions } from '../../src/redis/connection.ts';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
