@@ -1,7 +1,6 @@
 // Prometheus metrics. One registry per app instance, so tests can build several apps.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AuditStats } from './stats.ts';
-import type { DecisionLogStats } from './decisionlogs/uploader.ts';
+import type { AuditStats, DecisionLogStats } from './stats.ts';
 
 export class Metrics {
   readonly registry = new Registry();

@@ -1,4 +1,5 @@
-// The audit counters /metrics shows (implemented by metrics.ts), passed into the audit logs.
+// The counters /metrics shows for the audit log and the decision-log uploader: implemented by
+// metrics.ts, passed into those writers (which so never import the metrics registry).
 export interface AuditStats {
   /** A decision was handed to the audit log. */
   recorded(): void;
@@ -25,3 +26,17 @@ export const NO_AUDIT_STATS: AuditStats = {
   replayed: () => undefined,
   dropped: () => undefined,
 };
+
+/** The decision-log uploader's counters. */
+export interface DecisionLogStats {
+  /** Events accepted by the service. */
+  uploaded(count: number): void;
+  /** Events whose upload failed; they are uploaded again later. */
+  retried(count: number): void;
+  /** Events written to the spill file. */
+  spilled(count: number): void;
+  /** Events lost (and logged): the spill file failed or is absent, or an event exceeds the size limit. */
+  dropped(count: number): void;
+  /** Events waiting in memory. */
+  buffered(count: number): void;
+}

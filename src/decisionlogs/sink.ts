@@ -11,7 +11,8 @@ import type { AuditSink, DecisionRecord } from '../decision/record.ts';
 import { ConfigError, withoutPassword, type Config } from '../config.ts';
 import { ConsoleDecisionLogger } from './console.ts';
 import { createEventBuilder, type EventBuilder } from './event.ts';
-import { DecisionLogUploader, type DecisionLogStats } from './uploader.ts';
+import type { DecisionLogStats } from '../stats.ts';
+import { DecisionLogUploader } from './uploader.ts';
 
 /** The `version` label, as OPA labels events with its own version. */
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

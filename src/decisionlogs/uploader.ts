@@ -9,23 +9,11 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { Logger } from 'pino';
 import { SpillFile } from '../audit/spill.ts';
+import type { DecisionLogStats } from '../stats.ts';
 
 const gzip = promisify(gzipCallback);
 
 /** The counters /metrics shows (implemented by metrics.ts). */
-export interface DecisionLogStats {
-  /** Events accepted by the service. */
-  uploaded(count: number): void;
-  /** Events whose upload failed; they are uploaded again later. */
-  retried(count: number): void;
-  /** Events written to the spill file. */
-  spilled(count: number): void;
-  /** Events lost (and logged): the spill file failed or is absent, or an event exceeds the size limit. */
-  dropped(count: number): void;
-  /** Events waiting in memory. */
-  buffered(count: number): void;
-}
-
 export interface UploaderOptions {
   url: string;
   /** The request headers of an upload, read at each one (a token file may rotate). */
