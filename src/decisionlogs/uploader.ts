@@ -13,7 +13,6 @@ import type { DecisionLogStats } from '../stats.ts';
 
 const gzip = promisify(gzipCallback);
 
-/** The counters /metrics shows (implemented by metrics.ts). */
 export interface UploaderOptions {
   url: string;
   /** The request headers of an upload, read at each one (a token file may rotate). */
