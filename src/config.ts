@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { load as loadYaml } from 'js-yaml';
-import { parseClusterNodes, parseReplicaRequirement } from './redis/connection.ts';
 
 type Kind = 'string' | 'integer' | 'boolean';
 
@@ -165,6 +164,27 @@ function byteSize(limit: string): number {
   if (!match) throw new ConfigError(`bodyLimit must be a size such as 64kb or 1mb, got ${JSON.stringify(limit)}`);
   const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb' | 'gb'];
   return Math.floor(Number(match[1]) * unit);
+}
+
+/** "host:port,host:port" as a list; throws naming the first entry that is not host:port. */
+export function parseClusterNodes(text: string): string[] {
+  const nodes = text.split(',').map((node) => node.trim()).filter((node) => node !== '');
+  for (const node of nodes) {
+    const match = /^(.+):(\d{1,5})$/.exec(node);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) throw new Error(`"${node}" is not host:port`);
+  }
+  if (nodes.length === 0) throw new Error('no host:port given');
+  return nodes;
+}
+
+/** How many replicas a write must reach: a number, or "auto" (1 when the master has replicas, else 0). */
+export type ReplicaRequirement = number | 'auto';
+
+/** "auto" or a non-negative integer, as REDIS_MIN_REPLICAS_ACK takes it. */
+export function parseReplicaRequirement(text: string): ReplicaRequirement {
+  if (text.trim() === 'auto') return 'auto';
+  if (/^\d+$/.test(text.trim())) return Number(text);
+  throw new Error(`must be "auto" or a non-negative integer, got ${JSON.stringify(text)}`);
 }
 
 /** A URL as it may be printed or logged: without its password. */

@@ -1,8 +1,8 @@
 // Which audit log a sidecar keeps: Redis Streams when REDIS_URL or REDIS_CLUSTER_NODES is set, else the
 // bounded in-memory log (`make run`). Both mask records the same way.
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
-import { parseReplicaRequirement, redisConnectionOptions } from '../redis/connection.ts';
+import { parseReplicaRequirement, type Config } from '../config.ts';
+import { redisConnectionOptions } from '../redis/connection.ts';
 import { HOUR_MS } from './keys.ts';
 import { createMasker, parseMaskPaths } from './mask.ts';
 import { MemoryAuditLog } from './memory.ts';

@@ -47,8 +47,8 @@ import {
   writeDurably,
   type RedisClient,
   type RedisConnectionOptions,
-  type ReplicaRequirement,
 } from '../redis/connection.ts';
+import type { ReplicaRequirement } from '../config.ts';
 
 export { streamKey } from './keys.ts';
 

@@ -17,8 +17,8 @@
 // the file does not say: stored values of it are cleared (an empty document is written).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.ts';
-import { describeRedis, parseReplicaRequirement, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
+import { loadConfig, parseReplicaRequirement } from '../config.ts';
+import { describeRedis, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { Config } from '../config.ts';
+import { parseClusterNodes, type Config, type ReplicaRequirement } from '../config.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -38,17 +38,6 @@ export function redisConnectionOptions(config: Config): RedisConnectionOptions |
     commandTimeoutMs: config.redisCommandTimeoutMs,
     reconnectMaxMs: config.redisReconnectMaxMs,
   };
-}
-
-/** "host:port,host:port" as a list; throws naming the first entry that is not host:port. */
-export function parseClusterNodes(text: string): string[] {
-  const nodes = text.split(',').map((node) => node.trim()).filter((node) => node !== '');
-  for (const node of nodes) {
-    const match = /^(.+):(\d{1,5})$/.exec(node);
-    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) throw new Error(`"${node}" is not host:port`);
-  }
-  if (nodes.length === 0) throw new Error('no host:port given');
-  return nodes;
 }
 
 /** What a printed or logged description of the connection may say: no password. */
@@ -181,16 +170,6 @@ export class ReplicationUnconfirmedError extends Error {
   ) {
     super(`the write reached ${confirmed} of the ${wanted} replica(s) it must reach within ${timeoutMs} ms`);
   }
-}
-
-/** How many replicas a write must reach: a number, or "auto" (1 when the master has replicas, else 0). */
-export type ReplicaRequirement = number | 'auto';
-
-/** "auto" or a non-negative integer, as REDIS_MIN_REPLICAS_ACK takes it. */
-export function parseReplicaRequirement(text: string): ReplicaRequirement {
-  if (text.trim() === 'auto') return 'auto';
-  if (/^\d+$/.test(text.trim())) return Number(text);
-  throw new Error(`must be "auto" or a non-negative integer, got ${JSON.stringify(text)}`);
 }
 
 /** One node's replica count, asked at most every few seconds (ROLE) rather than on every write. */

@@ -41,7 +41,8 @@
 // throw, and the Decider fails closed on a decision a setting decides.
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { connectRedis, openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions, type ReplicaRequirement } from '../redis/connection.ts';
+import { connectRedis, openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
+import type { ReplicaRequirement } from '../config.ts';
 import { flattenOrg, flattenWorkspace, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type OrgSettings, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
