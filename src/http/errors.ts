@@ -6,22 +6,13 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, errors } from '../errors.ts';
 import { ReplicationUnconfirmedError } from '../redis/connection.ts';
+import { isRedisUnavailable } from '../redis/errors.ts';
 import { SettingsUnavailableError } from '../settings/redis.ts';
 import { WorkspaceOwnedError } from '../settings/types.ts';
 
-// What ioredis (and the socket under it) say when Redis cannot answer now: paused, slow,
-// away, failing over, loading. Plain Errors, so known by their messages.
-const REDIS_AWAY = /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request limit|None of startup nodes is available|Cluster is disconnect|Cluster isn't ready|Node is disconnected|connect ETIMEDOUT)/;
-const REDIS_BUSY_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|OOM)\b/;
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 /** True for an error that means the store could not answer right now (a 503: try again), not a bug. */
-export function isStoreUnavailable(error: unknown): boolean {
-  if (error instanceof SettingsUnavailableError) return true;
-  if (!(error instanceof Error)) return false;
-  if (error.name === 'ReplyError') return REDIS_BUSY_REPLY.test(error.message);
-  const code = (error as NodeJS.ErrnoException).code;
-  return (code !== undefined && SOCKET_CODES.has(code)) || REDIS_AWAY.test(error.message);
+function isStoreUnavailable(error: unknown): boolean {
+  return error instanceof SettingsUnavailableError || isRedisUnavailable(error);
 }
 
 interface BodyParserError {
