@@ -26,7 +26,7 @@ import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
 import type { Families } from './engine/families.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
-import { createTracing, type Tracing } from './tracing.ts';
+import { createTracing, type Tracing } from './decision/tracing.ts';
 
 export interface Sidecar {
   /** The whole HTTP surface: the decision APIs, then the Express app for everything else. */

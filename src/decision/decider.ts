@@ -7,7 +7,7 @@ import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsSnapshot, SettingsStore } from '../settings/types.ts';
 import { ApiError } from '../errors.ts';
-import type { TraceHeaders, Tracing } from '../tracing.ts';
+import type { TraceHeaders, Tracing } from './tracing.ts';
 import type { AuthorizeRequest } from './request.ts';
 
 /** The answer of DESIGN.md §2: the policy's decision plus its id and the bundle revision. */

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { ConfigError } from '../../src/config.ts';
-import { createTracing } from '../../src/tracing.ts';
+import { createTracing } from '../../src/decision/tracing.ts';
 import { LogReceiver } from '../decisionlogs/receiver.ts';
 import { decisionRequest, testConfig, testSidecar } from '../support/sidecar.ts';
 import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from '../gateway/support.ts';

@@ -18,10 +18,10 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import type { DecisionRecord } from './decision/record.ts';
-import { ConfigError, type Config } from './config.ts';
+import type { DecisionRecord } from './record.ts';
+import { ConfigError, type Config } from '../config.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** One decision's span; the children are ended by whoever started them. */
 export interface DecisionTrace {
