@@ -1,6 +1,6 @@
 package portkey.authz_test
 
-# Analytics Management (DESIGN.md §1b; the product's "Configure Analytics Access
+# Analytics Management (the product's "Configure Analytics Access
 # Permissions"): analytics are only read; managers and members read them unless the
 # settings say otherwise; one toggle for the whole family.
 family_specs["analytics-access"] := {

@@ -2,7 +2,7 @@ package portkey.authz_test
 
 import data.portkey.authz
 
-# The rules of DESIGN.md §1b case by case, as a reader would check them; the matrix
+# The family rules (policies/README.md) case by case, as a reader would check them; the matrix
 # (matrix_test.rego) crosses them all.
 
 request(org_role, ws_role, action, type, settings) := {

@@ -1,6 +1,6 @@
 package portkey.authz_test
 
-# Guardrail Management (DESIGN.md §1b; the product's "Configure Guardrail Access
+# Guardrail Management (the product's "Configure Guardrail Access
 # Permissions"): managers view and write, members view and never write (the product
 # has no such toggle); a write needs view too; one toggle for the whole family.
 family_specs["guardrail-access"] := {

@@ -1,6 +1,6 @@
 package portkey.authz_test
 
-# Integration Management (DESIGN.md §1; the product's "Configure Integration Access
+# Integration Management (the product's "Configure Integration Access
 # Permissions"): managers write each kind only when its setting says so, with one
 # "allow workspace-level configuration" toggle per setting; everyone in the workspace reads.
 # authz_test.rego has this family's own matrix; this spec puts it in the families' matrix too.

@@ -1,6 +1,6 @@
 package portkey.authz_test
 
-# Logs Management (DESIGN.md §1b; the product's "Configure Logs Access Permissions"):
+# Logs Management (the product's "Configure Logs Access Permissions"):
 # logs and their metadata are only read; managers, members and organization admins read
 # them unless the settings say otherwise (owners always may); no workspace overrides.
 family_specs["logs-access"] := {

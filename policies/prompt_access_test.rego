@@ -1,6 +1,6 @@
 package portkey.authz_test
 
-# Prompt Management (DESIGN.md §1b; the product's "Configure Prompt Access Permissions"):
+# Prompt Management (the product's "Configure Prompt Access Permissions"):
 # managers view and write, members view but do not write, unless the settings say
 # otherwise; a write needs view too; one toggle for the whole family.
 family_specs["prompt-access"] := {

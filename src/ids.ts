@@ -4,7 +4,7 @@
 // response header or a log line. An id is opaque, but it is text a person could read:
 //   - 1 to MAX_ID_LENGTH UTF-16 code units;
 //   - well-formed Unicode (no lone surrogates), no white space at either end;
-//   - no control characters (C0, DEL, C1: NUL, CR, LF, ...), no format characters
+//   - no control characters (U+0000-U+001F, DEL, U+0080-U+009F: NUL, CR, LF, ...), no format characters
 //     (zero-width spaces and joiners, bidi marks and overrides, the BOM), no
 //     line and paragraph separators (U+2028, U+2029: line breaks to JavaScript and many
 //     log viewers), no noncharacters (U+FFFE, U+FFFF, ...): invisible characters make two different

@@ -1,5 +1,5 @@
 // What-if replay: recorded decision inputs evaluated again with a candidate bundle and/or
-// candidate settings (the settings document, C8), reporting the decisions that would flip.
+// candidate settings (the settings-as-code document), reporting the decisions that would flip.
 // Candidate settings replace the recorded snapshot for what they name, family by family
 // (the candidate bundle's families say which settings and toggles are a family's): a
 // family named for an organization replaces the organization's recorded values of that

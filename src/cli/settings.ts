@@ -1,5 +1,5 @@
 // `portcullis settings import FILE.yaml`: settings as code. The file is the settings
-// document (C8: per organization, one settings-API body per permission family; per
+// document (per organization, one settings-API body per permission family; per
 // workspace, one per family), validated against the families of the bundle the sidecars
 // run (--bundle, default $BUNDLE_PATH or bundles/portkey.tar.gz). Compares the file with
 // what Redis holds, per organization, workspace and family, and writes only the differences through the

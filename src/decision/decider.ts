@@ -10,7 +10,7 @@ import { ApiError } from '../errors.ts';
 import type { TraceHeaders, Tracing } from './tracing.ts';
 import type { AuthorizeRequest } from './request.ts';
 
-/** The answer of DESIGN.md §2: the policy's decision plus its id and the bundle revision. */
+/** The answer to a decision request: the policy's decision plus its id and the bundle revision. */
 export interface DecisionAnswer extends PolicyDecision {
   decisionId: string;
   bundleRevision: string;

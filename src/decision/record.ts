@@ -1,4 +1,4 @@
-// What is recorded for every decision, whichever API asked (DESIGN.md §2 "Decision audit"),
+// What is recorded for every decision, whichever API asked,
 // and for every settings change made through the admin API.
 import { randomUUID } from 'node:crypto';
 import type { AuthorizeRequest } from './request.ts';

@@ -1,8 +1,8 @@
-// The decision request of DESIGN.md §2, parsed once at the edge into a typed value.
+// The decision request (POST /v1/authorize and every API that decides), parsed once at the edge into a typed value.
 // Strict: a field the request does not define (a typo such as `workspaceRole`, or
 // `__proto__`) is a 400 naming it and the nearest known name, so a typo is never a
 // silent deny. The one exception is `settings`: callers may send it and it is discarded
-// (DESIGN.md §2), so it is accepted and never copied. Only the known fields are copied,
+// (callers never supply settings), so it is accepted and never copied. Only the known fields are copied,
 // into fresh objects. The published JSON Schema (schema.ts) is built from these constants.
 // The resource types are the active bundle's (its families table), passed in by the caller.
 import { FIELD_CODE, invalidInput, type FieldCode, type FieldError } from '../errors.ts';
@@ -18,7 +18,7 @@ export const ACTIONS = ['create', 'update', 'delete', 'read'] as const;
 export const REQUEST_FIELDS = ['principal', 'action', 'resource'] as const;
 export const PRINCIPAL_FIELDS = ['id', 'orgId', 'orgRole', 'workspaceRoles'] as const;
 export const RESOURCE_FIELDS = ['type', 'orgId', 'workspaceId', 'id'] as const;
-/** Top-level fields callers may send that are accepted and discarded (DESIGN.md §2: callers never supply settings). */
+/** Top-level fields callers may send that are accepted and discarded (callers never supply settings). */
 export const DISCARDED_FIELDS = ['settings'] as const;
 
 export type OrgRole = (typeof ORG_ROLES)[number];

@@ -1,4 +1,4 @@
-// The permission families (DESIGN.md §1, §1b) as the active bundle defines them:
+// The permission families (the Security tab's sections) as the active bundle defines them:
 // data.portkey.families, read once per bundle. This is the only place TypeScript learns
 // which settings exist; validation, the settings API, `settings import` and replay ask it.
 import { BundleError } from './bundle.ts';

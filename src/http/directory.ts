@@ -1,4 +1,4 @@
-// The workspace directory's admin API (DESIGN.md §2): which organization a workspace
+// The workspace directory's admin API: which organization a workspace
 // belongs to, which gateways trust over the caller's token. A workspace belongs to one
 // organization at a time; registering it under another is a 409 that does not say whose
 // it is. Changes are recorded in the settings audit trail like settings changes.

@@ -1,4 +1,4 @@
-// The settings admin API (DESIGN.md §2), one document per permission family of the active
+// The settings admin API, one document per permission family of the active
 // bundle (/settings/{family}: integration-access, prompt-access, ...; an unknown family is
 // a 404 naming the known ones). Every route asks for its scope and its
 // organization (auth.ts); every write bumps the organization's settings version, which
@@ -48,7 +48,7 @@ function ifMatch(req: Request): number[] | undefined {
   const header = req.get('if-match');
   if (header === undefined || header.trim() === '*') return undefined;
   const tags = header.split(',').map((tag) => tag.trim());
-  // A weak ETag never matches under If-Match (RFC 9110 §13.1.1): it is read, and counts for nothing.
+  // A weak ETag never matches under If-Match (RFC 9110, section 13.1.1): it is read, and counts for nothing.
   const versions = tags.filter((tag) => !WEAK_ETAG.test(tag)).map((tag) => STRONG_ETAG.exec(tag)?.[1]);
   if (versions.some((v) => v === undefined)) throw invalidInput([{ field: 'If-Match', message: 'must be an ETag this API gave, quotes included (e.g. "12"), or *' }]);
   return versions.map(Number);

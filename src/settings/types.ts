@@ -1,4 +1,4 @@
-// The settings of DESIGN.md §1 and §1b, as stored and as handed to the policy. Which
+// The permission settings of every family, as stored and as handed to the policy. Which
 // settings exist is the active bundle's families table (families.ts), not this file.
 //
 // Stored: one document per family and level, exactly as the settings API takes it.
@@ -32,7 +32,7 @@ export interface SettingsSnapshot {
   version: number;
 }
 
-/** The organization documents of every family, flattened for the policy (C2). */
+/** The organization documents of every family, flattened for the policy. */
 export function flattenOrg(documents: Iterable<[family: string, document: FamilyDocument]>): OrgSettings {
   const org: OrgSettings = {};
   let toggles: SettingValues | undefined;
@@ -47,7 +47,7 @@ export function flattenOrg(documents: Iterable<[family: string, document: Family
   return org;
 }
 
-/** The workspace documents of every family, flattened for the policy (C2). */
+/** The workspace documents of every family, flattened for the policy. */
 export function flattenWorkspace(documents: Iterable<SettingValues>): WorkspaceSettings {
   const workspace: WorkspaceSettings = {};
   for (const document of documents) Object.assign(workspace, document);

@@ -71,7 +71,7 @@ export function withDefaults(family: Family, stored: FamilyDocument | null): Fam
   return document;
 }
 
-/** The settings-as-code document (C8): per organization, one settings-API body per family, and per workspace one per family. */
+/** The settings-as-code document: per organization, one settings-API body per family, and per workspace one per family. */
 export interface SettingsDocument {
   orgs: Map<string, { settings: Map<string, FamilyDocument>; workspaces: Map<string, Map<string, SettingValues>> }>;
 }

@@ -21,7 +21,7 @@ const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const hex = (token: string) => createHash('sha256').update(token).digest('hex');
 const AUDITOR = 'auditor-secret-5e1f0c9b7a';
 const ORG2_AUDITOR = 'org2-auditor-secret-3c8d2e';
-/** A candidate that lets org-1's managers write MCP servers again (examples/settings.yaml turns it off), as a settings document (C8). */
+/** A candidate that lets org-1's managers write MCP servers again (examples/settings.yaml turns it off), as a settings-as-code document. */
 const CANDIDATE = { orgs: { 'org-1': { settings: { 'integration-access': { managersWriteMcpServers: true } } } } };
 
 let dir: string;

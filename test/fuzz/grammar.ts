@@ -465,7 +465,7 @@ function grpcCase(original: GatewayOriginal, rng: Random): GrpcCase {
 const FAMILIES = ['integration-access', 'integration-access', 'prompt-access', 'guardrail-access', 'analytics-access', 'logs-access'];
 const SETTINGS = ['managersWriteWsIntegrations', 'managersWriteWsMcpIntegrations', 'managersWriteMcpServers', 'managersViewPrompts', 'membersWritePrompts', 'allowWorkspaceOverrides'];
 
-const orgSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['org-1', 'org-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%C0%AE']) : encode(hostile(rng)));
+const orgSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['org-1', 'org-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%c0%ae']) : encode(hostile(rng)));
 const wsSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['ws-1', 'ws-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%FF%FE']) : encode(hostile(rng)));
 
 function settingsBody(rng: Random): string {

@@ -1,5 +1,5 @@
 // The default route table (examples/routes.yaml) covers the control plane's prompt,
-// guardrail, analytics and log-export endpoints: Envoy/nginx users get the §1b families
+// guardrail, analytics and log-export endpoints: Envoy/nginx users get the other Security-tab families
 // decided without writing routes, with the family's setting in the decision.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The gateway under attack (issue 10): whose workspace it is, look-alike paths, one
+// The gateway under attack: whose workspace it is, look-alike paths, one
 // identity rule over HTTP and gRPC, body keys that parsers read differently, claim text
 // that a header cannot carry, and gRPC messages sized to hurt. Real sidecar, real HTTP
 // and gRPC on free ports.

@@ -1,4 +1,4 @@
-// DESIGN.md §1 and §2 through the HTTP API, on both settings stores: the in-memory one
+// The integration-access rules and the decision API through the HTTP API, on both settings stores: the in-memory one
 // of `make run` and Redis (a real redis-server). Settings are set through the admin API.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -41,7 +41,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
       api.put(`/v1/orgs/${orgId}/workspaces/${ws}/settings/integration-access`).set(admin).send(body).expect(200);
     const decide = async (body: object) => (await api.post('/v1/authorize').send(body).expect(200)).body;
 
-    test('every rule of DESIGN.md §1, over the whole matrix, set through the admin API', async () => {
+    test('every integration-access rule, over the whole matrix, set through the admin API', async () => {
       let combination = 0;
       const wrong: unknown[] = [];
       for (const orgValue of VALUES)

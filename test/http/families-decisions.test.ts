@@ -1,4 +1,4 @@
-// DESIGN.md §1b through the HTTP API: every setting of every family, at its default, set by
+// The other Security-tab families through the HTTP API: every setting of every family, at its default, set by
 // the organization, overridden by a workspace (and the override ignored while the toggle is
 // off), and a write stopped by its view setting, each decided through POST /v1/authorize
 // with the setting and its source named. The cases are generated from the families table
@@ -102,7 +102,7 @@ for (const family of families.list) {
   });
 }
 
-describe('the §1b rules that are not one setting', () => {
+describe('the family rules that are not one setting', () => {
   test('organization admins have full access to the families without org_admin settings, whatever the settings say', async () => {
     for (const family of families.list.filter((f) => !f.settings.some((s) => s.role === 'org_admin'))) {
       const orgId = `${family.name}-admin`;

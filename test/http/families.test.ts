@@ -1,4 +1,4 @@
-// The permission families as data (issue 13): GET /v1/families serves the active bundle's
+// The permission families as data: GET /v1/families serves the active bundle's
 // table, the settings API takes every family (/settings/{family}) with strict validation,
 // stores one document per family and level, hands the policy the flat snapshot, records
 // which family changed, and a bundle that adds a family serves it after the reload.

@@ -54,7 +54,7 @@ export function requestOf(c: MatrixCase) {
   };
 }
 
-/** The spec (DESIGN.md §1) as an oracle, independent of the Rego. */
+/** The integration-access rules (policies/README.md) as an oracle, independent of the Rego. */
 export function expected(c: MatrixCase): { allow: boolean; reason: string; setting?: string; source?: string } {
   if (c.orgRole === 'owner' || c.orgRole === 'admin') return { allow: true, reason: 'org_admin' };
   if (c.workspaceRole === 'none') return { allow: false, reason: 'no_workspace_access' };
@@ -82,7 +82,7 @@ export const MALFORMED_INPUTS: unknown[] = [
 ];
 
 // Every family's matrix, built from the families table (data.portkey.families in the
-// bundle, contract C1) the way policies/matrix_test.rego builds it from the specs: org role
+// bundle) the way policies/matrix_test.rego builds it from the specs: org role
 // × workspace role × resource type × action (all four, so that an action a family does not
 // have is in it) × each setting that governs the type × org value × toggle × workspace
 // value; and every pair of settings that govern the same type, both set at the org, in the
@@ -164,7 +164,7 @@ export function toggleKey(family: Family, setting: FamilySetting): string {
   return family.workspace_overrides === 'setting' ? setting.name : family.name;
 }
 
-/** The stored settings of a family case, in the store's flat shape (contract C2). */
+/** The stored settings of a family case, in the store's flat shape. */
 export function familySettingsOf(c: FamilyCase | SettingPairCase) {
   if ('values' in c) return { org: Object.fromEntries(c.values.map(([s, v]) => [s.name, v])), workspace: {} };
   const org: Record<string, unknown> = {};
