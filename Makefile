@@ -21,7 +21,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
+.PHONY: help run test docs policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
 	$(OPA) test $(OPA_TEST_FLAGS) --coverage --threshold 100 policies > .cache/coverage.json || { \
 	  $(OPA) test $(OPA_TEST_FLAGS) policies; echo "opa test: coverage below 100% (see .cache/coverage.json)"; exit 1; }
 	$(OPA) test $(OPA_TEST_FLAGS) policies
+
+docs: $(NODE_MODULES) ## Regenerate docs/configuration.md from the settings table in src/config.ts (commit it)
+	node --import tsx tools/config-doc.ts
 
 policy-fmt: $(OPA) ## Rewrite policies/ in opa fmt style
 	$(OPA) fmt --write policies

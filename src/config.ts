@@ -7,7 +7,7 @@ import { load as loadYaml } from 'js-yaml';
 type Kind = 'string' | 'integer' | 'boolean';
 
 /** Every setting: its YAML key, its environment variable, its type and default. */
-const FIELDS = {
+export const FIELDS = {
   host: { env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the HTTP API listens on' },
   port: { env: 'PORT', kind: 'integer', default: 8181, doc: 'HTTP port (decisions, OPA API, admin API, metrics)' },
   adminToken: { env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'full-scope bearer token of the admin API (actor "admin"); generated and printed at start when empty and no adminTokensFile is set' },

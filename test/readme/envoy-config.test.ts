@@ -1,4 +1,4 @@
-// The README's Envoy snippets are whole, valid v3 bootstraps: a Go program built on Envoy's
+// The Envoy snippets of docs/gateways.md are whole, valid v3 bootstraps: a Go program built on Envoy's
 // own configuration types (go-control-plane) parses each strictly, runs Envoy's validation
 // rules and checks that every cluster named is defined. No Envoy binary runs.
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const CHECKER_DIR = resolve('test/conformance/envoy-config');
+const GATEWAYS = 'docs/gateways.md';
 let dir: string;
 let checker: string;
 
@@ -22,13 +23,13 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-test('every Envoy snippet in the README is a valid v3 bootstrap', async () => {
-  const { stdout } = await run(checker, [resolve('README.md')]);
+test('every Envoy snippet in docs/gateways.md is a valid v3 bootstrap', async () => {
+  const { stdout } = await run(checker, [resolve(GATEWAYS)]);
   assert.deepEqual(stdout.trim().split('\n'), ['ok http', 'ok grpc']);
 });
 
 test('the checker refuses a snippet with an unknown field or an undefined cluster', async () => {
-  const readme = await readFile('README.md', 'utf8');
+  const readme = await readFile(GATEWAYS, 'utf8');
   const broken = {
     'unknown-field': readme.replace('allow_partial_message', 'allow_partial_messages'),
     'undefined-cluster': readme.replace('cluster: portcullis, timeout', 'cluster: portcullis_http, timeout'),

@@ -1,16 +1,16 @@
-// The README cannot drift: each walkthrough (```sh blocks marked <!-- walkthrough: NAME -->)
-// runs in bash against a fresh sidecar on free ports, with real nginx and Redis, and the
+// The README and docs/*.md cannot drift: each walkthrough (```sh blocks marked
+// <!-- walkthrough: NAME -->, the README's first, then the pages' in name order) runs in bash against a fresh sidecar on free ports, with real nginx and Redis, and the
 // output commented under its commands is checked (conventions in walkthrough.ts).
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort, RedisServer } from '../support/redis.ts';
 import { expectationPattern, parseWalkthroughs, removeScratch, runWalkthrough, scratchCheckout, type Ports } from './walkthrough.ts';
 
-const readme = await readFile('README.md', 'utf8');
-const walkthroughs = parseWalkthroughs(readme);
+const pages = ['README.md', ...(await readdir('docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
+const walkthroughs = parseWalkthroughs((await Promise.all(pages.map((page) => readFile(page, 'utf8')))).join('\n'));
 
 describe('the harness', () => {
   test('expectations: literal text, with ... and … matching anything across lines', () => {
@@ -52,7 +52,7 @@ describe('the harness', () => {
     }
   });
 
-  test('the README has the walkthroughs, each checking output', () => {
+  test('the README and docs have the walkthroughs, each checking output', () => {
     assert.deepEqual(walkthroughs.map((w) => w.name), ['api', 'nginx']);
     for (const w of walkthroughs) assert.ok(w.segments.filter((s) => s.expect.length > 0).length >= 3, w.name);
   });

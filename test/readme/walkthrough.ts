@@ -3,7 +3,7 @@
 // shell, in a scratch copy of the repository with the README's ports replaced by free ones;
 // the commented output under a command is checked against what the commands printed.
 //
-// Conventions (README.md says the same in "How the README is tested"):
+// Conventions (README.md says the same in "How the README and docs are tested"):
 // - `# text` lines directly under a command line (no blank line between) are its expected
 //   output: each must be found in what the commands since the previous expectation printed
 //   on stdout; `...` and `…` (with the spaces around them) match anything, across lines;
