@@ -21,7 +21,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test docs policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
+.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ help: ## List the targets
 run: $(NODE_MODULES) ## Start the sidecar on :8181 (embedded settings, committed bundle; REDIS_URL=... for Redis)
 	node --import tsx src/main.ts
 
-test: policy-test bundle-check typecheck unit-test ## Everything: Rego tests, stale-bundle check, types, Node tests
+test: policy-test bundle-check typecheck lint unit-test ## Everything: Rego tests, stale-bundle check, types, lint, Node tests
 
 policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
 	$(OPA) fmt --fail --list policies
@@ -62,6 +62,15 @@ endef
 
 typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode
 	npx tsc --noEmit -p .
+
+lint: $(NODE_MODULES) ## Biome's linter over src, test, bench and tools (biome.jsonc); warnings fail
+	npx biome lint --error-on-warnings .
+
+fmt: $(NODE_MODULES) ## Rewrite TypeScript and the console's JavaScript in the formatter's style (biome.jsonc)
+	npx biome format --write .
+
+fmt-check: $(NODE_MODULES) ## Report files the formatter would change (not part of test yet)
+	npx biome format .
 
 unit-test: $(NODE_MODULES) $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
 	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)

@@ -17,7 +17,7 @@
 // the file does not say: stored values of it are cleared (an empty document is written).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig, parseReplicaRequirement } from '../config.ts';
+import { loadConfig, parseReplicaRequirement, type Config } from '../config.ts';
 import { describeRedis, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
@@ -159,7 +159,7 @@ function differences(family: string, stored: FamilyDocument | null, wanted: Fami
 function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: string | undefined }, env: Env): { redis: RedisConnectionOptions; minReplicasAck: number | 'auto'; waitTimeoutMs: number } {
   if (values.redis !== undefined && values['redis-cluster'] !== undefined) throw new UsageError('--redis (one node) or --redis-cluster (a cluster), not both');
   const chosen = values.redis !== undefined ? { REDIS_URL: values.redis, REDIS_CLUSTER_NODES: '' } : values['redis-cluster'] !== undefined ? { REDIS_URL: '', REDIS_CLUSTER_NODES: values['redis-cluster'] } : {};
-  let config;
+  let config: Config;
   try {
     // Only the Redis fields matter here; the token is set so that none is generated.
     config = loadConfig({ ...env, ...chosen, ADMIN_TOKEN: 'unused' });

@@ -67,8 +67,6 @@ const LITERAL = /^[A-Za-z0-9._~!$&'()*+,;=@-]+$/;
 const ROUTE_KEYS = new Set(['method', 'path', 'action', 'resource', 'workspaceId', 'orgId', 'resourceId']);
 const TABLE_KEYS = new Set(['workspaceId', 'routes']);
 
-type Raw = Record<string, unknown>;
-
 /** Parses a route table document; throws a ConfigError listing every problem. */
 export function parseRouteTable(document: unknown, origin = 'route table'): RouteTable {
   const problems: string[] = [];

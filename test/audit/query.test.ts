@@ -13,7 +13,7 @@ import { decisionFields, decisionMatcher } from '../../src/audit/query.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord } from '../../src/decision/record.ts';
 import { RedisAuditLog } from '../../src/audit/redis.ts';
 import { NO_AUDIT_STATS } from '../../src/stats.ts';
-import { ApiError } from '../../src/errors.ts';
+import type { ApiError } from '../../src/errors.ts';
 import { RedisServer } from '../support/redis.ts';
 import { dataset, decisionRecord } from './records.ts';
 

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { OTHER_ORG } from '../../src/decision/decider.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { ApiError } from '../../src/errors.ts';
 import type { Sidecar } from '../../src/sidecar.ts';

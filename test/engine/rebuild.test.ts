@@ -3,7 +3,6 @@
 // after the instance is rebuilt, and the engine keeps answering correctly. Before the
 // rebuild, about a thousand aborts corrupted the instance for good.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { decisionRequest, serve, testConfig, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
 
 let sidecar: Sidecar;
 let served: Awaited<ReturnType<typeof serve>>;

@@ -4,7 +4,6 @@
 // bundles are real ones, built by the opa CLI from an edited copy of policies/, that
 // load (they evaluate the empty input) but fail on the canary.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { copyFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
