@@ -63,7 +63,7 @@ export const FIELDS = {
   grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
   gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
   gatewayPassUnmatched: { env: 'GATEWAY_PASS_UNMATCHED', kind: 'boolean', default: false, doc: 'let requests that match no route through (reason no_route) instead of denying them' },
-  gatewayWorkspaceDirectory: { env: 'GATEWAY_WORKSPACE_DIRECTORY', kind: 'boolean', default: true, doc: 'gateways take a resource\'s organization from the workspace directory (unknown workspace: denied unknown_workspace); off = from the caller\'s token, warned at start' },
+  workspaceDirectory: { env: 'WORKSPACE_DIRECTORY', kind: 'boolean', default: true, doc: 'every decision (decision APIs, OPA API, gateways) takes a resource\'s organization from the workspace directory: an unregistered workspace is denied unknown_workspace, one the directory cannot place right now directory_unavailable; off = the request\'s organization is taken unchecked (for deployments without a directory), warned at start and shown in /v1/status' },
   gatewayDryRun: { env: 'GATEWAY_DRY_RUN', kind: 'boolean', default: false, doc: 'gateway endpoints decide, log and audit the real decision but always allow, saying so in x-portcullis-* headers' },
   gatewayIdentity: { env: 'GATEWAY_IDENTITY', kind: 'string', default: 'jwt', doc: 'where the gateway principal comes from: jwt (verified bearer token) or headers (x-portkey-user-id etc., set by a gateway that authenticated the caller)' },
   gatewayJwtSecret: { env: 'GATEWAY_JWT_SECRET', kind: 'string', default: '', doc: 'HS256 shared secret (at least 32 bytes); set exactly one of this, gatewayJwksFile, gatewayJwksUrl' },
@@ -131,6 +131,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     file = (parsed ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(file).filter((k) => !(k in FIELDS));
     if (unknown.length > 0) throw new ConfigError(`${path}: unknown settings ${unknown.join(', ')}; known: ${Object.keys(FIELDS).join(', ')}`);
+  }
+  // Its meaning widened with its name (every decision, not only the gateways'): a deployment
+  // that still sets it is told, rather than silently getting the directory back on.
+  if (env.GATEWAY_WORKSPACE_DIRECTORY !== undefined) {
+    throw new ConfigError('GATEWAY_WORKSPACE_DIRECTORY is now WORKSPACE_DIRECTORY and applies to every decision API as well as the gateways: set that instead');
   }
   const config: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(FIELDS)) {

@@ -113,10 +113,15 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
   const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
-  const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, config.settingsFailOpen, tracing);
+  if (!config.workspaceDirectory) {
+    log.warn(
+      'WORKSPACE_DIRECTORY is off: a resource\'s organization is taken from the request (or the gateway token or route) unchecked, so a principal naming a workspace of another organization is decided as if it were its own',
+    );
+  }
+  const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, { failOpen: config.settingsFailOpen, workspaceDirectory: config.workspaceDirectory, ...(tracing ? { tracing } : {}) });
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const express = createApp({ policy, store, storeKind, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled });
+  const express = createApp({ policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled });
   const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log }, express);
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();

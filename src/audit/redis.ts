@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, type StreamKind } from './keys.ts';
+import { errorSummary } from '../log.ts';
 import type { Masker } from './mask.ts';
 import {
   compareStreamIds,
@@ -331,7 +332,7 @@ export class RedisAuditLog implements AuditLog {
     } catch (error) {
       if (this.reachable) {
         const what = error instanceof ReplicationUnconfirmedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
-        this.options.log.warn({ err: error, buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
+        this.options.log.warn({ error: errorSummary(error), buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
       }
       this.reachable = false;
       // The script calls go to node connections directly, which tell the cluster client

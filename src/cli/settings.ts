@@ -241,7 +241,8 @@ async function plan(document: SettingsDocument, families: Families, store: Redis
       const stored = new Map<string, SettingValues | null>();
       for (const family of workspaceFamilies) stored.set(family, (await store.readWorkspace(orgId, workspaceId, family)).settings);
       const unregistered = (await store.workspaceOrg(workspaceId)) !== orgId;
-      const isNew = [...stored.values()].every((values) => values === null);
+      // A workspace the file only registers (no settings) is new until it is registered.
+      const isNew = unregistered && [...stored.values()].every((values) => values === null);
       const changes: string[] = [];
       const writes: Step[] = [];
       for (const [family, values] of stored) {

@@ -7,6 +7,7 @@ import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsSnapshot, SettingsStore } from '../settings/types.ts';
 import { ApiError } from '../errors.ts';
+import { errorSummary } from '../log.ts';
 import type { TraceHeaders, Tracing } from './tracing.ts';
 import type { AuthorizeRequest } from './request.ts';
 
@@ -19,15 +20,6 @@ export interface DecisionAnswer extends PolicyDecision {
 export interface DecideOptions {
   /** Recorded with the decision; the answer is the real decision either way. */
   dryRun?: boolean;
-  /**
-   * What the workspace directory says about the resource's organization:
-   *   checks  (default; the decision APIs) the request names it, and a workspace the
-   *           directory places in another organization is decided cross_org;
-   *   decides (gateways) it is the directory's answer whatever the request says, and a
-   *           workspace the directory does not know is denied unknown_workspace;
-   *   off     (GATEWAY_WORKSPACE_DIRECTORY=off) the request's, unchecked.
-   */
-  workspaceDirectory?: 'checks' | 'decides' | 'off';
   /** The OPA data path asked, recorded for the decision log. */
   path?: string;
   /** The caller's W3C trace context, which the decision's span joins (when tracing is on). */
@@ -38,19 +30,87 @@ export interface DecideOptions {
   gatewayRequest?: GatewayRequestContext;
 }
 
+export interface DeciderOptions {
+  /** Decide with the default settings when they cannot be read (explicit opt-in, logged at start). */
+  failOpen?: boolean;
+  /**
+   * The workspace directory says which organization a resource's workspace belongs to
+   * (the default). false (WORKSPACE_DIRECTORY=off, for deployments without one): the
+   * request's word is taken, unchecked.
+   */
+  workspaceDirectory?: boolean;
+  /** Absent unless OTEL_* configures an exporter: then the decision path makes no tracer call. */
+  tracing?: Tracing;
+}
+
 const SETTINGS_UNAVAILABLE = 'settings_unavailable';
+const DIRECTORY_UNAVAILABLE = 'directory_unavailable';
+const UNKNOWN_WORKSPACE = 'unknown_workspace';
+const EVALUATION_FAILED = 'evaluation_failed';
+
+/**
+ * The reasons of decisions made here rather than by the policy, with the sentence each
+ * answers with. GET /v1/reasons lists them beside the policy's own; replay skips them, as
+ * the recorded input alone does not decide them.
+ */
+export const OUTSIDE_POLICY_MESSAGES: Readonly<Record<string, string>> = {
+  [UNKNOWN_WORKSPACE]: 'The workspace is not in the workspace directory, so no organization can be trusted for it; denied.',
+  [DIRECTORY_UNAVAILABLE]: 'The workspace directory cannot be read right now, so the workspace\'s organization is unknown; denied until it can be read.',
+  [SETTINGS_UNAVAILABLE]: 'The organization\'s settings cannot be read right now; denied until they can be read.',
+  [EVALUATION_FAILED]: 'The policy could not be evaluated for this request; denied.',
+};
+
+/** Reasons of decisions made without evaluating the policy on the recorded input (replay skips them). */
+export const DECIDED_OUTSIDE_POLICY: ReadonlySet<string> = new Set(Object.keys(OUTSIDE_POLICY_MESSAGES));
+
 const NO_SETTINGS = { org: {}, workspace: {} };
 /** Stands for the target organization in a cross-organization record (see toRecord). */
 export const OTHER_ORG = '[another organization]';
 
-/** A decision made before the policy: the workspace directory already answers it. */
-const denied = (reason: string, message: string): PolicyDecision => ({ allow: false, reason, message });
+/** A decision made outside the policy, with its listed sentence. */
+const denied = (reason: string): PolicyDecision => ({ allow: false, reason, message: OUTSIDE_POLICY_MESSAGES[reason]! });
+
+/** Where the workspace directory placed a request; orgUnverified when it could not confirm the organization. */
+interface Placed {
+  request: AuthorizeRequest;
+  verdict?: PolicyDecision;
+  orgUnverified?: true;
+}
+
+/**
+ * During an outage every decision meets the same error: one warning a second, with the
+ * count since the last, saying what is decided; only the error's message and code.
+ */
+class OutageWarning {
+  private since = 0;
+  private last = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly message: string,
+  ) {}
+
+  note(error: unknown, orgId: string): void {
+    this.since++;
+    const now = Date.now();
+    if (now - this.last < 1000) return;
+    this.log.warn({ error: errorSummary(error), orgId, decisions: this.since }, this.message);
+    this.since = 0;
+    this.last = now;
+  }
+}
 
 export class Decider {
   /** The resource types a request may name: the active bundle's (503 while none is active). */
   resourceTypes(): readonly string[] {
     return this.policy.require().families.resourceTypes;
   }
+
+  private readonly failOpen: boolean;
+  private readonly workspaceDirectory: boolean;
+  private readonly tracing?: Tracing;
+  private readonly settingsOutage: OutageWarning;
+  private readonly directoryOutage: OutageWarning;
 
   constructor(
     private readonly policy: ActivePolicy,
@@ -60,23 +120,18 @@ export class Decider {
     private readonly newDecisionId: DecisionIdFactory,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-    /** Decide with the default settings when they cannot be read (explicit opt-in, logged at start). */
-    private readonly failOpen = false,
-    /** Absent unless OTEL_* configures an exporter: then the decision path makes no tracer call. */
-    private readonly tracing?: Tracing,
-  ) {}
-
-  private unavailableSinceLog = 0;
-  private lastUnavailableLog = 0;
-
-  /** During an outage every decision fails to read settings: say so once a second, with a count. */
-  private warnSettingsUnavailable(error: unknown, orgId: string): void {
-    this.unavailableSinceLog++;
-    const now = Date.now();
-    if (now - this.lastUnavailableLog < 1000) return;
-    this.log.warn({ err: error, orgId, decisions: this.unavailableSinceLog }, 'settings unavailable; deciding without them');
-    this.unavailableSinceLog = 0;
-    this.lastUnavailableLog = now;
+    options: DeciderOptions = {},
+  ) {
+    this.failOpen = options.failOpen ?? false;
+    this.workspaceDirectory = options.workspaceDirectory ?? true;
+    if (options.tracing) this.tracing = options.tracing;
+    this.settingsOutage = new OutageWarning(
+      log,
+      this.failOpen
+        ? 'settings unavailable; deciding with the default settings (SETTINGS_FAIL_OPEN)'
+        : 'settings unavailable and not cached within the staleness bound; denying (settings_unavailable)',
+    );
+    this.directoryOutage = new OutageWarning(log, 'workspace directory unavailable and not cached within the staleness bound; denying (directory_unavailable)');
   }
 
   async decide(asked: AuthorizeRequest, api: DecisionApi, options: DecideOptions = {}): Promise<DecisionAnswer> {
@@ -85,7 +140,9 @@ export class Decider {
     const decisionId = this.newDecisionId(asked.principal.orgId);
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
-    const { request, verdict } = await this.placeInDirectory(asked, options);
+    const placed = await this.placeInDirectory(asked);
+    const { request } = placed;
+    let verdict = placed.verdict;
     const crossOrg = request.principal.orgId !== request.resource.orgId;
     let snapshot: SettingsSnapshot | null = null;
     // Another organization's settings can never decide (the policy denies cross_org
@@ -96,7 +153,10 @@ export class Decider {
         snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId);
       } catch (error) {
         this.metrics.settingsErrors.inc();
-        this.warnSettingsUnavailable(error, request.resource.orgId);
+        this.settingsOutage.note(error, request.resource.orgId);
+        // Every decision, not only those a setting decides: which decisions need no
+        // setting is the policy's to say, and a bundle may change it.
+        if (!this.failOpen) verdict = denied(SETTINGS_UNAVAILABLE);
       }
     }
     lookup?.end();
@@ -111,10 +171,9 @@ export class Decider {
       decision = verdict ?? engine.decide(input);
     } catch (error) {
       failure = error;
-      decision = denied(EVALUATION_FAILED, 'The policy could not be evaluated for this request; denied.');
+      decision = denied(EVALUATION_FAILED);
     }
     evaluation?.end();
-    if (!snapshot && !verdict && !crossOrg && decision.setting && !this.failOpen) decision = failClosed(decision);
 
     // The decision is this request's own object (parsed from the WASM's answer or made
     // here), so it becomes the answer in place rather than by a copy.
@@ -127,6 +186,7 @@ export class Decider {
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
     const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
     if (family) record.family = family;
+    if (placed.orgUnverified) record.orgUnverified = true;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
     if (failure !== undefined) {
@@ -137,52 +197,26 @@ export class Decider {
   }
 
   /**
-   * Which organization the resource belongs to, by the workspace directory. Gateways take
-   * the directory's answer whatever the request says (an unknown workspace is denied);
-   * the decision APIs keep the caller's organization, but a directory that knows the
-   * workspace under another organization makes the decision cross_org.
+   * Which organization the resource belongs to: the workspace directory's answer, whatever
+   * the request says, for every API that decides. A workspace the directory does not know
+   * is denied; so is one it cannot place right now (no answer confirmed within the
+   * staleness bound): the caller's word is never taken for it. The policy then denies
+   * cross_org when the principal is of another organization.
    */
-  private async placeInDirectory(request: AuthorizeRequest, options: DecideOptions): Promise<{ request: AuthorizeRequest; verdict?: PolicyDecision }> {
-    const directory = options.workspaceDirectory ?? 'checks';
-    if (directory === 'off') return { request };
+  private async placeInDirectory(request: AuthorizeRequest): Promise<Placed> {
+    if (!this.workspaceDirectory) return { request };
     const { workspaceId, orgId } = request.resource;
     let owner: string | null;
     try {
       owner = await this.store.workspaceOrg(workspaceId);
     } catch (error) {
       this.metrics.settingsErrors.inc();
-      this.warnSettingsUnavailable(error, orgId);
-      // Without the directory a gateway cannot know whose workspace it is: deny. The
-      // decision APIs' caller named the organization; the directory only cross-checks it.
-      if (directory === 'checks') return { request };
-      return { request, verdict: denied(SETTINGS_UNAVAILABLE, 'The workspace directory cannot be read right now; denied until it can.') };
+      this.directoryOutage.note(error, orgId);
+      return { request, verdict: denied(DIRECTORY_UNAVAILABLE), orgUnverified: true };
     }
-    if (directory === 'decides') {
-      if (owner === null) return { request, verdict: denied('unknown_workspace', `Workspace ${workspaceId} is not in the workspace directory.`) };
-      return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
-    }
-    // The policy denies cross_org whenever the principal's and the resource's organizations
-    // differ: a workspace of another organization is decided so, and recorded so.
-    if (owner !== null && owner !== orgId && request.principal.orgId !== owner) {
-      return { request: { ...request, resource: { ...request.resource, orgId: owner } } };
-    }
-    return { request };
+    if (owner === null) return { request, verdict: denied(UNKNOWN_WORKSPACE), orgUnverified: true };
+    return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
   }
-}
-
-const EVALUATION_FAILED = 'evaluation_failed';
-
-/** Reasons of decisions made without evaluating the policy on the recorded input (replay skips them). */
-export const DECIDED_OUTSIDE_POLICY: ReadonlySet<string> = new Set([SETTINGS_UNAVAILABLE, 'unknown_workspace', EVALUATION_FAILED]);
-
-/** A setting decided but the settings could not be read: deny rather than guess. */
-function failClosed(decision: PolicyDecision): PolicyDecision {
-  return {
-    allow: false,
-    reason: SETTINGS_UNAVAILABLE,
-    message: 'The organization settings that decide this request cannot be read right now; denied until they can.',
-    ...(decision.setting ? { setting: decision.setting } : {}),
-  };
 }
 
 let lastMs = 0;

@@ -43,6 +43,12 @@ export interface DecisionRecord {
   requestedBy?: string;
   /** For the gateways: the original request as described by Envoy or nginx, credentials removed. */
   gatewayRequest?: GatewayRequestContext;
+  /**
+   * The workspace directory did not confirm the organization (an unknown workspace, or a
+   * directory that could not answer): orgId is the caller's word. Absent when the directory
+   * placed the workspace, and when it is off (WORKSPACE_DIRECTORY=off).
+   */
+  orgUnverified?: true;
 }
 
 /** The original request a gateway decision was asked about; header names lower-case. */

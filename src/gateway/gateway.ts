@@ -81,11 +81,6 @@ export interface GatewayOptions {
   log: Logger;
   passUnmatched: boolean;
   dryRun: boolean;
-  /**
-   * The resource's organization is the workspace directory's answer (DecideOptions.workspaceDirectory),
-   * whatever the token or the route's orgId sources say.
-   */
-  workspaceDirectory: boolean;
   limits: GatewayLimits;
 }
 
@@ -141,7 +136,7 @@ export class Gateway {
       action: match.route.action,
       resource: {
         type: match.route.type,
-        // With the directory on, the decider replaces this with the directory's answer.
+        // With the workspace directory on, the decider replaces this with the directory's answer.
         orgId: match.route.orgId.length > 0 ? values.one(match.route.orgId, 'org_id', true) : claimed.principal.orgId,
         workspaceId: values.one(match.route.workspaceId, 'workspace_id', true),
         id: values.one(match.route.resourceId, 'resource_id', false),
@@ -149,7 +144,6 @@ export class Gateway {
     };
     const decision = await this.options.decider.decide(toDecisionRequest(raw, claimed, match.route, this.options.decider.resourceTypes()), api, {
       dryRun: this.options.dryRun,
-      workspaceDirectory: this.options.workspaceDirectory ? 'decides' : 'off',
       ...requestContext(request, match.route),
     });
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
@@ -172,11 +166,6 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
-  if (!config.gatewayWorkspaceDirectory) {
-    log.warn(
-      'gateway: GATEWAY_WORKSPACE_DIRECTORY is off, so a resource\'s organization is taken from the caller\'s token (or the route\'s orgId): a principal naming a workspace of another organization is decided as if it were its own',
-    );
-  }
   return (decider) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
@@ -189,7 +178,6 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       log,
       passUnmatched: config.gatewayPassUnmatched,
       dryRun: config.gatewayDryRun,
-      workspaceDirectory: config.gatewayWorkspaceDirectory,
       limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
     });
   };

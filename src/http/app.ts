@@ -27,6 +27,8 @@ export interface AppDeps {
   policy: ActivePolicy;
   store: SettingsStore;
   storeKind: string;
+  /** Whether the workspace directory decides a resource's organization (WORKSPACE_DIRECTORY), for /v1/status. */
+  workspaceDirectory: boolean;
   audit: AuditLog;
   metrics: Metrics;
   log: Logger;
@@ -51,7 +53,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
   app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
-  app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
+  app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind, deps.workspaceDirectory));
   app.use(familiesRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
   app.use('/v1/orgs', authenticate(deps.adminTokens));

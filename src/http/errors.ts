@@ -5,6 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, errors } from '../errors.ts';
+import { errorSummary } from '../log.ts';
 import { ReplicationUnconfirmedError } from '../redis/connection.ts';
 import { isRedisUnavailable } from '../redis/errors.ts';
 import { SettingsUnavailableError } from '../settings/redis.ts';
@@ -53,7 +54,7 @@ export function toApiError(error: unknown, bodyLimit: string): ApiError | undefi
 export function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandler {
   return (error, req, res, _next) => {
     let apiError = toApiError(error, bodyLimit);
-    if (apiError?.status === 503) log.warn({ err: error, method: req.method, path: req.path }, 'store unavailable');
+    if (apiError?.status === 503) log.warn({ error: errorSummary(error), method: req.method, path: req.path }, 'store unavailable; answering 503');
     if (!apiError) {
       log.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
       apiError = errors.internal();

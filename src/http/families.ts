@@ -4,6 +4,7 @@
 // workspace's effective settings (GET .../effective-settings), which the live engine computes
 // with the policy's own rules (the effective_settings entrypoint), so no client re-implements them.
 import { Router, type Request } from 'express';
+import { OUTSIDE_POLICY_MESSAGES } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError } from '../errors.ts';
 import type { Family } from '../engine/families.ts';
@@ -39,7 +40,8 @@ export function familiesRoutes(policy: ActivePolicy): Router {
   router.all(FAMILIES_PATH, methodNotAllowed(['GET', 'HEAD']));
   router.get(REASONS_PATH, (_req, res) => {
     const engine = policy.require();
-    res.json({ bundleRevision: engine.revision, reasons: engine.reasons });
+    // The policy's reasons, and those of the decisions made before or instead of it.
+    res.json({ bundleRevision: engine.revision, reasons: { ...engine.reasons, ...OUTSIDE_POLICY_MESSAGES } });
   });
   router.all(REASONS_PATH, methodNotAllowed(['GET', 'HEAD']));
   return router;

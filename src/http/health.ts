@@ -26,7 +26,7 @@ function engineAnswers(engine: PolicyEngine | undefined): boolean {
   }
 }
 
-export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string): Router {
+export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string, workspaceDirectory: boolean): Router {
   const router = Router();
   const startedAt = new Date().toISOString();
 
@@ -50,6 +50,8 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
       startedAt,
       bundle: policy.current ? { revision: policy.current.revision, entrypoints: policy.current.entrypoints } : null,
       settingsStore: { kind: storeKind, ready: store.isReady() },
+      // "off" (WORKSPACE_DIRECTORY=off): organizations are the callers' word, unchecked.
+      workspaceDirectory: workspaceDirectory ? 'on' : 'off',
       // Which process answered: with WORKERS > 1, one of several.
       pid: process.pid,
     });

@@ -11,7 +11,7 @@ import type { RedisAuditLog } from '../../src/audit/redis.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, EXAMPLE_WORKSPACES, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 let redis: RedisServer;
@@ -41,13 +41,15 @@ for (const kind of kinds) {
 
     before(async () => {
       sidecar = await kind.make();
+      // Registered without the admin API, so that no registration is among the recorded changes.
+      await registerWorkspaces(sidecar, { ...EXAMPLE_WORKSPACES, 'ws-20': 'org-2' });
       const app = sidecar.app;
       await request(app).put('/v1/orgs/org-1/settings/integration-access').set(auth).set('X-Actor', 'alice@example.com').send({ managersWriteMcpServers: false }).expect(200);
       ids.denied = (await request(app).post('/v1/authorize').send(decisionRequest()).expect(200)).body.decisionId;
       ids.read = (await request(app).post('/v1/data/portkey/authz/decision').send({ input: decisionRequest({ action: 'read', workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'member' } }) }).expect(200)).body.decision_id;
       const batch = await request(app).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: decisionRequest({ type: 'integration', action: 'update' }) } }).expect(200);
       ids.batch = batch.body.responses.a.decision_id;
-      ids.otherOrg = (await request(app).post('/v1/authorize').send(decisionRequest({ orgId: 'org-2' })).expect(200)).body.decisionId;
+      ids.otherOrg = (await request(app).post('/v1/authorize').send(decisionRequest({ orgId: 'org-2', workspaceId: 'ws-20', workspaceRoles: { 'ws-20': 'manager' } })).expect(200)).body.decisionId;
       await sidecar.audit.flush();
     });
 
@@ -135,22 +137,23 @@ for (const kind of kinds) {
 
     test('settings changes through the admin API are recorded: who, when, before and after', async () => {
       const app = sidecar.app;
-      await request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(auth).set('X-Actor', 'bob').send({ managersWriteMcpServers: true }).expect(200);
-      await request(app).delete('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(auth).expect(204);
+      await request(app).put('/v1/orgs/org-1/workspaces/ws-3').set(auth).expect(201);
+      await request(app).put('/v1/orgs/org-1/workspaces/ws-3/settings/integration-access').set(auth).set('X-Actor', 'bob').send({ managersWriteMcpServers: true }).expect(200);
+      await request(app).delete('/v1/orgs/org-1/workspaces/ws-3/settings/integration-access').set(auth).expect(204);
       await sidecar.audit.flush();
       const res = await request(app).get('/v1/audit/settings-changes?orgId=org-1').set(auth).expect(200);
       const [deleted, put, registered, org] = res.body.changes;
       // The actor is the admin token's name; X-Actor is only a note.
-      assert.deepEqual([deleted.operation, deleted.actor, deleted.note, deleted.workspaceId, deleted.before, deleted.after], ['delete_workspace', 'admin', undefined, 'ws-1', { managersWriteMcpServers: true }, null]);
+      assert.deepEqual([deleted.operation, deleted.actor, deleted.note, deleted.workspaceId, deleted.before, deleted.after], ['delete_workspace', 'admin', undefined, 'ws-3', { managersWriteMcpServers: true }, null]);
       assert.deepEqual([put.operation, put.actor, put.note, put.before, put.after], ['put_workspace', 'admin', 'bob', null, { managersWriteMcpServers: true }]);
       assert.equal(deleted.version, put.version + 1, 'a delete records the version it made');
-      assert.deepEqual([registered.operation, registered.workspaceId], ['register_workspace', 'ws-1']);
+      assert.deepEqual([registered.operation, registered.workspaceId], ['register_workspace', 'ws-3']);
       assert.equal(org.operation, 'put_org');
       assert.deepEqual([org.actor, org.note], ['admin', 'alice@example.com']);
       assert.deepEqual(org.after, { managersWriteMcpServers: false });
       assert.ok(Date.parse(org.timestamp) <= Date.parse(put.timestamp));
       assert.equal(typeof put.version, 'number');
-      assert.equal((await request(app).get('/v1/audit/settings-changes?orgId=org-1&workspaceId=ws-1').set(auth).expect(200)).body.changes.length, 3);
+      assert.equal((await request(app).get('/v1/audit/settings-changes?orgId=org-1&workspaceId=ws-3').set(auth).expect(200)).body.changes.length, 3);
     });
 
     test('/metrics shows the audit counters', async () => {

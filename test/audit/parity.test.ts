@@ -26,10 +26,11 @@ before(async () => {
   for (const sidecar of Object.values(sidecars)) {
     const app = sidecar.app;
     await request(app).put('/v1/orgs/org-1/settings/integration-access').set(auth).send({ managersWriteMcpServers: false }).expect(200);
-    await request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(auth).send({ managersWriteMcpServers: true }).expect(200);
-    await request(app).post('/v1/authorize').send(decisionRequest()).expect(200);
-    await request(app).post('/v1/authorize').send(decisionRequest({ action: 'read', workspaceRoles: { 'ws-1': 'member' } })).expect(200);
-    await request(app).post('/v1/authorize').send(decisionRequest({ orgRole: 'owner', type: 'integration' })).expect(200);
+    // A workspace the example settings do not list: its settings PUT registers it on every store alike.
+    await request(app).put('/v1/orgs/org-1/workspaces/ws-5/settings/integration-access').set(auth).send({ managersWriteMcpServers: true }).expect(200);
+    await request(app).post('/v1/authorize').send(decisionRequest({ workspaceId: 'ws-5', workspaceRoles: { 'ws-5': 'manager' } })).expect(200);
+    await request(app).post('/v1/authorize').send(decisionRequest({ action: 'read', workspaceId: 'ws-5', workspaceRoles: { 'ws-5': 'member' } })).expect(200);
+    await request(app).post('/v1/authorize').send(decisionRequest({ orgRole: 'owner', type: 'integration', workspaceId: 'ws-5' })).expect(200);
     await sidecar.audit.flush();
   }
 });

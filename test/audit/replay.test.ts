@@ -22,7 +22,8 @@ const CANDIDATE = {
   orgs: {
     'org-1': {
       settings: { 'integration-access': { managersWriteMcpServers: true, managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } } },
-      workspaces: { 'ws-2': { 'integration-access': { managersWriteMcpServers: false } } },
+      // ws-1 listed as the example lists it, so that the truth sidecar's directory still has it.
+      workspaces: { 'ws-1': {}, 'ws-2': { 'integration-access': { managersWriteMcpServers: false } } },
     },
   },
 };

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 let redis: RedisServer;
 let sidecar: Sidecar;
@@ -41,6 +41,7 @@ before(async () => {
   redis = await RedisServer.start();
   dir = await mkdtemp(join(tmpdir(), 'portcullis-cli-'));
   sidecar = await testSidecar({ redisUrl: redis.url, auditSpillDir: join(dir, 'spill'), auditFlushMs: 10 });
+  await registerWorkspaces(sidecar, { 'ws-1': 'org-1' });
   server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -199,9 +200,13 @@ describe('portcullis settings import', () => {
   test('registers every workspace of the file in the workspace directory under its organization', async () => {
     const { code, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
     assert.equal(code, 0, stderr);
-    const listed = await fetch(`${url}/v1/orgs/org-1/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
+    const listed = async (orgId: string) =>
+      ((await (await fetch(`${url}/v1/orgs/${orgId}/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { workspaces: string[] }).workspaces;
+    assert.deepEqual(await listed('org-1'), ['ws-1', 'ws-2']);
+    // org-3's are listed in the file, one with settings and one without: both registered.
+    assert.deepEqual(await listed('org-3'), ['ws-30', 'ws-31']);
     assert.equal(await sidecar.store.workspaceOrg('ws-2'), 'org-1');
+    assert.equal(await sidecar.store.workspaceOrg('ws-30'), 'org-3');
   });
 
   test('an identical re-import changes nothing and bumps no version', async () => {

@@ -1,26 +1,34 @@
 // A real redis-server stopped and restarted under load: decisions keep being answered
-// from cached settings up to settingsMaxStaleMs, then a decision a setting decides fails
-// closed (settings_unavailable) while owners and admins are still allowed; readiness and
-// /metrics show the outage; after Redis returns the sidecar reconnects on its own.
+// from the cached directory and settings up to settingsMaxStaleMs, then every decision
+// fails closed (directory_unavailable), owners' included; a workspace never confirmed is
+// denied from the start. Readiness and /metrics show the outage; after Redis returns the
+// sidecar reconnects on its own.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { AuthorizeRequest } from '../../src/decision/request.ts';
 import { createLimitedServer } from '../../src/http/limits.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { RedisServer } from '../support/redis.ts';
-import { decisionRequest, testConfig, testSidecar } from '../support/sidecar.ts';
+import { decisionRequest, registerWorkspaces, testConfig, testSidecar } from '../support/sidecar.ts';
 import { authorize, load, putSettings } from './support.ts';
 
 const MAX_STALE_MS = 1_500;
+let dataDir: string;
 let redis: RedisServer;
 let sidecar: Sidecar;
 let server: Server;
 let url: string;
 
 before(async () => {
-  redis = await RedisServer.start();
+  dataDir = await mkdtemp(join(tmpdir(), 'portcullis-outage-'));
+  // Its data on disk: the restarted server has the directory and the settings back.
+  redis = await RedisServer.start({ dataDir });
   sidecar = await testSidecar({
     redisUrl: redis.url,
     settingsRevalidateMs: 300,
@@ -38,10 +46,11 @@ after(async () => {
   server?.close();
   await sidecar?.close();
   await redis?.stop();
+  await rm(dataDir, { recursive: true, force: true });
 });
 
-const managerWrite = (orgId: string) => decisionRequest({ orgId });
-const ownerWrite = (orgId: string) => decisionRequest({ orgId, orgRole: 'owner', workspaceRoles: {} });
+const managerWrite = (orgId: string) => decisionRequest({ orgId, workspaceId: `ws-${orgId}`, workspaceRoles: { [`ws-${orgId}`]: 'manager' } });
+const ownerWrite = (orgId: string) => decisionRequest({ orgId, workspaceId: `ws-${orgId}`, orgRole: 'owner', workspaceRoles: {} });
 const ready = async () => (await fetch(`${url}/health/ready`)).status;
 const storeUp = async () => /portcullis_settings_store_up (\d)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
 
@@ -54,7 +63,8 @@ interface Tally {
 /** Decisions of three kinds under load, tallied by reason; HTTP failures counted apart. */
 function decisionsUnderLoad() {
   const tally: Tally = { answered: 0, failed: 0, reasons: new Map() };
-  // Every uncached write names an organization never asked about before.
+  // Every uncached write names an organization and a workspace never asked about before,
+  // which the directory does not know.
   const kinds = [
     ['cached manager write', () => managerWrite('org-cached')],
     ['uncached manager write', () => managerWrite(`org-cold-${randomUUID()}`)],
@@ -73,7 +83,8 @@ function decisionsUnderLoad() {
   return { tally, stop: running.stop, stats: running.stats };
 }
 
-test('Redis stopped and restarted under load: stale within the bound, then fail closed; owners unaffected', async (t) => {
+test('Redis stopped and restarted under load: stale within the bound, then every decision fails closed, owners\' too', async (t) => {
+  await registerWorkspaces(sidecar, { 'ws-org-cached': 'org-cached', 'ws-org-owned': 'org-owned' });
   assert.equal((await putSettings(url, 'org-cached', { managersWriteMcpServers: false })).status, 200);
   assert.equal((await authorize(url, managerWrite('org-cached'))).body.reason, 'manager_write_disabled');
   assert.equal(await ready(), 200);
@@ -103,41 +114,52 @@ test('Redis stopped and restarted under load: stale within the bound, then fail 
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(await storeUp(), '1');
-  // The restarted Redis is empty (no persistence): write the setting again.
-  assert.equal((await putSettings(url, 'org-cached', { managersWriteMcpServers: false })).status, 200);
   await phase('after', 300);
 
   for (const [name, tally] of Object.entries(phases)) {
     t.diagnostic(`${name}: ${tally.answered} answered, ${tally.failed} failed; ${[...tally.reasons].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
     assert.equal(tally.failed, 0, `${name}: HTTP failures`);
-    // Whatever the phase, the disabled setting is never read as allowing, and owners always may.
-    for (const [key] of tally.reasons) {
-      assert.ok(!key.startsWith('cached manager write: manager_write_enabled'), `${name}: ${key}`);
-      if (key.startsWith('owner write')) assert.equal(key, 'owner write: org_admin', name);
-    }
+    // Whatever the phase, the disabled setting is never read as allowing.
+    for (const [key] of tally.reasons) assert.ok(!key.startsWith('cached manager write: manager_write_enabled'), `${name}: ${key}`);
   }
   const reasons = (name: string, kind: string) => [...phases[name]!.reasons].filter(([k]) => k.startsWith(kind)).map(([k]) => k.split(': ')[1]);
+  for (const name of ['before', 'after']) {
+    assert.deepEqual(reasons(name, 'cached manager write'), ['manager_write_disabled'], name);
+    assert.deepEqual(reasons(name, 'uncached manager write'), ['unknown_workspace'], name);
+    assert.deepEqual(reasons(name, 'owner write'), ['org_admin'], name);
+  }
+  // Within the bound the cached directory and settings decide; a workspace never confirmed is denied.
   assert.deepEqual(reasons('outage, within max staleness', 'cached manager write'), ['manager_write_disabled']);
-  assert.deepEqual(reasons('outage, within max staleness', 'uncached manager write'), ['settings_unavailable']);
-  assert.deepEqual(reasons('outage, past max staleness', 'cached manager write'), ['settings_unavailable']);
-  assert.deepEqual(reasons('outage, past max staleness', 'uncached manager write'), ['settings_unavailable']);
-  assert.deepEqual(reasons('after', 'cached manager write'), ['manager_write_disabled']);
-  assert.deepEqual(reasons('after', 'uncached manager write'), ['manager_write_enabled']);
+  assert.deepEqual(reasons('outage, within max staleness', 'owner write'), ['org_admin']);
+  assert.deepEqual(reasons('outage, within max staleness', 'uncached manager write'), ['directory_unavailable']);
+  // Past it nothing is placed in its organization: everyone is denied, owners too.
+  for (const kind of ['cached manager write', 'uncached manager write', 'owner write']) {
+    assert.deepEqual(reasons('outage, past max staleness', kind), ['directory_unavailable'], kind);
+  }
   const metrics = await (await fetch(`${url}/metrics`)).text();
   assert.match(metrics, /portcullis_settings_cache_total\{result="stale"\} [1-9]/);
 });
 
-test('fail-open is explicit: with settingsFailOpen a decision without settings uses the defaults', async () => {
+test('fail-open is explicit: with settingsFailOpen a decision without settings uses the defaults; the directory still fails closed', async () => {
   const outage = await RedisServer.start();
   const open = await testSidecar({ redisUrl: outage.url, settingsFailOpen: true, bundleWatch: false, redisReconnectMaxMs: 200 });
   try {
+    await registerWorkspaces(open, { 'ws-open': 'org-open', 'ws-never-asked': 'org-open' });
+    const manager = (workspaceId: string): AuthorizeRequest => ({
+      principal: { id: 'u-1', orgId: 'org-open', orgRole: 'member', workspaceRoles: { [workspaceId]: 'manager' } },
+      action: 'create',
+      resource: { type: 'mcp_server', orgId: 'org-open', workspaceId },
+    });
+    // Another organization's question caches the directory's answer and reads no settings.
+    const probe = await open.decider.decide({ ...manager('ws-open'), principal: { id: 'u-2', orgId: 'org-other', orgRole: 'owner', workspaceRoles: {} } }, 'authorize');
+    assert.equal(probe.reason, 'cross_org');
     await outage.stop();
-    const answer = await open.decider.decide(
-      { principal: { id: 'u-1', orgId: 'org-open', orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } }, action: 'create', resource: { type: 'mcp_server', orgId: 'org-open', workspaceId: 'ws-1' } },
-      'authorize',
-    );
+    const answer = await open.decider.decide(manager('ws-open'), 'authorize');
     assert.deepEqual([answer.allow, answer.reason, answer.source], [true, 'manager_write_enabled', 'default']);
+    const unplaced = await open.decider.decide(manager('ws-never-asked'), 'authorize');
+    assert.deepEqual([unplaced.allow, unplaced.reason], [false, 'directory_unavailable']);
   } finally {
     await open.close();
+    await outage.stop();
   }
 });

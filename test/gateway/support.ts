@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, type JWTPayload } from 'jose';
 import type { Config } from '../../src/config.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { testSidecar } from '../support/sidecar.ts';
+import { registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 export const JWT_SECRET = 'portcullis-test-secret-of-at-least-32-bytes';
 const KEY = new TextEncoder().encode(JWT_SECRET);
@@ -37,7 +37,7 @@ export const WORKSPACES = { 'ws-1': 'org-1', 'ws-of-org-2': 'org-2' } as const;
 
 export async function listeningSidecar(overrides: Partial<Config> = {}): Promise<RunningSidecar> {
   const sidecar = await testSidecar({ gatewayJwtSecret: JWT_SECRET, ...overrides });
-  for (const [workspaceId, orgId] of Object.entries(WORKSPACES)) await sidecar.store.registerWorkspace(orgId, workspaceId);
+  await registerWorkspaces(sidecar, WORKSPACES);
   const server: Server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

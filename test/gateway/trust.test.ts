@@ -3,99 +3,10 @@
 // that a header cannot carry, and gRPC messages sized to hurt. Real sidecar, real HTTP
 // and gRPC on free ports.
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { envoy, grpcCheck, grpcClient, grpcReason, nginx, type CheckClient, type HttpAttributes } from './clients.ts';
 import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';
-
-// ---- clients ---------------------------------------------------------------------------
-
-interface Answer {
-  status: number;
-  reason: string | null;
-  decisionId: string | null;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** One request to /ext_authz<path> (Envoy form), the path sent byte for byte; `headers` as a raw list allows repeats. */
-function envoy(sidecar: RunningSidecar, method: string, path: string, headers: [string, string][], body?: string): Promise<Answer> {
-  const { hostname, port } = new URL(sidecar.url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ hostname, port, method, path: `/ext_authz${path}` }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const out: Record<string, string> = {};
-        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') out[name] = value;
-        resolve({ status: res.statusCode!, reason: out['x-portcullis-reason'] ?? null, decisionId: out['x-portcullis-decision-id'] ?? null, headers: out, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('error', reject);
-    // A name given a list is sent once per value, as separate header lines.
-    const values = new Map<string, string[]>();
-    for (const [name, value] of headers) values.set(name.toLowerCase(), [...(values.get(name.toLowerCase()) ?? []), value]);
-    for (const [name, list] of values) req.setHeader(name, list.length === 1 ? list[0]! : list);
-    req.end(body);
-  });
-}
-
-/** The nginx form: GET /ext_authz describing the original request in X-Original-*. */
-const nginx = (sidecar: RunningSidecar, method: string, uri: string, headers: [string, string][]) =>
-  envoy(sidecar, 'GET', '', [['x-original-method', method], ['x-original-uri', uri], ...headers]);
-
-const PROTO = fileURLToPath(new URL('../../src/gateway/envoy/ext_authz.proto', import.meta.url));
-type CheckClient = grpc.Client & { Check(request: unknown, callback: (error: grpc.ServiceError | null, response: CheckResponse) => void): void };
-interface CheckResponse {
-  status: { code: number };
-  deniedResponse?: { headers: { header: { key: string; value: string } }[] };
-  okResponse?: { headers: { header: { key: string; value: string } }[] };
-}
-interface HttpAttributes {
-  method: string;
-  path: string;
-  headers?: [string, string][];
-  headerMap?: [string, string][];
-  body?: string;
-}
-type GrpcAnswer = { grpcError: number } | { grpcError: null; code: number; reason: string | null; decisionId: string | null; headers: Record<string, string> };
-
-function grpcClient(port: number): CheckClient {
-  const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-  const root = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  return new root.envoy.service.auth.v3.Authorization(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
-}
-
-function grpcCheck(client: CheckClient, http: HttpAttributes): Promise<GrpcAnswer> {
-  const request = {
-    attributes: {
-      request: {
-        http: {
-          method: http.method,
-          path: http.path,
-          // The map as the repeated entries it is on the wire: a key may be sent twice.
-          headers: (http.headers ?? []).map(([key, value]) => ({ key, value })),
-          ...(http.headerMap ? { headerMap: { headers: http.headerMap.map(([key, value]) => ({ key, value })) } } : {}),
-          body: http.body ?? '',
-        },
-      },
-    },
-  };
-  return new Promise((resolve) => {
-    client.Check(request, (error, response) => {
-      if (error) return resolve({ grpcError: error.code });
-      const headers = Object.fromEntries((response.deniedResponse ?? response.okResponse)!.headers.map(({ header }) => [header.key, header.value]));
-      resolve({ grpcError: null, code: response.status.code, reason: headers['x-portcullis-reason'] ?? null, decisionId: headers['x-portcullis-decision-id'] ?? null, headers });
-    });
-  });
-}
-
-function grpcReason(answer: GrpcAnswer): string | null {
-  assert.equal(answer.grpcError, null, `gRPC error ${answer.grpcError}`);
-  return (answer as { reason: string | null }).reason;
-}
 
 let tokens: Record<keyof typeof PRINCIPALS, string>;
 before(async () => {
@@ -117,7 +28,7 @@ async function withSidecar(overrides: Parameters<typeof listeningSidecar>[0], ru
   }
 }
 
-// ---- whose workspace (depends on the Decider's workspaceDirectory option) ------------------------
+// ---- whose workspace (the workspace directory, WORKSPACE_DIRECTORY) ------------------------------
 
 describe('the workspace directory decides whose workspace it is', () => {
   test('an org-1 owner naming an org-2 workspace is denied cross_org, an unknown workspace unknown_workspace; both audited (HTTP and gRPC)', async () => {
@@ -129,6 +40,7 @@ describe('the workspace directory decides whose workspace it is', () => {
         const audited = await sidecar.sidecar.audit.getDecision(http.decisionId!);
         assert.equal(audited?.reason, reason);
         assert.equal(audited?.allow, false);
+        assert.equal(audited?.orgUnverified, reason === 'unknown_workspace' ? true : undefined, 'only an organization the directory did not confirm is marked unverified');
 
         const rpc = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner], ['x-portkey-workspace-id', workspaceId!]] });
         assert.equal(grpcReason(rpc), reason, workspaceId);
@@ -149,8 +61,8 @@ describe('the workspace directory decides whose workspace it is', () => {
     });
   });
 
-  test('GATEWAY_WORKSPACE_DIRECTORY=off: the organization comes from the token, as before', async () => {
-    await withSidecar({ gatewayWorkspaceDirectory: false }, async (sidecar, client) => {
+  test('WORKSPACE_DIRECTORY=off: the organization comes from the token, unchecked', async () => {
+    await withSidecar({ workspaceDirectory: false }, async (sidecar, client) => {
       const http = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-of-org-2']]);
       assert.equal(http.status, 200);
       assert.equal(http.reason, 'org_admin');

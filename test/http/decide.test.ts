@@ -9,7 +9,7 @@ import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ACTIONS, ORG_ROLES, TOGGLES, TYPES, VALUES, WORKSPACE_ROLES, expected, principalOf, type MatrixCase } from '../support/matrix.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const SETTING = 'managersWriteMcpServers';
@@ -23,7 +23,9 @@ for (const storeKind of ['memory', 'redis'] as const) {
 
     before(async () => {
       if (storeKind === 'redis') redis = await RedisServer.start();
-      sidecar = await testSidecar(redis ? { redisUrl: redis.url } : {});
+      // No example settings: the matrix registers ws-1 to one organization after another.
+      sidecar = await testSidecar(redis ? { redisUrl: redis.url } : { settingsFile: '' });
+      await registerWorkspaces(sidecar, { 'ws-fresh': 'fresh', 'ws-flip': 'flip', 'ws-spoof': 'spoof' });
       server = createServer(sidecar.app).listen(0, '127.0.0.1');
       await once(server, 'listening');
       api = request(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -40,6 +42,8 @@ for (const storeKind of ['memory', 'redis'] as const) {
     const putWorkspace = (orgId: string, ws: string, body: object) =>
       api.put(`/v1/orgs/${orgId}/workspaces/${ws}/settings/integration-access`).set(admin).send(body).expect(200);
     const decide = async (body: object) => (await api.post('/v1/authorize').send(body).expect(200)).body;
+    /** A manager's create of an MCP server in the organization's own workspace. */
+    const managerIn = (orgId: string) => decisionRequest({ orgId, workspaceId: `ws-${orgId}`, workspaceRoles: { [`ws-${orgId}`]: 'manager' } });
 
     test('every integration-access rule, over the whole matrix, set through the admin API', async () => {
       let combination = 0;
@@ -85,8 +89,8 @@ for (const storeKind of ['memory', 'redis'] as const) {
     });
 
     test('every answer has a decision id and the bundle revision', async () => {
-      const a = await decide(decisionRequest({ orgId: 'fresh' }));
-      const b = await decide(decisionRequest({ orgId: 'fresh' }));
+      const a = await decide(managerIn('fresh'));
+      const b = await decide(managerIn('fresh'));
       assert.match(a.decisionId, /^[0-9a-f-]{36}$/);
       assert.notEqual(a.decisionId, b.decisionId);
       assert.equal(a.bundleRevision, sidecar.policy.current!.revision);
@@ -94,14 +98,14 @@ for (const storeKind of ['memory', 'redis'] as const) {
     });
 
     test("a manager's write flips on the very next request when an admin changes the setting, and back via the workspace override", async () => {
-      const manager = decisionRequest({ orgId: 'flip' });
+      const manager = managerIn('flip');
       assert.equal((await decide(manager)).allow, true); // default, and now cached
 
       await putOrg('flip', { [SETTING]: false });
       const denied = await decide(manager);
       assert.deepEqual([denied.allow, denied.reason, denied.source], [false, 'manager_write_disabled', 'org']);
 
-      await putWorkspace('flip', 'ws-1', { [SETTING]: true });
+      await putWorkspace('flip', 'ws-flip', { [SETTING]: true });
       assert.equal((await decide(manager)).allow, false, 'a workspace value is ignored while the toggle is off');
 
       await putOrg('flip', { [SETTING]: false, allowWorkspaceOverrides: { [SETTING]: true } });
@@ -110,22 +114,21 @@ for (const storeKind of ['memory', 'redis'] as const) {
 
       await putOrg('flip', { [SETTING]: false });
       assert.equal((await decide(manager)).allow, false, 'toggle off again: the stored workspace value is kept but ignored');
-      const kept = await api.get('/v1/orgs/flip/workspaces/ws-1/settings/integration-access').set(admin).expect(200);
+      const kept = await api.get('/v1/orgs/flip/workspaces/ws-flip/settings/integration-access').set(admin).expect(200);
       assert.deepEqual(kept.body, { [SETTING]: true });
 
       await putOrg('flip', { [SETTING]: false, allowWorkspaceOverrides: { [SETTING]: true } });
       assert.equal((await decide(manager)).source, 'workspace', 'toggle on again restores the workspace value');
 
-      await api.delete('/v1/orgs/flip/workspaces/ws-1/settings/integration-access').set(admin).expect(204);
+      await api.delete('/v1/orgs/flip/workspaces/ws-flip/settings/integration-access').set(admin).expect(204);
       const inherited = await decide(manager);
       assert.deepEqual([inherited.allow, inherited.source], [false, 'org'], 'deleted workspace settings inherit again');
-      await api.delete('/v1/orgs/flip/workspaces/ws-1').set(admin).expect(204);
     });
 
     test('settings sent by the caller are discarded', async () => {
       await putOrg('spoof', { [SETTING]: false });
       const spoofed = {
-        ...decisionRequest({ orgId: 'spoof' }),
+        ...managerIn('spoof'),
         settings: { org: { [SETTING]: true }, workspace: { [SETTING]: true } },
       };
       const answer = await decide(spoofed);
@@ -133,7 +136,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
       const viaOpa = await api.post('/v1/data/portkey/authz/allow').send({ input: spoofed }).expect(200);
       assert.equal(viaOpa.body.result, false);
       const prototypeTrick = JSON.parse(
-        `{"__proto__": {"settings": {"org": {"${SETTING}": true}}}, ${JSON.stringify(decisionRequest({ orgId: 'spoof' })).slice(1)}`,
+        `{"__proto__": {"settings": {"org": {"${SETTING}": true}}}, ${JSON.stringify(managerIn('spoof')).slice(1)}`,
       );
       const refused = await api.post('/v1/authorize').send(prototypeTrick).expect(400);
       assert.deepEqual(refused.body.errors.map((e: { code: string; field: string }) => [e.code, e.field]), [['unknown_field', '__proto__']]);

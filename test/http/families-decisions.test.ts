@@ -9,12 +9,14 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { familiesFromData, type Family, type SettingDefinition } from '../../src/engine/families.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { ADMIN_TOKEN, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const families = familiesFromData(JSON.parse(await readFile('policies/data.json', 'utf8')) as Record<string, unknown>);
 /** Each organization its own workspace: a workspace belongs to one organization (the directory). */
 const wsOf = (orgId: string) => `${orgId}-ws`;
+/** Each organization decides in its own workspace, registered in the workspace directory. */
+const registerOwn = (orgId: string) => registerWorkspaces(sidecar, { [wsOf(orgId)]: orgId });
 
 let sidecar: Sidecar;
 before(async () => (sidecar = await testSidecar()));
@@ -29,6 +31,7 @@ function principal(role: SettingDefinition['role'], orgId: string, workspaceRole
 }
 
 async function decide(orgId: string, setting: SettingDefinition, over: { action?: string; workspaceRole?: string } = {}) {
+  await registerOwn(orgId);
   const body = {
     principal: principal(setting.role, orgId, over.workspaceRole),
     action: over.action ?? (setting.access === 'read' ? 'read' : 'create'),
@@ -44,6 +47,7 @@ function orgDocument(family: Family, values: Record<string, boolean>, toggle: bo
 }
 
 async function store(orgId: string, family: Family, org: object, workspace?: object) {
+  await registerOwn(orgId);
   await api().put(`/v1/orgs/${orgId}/settings/${family.name}`).set(auth).send(org).expect(200);
   if (workspace) await api().put(`/v1/orgs/${orgId}/workspaces/${wsOf(orgId)}/settings/${family.name}`).set(auth).send(workspace).expect(200);
 }

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 let redis: RedisServer;
 let sidecar: Sidecar;
@@ -16,6 +16,7 @@ before(async () => {
   redis = await RedisServer.start();
   // No revalidation by age during a test: on a loaded machine 200 decisions can outlast the default 5 s.
   sidecar = await testSidecar({ redisUrl: redis.url, settingsRevalidateMs: 600_000 });
+  await registerWorkspaces(sidecar, { 'ws-cached': 'cached', 'ws-written': 'written' });
   probe = new Redis(redis.url);
 });
 after(async () => {
@@ -31,7 +32,7 @@ async function settingsReads(): Promise<number> {
 }
 
 test('decisions on cached settings make no Redis reads', async () => {
-  const body = decisionRequest({ orgId: 'cached' });
+  const body = decisionRequest({ orgId: 'cached', workspaceId: 'ws-cached', workspaceRoles: { 'ws-cached': 'manager' } });
   await request(sidecar.app).post('/v1/authorize').send(body).expect(200);
   const before = await settingsReads();
   for (let i = 0; i < 200; i++) await request(sidecar.app).post('/v1/authorize').send(body).expect(200);
@@ -43,7 +44,7 @@ test('decisions on cached settings make no Redis reads', async () => {
 });
 
 test('a write through the admin API is seen by the next decision, and re-read once', async () => {
-  const body = decisionRequest({ orgId: 'written' });
+  const body = decisionRequest({ orgId: 'written', workspaceId: 'ws-written', workspaceRoles: { 'ws-written': 'manager' } });
   assert.equal((await request(sidecar.app).post('/v1/authorize').send(body)).body.allow, true);
   await request(sidecar.app)
     .put('/v1/orgs/written/settings/integration-access')

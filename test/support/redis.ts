@@ -1,6 +1,6 @@
 // A real redis-server for a test file: started on a free loopback port, in memory
 // only (no RDB/AOF files), stopped when the test file ends. Can be stopped and started
-// again on the same port to simulate an outage. Optionally TLS only (rediss://) and with
+// again on the same port to simulate an outage, or paused (SIGSTOP) and resumed. Optionally TLS only (rediss://) and with
 // extra arguments (ACL users).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -68,6 +68,16 @@ export class RedisServer {
     });
     this.process = child;
     await ready;
+  }
+
+  /** SIGSTOP: the server holds its connections and answers nothing until resume(). */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(): the server answers what it was sent meanwhile. */
+  resume(): void {
+    this.process?.kill('SIGCONT');
   }
 
   async stop(): Promise<void> {

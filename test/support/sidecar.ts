@@ -23,6 +23,19 @@ export async function testSidecar(overrides: Partial<Config> = {}): Promise<Side
   return createSidecar(testConfig(overrides), pino({ level: 'silent' }));
 }
 
+/**
+ * Registers workspaces (workspace id -> organization) in the sidecar's workspace directory:
+ * a decision about a workspace the directory does not know is denied unknown_workspace. The
+ * embedded store already knows those of examples/settings.yaml (ws-1, ws-2 of org-1; ws-30,
+ * ws-31 of org-3); a Redis store starts empty.
+ */
+export async function registerWorkspaces(sidecar: Pick<Sidecar, 'store'>, workspaces: Readonly<Record<string, string>>): Promise<void> {
+  for (const [workspaceId, orgId] of Object.entries(workspaces)) await sidecar.store.registerWorkspace(orgId, workspaceId);
+}
+
+/** The workspaces of the embedded store's example settings, for a Redis-backed test sidecar that decides on them. */
+export const EXAMPLE_WORKSPACES = { 'ws-1': 'org-1', 'ws-2': 'org-1', 'ws-30': 'org-3', 'ws-31': 'org-3' } as const;
+
 /** Serves a sidecar on a free loopback port with the server limits, as main.ts does; close() stops both. */
 export async function serve(sidecar: Sidecar, config: Config = testConfig()): Promise<{ url: string; close(): Promise<void> }> {
   const server = createLimitedServer(sidecar.app, config).listen(0, '127.0.0.1');
