@@ -105,7 +105,7 @@ $(OPA): tools/go.mod tools/go.sum
 $(CADDY): tools/caddy/go.mod tools/caddy/go.sum
 	@mkdir -p $(dir $@)
 	cd tools/caddy && go build -o $@ github.com/caddyserver/caddy/v2/cmd/caddy
-	@$@ version
+	@$@ build-info | grep -m1 '^mod'
 
 $(VEGETA): tools/load/go.mod tools/load/go.sum
 	@mkdir -p $(dir $@)
