@@ -9,6 +9,9 @@ OPA := $(CURDIR)/.cache/bin/opa
 # dependency graph, and so the opa binary, stays as it is.
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 GHZ := $(CURDIR)/.cache/bin/ghz
+# Caddy, the forward-auth gateway of an end-to-end test, from its own module (tools/caddy/go.mod):
+# its dependency graph is far larger than opa's and must not move opa's.
+CADDY := $(CURDIR)/.cache/bin/caddy
 BUNDLE := bundles/portkey.tar.gz
 ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
@@ -21,7 +24,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
+.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,8 +75,8 @@ fmt: $(NODE_MODULES) ## Rewrite TypeScript and the console's JavaScript in the f
 fmt-check: $(NODE_MODULES) ## Report files the formatter would change (not part of test yet)
 	npx biome format .
 
-unit-test: $(NODE_MODULES) $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
-	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)
+unit-test: $(NODE_MODULES) $(OPA) $(CADDY) ## Node tests (unit, integration with real Redis and opa, end to end through real nginx and Caddy)
+	OPA_BIN=$(OPA) CADDY_BIN=$(CADDY) $(NODE_TEST) $(TESTS)
 
 bench: $(NODE_MODULES) $(OPA) $(VEGETA) $(GHZ) ## Against `opa run --server` and a bare node:http floor: 2 cores, per core (taskset), open loop (vegeta, ghz); needs wrk; not part of test
 	@command -v wrk >/dev/null || { echo "make bench: wrk is needed for the per-core runs (Debian: apt-get install wrk)"; exit 1; }
@@ -102,12 +105,19 @@ install: $(NODE_MODULES) $(OPA) ## Install npm packages and build the opa CLI
 
 opa: $(OPA) ## Build the pinned opa CLI into .cache/bin
 
+caddy: $(CADDY) ## Build the pinned Caddy (tools/caddy/go.mod) into .cache/bin (a few minutes the first time)
+
 load-tools: $(VEGETA) $(GHZ) ## Build the pinned load generators (vegeta, ghz) into .cache/bin
 
 $(OPA): tools/go.mod tools/go.sum
 	@mkdir -p $(dir $@)
 	cd tools && go build -o $@ github.com/open-policy-agent/opa
 	@$@ version | sed -n 1p
+
+$(CADDY): tools/caddy/go.mod tools/caddy/go.sum
+	@mkdir -p $(dir $@)
+	cd tools/caddy && go build -o $@ github.com/caddyserver/caddy/v2/cmd/caddy
+	@$@ build-info | grep -m1 '^mod'
 
 $(VEGETA): tools/load/go.mod tools/load/go.sum
 	@mkdir -p $(dir $@)

@@ -85,6 +85,10 @@ export const errors = {
   insufficientScope: (tokenName: string, scope: string) => new ApiError(403, 'insufficient_scope', `admin token "${tokenName}" lacks the scope ${scope}`),
   orgNotAllowed: (tokenName: string, orgId: string) => new ApiError(403, 'org_not_allowed', `admin token "${tokenName}" may not touch organization ${JSON.stringify(orgId)}`),
   workspaceOwned: (workspaceId: string) => new ApiError(409, 'workspace_owned', `workspace ${JSON.stringify(workspaceId)} belongs to another organization`),
+  /** A forward-auth header that the deployment's gateway does not set, so a client did (src/gateway/forwardauth.ts). */
+  forgedOriginalRequest: (detail: string) => new ApiError(403, 'forged_original_request', `the original request is described by a header a client can set: ${detail}`),
+  /** The original request's method or URI given twice (two headers, or a header and the request itself) in ways that disagree. */
+  conflictingOriginalRequest: (detail: string) => new ApiError(403, 'conflicting_original_request', `the original request is described in two ways that disagree: ${detail}`),
   invalidPath: (detail: string) => new ApiError(400, 'invalid_path', `request path cannot be decoded: ${detail}`),
   notFound: (what: string) => new ApiError(404, 'resource_not_found', `${what} not found`),
   unavailable: (message: string) => new ApiError(503, 'unavailable', message),

@@ -11,6 +11,7 @@ import { ApiError, errors } from '../errors.ts';
 import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
 import type { HeaderLimits } from './headers.ts';
+import { parseForwardAuthHeaders, type ForwardAuthHeaders } from './forwardauth.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
 import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
 
@@ -82,6 +83,8 @@ export interface GatewayOptions {
   passUnmatched: boolean;
   dryRun: boolean;
   limits: GatewayLimits;
+  /** Which headers name the original request to /ext_authz (forwardauth.ts). */
+  forwardAuthHeaders: ForwardAuthHeaders;
 }
 
 /** A request the gateway cannot turn into a decision request: denied with this reason. */
@@ -89,9 +92,11 @@ const refuse = (reason: string, message: string, status = 403) => new ApiError(s
 
 export class Gateway {
   readonly limits: GatewayLimits;
+  readonly forwardAuthHeaders: ForwardAuthHeaders;
 
   constructor(private readonly options: GatewayOptions) {
     this.limits = options.limits;
+    this.forwardAuthHeaders = options.forwardAuthHeaders;
   }
 
   /**
@@ -163,6 +168,7 @@ export class Gateway {
 export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
+  const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
@@ -178,6 +184,7 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       log,
       passUnmatched: config.gatewayPassUnmatched,
       dryRun: config.gatewayDryRun,
+      forwardAuthHeaders,
       limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
     });
   };
@@ -303,7 +310,7 @@ class Values {
 const RECORDED_HEADERS = new Set([
   ':method', ':scheme', ':authority', 'host', 'content-type', 'content-length', 'accept', 'user-agent',
   'x-request-id', 'traceparent', 'tracestate', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip',
-  'x-original-method',
+  'x-original-method', 'x-forwarded-method',
 ]);
 const URI_HEADERS = new Set([':path', 'x-original-uri', 'x-forwarded-uri', 'x-envoy-original-path', 'referer']);
 

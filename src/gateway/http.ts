@@ -1,16 +1,15 @@
-// Envoy's HTTP ext_authz service and nginx auth_request, on the sidecar's HTTP port.
+// Envoy's HTTP ext_authz service and the forward-auth gateways, on the sidecar's HTTP port.
 //   Envoy (path_prefix: /ext_authz): the original `POST /v1/mcp-servers?x=1` arrives as
 //     `POST /ext_authz/v1/mcp-servers?x=1`, with the allowed headers and, when Envoy is
 //     configured with with_request_body, the body.
-//   nginx (proxy_pass .../ext_authz): a bodiless subrequest to exactly /ext_authz with the
-//     original request line in X-Original-Method and X-Original-URI.
-// X-Original-* are read only in the second form, so a client whose headers Envoy
-// forwards cannot use them to describe a different request than the one it sent.
+//   nginx auth_request, Caddy forward_auth, Traefik ForwardAuth: a bodiless request to
+//     exactly /ext_authz with the original method and URI in headers the gateway sets
+//     (forwardauth.ts says which, and what it refuses).
 // Headers are taken as received (req.rawHeaders: every copy, any case) and go through
 // the gateway's one header rule (headers.ts) before anything reads them.
 import express, { Router, type Request } from 'express';
-import { ApiError } from '../errors.ts';
 import type { Gateway, GatewayRequest } from './gateway.ts';
+import { originalRequestLine } from './forwardauth.ts';
 import { mergeHeaders } from './headers.ts';
 
 export const EXT_AUTHZ_PREFIX = '/ext_authz';
@@ -33,17 +32,11 @@ function originalRequest(req: Request, gateway: Gateway): GatewayRequest {
   const entries: [string, string][] = [];
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) entries.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
   const headers = mergeHeaders(entries, gateway.limits);
-  const target = req.originalUrl.slice(EXT_AUTHZ_PREFIX.length);
-  if (target === '' || target.startsWith('?')) {
-    const method = headers['x-original-method'];
-    const uri = headers['x-original-uri'];
-    if (!method || !uri) {
-      throw new ApiError(400, 'invalid_request', `${EXT_AUTHZ_PREFIX} needs X-Original-Method and X-Original-URI (nginx auth_request), or the original path after ${EXT_AUTHZ_PREFIX}/ (Envoy path_prefix)`);
-    }
-    return { method, path: uri, headers, ...clientOf(req) };
-  }
-  const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
-  return { method: req.method, path: target, headers, ...(body ? { body } : {}), ...clientOf(req) };
+  const asked = { method: req.method, path: req.originalUrl.slice(EXT_AUTHZ_PREFIX.length) };
+  const { method, path, pathForm } = originalRequestLine(gateway.forwardAuthHeaders, asked, entries);
+  // Only the Envoy path form carries the original body; what a forward-auth gateway sends is not it.
+  const body = pathForm && Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+  return { method, path, headers, ...(body ? { body } : {}), ...clientOf(req) };
 }
 
 /** The peer's address as host:port (as OPA's requested_by), when the socket still knows it. */

@@ -360,6 +360,12 @@ function gatewayCase(api: 'gateway_envoy' | 'gateway_nginx' | 'gateway_grpc', ct
   });
   if (rng.chance(0.1)) original.headers[rng.pick(['x-portcullis-allow', 'x-portcullis-principal', 'x-portcullis-reason'])] = rng.pick(['true', 'admin', 'org_admin']);
   if (rng.chance(0.03)) original.headers['x-padding'] = 'p'.repeat(rng.pick([1_000, 20_000]));
+  // A client describing another request in the forward-auth family the sidecars do not read
+  // (they read nginx's X-Original-*): gRPC has no such headers.
+  if (api !== 'gateway_grpc' && rng.chance(0.05)) {
+    original.headers[rng.pick(['x-forwarded-method', 'X-Forwarded-Uri'])] = rng.pick(['GET', '/v1/mcp-servers?workspace_id=ws-1']);
+    original.problem ??= 'a forward-auth header of the family this deployment does not read';
+  }
 
   if (api === 'gateway_grpc') return grpcCase(original, rng);
   const headers = Object.fromEntries(Object.entries(original.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(headerText) : headerText(v)]));

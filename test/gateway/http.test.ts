@@ -132,19 +132,20 @@ describe('Envoy HTTP ext_authz and nginx auth_request', () => {
   test('nginx form without X-Original-*: 400 naming what is missing', async () => {
     const res = await fetch(`${sidecar.url}/ext_authz`, { headers: { authorization: `Bearer ${tokens.manager}` } });
     assert.equal(res.status, 400);
-    assert.match((await res.json()).message, /X-Original-Method and X-Original-URI/);
+    assert.match((await res.json()).message, /x-original-method and x-original-uri/);
   });
 
-  test('Envoy form: a client-sent X-Original-Method cannot describe a different request', async () => {
-    await setMcpServers(sidecar, false);
+  test('Envoy form: a client-sent X-Original-Method cannot describe a different request: refused, never decided as the read it names', async () => {
+    await setMcpServers(sidecar, true);
     const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', {
-      authorization: `Bearer ${tokens.manager}`,
+      authorization: `Bearer ${tokens.owner}`,
       'x-portkey-workspace-id': 'ws-1',
       'x-original-method': 'GET',
       'x-original-uri': '/v1/mcp-servers',
     });
     assert.equal(res.status, 403);
-    assert.equal(reasonOf(res), 'manager_write_disabled');
+    assert.equal(reasonOf(res), 'conflicting_original_request');
+    assert.equal(await res.text(), FORBIDDEN_BODY);
   });
 });
 

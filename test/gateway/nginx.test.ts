@@ -2,88 +2,55 @@
 // rewritten) -> Portcullis (real Redis, admin API) -> a small upstream that records
 // what reaches it. Tokens are real HS256 JWTs.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN } from '../support/sidecar.ts';
-import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';
+import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen } from './support.ts';
 
 let redis: RedisServer;
 let sidecar: RunningSidecar;
-let upstream: Server;
-let nginx: ChildProcess;
-let nginxLog = '';
+let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
+let nginx: GatewayProcess;
 let prefix: string;
 let base: string;
-const seen: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];
+let seen: Seen[];
 const tokens: Record<string, string> = {};
-
-async function portOpen(port: number): Promise<boolean> {
-  const socket = connect(port, '127.0.0.1');
-  try {
-    await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([error]) => Promise.reject(error))]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    socket.destroy();
-  }
-}
 
 before(async () => {
   redis = await RedisServer.start();
   sidecar = await listeningSidecar({ redisUrl: redis.url });
-
-  upstream = createServer((req, res) => {
-    seen.push({ method: req.method!, url: req.url!, headers: req.headers });
-    req.resume();
-    res.writeHead(201, { 'content-type': 'application/json' }).end('{"success":true}');
-  });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
+  upstream = await recordingUpstream();
+  seen = upstream.seen;
 
   const nginxPort = await freePort();
   prefix = await mkdtemp(join(tmpdir(), 'portcullis-nginx-'));
   const config = (await readFile('examples/nginx.conf', 'utf8'))
     .replace('server 127.0.0.1:8181;', `server ${new URL(sidecar.url).host};`)
-    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${(upstream.address() as AddressInfo).port};`)
+    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${upstream.port};`)
     .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${nginxPort};`);
   await writeFile(join(prefix, 'nginx.conf'), config);
   // As root the workers would otherwise run as nobody, who cannot enter the private temp dir.
   const globals = `daemon off;${process.getuid?.() === 0 ? ' user root;' : ''}`;
-  nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', globals], { stdio: ['ignore', 'pipe', 'pipe'] });
-  nginx.stderr!.on('data', (chunk: Buffer) => (nginxLog += chunk));
-  const exited = once(nginx, 'exit').then(([code]) => Promise.reject(new Error(`nginx exited (${code}):\n${nginxLog}`)));
-  exited.catch(() => undefined);
-  // nginx has no readiness signal; its port accepting connections is the event.
-  const ready = (async () => {
-    while (nginx.exitCode === null && !(await portOpen(nginxPort))) await new Promise((resolve) => setTimeout(resolve, 25));
-  })();
-  await Promise.race([ready, exited]);
+  nginx = await startGatewayProcess('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', globals], nginxPort, { signal: 'SIGQUIT' });
   base = `http://127.0.0.1:${nginxPort}`;
 
   for (const [name, claims] of Object.entries(PRINCIPALS)) tokens[name] = `Bearer ${await signToken(claims)}`;
 });
 
 after(async () => {
-  if (nginx && nginx.exitCode === null) {
-    nginx.kill('SIGQUIT');
-    await once(nginx, 'exit');
-  }
-  upstream?.close();
+  await nginx?.stop();
+  await upstream?.close();
   await sidecar?.close();
   await redis?.stop();
   if (prefix) await rm(prefix, { recursive: true, force: true });
 });
 
-beforeEach(() => (seen.length = 0));
+beforeEach(() => void upstream?.seen.splice(0));
 
 async function setMcpServers(value: boolean): Promise<void> {
   const res = await fetch(`${sidecar.url}/v1/orgs/org-1/settings/integration-access`, {
@@ -170,6 +137,37 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
       assert.equal(res.headers.get('x-portcullis-reason'), 'forbidden_header', name);
     }
     assert.equal(seen.length, 0);
+  });
+
+  test("a client's X-Original-Method/-URI are replaced by nginx's: a write described as a read is decided as the write", async () => {
+    await setMcpServers(true);
+    for (const method of ['POST', 'DELETE']) {
+      const path = method === 'POST' ? '/v1/mcp-servers' : '/v1/mcp-servers/s-1';
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: tokens.member!, 'x-portkey-workspace-id': 'ws-1', 'x-original-method': 'GET', 'x-original-uri': '/v1/mcp-servers?workspace_id=ws-1' },
+      });
+      assert.equal(res.status, 403, method);
+      assert.equal(res.headers.get('x-portcullis-reason'), 'read_only_role', method);
+      await sidecar.sidecar.audit.flush();
+      const recorded = await sidecar.sidecar.audit.getDecision(res.headers.get('x-portcullis-decision-id')!);
+      assert.equal(recorded?.gatewayRequest?.method, method);
+    }
+    assert.equal(seen.length, 0);
+  });
+
+  test("a client's X-Forwarded-Method/-Uri (the other gateways' family) is refused forged_original_request, also for the owner", async () => {
+    const spoofs: Record<string, string>[] = [{ 'x-forwarded-method': 'GET' }, { 'x-forwarded-uri': '/v1/mcp-servers?workspace_id=ws-1' }, { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers' }];
+    for (const spoof of spoofs) {
+      const res = await createServerAs('owner', spoof);
+      assert.equal(res.status, 403, JSON.stringify(spoof));
+      assert.equal(res.headers.get('x-portcullis-reason'), 'forged_original_request');
+      assert.equal(await res.text(), FORBIDDEN_BODY);
+    }
+    assert.equal(seen.length, 0);
+    // The same request without them goes through: only the spoof was refused.
+    assert.equal((await createServerAs('owner')).status, 201);
+    assert.equal(seen.length, 1);
   });
 
   test('a case or percent-encoded variant of a protected path is refused, upstream untouched', async () => {

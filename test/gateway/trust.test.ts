@@ -322,3 +322,96 @@ describe('claim text a header cannot carry', () => {
     });
   });
 });
+
+// ---- which headers describe the original request (FORWARD_AUTH_HEADERS) -----------------
+
+describe('forward-auth headers: one family per deployment, no second description', () => {
+  // A member may read and never write: a write decided as a read would be allowed.
+  const caddy = (sidecar: RunningSidecar, method: string, uri: string, headers: [string, string][]) =>
+    envoy(sidecar, 'GET', '', [['x-forwarded-method', method], ['x-forwarded-uri', uri], ['x-forwarded-host', 'api.example'], ['x-forwarded-proto', 'http'], ...headers]);
+
+  const refusedBeforeTheDecision = (answer: Answer, reason: string) => {
+    assert.deepEqual([answer.status, answer.reason, answer.decisionId], [403, reason, null]);
+    assert.equal(JSON.parse(answer.body).data.errorCode, 'AB03');
+  };
+
+  test('forwarded: X-Forwarded-Method/-Uri decide, recorded with the request; a write is a write', async () => {
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'forwarded' });
+    try {
+      const read = await caddy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+      assert.deepEqual([read.status, read.reason], [200, 'workspace_read']);
+      const write = await caddy(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+      assert.deepEqual([write.status, write.reason], [403, 'read_only_role']);
+      const recorded = await sidecar.sidecar.audit.getDecision(write.decisionId!);
+      assert.equal(recorded?.action, 'create');
+      assert.equal(recorded?.gatewayRequest?.method, 'POST');
+      assert.equal(recorded?.gatewayRequest?.headers['x-forwarded-method'], 'POST');
+      assert.equal(recorded?.gatewayRequest?.headers['x-forwarded-uri'], '/v1/mcp-servers');
+      assert.equal(recorded?.gatewayRequest?.headers['x-forwarded-host'], 'api.example');
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  test("forwarded: a client's X-Original-Method/-URI passed through by the gateway is forged_original_request, also for the owner", async () => {
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'forwarded' });
+    try {
+      for (const who of [tokens.member, tokens.owner]) {
+        for (const spoof of [[['X-Original-Method', 'GET'], ['X-Original-URI', '/v1/mcp-servers?workspace_id=ws-1']], [['x-original-method', 'GET']], [['X-ORIGINAL-URI', '/v1/mcp-servers']]] as [string, string][][]) {
+          refusedBeforeTheDecision(await caddy(sidecar, 'DELETE', '/v1/mcp-servers/s-1?workspace_id=ws-1', [['authorization', who], ...spoof]), 'forged_original_request');
+        }
+      }
+      // nginx's headers cannot stand in for the ones Caddy and Traefik set.
+      const nginxForm = await nginx(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+      refusedBeforeTheDecision(nginxForm, 'forged_original_request');
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  test("original (the default): a client's X-Forwarded-Method/-Uri passed through nginx is forged_original_request; X-Forwarded-Host/-Proto are not", async () => {
+    const sidecar = await listeningSidecar();
+    try {
+      for (const spoof of [[['X-Forwarded-Method', 'GET']], [['X-Forwarded-Uri', '/v1/mcp-servers']]] as [string, string][][]) {
+        refusedBeforeTheDecision(await nginx(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.owner], ...spoof]), 'forged_original_request');
+      }
+      const behindBalancer = await nginx(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], ['X-Forwarded-Host', 'api.example'], ['X-Forwarded-Proto', 'https']]);
+      assert.deepEqual([behindBalancer.status, behindBalancer.reason], [403, 'read_only_role']);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  test('a repeated method header, or a gateway asking with a method the header contradicts, is conflicting_original_request', async () => {
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'forwarded' });
+    try {
+      refusedBeforeTheDecision(await caddy(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.owner], ['x-forwarded-method', 'GET']]), 'conflicting_original_request');
+      refusedBeforeTheDecision(await caddy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.owner], ['X-Forwarded-Uri', '/v1/integrations']]), 'conflicting_original_request');
+      const askedWithDelete = await envoy(sidecar, 'DELETE', '', [['authorization', tokens.owner], ['x-forwarded-method', 'GET'], ['x-forwarded-uri', '/v1/mcp-servers?workspace_id=ws-1']]);
+      refusedBeforeTheDecision(askedWithDelete, 'conflicting_original_request');
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  test('the Envoy path form asked with GET for a write (Caddy `uri /ext_authz{uri}`) is refused, never decided as a read; a real GET is decided', async () => {
+    for (const family of ['forwarded', 'original'] as const) {
+      const sidecar = await listeningSidecar({ forwardAuthHeaders: family });
+      const [methodHeader, uriHeader] = family === 'forwarded' ? ['X-Forwarded-Method', 'X-Forwarded-Uri'] : ['X-Original-Method', 'X-Original-URI'];
+      try {
+        const write = await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], [methodHeader, 'POST'], [uriHeader, '/v1/mcp-servers?workspace_id=ws-1']]);
+        refusedBeforeTheDecision(write, 'conflicting_original_request');
+        const read = await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], [methodHeader, 'GET'], [uriHeader, '/v1/mcp-servers?workspace_id=ws-1']]);
+        assert.deepEqual([read.status, read.reason], [200, 'workspace_read'], family);
+        const envoyWrite = await envoy(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+        assert.deepEqual([envoyWrite.status, envoyWrite.reason], [403, 'read_only_role'], family);
+      } finally {
+        await sidecar.close();
+      }
+    }
+  });
+
+  test('FORWARD_AUTH_HEADERS with another value stops the sidecar from starting, naming the variable', async () => {
+    await assert.rejects(listeningSidecar({ forwardAuthHeaders: 'x-forwarded' }), /FORWARD_AUTH_HEADERS/);
+  });
+});
