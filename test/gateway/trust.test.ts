@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { envoy, grpcCheck, grpcClient, grpcReason, nginx, type CheckClient, type HttpAttributes } from './clients.ts';
+import { envoy, grpcCheck, grpcClient, grpcReason, nginx, type Answer, type CheckClient, type HttpAttributes } from './clients.ts';
 import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';
 
 let tokens: Record<keyof typeof PRINCIPALS, string>;
