@@ -59,7 +59,7 @@ const FIELDS = {
   jsonMaxDepth: { env: 'JSON_MAX_DEPTH', kind: 'integer', default: 32, doc: 'deepest nesting of arrays/objects accepted in a request body' },
   requestTimeoutMs: { env: 'REQUEST_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'a request (head and body) not received within this is answered 408 and closed' },
   headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'integer', default: 5_000, doc: 'a request head not received within this is answered 408 and closed' },
-  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut' },
+  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut; closing the sidecar (audit flush, Redis) then gets as long again, after which the process exits with status 1; a second SIGTERM exits at once' },
   workers: { env: 'WORKERS', kind: 'string', default: '1', doc: 'worker processes sharing the HTTP and gRPC ports (node:cluster), each with its own settings cache, subscription and audit writer: a number, or auto = the cores this process may use (CPU affinity, bounded by the cgroup v2 quota); 1 = one process, no primary' },
   grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
   gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
