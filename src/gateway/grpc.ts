@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
+import { CALLER_TOKEN_HEADER } from '../http/callers.ts';
 import { HEADER, type Gateway, type GatewayAnswer, type GatewayLimits, type GatewayRequest } from './gateway.ts';
 import { mergeHeaders, type HeaderLimits } from './headers.ts';
 
 const PROTO = fileURLToPath(new URL('./envoy/ext_authz.proto', import.meta.url));
 
 /** google.rpc.Code values; Envoy only looks at whether the code is OK. */
-const RPC_CODE: Record<number, number> = { 200: 0, 400: 3, 401: 16, 403: 7, 431: 3, 503: 14 };
+const RPC_CODE: Record<number, number> = { 200: 0, 400: 3, 401: 16, 403: 7, 429: 8, 431: 3, 503: 14 };
 const PERMISSION_DENIED = 7;
 
 interface CheckRequest {
@@ -129,7 +130,11 @@ export class GrpcExtAuthz {
           return;
         }
         gateway
-          .check(() => ({ ...fromCheckRequest(request, gateway.limits), client: call.getPeer() }), 'ext_authz_grpc')
+          .check(() => ({ ...fromCheckRequest(request, gateway.limits), client: call.getPeer() }), 'ext_authz_grpc', {
+            // Envoy's initial_metadata: the gateway's credential, beside (not inside) the original request.
+            tokens: call.metadata.get(CALLER_TOKEN_HEADER).map(String),
+            address: call.getPeer().replace(/:\d+$/, ''),
+          })
           .then((answer) => callback(null, toCheckResponse(answer)))
           .catch((error: unknown) => {
             log.error({ err: error }, 'ext_authz gRPC Check failed');

@@ -4,6 +4,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import type { CallerStatus } from './callers.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
@@ -26,7 +27,7 @@ function engineAnswers(engine: PolicyEngine | undefined): boolean {
   }
 }
 
-export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string): Router {
+export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string, callers: CallerStatus): Router {
   const router = Router();
   const startedAt = new Date().toISOString();
 
@@ -50,6 +51,8 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
       startedAt,
       bundle: policy.current ? { revision: policy.current.revision, entrypoints: policy.current.entrypoints } : null,
       settingsStore: { kind: storeKind, ready: store.isReady() },
+      // Who may ask for decisions: DECIDE_AUTH, the rate limit, the Origin and Host allow-lists.
+      callers,
       // Which process answered: with WORKERS > 1, one of several.
       pid: process.pid,
     });
