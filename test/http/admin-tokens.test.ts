@@ -124,7 +124,7 @@ describe('the admin tokens file', () => {
   test('a token is known by its hash; ADMIN_TOKEN is "admin" with every scope', () => {
     const tokens = loadAdminTokens({ adminToken: ADMIN_TOKEN, adminTokensFile: tokensFile });
     assert.deepEqual(tokens.names, ['admin', 'reader', 'writer', 'auditor', 'org-1 team', 'org-2 team']);
-    assert.deepEqual([...tokens.identify(ADMIN_TOKEN)!.scopes].sort(), ['audit:read', 'settings:read', 'settings:write']);
+    assert.deepEqual([...tokens.identify(ADMIN_TOKEN)!.scopes].sort(), ['audit:read', 'decide', 'settings:read', 'settings:write']);
     assert.equal(tokens.identify(ADMIN_TOKEN)!.name, 'admin');
     assert.equal(tokens.identify(TOKENS.writer)?.name, 'writer');
     assert.deepEqual([...tokens.identify(TOKENS.org2)!.orgs!], ['org-2', 'org-3']);
