@@ -62,7 +62,8 @@ test('while org-a replays 30,000 records, org-b decisions are answered throughou
   }
   const replayMs = performance.now() - replayStarted;
   assert.equal(report.evaluated + report.skipped, RECORDS);
-  assert.ok(latencies.length > 0, 'no org-b decision was answered while org-a replayed');
+  // A replay that never yields lets at most one org-b decision through: the one that waited for all of it.
+  assert.ok(latencies.length >= 2, `only ${latencies.length} org-b decision(s) answered while org-a replayed`);
   const sorted = [...latencies].sort((a, b) => a - b);
   t.diagnostic(
     `replay of ${RECORDS} records took ${replayMs.toFixed(0)} ms; org-b decisions during it: ${latencies.length}, ` +
