@@ -11,7 +11,7 @@ export const FIELDS = {
   host: { env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the HTTP API listens on' },
   port: { env: 'PORT', kind: 'integer', default: 8181, doc: 'HTTP port (decisions, OPA API, admin API, metrics)' },
   adminToken: { env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'full-scope bearer token of the admin API (actor "admin"); generated and printed at start when empty and no adminTokensFile is set' },
-  adminTokensFile: { env: 'ADMIN_TOKENS_FILE', kind: 'string', default: '', doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read and optional organizations' },
+  adminTokensFile: { env: 'ADMIN_TOKENS_FILE', kind: 'string', default: '', doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read, decide and optional organizations' },
   redisUrl: { env: 'REDIS_URL', kind: 'string', default: '', doc: 'one Redis node for settings, the workspace directory and the audit log (redis:// or rediss:// for TLS); empty (and no redisClusterNodes) = in-memory stores seeded from settingsFile' },
   redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', kind: 'string', default: '', doc: 'a Redis Cluster instead of redisUrl: seed nodes, comma-separated host:port (set exactly one of the two)' },
   redisUsername: { env: 'REDIS_USERNAME', kind: 'string', default: '', doc: 'Redis ACL user (both modes); a user in REDIS_URL wins' },
@@ -54,11 +54,17 @@ export const FIELDS = {
   bundleVerificationAlg: { env: 'BUNDLE_VERIFICATION_ALG', kind: 'string', default: 'RS256', doc: 'JWS algorithm of .signatures.json: RS256/384/512, PS256/384/512, ES256/384/512, HS256/384/512' },
   bundleVerificationKeyId: { env: 'BUNDLE_VERIFICATION_KEY_ID', kind: 'string', default: 'default', doc: 'key id the signature must name (opa build signs with kid "default")' },
   bundleVerificationScope: { env: 'BUNDLE_VERIFICATION_SCOPE', kind: 'string', default: '', doc: 'scope the signature must carry (as opa build --scope)' },
+  decideAuth: { env: 'DECIDE_AUTH', kind: 'string', default: 'off', doc: 'off, or required: the decision APIs need Authorization: Bearer <token with the decide scope>, and the gateway endpoints the same token in the x-portcullis-caller-token header (gRPC: metadata) that the gateway sets' },
+  rateLimitPerSecond: { env: 'RATE_LIMIT_PER_SECOND', kind: 'integer', default: 0, doc: 'requests per second each caller (its decide token\'s name, else its address) may make to the decision APIs and gateway endpoints; beyond it 429 with Retry-After (gateways: a denial); 0 = no limit' },
+  rateLimitBurst: { env: 'RATE_LIMIT_BURST', kind: 'integer', default: 0, doc: 'requests a caller may make at once above its rate; 0 = as many as rateLimitPerSecond' },
+  rateLimitMaxCallers: { env: 'RATE_LIMIT_MAX_CALLERS', kind: 'integer', default: 10_000, doc: 'callers whose rate is tracked at once; the least recently seen beyond it is forgotten (and starts again with a full burst)' },
+  allowedOrigins: { env: 'ALLOWED_ORIGINS', kind: 'string', default: '', doc: 'comma-separated origins (scheme://host[:port]) whose browser pages may call the decision and admin APIs; a request with any other Origin is refused 403, except the sidecar\'s own (the console); empty = none' },
+  allowedHosts: { env: 'ALLOWED_HOSTS', kind: 'string', default: '', doc: 'comma-separated host names (host, or host:port) the decision and admin APIs answer to; any other Host is refused 403 (against DNS rebinding); empty = any' },
   maxHeaderBytes: { env: 'MAX_HEADER_BYTES', kind: 'integer', default: 16_384, doc: 'largest request head (request line and headers); larger gets 431' },
   jsonMaxDepth: { env: 'JSON_MAX_DEPTH', kind: 'integer', default: 32, doc: 'deepest nesting of arrays/objects accepted in a request body' },
   requestTimeoutMs: { env: 'REQUEST_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'a request (head and body) not received within this is answered 408 and closed' },
   headersTimeoutMs: { env: 'HEADERS_TIMEOUT_MS', kind: 'integer', default: 5_000, doc: 'a request head not received within this is answered 408 and closed' },
-  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut' },
+  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut; closing the sidecar (audit flush, Redis) then gets as long again, after which the process exits with status 1; a second SIGTERM exits at once' },
   workers: { env: 'WORKERS', kind: 'string', default: '1', doc: 'worker processes sharing the HTTP and gRPC ports (node:cluster), each with its own settings cache, subscription and audit writer: a number, or auto = the cores this process may use (CPU affinity, bounded by the cgroup v2 quota); 1 = one process, no primary' },
   grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
   gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
@@ -158,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`redisMinReplicasAck ${(error as Error).message}`);
   }
+  if (config.decideAuth !== 'off' && config.decideAuth !== 'required') throw new ConfigError(`decideAuth (DECIDE_AUTH) must be off or required, got ${JSON.stringify(config.decideAuth)}`);
   const generated = config.adminToken === '' && config.adminTokensFile === '';
   if (generated) config.adminToken = randomBytes(24).toString('base64url');
   const bodyLimitBytes = byteSize(String(config.bodyLimit));

@@ -57,6 +57,17 @@ export class ApiError extends Error {
   }
 }
 
+/** 429: the caller asked more often than its rate; Retry-After says when the next request fits. */
+export class RateLimitedError extends ApiError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    perSecond: number,
+  ) {
+    super(429, 'rate_limited', `more than ${perSecond} requests per second from this caller; retry after ${retryAfterSeconds} s`);
+    this.name = 'RateLimitedError';
+  }
+}
+
 /** 400: the request body or parameters are not what the API takes. Names every bad field. */
 export function invalidInput(errors: FieldError[]): ApiError {
   const message = errors.map((e) => `${e.field}: ${e.message}`).join('; ');

@@ -10,7 +10,7 @@ import type { Sidecar } from './sidecar.ts';
 import { workerCount } from './workers/count.ts';
 import { toPrimary } from './workers/messages.ts';
 import { serveWorkerMetrics } from './workers/metrics.ts';
-import { WorkerPool, WorkerStartupError, type Listening } from './workers/primary.ts';
+import { STOP_BACKSTOP_MS, WorkerPool, WorkerStartupError, type Listening } from './workers/primary.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -20,20 +20,25 @@ async function main(): Promise<void> {
   if (workers === 1) {
     const serving = await serve(config, log);
     announce(config, log, serving);
-    onStopSignal(log, async () => {
+    onStopSignal(log, stopDeadlineMs(config), async () => {
       await serving.stop();
-      process.exit(0);
+      return 0;
     });
     return;
   }
   const pool = new WorkerPool(config, log, workers);
   const listening = await pool.start();
   announce(config, log, listening, workers);
-  onStopSignal(log, async () => {
-    const code = await pool.stop();
-    log.info('stopped');
-    process.exit(code);
-  });
+  onStopSignal(
+    log,
+    stopDeadlineMs(config) + STOP_BACKSTOP_MS,
+    async () => {
+      const code = await pool.stop();
+      log.info('stopped');
+      return code;
+    },
+    () => pool.kill(),
+  );
 }
 
 /** A worker: a whole sidecar on the ports the primary shares; it tells the primary once it serves. */
@@ -42,9 +47,9 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
   serveWorkerMetrics(serving.sidecar.metrics.registry);
   const { httpPort, grpcPort, revision, storeKind } = serving;
   await toPrimary({ portcullis: 'ready', httpPort, grpcPort, revision, storeKind });
-  onStopSignal(log, async () => {
+  onStopSignal(log, stopDeadlineMs(config), async () => {
     await serving.stop();
-    process.exit(0);
+    return 0;
   });
 }
 
@@ -105,14 +110,43 @@ function announce(config: Config, log: Logger, listening: Listening, workers = 1
   }
 }
 
-/** Runs `stop` once, on the first SIGTERM or SIGINT. */
-function onStopSignal(log: Logger, stop: () => Promise<void>): void {
+/**
+ * The longest a stop may take: the drain (SHUTDOWN_TIMEOUT_MS), then as long again to close
+ * the sidecar (audit flushed, Redis closed). A Redis that stopped answering must not keep a
+ * process that was told to stop alive.
+ */
+function stopDeadlineMs(config: Config): number {
+  return 2 * config.shutdownTimeoutMs;
+}
+
+/**
+ * On the first SIGTERM or SIGINT: runs `stop` and exits with its code, or with 1 when it
+ * fails or is still running after `deadlineMs`. A second signal exits at once (with 1,
+ * after `abort`): whoever sends it has stopped waiting for the drain.
+ */
+function onStopSignal(log: Logger, deadlineMs: number, stop: () => Promise<number>, abort: () => void = () => undefined): void {
   let stopping = false;
   const onSignal = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log.warn({ signal }, 'second stop signal: exiting without finishing the drain');
+      abort();
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, 'stopping: draining in-flight requests');
-    void stop();
+    log.info({ signal, deadlineMs }, 'stopping: draining in-flight requests');
+    setTimeout(() => {
+      log.error({ afterMs: deadlineMs }, 'stopping took longer than its deadline: exiting without finishing');
+      abort();
+      process.exit(1);
+    }, deadlineMs);
+    stop().then(
+      (code) => process.exit(code),
+      (error: unknown) => {
+        log.error({ err: error }, 'stopping failed: exiting');
+        abort();
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));

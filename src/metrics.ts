@@ -201,6 +201,13 @@ export class Metrics {
     };
   }
 
+  readonly callerRefusals = new Counter({
+    name: 'portcullis_caller_refusals_total',
+    help: 'Requests refused before any decision because of who sent them, by reason: caller_token_missing, caller_token_invalid, insufficient_scope, rate_limited, origin_not_allowed, host_not_allowed.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly decisionLogs = new Counter({
     name: 'portcullis_decision_logs_events_total',
     help: 'OPA-format decision-log events by outcome: uploaded (accepted by the service), retried (an upload failed; requeued), spilled (written to the spill file), dropped (lost, and logged: spill file unwritable or absent, or larger than the upload size limit).',

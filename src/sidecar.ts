@@ -17,6 +17,7 @@ import { createBundleVerifier, type BundleVerifier } from './engine/signature.ts
 import { prepareGateway, type Gateway } from './gateway/gateway.ts';
 import { GrpcExtAuthz } from './gateway/grpc.ts';
 import { createApp } from './http/app.ts';
+import { Callers } from './http/callers.ts';
 import { decisionApi } from './http/decide.ts';
 import { loadAdminTokens } from './http/tokens.ts';
 import { Metrics } from './metrics.ts';
@@ -61,6 +62,9 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
   const adminTokens = loadAdminTokens(config);
   const metrics = new Metrics();
+  // Before anything starts: a bad ALLOWED_ORIGINS stops the sidecar with nothing to undo.
+  const callers = new Callers({ config, tokens: adminTokens, metrics });
+  if (callers.status.decideAuth === 'required') log.info('DECIDE_AUTH=required: the decision APIs and gateway endpoints answer only callers with a decide-scope token');
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
   metrics.watchWasmMemory(() => policy.current?.memoryBytes);
@@ -119,10 +123,10 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     );
   }
   const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, { failOpen: config.settingsFailOpen, workspaceDirectory: config.workspaceDirectory, ...(tracing ? { tracing } : {}) });
-  const gateway = gatewayFor(decider);
+  const gateway = gatewayFor(decider, callers);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const express = createApp({ policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled });
-  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log }, express);
+  const express = createApp({ policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, callers });
+  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers }, express);
   return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();
     await grpc.close();

@@ -5,6 +5,7 @@
 // family named for an organization replaces the organization's recorded values of that
 // family; a family named for a workspace replaces the workspace's. What the file does not
 // name keeps the values it was decided with.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DECIDED_OUTSIDE_POLICY } from '../decision/decider.ts';
 import type { PolicyDecision, PolicyEngine } from '../engine/engine.ts';
 import type { Families } from '../engine/families.ts';
@@ -12,6 +13,12 @@ import { flattenOrg, flattenWorkspace, type FamilyDocument, type OrgSettings, ty
 import type { SettingsDocument } from '../settings/validate.ts';
 import type { DecisionRecord } from '../decision/record.ts';
 
+/**
+ * Longest stretch of evaluation between two turns of the event loop. Every decision of every
+ * tenant waits behind a replay's synchronous work: a replay of tens of thousands of records
+ * gives the loop back this often, so other requests are answered between its slices.
+ */
+const SLICE_MS = 5;
 
 type Outcome = Pick<PolicyDecision, 'allow' | 'reason' | 'setting' | 'source'>;
 
@@ -89,6 +96,18 @@ export class Replay {
     this.report.byReason[key] = (this.report.byReason[key] ?? 0) + 1;
     if (this.report.examples.length < this.maxExamples) this.report.examples.push(flip);
     return flip;
+  }
+
+  /** Evaluates `records` in slices of at most SLICE_MS, yielding to the event loop between them. */
+  async addAll(records: readonly DecisionRecord[]): Promise<void> {
+    let sliceStart = performance.now();
+    for (const record of records) {
+      this.add(record);
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await nextTurn();
+        sliceStart = performance.now();
+      }
+    }
   }
 
   result(): ReplayReport {

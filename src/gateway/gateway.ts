@@ -7,7 +7,8 @@ import type { DecisionApi } from '../decision/record.ts';
 import { ConfigError, type Config } from '../config.ts';
 import type { DecideOptions, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
-import { ApiError, errors } from '../errors.ts';
+import { ApiError, errors, RateLimitedError } from '../errors.ts';
+import type { Callers } from '../http/callers.ts';
 import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
 import type { HeaderLimits } from './headers.ts';
@@ -85,6 +86,14 @@ export interface GatewayOptions {
   limits: GatewayLimits;
   /** Which headers name the original request to /ext_authz (forwardauth.ts). */
   forwardAuthHeaders: ForwardAuthHeaders;
+  /** Who may ask (DECIDE_AUTH, rate limits): checked before the request is read. */
+  callers?: Callers;
+}
+
+/** Who asked, as the front end saw it: the copies of the caller token the gateway set, and its address. */
+export interface GatewayCaller {
+  tokens: readonly string[];
+  address?: string;
 }
 
 /** A request the gateway cannot turn into a decision request: denied with this reason. */
@@ -103,10 +112,12 @@ export class Gateway {
    * `describe` turns the front end's wire form into a GatewayRequest; what it refuses
    * (headers, see headers.ts) is answered like any other refusal, dry run included.
    */
-  async check(describe: () => GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
+  async check(describe: () => GatewayRequest, api: GatewayApi, caller: GatewayCaller = { tokens: [] }): Promise<GatewayAnswer> {
     let answer: GatewayAnswer;
     let request: GatewayRequest | undefined;
     try {
+      // A refused caller is a denial like any other (never an error a gateway could fail open on).
+      this.options.callers?.admitGateway(caller.tokens, caller.address);
       request = describe();
       answer = await this.decide(request, api);
     } catch (error) {
@@ -165,14 +176,14 @@ export class Gateway {
  * Reads the route table and the token keys, so that a bad one stops the sidecar before
  * anything has started; the result builds the gateway once the decider exists.
  */
-export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider) => Gateway> {
+export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider, callers?: Callers) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
-  return (decider) => {
+  return (decider, callers) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
@@ -186,6 +197,7 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       dryRun: config.gatewayDryRun,
       forwardAuthHeaders,
       limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
+      ...(callers ? { callers } : {}),
     });
   };
 }
@@ -340,6 +352,7 @@ function rejection(error: ApiError): GatewayAnswer {
   const decisionId = error.details.decisionId;
   const status = decisionId ? 403 : error.status;
   if (decisionId) headers[HEADER.decisionId] = decisionId;
+  if (error instanceof RateLimitedError) headers['retry-after'] = String(error.retryAfterSeconds);
   if (status === 401) {
     // A fixed description: the message can quote claim text (any Unicode, CR/LF), which a
     // header cannot carry; the body has the full message.

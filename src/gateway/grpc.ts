@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
+import { CALLER_TOKEN_HEADER } from '../http/callers.ts';
 import { HEADER, type Gateway, type GatewayAnswer, type GatewayLimits, type GatewayRequest } from './gateway.ts';
 import { mergeHeaders, type HeaderLimits } from './headers.ts';
 
 const PROTO = fileURLToPath(new URL('./envoy/ext_authz.proto', import.meta.url));
 
 /** google.rpc.Code values; Envoy only looks at whether the code is OK. */
-const RPC_CODE: Record<number, number> = { 200: 0, 400: 3, 401: 16, 403: 7, 431: 3, 503: 14 };
+const RPC_CODE: Record<number, number> = { 200: 0, 400: 3, 401: 16, 403: 7, 429: 8, 431: 3, 503: 14 };
 const PERMISSION_DENIED = 7;
 
 interface CheckRequest {
@@ -58,12 +59,35 @@ export function fromCheckRequest(request: CheckRequest, limits: HeaderLimits): G
 
 type StructValue = { stringValue: string } | { boolValue: boolean };
 
+/** A message that did not decode, carried to the handler instead of thrown (see loadService). */
+class Undecodable {
+  constructor(readonly detail: string) {}
+}
+
 function loadService(): grpc.ServiceDefinition {
   const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
   const root = grpc.loadPackageDefinition(definition) as unknown as {
     envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
   };
-  return root.envoy.service.auth.v3.Authorization.service;
+  const service = root.envoy.service.auth.v3.Authorization.service;
+  // grpc-js answers a message its deserializer throws on with INTERNAL, which an Envoy with
+  // failure_mode_allow would treat like any server failure; the handler answers it as the
+  // client's fault (INVALID_ARGUMENT) instead.
+  const check = service.Check!;
+  const decode = check.requestDeserialize;
+  return {
+    ...service,
+    Check: {
+      ...check,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch (error) {
+          return new Undecodable(error instanceof Error ? error.message : String(error));
+        }
+      },
+    },
+  };
 }
 
 const headerOptions = (headers: Record<string, string>) =>
@@ -99,9 +123,18 @@ export class GrpcExtAuthz {
   constructor(gateway: Gateway, log: Logger) {
     this.server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes(gateway.limits) });
     this.server.addService(loadService(), {
-      Check: (call: grpc.ServerUnaryCall<CheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      Check: (call: grpc.ServerUnaryCall<CheckRequest | Undecodable, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const request = call.request;
+        if (request instanceof Undecodable) {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `the CheckRequest cannot be decoded: ${request.detail}` });
+          return;
+        }
         gateway
-          .check(() => ({ ...fromCheckRequest(call.request, gateway.limits), client: call.getPeer() }), 'ext_authz_grpc')
+          .check(() => ({ ...fromCheckRequest(request, gateway.limits), client: call.getPeer() }), 'ext_authz_grpc', {
+            // Envoy's initial_metadata: the gateway's credential, beside (not inside) the original request.
+            tokens: call.metadata.get(CALLER_TOKEN_HEADER).map(String),
+            address: call.getPeer().replace(/:\d+$/, ''),
+          })
           .then((answer) => callback(null, toCheckResponse(answer)))
           .catch((error: unknown) => {
             log.error({ err: error }, 'ext_authz gRPC Check failed');

@@ -6,8 +6,10 @@
 //     exactly /ext_authz with the original method and URI in headers the gateway sets
 //     (forwardauth.ts says which, and what it refuses).
 // Headers are taken as received (req.rawHeaders: every copy, any case) and go through
-// the gateway's one header rule (headers.ts) before anything reads them.
+// the gateway's one header rule (headers.ts) before anything reads them, except the
+// caller token the gateway adds for itself (x-portcullis-caller-token), which is taken out first.
 import express, { Router, type Request } from 'express';
+import { CALLER_TOKEN_HEADER } from '../http/callers.ts';
 import type { Gateway, GatewayRequest } from './gateway.ts';
 import { originalRequestLine } from './forwardauth.ts';
 import { mergeHeaders } from './headers.ts';
@@ -20,7 +22,9 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
   // JSON must reach the gateway (to be refused there) rather than fail the parser.
   router.use(express.raw({ type: () => true, limit: bodyLimit }));
   router.use(async (req, res) => {
-    const answer = await gateway.check(() => originalRequest(req, gateway), 'ext_authz_http');
+    const tokens: string[] = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === CALLER_TOKEN_HEADER) tokens.push(req.rawHeaders[i + 1]!);
+    const answer = await gateway.check(() => originalRequest(req, gateway), 'ext_authz_http', { tokens, ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}) });
     res.status(answer.status).set(answer.headers);
     if (answer.body) res.send(answer.body);
     else res.end();
@@ -30,7 +34,10 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
 
 function originalRequest(req: Request, gateway: Gateway): GatewayRequest {
   const entries: [string, string][] = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) entries.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    // The gateway's own credential, already checked: not part of the original request, never recorded.
+    if (req.rawHeaders[i]!.toLowerCase() !== CALLER_TOKEN_HEADER) entries.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  }
   const headers = mergeHeaders(entries, gateway.limits);
   const asked = { method: req.method, path: req.originalUrl.slice(EXT_AUTHZ_PREFIX.length) };
   const { method, path, pathForm } = originalRequestLine(gateway.forwardAuthHeaders, asked, entries);

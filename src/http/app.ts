@@ -12,6 +12,7 @@ import type { SettingsStore } from '../settings/types.ts';
 import { consoleRoutes } from '../console/serve.ts';
 import { auditRoutes } from './audit.ts';
 import { auditAccess, authenticate } from './auth.ts';
+import type { Callers } from './callers.ts';
 import { changeRecorder } from './changes.ts';
 import { directoryRoutes } from './directory.ts';
 import { errorHandler, notFound } from './errors.ts';
@@ -41,6 +42,8 @@ export interface AppDeps {
   consoleEnabled: boolean;
   /** Serves Envoy HTTP ext_authz and nginx auth_request under /ext_authz when given. */
   gateway?: Gateway;
+  /** The Host and Origin rules of everything a web page could drive (callers.ts). */
+  callers: Callers;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -53,7 +56,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
   app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
-  app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind, deps.workspaceDirectory));
+  app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind, deps.workspaceDirectory, deps.callers.status));
+  // After the probes (an orchestrator asks by address, under no allowed host name), before
+  // the admin API and the console: another site's page must not drive them.
+  app.use((req, _res, next) => {
+    deps.callers.checkBrowser(req.headers);
+    next();
+  });
   app.use(familiesRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
   app.use('/v1/orgs', authenticate(deps.adminTokens));

@@ -14,7 +14,8 @@ import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider
 import { parseAuthorizeRequest } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
-import { ApiError, errors, FIELD_CODE, invalidInput } from '../errors.ts';
+import { ApiError, errors, FIELD_CODE, invalidInput, RateLimitedError } from '../errors.ts';
+import type { Callers } from './callers.ts';
 import { isId, quoted } from '../ids.ts';
 import { depthExceeds } from './limits.ts';
 import { isJsonObject } from '../json.ts';
@@ -26,6 +27,8 @@ export interface DecisionApiOptions {
   bodyLimit: string;
   jsonMaxDepth: number;
   log: Logger;
+  /** Who may ask: checked before a deciding request's body is read. */
+  callers: Callers;
 }
 
 /** The data paths served, and how each turns a decision into the rule's value. */
@@ -110,6 +113,9 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     return { status, body: { batch_decision_id: randomUUID(), responses } };
   };
 
+  /** Whether a request to `path` is a decision (the caller rules apply), not a document about them. */
+  const decides = (path: string) => path === '/v1/authorize' || path.startsWith(BATCH_PREFIX) || path.startsWith(DATA_PREFIX);
+
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed('POST');
@@ -134,18 +140,26 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const handler = route(req.method ?? 'GET', path);
     if (!handler) return fallback(req, res);
+    const fail = (error: unknown) => {
+      if (!(error instanceof ApiError)) options.log.error({ err: error, method: req.method, path }, 'unhandled error');
+      const apiError = error instanceof ApiError ? error : errors.internal();
+      // A body refused unread is not drained: close the connection after the answer.
+      if (apiError.code === 'request_too_large') res.setHeader('Connection', 'close');
+      send(res, apiError.status, apiError.toJSON(), error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined);
+    };
+    if (decides(path)) {
+      try {
+        // Before the body is read: a refused caller's request is neither decided nor recorded.
+        options.callers.checkBrowser(req.headers);
+        options.callers.admitBearer(req.headers.authorization, req.socket.remoteAddress);
+      } catch (error) {
+        req.resume();
+        return fail(error);
+      }
+    }
     readJson(req, options)
       .then((body) => handler(body, queryAt === -1 ? NO_QUERY : new URLSearchParams(url.slice(queryAt + 1)), askedBy(req)))
-      .then(
-        (reply) => send(res, reply.status, reply.body, reply.headers),
-        (error: unknown) => {
-          if (!(error instanceof ApiError)) options.log.error({ err: error, method: req.method, path }, 'unhandled error');
-          const apiError = error instanceof ApiError ? error : errors.internal();
-          // A body refused unread is not drained: close the connection after the answer.
-          if (apiError.code === 'request_too_large') res.setHeader('Connection', 'close');
-          send(res, apiError.status, apiError.toJSON());
-        },
-      );
+      .then((reply) => send(res, reply.status, reply.body, reply.headers), fail);
   };
 }
 

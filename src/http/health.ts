@@ -4,6 +4,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import type { CallerStatus } from './callers.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
@@ -26,7 +27,7 @@ function engineAnswers(engine: PolicyEngine | undefined): boolean {
   }
 }
 
-export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string, workspaceDirectory: boolean): Router {
+export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string, workspaceDirectory: boolean, callers: CallerStatus): Router {
   const router = Router();
   const startedAt = new Date().toISOString();
 
@@ -52,6 +53,8 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
       settingsStore: { kind: storeKind, ready: store.isReady() },
       // "off" (WORKSPACE_DIRECTORY=off): organizations are the callers' word, unchecked.
       workspaceDirectory: workspaceDirectory ? 'on' : 'off',
+      // Who may ask for decisions: DECIDE_AUTH, the rate limit, the Origin and Host allow-lists.
+      callers,
       // Which process answered: with WORKERS > 1, one of several.
       pid: process.pid,
     });

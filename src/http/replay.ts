@@ -3,6 +3,8 @@
 // JSON form of the `settings import` file), and the report is the one `portcullis audit
 // replay --format json` prints. Mounted behind /v1/audit's authentication (audit:read);
 // a candidate also needs settings:read, since the report tells what settings would decide.
+// An organization replays one at a time (per process): a replay is long and, however
+// politely it yields, a tenant that starts many at once would take the whole process.
 import { Router, type Request } from 'express';
 import type { AuditLog, DecisionRecord, Page } from '../decision/record.ts';
 import { Replay } from '../audit/replay.ts';
@@ -62,6 +64,7 @@ function withField<T>(prefix: string, parse: () => T): T {
 
 export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   const router = Router();
+  const replaying = new Set<string>();
   router.post('/v1/audit/replay', async (req, res) => {
     const token = tokenOf(res);
     const request = parseBody(req.body);
@@ -74,19 +77,27 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
       if (!token.scopes.has('settings:read')) throw errors.insufficientScope(token.name, 'settings:read');
       for (const orgId of settings.orgs.keys()) if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
     }
-    const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples);
-    let cursor: string | null = null;
-    let read = 0;
-    do {
-      const page: Page<DecisionRecord> = await fromStore(audit.queryDecisions(filter, cursor === null ? { limit: PAGE } : { limit: PAGE, cursor }));
-      for (const record of page.items) replay.add(record);
-      read += page.items.length;
-      cursor = page.nextCursor;
-      if (cursor !== null && read >= MAX_REPLAY_RECORDS) {
-        throw new ApiError(400, 'replay_too_large', `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
-      }
-    } while (cursor !== null);
-    res.json({ candidate: { bundleRevision: engine.revision, settings: request.raw }, ...replay.result() });
+    if (replaying.has(filter.orgId)) {
+      throw new ApiError(409, 'replay_in_progress', `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`);
+    }
+    replaying.add(filter.orgId);
+    try {
+      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples);
+      let cursor: string | null = null;
+      let read = 0;
+      do {
+        const page: Page<DecisionRecord> = await fromStore(audit.queryDecisions(filter, cursor === null ? { limit: PAGE } : { limit: PAGE, cursor }));
+        await replay.addAll(page.items);
+        read += page.items.length;
+        cursor = page.nextCursor;
+        if (cursor !== null && read >= MAX_REPLAY_RECORDS) {
+          throw new ApiError(400, 'replay_too_large', `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
+        }
+      } while (cursor !== null);
+      res.json({ candidate: { bundleRevision: engine.revision, settings: request.raw }, ...replay.result() });
+    } finally {
+      replaying.delete(filter.orgId);
+    }
   });
   router.all('/v1/audit/replay', methodNotAllowed(['POST']));
   return router;

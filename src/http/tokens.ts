@@ -9,7 +9,8 @@ import { ConfigError, type Config } from '../config.ts';
 import { idProblem } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 
-export const SCOPES = ['settings:read', 'settings:write', 'audit:read'] as const;
+/** decide: may ask for decisions when DECIDE_AUTH=required (the decision APIs and the gateway endpoints). */
+export const SCOPES = ['settings:read', 'settings:write', 'audit:read', 'decide'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** The name ADMIN_TOKEN acts under. */

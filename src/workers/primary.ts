@@ -17,7 +17,7 @@ const RESTART_MAX_MS = 10_000;
 /** A worker that served this long before it died is restarted without waiting (its backoff starts over). */
 const STABLE_MS = 10_000;
 /** After SIGTERM, a worker still alive this long after its own drain time is killed. */
-const STOP_BACKSTOP_MS = 30_000;
+export const STOP_BACKSTOP_MS = 30_000;
 
 export interface Listening {
   httpPort: number;
@@ -107,6 +107,14 @@ export class WorkerPool {
       this.checkAllExited();
     });
     return this.stopped;
+  }
+
+  /** Ends every worker at once (SIGKILL): the primary is leaving without waiting for their drain. */
+  kill(): void {
+    for (const slot of this.slots) {
+      clearTimeout(slot.restart);
+      slot.worker?.process.kill('SIGKILL');
+    }
   }
 
   private fork(slot: Slot): void {

@@ -38,7 +38,9 @@ const TOKENS_YAML = `tokens:
     scopes: [settings:read, settings:write, audit:read]
     orgs: [org-2, org-3]
 `;
-const SCOPED: Record<Scope, keyof typeof TOKENS> = { 'settings:read': 'reader', 'settings:write': 'writer', 'audit:read': 'auditor' };
+/** The admin API's scopes (decide is the decision APIs', see test/http/callers.test.ts). */
+type AdminScope = Exclude<Scope, 'decide'>;
+const SCOPED: Record<AdminScope, keyof typeof TOKENS> = { 'settings:read': 'reader', 'settings:write': 'writer', 'audit:read': 'auditor' };
 
 let dir: string;
 let tokensFile: string;
@@ -122,7 +124,7 @@ describe('the admin tokens file', () => {
   test('a token is known by its hash; ADMIN_TOKEN is "admin" with every scope', () => {
     const tokens = loadAdminTokens({ adminToken: ADMIN_TOKEN, adminTokensFile: tokensFile });
     assert.deepEqual(tokens.names, ['admin', 'reader', 'writer', 'auditor', 'org-1 team', 'org-2 team']);
-    assert.deepEqual([...tokens.identify(ADMIN_TOKEN)!.scopes].sort(), ['audit:read', 'settings:read', 'settings:write']);
+    assert.deepEqual([...tokens.identify(ADMIN_TOKEN)!.scopes].sort(), ['audit:read', 'decide', 'settings:read', 'settings:write']);
     assert.equal(tokens.identify(ADMIN_TOKEN)!.name, 'admin');
     assert.equal(tokens.identify(TOKENS.writer)?.name, 'writer');
     assert.deepEqual([...tokens.identify(TOKENS.org2)!.orgs!], ['org-2', 'org-3']);
@@ -142,7 +144,7 @@ describe('the admin tokens file', () => {
 /** Every admin endpoint, the scope it needs, and how to make it succeed for org-1. */
 interface Endpoint {
   name: string;
-  scope: Scope;
+  scope: AdminScope;
   call: (app: Sidecar['app'], token?: string) => request.Test;
   /** Done with the full-scope token before each call, so the call can succeed. */
   setUp?: (app: Sidecar['app']) => Promise<unknown>;
@@ -201,7 +203,7 @@ for (const kind of kinds) {
         assert.ok(ok.status >= 200 && ok.status < 300, `${ok.status} ${JSON.stringify(ok.body)}`);
         await endpoint.setUp?.(app);
         assert.ok((await endpoint.call(app, TOKENS.org1)).status < 300, 'a token of org-1 with every scope');
-        for (const scope of Object.keys(SCOPED) as Scope[]) {
+        for (const scope of Object.keys(SCOPED) as AdminScope[]) {
           if (scope === endpoint.scope) continue;
           const res = await endpoint.call(app, TOKENS[SCOPED[scope]]);
           assert.equal(res.status, 403);

@@ -301,3 +301,57 @@ describe('WORKERS startup', () => {
     assert.equal(stderr, 'portcullis: cannot start: workers (WORKERS) must be a number from 1 to 128 or auto, got "many"\n');
   });
 });
+
+describe('WORKERS=2, stopped twice', () => {
+  let redis: RedisServer;
+  let sidecar: Awaited<ReturnType<typeof startWorkers>> | undefined;
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(async () => {
+    if (sidecar && sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
+    for (const pid of workerPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    await redis.stop();
+  });
+  const workerPids = () => new Set([...(sidecar?.output() ?? '').matchAll(/"worker":\d+,"pid":(\d+)/g)].map((m) => Number(m[1])));
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test('a second SIGTERM to the primary exits at once (status 1) and ends the workers, whatever they were draining', async () => {
+    // A drain no test would wait for: only the second signal can end it in time.
+    sidecar = await startWorkers({ WORKERS: '2', REDIS_URL: redis.url, AUDIT_SPILL_DIR: '', REQUEST_TIMEOUT_MS: '600000', SHUTDOWN_TIMEOUT_MS: '600000' });
+    const port = Number(new URL(sidecar.url).port);
+    const held = connect(port, '127.0.0.1');
+    held.on('error', () => undefined);
+    await new Promise((resolve) => held.once('connect', resolve));
+    held.write('POST /v1/authorize HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"principal":');
+    const pids = workerPids();
+    assert.equal(pids.size, 2, sidecar.output().slice(-2000));
+
+    const exited = new Promise<number | null>((resolve) => sidecar!.child.once('exit', (code) => resolve(code)));
+    sidecar.child.kill('SIGTERM');
+    await untilOutput(sidecar, /"msg":"stopping: draining in-flight requests"/, 'the first stop', 60_000);
+    assert.equal(sidecar.child.exitCode, null, 'still draining after the first SIGTERM');
+    sidecar.child.kill('SIGTERM');
+    const timer = setTimeout(() => sidecar!.child.kill('SIGKILL'), 30_000);
+    const code = await exited;
+    clearTimeout(timer);
+    held.destroy();
+    assert.equal(code, 1, 'the primary did not exit on the second SIGTERM (killed after 30 s)');
+    const deadline = Date.now() + 30_000;
+    while ([...pids].some(alive)) {
+      assert.ok(Date.now() < deadline, 'a worker outlived its primary');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+});
