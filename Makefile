@@ -10,7 +10,7 @@ OPA := $(CURDIR)/.cache/bin/opa
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 GHZ := $(CURDIR)/.cache/bin/ghz
 BUNDLE := bundles/portkey.tar.gz
-ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages
+ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages -e portkey/authz/permissions
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
