@@ -10,6 +10,7 @@ import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { consoleRoutes } from '../console/serve.ts';
+import { accessRoutes } from './access.ts';
 import { auditRoutes } from './audit.ts';
 import { auditAccess, authenticate } from './auth.ts';
 import { changeRecorder } from './changes.ts';
@@ -17,6 +18,7 @@ import { directoryRoutes } from './directory.ts';
 import { errorHandler, notFound } from './errors.ts';
 import { effectiveSettingsRoutes, familiesRoutes } from './families.ts';
 import { healthRoutes } from './health.ts';
+import { openApiRoutes } from './openapi.ts';
 import { jsonDepthLimit } from './limits.ts';
 import { replayRoutes } from './replay.ts';
 import { sessionRoutes } from './session.ts';
@@ -53,10 +55,12 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind));
   app.use(familiesRoutes(deps.policy));
+  app.use(openApiRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
   app.use('/v1/orgs', authenticate(deps.adminTokens));
   app.use(settingsRoutes(deps.store, deps.policy, record));
   app.use(effectiveSettingsRoutes(deps.store, deps.policy));
+  app.use(accessRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
   app.use('/v1/token', authenticate(deps.adminTokens));
   app.use(sessionRoutes());
