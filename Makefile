@@ -21,7 +21,8 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
+
+.PHONY: help run test policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots openapi
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -82,6 +83,9 @@ profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s against 
 
 fuzz: $(NODE_MODULES) ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
 	node --import tsx test/fuzz/main.ts
+
+openapi: $(NODE_MODULES) ## Write docs/openapi.json, the OpenAPI document for the committed bundle (commit it; a test fails when it is stale)
+	node --import tsx test/contract/openapi-file.ts
 
 screenshots: $(NODE_MODULES) ## Retake the README's console screenshots (docs/console-*.png) in chromium (apt-get install chromium)
 	node --import tsx test/console/screenshots.ts
