@@ -16,7 +16,7 @@ before(async () => {
 });
 after(() => served?.close());
 
-async function call(method: string, path: string, body?: unknown, headers = auth) {
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = auth) {
   const res = await fetch(served.url + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return { status: res.status, body: (await res.json()) as any };
 }
