@@ -13,7 +13,7 @@ GHZ := $(CURDIR)/.cache/bin/ghz
 # its dependency graph is far larger than opa's and must not move opa's.
 CADDY := $(CURDIR)/.cache/bin/caddy
 BUNDLE := bundles/portkey.tar.gz
-ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages
+ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages -e portkey/authz/permissions
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
@@ -24,7 +24,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots
+.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s against 
 
 fuzz: $(NODE_MODULES) ## Long grammar-based fuzz run over every API (FUZZ_REQUESTS=100000, FUZZ_SEED; prints per-API counts and every violation; not part of test)
 	node --import tsx test/fuzz/main.ts
+
+openapi: $(NODE_MODULES) ## Write docs/openapi.json, the OpenAPI document for the committed bundle (commit it; a test fails when it is stale)
+	node --import tsx test/contract/openapi-file.ts
 
 screenshots: $(NODE_MODULES) ## Retake the README's console screenshots (docs/console-*.png) in chromium (apt-get install chromium)
 	node --import tsx test/console/screenshots.ts

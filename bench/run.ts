@@ -22,6 +22,7 @@ import { freePort, RedisServer } from '../test/support/redis.ts';
 import { gatewayCalls, JWT_SECRET } from './gateway-calls.ts';
 import { ghz, type HttpRequest, pinned, pinning, type Pinning, pinRunning, type Row, vegeta, wrk } from './load.ts';
 import { requestsFor, workspaceOf, type Body } from './inputs.ts';
+import { permissionsRows, PERMISSIONS_BODY_LIMIT, printPermissionsRows } from './permissions.ts';
 
 const OPA = process.env.OPA_BIN ?? '.cache/bin/opa';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
@@ -439,6 +440,13 @@ async function main(): Promise<void> {
     const exports = { posts: sink.posts() - logUploads.posts, bytes: sink.bytes() - logUploads.bytes };
     sink.server.close();
 
+    // The batch of every cell a permissions call answers is larger than the default body limit.
+    const permissionsSidecar = await startPortcullis(redisServer.url, { BODY_LIMIT: PERMISSIONS_BODY_LIMIT });
+    children.push(permissionsSidecar.child);
+    const resourceTypes = ((await (await fetch(`${permissionsSidecar.base}/v1/families`)).json()) as { families: Array<{ resourceTypes: string[] }> }).families.flatMap((f) => f.resourceTypes);
+    const permissions = await permissionsRows(permissionsSidecar.base, ADMIN_TOKEN, resourceTypes, DURATION);
+    await stop(permissionsSidecar.child);
+
     const opa = await startOpa();
     children.push(opa.child);
     const inlined = bodies.map((b) => ({ input: { ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } } }));
@@ -448,6 +456,7 @@ async function main(): Promise<void> {
     await stop(opa.child);
 
     printRows(rows);
+    printPermissionsRows(permissions);
     // HMGET fetches settings; HGET re-checks a cached entry's version every SETTINGS_REVALIDATE_MS
     // (the bound on staleness should an invalidation be lost); the rest is the audit writer.
     console.log(`\nRedis commands during the two audited runs: ${JSON.stringify(commands)}`);

@@ -94,6 +94,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
       maxDirectory: config.directoryCacheMax,
       revalidateAfterMs: config.settingsRevalidateMs,
       maxStaleMs: config.settingsMaxStaleMs,
+      minVersionWaitMs: config.settingsMinVersionWaitMs,
       familyNames: () => policy.require().families.names,
       stats: metrics.cacheStats,
     });

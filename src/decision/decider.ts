@@ -5,17 +5,32 @@ import type { AuditSink, DecisionApi, DecisionIdFactory, DecisionRecord, Gateway
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
-import type { SettingsSnapshot, SettingsStore } from '../settings/types.ts';
+import { SettingsStaleError, type SettingsSnapshot, type SettingsStore } from '../settings/types.ts';
 import { ApiError } from '../errors.ts';
 import { errorSummary } from '../log.ts';
 import type { TraceHeaders, Tracing } from './tracing.ts';
+import { settingsStale } from './freshness.ts';
+import type { PermissionCell, PermissionMatrix, PermissionsRequest } from './permissions.ts';
 import type { AuthorizeRequest } from './request.ts';
 
 /** The answer to a decision request: the policy's decision plus its id and the bundle revision. */
 export interface DecisionAnswer extends PolicyDecision {
   decisionId: string;
   bundleRevision: string;
+  /** The organization's settings version the decision used; absent when it used none (read none, or could not). */
+  settingsVersion?: number;
 }
+
+/** The answer of POST /v1/permissions: every cell, and what they were decided with. */
+export interface PermissionsAnswer {
+  workspaces: PermissionMatrix;
+  /** The oldest settings version a cell used (all are at least this new); null when none were read. */
+  settingsVersion: number | null;
+  bundleRevision: string;
+  decisionId: string;
+}
+
+export const PERMISSIONS_ENTRYPOINT = 'portkey/authz/permissions';
 
 export interface DecideOptions {
   /** Recorded with the decision; the answer is the real decision either way. */
@@ -28,6 +43,8 @@ export interface DecideOptions {
   requestedBy?: string;
   /** The gateways' original request, recorded for the decision log. */
   gatewayRequest?: GatewayRequestContext;
+  /** Decide only with settings at least this new (read-your-writes); 503 settings_stale otherwise. */
+  minSettingsVersion?: number;
 }
 
 export interface DeciderOptions {
@@ -47,6 +64,8 @@ const SETTINGS_UNAVAILABLE = 'settings_unavailable';
 const DIRECTORY_UNAVAILABLE = 'directory_unavailable';
 const UNKNOWN_WORKSPACE = 'unknown_workspace';
 const EVALUATION_FAILED = 'evaluation_failed';
+/** The reason of a permissions record: a summary of many cells, not one decision. */
+export const PERMISSIONS_SUMMARY = 'permissions_summary';
 
 /**
  * The reasons of decisions made here rather than by the policy, with the sentence each
@@ -58,6 +77,7 @@ export const OUTSIDE_POLICY_MESSAGES: Readonly<Record<string, string>> = {
   [DIRECTORY_UNAVAILABLE]: 'The workspace directory cannot be read right now, so the workspace\'s organization is unknown; denied until it can be read.',
   [SETTINGS_UNAVAILABLE]: 'The organization\'s settings cannot be read right now; denied until they can be read.',
   [EVALUATION_FAILED]: 'The policy could not be evaluated for this request; denied.',
+  [PERMISSIONS_SUMMARY]: 'A permissions call: the record sums up the cells it answered, each decided as its own request would be.',
 };
 
 /** Reasons of decisions made without evaluating the policy on the recorded input (replay skips them). */
@@ -150,8 +170,9 @@ export class Decider {
     // any organization's settings it likes, and the record cannot carry them.
     if (!verdict && !crossOrg) {
       try {
-        snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId);
+        snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId, options.minSettingsVersion);
       } catch (error) {
+        if (error instanceof SettingsStaleError) throw settingsStale(error);
         this.metrics.settingsErrors.inc();
         this.settingsOutage.note(error, request.resource.orgId);
         // Every decision, not only those a setting decides: which decisions need no
@@ -180,6 +201,7 @@ export class Decider {
     const answer = decision as DecisionAnswer;
     answer.decisionId = decisionId;
     answer.bundleRevision = engine.revision;
+    if (snapshot) answer.settingsVersion = snapshot.version;
     const latencySeconds = (performance.now() - started) / 1000;
     this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
@@ -193,6 +215,76 @@ export class Decider {
       this.log.error({ err: failure, decisionId, api }, 'policy evaluation failed');
       throw new ApiError(500, EVALUATION_FAILED, `the policy could not be evaluated; decision ${decisionId} was recorded as denied`, [], { decisionId });
     }
+    return answer;
+  }
+
+  /**
+   * Every cell of a principal's workspaces x types x actions, evaluated by the policy's
+   * permissions entrypoint in one call. Each workspace is placed by the workspace directory
+   * as a decision is (placeInDirectory) and read with the settings a decision would use, and
+   * a cell decided outside the policy (the directory's denial, settings unreadable) is the
+   * denial decide() would give: each cell equals the decision of the same request. Recorded
+   * as one audit record whose summary counts the cells.
+   */
+  async permissions(asked: PermissionsRequest, options: DecideOptions = {}): Promise<PermissionsAnswer> {
+    const started = performance.now();
+    const { principal } = asked;
+    const decisionId = this.newDecisionId(principal.orgId);
+    const places: Record<string, { orgId: string; settings: typeof NO_SETTINGS }> = Object.create(null);
+    const verdicts = new Map<string, PolicyDecision>();
+    const unread = new Set<string>();
+    let oldest: number | null = null;
+    await Promise.all(
+      asked.workspaceIds.map(async (workspaceId) => {
+        const probe: AuthorizeRequest = { principal, action: 'read', resource: { type: asked.resourceTypes[0]!, orgId: principal.orgId, workspaceId } };
+        const { request, verdict } = await this.placeInDirectory(probe);
+        if (verdict) return void verdicts.set(workspaceId, verdict);
+        const orgId = request.resource.orgId;
+        // As in decide(): another organization's settings are never read.
+        if (orgId !== principal.orgId) return void (places[workspaceId] = { orgId, settings: NO_SETTINGS });
+        try {
+          const snapshot = await this.store.snapshot(orgId, workspaceId, options.minSettingsVersion);
+          places[workspaceId] = { orgId, settings: { org: snapshot.org, workspace: snapshot.workspace } };
+          oldest = oldest === null ? snapshot.version : Math.min(oldest, snapshot.version);
+        } catch (error) {
+          if (error instanceof SettingsStaleError) throw settingsStale(error);
+          this.metrics.settingsErrors.inc();
+          this.settingsOutage.note(error, orgId);
+          places[workspaceId] = { orgId, settings: NO_SETTINGS };
+          unread.add(workspaceId);
+        }
+      }),
+    );
+    const engine = this.policy.require();
+    let matrix: PermissionMatrix;
+    try {
+      matrix = (engine.evaluate(PERMISSIONS_ENTRYPOINT, { principal, resourceTypes: asked.resourceTypes, actions: asked.actions, workspaces: places }) ?? {}) as PermissionMatrix;
+    } catch (error) {
+      this.log.error({ err: error, decisionId, api: 'permissions' }, 'policy evaluation failed');
+      throw new ApiError(500, EVALUATION_FAILED, 'the policy could not be evaluated for this permissions request', [], { decisionId });
+    }
+    const workspaces: PermissionMatrix = Object.create(null);
+    let allowed = 0;
+    let cells = 0;
+    for (const workspaceId of asked.workspaceIds) {
+      const verdict = verdicts.get(workspaceId);
+      const byType: PermissionMatrix[string] = (workspaces[workspaceId] = Object.create(null));
+      for (const type of asked.resourceTypes) {
+        const byAction: Record<string, PermissionCell> = (byType[type] = Object.create(null));
+        for (const action of asked.actions) {
+          let cell: PermissionCell = verdict ? { allow: false, reason: verdict.reason } : matrix[workspaceId]![type]![action]!;
+          // As decide(): unreadable settings deny every cell, not only those a setting decides.
+          if (unread.has(workspaceId) && !this.failOpen) cell = { allow: false, reason: SETTINGS_UNAVAILABLE };
+          byAction[action] = cell;
+          cells++;
+          if (cell.allow) allowed++;
+        }
+      }
+    }
+    const answer: PermissionsAnswer = { workspaces, settingsVersion: oldest, bundleRevision: engine.revision, decisionId };
+    const latencySeconds = (performance.now() - started) / 1000;
+    this.metrics.decisionSeconds.observe(latencySeconds);
+    this.audit.record(permissionsRecord(answer, asked, { allowed, denied: cells - allowed }, latencySeconds, options));
     return answer;
   }
 
@@ -270,5 +362,35 @@ function toRecord(
   if (options.path) record.path = options.path;
   if (options.requestedBy) record.requestedBy = options.requestedBy;
   if (options.gatewayRequest) record.gatewayRequest = options.gatewayRequest;
+  return record;
+}
+
+/**
+ * The one record of a permissions call. Its cells are many decisions, so the record holds
+ * their summary (counts and the workspaces asked) rather than each: `allow` says that every
+ * cell allowed, the resource and action are "*" (all that were asked), and the workspace is
+ * the first one asked (each is listed in `permissions.workspaceIds`).
+ */
+function permissionsRecord(answer: PermissionsAnswer, asked: PermissionsRequest, counts: { allowed: number; denied: number }, latencySeconds: number, options: DecideOptions): DecisionRecord {
+  const { principal } = asked;
+  const resource = { type: '*', orgId: principal.orgId, workspaceId: asked.workspaceIds[0] ?? '*' };
+  const record: DecisionRecord = {
+    decisionId: answer.decisionId,
+    timestamp: isoNow(),
+    api: 'permissions',
+    orgId: principal.orgId,
+    workspaceId: resource.workspaceId,
+    principal,
+    action: '*',
+    resource,
+    allow: counts.denied === 0,
+    reason: PERMISSIONS_SUMMARY,
+    bundleRevision: answer.bundleRevision,
+    settingsVersion: answer.settingsVersion,
+    latencyMs: latencySeconds * 1000,
+    input: { principal, action: '*', resource, settings: NO_SETTINGS } as unknown as DecisionRecord['input'],
+    permissions: { workspaceIds: asked.workspaceIds, resourceTypes: asked.resourceTypes, actions: asked.actions, ...counts },
+  };
+  if (options.requestedBy) record.requestedBy = options.requestedBy;
   return record;
 }

@@ -6,7 +6,7 @@ import type { SettingSource } from '../engine/engine.ts';
 import type { SettingsSnapshot } from '../settings/types.ts';
 
 /** The APIs a decision can be asked through (an audit query filters by them). */
-export const DECISION_APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz_grpc'] as const;
+export const DECISION_APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz_grpc', 'permissions'] as const;
 export type DecisionApi = (typeof DECISION_APIS)[number];
 
 export interface DecisionRecord {
@@ -49,6 +49,16 @@ export interface DecisionRecord {
    * placed the workspace, and when it is off (WORKSPACE_DIRECTORY=off).
    */
   orgUnverified?: true;
+  /** A permissions call's summary: what it asked and how many of its cells allowed and denied. */
+  permissions?: PermissionsSummary;
+}
+
+export interface PermissionsSummary {
+  workspaceIds: string[];
+  resourceTypes: string[];
+  actions: string[];
+  allowed: number;
+  denied: number;
 }
 
 /** The original request a gateway decision was asked about; header names lower-case. */

@@ -56,7 +56,7 @@ type Raw = Record<string, unknown>;
  * prefix (`at`, e.g. "input.") and joined to it only when a problem is reported: a valid
  * request, the hot path, builds no field names at all.
  */
-class Reader {
+export class Reader {
   readonly errors: FieldError[] = [];
 
   constructor(private readonly at: string) {}
@@ -119,6 +119,22 @@ export function parseAuthorizeRequest(body: unknown, resourceTypes: readonly str
   read.onlyKnown(rawPrincipal, 'principal.', PRINCIPAL_FIELDS);
   read.onlyKnown(rawResource, 'resource.', RESOURCE_FIELDS);
 
+  const request: AuthorizeRequest = {
+    principal: readPrincipal(read, rawPrincipal),
+    action: read.oneOf(raw.action, 'action', ACTIONS),
+    resource: {
+      type: read.oneOf(rawResource.type, 'resource.type', resourceTypes),
+      orgId: read.id(rawResource.orgId, 'resource.orgId'),
+      workspaceId: read.id(rawResource.workspaceId, 'resource.workspaceId'),
+    },
+  };
+  if (rawResource.id !== undefined) request.resource.id = read.id(rawResource.id, 'resource.id');
+  if (read.errors.length > 0) throw invalidInput(read.errors);
+  return request;
+}
+
+/** The principal of a request (`principal.` fields, checked for unknown ones by the caller): every API that takes one reads it here. */
+export function readPrincipal(read: Reader, rawPrincipal: Raw): Principal {
   const workspaceRoles: Record<string, WorkspaceRole> = Object.create(null);
   const rawRoles = rawPrincipal.workspaceRoles ?? {};
   if (!isJsonObject(rawRoles)) {
@@ -136,22 +152,10 @@ export function parseAuthorizeRequest(body: unknown, resourceTypes: readonly str
       workspaceRoles[workspaceId] = (WORKSPACE_ROLES as readonly unknown[]).includes(role) ? (role as WorkspaceRole) : read.oneOf(role, `principal.workspaceRoles.${workspaceId}`, WORKSPACE_ROLES);
     }
   }
-
-  const request: AuthorizeRequest = {
-    principal: {
-      id: read.id(rawPrincipal.id, 'principal.id'),
-      orgId: read.id(rawPrincipal.orgId, 'principal.orgId'),
-      orgRole: read.oneOf(rawPrincipal.orgRole, 'principal.orgRole', ORG_ROLES),
-      workspaceRoles,
-    },
-    action: read.oneOf(raw.action, 'action', ACTIONS),
-    resource: {
-      type: read.oneOf(rawResource.type, 'resource.type', resourceTypes),
-      orgId: read.id(rawResource.orgId, 'resource.orgId'),
-      workspaceId: read.id(rawResource.workspaceId, 'resource.workspaceId'),
-    },
+  return {
+    id: read.id(rawPrincipal.id, 'principal.id'),
+    orgId: read.id(rawPrincipal.orgId, 'principal.orgId'),
+    orgRole: read.oneOf(rawPrincipal.orgRole, 'principal.orgRole', ORG_ROLES),
+    workspaceRoles,
   };
-  if (rawResource.id !== undefined) request.resource.id = read.id(rawResource.id, 'resource.id');
-  if (read.errors.length > 0) throw invalidInput(read.errors);
-  return request;
 }

@@ -39,6 +39,7 @@ const DEFAULT_PATH: Record<DecisionApi, string> = {
   opa_batch: DECISION_PATH,
   ext_authz_http: ALLOW_PATH,
   ext_authz_grpc: ALLOW_PATH,
+  permissions: 'portkey/authz/permissions',
 };
 
 export interface EventOptions {

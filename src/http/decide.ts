@@ -11,6 +11,8 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { DecisionApi } from '../decision/record.ts';
 import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider.ts';
+import { minSettingsVersion, MIN_SETTINGS_VERSION_FIELD, MIN_SETTINGS_VERSION_HEADER } from '../decision/freshness.ts';
+import { parsePermissionsRequest } from '../decision/permissions.ts';
 import { parseAuthorizeRequest } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
@@ -34,9 +36,12 @@ export interface DecisionApiOptions {
 /** The data paths served, and how each turns a decision into the rule's value. */
 const DOCUMENTS: Record<string, (answer: DecisionAnswer) => unknown> = {
   'portkey/authz/allow': (answer) => answer.allow,
-  'portkey/authz/decision': ({ decisionId: _id, bundleRevision: _revision, ...decision }): PolicyDecision => decision,
+  'portkey/authz/decision': ({ decisionId: _id, bundleRevision: _revision, settingsVersion: _version, ...decision }): PolicyDecision => decision,
 };
 
+export const PERMISSIONS_PATH = '/v1/permissions';
+/** The permissions call as an OPA data path: {"input": <permissions request>} -> {"result": <answer>}. */
+const PERMISSIONS_DOCUMENT = 'portkey/authz/permissions';
 const DATA_PREFIX = '/v1/data/';
 const BATCH_PREFIX = '/v1/batch/data/';
 const MAX_BATCH = 1000;
@@ -53,17 +58,31 @@ type Query = URLSearchParams;
 /** The query of a URL without one (most requests): read, never written. */
 const NO_QUERY: Query = new URLSearchParams();
 /** Who asked and the trace they are in: the DecideOptions every decision of a request shares. */
-type Asked = Pick<DecideOptions, 'trace' | 'requestedBy'>;
+type Asked = Pick<DecideOptions, 'trace' | 'requestedBy' | 'minSettingsVersion'>;
 
 export function decisionApi(decider: Decider, options: DecisionApiOptions, fallback: RequestListener): RequestListener {
-  const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => ({ status: 200, body: await decider.decide(parseAuthorizeRequest(body, decider.resourceTypes()), 'authorize', asked) });
+  const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => {
+    const { rest, options: fresh } = freshness(body, asked);
+    return { status: 200, body: await decider.decide(parseAuthorizeRequest(rest, decider.resourceTypes()), 'authorize', fresh) };
+  };
+
+  const permissions = async (body: unknown, asked: Asked, at = '') => {
+    const request = parsePermissionsRequest(body, decider.resourceTypes(), at);
+    const stricter = minSettingsVersion(request.minSettingsVersion, asked.minSettingsVersion === undefined ? undefined : String(asked.minSettingsVersion));
+    return decider.permissions(request, { ...asked, ...(stricter === undefined ? {} : { minSettingsVersion: stricter }) });
+  };
 
   const data = async (path: string, body: unknown, query: Query, asked: Asked): Promise<Reply> => {
+    if (path === PERMISSIONS_DOCUMENT) {
+      if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
+      const { decisionId, ...result } = await permissions(body.input, freshness(body, asked).options, 'input.');
+      return { status: 200, body: { result, decision_id: decisionId } };
+    }
     const document = DOCUMENTS[path];
     // As OPA answers a path with no rule: 200 with no result (OPA's `warning` says why).
     if (!document) return { status: 200, body: { warning: UNDEFINED_WARNING(path) } };
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
-    const answer = await decider.decide(parseAuthorizeRequest(body.input, decider.resourceTypes(), 'input.'), 'opa_data', { ...asked, path });
+    const answer = await decider.decide(parseAuthorizeRequest(body.input, decider.resourceTypes(), 'input.'), 'opa_data', { ...freshness(body, asked).options, path });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
     return { status: 200, body: reply };
@@ -76,6 +95,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     const ids = Object.keys(inputs);
     if (ids.length > MAX_BATCH) throw invalidInput([{ field: 'inputs', message: `must have at most ${MAX_BATCH} entries` }]);
     const common = (body as Record<string, unknown>).common_input;
+    const fresh = freshness(body, asked).options;
     // Every item counts against the body limit as it is once common_input is merged into
     // it: otherwise one small request could make a thousand large decisions and records.
     if (common !== undefined) {
@@ -96,7 +116,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       ids.map(async (id) => {
         try {
           const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), decider.resourceTypes(), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
-          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...asked, path });
+          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...fresh, path });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
           failed++;
@@ -119,6 +139,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed('POST');
+    if (path === PERMISSIONS_PATH) return method === 'POST' ? async (body, _query, asked) => ({ status: 200, body: await permissions(body, asked) }) : methodNotAllowed('POST');
     if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: decisionRequestSchema(decider.resourceTypes()) }) : methodNotAllowed('GET');
     // OPA's default decision (POST / with the raw input) is data.system.main, which
     // Portcullis does not define: answered as OPA answers when none is configured.
@@ -163,9 +184,23 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   };
 }
 
-/** The client's address (host:port, OPA's requested_by) and its W3C trace context, if it sent one. */
+/**
+ * The request's minSettingsVersion, from its body's top-level field (taken out, so that the
+ * strict request parser does not see it) and its header, the stricter of the two.
+ */
+function freshness(body: unknown, asked: Asked): { rest: unknown; options: Asked } {
+  if (!isJsonObject(body) || !Object.hasOwn(body, MIN_SETTINGS_VERSION_FIELD)) return { rest: body, options: asked };
+  const { [MIN_SETTINGS_VERSION_FIELD]: field, ...rest } = body;
+  const header = asked.minSettingsVersion === undefined ? undefined : String(asked.minSettingsVersion);
+  const version = minSettingsVersion(field, header);
+  return { rest, options: version === undefined ? asked : { ...asked, minSettingsVersion: version } };
+}
+
+/** The client's address (host:port, OPA's requested_by), its W3C trace context and the settings version it asks for, if any. */
 function askedBy(req: IncomingMessage): Asked {
   const asked: Asked = {};
+  const version = minSettingsVersion(undefined, req.headers[MIN_SETTINGS_VERSION_HEADER.toLowerCase()]);
+  if (version !== undefined) asked.minSettingsVersion = version;
   const { remoteAddress, remotePort } = req.socket;
   if (remoteAddress) asked.requestedBy = `${remoteAddress}:${remotePort}`;
   const { traceparent, tracestate } = req.headers;

@@ -1,6 +1,6 @@
 // In-process settings store: the embedded default of `make run` and of tests that
 // are not about Redis. Same semantics as the Redis store, including versions.
-import { flattenOrg, flattenWorkspace, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned } from './types.ts';
+import { flattenOrg, flattenWorkspace, SettingsStaleError, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned } from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
 interface OrgEntry {
@@ -25,8 +25,10 @@ export class MemorySettingsStore implements SettingsStore {
     return store;
   }
 
-  async snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
+  async snapshot(orgId: string, workspaceId: string, minVersion?: number): Promise<SettingsSnapshot> {
     const entry = this.orgs.get(orgId);
+    // This store is the store of record: a version it has not reached is not on its way.
+    if (minVersion !== undefined && (entry?.version ?? 0) < minVersion) throw new SettingsStaleError(orgId, minVersion, entry?.version ?? 0);
     return {
       org: flattenOrg(entry?.settings ?? []),
       workspace: flattenWorkspace(entry?.workspaces.get(workspaceId)?.values() ?? []),

@@ -43,7 +43,7 @@ import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { connectRedis, openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
 import type { ReplicaRequirement } from '../config.ts';
-import { flattenOrg, flattenWorkspace, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type OrgSettings, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned, type WorkspaceSettings } from './types.ts';
+import { flattenOrg, flattenWorkspace, SettingsStaleError, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type OrgSettings, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned, type WorkspaceSettings } from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
 const keyOf = (orgId: string) => `portcullis:settings:{${orgId}}`;
@@ -147,6 +147,8 @@ export interface RedisStoreOptions {
   maxDirectory: number;
   revalidateAfterMs: number;
   maxStaleMs: number;
+  /** How long a snapshot asked for at least a version keeps reading Redis for it before SettingsStaleError (default: no wait, one read). */
+  minVersionWaitMs?: number;
   /** The active bundle's family names: the fields a snapshot reads. A new array means new families (the cache is dropped). */
   familyNames: () => readonly string[];
   stats?: CacheStats;
@@ -210,7 +212,8 @@ export class RedisSettingsStore implements SettingsStore {
     }
   }
 
-  async snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot> {
+  async snapshot(orgId: string, workspaceId: string, minVersion?: number): Promise<SettingsSnapshot> {
+    if (minVersion !== undefined && (this.cache.get(orgId)?.version ?? -1) < minVersion) return this.atLeast(orgId, workspaceId, minVersion);
     const families = this.options.familyNames();
     if (families !== this.cachedFamilies) {
       // A bundle with other families: snapshots read for the old ones lack the new fields.
@@ -247,6 +250,24 @@ export class RedisSettingsStore implements SettingsStore {
     }
     this.options.stats?.onMiss();
     return this.fetchOnce(orgId, workspaceId);
+  }
+
+  /**
+   * A snapshot at `minVersion` or newer, read from Redis past the cache (a cached entry may
+   * be older: this instance need not have heard the write yet). A replica-lagged or not yet
+   * visible write is read again, until minVersionWaitMs has passed; never an older answer.
+   * Redis unreachable is the ordinary error (the decision fails closed); cached entries do
+   * not stand in for it, being older than asked.
+   */
+  private async atLeast(orgId: string, workspaceId: string, minVersion: number): Promise<SettingsSnapshot> {
+    const deadline = this.now() + (this.options.minVersionWaitMs ?? 0);
+    for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+      // Not fetchOnce: a read already on its way may have left before the write.
+      const snapshot = await this.fetch(orgId, workspaceId);
+      if (snapshot.version >= minVersion) return snapshot;
+      if (this.now() >= deadline) throw new SettingsStaleError(orgId, minVersion, snapshot.version);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   async readOrg(orgId: string, family: string): Promise<Versioned<FamilyDocument>> {

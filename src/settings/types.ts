@@ -56,8 +56,13 @@ export function flattenWorkspace(documents: Iterable<SettingValues>): WorkspaceS
 
 /** The one interface both stores implement: Redis in production, memory for `make run`. */
 export interface SettingsStore {
-  /** Settings for a decision in (org, workspace). Served from cache where the store has one. */
-  snapshot(orgId: string, workspaceId: string): Promise<SettingsSnapshot>;
+  /**
+   * Settings for a decision in (org, workspace). Served from cache where the store has one.
+   * With `minVersion` (a version a settings write answered, for reading one's own writes on
+   * any instance) a cached snapshot older than it is read again from the store of record;
+   * SettingsStaleError when the store does not reach that version within its bounded wait.
+   */
+  snapshot(orgId: string, workspaceId: string, minVersion?: number): Promise<SettingsSnapshot>;
   /** One family's stored org document and the organization's version, read together (one round trip). */
   readOrg(orgId: string, family: string): Promise<Versioned<FamilyDocument>>;
   readWorkspace(orgId: string, workspaceId: string, family: string): Promise<Versioned<SettingValues>>;
@@ -109,5 +114,17 @@ export class WorkspaceOwnedError extends Error {
   override name = 'WorkspaceOwnedError';
   constructor(readonly workspaceId: string) {
     super(`workspace ${workspaceId} belongs to another organization`);
+  }
+}
+
+/** The store could not give settings as new as the version asked for: no decision may use older ones. */
+export class SettingsStaleError extends Error {
+  override name = 'SettingsStaleError';
+  constructor(
+    readonly orgId: string,
+    readonly wanted: number,
+    readonly current: number,
+  ) {
+    super(`the settings of organization ${JSON.stringify(orgId)} are at version ${current}, older than the ${wanted} asked for`);
   }
 }

@@ -111,7 +111,7 @@ for (const kind of kinds) {
 
     test('a mistyped API or action is a 400 that suggests the name meant', async () => {
       const api = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1&api=opa-data').set(auth).expect(400);
-      assert.deepEqual(api.body.errors, [{ field: 'api', code: 'invalid_value', message: 'must be one of authorize, opa_data, opa_batch, ext_authz_http, ext_authz_grpc; did you mean opa_data?' }]);
+      assert.deepEqual(api.body.errors, [{ field: 'api', code: 'invalid_value', message: 'must be one of authorize, opa_data, opa_batch, ext_authz_http, ext_authz_grpc, permissions; did you mean opa_data?' }]);
       const action = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1&action=raed').set(auth).expect(400);
       assert.match(action.body.errors[0].message, /did you mean read\?$/);
     });

@@ -10,7 +10,7 @@ import { ErrorNote, has, ScopeNote } from '../components/notes.js';
 
 const FILTERS = ['orgId', 'workspaceId', 'principalId', 'allow', 'reason', 'resourceType', 'action', 'api', 'from', 'to'];
 // The APIs a decision is asked through: DECISION_APIS of src/audit/record.ts (the audit API refuses any other).
-const APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz_grpc'];
+const APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz_grpc', 'permissions'];
 const CHART_BUCKETS = 24;
 const DAY_MS = 24 * 3600 * 1000;
 const EXPORT_MAX = 100_000;
