@@ -7,6 +7,7 @@ import { load as loadYaml } from 'js-yaml';
 import type { Logger } from 'pino';
 import { createAuditLog } from './audit/factory.ts';
 import type { AuditLog, AuditSink } from './audit/record.ts';
+import { trimRecord } from './audit/trim.ts';
 import { ConfigError, type Config } from './config.ts';
 import { Decider } from './decision/decider.ts';
 import { createDecisionLogs } from './decisionlogs/sink.ts';
@@ -111,7 +112,11 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const auditSink: AuditSink = config.auditEnabled ? audit : { record: () => undefined };
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
-  const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
+  // Trimmed once, before any buffer holds it: every copy a sink keeps is bounded in bytes.
+  const maxRecordBytes = config.auditRecordMaxBytes;
+  const sink: AuditSink = decisionLogs
+    ? { record: (r) => { const trimmed = trimRecord(r, maxRecordBytes); auditSink.record(trimmed); decisionLogs.record(trimmed); } }
+    : { record: (r) => auditSink.record(trimRecord(r, maxRecordBytes)) };
   const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen, tracing);
   const gateway = gatewayFor(decider);
   const grpc = new GrpcExtAuthz(gateway, log);

@@ -43,6 +43,19 @@ export interface DecisionRecord {
   requestedBy?: string;
   /** For the gateways: the original request as described by Envoy or nginx, credentials removed. */
   gatewayRequest?: GatewayRequestContext;
+  /** Set when the workspace directory did not confirm the record's organization: the record goes to the unverified bucket. */
+  orgUnverified?: true;
+  /** What trimRecord (trim.ts) left out to bound the record. */
+  trimmed?: RecordTrim;
+}
+
+export interface RecordTrim {
+  /** Workspace roles of the principal other than the requested workspace's, not kept. */
+  otherWorkspaceRoles?: number;
+  /** Free-text strings (gateway request, client address) shortened to fit the byte cap. */
+  truncated?: number;
+  /** Still larger than the cap after every cut: what is left is the decision itself. */
+  overCap?: true;
 }
 
 /** The original request a gateway decision was asked about; header names lower-case. */
@@ -120,6 +133,8 @@ export interface DecisionFilter {
   resourceType?: string;
   action?: string;
   api?: DecisionApi;
+  /** Search the unverified bucket (records whose organization the directory did not confirm) for orgId's records instead of its own stream. */
+  unverified?: boolean;
   /** Inclusive bounds, milliseconds since the epoch. */
   from?: number;
   to?: number;

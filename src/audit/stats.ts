@@ -14,6 +14,8 @@ export interface AuditStats {
   replayed(count: number): void;
   /** Records lost: the spill file could not be written. */
   dropped(count: number): void;
+  /** Bytes of records the audit log holds in memory (the memory log: what it keeps; the Redis log: what waits for Redis). */
+  heldBytes(bytes: number): void;
 }
 
 export const NO_AUDIT_STATS: AuditStats = {
@@ -24,4 +26,5 @@ export const NO_AUDIT_STATS: AuditStats = {
   spilled: () => undefined,
   replayed: () => undefined,
   dropped: () => undefined,
+  heldBytes: () => undefined,
 };

@@ -84,7 +84,7 @@ export class Decider {
     const decisionId = newDecisionId(asked.principal.orgId);
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
-    const { request, verdict } = await this.placeInDirectory(asked, options);
+    const { request, verdict, owner } = await this.placeInDirectory(asked, options);
     const crossOrg = request.principal.orgId !== request.resource.orgId;
     let snapshot: SettingsSnapshot | null = null;
     // Another organization's settings can never decide (the policy denies cross_org
@@ -126,6 +126,7 @@ export class Decider {
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
     const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
     if (family) record.family = family;
+    if (options.workspaceDirectory !== 'off' && owner !== record.orgId) record.orgUnverified = true;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
     if (failure !== undefined) {
@@ -141,7 +142,7 @@ export class Decider {
    * the decision APIs keep the caller's organization, but a directory that knows the
    * workspace under another organization makes the decision cross_org.
    */
-  private async placeInDirectory(request: AuthorizeRequest, options: DecideOptions): Promise<{ request: AuthorizeRequest; verdict?: PolicyDecision }> {
+  private async placeInDirectory(request: AuthorizeRequest, options: DecideOptions): Promise<{ request: AuthorizeRequest; verdict?: PolicyDecision; owner?: string | null }> {
     const directory = options.workspaceDirectory ?? 'checks';
     if (directory === 'off') return { request };
     const { workspaceId, orgId } = request.resource;
@@ -157,15 +158,15 @@ export class Decider {
       return { request, verdict: denied(SETTINGS_UNAVAILABLE, 'The workspace directory cannot be read right now; denied until it can.') };
     }
     if (directory === 'decides') {
-      if (owner === null) return { request, verdict: denied('unknown_workspace', `Workspace ${workspaceId} is not in the workspace directory.`) };
-      return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
+      if (owner === null) return { request, owner, verdict: denied('unknown_workspace', `Workspace ${workspaceId} is not in the workspace directory.`) };
+      return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } }, owner };
     }
     // The policy denies cross_org whenever the principal's and the resource's organizations
     // differ: a workspace of another organization is decided so, and recorded so.
     if (owner !== null && owner !== orgId && request.principal.orgId !== owner) {
-      return { request: { ...request, resource: { ...request.resource, orgId: owner } } };
+      return { request: { ...request, resource: { ...request.resource, orgId: owner } }, owner };
     }
-    return { request };
+    return { request, owner };
   }
 }
 

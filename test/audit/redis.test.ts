@@ -53,9 +53,10 @@ async function tempDir(): Promise<string> {
 }
 
 function counting(): AuditStats & { counts: Record<string, number> } {
-  const counts: Record<string, number> = { recorded: 0, written: 0, duplicates: 0, spilled: 0, replayed: 0, dropped: 0, buffered: 0 };
+  const counts: Record<string, number> = { recorded: 0, written: 0, duplicates: 0, spilled: 0, replayed: 0, dropped: 0, buffered: 0, heldBytes: 0 };
   return {
     counts,
+    heldBytes: (n) => (counts.heldBytes = n),
     recorded: () => counts.recorded!++,
     written: (n) => (counts.written! += n),
     duplicates: (n) => (counts.duplicates! += n),

@@ -26,6 +26,7 @@ function counting(): DecisionLogStats & { counts: Record<string, number> } {
     spilled: (n) => (counts.spilled! += n),
     dropped: (n) => (counts.dropped! += n),
     buffered: () => undefined,
+    bufferedBytes: () => undefined,
   };
 }
 
