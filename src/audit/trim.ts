@@ -56,7 +56,8 @@ function truncate(record: DecisionRecord, maxBytes: number): DecisionRecord {
   for (let limit = longest; ; limit = Math.max(MIN_KEPT, limit >> 1)) {
     let cut = 0;
     const shorten = (value: string): string => {
-      if (value.length <= limit) return value;
+      // A cut that saves less than its marker costs would only grow the record.
+      if (value.length <= limit + TRUNCATED(value.length).length) return value;
       cut++;
       // Never split a surrogate pair: a lone half is refused wherever the record goes next.
       let end = limit;
