@@ -70,6 +70,16 @@ export class RedisServer {
     await ready;
   }
 
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a stall, not an outage). */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.process;
     if (!child || child.exitCode !== null) return;
