@@ -170,6 +170,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditHeldBytes = new Gauge({
+    name: 'portcullis_audit_memory_bytes',
+    help: 'Bytes of audit records held in memory: the in-memory log\'s records, or those waiting for Redis (bounded by AUDIT_MEMORY_MAX_BYTES + AUDIT_UNVERIFIED_MAX_BYTES, or AUDIT_BUFFER_BYTES).',
+    registers: [this.registry],
+  });
+
   /** The audit log's counters. */
   get auditStats(): AuditStats {
     const counter = (event: string) => {
@@ -186,6 +192,7 @@ export class Metrics {
       replayed: counter('replayed'),
       dropped: counter('dropped'),
       buffered: (count) => this.auditBuffered.set(count),
+      heldBytes: (bytes) => this.auditHeldBytes.set(bytes),
     };
   }
 
@@ -221,6 +228,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly decisionLogsBufferedBytes = new Gauge({
+    name: 'portcullis_decision_logs_buffered_bytes',
+    help: 'Bytes of decision-log events waiting in memory for upload (bounded by DECISION_LOGS_BUFFER_BYTES).',
+    registers: [this.registry],
+  });
+
   /** The decision-log uploader's counters. */
   get decisionLogStats(): DecisionLogStats {
     const counter = (event: string) => {
@@ -234,6 +247,7 @@ export class Metrics {
       spilled: counter('spilled'),
       dropped: counter('dropped'),
       buffered: (count) => this.decisionLogsBuffered.set(count),
+      bufferedBytes: (bytes) => this.decisionLogsBufferedBytes.set(bytes),
     };
   }
 }

@@ -9,6 +9,7 @@ import { createAuditLog } from './audit/factory.ts';
 import { newDecisionId } from './audit/keys.ts';
 import type { AuditLog, AuditSink } from './decision/record.ts';
 import { ConfigError, parseReplicaRequirement, type Config } from './config.ts';
+import { trimRecord } from './audit/trim.ts';
 import { Decider } from './decision/decider.ts';
 import { createDecisionLogs } from './decisionlogs/sink.ts';
 import { ActivePolicy } from './engine/active.ts';
@@ -117,7 +118,11 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const auditSink: AuditSink = config.auditEnabled ? audit : { record: () => undefined };
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
-  const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
+  // Trimmed once, before any buffer holds it: every copy a sink keeps is bounded in bytes.
+  const maxRecordBytes = config.auditRecordMaxBytes;
+  const sink: AuditSink = decisionLogs
+    ? { record: (r) => { const trimmed = trimRecord(r, maxRecordBytes); auditSink.record(trimmed); decisionLogs.record(trimmed); } }
+    : { record: (r) => auditSink.record(trimRecord(r, maxRecordBytes)) };
   if (!config.workspaceDirectory) {
     log.warn(
       'WORKSPACE_DIRECTORY is off: a resource\'s organization is taken from the request (or the gateway token or route) unchecked, so a principal naming a workspace of another organization is decided as if it were its own',

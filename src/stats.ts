@@ -15,6 +15,8 @@ export interface AuditStats {
   replayed(count: number): void;
   /** Records lost: the spill file could not be written. */
   dropped(count: number): void;
+  /** Bytes of records the audit log holds in memory (the memory log: what it keeps; the Redis log: what waits for Redis). */
+  heldBytes(bytes: number): void;
 }
 
 export const NO_AUDIT_STATS: AuditStats = {
@@ -25,6 +27,7 @@ export const NO_AUDIT_STATS: AuditStats = {
   spilled: () => undefined,
   replayed: () => undefined,
   dropped: () => undefined,
+  heldBytes: () => undefined,
 };
 
 /** The decision-log uploader's counters. */
@@ -39,4 +42,6 @@ export interface DecisionLogStats {
   dropped(count: number): void;
   /** Events waiting in memory. */
   buffered(count: number): void;
+  /** Bytes of the events waiting in memory. */
+  bufferedBytes(bytes: number): void;
 }

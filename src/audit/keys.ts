@@ -6,6 +6,9 @@
 //   portcullis:audit:{<org>}:settings-changes    STREAM  one entry per settings change
 //   portcullis:audit:{<org>}:<stream>:max-lag    STRING  maxLagMs of that stream (query.ts)
 //   portcullis:audit:{<tag>}:ids:<hour>          HASH    record id -> "<streamId> <orgId>"
+//   portcullis:audit-unverified:{u}:decisions    STREAM  the unverified bucket: decisions whose
+//                                                        organization the directory did not confirm
+//   portcullis:audit-unverified:{u}:ids:<hour>   HASH    its id index ("<streamId> ")
 // <org> is the organization id with `%`, `{` and `}` escaped (a brace in an id would
 // otherwise move its keys to other slots); <tag> is a short string that hashes to the
 // organization's slot, so the id index lives beside the streams; <hour> is hours since
@@ -32,6 +35,10 @@ const escapeOrg = (orgId: string) => orgId.replace(/[%{}]/g, (c) => `%${c.charCo
 export const streamKey = (orgId: string, kind: StreamKind) => `portcullis:audit:{${escapeOrg(orgId)}}:${kind}`;
 export const lagKey = (stream: string) => `${stream}:max-lag`;
 export const idIndexKey = (slot: number, hour: number) => `portcullis:audit:{${slotTag(slot)}}:ids:${hour}`;
+// Apart from every organization's keys (another prefix), so no organization id can name them:
+// made-up organizations cost one stream, its lag key and one index hash per hour, whatever their number.
+export const UNVERIFIED_STREAM = 'portcullis:audit-unverified:{u}:decisions';
+export const unverifiedIndexKey = (hour: number) => `portcullis:audit-unverified:{u}:ids:${hour}`;
 
 /** The slot of an organization's audit keys. Cached: the decider asks for every decision. */
 const orgSlots = new Map<string, number>();

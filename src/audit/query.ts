@@ -28,20 +28,21 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
   const { principal: _principal, resource: _resource, ...rest } = record;
   return {
     ts: String(Date.parse(record.timestamp)),
-    k: JSON.stringify([record.workspaceId, record.principal.id, record.allow ? '1' : '0', record.reason, record.resource.type, record.action, record.api]),
+    // The unverified bucket holds many organizations: its entries name theirs as an eighth key.
+    k: JSON.stringify([record.workspaceId, record.principal.id, record.allow ? '1' : '0', record.reason, record.resource.type, record.action, record.api, ...(record.orgUnverified ? [record.orgId] : [])]),
     r: JSON.stringify(rest),
   };
 }
 
 /**
  * The filter keys of a decision entry: workspace, principal, allow ('1'|'0'), reason, resource
- * type, action, API. Entries written before the API was a key have six: their API is read
- * from the record, so a filter by API still finds them.
+ * type, action, API, and in the unverified bucket the organization. Entries written before the
+ * API was a key have six: their API is read from the record, so a filter by API still finds them.
  */
-function keysOf(fields: Record<string, string>): [string, string, string, string, string, string, string] {
+function keysOf(fields: Record<string, string>): [string, string, string, string, string, string, string, string?] {
   const keys = JSON.parse(fields.k!) as string[];
   if (keys.length < 7) keys[6] = (JSON.parse(fields.r!) as { api: string }).api;
-  return keys as [string, string, string, string, string, string, string];
+  return keys as [string, string, string, string, string, string, string, string?];
 }
 
 export function settingsChangeFields(change: SettingsChangeRecord): Record<string, string> {
@@ -64,7 +65,7 @@ function inRange(fields: Record<string, string>, from?: number, to?: number): bo
 
 export function decisionMatcher(filter: DecisionFilter): Matcher {
   const allow = filter.allow === undefined ? undefined : filter.allow ? '1' : '0';
-  const keyed = [filter.workspaceId, filter.principalId, allow, filter.reason, filter.resourceType, filter.action, filter.api];
+  const keyed = [filter.workspaceId, filter.principalId, allow, filter.reason, filter.resourceType, filter.action, filter.api, filter.unverified ? filter.orgId : undefined];
   if (keyed.every((wanted) => wanted === undefined)) return (f) => inRange(f, filter.from, filter.to);
   return (f) => {
     if (!inRange(f, filter.from, filter.to)) return false;

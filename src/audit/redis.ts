@@ -14,12 +14,18 @@
 // replayed again) is stored once. A batch counts as stored only when Redis confirms that
 // `minReplicasAck` replicas have it (WAIT): otherwise it stays queued and is sent again, so
 // a master lost right after a write loses nothing and the retry duplicates nothing. While
-// Redis is away the queue holds up to `bufferRecords`; later records go to the spill file,
-// which is replayed when Redis is back.
+// Redis is away the queue holds up to `bufferRecords` and `bufferBytes`; later records go to
+// the spill file, which is replayed when Redis is back. A record Redis has not confirmed
+// `spillAfterMs` after it was recorded goes to the spill file too (whether it waits in the
+// queue or in a batch Redis is slow to answer): a process killed after that loses nothing
+// it answered, and the id index stores a record written both ways once.
+//
+// Records whose organization the workspace directory did not confirm go to one capped
+// stream (keys.ts, UNVERIFIED_STREAM), never to a stream of the organization they name.
 import { createHash } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, type StreamKind } from './keys.ts';
+import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, UNVERIFIED_STREAM, unverifiedIndexKey, type StreamKind } from './keys.ts';
 import { errorSummary } from '../log.ts';
 import type { Masker } from './mask.ts';
 import {
@@ -39,6 +45,7 @@ import {
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from '../stats.ts';
+import { recordBytes } from './trim.ts';
 import {
   connectRedis,
   openRedis,
@@ -59,9 +66,16 @@ interface Entry {
   orgId: string;
   id: string;
   fields: Record<string, string>;
+  /** A decision of the unverified bucket. */
+  unverified?: true;
 }
 
-type Pending = { kind: 'decisions'; record: DecisionRecord } | { kind: 'settings-changes'; change: SettingsChangeRecord };
+/** A record waiting for Redis: when it was recorded, its size, and whether the spill file has it already. */
+type Pending = ({ kind: 'decisions'; record: DecisionRecord } | { kind: 'settings-changes'; change: SettingsChangeRecord }) & {
+  at: number;
+  bytes: number;
+  spilled?: true;
+};
 
 /** Every entry has `ts` first; then these fields (query.ts), in this order. */
 const FIELDS: Record<StreamKind, string[]> = { decisions: ['k', 'r'], 'settings-changes': ['ws', 'r'] };
@@ -146,6 +160,12 @@ export interface RedisAuditOptions {
   flushIntervalMs: number;
   /** Records held in memory while Redis is away before they go to the spill file. */
   bufferRecords: number;
+  /** Bytes held in memory while Redis is away before records go to the spill file; absent = by records only. */
+  bufferBytes?: number;
+  /** A record not confirmed by Redis this long after it was recorded is spilled; absent or 0 = only when the buffer is full. */
+  spillAfterMs?: number;
+  /** The unverified bucket's length, approximately (MAXLEN ~); absent = maxRecordsPerOrg. */
+  unverifiedRecords?: number;
   /** Where the spill file lives; empty = no spill file (records beyond the buffer are dropped). */
   spillDir: string;
   maxScan: number;
@@ -167,6 +187,10 @@ export class RedisAuditLog implements AuditLog {
   private readonly spill: SpillFile | undefined;
   private readonly now: () => number;
   private queue: Pending[] = [];
+  private queueBytes = 0;
+  /** The batch the pump is sending: out of the queue, still in memory until Redis confirms it. */
+  private inFlight: Pending[] = [];
+  private inFlightBytes = 0;
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** True while there may be closed spill files to replay (at start: files of an earlier run). */
@@ -197,21 +221,24 @@ export class RedisAuditLog implements AuditLog {
     // Redis may be away at start: records are buffered and ioredis keeps reconnecting.
     // connectRedis, not connect(): a cluster's connect() may never settle when its ready check fails.
     await connectRedis(this.redis).catch(() => undefined);
-    this.timer = setInterval(() => void this.pump(), this.options.flushIntervalMs);
+    this.timer = setInterval(() => {
+      this.spillOverdue();
+      void this.pump();
+    }, this.options.flushIntervalMs);
     this.timer.unref();
   }
 
   record(record: DecisionRecord): void {
     this.options.stats.recorded();
-    this.enqueue({ kind: 'decisions', record });
+    this.enqueue({ kind: 'decisions', record, at: this.now(), bytes: recordBytes(record) });
   }
 
   recordSettingsChange(change: SettingsChangeRecord): void {
-    this.enqueue({ kind: 'settings-changes', change });
+    this.enqueue({ kind: 'settings-changes', change, at: this.now(), bytes: Buffer.byteLength(JSON.stringify(change)) });
   }
 
   async queryDecisions(filter: DecisionFilter, page: PageRequest): Promise<Page<DecisionRecord>> {
-    const key = streamKey(filter.orgId, 'decisions');
+    const key = filter.unverified ? UNVERIFIED_STREAM : streamKey(filter.orgId, 'decisions');
     return queryPage(this.scanner(key), decisionMatcher(filter), page.limit, page.cursor, filterHash('decisions', filter), {
       ...timeBounds(filter),
       lagMs: await this.lagOf(key),
@@ -222,12 +249,18 @@ export class RedisAuditLog implements AuditLog {
   async getDecision(decisionId: string): Promise<DecisionRecord | null> {
     const place = placeOfDecisionId(decisionId);
     if (!place) return null;
-    const where = await this.redis.hget(idIndexKey(place.slot, Math.floor(place.ms / HOUR_MS)), decisionId);
-    if (!where) return null;
+    const hour = Math.floor(place.ms / HOUR_MS);
+    let where = await this.redis.hget(idIndexKey(place.slot, hour), decisionId);
+    let stream: string | undefined;
+    if (!where) {
+      where = await this.redis.hget(unverifiedIndexKey(hour), decisionId);
+      if (!where) return null;
+      stream = UNVERIFIED_STREAM;
+    }
     const space = where.indexOf(' ');
     const id = where.slice(0, space);
-    const orgId = where.slice(space + 1);
-    const [entry] = await this.redis.xrange(streamKey(orgId, 'decisions'), id, id);
+    stream ??= streamKey(where.slice(space + 1), 'decisions');
+    const [entry] = await this.redis.xrange(stream, id, id);
     return entry ? recordOf<DecisionRecord>(toStreamEntry(entry)) : null;
   }
 
@@ -255,8 +288,9 @@ export class RedisAuditLog implements AuditLog {
     if (this.queue.length > 0) {
       const left = this.queue;
       this.queue = [];
-      for (const pending of left) this.toSpill(toEntry(pending, this.options.mask));
-      this.options.stats.buffered(0);
+      this.queueBytes = 0;
+      for (const pending of left) if (!pending.spilled) this.toSpill(toEntry(pending, this.options.mask));
+      this.counted();
     }
     await this.spill?.seal();
   }
@@ -268,13 +302,45 @@ export class RedisAuditLog implements AuditLog {
   }
 
   private enqueue(pending: Pending): void {
-    if (this.queue.length >= this.options.bufferRecords) {
+    const held = this.queue.length + this.inFlight.length;
+    if (held >= this.options.bufferRecords || this.queueBytes + this.inFlightBytes + pending.bytes > (this.options.bufferBytes ?? Infinity)) {
       this.toSpill(toEntry(pending, this.options.mask));
       return;
     }
     this.queue.push(pending);
-    this.options.stats.buffered(this.queue.length);
+    this.queueBytes += pending.bytes;
+    this.counted();
     if (this.queue.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump('full batches');
+  }
+
+  private counted(): void {
+    this.options.stats.buffered(this.queue.length + this.inFlight.length);
+    this.options.stats.heldBytes(this.queueBytes + this.inFlightBytes);
+  }
+
+  /**
+   * Records Redis has not confirmed within spillAfterMs go to the spill file: those still
+   * queued leave memory; those in a batch being sent stay there too (the batch may yet be
+   * confirmed; the id index then stores the spilled copy as a duplicate, not twice).
+   */
+  private spillOverdue(): void {
+    const after = this.options.spillAfterMs;
+    if (!after || !this.spill) return;
+    const due = this.now() - after;
+    for (const pending of this.inFlight) {
+      if (pending.at > due) break;
+      if (pending.spilled) continue;
+      pending.spilled = true;
+      this.toSpill(toEntry(pending, this.options.mask));
+    }
+    let overdue = 0;
+    while (overdue < this.queue.length && this.queue[overdue]!.at <= due) overdue++;
+    if (overdue === 0) return;
+    for (const pending of this.queue.splice(0, overdue)) {
+      this.queueBytes -= pending.bytes;
+      if (!pending.spilled) this.toSpill(toEntry(pending, this.options.mask));
+    }
+    this.counted();
   }
 
   private toSpill(entry: Entry): void {
@@ -314,17 +380,30 @@ export class RedisAuditLog implements AuditLog {
     if (this.redis.status !== 'ready') return;
     try {
       let budget = this.queue.length;
-      while (budget >= minBatch && budget > 0) {
-        const batch = this.queue.slice(0, Math.min(this.options.batchSize, budget));
+      while (budget >= minBatch && budget > 0 && this.queue.length > 0) {
+        const batch = this.queue.splice(0, Math.min(this.options.batchSize, budget));
+        this.inFlight = batch;
+        for (const pending of batch) this.inFlightBytes += pending.bytes;
+        this.queueBytes -= this.inFlightBytes;
         const entries: Entry[] = [];
-        for (let i = 0; i < batch.length; i++) {
-          if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-          entries.push(toEntry(batch[i]!, this.options.mask));
+        try {
+          for (let i = 0; i < batch.length; i++) {
+            if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            entries.push(toEntry(batch[i]!, this.options.mask));
+          }
+          await this.store(entries);
+        } catch (error) {
+          // Not stored: back to the front, but for what the spill file already holds.
+          const back = batch.filter((pending) => !pending.spilled);
+          this.queue = back.concat(this.queue);
+          for (const pending of back) this.queueBytes += pending.bytes;
+          throw error;
+        } finally {
+          this.inFlight = [];
+          this.inFlightBytes = 0;
+          this.counted();
         }
-        await this.store(entries);
-        this.queue.splice(0, batch.length);
         budget -= batch.length;
-        this.options.stats.buffered(this.queue.length);
       }
       if (this.spillPending && this.spill) await this.replaySpill(this.spill);
       if (!this.reachable) this.options.log.info('audit store reachable again; buffered and spilled records are stored');
@@ -370,26 +449,30 @@ export class RedisAuditLog implements AuditLog {
     const minId = String(Math.max(0, now - retentionMs));
     type Call = { key: string; keys: string[]; head: string[]; expiries: string[]; records: string[]; hour: number; at: string };
     const byKind: Record<StreamKind, Map<string, Call>> = { decisions: new Map(), 'settings-changes': new Map() };
+    let bucket: Call | undefined;
     const streams: Call[] = [];
     let sent = 0;
     for (const entry of entries) {
       // The id index's hour: a decision id's own (getDecision finds it from the id alone), else the record's.
       const slot = orgSlot(entry.orgId);
       const place = entry.kind === 'decisions' ? placeOfDecisionId(entry.id) : undefined;
-      const hour = Math.floor((place?.slot === slot ? place.ms : Number(entry.fields.ts)) / HOUR_MS);
+      // The unverified bucket's index is its own, whatever slot the id names.
+      const hour = Math.floor((place && (entry.unverified || place.slot === slot) ? place.ms : Number(entry.fields.ts)) / HOUR_MS);
       const expiry = (hour + 1) * HOUR_MS + retentionMs;
       if (expiry <= now) continue; // past the retention: it would be trimmed at once
-      let stream = byKind[entry.kind].get(entry.orgId);
+      let stream = entry.unverified ? bucket : byKind[entry.kind].get(entry.orgId);
       if (!stream) {
         const names = FIELDS[entry.kind];
-        const key = streamKey(entry.orgId, entry.kind);
-        const head = [String(retentionMs), String(this.options.maxRecordsPerOrg), minId, entry.orgId, String(names.length), ...names];
+        const key = entry.unverified ? UNVERIFIED_STREAM : streamKey(entry.orgId, entry.kind);
+        const length = entry.unverified ? (this.options.unverifiedRecords ?? this.options.maxRecordsPerOrg) : this.options.maxRecordsPerOrg;
+        const head = [String(retentionMs), String(length), minId, entry.unverified ? '' : entry.orgId, String(names.length), ...names];
         stream = { key, keys: [key, lagKey(key)], head, expiries: [], records: [], hour: -1, at: '' };
-        byKind[entry.kind].set(entry.orgId, stream);
+        if (entry.unverified) bucket = stream;
+        else byKind[entry.kind].set(entry.orgId, stream);
         streams.push(stream);
       }
       if (hour !== stream.hour) {
-        const index = idIndexKey(slot, hour);
+        const index = entry.unverified ? unverifiedIndexKey(hour) : idIndexKey(slot, hour);
         let at = stream.keys.indexOf(index, 2);
         if (at === -1) {
           at = stream.keys.push(index) - 1;
@@ -448,7 +531,9 @@ export class RedisAuditLog implements AuditLog {
 function toEntry(pending: Pending, mask: Masker): Entry {
   if (pending.kind === 'decisions') {
     const record = mask(pending.record);
-    return { kind: 'decisions', orgId: record.orgId, id: record.decisionId, fields: decisionFields(record) };
+    const entry: Entry = { kind: 'decisions', orgId: record.orgId, id: record.decisionId, fields: decisionFields(record) };
+    if (record.orgUnverified) entry.unverified = true;
+    return entry;
   }
   const { change } = pending;
   return { kind: 'settings-changes', orgId: change.orgId, id: change.changeId, fields: settingsChangeFields(change) };

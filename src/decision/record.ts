@@ -49,6 +49,8 @@ export interface DecisionRecord {
    * placed the workspace, and when it is off (WORKSPACE_DIRECTORY=off).
    */
   orgUnverified?: true;
+  /** What trimRecord (audit/trim.ts) left out to bound the record. */
+  trimmed?: RecordTrim;
   /** A permissions call's summary: what it asked and how many of its cells allowed and denied. */
   permissions?: PermissionsSummary;
 }
@@ -59,6 +61,15 @@ export interface PermissionsSummary {
   actions: string[];
   allowed: number;
   denied: number;
+}
+
+export interface RecordTrim {
+  /** Workspace roles of the principal other than the requested workspace's, not kept. */
+  otherWorkspaceRoles?: number;
+  /** Free-text strings (gateway request, client address) shortened to fit the byte cap. */
+  truncated?: number;
+  /** Still larger than the cap after every cut: what is left is the decision itself. */
+  overCap?: true;
 }
 
 /** The original request a gateway decision was asked about; header names lower-case. */
@@ -139,6 +150,8 @@ export interface DecisionFilter {
   resourceType?: string;
   action?: string;
   api?: DecisionApi;
+  /** Search the unverified bucket (records whose organization the directory did not confirm) for orgId's records instead of its own stream. */
+  unverified?: boolean;
   /** Inclusive bounds, milliseconds since the epoch. */
   from?: number;
   to?: number;

@@ -78,6 +78,7 @@ export async function createDecisionLogs(config: Config, stats: DecisionLogStats
       minDelayMs: positive(config.decisionLogsMinDelayMs, 'decisionLogsMinDelayMs'),
       maxDelayMs: Math.max(config.decisionLogsMinDelayMs, config.decisionLogsMaxDelayMs),
       bufferEvents: positive(config.decisionLogsBufferEvents, 'decisionLogsBufferEvents'),
+      bufferBytes: positive(config.decisionLogsBufferBytes, 'decisionLogsBufferBytes'),
       spillDir: config.decisionLogsSpillDir,
       stats,
       log,

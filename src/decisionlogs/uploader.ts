@@ -2,6 +2,9 @@
 // chunk under the upload size limit (compressed, OPA's upload_size_limit_bytes), on a
 // period and as soon as a chunk fills; a failed upload (any non-2xx, a network error)
 // puts its events back and the next attempt waits longer (exponential backoff, jitter).
+// A redirect is a failed upload, never followed: following it would send the events and
+// the configured headers (credentials) to wherever the answer points, and count as
+// uploaded events that no one received. Of an answer only MAX_RESPONSE_BYTES are read.
 // Nothing is dropped silently: events beyond the in-memory buffer go to the append-only
 // spill file (the audit log's, src/audit/spill.ts), replayed once the service answers.
 // A receiver is not idempotent, so an event is sent again only when its upload failed.
@@ -21,6 +24,8 @@ export interface UploaderOptions {
   minDelayMs: number;
   maxDelayMs: number;
   bufferEvents: number;
+  /** Bytes of events held in memory (with those of the upload in flight); absent = by events only. */
+  bufferBytes?: number;
   /** Empty: no spill file; events beyond the buffer are dropped (and logged). */
   spillDir: string;
   stats: DecisionLogStats;
@@ -33,6 +38,8 @@ export interface UploaderOptions {
 const REPLAY_BATCH = 1_000;
 const JITTER = 0.2;
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** An answer is only looked at for its status: what a service says beyond this is not read. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 interface Chunk {
   /** How many of the lines offered it holds. */
@@ -46,6 +53,7 @@ export class DecisionLogUploader {
   private pendingChars = 0;
   /** Events taken from `pending` by the upload in flight; they still count against the buffer. */
   private inFlight = 0;
+  private inFlightChars = 0;
   private readonly spill: SpillFile | undefined;
   private spillWrites = 0;
   /** The current spill file has lines that no replay has seen. */
@@ -83,15 +91,17 @@ export class DecisionLogUploader {
 
   /** Takes serialized events. Never throws, never waits. */
   add(lines: string[]): void {
+    const maxChars = this.options.bufferBytes ?? Infinity;
     for (const line of lines) {
-      if (this.closing || this.pending.length + this.inFlight >= this.options.bufferEvents) {
+      const full = this.pending.length + this.inFlight >= this.options.bufferEvents || this.pendingChars + this.inFlightChars + line.length + 1 > maxChars;
+      if (this.closing || full) {
         this.overflow(line);
         continue;
       }
       this.pending.push(line);
       this.pendingChars += line.length + 1;
     }
-    this.options.stats.buffered(this.buffered);
+    this.counted();
     // A full chunk goes now, unless the service is failing: then the backoff decides.
     if (this.retries === 0 && this.pendingChars >= this.options.uploadSizeLimitBytes * this.ratio) this.wake?.();
   }
@@ -99,6 +109,11 @@ export class DecisionLogUploader {
   /** Events waiting in memory. */
   get buffered(): number {
     return this.pending.length + this.inFlight;
+  }
+
+  private counted(): void {
+    this.options.stats.buffered(this.buffered);
+    this.options.stats.bufferedBytes(this.pendingChars + this.inFlightChars);
   }
 
   /**
@@ -114,7 +129,7 @@ export class DecisionLogUploader {
     const left = this.pending.splice(0);
     this.pendingChars = 0;
     for (const line of left) this.overflow(line);
-    this.options.stats.buffered(0);
+    this.counted();
     await this.spillWritesSettled();
     await this.spill?.seal();
   }
@@ -167,20 +182,23 @@ export class DecisionLogUploader {
       const chunk = await this.fit(this.pending);
       const lines = this.pending.splice(0, chunk.count);
       budget -= lines.length;
-      this.pendingChars -= lines.reduce((sum, line) => sum + line.length + 1, 0);
+      const chars = lines.reduce((sum, line) => sum + line.length + 1, 0);
+      this.pendingChars -= chars;
       if (chunk.body.length === 0) continue; // the one line exceeded the limit and was dropped
       this.inFlight = lines.length;
-      this.options.stats.buffered(this.buffered);
+      this.inFlightChars = chars;
+      this.counted();
       const ok = await this.post(chunk.body);
       this.inFlight = 0;
+      this.inFlightChars = 0;
       if (!ok) {
         this.pending = lines.concat(this.pending);
-        this.pendingChars += lines.reduce((sum, line) => sum + line.length + 1, 0);
+        this.pendingChars += chars;
         this.options.stats.retried(lines.length);
         return false;
       }
       this.options.stats.uploaded(lines.length);
-      this.options.stats.buffered(this.buffered);
+      this.counted();
     }
     return true;
   }
@@ -254,11 +272,16 @@ export class DecisionLogUploader {
         method: 'POST',
         headers: { ...(await this.options.headers()), 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
         body: new Uint8Array(body),
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
-      await response.arrayBuffer().catch(() => undefined);
+      await drainCapped(response);
       if (response.ok) return true;
-      this.options.log.warn({ status: response.status, url: loggable(this.options.url), retries: this.retries }, 'decision-log upload refused; will retry');
+      const redirect = response.status >= 300 && response.status < 400;
+      this.options.log.warn(
+        { status: response.status, url: loggable(this.options.url), retries: this.retries },
+        redirect ? 'decision-log upload answered with a redirect, which is not followed (set DECISION_LOGS_URL to the final URL); will retry' : 'decision-log upload refused; will retry',
+      );
     } catch (error) {
       this.options.log.warn({ err: error, url: loggable(this.options.url), retries: this.retries }, 'decision-log upload failed; will retry');
     }
@@ -301,6 +324,23 @@ export class DecisionLogUploader {
       this.dropped = undefined;
       if (dropped.count > 0) this.options.log.error({ dropped: dropped.count }, `decision-log events DROPPED in the last second: ${why}`);
     }, 1000).unref();
+  }
+}
+
+/** Reads at most MAX_RESPONSE_BYTES of an answer and lets the rest go, so a huge answer costs no memory. */
+async function drainCapped(response: Response): Promise<void> {
+  const reader = response.body?.getReader();
+  if (!reader) return;
+  let read = 0;
+  try {
+    while (read <= MAX_RESPONSE_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // A connection cut mid-answer: the status was already read.
   }
 }
 

@@ -126,6 +126,9 @@ function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): De
   const resourceType = read.oneOf('resourceType', resourceTypes);
   const action = read.oneOf('action', ACTIONS);
   const api: DecisionApi | undefined = read.oneOf('api', DECISION_APIS);
+  // The records that named orgId but whose organization the workspace directory did not confirm.
+  const unverified = read.oneOf('unverified', ['true', 'false']);
+  if (unverified === 'true') filter.unverified = true;
   if (workspaceId !== undefined) filter.workspaceId = workspaceId;
   if (principalId !== undefined) filter.principalId = principalId;
   if (allow !== undefined) filter.allow = allow === 'true';

@@ -45,6 +45,10 @@ for (const kind of kinds) {
       await registerWorkspaces(sidecar, { ...EXAMPLE_WORKSPACES, 'ws-20': 'org-2' });
       const app = sidecar.app;
       await request(app).put('/v1/orgs/org-1/settings/integration-access').set(auth).set('X-Actor', 'alice@example.com').send({ managersWriteMcpServers: false }).expect(200);
+      // Decisions in workspaces the directory knows are kept in their organization's stream
+      // (ws-1 through the API: its registration is one of the settings changes recorded).
+      await request(app).put('/v1/orgs/org-1/workspaces/ws-1').set(auth).send({}).expect((res) => assert.ok(res.status < 300, res.text));
+      await sidecar.store.registerWorkspace('org-1', 'ws-2');
       ids.denied = (await request(app).post('/v1/authorize').send(decisionRequest()).expect(200)).body.decisionId;
       ids.read = (await request(app).post('/v1/data/portkey/authz/decision').send({ input: decisionRequest({ action: 'read', workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'member' } }) }).expect(200)).body.decision_id;
       const batch = await request(app).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: decisionRequest({ type: 'integration', action: 'update' }) } }).expect(200);

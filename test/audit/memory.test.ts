@@ -88,3 +88,49 @@ test('records older than the retention are dropped, also in an organization that
   assert.deepEqual(await decisionIds(audit, 'org-idle'), []);
   assert.equal((await decisionIds(audit, 'org-busy')).length, 1);
 });
+
+function unverified(orgId: string) {
+  const record = decisionRecord({ orgId });
+  record.orgUnverified = true;
+  return record;
+}
+
+test("1,100 decisions for made-up organizations leave org-1's summary at its 2 records; they are kept in the bounded unverified bucket", async () => {
+  const audit = new MemoryAuditLog({ capacity: 10_000, maxOrgs: 1_000, unverifiedRecords: 500, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS });
+  audit.record(decisionRecord({ orgId: 'org-1' }));
+  audit.record(decisionRecord({ orgId: 'org-1', allow: false }));
+  const probes = Array.from({ length: 1_100 }, (_, i) => unverified(`made-up-${i}`));
+  for (const record of probes) audit.record(record);
+  const summary = await audit.summary({ orgId: 'org-1' });
+  assert.equal(summary.total, 2);
+  assert.deepEqual(summary.byOutcome, { allow: 1, deny: 1 });
+  // The newest probes are kept as evidence, found under the organization they named.
+  const last = probes.at(-1)!;
+  const found = await audit.queryDecisions({ orgId: last.orgId, unverified: true }, { limit: 10 });
+  assert.deepEqual(found.items.map((r) => r.decisionId), [last.decisionId]);
+  assert.equal((await audit.getDecision(last.decisionId))?.decisionId, last.decisionId);
+  assert.equal(await audit.getDecision(probes[0]!.decisionId), null, 'the oldest went when the bucket filled');
+  assert.deepEqual((await audit.queryDecisions({ orgId: 'made-up-0', unverified: true }, { limit: 10 })).items, []);
+  assert.equal((await audit.queryDecisions({ orgId: last.orgId }, { limit: 10 })).items.length, 0, 'no stream of its own');
+});
+
+test('the unverified bucket is bounded in bytes too', async () => {
+  let held = 0;
+  const stats = { ...NO_AUDIT_STATS, heldBytes: (bytes: number) => (held = bytes) };
+  const audit = new MemoryAuditLog({ capacity: 10_000, maxOrgs: 100, unverifiedBytes: 50_000, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats });
+  for (let i = 0; i < 2_000; i++) audit.record(unverified(`made-up-${i}`));
+  assert.ok(held <= 50_000 && held > 40_000, `${held} bytes held`);
+});
+
+test('past the byte budget the organization holding the most gives up its oldest; a smaller one keeps all of its records', async () => {
+  let held = 0;
+  const stats = { ...NO_AUDIT_STATS, heldBytes: (bytes: number) => (held = bytes) };
+  const audit = new MemoryAuditLog({ capacity: 10_000, maxOrgs: 100, maxBytes: 200_000, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats });
+  const small = Array.from({ length: 20 }, () => decisionRecord({ orgId: 'org-small' }));
+  for (const record of small) audit.record(record);
+  for (let i = 0; i < 5_000; i++) audit.record(decisionRecord({ orgId: 'org-big' }));
+  assert.ok(held <= 200_000, `${held} bytes held`);
+  assert.deepEqual(await decisionIds(audit, 'org-small'), small.map((r) => r.decisionId).reverse());
+  const big = (await decisionIds(audit, 'org-big')).length;
+  assert.ok(big > 100 && big < 5_000, `org-big keeps ${big}`);
+});

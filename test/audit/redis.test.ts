@@ -53,9 +53,10 @@ async function tempDir(): Promise<string> {
 }
 
 function counting(): AuditStats & { counts: Record<string, number> } {
-  const counts: Record<string, number> = { recorded: 0, written: 0, duplicates: 0, spilled: 0, replayed: 0, dropped: 0, buffered: 0 };
+  const counts: Record<string, number> = { recorded: 0, written: 0, duplicates: 0, spilled: 0, replayed: 0, dropped: 0, buffered: 0, heldBytes: 0 };
   return {
     counts,
+    heldBytes: (n) => (counts.heldBytes = n),
     recorded: () => counts.recorded!++,
     written: (n) => (counts.written! += n),
     duplicates: (n) => (counts.duplicates! += n),
@@ -131,7 +132,9 @@ describe('a Redis outage in the middle of a load', () => {
     const spillDir = await tempDir();
     const sidecar = await testSidecar({ redisUrl: redis.url, auditSpillDir: spillDir, auditBufferRecords: 40, auditBatchSize: 25, auditFlushMs: 10 });
     cleanup.push(() => sidecar.close());
-    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage' }), RESOURCE_TYPES);
+    // A workspace the directory knows: its decisions are kept in org-outage's stream.
+    await sidecar.store.registerWorkspace('org-outage', 'ws-outage');
+    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage', workspaceId: 'ws-outage', workspaceRoles: { 'ws-outage': 'manager' } }), RESOURCE_TYPES);
     const ids = new Set<string>();
     const decide = async (n: number) => {
       for (let i = 0; i < n; i++) ids.add((await sidecar.decider.decide(request, 'authorize')).decisionId);
@@ -161,7 +164,9 @@ describe('a Redis outage in the middle of a load', () => {
     const count = (event: string) => Number(new RegExp(`event="${event}"} (\\d+)`).exec(metrics)?.[1]);
     assert.equal(count('recorded'), 600);
     assert.ok(count('spilled') >= 200, metrics);
-    assert.equal(count('replayed'), count('spilled'));
+    // A spilled record is stored by the replay, unless a batch Redis was slow to confirm (past
+    // the spill deadline) stored it first: then the replay finds it a duplicate.
+    assert.ok(count('replayed') <= count('spilled') && count('replayed') + count('duplicate') >= count('spilled'), metrics);
     assert.equal(count('dropped'), 0);
     assert.deepEqual(await readdir(spillDir), [], 'the replayed spill file is removed');
   });

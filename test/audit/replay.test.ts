@@ -49,6 +49,9 @@ async function denyReadsBundle(dir: string): Promise<string> {
   return out;
 }
 
+const FILLER = 50;
+const FILLER_ROLES = Object.fromEntries(Array.from({ length: FILLER }, (_, i) => [`ws-other-${i}`, 'admin']));
+
 let recorded: Sidecar;
 let records: DecisionRecord[];
 let engine: PolicyEngine;
@@ -63,7 +66,11 @@ before(async () => {
         for (const role of ['manager', 'member']) {
           for (const type of ['integration', 'mcp_integration', 'mcp_server']) {
             for (const action of ['create', 'read']) {
-              const body = decisionRequest({ orgId, workspaceId, orgRole, workspaceRoles: { [workspaceId]: role }, type, action });
+              // Roles in other workspaces too (the other one the opposite role): the record keeps
+              // only the requested workspace's, and replay must still reproduce the decision.
+              const other = workspaceId === 'ws-1' ? 'ws-2' : 'ws-1';
+              const workspaceRoles = { ...FILLER_ROLES, [other]: role === 'manager' ? 'member' : 'manager', [workspaceId]: role };
+              const body = decisionRequest({ orgId, workspaceId, orgRole, workspaceRoles, type, action });
               await recorded.decider.decide(parseAuthorizeRequest(body, RESOURCE_TYPES), 'authorize');
             }
           }
@@ -72,13 +79,30 @@ before(async () => {
     }
   }
   records = [];
-  for (const orgId of ['org-1', 'org-2']) records.push(...(await recorded.audit.queryDecisions({ orgId }, { limit: 1000 })).items);
+  for (const orgId of ['org-1', 'org-2']) {
+    // Workspaces the directory does not know put their records in the unverified bucket.
+    for (const unverified of [false, true]) records.push(...(await recorded.audit.queryDecisions({ orgId, unverified }, { limit: 1000 })).items);
+  }
   assert.equal(records.length, 96);
+  for (const record of records) {
+    assert.deepEqual(Object.keys(record.input.principal.workspaceRoles), [record.workspaceId], 'only the requested workspace\'s role is kept');
+    assert.equal(record.trimmed?.otherWorkspaceRoles, FILLER + 1);
+  }
 });
 
 after(() => recorded.close());
 
 describe('what-if replay', () => {
+  test('the trimmed inputs replay to the decisions recorded: no flip without a candidate change', () => {
+    const replay = new Replay({ engine });
+    for (const record of records) replay.add(record);
+    const report = replay.result();
+    assert.equal(report.evaluated, records.length);
+    assert.deepEqual(report.flips, { allowToDeny: 0, denyToAllow: 0 });
+    // Both outcomes were recorded, so "no flip" says something.
+    assert.ok(records.some((r) => r.allow) && records.some((r) => !r.allow));
+  });
+
   test('candidate settings: exactly the decisions a sidecar with those settings would answer differently', async (t) => {
     // The truth: a sidecar whose settings are the example's with org-1 replaced by the candidate's.
     const dir = await tempDir(t);
@@ -124,7 +148,9 @@ describe('what-if replay', () => {
     for (const workspaceId of ['ws-30', 'ws-31']) {
       await recorded.decider.decide(parseAuthorizeRequest(decisionRequest({ orgId: 'org-3', workspaceId, workspaceRoles: { [workspaceId]: 'member' }, type: 'prompt' }), RESOURCE_TYPES), 'authorize');
     }
-    const prompts = (await recorded.audit.queryDecisions({ orgId: 'org-3' }, { limit: 10 })).items;
+    // ws-30 is not in the directory: its record is in the unverified bucket.
+    const prompts = [];
+    for (const unverified of [false, true]) prompts.push(...(await recorded.audit.queryDecisions({ orgId: 'org-3', unverified }, { limit: 10 })).items);
     assert.deepEqual(prompts.map((r) => [r.workspaceId, r.allow, r.setting, r.source]).sort(), [
       ['ws-30', true, 'membersWritePrompts', 'org'],
       ['ws-31', false, 'membersWritePrompts', 'workspace'],

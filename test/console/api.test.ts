@@ -155,6 +155,8 @@ describe('POST /v1/audit/replay', () => {
   let records: DecisionRecord[];
 
   before(async () => {
+    // In the directory, so that org-1's decisions are in org-1's stream (not the unverified bucket).
+    await sidecar.store.registerWorkspace('org-1', 'ws-1');
     await request(sidecar.app).post('/v1/authorize').send(decisionRequest()).expect(200);
     await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
     await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ action: 'read' })).expect(200);

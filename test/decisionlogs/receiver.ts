@@ -1,8 +1,8 @@
 // A real decision-log service for tests: an HTTP server on a loopback port that takes
 // OPA's uploads (gzip-compressed JSON arrays), keeps every event it accepted, and can
-// refuse (answer 503), stop and start again on the same port.
+// refuse (answer 503), redirect, answer a huge body, stop and start again on the same port.
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 
 export interface Upload {
@@ -16,6 +16,13 @@ export class LogReceiver {
   /** While set, uploads are answered 503 and not kept. */
   refusing = false;
   refused = 0;
+  /** While set, uploads are answered with this redirect and not kept. */
+  redirect: { status: number; location: string } | undefined;
+  redirected = 0;
+  /** While set, uploads are kept and answered 200 with a body of this many bytes, written as fast as the client reads. */
+  answerBytes = 0;
+  /** Bytes of those answers the client took before it closed the connection, per upload. */
+  readonly answered: number[] = [];
   private server: Server | undefined;
   private waiters: Array<() => void> = [];
   port = 0;
@@ -38,10 +45,17 @@ export class LogReceiver {
           res.writeHead(503).end();
           return;
         }
+        if (this.redirect) {
+          this.redirected++;
+          res.writeHead(this.redirect.status, { location: this.redirect.location }).end();
+          for (const wake of this.waiters.splice(0)) wake();
+          return;
+        }
         const body = Buffer.concat(chunks);
         const events = JSON.parse(gunzipSync(body).toString('utf8')) as Upload['events'];
         this.uploads.push({ headers: req.headers, compressedBytes: body.length, events });
-        res.writeHead(200).end();
+        if (this.answerBytes > 0) this.answerHuge(res, this.answerBytes);
+        else res.writeHead(200).end();
         for (const wake of this.waiters.splice(0)) wake();
       });
     });
@@ -49,6 +63,23 @@ export class LogReceiver {
     await once(server, 'listening');
     this.port = (server.address() as { port: number }).port;
     this.server = server;
+  }
+
+  private answerHuge(res: ServerResponse, bytes: number): void {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let sent = 0;
+    res.writeHead(200, { 'content-length': String(bytes) });
+    const at = this.answered.push(0) - 1;
+    const write = () => {
+      while (sent < bytes && !res.destroyed) {
+        sent += chunk.length;
+        this.answered[at] = sent;
+        if (!res.write(chunk)) return void res.once('drain', write);
+      }
+      if (!res.destroyed) res.end();
+    };
+    res.on('close', () => res.removeAllListeners('drain'));
+    write();
   }
 
   /** Stops listening; uploads in progress are answered first, so none is half-taken. */

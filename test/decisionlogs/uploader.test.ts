@@ -5,10 +5,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { createDecisionLogs } from '../../src/decisionlogs/sink.ts';
-import { DecisionLogUploader, type UploaderOptions } from '../../src/decisionlogs/uploader.ts';
+import { DecisionLogUploader, MAX_RESPONSE_BYTES, type UploaderOptions } from '../../src/decisionlogs/uploader.ts';
 import type { DecisionLogStats } from '../../src/stats.ts';
 import { decisionRecord } from '../audit/records.ts';
 import { testConfig } from '../support/sidecar.ts';
@@ -27,6 +30,7 @@ function counting(): DecisionLogStats & { counts: Record<string, number> } {
     spilled: (n) => (counts.spilled! += n),
     dropped: (n) => (counts.dropped! += n),
     buffered: () => undefined,
+    bufferedBytes: () => undefined,
   };
 }
 
@@ -110,4 +114,82 @@ test('a URL with a user or password is refused at start (fetch cannot send it, a
     assert.doesNotMatch(error.message, /PW-SECRET/);
     return true;
   });
+});
+
+/** Another origin a redirect may point to; it keeps every request it gets. */
+async function otherOrigin(t: { after(fn: () => Promise<void>): void }) {
+  const requests: Array<{ method: string; headers: IncomingHttpHeaders }> = [];
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method!, headers: req.headers });
+    req.resume();
+    res.writeHead(200).end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/stolen`, requests };
+}
+
+for (const status of [301, 302, 303, 307, 308]) {
+  test(`a ${status} redirect is a failed upload, retried, never followed: the headers never reach the other origin`, async (t) => {
+    receiver.uploads.length = 0;
+    receiver.redirected = 0;
+    const elsewhere = await otherOrigin(t);
+    receiver.redirect = { status, location: elsewhere.url };
+    t.after(() => void (receiver.redirect = undefined));
+    const stats = counting();
+    const up = uploader({ stats, headers: async () => ({ 'X-Secret': 'S3CRET', Authorization: 'Bearer T0KEN' }) });
+    t.after(() => up.close());
+    await up.start();
+    const ids = Array.from({ length: 5 }, (_, i) => `redirect-${status}-${i}`);
+    up.add(ids.map((id) => event(id)));
+    await receiver.until(() => receiver.redirected >= 2);
+    assert.deepEqual(elsewhere.requests, [], 'nothing went to the other origin');
+    assert.equal(stats.counts.uploaded, 0, 'nothing counted uploaded');
+    assert.ok(stats.counts.retried! >= ids.length);
+    assert.equal(up.buffered, ids.length, 'the events are still held');
+
+    receiver.redirect = undefined;
+    await receiver.until(() => stats.counts.uploaded === ids.length);
+    assert.deepEqual(receiver.events.map((e) => e.decision_id), ids);
+    assert.deepEqual(elsewhere.requests, []);
+  });
+}
+
+test('of a 200 MB answer only a small capped part is read; the upload counts and the next one goes', async (t) => {
+  receiver.uploads.length = 0;
+  receiver.answered.length = 0;
+  receiver.answerBytes = 200 * 1024 * 1024;
+  t.after(() => void (receiver.answerBytes = 0));
+  const stats = counting();
+  const up = uploader({ stats });
+  t.after(() => up.close());
+  await up.start();
+  up.add([event('huge-answer-1')]);
+  await receiver.until(() => stats.counts.uploaded === 1);
+  up.add([event('huge-answer-2')]);
+  await receiver.until(() => stats.counts.uploaded === 2);
+  assert.deepEqual(receiver.events.map((e) => e.decision_id), ['huge-answer-1', 'huge-answer-2']);
+  // The receiver writes as fast as the client reads: what it got out before the client closed
+  // is the cap plus what socket buffers hold, far from 200 MB.
+  for (const sent of receiver.answered) assert.ok(sent < 32 * 1024 * 1024, `${sent} bytes of the answer were taken (cap ${MAX_RESPONSE_BYTES})`);
+});
+
+test('the memory buffer is bounded in bytes: beyond it events go to the spill file', async (t) => {
+  const spillDir = mkdtempSync(join(tmpdir(), 'dl-bytes-'));
+  await receiver.stop();
+  t.after(() => receiver.start());
+  const stats = counting();
+  let heldBytes = 0;
+  const up = uploader({ spillDir, stats: { ...stats, bufferedBytes: (bytes) => (heldBytes = Math.max(heldBytes, bytes)) }, bufferBytes: 10_000 });
+  await up.start();
+  up.add(Array.from({ length: 100 }, (_, i) => event(`bytes-${i}`, 300)));
+  assert.ok(heldBytes <= 10_000, `${heldBytes} bytes held`);
+  assert.ok(up.buffered < 100 && up.buffered > 0, `${up.buffered} events held`);
+  await up.close();
+  assert.equal(stats.counts.dropped, 0);
+  assert.equal(stats.counts.spilled, 100, 'what was not held went to disk, and at close the rest');
 });

@@ -1,0 +1,89 @@
+// What a decision record keeps, bounded in bytes before any buffer holds it: the input
+// that decided (the principal's role in the requested workspace, not every workspace it
+// names) and, past a byte cap, shortened free-text fields. The decision itself (outcome,
+// reason, setting, source, ids, organization, workspace, action, resource type, the
+// settings used) is never cut, so a trimmed record is still found by every filter and
+// replays to the same answer: the policy reads only the requested workspace's role.
+import type { DecisionRecord } from '../decision/record.ts';
+
+/** Appended to a shortened string; says how much was cut. */
+export const TRUNCATED = (cut: number) => `…[truncated ${cut} chars]`;
+
+/** The shortest a free-text string is cut to; below it the record is left over its cap (and says so). */
+const MIN_KEPT = 16;
+
+/**
+ * The record to store: a copy with the principal's workspace roles reduced to the
+ * requested workspace (the count of the others in `trimmed.otherWorkspaceRoles`) and, while
+ * its JSON is larger than `maxBytes`, the gateway request's headers, path and route and the
+ * client address shortened (`trimmed.truncated` counts the strings cut). The argument is
+ * not changed: it is also the answer's and the trace's.
+ */
+export function trimRecord(record: DecisionRecord, maxBytes: number): DecisionRecord {
+  const workspaceId = record.input.resource.workspaceId;
+  const roles = record.input.principal.workspaceRoles;
+  let others = 0;
+  for (const id in roles) if (id !== workspaceId) others++;
+  let out = record;
+  if (others > 0) {
+    const kept = Object.hasOwn(roles, workspaceId) ? { [workspaceId]: roles[workspaceId]! } : {};
+    const principal = { ...record.input.principal, workspaceRoles: kept };
+    out = { ...record, principal, input: { ...record.input, principal }, trimmed: { otherWorkspaceRoles: others } };
+  }
+  if (recordBytes(out) <= maxBytes) return out;
+  return truncate(out, maxBytes);
+}
+
+/**
+ * Sizes measured, by record: trimRecord measures every record on the decision path, and the
+ * buffers that account for it later ask again; a WeakMap lets the record's own life bound it.
+ */
+const measured = new WeakMap<DecisionRecord, number>();
+
+/** The size of a record as stored (its JSON, UTF-8). */
+export function recordBytes(record: DecisionRecord): number {
+  let bytes = measured.get(record);
+  if (bytes === undefined) {
+    bytes = Buffer.byteLength(JSON.stringify(record));
+    measured.set(record, bytes);
+  }
+  return bytes;
+}
+
+/** Cuts every free-text string to a length that halves until the record fits (or reaches MIN_KEPT). */
+function truncate(record: DecisionRecord, maxBytes: number): DecisionRecord {
+  const longest = Math.max(MIN_KEPT, ...freeText(record).map((s) => s.length));
+  for (let limit = longest; ; limit = Math.max(MIN_KEPT, limit >> 1)) {
+    let cut = 0;
+    const shorten = (value: string): string => {
+      // A cut that saves less than its marker costs would only grow the record.
+      if (value.length <= limit + TRUNCATED(value.length).length) return value;
+      cut++;
+      // Never split a surrogate pair: a lone half is refused wherever the record goes next.
+      let end = limit;
+      if (/[\ud800-\udbff]/.test(value[end - 1]!)) end--;
+      return value.slice(0, end) + TRUNCATED(value.length - end);
+    };
+    const candidate: DecisionRecord = { ...record };
+    if (record.requestedBy !== undefined) candidate.requestedBy = shorten(record.requestedBy);
+    if (record.gatewayRequest) {
+      const { headers, path, route, method } = record.gatewayRequest;
+      const shortened: Record<string, string> = {};
+      // Names are kept: shortening two alike would merge them. The request head's limit bounds them.
+      for (const [name, value] of Object.entries(headers)) shortened[name] = shorten(value);
+      candidate.gatewayRequest = { method: shorten(method), path: shorten(path), route: shorten(route), headers: shortened };
+    }
+    if (cut > 0) candidate.trimmed = { ...record.trimmed, truncated: cut };
+    if (limit === MIN_KEPT || recordBytes(candidate) <= maxBytes) {
+      if (recordBytes(candidate) > maxBytes) candidate.trimmed = { ...candidate.trimmed, overCap: true };
+      return candidate;
+    }
+  }
+}
+
+function freeText(record: DecisionRecord): string[] {
+  const strings = record.requestedBy !== undefined ? [record.requestedBy] : [];
+  const gateway = record.gatewayRequest;
+  if (gateway) strings.push(gateway.method, gateway.path, gateway.route, ...Object.values(gateway.headers));
+  return strings;
+}
