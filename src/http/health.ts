@@ -1,9 +1,11 @@
-// Health (OPA's shape), readiness, status and Prometheus metrics.
+// Health (OPA's shape) and readiness, for probes on every listener; status and Prometheus
+// metrics, which go with the admin surface.
 import { Router } from 'express';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import type { StartupWarning } from '../warnings.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
@@ -26,9 +28,8 @@ function engineAnswers(engine: PolicyEngine | undefined): boolean {
   }
 }
 
-export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string): Router {
+export function healthRoutes(policy: ActivePolicy, store: SettingsStore): Router {
   const router = Router();
-  const startedAt = new Date().toISOString();
 
   // Liveness as OPA answers it: 200 {} once a bundle is active (also with ?bundles).
   router.get('/health', (_req, res) => {
@@ -45,6 +46,13 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
     res.status(ready ? 200 : 503).json({ ready, checks });
   });
 
+  return router;
+}
+
+export function statusRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string, warnings: readonly StartupWarning[]): Router {
+  const router = Router();
+  const startedAt = new Date().toISOString();
+
   router.get('/v1/status', (_req, res) => {
     res.json({
       startedAt,
@@ -52,6 +60,8 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
       settingsStore: { kind: storeKind, ready: store.isReady() },
       // Which process answered: with WORKERS > 1, one of several.
       pid: process.pid,
+      // The dangerous modes this instance runs in (checked at start), so a probe or a person can see them.
+      warnings,
     });
   });
 
