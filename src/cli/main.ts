@@ -55,6 +55,7 @@ const COMMANDS: Record<string, Command> = {
 const EXIT_CODES = 'exit codes: 0 done, 1 failed, 2 usage';
 const USAGE = `usage: portcullis <command> [options]      (portcullis <command> --help for one command)
 
+  serve         start the sidecar, configured by its environment (bin/portcullis.mjs runs it)
 ${Object.values(COMMANDS).map((c) => `  ${c.synopsis}`).join('\n')}
 
 ${FILTERS}
