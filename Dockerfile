@@ -8,7 +8,10 @@ FROM ${BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Dev dependencies too: the build needs tsc. No install scripts: nothing here needs them.
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --ignore-scripts
+# The optional build secret "ca" is a CA bundle for a network whose proxy re-signs TLS
+# (NODE_EXTRA_CA_CERTS: a missing file is ignored with a warning).
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca \
+    NODE_EXTRA_CA_CERTS=/run/secrets/ca npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json LICENSE CHANGELOG.md README.md ./
 COPY bin ./bin
 COPY src ./src
@@ -16,7 +19,9 @@ COPY bundles/portkey.tar.gz ./bundles/
 COPY examples ./examples
 COPY docs/deployment.md ./docs/
 # The same artifact as a user's: the packed tarball, installed without dev dependencies.
-RUN --mount=type=cache,target=/root/.npm npm pack --silent --pack-destination /tmp \
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=ca \
+    export NODE_EXTRA_CA_CERTS=/run/secrets/ca \
+ && npm pack --silent --pack-destination /tmp \
  && mkdir /app && cd /app \
  && npm install --no-audit --no-fund --omit=dev --ignore-scripts /tmp/portcullis-*.tgz \
  && rm -rf /app/package-lock.json \

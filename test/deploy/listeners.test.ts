@@ -57,7 +57,8 @@ describe('ADMIN_PORT: two listeners', () => {
   test('the decision port decides and answers health, and serves nothing of the admin surface', async () => {
     const decided = await fetch(`${decisions}/v1/authorize`, { method: 'POST', body: JSON.stringify(decisionRequest()) });
     assert.equal(decided.status, 200);
-    assert.equal(((await decided.json()) as { allow: boolean }).allow, true);
+    // org-1 of the demo settings turns managersWriteMcpServers off.
+    assert.equal(((await decided.json()) as { reason: string }).reason, 'manager_write_disabled');
     const opa = await fetch(`${decisions}/v1/data/portkey/authz/allow`, { method: 'POST', body: JSON.stringify({ input: decisionRequest() }) });
     assert.equal(opa.status, 200);
     assert.equal((await get(`${decisions}/health/ready`)).status, 200);
