@@ -75,7 +75,7 @@ build: $(NODE_MODULES) ## Compile src/ to dist/ (JavaScript; what the package an
 pack: $(NODE_MODULES) ## npm pack: the installable tarball (builds dist/ first)
 	npm pack
 
-image: ## Build the container image with buildah ($(IMAGE); IMAGE_BASE=node:20-bookworm-slim where a registry is reachable)
+image: ## Build the container image with buildah (localhost/portcullis:VERSION; IMAGE_BASE=node:20-bookworm-slim where a registry is reachable)
 	@command -v buildah >/dev/null || { echo "make image: buildah is needed (Debian: apt-get install buildah podman debootstrap)"; exit 1; }
 	@if [ "$(IMAGE_BASE)" = localhost/portcullis-base:20 ]; then deploy/image/base.sh $(IMAGE_BASE) .cache/image; fi
 	buildah bud --isolation chroot --format docker --layers \
