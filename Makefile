@@ -5,6 +5,17 @@ SHELL := /bin/bash
 
 # The opa CLI, built from the Go module pinned in tools/go.mod (no downloaded binaries).
 OPA := $(CURDIR)/.cache/bin/opa
+# helm (Helm v4) and k8scheck (the strict Kubernetes decode), from their own module (tools/k8scheck/go.mod).
+HELM := $(CURDIR)/.cache/bin/helm
+K8SCHECK := $(CURDIR)/.cache/bin/k8scheck
+# The container image: its base, made locally from Debian packages and npm's Node binary
+# (no registry is needed); IMAGE_BASE=node:20-bookworm-slim uses the official one instead.
+IMAGE ?= localhost/portcullis:$(shell node -p 'require("./package.json").version')
+IMAGE_BASE ?= localhost/portcullis-base:20
+# The host's CA bundle, handed to the build's npm (a build secret, not a layer): a proxy that
+# re-signs TLS is then trusted inside the build as outside it.
+IMAGE_CA ?= /etc/ssl/certs/ca-certificates.crt
+comma := ,
 # The bench's load generators, from their own module (tools/load/go.mod) so that opa's
 # dependency graph, and so the opa binary, stays as it is.
 VEGETA := $(CURDIR)/.cache/bin/vegeta
@@ -17,14 +28,15 @@ ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
-TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
+# The chart's test runs in chart-check (it needs the helm tools); the image's in image-test (buildah, minutes).
+TESTS ?= $(shell find test -name '*.test.ts' ! -path test/deploy/chart.test.ts ! -path test/deploy/image.test.ts | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
 NODE_MODULES := node_modules/.package-lock.json
 # The matrix tests take well under a second on a quiet machine; opa's default 5 s per test
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
+.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,7 +44,7 @@ help: ## List the targets
 run: $(NODE_MODULES) ## Start the sidecar on :8181 (embedded settings, committed bundle; REDIS_URL=... for Redis)
 	node --import tsx src/main.ts
 
-test: policy-test bundle-check typecheck lint unit-test ## Everything: Rego tests, stale-bundle check, types, lint, Node tests
+test: policy-test bundle-check typecheck lint chart-check unit-test ## Everything: Rego tests, stale-bundle check, types, lint, the Helm chart, Node tests
 
 policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
 	$(OPA) fmt --fail --list policies
@@ -62,6 +74,31 @@ define build_bundle
 	cd policies && $(OPA) build -t wasm $(ENTRYPOINTS) --ignore '*_test.rego' \
 	  --revision $(REVISION) -o $(abspath $(1)) .
 endef
+
+build: $(NODE_MODULES) ## Compile src/ to dist/ (JavaScript; what the package and the image run)
+	npx tsc -p tsconfig.build.json
+
+pack: $(NODE_MODULES) ## npm pack: the installable tarball (builds dist/ first)
+	npm pack
+
+image: ## Build the container image with buildah (localhost/portcullis:VERSION; IMAGE_BASE=node:20-bookworm-slim where a registry is reachable)
+	@command -v buildah >/dev/null || { echo "make image: buildah is needed (Debian: apt-get install buildah podman debootstrap)"; exit 1; }
+	@if [ "$(IMAGE_BASE)" = localhost/portcullis-base:20 ]; then deploy/image/base.sh $(IMAGE_BASE) .cache/image; fi
+	buildah bud --isolation chroot --format docker --layers \
+	  --build-arg BASE=$(IMAGE_BASE) \
+	  --build-arg VERSION=$$(node -p 'require("./package.json").version') \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  $(if $(wildcard $(IMAGE_CA)),--secret id=ca$(comma)src=$(IMAGE_CA)) \
+	  -t $(IMAGE) .
+	@echo "built $(IMAGE): $$(buildah inspect --type image --format '{{.FromImageID}}' $(IMAGE) | cut -c1-12), $$(podman image inspect --format '{{.Size}}' $(IMAGE) | numfmt --to=si)B"
+
+image-test: image ## Start the image (buildah run), decide through it, read /health/ready, stop it with SIGTERM
+	IMAGE=$(IMAGE) $(NODE_TEST) test/deploy/image.test.ts
+
+chart-check: $(HELM) $(K8SCHECK) ## helm lint + helm template of deploy/helm/portcullis (sidecar and standalone), every object decoded strictly into Kubernetes' types
+	HELM=$(HELM) K8SCHECK=$(K8SCHECK) $(NODE_TEST) test/deploy/chart.test.ts
+
+helm-tools: $(HELM) $(K8SCHECK) ## Build the pinned helm and k8scheck into .cache/bin
 
 typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode
 	npx tsc --noEmit -p .
@@ -121,6 +158,14 @@ $(CADDY): tools/caddy/go.mod tools/caddy/go.sum
 	@mkdir -p $(dir $@)
 	cd tools/caddy && go build -o $@ github.com/caddyserver/caddy/v2/cmd/caddy
 	@$@ build-info | grep -m1 '^mod'
+
+$(HELM): tools/k8scheck/go.mod tools/k8scheck/go.sum
+	@mkdir -p $(dir $@)
+	cd tools/k8scheck && go build -o $@ helm.sh/helm/v4/cmd/helm
+
+$(K8SCHECK): tools/k8scheck/go.mod tools/k8scheck/go.sum tools/k8scheck/main.go
+	@mkdir -p $(dir $@)
+	cd tools/k8scheck && go build -o $@ .
 
 $(VEGETA): tools/load/go.mod tools/load/go.sum
 	@mkdir -p $(dir $@)

@@ -3,13 +3,22 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { load as loadYaml } from 'js-yaml';
+import { packagePath } from './package.ts';
 
 type Kind = 'string' | 'integer' | 'boolean';
 
 /** Every setting: its YAML key, its environment variable, its type and default. */
 export const FIELDS = {
   host: { env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the HTTP API listens on' },
-  port: { env: 'PORT', kind: 'integer', default: 8181, doc: 'HTTP port (decisions, OPA API, admin API, metrics)' },
+  port: { env: 'PORT', kind: 'integer', default: 8181, doc: 'HTTP port: decisions, OPA API, gateways and health; also the admin API, console, audit API, status and metrics unless adminPort is set' },
+  adminPort: { env: 'ADMIN_PORT', kind: 'integer', default: 0, doc: 'a second listener (on host) for the admin API, console, audit API, /v1/status and /metrics, which then leave the decision port; 0 = everything on port' },
+  tlsCertFile: { env: 'TLS_CERT_FILE', kind: 'string', default: '', doc: 'PEM certificate (chain) of the decision listener: set with tlsKeyFile to serve HTTPS; both files are re-read when either changes' },
+  tlsKeyFile: { env: 'TLS_KEY_FILE', kind: 'string', default: '', doc: 'PEM private key of tlsCertFile' },
+  adminTlsCertFile: { env: 'ADMIN_TLS_CERT_FILE', kind: 'string', default: '', doc: 'PEM certificate (chain) of the admin listener (adminPort), with adminTlsKeyFile; empty = plain HTTP' },
+  adminTlsKeyFile: { env: 'ADMIN_TLS_KEY_FILE', kind: 'string', default: '', doc: 'PEM private key of adminTlsCertFile' },
+  tlsReloadMs: { env: 'TLS_RELOAD_MS', kind: 'integer', default: 5_000, doc: 'how often the certificate and key files are checked for a change (a renewed certificate is served to new connections without a restart)' },
+  profile: { env: 'PORTCULLIS_PROFILE', kind: 'string', default: 'development', doc: 'development (dangerous modes are warned) or production (the sidecar refuses to start in the demo, fail-open or dry-run modes unless allowUnsafe names them)' },
+  allowUnsafe: { env: 'PORTCULLIS_ALLOW_UNSAFE', kind: 'string', default: '', doc: 'comma-separated modes the production profile accepts anyway: demo, fail-open, dry-run' },
   adminToken: { env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'full-scope bearer token of the admin API (actor "admin"); generated and printed at start when empty and no adminTokensFile is set' },
   adminTokensFile: { env: 'ADMIN_TOKENS_FILE', kind: 'string', default: '', doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read, decide and optional organizations' },
   redisUrl: { env: 'REDIS_URL', kind: 'string', default: '', doc: 'one Redis node for settings, the workspace directory and the audit log (redis:// or rediss:// for TLS); empty (and no redisClusterNodes) = in-memory stores seeded from settingsFile' },
@@ -20,8 +29,8 @@ export const FIELDS = {
   redisTlsCaFile: { env: 'REDIS_TLS_CA_FILE', kind: 'string', default: '', doc: 'PEM file of the CA that signed the Redis servers\' certificates (implies TLS); empty = the system\'s CAs' },
   redisMinReplicasAck: { env: 'REDIS_MIN_REPLICAS_ACK', kind: 'string', default: 'auto', doc: 'replicas an admin write (settings, directory) or an audit batch must reach (WAIT) before it is acknowledged; auto = 1 when the key\'s master has replicas, else 0' },
   redisWaitTimeoutMs: { env: 'REDIS_WAIT_TIMEOUT_MS', kind: 'integer', default: 1_000, doc: 'how long an admin write waits for its replicas; beyond it the API answers 503 replication_unconfirmed (the write may or may not survive a failover; retrying is safe)' },
-  settingsFile: { env: 'SETTINGS_FILE', kind: 'string', default: 'examples/settings.yaml', doc: 'settings YAML that seeds the in-memory store' },
-  bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', doc: 'OPA bundle (tar.gz) with policy.wasm' },
+  settingsFile: { env: 'SETTINGS_FILE', kind: 'string', default: 'examples/settings.yaml', inPackage: true, doc: 'settings YAML that seeds the in-memory store (default: the demo settings shipped with the package)' },
+  bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', inPackage: true, doc: 'OPA bundle (tar.gz) with policy.wasm (default: the bundle shipped with the package)' },
   logLevel: { env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   logFormat: { env: 'LOG_FORMAT', kind: 'string', default: 'auto', doc: 'json (one JSON object a line), pretty (readable lines), or auto: pretty when stdout is a terminal, json otherwise' },
   bodyLimit: { env: 'BODY_LIMIT', kind: 'string', default: '64kb', doc: 'largest request body accepted' },
@@ -74,7 +83,7 @@ export const FIELDS = {
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', kind: 'integer', default: 10_000, doc: 'on SIGTERM, in-flight requests get this long to finish before connections are cut; closing the sidecar (audit flush, Redis) then gets as long again, after which the process exits with status 1; a second SIGTERM exits at once' },
   workers: { env: 'WORKERS', kind: 'string', default: '1', doc: 'worker processes sharing the HTTP and gRPC ports (node:cluster), each with its own settings cache, subscription and audit writer: a number, or auto = the cores this process may use (CPU affinity, bounded by the cgroup v2 quota); 1 = one process, no primary' },
   grpcPort: { env: 'GRPC_PORT', kind: 'integer', default: 9191, doc: 'Envoy ext_authz gRPC port (on host); 0 = no gRPC server' },
-  gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
+  gatewayRoutesFile: { env: 'GATEWAY_ROUTES_FILE', kind: 'string', default: 'examples/routes.yaml', inPackage: true, doc: 'route table of the gateway endpoints: method + path -> action, resource type, workspace id source' },
   gatewayPassUnmatched: { env: 'GATEWAY_PASS_UNMATCHED', kind: 'boolean', default: false, doc: 'let requests that match no route through (reason no_route) instead of denying them' },
   workspaceDirectory: { env: 'WORKSPACE_DIRECTORY', kind: 'boolean', default: true, doc: 'every decision (decision APIs, OPA API, gateways) takes a resource\'s organization from the workspace directory: an unregistered workspace is denied unknown_workspace, one the directory cannot place right now directory_unavailable; off = the request\'s organization is taken unchecked (for deployments without a directory), warned at start and shown in /v1/status' },
   forwardAuthHeaders: { env: 'FORWARD_AUTH_HEADERS', kind: 'string', default: 'original', doc: 'the headers /ext_authz reads the original method and URI from, the ones the gateway in front sets itself: original (nginx auth_request: X-Original-Method, X-Original-URI) or forwarded (Caddy forward_auth, Traefik ForwardAuth: X-Forwarded-Method, X-Forwarded-Uri); a request with the other family\'s, or two descriptions that disagree, is refused' },
@@ -105,7 +114,7 @@ export const FIELDS = {
   otelServiceName: { env: 'OTEL_SERVICE_NAME', kind: 'string', default: 'portcullis', doc: 'service.name of the exported spans' },
   otelTracesSampler: { env: 'OTEL_TRACES_SAMPLER', kind: 'string', default: 'parentbased_always_on', doc: 'always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio' },
   otelTracesSamplerArg: { env: 'OTEL_TRACES_SAMPLER_ARG', kind: 'string', default: '', doc: 'the ratio (0 to 1) of the traceidratio samplers; empty = 1' },
-} as const satisfies Record<string, { env: string; kind: Kind; default: string | number | boolean; doc: string }>;
+} as const satisfies Record<string, { env: string; kind: Kind; default: string | number | boolean; inPackage?: true; doc: string }>;
 
 type Fields = typeof FIELDS;
 type ValueOf<F extends { kind: Kind }> = F['kind'] extends 'integer' ? number : F['kind'] extends 'boolean' ? boolean : string;
@@ -157,7 +166,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const fromEnv = env[field.env];
     if (fromEnv !== undefined && fromEnv !== '') config[key] = coerce(key, field.kind, fromEnv, field.env);
     else if (file[key] !== undefined) config[key] = coerce(key, field.kind, file[key], path!);
-    else config[key] = field.default;
+    // A default file of the package is found from the package, not the working directory;
+    // a path a person gives is taken as given.
+    else config[key] = 'inPackage' in field ? packagePath(field.default) : field.default;
   }
   if (config.redisUrl !== '' && config.redisClusterNodes !== '') throw new ConfigError('set REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both');
   if (config.redisClusterNodes !== '') {
@@ -173,6 +184,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`redisMinReplicasAck ${(error as Error).message}`);
   }
   if (config.decideAuth !== 'off' && config.decideAuth !== 'required') throw new ConfigError(`decideAuth (DECIDE_AUTH) must be off or required, got ${JSON.stringify(config.decideAuth)}`);
+  if (config.profile !== 'development' && config.profile !== 'production') throw new ConfigError(`PORTCULLIS_PROFILE must be development or production, got ${JSON.stringify(config.profile)}`);
+  for (const [cert, key] of [['tlsCertFile', 'tlsKeyFile'], ['adminTlsCertFile', 'adminTlsKeyFile']] as const) {
+    if ((config[cert] === '') !== (config[key] === '')) throw new ConfigError(`${FIELDS[cert].env} and ${FIELDS[key].env} go together: set both (HTTPS) or neither (HTTP)`);
+  }
+  if (config.adminPort !== 0 && config.adminPort === config.port) throw new ConfigError(`ADMIN_PORT must differ from PORT (${config.port}); 0 keeps the admin API on PORT`);
+  if (config.adminPort === 0 && config.adminTlsCertFile !== '') throw new ConfigError('ADMIN_TLS_CERT_FILE needs ADMIN_PORT: without it the admin API is served on PORT, with TLS_CERT_FILE');
   const generated = config.adminToken === '' && config.adminTokensFile === '';
   if (generated) config.adminToken = randomBytes(24).toString('base64url');
   const bodyLimitBytes = byteSize(String(config.bodyLimit));

@@ -1,7 +1,6 @@
 // `make run`: start the sidecar — one process, or with WORKERS=N a primary and N worker
 // processes sharing its ports — say where it listens, stop cleanly on SIGTERM/SIGINT.
 import cluster from 'node:cluster';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { BundleError } from './engine/bundle.ts';
@@ -62,38 +61,29 @@ interface Serving extends Listening {
 async function serve(config: Config, log: Logger): Promise<Serving> {
   // Loaded here, not at the top: the primary of WORKERS=N never serves, and without the
   // sidecar's modules (engine, Redis, gateways) it stays small.
-  const [{ createSidecar }, { createLimitedServer }] = await Promise.all([import('./sidecar.ts'), import('./http/limits.ts')]);
+  const [{ createSidecar }, { listen }] = await Promise.all([import('./sidecar.ts'), import('./http/listener.ts')]);
   const sidecar = await createSidecar(config, log);
-  const server = createLimitedServer(sidecar.app, config).listen(config.port, config.host);
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-  const { port: httpPort } = server.address() as AddressInfo;
+  const common = { host: config.host, reloadMs: config.tlsReloadMs, limits: config, drainMs: config.shutdownTimeoutMs };
+  const listeners = [await listen(sidecar.app, { ...common, name: 'decision', port: config.port, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }, log)];
+  if (sidecar.adminApp) {
+    listeners.push(await listen(sidecar.adminApp, { ...common, name: 'admin', port: config.adminPort, certFile: config.adminTlsCertFile, keyFile: config.adminTlsKeyFile }, log));
+  }
+  const httpPort = listeners[0]!.port;
   const grpcPort = config.grpcPort > 0 ? await sidecar.grpc.listen(config.host, config.grpcPort) : 0;
 
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      // A keep-alive connection becomes idle only once its in-flight request is answered:
-      // close each as soon as it does, and cut whatever is left when the drain time is up.
-      const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
-      const cut = setTimeout(() => {
-        log.warn({ afterMs: config.shutdownTimeoutMs }, 'drain time is up: closing the remaining connections');
-        server.closeAllConnections();
-      }, config.shutdownTimeoutMs);
-      server.close(async () => {
-        clearInterval(closeIdle);
-        clearTimeout(cut);
-        await sidecar.close();
-        log.info('stopped');
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+  const stop = async () => {
+    await Promise.all(listeners.map((listener) => listener.stop()));
+    await sidecar.close();
+    log.info('stopped');
+  };
   return { sidecar, httpPort, grpcPort, revision: sidecar.policy.current?.revision ?? '', storeKind: sidecar.storeKind, stop };
 }
 
 /** Says where it listens: log lines, and for a person (or a generated token) the banner. */
 function announce(config: Config, log: Logger, listening: Listening, workers = 1): void {
-  const base = `http://${config.host}:${listening.httpPort}`;
+  const base = `${config.tlsCertFile ? 'https' : 'http'}://${config.host}:${listening.httpPort}`;
   log.info({ url: base, store: listening.storeKind, revision: listening.revision, ...(workers > 1 ? { workers } : {}) }, 'portcullis listening');
+  if (config.adminPort > 0) log.info({ url: `${config.adminTlsCertFile ? 'https' : 'http'}://${config.host}:${config.adminPort}` }, 'admin API, console and metrics listening');
   if (listening.grpcPort > 0) log.info({ address: `${config.host}:${listening.grpcPort}` }, 'Envoy ext_authz gRPC listening');
 
   if (process.stdout.isTTY || config.adminTokenGenerated) {

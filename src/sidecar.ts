@@ -29,10 +29,15 @@ import type { SettingsStore } from './settings/types.ts';
 import type { Families } from './engine/families.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
 import { createTracing, type Tracing } from './decision/tracing.ts';
+import { configWarnings, enforceProfile, logWarnings, redisPersistenceWarning, type StartupWarning } from './warnings.ts';
 
 export interface Sidecar {
-  /** The whole HTTP surface: the decision APIs, then the Express app for everything else. */
+  /** The decision port's HTTP surface: the decision APIs, then the Express app for everything else (all of it unless adminApp is set). */
   app: RequestListener;
+  /** With ADMIN_PORT: the admin API, console, audit API, status and metrics, which app then leaves out. */
+  adminApp?: RequestListener;
+  /** The dangerous modes this instance runs in, as /v1/status lists them. */
+  warnings: readonly StartupWarning[];
   decider: Decider;
   policy: ActivePolicy;
   store: SettingsStore;
@@ -57,6 +62,9 @@ export async function loadSettingsFile(path: string, families: Families) {
 }
 
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
+  // Before anything starts: the production profile refuses the unsafe modes here.
+  const warnings = configWarnings(config);
+  enforceProfile(config, warnings);
   const gatewayFor = await prepareGateway(config, log);
   // Read first, like the gateway's files: a bad OTEL_* setting stops the sidecar before anything has started.
   const tracing = createTracing(config);
@@ -105,6 +113,8 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     });
     store = redisStore;
     storeKind = 'redis';
+    const persistence = await redisPersistenceWarning(redisStore.redis, log);
+    if (persistence) warnings.push(persistence);
     metrics.watchCacheSizes(() => redisStore.cacheSizes());
   } else {
     store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile, policy.require().families) : { orgs: new Map() });
@@ -113,8 +123,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   }
 
   const audit = await createAuditLog(config, metrics.auditStats, log);
-  if (config.settingsFailOpen) log.warn('SETTINGS_FAIL_OPEN is set: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
-  if (!config.auditEnabled) log.warn('AUDIT_ENABLED=false: decisions are NOT recorded (meant for measuring the cost of recording only)');
+  logWarnings(log, warnings);
   const auditSink: AuditSink = config.auditEnabled ? audit : { record: () => undefined };
   // Built only when configured, so an unconfigured sidecar's decision path is unchanged.
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
@@ -123,17 +132,15 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const sink: AuditSink = decisionLogs
     ? { record: (r) => { const trimmed = trimRecord(r, maxRecordBytes); auditSink.record(trimmed); decisionLogs.record(trimmed); } }
     : { record: (r) => auditSink.record(trimRecord(r, maxRecordBytes)) };
-  if (!config.workspaceDirectory) {
-    log.warn(
-      'WORKSPACE_DIRECTORY is off: a resource\'s organization is taken from the request (or the gateway token or route) unchecked, so a principal naming a workspace of another organization is decided as if it were its own',
-    );
-  }
   const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, { failOpen: config.settingsFailOpen, workspaceDirectory: config.workspaceDirectory, ...(tracing ? { tracing } : {}) });
   const gateway = gatewayFor(decider, callers);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const express = createApp({ policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, callers });
+  const appDeps = { policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, warnings, callers };
+  const separateAdmin = config.adminPort > 0;
+  const express = createApp({ ...appDeps, surface: separateAdmin ? 'decisions' : 'all' });
   const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers }, express);
-  return { app, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
+  const adminApp = separateAdmin ? createApp({ ...appDeps, surface: 'admin' }) : undefined;
+  return { app, ...(adminApp ? { adminApp } : {}), warnings, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();
     await grpc.close();
     await decisionLogs?.close();

@@ -10,6 +10,7 @@ import { ACTIONS } from '../decision/request.ts';
 import { RESOURCE_TYPE_PATTERN } from '../engine/families.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import { PolicyEngine } from '../engine/engine.ts';
+import { packagePath } from '../package.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { AuditClient, type DecisionQuery } from './client.ts';
 import { decisions, FORMATS, table, type Format } from './format.ts';
@@ -17,7 +18,8 @@ import type { Env, Io } from './io.ts';
 import { parseTime, UsageError } from './time.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:8181';
-export const DEFAULT_BUNDLE = 'bundles/portkey.tar.gz';
+/** The bundle shipped with the package, wherever the command runs from. */
+export const DEFAULT_BUNDLE = packagePath('bundles/portkey.tar.gz');
 const MAX_PAGE = 1000;
 
 const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'api', 'since', 'until'];

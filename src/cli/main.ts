@@ -5,8 +5,8 @@
 // REDIS_URL) for defaults, never the sidecar's configuration.
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
 // that is bad), 2 usage (an unknown command or option, a bad value).
-import { readFileSync } from 'node:fs';
 import { DECISION_APIS } from '../decision/record.ts';
+import { PACKAGE_VERSION } from '../package.ts';
 import { nearest } from '../suggest.ts';
 import { auditExport, auditGet, auditQuery, auditReplay } from './audit.ts';
 import type { Env, Io } from './io.ts';
@@ -55,6 +55,7 @@ const COMMANDS: Record<string, Command> = {
 const EXIT_CODES = 'exit codes: 0 done, 1 failed, 2 usage';
 const USAGE = `usage: portcullis <command> [options]      (portcullis <command> --help for one command)
 
+  serve         start the sidecar, configured by its environment (bin/portcullis.mjs runs it)
 ${Object.values(COMMANDS).map((c) => `  ${c.synopsis}`).join('\n')}
 
 ${FILTERS}
@@ -65,8 +66,7 @@ ${EXIT_CODES}; portcullis --version
 const usageOf = (command: Command) => `usage: portcullis ${command.synopsis}\n\n${command.more ? `${command.more}\n` : ''}${EXIT_CODES}\n`;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `portcullis ${pkg.version}\n`;
+  return `portcullis ${PACKAGE_VERSION}\n`;
 }
 
 export async function main(argv: string[], env: Env, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

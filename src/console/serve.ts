@@ -3,13 +3,15 @@
 // can be served is a fixed table built at start (URL path -> file), so no request path ever
 // reaches the file system: "..", encoded slashes and anything not listed are a plain 404.
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, extname, join, relative, sep } from 'node:path';
+import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Response } from 'express';
+import { packagePath } from '../package.ts';
 
 export const CONSOLE_PATH = '/console';
 
-const UI_DIR = join(dirname(fileURLToPath(import.meta.url)), 'ui');
+// In the package as they are written: the browser loads these files, nothing compiles them.
+const UI_DIR = packagePath('src/console/ui');
 
 /** The npm files the browser imports, by the URL it imports them as (see ui/index.html and ui/lib/). */
 const VENDOR: Record<string, string> = {

@@ -3,7 +3,6 @@
 // evaluation, exported over OTLP/HTTP (JSON) with the OpenTelemetry JS SDK. Built only
 // when an OTLP endpoint is configured: otherwise there is no Tracing and the decision
 // path makes no tracer call at all.
-import { readFileSync } from 'node:fs';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -20,8 +19,8 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { DecisionRecord } from './record.ts';
 import { ConfigError, type Config } from '../config.ts';
+import { PACKAGE_VERSION } from '../package.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** One decision's span; the children are ended by whoever started them. */
 export interface DecisionTrace {
@@ -52,7 +51,7 @@ export class Tracing {
   private readonly tracer: Tracer;
 
   constructor(private readonly provider: BasicTracerProvider) {
-    this.tracer = provider.getTracer('portcullis', VERSION);
+    this.tracer = provider.getTracer('portcullis', PACKAGE_VERSION);
   }
 
   /** Starts a decision's span, as a child of the caller's when its traceparent is valid (a bad one starts a new trace). */
@@ -115,7 +114,7 @@ export function createTracing(config: Config): Tracing | undefined {
   if (!url) return undefined;
   const exporter = new OTLPTraceExporter({ url, headers: parseHeaders(config.otelExporterOtlpHeaders) });
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.otelServiceName || 'portcullis', [ATTR_SERVICE_VERSION]: VERSION }),
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.otelServiceName || 'portcullis', [ATTR_SERVICE_VERSION]: PACKAGE_VERSION }),
     sampler: sampler(config.otelTracesSampler, config.otelTracesSamplerArg),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });

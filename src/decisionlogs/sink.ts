@@ -3,19 +3,18 @@
 // built and serialized a moment later, a batch at a time, off the decision's own path.
 // Built only when DECISION_LOGS_URL or DECISION_LOGS_CONSOLE is set: otherwise there is no sink.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createMasker, parseMaskPaths } from '../audit/mask.ts';
 import type { AuditSink, DecisionRecord } from '../decision/record.ts';
 import { ConfigError, withoutPassword, type Config } from '../config.ts';
+import { PACKAGE_VERSION } from '../package.ts';
 import { ConsoleDecisionLogger } from './console.ts';
 import { createEventBuilder, type EventBuilder } from './event.ts';
 import type { DecisionLogStats } from '../stats.ts';
 import { DecisionLogUploader } from './uploader.ts';
 
 /** The `version` label, as OPA labels events with its own version. */
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface DecisionLogSink extends AuditSink {
   /** Uploads (or spills) what is queued and stops. */
@@ -67,7 +66,7 @@ export class DecisionLogs implements DecisionLogSink {
 /** The decision-log sink the config asks for, started; undefined when neither URL nor console is set. */
 export async function createDecisionLogs(config: Config, stats: DecisionLogStats, log: Logger): Promise<DecisionLogSink | undefined> {
   if (!config.decisionLogsUrl && !config.decisionLogsConsole) return undefined;
-  const labels = { ...parsePairs(config.decisionLogsLabels, 'decisionLogsLabels'), id: randomUUID(), version: VERSION };
+  const labels = { ...parsePairs(config.decisionLogsLabels, 'decisionLogsLabels'), id: randomUUID(), version: PACKAGE_VERSION };
   const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths(config.auditMaskPaths)) });
   let uploader: DecisionLogUploader | undefined;
   if (config.decisionLogsUrl) {

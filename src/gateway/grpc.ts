@@ -6,15 +6,16 @@
 // `headers` and `header_map` are then held to the HTTP port's header rule (headers.ts:
 // count and bytes first, before any merging; duplicated identity headers, also one name
 // in both lists, and client-sent x-portcullis-* refused).
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import { CALLER_TOKEN_HEADER } from '../http/callers.ts';
+import { packagePath } from '../package.ts';
 import { HEADER, type Gateway, type GatewayAnswer, type GatewayLimits, type GatewayRequest } from './gateway.ts';
 import { mergeHeaders, type HeaderLimits } from './headers.ts';
 
-const PROTO = fileURLToPath(new URL('./envoy/ext_authz.proto', import.meta.url));
+// In the package as sources: the compiled form (dist/) has no copy of its own.
+const PROTO = packagePath('src/gateway/envoy/ext_authz.proto');
 
 /** google.rpc.Code values; Envoy only looks at whether the code is OK. */
 const RPC_CODE: Record<number, number> = { 200: 0, 400: 3, 401: 16, 403: 7, 429: 8, 431: 3, 503: 14 };

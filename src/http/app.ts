@@ -18,13 +18,21 @@ import { changeRecorder } from './changes.ts';
 import { directoryRoutes } from './directory.ts';
 import { errorHandler, notFound } from './errors.ts';
 import { effectiveSettingsRoutes, familiesRoutes } from './families.ts';
-import { healthRoutes } from './health.ts';
+import { healthRoutes, statusRoutes } from './health.ts';
 import { openApiRoutes } from './openapi.ts';
 import { jsonDepthLimit } from './limits.ts';
 import { replayRoutes } from './replay.ts';
 import { sessionRoutes } from './session.ts';
 import { settingsRoutes } from './settings.ts';
 import type { AdminTokens } from './tokens.ts';
+import type { StartupWarning } from '../warnings.ts';
+
+/**
+ * Which routes an app serves: all of them on one listener, or one side of the two when
+ * ADMIN_PORT separates the decision surface (decision APIs, gateways, health) from the
+ * admin surface (admin API, console, audit API, status, metrics).
+ */
+export type Surface = 'all' | 'decisions' | 'admin';
 
 export interface AppDeps {
   policy: ActivePolicy;
@@ -46,6 +54,9 @@ export interface AppDeps {
   gateway?: Gateway;
   /** The Host and Origin rules of everything a web page could drive (callers.ts). */
   callers: Callers;
+  /** Listed in /v1/status. */
+  warnings: readonly StartupWarning[];
+  surface: Surface;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -53,19 +64,30 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   // Before the JSON parser: a gateway request's body is the original request's, read raw.
-  if (deps.gateway) app.use(EXT_AUTHZ_PREFIX, extAuthzRoutes(deps.gateway, deps.bodyLimit));
+  const decisions = deps.surface !== 'admin';
+  const admin = deps.surface !== 'decisions';
+  if (decisions && deps.gateway) app.use(EXT_AUTHZ_PREFIX, extAuthzRoutes(deps.gateway, deps.bodyLimit));
   // Every body is read as JSON whatever its Content-Type, as OPA does.
   app.use(express.json({ limit: deps.bodyLimit, type: () => true, strict: false }));
   app.use(jsonDepthLimit(deps.jsonMaxDepth));
 
-  app.use(healthRoutes(deps.policy, deps.store, deps.metrics, deps.storeKind, deps.workspaceDirectory, deps.callers.status));
-  // After the probes (an orchestrator asks by address, under no allowed host name), before
-  // the admin API and the console: another site's page must not drive them.
+  app.use(healthRoutes(deps.policy, deps.store));
+  if (admin) adminRoutes(app, deps);
+
+  app.use(notFound);
+  app.use(errorHandler(deps.log, deps.bodyLimit));
+  return app;
+}
+
+function adminRoutes(app: Express, deps: AppDeps): void {
+  // Before the admin API and the console: another site's page must not drive them.
   app.use((req, _res, next) => {
     deps.callers.checkBrowser(req.headers);
     next();
   });
+  app.use(statusRoutes(deps.policy, deps.store, deps.metrics, { storeKind: deps.storeKind, workspaceDirectory: deps.workspaceDirectory, callers: deps.callers.status, warnings: deps.warnings }));
   app.use(familiesRoutes(deps.policy));
+  app.use(openApiRoutes(deps.policy));
   app.use(openApiRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
   app.use('/v1/orgs', authenticate(deps.adminTokens));
@@ -79,8 +101,4 @@ export function createApp(deps: AppDeps): Express {
   app.use(auditRoutes(deps.audit, deps.policy));
   app.use(replayRoutes(deps.audit, deps.policy));
   if (deps.consoleEnabled) app.use(consoleRoutes());
-
-  app.use(notFound);
-  app.use(errorHandler(deps.log, deps.bodyLimit));
-  return app;
 }

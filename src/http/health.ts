@@ -1,10 +1,12 @@
-// Health (OPA's shape), readiness, status and Prometheus metrics.
+// Health (OPA's shape) and readiness, for probes on every listener; status and Prometheus
+// metrics, which go with the admin surface.
 import { Router } from 'express';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import type { CallerStatus } from './callers.ts';
+import type { StartupWarning } from '../warnings.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
@@ -27,9 +29,8 @@ function engineAnswers(engine: PolicyEngine | undefined): boolean {
   }
 }
 
-export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, storeKind: string, workspaceDirectory: boolean, callers: CallerStatus): Router {
+export function healthRoutes(policy: ActivePolicy, store: SettingsStore): Router {
   const router = Router();
-  const startedAt = new Date().toISOString();
 
   // Liveness as OPA answers it: 200 {} once a bundle is active (also with ?bundles).
   router.get('/health', (_req, res) => {
@@ -46,6 +47,22 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
     res.status(ready ? 200 : 503).json({ ready, checks });
   });
 
+  return router;
+}
+
+export interface StatusFacts {
+  storeKind: string;
+  /** Whether the workspace directory decides a resource's organization (WORKSPACE_DIRECTORY). */
+  workspaceDirectory: boolean;
+  callers: CallerStatus;
+  warnings: readonly StartupWarning[];
+}
+
+export function statusRoutes(policy: ActivePolicy, store: SettingsStore, metrics: Metrics, facts: StatusFacts): Router {
+  const { storeKind, workspaceDirectory, callers, warnings } = facts;
+  const router = Router();
+  const startedAt = new Date().toISOString();
+
   router.get('/v1/status', (_req, res) => {
     res.json({
       startedAt,
@@ -57,6 +74,8 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
       callers,
       // Which process answered: with WORKERS > 1, one of several.
       pid: process.pid,
+      // The dangerous modes this instance runs in (checked at start), so a probe or a person can see them.
+      warnings,
     });
   });
 

@@ -3,6 +3,7 @@
 // larger one with 431 before any route runs), the time to receive a request (408), and
 // the nesting depth of a JSON body. The body size limit is express.json's (bodyLimit).
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { RequestHandler } from 'express';
 import { invalidInput } from '../errors.ts';
 
@@ -12,18 +13,17 @@ export interface ServerLimits {
   headersTimeoutMs: number;
 }
 
-/** The HTTP server for an app, with the limits applied. */
-export function createLimitedServer(app: Parameters<typeof createServer>[1], limits: ServerLimits): Server {
-  return createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      requestTimeout: limits.requestTimeoutMs,
-      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
-      // Timeouts are only enforced when connections are checked (every 30 s by default).
-      connectionsCheckingInterval: Math.max(250, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4),
-    },
-    app,
-  );
+/** The HTTP server for an app, with the limits applied; HTTPS when a certificate and key are given. */
+export function createLimitedServer(app: Parameters<typeof createServer>[1], limits: ServerLimits, tls?: { cert: Buffer; key: Buffer }): Server {
+  const options = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+    // Timeouts are only enforced when connections are checked (every 30 s by default).
+    connectionsCheckingInterval: Math.max(250, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4),
+  };
+  // An https.Server is an http.Server to everything that closes or drains it.
+  return tls ? (createTlsServer({ ...options, ...tls }, app) as unknown as Server) : createServer(options, app);
 }
 
 /**

@@ -3,31 +3,19 @@
 // rule, and a write that Redis does not confirm on enough replicas answered 503
 // replication_unconfirmed (the write stands; repeating it is safe).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import request from 'supertest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { openRedis, type RedisConnectionOptions } from '../../src/redis/connection.ts';
 import { RedisSettingsStore } from '../../src/settings/redis.ts';
 import { RedisServer, type TlsFiles } from '../support/redis.ts';
+import { certificates } from '../support/tls.ts';
 import { ADMIN_TOKEN, testSidecar } from '../support/sidecar.ts';
 
-const run = promisify(execFile);
 const TIMEOUTS = { commandTimeoutMs: 2_000, reconnectMaxMs: 200 };
-
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (the openssl CLI). */
-async function certificates(dir: string): Promise<TlsFiles> {
-  const file = (name: string) => join(dir, name);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '1', '-subj', '/CN=portcullis-test-ca']);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1']);
-  await writeFile(file('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.crt'), '-days', '1', '-extfile', file('san.cnf')]);
-  return { certFile: file('server.crt'), keyFile: file('server.key'), caFile: file('ca.crt') };
-}
 
 async function pingWith(options: RedisConnectionOptions): Promise<string> {
   const client = openRedis(options);
