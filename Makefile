@@ -60,8 +60,9 @@ define build_bundle
 	  --revision $(REVISION) -o $(abspath $(1)) .
 endef
 
-typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode
+typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode; the console's browser JavaScript with checkJs (src/console/ui/tsconfig.json)
 	npx tsc --noEmit -p .
+	npx tsc --noEmit -p src/console/ui
 
 lint: $(NODE_MODULES) ## Biome's linter over src, test, bench and tools (biome.jsonc); warnings fail
 	npx biome lint --error-on-warnings .
