@@ -16,12 +16,21 @@ POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
 TESTS ?= $(shell find test -name '*.test.ts' | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
+# The full tier: each file in its own process with a time limit (a hang fails naming the file),
+# TEST_JOBS files at a time; every test takes free ports and its own servers.
+TEST_JOBS ?= 2
+TEST_FILE_TIMEOUT_S ?= 900
+# The fast tier: test files that start no process (no redis-server, nginx, opa, browser or
+# sidecar process), found by what starting one takes; they run concurrently in a minute.
+# Fault tests (test/faults/) belong to the full tier whatever they start.
+STARTS_PROCESSES := RedisServer|Cluster|bothStores|spawn|execFile|child_process|nginx|chromium|puppeteer|OPA_BIN|\.listen\(|serve\(|support/(redis|cluster|stores)|workers/support
+FAST_TESTS ?= $(shell grep -LE '$(STARTS_PROCESSES)' $(filter-out test/faults/%,$(TESTS)))
 NODE_MODULES := node_modules/.package-lock.json
 # The matrix tests take well under a second on a quiet machine; opa's default 5 s per test
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
+.PHONY: help run test test-fast docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa load-tools screenshots
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,8 +82,11 @@ fmt: $(NODE_MODULES) ## Rewrite TypeScript and the console's JavaScript in the f
 fmt-check: $(NODE_MODULES) ## Report files the formatter would change (not part of test yet)
 	npx biome format .
 
-unit-test: $(NODE_MODULES) $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end)
-	OPA_BIN=$(OPA) $(NODE_TEST) $(TESTS)
+unit-test: $(NODE_MODULES) $(OPA) ## Node tests (unit, integration with real Redis and opa, end to end), TEST_JOBS files at a time, TEST_FILE_TIMEOUT_S each
+	OPA_BIN=$(OPA) node --import tsx test/run-files.ts --jobs $(TEST_JOBS) --timeout-s $(TEST_FILE_TIMEOUT_S) $(TESTS)
+
+test-fast: $(NODE_MODULES) ## The in-process tests only (no Redis, nginx, opa or browser), concurrently: a minute
+	node --import tsx --test --test-concurrency=4 --test-timeout=120000 $(FAST_TESTS)
 
 bench: $(NODE_MODULES) $(OPA) $(VEGETA) $(GHZ) ## Against `opa run --server` and a bare node:http floor: 2 cores, per core (taskset), open loop (vegeta, ghz); needs wrk; not part of test
 	@command -v wrk >/dev/null || { echo "make bench: wrk is needed for the per-core runs (Debian: apt-get install wrk)"; exit 1; }
