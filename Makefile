@@ -31,12 +31,21 @@ REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha
 # The chart's test runs in chart-check (it needs the helm tools); the image's in image-test (buildah, minutes).
 TESTS ?= $(shell find test -name '*.test.ts' ! -path test/deploy/chart.test.ts ! -path test/deploy/image.test.ts | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
+# The full tier: each file in its own process with a time limit (a hang fails naming the file),
+# TEST_JOBS files at a time; every test takes free ports and its own servers.
+TEST_JOBS ?= 2
+TEST_FILE_TIMEOUT_S ?= 900
+# The fast tier: test files that start no process (no redis-server, nginx, opa, browser or
+# sidecar process), found by what starting one takes; they run concurrently in a minute.
+# Fault tests (test/faults/) belong to the full tier whatever they start.
+STARTS_PROCESSES := RedisServer|Cluster|bothStores|spawn|execFile|child_process|nginx|chromium|puppeteer|OPA_BIN|\.listen\(|serve\(|support/(redis|cluster|stores)|workers/support
+FAST_TESTS ?= $(shell grep -LE '$(STARTS_PROCESSES)' $(filter-out test/faults/%,$(TESTS)))
 NODE_MODULES := node_modules/.package-lock.json
 # The matrix tests take well under a second on a quiet machine; opa's default 5 s per test
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
+.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test test-fast bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -100,8 +109,9 @@ chart-check: $(HELM) $(K8SCHECK) ## helm lint + helm template of deploy/helm/por
 
 helm-tools: $(HELM) $(K8SCHECK) ## Build the pinned helm and k8scheck into .cache/bin
 
-typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode
+typecheck: $(NODE_MODULES) ## tsc --noEmit in strict mode; the console's browser JavaScript with checkJs (src/console/ui/tsconfig.json)
 	npx tsc --noEmit -p .
+	npx tsc --noEmit -p src/console/ui
 
 lint: $(NODE_MODULES) ## Biome's linter over src, test, bench and tools (biome.jsonc); warnings fail
 	npx biome lint --error-on-warnings .
@@ -112,8 +122,11 @@ fmt: $(NODE_MODULES) ## Rewrite TypeScript and the console's JavaScript in the f
 fmt-check: $(NODE_MODULES) ## Report files the formatter would change (not part of test yet)
 	npx biome format .
 
-unit-test: $(NODE_MODULES) $(OPA) $(CADDY) ## Node tests (unit, integration with real Redis and opa, end to end through real nginx and Caddy)
-	OPA_BIN=$(OPA) CADDY_BIN=$(CADDY) $(NODE_TEST) $(TESTS)
+unit-test: $(NODE_MODULES) $(OPA) $(CADDY) ## Node tests (unit, integration with real Redis and opa, end to end through real nginx and Caddy), TEST_JOBS files at a time, TEST_FILE_TIMEOUT_S each
+	OPA_BIN=$(OPA) CADDY_BIN=$(CADDY) node --import tsx test/run-files.ts --jobs $(TEST_JOBS) --timeout-s $(TEST_FILE_TIMEOUT_S) $(TESTS)
+
+test-fast: $(NODE_MODULES) ## The in-process tests only (no Redis, nginx, opa or browser), concurrently: a minute
+	node --import tsx --test --test-concurrency=4 --test-timeout=120000 $(FAST_TESTS)
 
 bench: $(NODE_MODULES) $(OPA) $(VEGETA) $(GHZ) ## Against `opa run --server` and a bare node:http floor: 2 cores, per core (taskset), open loop (vegeta, ghz); needs wrk; not part of test
 	@command -v wrk >/dev/null || { echo "make bench: wrk is needed for the per-core runs (Debian: apt-get install wrk)"; exit 1; }

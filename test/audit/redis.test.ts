@@ -388,14 +388,22 @@ describe('topology changes while recording (Redis Cluster)', () => {
     await ready(audit.redis);
     const orgId = 'org-failover';
     const stop = recordSteadily(audit, orgId);
-    await until(() => stats.counts.written! >= 100, 'records are being stored');
-    const killed = await cluster.killMaster(streamKey(orgId, 'decisions'));
-    await cluster.waitHealthy();
-    await until(() => stats.counts.written! >= 2 * 100 + 100, 'records are stored on the promoted replica', 60_000);
-    const ids = await stop();
-    await assertStoredOnce(audit, stats, orgId, ids);
-    await cluster.restart(killed.port);
-    await cluster.waitHealthy();
+    let killed: { port: number } | undefined;
+    try {
+      await until(() => stats.counts.written! >= 100, 'records are being stored');
+      killed = await cluster.killMaster(streamKey(orgId, 'decisions'));
+      await cluster.waitHealthy();
+      await until(() => stats.counts.written! >= 2 * 100 + 100, 'records are stored on the promoted replica', 60_000);
+      await assertStoredOnce(audit, stats, orgId, await stop());
+    } finally {
+      // Stopped even when an assertion threw: a loop left recording keeps the file alive.
+      await stop();
+      if (killed) {
+        // Back as a replica of the promoted one; the next test asks the cluster who the masters are now.
+        await cluster.restart(killed.port);
+        await cluster.waitHealthy();
+      }
+    }
   });
 
   test('the organization slot migrates to another master: every record stored once', async () => {
@@ -404,11 +412,14 @@ describe('topology changes while recording (Redis Cluster)', () => {
     await ready(audit.redis);
     const orgId = 'org-resharding';
     const stop = recordSteadily(audit, orgId);
-    await until(() => stats.counts.written! >= 100, 'records are being stored');
-    await cluster.migrateSlot(streamKey(orgId, 'decisions'), { pauseMs: 50 });
-    const written = stats.counts.written!;
-    await until(() => stats.counts.written! >= written + 100, 'records are stored on the new master', 60_000);
-    const ids = await stop();
-    await assertStoredOnce(audit, stats, orgId, ids);
+    try {
+      await until(() => stats.counts.written! >= 100, 'records are being stored');
+      await cluster.migrateSlot(streamKey(orgId, 'decisions'), { pauseMs: 50 });
+      const written = stats.counts.written!;
+      await until(() => stats.counts.written! >= written + 100, 'records are stored on the new master', 60_000);
+      await assertStoredOnce(audit, stats, orgId, await stop());
+    } finally {
+      await stop();
+    }
   });
 });

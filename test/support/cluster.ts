@@ -128,6 +128,15 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
     return owner.master!;
   };
   const nodeId = async (port: number) => String(await ask(port, 'CLUSTER', 'MYID'));
+  /**
+   * The live nodes that say, now, that they are masters (ROLE), asked of each node itself: a
+   * master restarted after a failover comes back as a replica while other nodes' views of it
+   * may still lag, and SETSLOT refuses a replica.
+   */
+  const currentMasters = async (): Promise<number[]> => {
+    const roles = await Promise.all(alive().map(async (node) => ({ port: node.port, role: ((await ask(node.port, 'ROLE').catch(() => ['unknown'])) as string[])[0] })));
+    return roles.filter((node) => node.role === 'master').map((node) => node.port);
+  };
 
   const cluster: RedisCluster = {
     nodes: nodes.map((node) => `${HOST}:${node.port}`),
@@ -153,8 +162,17 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
 
     async migrateSlot(key, { pauseMs = 0 } = {}) {
       const slot = await slotOf(key);
-      const from = await masterOfSlot(slot);
-      const to = (await shards()).map((shard) => shard.master).find((port): port is number => port !== undefined && port !== from)!;
+      // Until the nodes' view of the slot's owner agrees with what the owner says of itself.
+      const deadline = Date.now() + 30_000;
+      let masters = await currentMasters();
+      let from = await masterOfSlot(slot);
+      while (!masters.includes(from)) {
+        if (Date.now() > deadline) throw new Error(`slot ${slot}: the cluster names ${from} its master, which says it is not one (masters now: ${masters.join(', ')})`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        [masters, from] = await Promise.all([currentMasters(), masterOfSlot(slot)]);
+      }
+      const to = masters.find((port) => port !== from);
+      if (to === undefined) throw new Error(`slot ${slot}: no other master to move it to (masters now: ${masters.join(', ')})`);
       const [fromId, toId] = await Promise.all([nodeId(from), nodeId(to)]);
       const pause = () => new Promise((resolve) => setTimeout(resolve, pauseMs));
       await ask(to, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);

@@ -23,7 +23,12 @@ export const session = {
 
 const enc = encodeURIComponent;
 
-/** One request; answers {body, etag}. `auth` false for the public APIs (decisions, families, reasons). */
+/**
+ * One request; answers {body, etag}. `auth` false for the public APIs (decisions, families, reasons).
+ * @param {string} method
+ * @param {string} path
+ * @param {{ body?: unknown, ifMatch?: string, auth?: boolean }} [options]
+ */
 async function call(method, path, { body, ifMatch, auth = true } = {}) {
   const headers = { Accept: 'application/json' };
   if (auth && session.token) headers.Authorization = `Bearer ${session.token}`;

@@ -4,7 +4,7 @@
 // kept is the organization's settings version when this was read: saves send it as If-Match.
 import { api } from './api.js';
 
-/** @returns {Promise<{families, org: {[family]: body}, workspaces: string[], stored: {[ws]: {[family]: body}}, effective: {[ws]: result}, etag}>} */
+/** @returns {Promise<{families: any[], org: Record<string, any>, workspaces: string[], stored: Record<string, Record<string, any>>, effective: Record<string, any>, etag: string | undefined}>} */
 export async function loadOrg(orgId) {
   const { families } = await api.families();
   const org = {};
@@ -16,6 +16,7 @@ export async function loadOrg(orgId) {
     etags.push(etag);
   }
   const workspaces = (await api.workspaces(orgId)).sort();
+  /** @type {Record<string, Record<string, any>>} */
   const stored = {};
   const effective = {};
   for (const workspaceId of workspaces) {
