@@ -117,6 +117,9 @@ export const FIELDS = {
 } as const satisfies Record<string, { env: string; kind: Kind; default: string | number | boolean; inPackage?: true; doc: string }>;
 
 type Fields = typeof FIELDS;
+
+/** Every environment variable the configuration reads (documentation is checked against it). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.values(FIELDS).map((field) => field.env);
 type ValueOf<F extends { kind: Kind }> = F['kind'] extends 'integer' ? number : F['kind'] extends 'boolean' ? boolean : string;
 
 export type Config = { [K in keyof Fields]: ValueOf<Fields[K]> } & {

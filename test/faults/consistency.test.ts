@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisServer } from '../support/redis.ts';
-import { decisionRequest } from '../support/sidecar.ts';
-import { authorize, load, putSettings, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { managerInOwnWorkspace, ownWorkspace } from '../support/sidecar.ts';
+import { authorize, load, putSettings, registerWorkspace, startSidecarProcess, type SidecarProcess } from './support.ts';
 
 const HOUR_MS = 3_600_000;
 const REVALIDATE_MS = 1_000;
@@ -26,6 +26,8 @@ before(async () => {
   a = await startSidecarProcess({ ...env, SETTINGS_REVALIDATE_MS: String(HOUR_MS) });
   b = await startSidecarProcess({ ...env, SETTINGS_REVALIDATE_MS: String(HOUR_MS) });
   c = await startSidecarProcess({ ...env, SETTINGS_REVALIDATE_MS: String(REVALIDATE_MS) });
+  const orgs = ['org-consistency', 'org-lost-message', ...Array.from({ length: 50 }, (_, n) => `org-busy-${n}`)];
+  for (const orgId of orgs) await registerWorkspace(a.url, orgId, ownWorkspace(orgId));
 });
 after(async () => {
   await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
@@ -45,11 +47,11 @@ async function untilSeen(on: SidecarProcess, body: unknown, allow: boolean, sinc
 }
 
 test('a change written through A reaches B by its invalidation message, under load', async (t) => {
-  const body = decisionRequest({ orgId: 'org-consistency' });
+  const body = managerInOwnWorkspace('org-consistency');
   // Other organizations' decisions keep both instances busy meanwhile.
   const busy = load(6, async () => {
     const n = Math.floor(Math.random() * 50);
-    const answer = await authorize(n % 2 ? a.url : b.url, decisionRequest({ orgId: `org-busy-${n}` }));
+    const answer = await authorize(n % 2 ? a.url : b.url, managerInOwnWorkspace(`org-busy-${n}`));
     if (answer.status !== 200) throw new Error(`status ${answer.status}`);
   });
   const rounds = 60;
@@ -80,7 +82,7 @@ test('a change written through A reaches B by its invalidation message, under lo
 });
 
 test('a change whose invalidation message is lost is seen by revalidation', async (t) => {
-  const body = decisionRequest({ orgId: 'org-lost-message' });
+  const body = managerInOwnWorkspace('org-lost-message');
   const raw = new Redis(redis.url);
   try {
     let worstMs = 0;

@@ -107,6 +107,12 @@ export async function putSettings(url: string, path: string, body: unknown): Pro
   });
 }
 
+/** Registers the workspace under the organization through the admin API. */
+export async function registerWorkspace(url: string, orgId: string, workspaceId: string): Promise<void> {
+  const response = await fetch(`${url}/v1/orgs/${orgId}/workspaces/${workspaceId}`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (!response.ok) throw new Error(`registering ${workspaceId} under ${orgId}: ${response.status} ${await response.text()}`);
+}
+
 export async function authorize(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${url}/v1/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };

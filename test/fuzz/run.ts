@@ -14,13 +14,15 @@ import type { Config } from '../../src/config.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { random } from '../support/random.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 import { APIS, gatewayProblem, generate, poolClaims, type Api, type Case, type GrpcCase, type HttpCase, type PoolToken } from './grammar.ts';
 
 const PROTO = fileURLToPath(new URL('../../src/gateway/envoy/ext_authz.proto', import.meta.url));
 const JWT_SECRET = 'portcullis-fuzz-secret-of-at-least-32-bytes!';
 const KEY = new TextEncoder().encode(JWT_SECRET);
 const REQUEST_TIMEOUT_MS = 30_000;
+/** The workspaces the grammar's well-formed requests name, registered to the organization they name. */
+export const WORKSPACES = { 'ws-1': 'org-1', 'ws-2': 'org-1' } as const;
 
 export interface Violation {
   api: Api;
@@ -43,7 +45,7 @@ export interface FuzzReport {
   seconds: number;
 }
 
-interface Target {
+export interface Target {
   name: string;
   identity: 'headers' | 'jwt';
   url: URL;
@@ -63,7 +65,7 @@ interface CheckResponse {
 
 const sign = (claims: Record<string, unknown>, key = KEY, alg = 'HS256') => new SignJWT(claims).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('1h').sign(key);
 
-async function tokenPool(seed: number): Promise<PoolToken[]> {
+export async function tokenPool(seed: number): Promise<PoolToken[]> {
   const rng = random(seed ^ 0x5eed);
   const pool: PoolToken[] = [];
   for (const { claims, problem } of poolClaims(rng, 48)) pool.push(problem ? { token: await sign(claims), problem } : { token: await sign(claims) });
@@ -75,7 +77,7 @@ async function tokenPool(seed: number): Promise<PoolToken[]> {
   return pool;
 }
 
-async function startTarget(name: string, identity: 'headers' | 'jwt', overrides: Partial<Config>, tokens: PoolToken[]): Promise<Target> {
+export async function startTarget(name: string, identity: 'headers' | 'jwt', overrides: Partial<Config>, tokens: PoolToken[]): Promise<Target> {
   const sidecar = await testSidecar({ gatewayIdentity: identity, ...(identity === 'jwt' ? { gatewayJwtSecret: JWT_SECRET } : {}), bundleWatch: false, ...overrides });
   const server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -97,19 +99,19 @@ async function startTarget(name: string, identity: 'headers' | 'jwt', overrides:
   };
 }
 
-async function stopTarget(target: Target): Promise<void> {
+export async function stopTarget(target: Target): Promise<void> {
   target.client.close();
   target.server.closeAllConnections();
   await new Promise((resolve) => target.server.close(resolve));
   await target.sidecar.close();
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   text: string;
 }
 
-function send(agent: Agent, url: URL, c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body'>): Promise<Answer> {
+export function send(agent: Agent, url: URL, c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body'>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: url.hostname, port: url.port, method: c.method, path: c.path, headers: c.headers, agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];
@@ -123,7 +125,7 @@ function send(agent: Agent, url: URL, c: Pick<HttpCase, 'method' | 'path' | 'hea
   });
 }
 
-function check(target: Target, request: unknown): Promise<{ code: number; response?: CheckResponse }> {
+export function check(target: Target, request: unknown): Promise<{ code: number; response?: CheckResponse }> {
   return new Promise((resolve) => {
     target.client.Check(request, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (error, response) =>
       resolve(error ? { code: error.code } : response ? { code: grpc.status.OK, response } : { code: grpc.status.OK }),
@@ -131,7 +133,7 @@ function check(target: Target, request: unknown): Promise<{ code: number; respon
   });
 }
 
-const parse = (text: string): Record<string, any> | undefined => {
+export const parse = (text: string): Record<string, any> | undefined => {
   try {
     return JSON.parse(text) as Record<string, any>;
   } catch {
@@ -140,7 +142,7 @@ const parse = (text: string): Record<string, any> | undefined => {
 };
 
 /** Invariant violations of one HTTP answer. */
-function judgeHttp(c: HttpCase, answer: Answer): string[] {
+export function judgeHttp(c: HttpCase, answer: Answer): string[] {
   const found: string[] = [];
   if (answer.status >= 500) found.push('no 5xx');
   if (answer.status !== 200) return found;
@@ -161,7 +163,7 @@ function judgeHttp(c: HttpCase, answer: Answer): string[] {
   return found;
 }
 
-function describe(c: Case): string {
+export function describe(c: Case): string {
   const text = c.transport === 'grpc' ? `gRPC Check ${JSON.stringify(c.request)}` : `${c.method} ${c.path} headers ${JSON.stringify(c.headers)}${c.body === undefined ? '' : ` body ${JSON.stringify(c.body)}`}`;
   return text.length > 600 ? `${text.slice(0, 600)}… (${text.length} chars)` : text;
 }
@@ -182,6 +184,8 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
     await startTarget('memory, trusted headers', 'headers', {}, tokens),
     await startTarget('redis, HS256 tokens', 'jwt', { redisUrl: redis.url, auditFlushMs: 10 }, tokens),
   ];
+  // The workspaces of the grammar, as the example settings register them for the memory store.
+  for (const target of targets) await registerWorkspaces(target.sidecar, WORKSPACES);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const report: FuzzReport = { requests: 0, perApi: {}, msPerApi: {}, statuses: {}, closed: 0, violations: [], seconds: 0 };
   const violation = (c: Case, target: Target, invariant: string, status: string, answer: string) =>

@@ -9,7 +9,7 @@ import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ACTIONS, ORG_ROLES, TOGGLES, TYPES, VALUES, WORKSPACE_ROLES, expected, principalOf, type MatrixCase } from '../support/matrix.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, managerInOwnWorkspace, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const SETTING = 'managersWriteMcpServers';
@@ -42,8 +42,6 @@ for (const storeKind of ['memory', 'redis'] as const) {
     const putWorkspace = (orgId: string, ws: string, body: object) =>
       api.put(`/v1/orgs/${orgId}/workspaces/${ws}/settings/integration-access`).set(admin).send(body).expect(200);
     const decide = async (body: object) => (await api.post('/v1/authorize').send(body).expect(200)).body;
-    /** A manager's create of an MCP server in the organization's own workspace. */
-    const managerIn = (orgId: string) => decisionRequest({ orgId, workspaceId: `ws-${orgId}`, workspaceRoles: { [`ws-${orgId}`]: 'manager' } });
 
     test('every integration-access rule, over the whole matrix, set through the admin API', async () => {
       let combination = 0;
@@ -89,8 +87,8 @@ for (const storeKind of ['memory', 'redis'] as const) {
     });
 
     test('every answer has a decision id and the bundle revision', async () => {
-      const a = await decide(managerIn('fresh'));
-      const b = await decide(managerIn('fresh'));
+      const a = await decide(managerInOwnWorkspace('fresh'));
+      const b = await decide(managerInOwnWorkspace('fresh'));
       assert.match(a.decisionId, /^[0-9a-f-]{36}$/);
       assert.notEqual(a.decisionId, b.decisionId);
       assert.equal(a.bundleRevision, sidecar.policy.current!.revision);
@@ -98,7 +96,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
     });
 
     test("a manager's write flips on the very next request when an admin changes the setting, and back via the workspace override", async () => {
-      const manager = managerIn('flip');
+      const manager = managerInOwnWorkspace('flip');
       assert.equal((await decide(manager)).allow, true); // default, and now cached
 
       await putOrg('flip', { [SETTING]: false });
@@ -128,7 +126,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
     test('settings sent by the caller are discarded', async () => {
       await putOrg('spoof', { [SETTING]: false });
       const spoofed = {
-        ...managerIn('spoof'),
+        ...managerInOwnWorkspace('spoof'),
         settings: { org: { [SETTING]: true }, workspace: { [SETTING]: true } },
       };
       const answer = await decide(spoofed);
@@ -136,7 +134,7 @@ for (const storeKind of ['memory', 'redis'] as const) {
       const viaOpa = await api.post('/v1/data/portkey/authz/allow').send({ input: spoofed }).expect(200);
       assert.equal(viaOpa.body.result, false);
       const prototypeTrick = JSON.parse(
-        `{"__proto__": {"settings": {"org": {"${SETTING}": true}}}, ${JSON.stringify(managerIn('spoof')).slice(1)}`,
+        `{"__proto__": {"settings": {"org": {"${SETTING}": true}}}, ${JSON.stringify(managerInOwnWorkspace('spoof')).slice(1)}`,
       );
       const refused = await api.post('/v1/authorize').send(prototypeTrick).expect(400);
       assert.deepEqual(refused.body.errors.map((e: { code: string; field: string }) => [e.code, e.field]), [['unknown_field', '__proto__']]);

@@ -78,3 +78,9 @@ export function decisionRequest(over: {
     resource: { type: over.type ?? 'mcp_server', orgId: over.orgId ?? 'org-1', workspaceId: over.workspaceId ?? 'ws-1' },
   };
 }
+
+/** The workspace of organization `orgId` in tests that give each organization its own: ws-<orgId>. */
+export const ownWorkspace = (orgId: string) => `ws-${orgId}`;
+
+/** A manager's create of an MCP server in its organization's own workspace (registered by the test). */
+export const managerInOwnWorkspace = (orgId: string) => decisionRequest({ orgId, workspaceId: ownWorkspace(orgId), workspaceRoles: { [ownWorkspace(orgId)]: 'manager' } });

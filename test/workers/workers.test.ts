@@ -14,9 +14,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { create } from 'tar';
 import { readBundle } from '../../src/engine/bundle.ts';
-import type { SidecarProcess } from '../faults/support.ts';
+import { registerWorkspace, type SidecarProcess } from '../faults/support.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, managerInOwnWorkspace, ownWorkspace } from '../support/sidecar.ts';
 import { Connection, connectionPerWorker, metricSum, startWorkers, untilEveryWorker } from './support.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -55,7 +55,7 @@ function refused(port: number): Promise<boolean> {
   });
 }
 
-const managerCreates = (orgId: string) => decisionRequest({ orgId });
+const managerCreates = managerInOwnWorkspace;
 
 describe('WORKERS=2', () => {
   let redis: RedisServer;
@@ -86,6 +86,7 @@ describe('WORKERS=2', () => {
     port = Number(new URL(sidecar.url).port);
     assert.equal(sidecar.listening.workers, WORKERS);
     grpcPort = Number(/"address":"127\.0\.0\.1:(\d+)"/.exec(await untilOutput(sidecar, /\{[^\n]*Envoy ext_authz gRPC listening[^\n]*\}/, 'the gRPC line'))![1]);
+    for (const orgId of ['org-settings', 'org-metrics', 'org-drain']) await registerWorkspace(sidecar.url, orgId, ownWorkspace(orgId));
   });
 
   after(async () => {
