@@ -411,6 +411,27 @@ describe('forward-auth headers: one family per deployment, no second description
     }
   });
 
+  test('hostile values in the forwarded headers are refused with a 4xx that names them, never a 5xx or an allow', async () => {
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'forwarded' });
+    try {
+      const cases: [string, string, number, string | null][] = [
+        ['', '/v1/mcp-servers?workspace_id=ws-1', 403, 'no_route'],
+        ['G\u00c9T', '/v1/mcp-servers?workspace_id=ws-1', 403, 'no_route'],
+        ['GET', 'http://evil.example/v1/mcp-servers?workspace_id=ws-1', 403, 'invalid_path'],
+        ['GET', '*', 403, 'invalid_path'],
+        ['GET', '/v1/mcp-servers/..%2f..%2fadmin?workspace_id=ws-1', 403, 'invalid_path'],
+        // Beyond the HTTP server's own head limit: refused before the sidecar reads it.
+        ['GET', `/v1/mcp-servers?workspace_id=ws-1&pad=${'x'.repeat(20_000)}`, 431, null],
+      ];
+      for (const [method, uri, status, reason] of cases) {
+        const answer = await caddy(sidecar, method, uri, [['authorization', tokens.owner]]);
+        assert.deepEqual([answer.status, answer.reason], [status, reason], `${JSON.stringify(method)} ${uri.slice(0, 60)}`);
+      }
+    } finally {
+      await sidecar.close();
+    }
+  });
+
   test('FORWARD_AUTH_HEADERS with another value stops the sidecar from starting, naming the variable', async () => {
     await assert.rejects(listeningSidecar({ forwardAuthHeaders: 'x-forwarded' }), /FORWARD_AUTH_HEADERS/);
   });
