@@ -22,9 +22,15 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
   // JSON must reach the gateway (to be refused there) rather than fail the parser.
   router.use(express.raw({ type: () => true, limit: bodyLimit }));
   router.use(async (req, res) => {
+    // The gateway's own credential, checked by gateway.check: not part of the original request, never recorded.
     const tokens: string[] = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === CALLER_TOKEN_HEADER) tokens.push(req.rawHeaders[i + 1]!);
-    const answer = await gateway.check(() => originalRequest(req, gateway), 'ext_authz_http', { tokens, ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}) });
+    const entries: [string, string][] = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      const [name, value] = [req.rawHeaders[i]!, req.rawHeaders[i + 1]!];
+      if (name.toLowerCase() === CALLER_TOKEN_HEADER) tokens.push(value);
+      else entries.push([name, value]);
+    }
+    const answer = await gateway.check(() => originalRequest(req, entries, gateway), 'ext_authz_http', { tokens, ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}) });
     res.status(answer.status).set(answer.headers);
     if (answer.body) res.send(answer.body);
     else res.end();
@@ -32,12 +38,8 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
   return router;
 }
 
-function originalRequest(req: Request, gateway: Gateway): GatewayRequest {
-  const entries: [string, string][] = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    // The gateway's own credential, already checked: not part of the original request, never recorded.
-    if (req.rawHeaders[i]!.toLowerCase() !== CALLER_TOKEN_HEADER) entries.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-  }
+/** `entries`: the request's headers as received, the caller token taken out. */
+function originalRequest(req: Request, entries: readonly [string, string][], gateway: Gateway): GatewayRequest {
   const headers = mergeHeaders(entries, gateway.limits);
   const asked = { method: req.method, path: req.originalUrl.slice(EXT_AUTHZ_PREFIX.length) };
   const { method, path, pathForm } = originalRequestLine(gateway.forwardAuthHeaders, asked, entries);

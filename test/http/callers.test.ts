@@ -281,6 +281,16 @@ describe('Origin and Host', () => {
     assert.equal(await recordedCount2(), before);
   });
 
+  test('malformed and look-alike origins are refused 403, never a 5xx', async () => {
+    for (const origin of ['http://[', 'javascript:alert(1)', `http://${host()}.evil.example`, `http://evil.example/${host()}`, `ftp://${host()}`, 'HTTPS://EVIL.EXAMPLE', ' ']) {
+      const res = await send(r.port, 'POST', '/v1/authorize', { host: host(), origin }, DECISION);
+      assert.equal(res.status, 403, `${JSON.stringify(origin)}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'origin_not_allowed');
+    }
+    // Origins compare without regard to case, as browsers serialize them in lower case.
+    assert.equal((await send(r.port, 'POST', '/v1/authorize', { host: host(), origin: 'HTTPS://Console.Example.com' }, DECISION)).status, 200);
+  });
+
   async function recordedCount2(): Promise<number> {
     const res = await send(r.port, 'GET', '/v1/audit/decisions?orgId=org-1&limit=1000', { authorization: `Bearer ${ADMIN_TOKEN}`, host: host() });
     assert.equal(res.status, 200, JSON.stringify(res.body));
