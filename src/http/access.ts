@@ -44,7 +44,9 @@ function review(engine: PolicyEngine, orgId: string, workspaceId: string, settin
       actions: ACTIONS,
       workspaces: { [workspaceId]: { orgId, settings } },
     }) as PermissionMatrix;
-    roles[role] = matrix[workspaceId]!;
+    // In the table's order (the bundle's types, then create, update, delete, read), not the WASM's sorted keys.
+    const cells = matrix[workspaceId]!;
+    roles[role] = Object.fromEntries(engine.families.resourceTypes.map((type) => [type, Object.fromEntries(ACTIONS.map((action) => [action, cells[type]![action]!]))]));
   }
   return roles;
 }

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { MAX_PERMISSION_CELLS, MAX_PERMISSION_WORKSPACES } from '../../src/decision/permissions.ts';
 import type { Family } from '../../src/engine/families.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
+import { expected, matrix, settingsOf, type MatrixCase } from '../support/matrix.ts';
 import { random, type Random } from '../support/random.ts';
 import { ADMIN_TOKEN, serve, testSidecar } from '../support/sidecar.ts';
 
@@ -100,6 +101,47 @@ describe('every cell equals /v1/authorize for the same input', () => {
       }
     });
   }
+});
+
+describe('the rules matrix: every cell equals /v1/authorize and the rules as written', () => {
+  // One organization and workspace per settings combination of the matrix (type x org value
+  // x toggle x workspace value), one permissions call per org role x workspace role: every
+  // case of the matrix is one cell.
+  const groups = new Map<string, MatrixCase[]>();
+  for (const c of matrix()) {
+    const key = `${c.type}-${String(c.orgValue)}-${c.toggle}-${String(c.workspaceValue)}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  test(`${[...groups.values()].reduce((n, g) => n + g.length, 0)} cases in ${groups.size} settings combinations`, { timeout: 600_000 }, async () => {
+    let cells = 0;
+    let g = 0;
+    for (const cases of groups.values()) {
+      const orgId = `org-m${g}`;
+      const ws = `m${g++}-ws`;
+      const { org, workspace } = settingsOf(cases[0]!);
+      assert.equal((await call('PUT', `/v1/orgs/${orgId}/settings/integration-access`, org, auth)).status, 200);
+      if (Object.keys(workspace).length > 0) assert.equal((await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}/settings/integration-access`, workspace, auth)).status, 200);
+      else await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}`, undefined, auth);
+      const byPrincipal = new Map<string, MatrixCase[]>();
+      for (const c of cases) byPrincipal.set(`${c.orgRole}/${c.workspaceRole}`, [...(byPrincipal.get(`${c.orgRole}/${c.workspaceRole}`) ?? []), c]);
+      await Promise.all(
+        [...byPrincipal.values()].map(async (same) => {
+          const { orgRole, workspaceRole, type } = same[0]!;
+          const principal = { id: 'u-1', orgId, orgRole, workspaceRoles: workspaceRole === 'none' ? {} : { [ws]: workspaceRole } };
+          const answer = await call('POST', '/v1/permissions', { principal, workspaceIds: [ws], resourceTypes: [type] });
+          assert.equal(answer.status, 200, JSON.stringify(answer.body));
+          for (const c of same) {
+            const cell = answer.body.workspaces[ws][type][c.action];
+            const decided = await call('POST', '/v1/authorize', { principal, action: c.action, resource: { type, orgId, workspaceId: ws } });
+            assert.deepEqual(cell, cellOf(decided.body), JSON.stringify(c));
+            assert.deepEqual(cell, expected(c), JSON.stringify(c));
+            cells++;
+          }
+        }),
+      );
+    }
+    assert.equal(cells, 2592);
+  });
 });
 
 describe('the permissions request', () => {

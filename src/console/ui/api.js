@@ -78,6 +78,8 @@ export const api = {
     call('PATCH', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`, { body: patch, ifMatch: etag }),
   putWorkspaceSettings: (orgId, workspaceId, family, body, etag) =>
     call('PUT', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`, { body, ifMatch: etag }),
+  access: async (orgId, workspaceId) => (await call('GET', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/access`)).body,
+  accessDraft: async (orgId, workspaceId, draft) => (await call('POST', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/access`, { body: draft })).body,
   effectiveSettings: (orgId, workspaceId) => call('GET', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/effective-settings`),
 
   decisions: async (filter, cursor, limit = 50) => (await call('GET', `/v1/audit/decisions${query({ ...filter, cursor, limit })}`)).body,

@@ -2,6 +2,7 @@
 // the product's labels, each workspace's effective values and sources, and the history.
 import { api } from '../api.js';
 import { html, navigate, useEffect, useState } from '../lib.js';
+import { AccessPanel } from '../components/access.js';
 import { ConflictView } from '../components/conflict.js';
 import { FamilySection } from '../components/family.js';
 import { HistoryPanel } from '../components/history.js';
@@ -71,7 +72,8 @@ function OrgSettings({ who, orgId }) {
         ${state.workspaces.map(
           (ws) => html`<${WorkspaceSection} workspaceId=${ws} families=${state.families} orgStored=${state.org} stored=${state.stored[ws]}
             effective=${state.effective[ws]} canWrite=${canWrite && !conflict}
-            save=${(family, patch, what) => saveWith((etag) => api.patchWorkspaceSettings(orgId, ws, family, patch, etag), what)} />`,
+            save=${(family, patch, what) => saveWith((etag) => api.patchWorkspaceSettings(orgId, ws, family, patch, etag), what)} />
+            <${AccessPanel} orgId=${orgId} workspaceId=${ws} families=${state.families} orgStored=${state.org} refresh=${revision} />`,
         )}
       </div>
       ${has(who, 'audit:read') ? html`<${HistoryPanel} orgId=${orgId} refresh=${revision} />` : html`<${ScopeNote} who=${who} scope="audit:read" doing="show the history" />`}
