@@ -50,10 +50,14 @@ before(async () => {
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     body: JSON.stringify({ managersWriteMcpServers: false }),
   });
+  // In the directory, so that org-1's decisions are in org-1's stream (not the unverified bucket).
+  await sidecar.store.registerWorkspace('org-1', 'ws-1');
   ids.denied = await authorize(decisionRequest());
   ids.allowed = await authorize(decisionRequest({ type: 'integration' }));
   ids.read = await authorize(decisionRequest({ action: 'read' }));
   await sidecar.audit.flush();
+  // The directory as before: the settings import below checks what it registers.
+  await sidecar.store.unregisterWorkspace('org-1', 'ws-1');
 });
 
 after(async () => {
