@@ -18,9 +18,9 @@ import { createBundleVerifier, type BundleVerifier } from './engine/signature.ts
 import { prepareGateway, type Gateway } from './gateway/gateway.ts';
 import { GrpcExtAuthz } from './gateway/grpc.ts';
 import { createApp } from './http/app.ts';
-import { Callers } from './http/callers.ts';
+import { Callers } from './access/callers.ts';
 import { decisionApi } from './http/decide.ts';
-import { loadAdminTokens } from './http/tokens.ts';
+import { loadAdminTokens } from './access/tokens.ts';
 import { Metrics } from './metrics.ts';
 import { describeRedis, redisConnectionOptions } from './redis/connection.ts';
 import { MemorySettingsStore } from './settings/memory.ts';

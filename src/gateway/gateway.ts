@@ -8,7 +8,7 @@ import { ConfigError, type Config } from '../config.ts';
 import type { DecideOptions, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
 import { ApiError, errors, RateLimitedError } from '../errors.ts';
-import type { Callers } from '../http/callers.ts';
+import type { Callers } from '../access/callers.ts';
 import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
 import type { HeaderLimits } from './headers.ts';

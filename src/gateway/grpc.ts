@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { CALLER_TOKEN_HEADER } from '../http/callers.ts';
+import { CALLER_TOKEN_HEADER } from '../access/callers.ts';
 import { packagePath } from '../package.ts';
 import { HEADER, type Gateway, type GatewayAnswer, type GatewayLimits, type GatewayRequest } from './gateway.ts';
 import { mergeHeaders, type HeaderLimits } from './headers.ts';

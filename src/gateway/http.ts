@@ -9,7 +9,7 @@
 // the gateway's one header rule (headers.ts) before anything reads them, except the
 // caller token the gateway adds for itself (x-portcullis-caller-token), which is taken out first.
 import express, { Router, type Request } from 'express';
-import { CALLER_TOKEN_HEADER } from '../http/callers.ts';
+import { CALLER_TOKEN_HEADER } from '../access/callers.ts';
 import type { Gateway, GatewayRequest } from './gateway.ts';
 import { originalRequestLine } from './forwardauth.ts';
 import { mergeHeaders } from './headers.ts';

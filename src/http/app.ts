@@ -13,7 +13,7 @@ import { consoleRoutes } from '../console/serve.ts';
 import { accessRoutes } from './access.ts';
 import { auditRoutes } from './audit.ts';
 import { auditAccess, authenticate } from './auth.ts';
-import type { Callers } from './callers.ts';
+import type { Callers } from '../access/callers.ts';
 import { changeRecorder } from './changes.ts';
 import { directoryRoutes } from './directory.ts';
 import { errorHandler, notFound } from './errors.ts';
@@ -24,7 +24,7 @@ import { jsonDepthLimit } from './limits.ts';
 import { replayRoutes } from './replay.ts';
 import { sessionRoutes } from './session.ts';
 import { settingsRoutes } from './settings.ts';
-import type { AdminTokens } from './tokens.ts';
+import type { AdminTokens } from '../access/tokens.ts';
 import type { StartupWarning } from '../warnings.ts';
 
 /**

@@ -7,7 +7,7 @@ import type { AuditLog } from '../decision/record.ts';
 import { errors } from '../errors.ts';
 import { isId } from '../ids.ts';
 import { pathIds } from './params.ts';
-import { mayTouch, type AdminToken, type AdminTokens, type Scope } from './tokens.ts';
+import { mayTouch, type AdminToken, type AdminTokens, type Scope } from '../access/tokens.ts';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 

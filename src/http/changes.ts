@@ -7,7 +7,7 @@ import { createMasker, REDACTED } from '../audit/mask.ts';
 import { settingsChange, type AuditLog, type DecisionRecord, type SettingsChangeRecord } from '../decision/record.ts';
 import { idProblem, MAX_ID_LENGTH } from '../ids.ts';
 import { tokenOf } from './auth.ts';
-import type { AdminTokens } from './tokens.ts';
+import type { AdminTokens } from '../access/tokens.ts';
 
 // A bare opaque string long enough to be a key (API keys, session ids, hex or base64
 // secrets): letters and digits mixed, no spaces. A name or an e-mail address is not one.

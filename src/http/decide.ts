@@ -17,7 +17,7 @@ import { parseAuthorizeRequest } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import { ApiError, errors, FIELD_CODE, invalidInput, RateLimitedError } from '../errors.ts';
-import type { Callers } from './callers.ts';
+import type { Callers } from '../access/callers.ts';
 import { isId, quoted } from '../ids.ts';
 import { depthExceeds } from './limits.ts';
 import { isJsonObject } from '../json.ts';

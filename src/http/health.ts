@@ -5,7 +5,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
-import type { CallerStatus } from './callers.ts';
+import type { CallerStatus } from '../access/callers.ts';
 import type { StartupWarning } from '../warnings.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 

@@ -15,7 +15,7 @@ import { parseSettingsDocument } from '../settings/validate.ts';
 import { fromStore, parseDecisionFilter } from './audit.ts';
 import { tokenOf } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';
-import { mayTouch } from './tokens.ts';
+import { mayTouch } from '../access/tokens.ts';
 
 /** Records one replay examines at most: it answers within a request, so narrow the filter beyond this. */
 export const MAX_REPLAY_RECORDS = 100_000;

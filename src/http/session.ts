@@ -2,7 +2,7 @@
 // client such as the console can show only what the token may do. Never the token itself.
 import { Router } from 'express';
 import { tokenOf } from './auth.ts';
-import { SCOPES } from './tokens.ts';
+import { SCOPES } from '../access/tokens.ts';
 
 export function sessionRoutes(): Router {
   const router = Router();

@@ -9,6 +9,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   // The doors: the HTTP API (which mounts the gateways and the console) and the command line.
   ['http', 'cli'],
   ['gateway', 'console'],
+  // Who may ask (tokens, caller admission) and the dangerous modes an instance runs in.
+  ['access', 'warnings'],
   // Consumers of decision records: the OPA-style decision logs reuse the audit's masking and spill.
   ['decisionlogs'],
   ['audit'],
@@ -22,4 +24,6 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['metrics', 'workers'],
   // Leaves: import no other module.
   ['stats', 'config', 'errors', 'ids', 'json', 'suggest', 'log'],
+  // Where the package's own files are (the config resolves its default paths with it).
+  ['package'],
 ];

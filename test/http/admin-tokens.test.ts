@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { ConfigError } from '../../src/config.ts';
-import { loadAdminTokens, parseAdminTokens, type Scope } from '../../src/http/tokens.ts';
+import { loadAdminTokens, parseAdminTokens, type Scope } from '../../src/access/tokens.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
