@@ -12,7 +12,7 @@ import { errorSummary } from '../log.ts';
 import type { TraceHeaders, Tracing } from '../tracing.ts';
 import type { AuthorizeRequest } from './request.ts';
 
-/** The answer of DESIGN.md §2: the policy's decision plus its id and the bundle revision. */
+/** A decision API's answer: the policy's decision plus its id and the bundle revision. */
 export interface DecisionAnswer extends PolicyDecision {
   decisionId: string;
   bundleRevision: string;
