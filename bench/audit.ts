@@ -53,7 +53,8 @@ function redisLog(url: string): RedisAuditLog {
 async function throughput(url: string): Promise<void> {
   const policy = new ActivePolicy();
   policy.activate(await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz')));
-  const store = MemorySettingsStore.seeded({ orgs: new Map([['org-1', { settings: new Map([['integration-access', { managersWriteMcpServers: false }]]), workspaces: new Map() }]]) });
+  // ws-1 listed, so that the workspace directory places it in org-1 and the policy decides.
+  const store = MemorySettingsStore.seeded({ orgs: new Map([['org-1', { settings: new Map([['integration-access', { managersWriteMcpServers: false }]]), workspaces: new Map([['ws-1', new Map()]]) }]]) });
   const redisAudit = redisLog(url);
   await redisAudit.start();
   const sinks: Array<[string, AuditSink & { flush?: () => Promise<void> }]> = [

@@ -19,7 +19,8 @@ const PER_BATCH = 20_000;
 const engine = await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz'));
 const policy = new ActivePolicy();
 policy.activate(engine);
-const decider = new Decider(policy, new MemorySettingsStore(), { record: () => undefined }, newDecisionId, new Metrics(), pino({ level: 'silent' }));
+const store = new MemorySettingsStore();
+const decider = new Decider(policy, store, { record: () => undefined }, newDecisionId, new Metrics(), pino({ level: 'silent' }));
 
 const roles = [['member', 'manager', 'create'], ['member', 'manager', 'delete'], ['member', 'member', 'read'], ['member', 'admin', 'update'], ['owner', undefined, 'delete']] as const;
 const inputs = Array.from({ length: 20 }, (_, o) => `org-${o}`).flatMap((orgId, o) =>
@@ -30,6 +31,8 @@ const inputs = Array.from({ length: 20 }, (_, o) => `org-${o}`).flatMap((orgId, 
   })),
 );
 const bodies = inputs.map((input) => JSON.stringify({ input }));
+// Each organization's workspace in the directory, so that the policy decides every input.
+for (const { resource } of inputs) await store.registerWorkspace(resource.orgId, resource.workspaceId);
 const withSettings = inputs.map((input, i) => ({ ...input, settings: { org: { managersWriteMcpServers: i % 3 !== 0, allowWorkspaceOverrides: { managersWriteMcpServers: true } }, workspace: {} } }));
 
 async function measure(name: string, op: (i: number) => unknown): Promise<void> {

@@ -46,6 +46,11 @@ try {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('sidecar did not become ready');
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Each organization's workspace in the directory, so that the policy decides every request.
+  for (let o = 0; o < ORGS; o++) {
+    const registered = await fetch(`${base}/v1/orgs/org-${o}/workspaces/org-${o}-ws-1`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    if (!registered.ok) throw new Error(`registering org-${o}-ws-1: ${registered.status}`);
+  }
   await soak();
 } finally {
   await stopAll();

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
-import { decisionRequest } from '../support/sidecar.ts';
-import { authorize, putSettings, tempDir } from '../faults/support.ts';
+import { managerInOwnWorkspace, ownWorkspace } from '../support/sidecar.ts';
+import { authorize, putSettings, registerWorkspace, tempDir } from '../faults/support.ts';
 import { analyse, auditFigures, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
 
 const ORG = 'org-failover';
@@ -32,7 +32,8 @@ test('failover under load: the master of the organization\'s slot is SIGKILLed w
     sidecars.push(await clusterSidecar(cluster.nodes, { settingsRevalidateMs: REVALIDATE_MS, auditSpillDir: await tempDir(t) }));
   }
   const [a, b] = [sidecars[0]!, sidecars[1]!];
-  const body = decisionRequest({ orgId: ORG });
+  await registerWorkspace(a.url, ORG, ownWorkspace(ORG));
+  const body = managerInOwnWorkspace(ORG);
   const killedAt: number[] = [];
   const result = await runLoad({
     decide: [a, b].map((sidecar) => () => authorize(sidecar.url, body)),

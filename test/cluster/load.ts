@@ -121,6 +121,9 @@ export interface Report {
   finalVersion: number;
 }
 
+/** Denials that say Redis could not answer: the decision failed, closed. */
+const FAILED_CLOSED = new Set(['settings_unavailable', 'directory_unavailable']);
+
 /**
  * What a run shows. `propagationMs`: a decision sent this long after a write was
  * acknowledged must reflect it (the single-node bound of test/faults/consistency.test.ts).
@@ -153,7 +156,7 @@ export function analyse(writes: Write[], decisions: Decision[], final: { version
   let contradictions = 0;
   const contradictionDetail: string[] = [];
   for (const decision of decisions) {
-    if (decision.status !== 200 || decision.reason === 'settings_unavailable') continue;
+    if (decision.status !== 200 || FAILED_CLOSED.has(String(decision.reason))) continue;
     const k = writes.findLastIndex((w) => w.answeredAt <= decision.sentAt);
     if (k < 0 || writes[k]!.status !== 200) continue;
     if (decision.sentAt < writes[k]!.answeredAt + propagationMs) continue;
@@ -164,7 +167,7 @@ export function analyse(writes: Write[], decisions: Decision[], final: { version
       if (contradictionDetail.length < 5) contradictionDetail.push(`decision ${decision.decisionId} sent ${(decision.sentAt - writes[k]!.answeredAt).toFixed(0)} ms after write ${k} (allow=${writes[k]!.allow}) answered allow=${decision.allow}`);
     }
   }
-  const failures = decisions.filter((d) => d.status !== 200 || d.reason === 'settings_unavailable');
+  const failures = decisions.filter((d) => d.status !== 200 || FAILED_CLOSED.has(String(d.reason)));
   return {
     acknowledged: acked.length,
     unconfirmed: writes.filter((w) => w.status === 503).length,

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startRedisCluster, type RedisCluster } from '../support/cluster.ts';
-import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
-import { authorize, putSettings } from '../faults/support.ts';
+import { ADMIN_TOKEN, managerInOwnWorkspace, ownWorkspace } from '../support/sidecar.ts';
+import { authorize, putSettings, registerWorkspace } from '../faults/support.ts';
 import { analyse, auditFigures, clusterSidecar, readSettings, runLoad, sleep } from './load.ts';
 
 const REVALIDATE_MS = 1_000;
@@ -30,7 +30,8 @@ test('two sidecars on the cluster: a change written through A reaches B by its i
   // (as test/faults/consistency.test.ts on one node). Times are reported, not asserted.
   const [writer, reader] = await Promise.all([0, 1].map(() => clusterSidecar(cluster.nodes, { settingsRevalidateMs: 3_600_000 })));
   t.after(() => Promise.all([writer!.close(), reader!.close()]));
-  const body = decisionRequest({ orgId: 'org-two-sidecars' });
+  await registerWorkspace(writer!.url, 'org-two-sidecars', ownWorkspace('org-two-sidecars'));
+  const body = managerInOwnWorkspace('org-two-sidecars');
   let worstMs = 0;
   for (let i = 0; i < 20; i++) {
     const allow = i % 2 === 1;
@@ -51,9 +52,8 @@ test('two sidecars on the cluster: a change written through A reaches B by its i
 
 test('resharding under load: the organization\'s slot migrates to another master while deciding and writing; no error reaches a client', async (t) => {
   const org = 'org-resharding';
-  const register = await fetch(`${a.url}/v1/orgs/${org}/workspaces/ws-1`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  assert.ok(register.status === 200 || register.status === 201, `register: ${register.status}`);
-  const body = decisionRequest({ orgId: org });
+  await registerWorkspace(a.url, org, ownWorkspace(org));
+  const body = managerInOwnWorkspace(org);
   let moved: { from: number; to: number } | undefined;
   const startedAt = performance.now();
   const result = await runLoad({
@@ -83,5 +83,5 @@ test('resharding under load: the organization\'s slot migrates to another master
   assert.equal(audit.lost, 0, 'audit records lost');
   assert.equal(audit.duplicated, 0, 'audit records duplicated');
   const listed = await fetch(`${b.url}/v1/orgs/${org}/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-1'], 'the migrated listing is intact');
+  assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, [ownWorkspace(org)], 'the migrated listing is intact');
 });

@@ -6,7 +6,7 @@
 // directory_unavailable, and one whose settings are not cached settings_unavailable, for
 // owners, admins, managers and members alike. The caller's organization is never taken
 // for the directory's. With Redis back the same requests are decided as usual, and the
-// denials are in the audit.
+// denials are in the audit. The warnings of an outage say what is denied, without stacks.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { envoy, grpcCheck, grpcClient, type CheckClient } from '../gateway/clien
 import { JWT_SECRET, signToken } from '../gateway/support.ts';
 import { RedisServer } from '../support/redis.ts';
 import { registerWorkspaces, serve, testSidecar } from '../support/sidecar.ts';
+import { authorize, registerWorkspace, startSidecarProcess } from './support.ts';
 
 let dataDir: string;
 let redis: RedisServer;
@@ -236,4 +237,33 @@ test('an unregistered workspace is unknown_workspace on every path, recorded as 
     const record = await sidecar.audit.getDecision(answer.decisionId!);
     assert.deepEqual([record?.reason, record?.orgUnverified], ['unknown_workspace', true], path);
   }
+});
+
+test('the outage warnings say what is denied, with the error\'s message and code and no stack', async (t) => {
+  const own = await RedisServer.start();
+  t.after(() => own.stop());
+  const process = await startSidecarProcess({ REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_RECONNECT_MAX_MS: '200', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' });
+  t.after(async () => {
+    own.resume();
+    await process.stop();
+  });
+  await registerWorkspace(process.url, 'org-A', 'ws-logged');
+  own.pause();
+  const answer = await authorize(process.url, body('owner', 'delete', 'ws-logged'));
+  assert.deepEqual([answer.status, answer.body.allow, answer.body.reason], [200, false, 'directory_unavailable']);
+  own.resume();
+  // The log line reaches this process through a pipe, possibly after the answer.
+  const warningIn = () =>
+    process
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('(directory_unavailable)'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)[0];
+  const deadline = Date.now() + 10_000;
+  while (!warningIn() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const warning = warningIn();
+  assert.ok(warning, `no directory warning in:\n${process.output()}`);
+  assert.match(String(warning.msg), /denying/);
+  assert.deepEqual(Object.keys(warning.error as object).sort().filter((key) => key !== 'code'), ['message']);
+  assert.ok(!/"stack"|\n\s+at |ioredis/.test(JSON.stringify(warning)), JSON.stringify(warning));
 });
