@@ -126,6 +126,8 @@ export class Decider {
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
     const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
     if (family) record.family = family;
+    // Anyone can name any organization: a record the directory did not place in its own
+    // organization (workspace unknown, unreadable or another's) goes to the audit's unverified bucket.
     if (options.workspaceDirectory !== 'off' && owner !== record.orgId) record.orgUnverified = true;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
