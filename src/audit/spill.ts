@@ -3,9 +3,7 @@
 // replay first closes it (new appends open a fresh one) and then reads every closed
 // file in the directory, oldest first — files left by an earlier run included — and
 // removes each once all its lines are stored. Storing is idempotent by record id, so a
-// file whose replay was interrupted is simply replayed again. Processes may share the
-// directory (workers): a file whose writer is still alive is left to that writer, which
-// may still be appending to it; a dead writer's files are anyone's.
+// file whose replay was interrupted is simply replayed again.
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,7 +56,6 @@ export class SpillFile {
     }
     return names
       .filter((name) => name.endsWith(SUFFIX))
-      .filter((name) => !writtenByOtherLiveProcess(name))
       .map((name) => join(this.directory, name))
       .filter((path) => path !== this.current)
       .sort();
@@ -105,18 +102,5 @@ export class SpillFile {
     });
     this.stream = stream;
     return stream;
-  }
-}
-
-/** The pid in a spill file's name (see open()) is another process that is still running. */
-function writtenByOtherLiveProcess(name: string): boolean {
-  const pid = Number(/^spill-\d+-(\d+)-\d+/.exec(name)?.[1]);
-  if (!Number.isSafeInteger(pid) || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -22,7 +22,7 @@ const DEFAULT_URL = 'http://127.0.0.1:8181';
 export const DEFAULT_BUNDLE = packagePath('bundles/portkey.tar.gz');
 const MAX_PAGE = 1000;
 
-const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'api', 'since', 'until'];
+const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'api', 'since', 'until', 'unverified'];
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -32,6 +32,7 @@ const OPTIONS = {
   principal: { type: 'string' },
   denied: { type: 'boolean' },
   allowed: { type: 'boolean' },
+  unverified: { type: 'boolean' },
   reason: { type: 'string' },
   type: { type: 'string' },
   action: { type: 'string' },
@@ -84,6 +85,7 @@ function query(values: Values): DecisionQuery {
   if (typeof values.principal === 'string') q.principalId = values.principal;
   if (values.denied) q.allow = false;
   if (values.allowed) q.allow = true;
+  if (values.unverified) q.unverified = true;
   if (typeof values.reason === 'string') q.reason = values.reason;
   // Any type name: records made under an earlier bundle may name types the active one has not.
   if (typeof values.type === 'string') {

@@ -16,7 +16,8 @@ import { UsageError } from './time.ts';
 const FILTERS = `filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
           --type integration|mcp_integration|mcp_server  --action create|update|delete|read
           --api ${DECISION_APIS.join('|')}
-          --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)`;
+          --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)
+          --unverified   (the records that named --org without the workspace directory confirming it)`;
 const SIDECAR = `sidecar:  --url URL (default $PORTCULLIS_URL or http://127.0.0.1:8181)
           --token T (default $ADMIN_TOKEN)`;
 

@@ -208,7 +208,10 @@ export class Decider {
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
     const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
     if (family) record.family = family;
-    if (placed.orgUnverified) record.orgUnverified = true;
+    // Anyone can name any organization: a record the directory did not place in its own
+    // organization (workspace unknown, unreadable, or another organization's) goes to the
+    // audit's unverified bucket, so made-up organizations never displace known ones.
+    if (placed.orgUnverified || (this.workspaceDirectory && crossOrg)) record.orgUnverified = true;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
     if (failure !== undefined) {

@@ -44,9 +44,11 @@ export interface DecisionRecord {
   /** For the gateways: the original request as described by Envoy or nginx, credentials removed. */
   gatewayRequest?: GatewayRequestContext;
   /**
-   * The workspace directory did not confirm the organization (an unknown workspace, or a
-   * directory that could not answer): orgId is the caller's word. Absent when the directory
-   * placed the workspace, and when it is off (WORKSPACE_DIRECTORY=off).
+   * The workspace directory did not confirm the record's organization (an unknown workspace,
+   * a directory that could not answer, or a workspace of another organization than the
+   * principal's): orgId is the caller's word, and the record goes to the audit's unverified
+   * bucket. Absent when the directory placed the workspace in orgId, and when it is off
+   * (WORKSPACE_DIRECTORY=off).
    */
   orgUnverified?: true;
   /** What trimRecord (audit/trim.ts) left out to bound the record. */

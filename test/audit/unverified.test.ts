@@ -1,7 +1,11 @@
 // The Redis audit log's unverified bucket: decisions whose organization the workspace
 // directory did not confirm share one capped stream, so made-up organizations cost a
 // bounded number of keys; they stay findable by the organization they named and by id.
+// And the writer's queue, bounded in bytes while Redis stalls.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { createMasker } from '../../src/audit/mask.ts';
@@ -69,4 +73,52 @@ test('3,000 decisions for made-up organizations make a bounded number of keys, i
   assert.deepEqual((await audit.queryDecisions({ orgId: last.orgId }, { limit: 10 })).items, [], 'no stream of its own');
   assert.deepEqual((await audit.queryDecisions({ orgId: 'org-1' }, { limit: 10 })).items.map((r) => r.decisionId), [known.decisionId]);
   assert.equal((await audit.getDecision(known.decisionId))?.decisionId, known.decisionId);
+});
+
+test('while Redis stalls the queue holds at most its byte budget; the rest goes to the spill file, and all is stored once it answers', async (t) => {
+  const spillDir = await mkdtemp(join(tmpdir(), 'portcullis-budget-'));
+  t.after(() => rm(spillDir, { recursive: true, force: true }));
+  const counts = { held: 0, spilled: 0, dropped: 0, written: 0 };
+  const writer = new RedisAuditLog({
+    url: redis.url,
+    retentionMs: 86_400_000,
+    maxRecordsPerOrg: 1_000_000,
+    batchSize: 50,
+    flushIntervalMs: 20,
+    bufferRecords: 10_000,
+    bufferBytes: 20_000,
+    spillAfterMs: 0,
+    spillDir,
+    maxScan: 100_000,
+    commandTimeoutMs: 2_000,
+    mask: createMasker([]),
+    stats: {
+      ...NO_AUDIT_STATS,
+      heldBytes: (bytes) => (counts.held = Math.max(counts.held, bytes)),
+      spilled: (n) => (counts.spilled += n),
+      dropped: (n) => (counts.dropped += n),
+      written: (n) => (counts.written += n),
+    },
+    log: pino({ level: 'silent' }),
+  });
+  await writer.start();
+  t.after(async () => {
+    redis.resume();
+    await writer.close();
+  });
+  redis.pause();
+  const records = Array.from({ length: 300 }, () => decisionRecord({ orgId: 'org-budget' }));
+  for (const record of records) writer.record(record);
+  assert.ok(counts.held <= 20_000, `${counts.held} bytes held`);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.ok(counts.spilled > 200, `${counts.spilled} spilled`);
+  assert.equal(counts.dropped, 0);
+  redis.resume();
+  await writer.flush();
+  const deadline = Date.now() + 60_000;
+  while ((await audit.redis.xlen('portcullis:audit:{org-budget}:decisions')) < records.length && Date.now() < deadline) {
+    await writer.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.equal(await audit.redis.xlen('portcullis:audit:{org-budget}:decisions'), records.length, 'every record stored, once');
 });

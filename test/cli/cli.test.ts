@@ -92,6 +92,16 @@ describe('portcullis audit', () => {
     assert.match(wrong.stderr, /--api opa-data: expected one of authorize, opa_data/);
   });
 
+  test('query --unverified finds the records that named the organization without the directory confirming it', async () => {
+    const probe = await authorize(decisionRequest({ workspaceId: 'ws-not-registered', workspaceRoles: { 'ws-not-registered': 'manager' } }));
+    await sidecar.audit.flush();
+    const { code, stdout, stderr } = await portcullis(['audit', 'query', '--org', 'org-1', '--unverified', '--format', 'ndjson']);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { decisionId: string }).decisionId), [probe]);
+    const own = await portcullis(['audit', 'query', '--org', 'org-1', '--format', 'ndjson']);
+    assert.ok(!own.stdout.includes(probe), 'not in the organization\'s own records');
+  });
+
   test('get prints one record', async () => {
     const { code, stdout } = await portcullis(['audit', 'get', ids.denied!]);
     assert.equal(code, 0);

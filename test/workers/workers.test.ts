@@ -259,7 +259,8 @@ describe('WORKERS=2 while Redis is away', () => {
     while (stored.size < decided.size || (await writers(spillDir)).size + (await writers(join(spillDir, 'worker-2'))).size > 0) {
       assert.ok(Date.now() < until, `after Redis returned: ${stored.size} of ${decided.size} stored`);
       await new Promise((r) => setTimeout(r, 200));
-      const page = await fetch(`${sidecar.url}/v1/audit/decisions?orgId=org-spill&limit=100`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      // The directory could not confirm org-spill while Redis was away: its records are in the unverified bucket.
+      const page = await fetch(`${sidecar.url}/v1/audit/decisions?orgId=org-spill&unverified=true&limit=100`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       if (page.status !== 200) continue;
       const { decisions: items } = (await page.json()) as { decisions: { decisionId: string }[] };
       stored.clear();
