@@ -6,10 +6,10 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { decisionRequest } from '../support/sidecar.ts';
-import { startSidecarProcess } from './support.ts';
+import { launchSidecar } from '../support/launch.ts';
 
 test('SIGTERM drains the in-flight request, refuses new ones and exits 0', async () => {
-  const sidecar = await startSidecarProcess({ LOG_LEVEL: 'info', BUNDLE_WATCH: 'false' }, '/health');
+  const sidecar = await launchSidecar({ BUNDLE_WATCH: 'false' }, { readyPath: '/health' });
   const port = Number(new URL(sidecar.url).port);
 
   // An idle keep-alive connection must not hold the shutdown up.

@@ -14,7 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { create } from 'tar';
 import { readBundle } from '../../src/engine/bundle.ts';
-import type { SidecarProcess } from '../faults/support.ts';
+import type { SidecarProcess } from '../support/launch.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
 import { Connection, connectionPerWorker, metricSum, startWorkers, untilEveryWorker } from './support.ts';
