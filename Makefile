@@ -10,7 +10,6 @@ OPA := $(CURDIR)/.cache/bin/opa
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 GHZ := $(CURDIR)/.cache/bin/ghz
 BUNDLE := bundles/portkey.tar.gz
-ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
@@ -65,7 +64,8 @@ bundle-check: $(OPA) ## Fail when the committed bundle does not match policies/
 
 define build_bundle
 	@mkdir -p $(dir $(1))
-	cd policies && $(OPA) build -t wasm $(ENTRYPOINTS) --ignore '*_test.rego' \
+	# No -e flags: opa build takes the entrypoints from the rules whose METADATA says entrypoint: true.
+	cd policies && $(OPA) build -t wasm --ignore '*_test.rego' \
 	  --revision $(REVISION) -o $(abspath $(1)) .
 endef
 
