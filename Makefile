@@ -52,8 +52,9 @@ docs: $(NODE_MODULES) ## Regenerate docs/configuration.md from the settings tabl
 policy-fmt: $(OPA) ## Rewrite policies/ in opa fmt style
 	$(OPA) fmt --write policies
 
-bundle: $(OPA) ## Build bundles/portkey.tar.gz from policies/ (commit the result)
-	$(call build_bundle,$(BUNDLE))
+bundle: $(OPA) ## Build bundles/portkey.tar.gz from policies/ (commit the result); written beside it, then renamed over it, so a watching sidecar never reads half a bundle
+	$(call build_bundle,$(BUNDLE).tmp)
+	mv -f $(BUNDLE).tmp $(BUNDLE)
 	@echo "built $(BUNDLE) revision $(REVISION)"
 
 bundle-check: $(OPA) ## Fail when the committed bundle does not match policies/
