@@ -24,7 +24,6 @@ GHZ := $(CURDIR)/.cache/bin/ghz
 # its dependency graph is far larger than opa's and must not move opa's.
 CADDY := $(CURDIR)/.cache/bin/caddy
 BUNDLE := bundles/portkey.tar.gz
-ENTRYPOINTS := -e portkey/authz/decision -e portkey/authz/allow -e portkey/authz/effective_settings -e portkey/authz/messages -e portkey/authz/permissions
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
@@ -68,8 +67,9 @@ docs: $(NODE_MODULES) ## Regenerate docs/configuration.md from the settings tabl
 policy-fmt: $(OPA) ## Rewrite policies/ in opa fmt style
 	$(OPA) fmt --write policies
 
-bundle: $(OPA) ## Build bundles/portkey.tar.gz from policies/ (commit the result)
-	$(call build_bundle,$(BUNDLE))
+bundle: $(OPA) ## Build bundles/portkey.tar.gz from policies/ (commit the result); written beside it, then renamed over it, so a watching sidecar never reads half a bundle
+	$(call build_bundle,$(BUNDLE).tmp)
+	mv -f $(BUNDLE).tmp $(BUNDLE)
 	@echo "built $(BUNDLE) revision $(REVISION)"
 
 bundle-check: $(OPA) ## Fail when the committed bundle does not match policies/
@@ -80,7 +80,8 @@ bundle-check: $(OPA) ## Fail when the committed bundle does not match policies/
 
 define build_bundle
 	@mkdir -p $(dir $(1))
-	cd policies && $(OPA) build -t wasm $(ENTRYPOINTS) --ignore '*_test.rego' \
+	# No -e flags: opa build takes the entrypoints from the rules whose METADATA says entrypoint: true.
+	cd policies && $(OPA) build -t wasm --ignore '*_test.rego' \
 	  --revision $(REVISION) -o $(abspath $(1)) .
 endef
 

@@ -46,6 +46,10 @@ setting_reason_table := {
 # every other reason denies.
 allowing_reasons := {"org_admin", "workspace_read"}
 
+# METADATA
+# title: Messages
+# description: The sentence of every reason code the policy answers with (GET /v1/reasons).
+# entrypoint: true
 messages := {
 	"invalid_input": "The input is not an object with principal, action and resource.",
 	"unknown_action": "The action is not one of create, update, delete, read.",

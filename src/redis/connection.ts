@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { parseClusterNodes, type Config, type ReplicaRequirement } from '../config.ts';
+import { parseClusterNodes, withoutPassword, type Config, type ReplicaRequirement } from '../config.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -43,13 +43,7 @@ export function redisConnectionOptions(config: Config): RedisConnectionOptions |
 /** What a printed or logged description of the connection may say: no password. */
 export function describeRedis(options: RedisConnectionOptions): string {
   if (options.clusterNodes) return `the Redis Cluster at ${options.clusterNodes.join(',')}`;
-  try {
-    const parsed = new URL(options.url!);
-    if (parsed.password) parsed.password = '***';
-    return `Redis at ${parsed.toString()}`;
-  } catch {
-    return 'Redis at (a malformed URL)';
-  }
+  return `Redis at ${withoutPassword(options.url!)}`;
 }
 
 /** Exponential backoff from 50 ms with jitter, so a fleet of sidecars does not reconnect in step. */

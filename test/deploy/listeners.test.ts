@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { stopProcess } from '../faults/support.ts';
+import { stopProcess } from '../support/launch.ts';
 import { freePort } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
 import { certificates } from '../support/tls.ts';

@@ -8,7 +8,8 @@ import { after, afterEach, before, test } from 'node:test';
 import { RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest } from '../support/sidecar.ts';
 import { connectionPerWorker, metricSum, startWorkers, type Connection } from '../workers/support.ts';
-import { startSidecarProcess, stopProcess, tempDir, type SidecarProcess } from './support.ts';
+import { launchSidecar, stopProcess, type SidecarProcess } from '../support/launch.ts';
+import { tempDir } from './support.ts';
 
 const ANSWERED = 300;
 const SPILL_AFTER_MS = 500;
@@ -92,7 +93,7 @@ async function everyAnsweredOnce(url: string, answered: string[]): Promise<void>
 
 test('one process SIGKILLed during a Redis stall: every answered decision is in the audit once it is back', async (t) => {
   const spillDir = await tempDir(t);
-  const first = await startSidecarProcess(env(spillDir));
+  const first = await launchSidecar(env(spillDir), { readyPath: '/health/ready' });
   running.push(first);
   await registerWorkspace(first.url);
   // Settings and the directory answer are cached before the stall.
@@ -115,7 +116,7 @@ test('one process SIGKILLed during a Redis stall: every answered decision is in 
   await stopProcess(first.child);
   redis.resume();
 
-  const second = await startSidecarProcess(env(spillDir));
+  const second = await launchSidecar(env(spillDir), { readyPath: '/health/ready' });
   running.push(second);
   await everyAnsweredOnce(second.url, answered);
 });

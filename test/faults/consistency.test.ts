@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisServer } from '../support/redis.ts';
 import { managerInOwnWorkspace, ownWorkspace } from '../support/sidecar.ts';
-import { authorize, load, putSettings, registerWorkspace, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { launchSidecar, type SidecarProcess } from '../support/launch.ts';
+import { authorize, load, putSettings, registerWorkspace } from './support.ts';
 
 const HOUR_MS = 3_600_000;
 const REVALIDATE_MS = 1_000;
@@ -23,9 +24,9 @@ let c: SidecarProcess;
 before(async () => {
   redis = await RedisServer.start();
   const env = { REDIS_URL: redis.url, BUNDLE_WATCH: 'false' };
-  a = await startSidecarProcess({ ...env, SETTINGS_REVALIDATE_MS: String(HOUR_MS) });
-  b = await startSidecarProcess({ ...env, SETTINGS_REVALIDATE_MS: String(HOUR_MS) });
-  c = await startSidecarProcess({ ...env, SETTINGS_REVALIDATE_MS: String(REVALIDATE_MS) });
+  a = await launchSidecar({ ...env, SETTINGS_REVALIDATE_MS: String(HOUR_MS) }, { readyPath: '/health/ready' });
+  b = await launchSidecar({ ...env, SETTINGS_REVALIDATE_MS: String(HOUR_MS) }, { readyPath: '/health/ready' });
+  c = await launchSidecar({ ...env, SETTINGS_REVALIDATE_MS: String(REVALIDATE_MS) }, { readyPath: '/health/ready' });
   const orgs = ['org-consistency', 'org-lost-message', ...Array.from({ length: 50 }, (_, n) => `org-busy-${n}`)];
   for (const orgId of orgs) await registerWorkspace(a.url, orgId, ownWorkspace(orgId));
 });

@@ -18,7 +18,8 @@ import { envoy, grpcCheck, grpcClient, type CheckClient } from '../gateway/clien
 import { JWT_SECRET, signToken } from '../gateway/support.ts';
 import { RedisServer } from '../support/redis.ts';
 import { registerWorkspaces, serve, testSidecar } from '../support/sidecar.ts';
-import { authorize, registerWorkspace, startSidecarProcess } from './support.ts';
+import { launchSidecar } from '../support/launch.ts';
+import { authorize, registerWorkspace } from './support.ts';
 
 let dataDir: string;
 let redis: RedisServer;
@@ -242,7 +243,7 @@ test('an unregistered workspace is unknown_workspace on every path, recorded as 
 test('the outage warnings say what is denied, with the error\'s message and code and no stack', async (t) => {
   const own = await RedisServer.start();
   t.after(() => own.stop());
-  const process = await startSidecarProcess({ REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_RECONNECT_MAX_MS: '200', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' });
+  const process = await launchSidecar({ REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_RECONNECT_MAX_MS: '200' }, { readyPath: '/health/ready' });
   t.after(async () => {
     own.resume();
     await process.stop();

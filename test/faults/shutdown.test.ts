@@ -10,10 +10,10 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisServer } from '../support/redis.ts';
 import { decisionRequest } from '../support/sidecar.ts';
-import { startSidecarProcess } from './support.ts';
+import { launchSidecar } from '../support/launch.ts';
 
 test('SIGTERM drains the in-flight request, refuses new ones and exits 0', async () => {
-  const sidecar = await startSidecarProcess({ LOG_LEVEL: 'info', BUNDLE_WATCH: 'false' }, '/health');
+  const sidecar = await launchSidecar({ BUNDLE_WATCH: 'false' }, { readyPath: '/health' });
   const port = Number(new URL(sidecar.url).port);
 
   // An idle keep-alive connection must not hold the shutdown up.
@@ -70,7 +70,7 @@ async function exitWithin(child: ChildProcess, ms: number): Promise<number | nul
 
 test('a second SIGTERM during the drain exits at once, with a non-zero status', async (t) => {
   // A drain time far beyond the test's patience: only the second signal can end it in time.
-  const sidecar = await startSidecarProcess({ LOG_LEVEL: 'info', BUNDLE_WATCH: 'false', SHUTDOWN_TIMEOUT_MS: '600000' }, '/health');
+  const sidecar = await launchSidecar({ BUNDLE_WATCH: 'false', SHUTDOWN_TIMEOUT_MS: '600000' }, { readyPath: '/health' });
   t.after(() => sidecar.child.kill('SIGKILL'));
   const port = Number(new URL(sidecar.url).port);
   // A request whose body never finishes holds the drain.
@@ -97,7 +97,7 @@ test('a stop that cannot finish (Redis paused while the audit flushes) exits wit
     process.kill(pid, 'SIGCONT');
     await redis.stop();
   });
-  const sidecar = await startSidecarProcess({ LOG_LEVEL: 'info', BUNDLE_WATCH: 'false', REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '1000' });
+  const sidecar = await launchSidecar({ BUNDLE_WATCH: 'false', REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '1000' }, { readyPath: '/health/ready' });
   t.after(() => sidecar.child.kill('SIGKILL'));
   // Decisions to flush, then Redis stops answering.
   for (let i = 0; i < 20; i++) await fetch(`${sidecar.url}/v1/authorize`, { method: 'POST', body: JSON.stringify(decisionRequest()) }).then((r) => r.text());

@@ -1,12 +1,10 @@
 // Shared by the fault tests: bundles built by the real opa CLI from a copy of policies/,
 // sidecars run as real processes, and a steady stream of decisions to keep them busy.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../support/redis.ts';
 import { ADMIN_TOKEN } from '../support/sidecar.ts';
 
 const run = promisify(execFile);
@@ -49,54 +47,6 @@ export async function buildBundle(dir: string, options: BuildOptions): Promise<s
   if (options.signingKey) args.push('-b', '--signing-key', options.signingKey, '--signing-alg', options.signingAlg ?? 'RS256');
   await run(OPA, [...args, '.'], { cwd: source });
   return out;
-}
-
-export interface SidecarProcess {
-  url: string;
-  child: ChildProcess;
-  output(): string;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number | null>;
-}
-
-/** Runs `node --import tsx src/main.ts` with the given environment and waits until it is ready. */
-export async function startSidecarProcess(env: Record<string, string>, readyPath = '/health/ready'): Promise<SidecarProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'warn', SETTINGS_FILE: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}):\n${output}`);
-    const ok = await fetch(url + readyPath).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`sidecar not ready after 20 s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    child,
-    output: () => output,
-    stop: () => stopProcess(child),
-  };
-}
-
-/** SIGTERM, then its exit code (null when a signal ended it); at once when it has exited already. */
-export async function stopProcess(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const [code] = (await exited) as [number | null];
-  return code;
 }
 
 export async function putSettings(url: string, path: string, body: unknown): Promise<Response> {

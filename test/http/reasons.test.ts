@@ -3,7 +3,7 @@
 // with; a bundle built without the entrypoint serves an empty map rather than failing to load.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -40,6 +40,12 @@ test('a bundle without the messages entrypoint loads and has no sentences', asyn
   try {
     const source = join(dir, 'policies');
     await cp('policies', source, { recursive: true, filter: (path) => !path.endsWith('_test.rego') });
+    // opa build compiles every rule annotated `entrypoint: true`: take the mark off messages.
+    const authz = join(source, 'authz.rego');
+    const text = await readFile(authz, 'utf8');
+    const unmarked = text.replace('# entrypoint: true\nmessages :=', 'messages :=');
+    assert.notEqual(unmarked, text, 'authz.rego marks messages as an entrypoint');
+    await writeFile(authz, unmarked);
     const out = join(dir, 'bundle.tar.gz');
     await promisify(execFile)(OPA, ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'no-messages', '-o', out, '.'], { cwd: source });
     const engine = await PolicyEngine.load(await readBundle(await readFile(out)));

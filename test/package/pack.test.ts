@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { stopProcess } from '../faults/support.ts';
+import { stopProcess } from '../support/launch.ts';
 import { freePort } from '../support/redis.ts';
 import { decisionRequest } from '../support/sidecar.ts';
 

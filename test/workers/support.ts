@@ -2,46 +2,12 @@
 // one worker, and every request on that connection reaches the same one. A Connection is
 // one keep-alive socket; it learns its worker's pid from /v1/status first.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
-import { resolve } from 'node:path';
-import { stopProcess, type SidecarProcess } from '../faults/support.ts';
-import { freePort } from '../support/redis.ts';
-import { ADMIN_TOKEN } from '../support/sidecar.ts';
+import { launchSidecar, type SidecarProcess } from '../support/launch.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-
-/**
- * `node --import tsx src/main.ts` with WORKERS in `env`, JSON logs at info; resolves once the
- * primary says it listens (every worker serving), which on a loaded machine takes a while.
- */
-export async function startWorkers(env: Record<string, string>, timeoutMs = 180_000): Promise<SidecarProcess & { listening: Record<string, unknown> }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'info', LOG_FORMAT: 'json', SETTINGS_FILE: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const deadline = Date.now() + timeoutMs;
-  let line: string | undefined;
-  while (!(line = output.split('\n').find((l) => l.includes('"msg":"portcullis listening"')))) {
-    if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}):\n${output}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`no "portcullis listening" after ${timeoutMs} ms:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    output: () => output,
-    listening: JSON.parse(line) as Record<string, unknown>,
-    stop: () => stopProcess(child),
-  };
+/** A sidecar with WORKERS in `env`; ready once the primary says it listens (every worker serving), which on a loaded machine takes a while. */
+export function startWorkers(env: Record<string, string>, timeoutMs = 180_000): Promise<SidecarProcess> {
+  return launchSidecar(env, { timeoutMs });
 }
 
 export interface Answer {
