@@ -202,6 +202,25 @@ export class Metrics {
     };
   }
 
+  readonly gatewayRefusals = new Counter({
+    name: 'portcullis_gateway_refusals_total',
+    help: 'Gateway answers given before the policy was asked (no decision made, none recorded), by API and reason: missing_token, invalid_token, no_route, invalid_path, forbidden_header, request_too_large, ...',
+    labelNames: ['api', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly traceExportFailures = new Counter({
+    name: 'portcullis_trace_export_failures_total',
+    help: 'OpenTelemetry span batches the collector did not accept (unreachable, refused, timed out); their spans are dropped.',
+    registers: [this.registry],
+  });
+
+  readonly traceSpansDropped = new Counter({
+    name: 'portcullis_trace_spans_dropped_total',
+    help: 'OpenTelemetry spans lost because their export failed.',
+    registers: [this.registry],
+  });
+
   readonly decisionLogs = new Counter({
     name: 'portcullis_decision_logs_events_total',
     help: 'OPA-format decision-log events by outcome: uploaded (accepted by the service), retried (an upload failed; requeued), spilled (written to the spill file), dropped (lost, and logged: spill file unwritable or absent, or larger than the upload size limit).',

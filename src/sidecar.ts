@@ -56,10 +56,10 @@ export async function loadSettingsFile(path: string, families: Families) {
 export async function createSidecar(config: Config, log: Logger): Promise<Sidecar> {
   const gatewayFor = await prepareGateway(config, log);
   // Read first, like the gateway's files: a bad OTEL_* setting stops the sidecar before anything has started.
-  const tracing = createTracing(config);
-  if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
-  const adminTokens = loadAdminTokens(config);
   const metrics = new Metrics();
+  const tracing = createTracing(config, metrics, log);
+  if (tracing) log.info({ protocol: config.otelExporterOtlpProtocol }, 'OpenTelemetry tracing on: a span per decision and per refusal, exported over OTLP');
+  const adminTokens = loadAdminTokens(config);
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
   metrics.watchWasmMemory(() => policy.current?.memoryBytes);
@@ -113,7 +113,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decisionLogs = await createDecisionLogs(config, metrics.decisionLogStats, log);
   const sink: AuditSink = decisionLogs ? { record: (r) => { auditSink.record(r); decisionLogs.record(r); } } : auditSink;
   const decider = new Decider(policy, store, sink, metrics, log, config.settingsFailOpen, tracing);
-  const gateway = gatewayFor(decider);
+  const gateway = gatewayFor(decider, metrics, tracing);
   const grpc = new GrpcExtAuthz(gateway, log);
   const express = createApp({ policy, store, storeKind, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled });
   const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, ...(decisionLogs ? { decisionLog: decisionLogs } : {}) }, express);

@@ -10,6 +10,8 @@ import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/reques
 import { ApiError, errors } from '../errors.ts';
 import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Tracing } from '../tracing.ts';
 import type { HeaderLimits } from './headers.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
 import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
@@ -87,6 +89,9 @@ export interface GatewayOptions {
    */
   workspaceDirectory: boolean;
   limits: GatewayLimits;
+  metrics: Metrics;
+  /** Absent unless tracing is on. */
+  tracing?: Tracing;
 }
 
 /** A request the gateway cannot turn into a decision request: denied with this reason. */
@@ -114,10 +119,25 @@ export class Gateway {
       answer = rejection(error);
     }
     const { log, dryRun } = this.options;
+    // No decision id: answered before the policy was asked, so no decision counts or traces it.
+    if (!answer.decisionId) this.answeredBeforePolicy(answer, api, request);
     const logged = { api, method: request?.method, path: request?.path.split('?')[0], reason: answer.reason, status: answer.status, decisionId: answer.decisionId };
     if (!answer.allow) log.info({ ...logged, dryRun }, dryRun ? 'gateway would deny (dry run: allowed)' : 'gateway denied');
     else log.debug(logged, 'gateway allowed');
     return dryRun ? asDryRun(answer) : answer;
+  }
+
+  private answeredBeforePolicy(answer: GatewayAnswer, api: GatewayApi, request: GatewayRequest | undefined): void {
+    this.options.metrics.gatewayRefusals.labels(api, answer.reason).inc();
+    if (!this.options.tracing) return;
+    const traceparent = request?.headers.traceparent;
+    const tracestate = request?.headers.tracestate;
+    this.options.tracing.refusal(traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined, {
+      'portcullis.api': api,
+      'portcullis.allow': answer.allow,
+      'portcullis.reason': answer.reason,
+      'http.response.status_code': answer.status,
+    });
   }
 
   private async decide(request: GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
@@ -166,7 +186,7 @@ export class Gateway {
  * Reads the route table and the token keys, so that a bad one stops the sidecar before
  * anything has started; the result builds the gateway once the decider exists.
  */
-export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider) => Gateway> {
+export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider, metrics: Metrics, tracing?: Tracing) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
@@ -177,7 +197,7 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       'gateway: GATEWAY_WORKSPACE_DIRECTORY is off, so a resource\'s organization is taken from the caller\'s token (or the route\'s orgId): a principal naming a workspace of another organization is decided as if it were its own',
     );
   }
-  return (decider) => {
+  return (decider, metrics, tracing) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
@@ -191,6 +211,8 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       dryRun: config.gatewayDryRun,
       workspaceDirectory: config.gatewayWorkspaceDirectory,
       limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
+      metrics,
+      ...(tracing ? { tracing } : {}),
     });
   };
 }
