@@ -71,14 +71,15 @@ export async function startSidecarProcess(env: Record<string, string>, readyPath
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // A bound, not a measurement: starting takes over 20 s on a machine shared with Go builds.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}):\n${output}`);
     const ok = await fetch(url + readyPath).then((r) => r.ok, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`sidecar not ready after 20 s:\n${output}`);
+      throw new Error(`sidecar not ready after 90 s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
