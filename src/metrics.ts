@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditStats } from './audit/stats.ts';
 import type { DecisionLogStats } from './decisionlogs/uploader.ts';
+import { VERSION } from './version.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -78,6 +79,19 @@ export class Metrics {
     help: 'Settings lookups that failed (store unreachable); such decisions fail closed when a setting decides.',
     registers: [this.registry],
   });
+
+  /** Prometheus's build_info habit: value 1, what is running in the labels. */
+  readonly buildInfo = (() => {
+    const gauge = new Gauge({
+      name: 'portcullis_build_info',
+      help: 'The running Portcullis (value 1): its version and the Node.js runtime in the labels.',
+      labelNames: ['version', 'nodejs'] as const,
+      registers: [this.registry],
+      aggregator: 'max',
+    });
+    gauge.labels(VERSION, process.versions.node).set(1);
+    return gauge;
+  })();
 
   // `aggregator`: how WORKERS > 1 merge a gauge (src/workers/metrics.ts); counters are summed.
   readonly bundleInfo = new Gauge({

@@ -4,7 +4,6 @@
 // exported over OTLP (http/protobuf, http/json or grpc, as OTEL_EXPORTER_OTLP_PROTOCOL
 // says) with the OpenTelemetry JS SDK's own exporters. Built only when an OTLP endpoint
 // is configured: otherwise there is no Tracing and the decision path makes no tracer call.
-import { readFileSync } from 'node:fs';
 import { Metadata } from '@grpc/grpc-js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
@@ -28,8 +27,8 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import type { DecisionRecord } from './audit/record.ts';
 import { ConfigError, type Config } from './config.ts';
 import type { Metrics } from './metrics.ts';
+import { VERSION } from './version.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** One decision's span; the children are ended by whoever started them. */
 export interface DecisionTrace {

@@ -3,7 +3,6 @@
 // built and serialized a moment later, a batch at a time, off the decision's own path.
 // Built only when DECISION_LOGS_URL or DECISION_LOGS_CONSOLE is set: otherwise there is no sink.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createMasker, parseMaskPaths } from '../audit/mask.ts';
@@ -12,9 +11,8 @@ import { ConfigError, withoutPassword, type Config } from '../config.ts';
 import { ConsoleDecisionLogger } from './console.ts';
 import { createEventBuilder, undefinedQueryEvent, type DecisionEvent, type EventBuilder, type UndefinedQuery } from './event.ts';
 import { DecisionLogUploader, type DecisionLogStats } from './uploader.ts';
+import { VERSION } from '../version.ts';
 
-/** The `version` label, as OPA labels events with its own version. */
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface DecisionLogSink extends AuditSink {
   /** Logs a question about a data path that defines nothing (no decision, so no audit record). */

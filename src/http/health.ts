@@ -4,6 +4,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { VERSION } from '../version.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
@@ -47,6 +48,7 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore, metrics
 
   router.get('/v1/status', (_req, res) => {
     res.json({
+      version: VERSION,
       startedAt,
       bundle: policy.current ? { revision: policy.current.revision, entrypoints: policy.current.entrypoints } : null,
       settingsStore: { kind: storeKind, ready: store.isReady() },

@@ -1,6 +1,7 @@
 // The OPA-compatible API, proven with a real OPA client (@styra/opa) against the sidecar
 // on a real socket, and by the wire shapes of OPA's REST API.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { OPAClient } from '@styra/opa';
 import { OpaApiClient } from '@styra/opa/sdk/sdk.js';
@@ -114,9 +115,12 @@ test('health, readiness, status and metrics', async () => {
   assert.deepEqual(ready.body.checks, { bundle: true, engine: true, settingsStore: true });
   const status = await request(url).get('/v1/status').expect(200);
   assert.equal(status.body.bundle.revision, sidecar.policy.current!.revision);
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  assert.equal(status.body.version, version);
   await request(url).post('/v1/authorize').send(manager).expect(200);
   const metrics = await request(url).get('/metrics').expect(200);
   assert.match(metrics.text, /portcullis_decisions_total\{api="authorize",allow="false",reason="manager_write_disabled"\} [1-9]/);
   assert.match(metrics.text, new RegExp(`portcullis_bundle_info\\{revision="${sidecar.policy.current!.revision}"\\} 1`));
   assert.match(metrics.text, /portcullis_decision_duration_seconds_bucket/);
+  assert.match(metrics.text, new RegExp(`portcullis_build_info\\{version="${version.replaceAll('.', '\\.')}",nodejs="${process.versions.node}"\\} 1`));
 });
