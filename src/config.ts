@@ -122,6 +122,24 @@ function coerce(key: string, kind: Kind, raw: unknown, from: string): string | n
   throw new ConfigError(`${key} (from ${from}) must be ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}, got ${JSON.stringify(raw)}`);
 }
 
+/** A REDIS_URL that cannot name a Redis is said so at start, rather than reported later as "not reachable". */
+function checkRedisUrl(raw: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  // Without an "@" there is no password to hide, and the value as typed is the clearest.
+  const shown = JSON.stringify(raw.includes('@') ? withoutPassword(raw) : raw);
+  if (!url || !/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    throw new ConfigError(`REDIS_URL must be a URL with a scheme, redis://host:port or rediss://host:port (TLS); got ${shown}${/^[^/:]+:\d+$/.test(raw) ? ` (did you mean redis://${raw}?)` : ''}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`REDIS_URL must start with redis:// or rediss:// (TLS); got ${url.protocol}// in ${shown}`);
+  if (url.hostname === '') throw new ConfigError(`REDIS_URL names no host: ${shown}`);
+  if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) throw new ConfigError(`REDIS_URL's path is the database number (e.g. /0); got ${JSON.stringify(url.pathname)} in ${shown}`);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let file: Record<string, unknown> = {};
   const path = env.PORTCULLIS_CONFIG;
@@ -142,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else config[key] = field.default;
   }
   if (config.redisUrl !== '' && config.redisClusterNodes !== '') throw new ConfigError('set REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both');
+  if (config.redisUrl !== '') checkRedisUrl(String(config.redisUrl));
   if (config.redisClusterNodes !== '') {
     try {
       parseClusterNodes(String(config.redisClusterNodes));
