@@ -23,12 +23,20 @@ GHZ := $(CURDIR)/.cache/bin/ghz
 # Caddy, the forward-auth gateway of an end-to-end test, from its own module (tools/caddy/go.mod):
 # its dependency graph is far larger than opa's and must not move opa's.
 CADDY := $(CURDIR)/.cache/bin/caddy
+# The third-party programs of `make test-gateways`: an OpenTelemetry Collector built by the
+# collector's own builder from tools/otelcol, and Traefik built from its module zip.
+OTELCOL := $(CURDIR)/.cache/bin/otelcol-portcullis
+TRAEFIK := $(CURDIR)/.cache/bin/traefik
+TRAEFIK_VERSION := v3.6.12
+TRAEFIK_SRC := .cache/traefik-src/github.com/traefik/traefik/v3@$(TRAEFIK_VERSION)
 BUNDLE := bundles/portkey.tar.gz
 # Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
 POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
 REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
 # The chart's test runs in chart-check (it needs the helm tools); the image's in image-test (buildah, minutes).
-TESTS ?= $(shell find test -name '*.test.ts' ! -path test/deploy/chart.test.ts ! -path test/deploy/image.test.ts | LC_ALL=C sort)
+TESTS ?= $(shell find test -name '*.test.ts' ! -path test/deploy/chart.test.ts ! -path test/deploy/image.test.ts -not -path 'test/gateways/*' | LC_ALL=C sort)
+# Tests against third-party gateways and collectors, whose builds take long: not in `make test`.
+GATEWAY_TESTS ?= $(shell find test/gateways -name '*.test.ts' | LC_ALL=C sort)
 NODE_TEST := node --import tsx --test --test-concurrency=1
 # The full tier: each file in its own process with a time limit (a hang fails naming the file),
 # TEST_JOBS files at a time; every test takes free ports and its own servers.
@@ -44,7 +52,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test test-fast bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
+.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test test-fast test-gateways otelcol traefik bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -129,6 +137,13 @@ unit-test: $(NODE_MODULES) $(OPA) $(CADDY) ## Node tests (unit, integration with
 test-fast: $(NODE_MODULES) ## The in-process tests only (no Redis, nginx, opa or browser), concurrently: a minute
 	node --import tsx --test --test-concurrency=4 --test-timeout=120000 $(FAST_TESTS)
 
+test-gateways: $(NODE_MODULES) $(OPA) $(OTELCOL) $(TRAEFIK) ## Against real third-party programs: an OpenTelemetry Collector (OTLP over HTTP and gRPC), Traefik ForwardAuth (first build ~20-40 min)
+	OPA_BIN=$(OPA) OTELCOL_BIN=$(OTELCOL) TRAEFIK_BIN=$(TRAEFIK) $(NODE_TEST) $(GATEWAY_TESTS)
+
+otelcol: $(OTELCOL) ## Build the test Collector (otlp receiver; otlphttp and debug exporters) with ocb v0.165.0
+
+traefik: $(TRAEFIK) ## Build Traefik v3.6.12 from its module zip (go install cannot: its go.mod has replace directives)
+
 bench: $(NODE_MODULES) $(OPA) $(VEGETA) $(GHZ) ## Against `opa run --server` and a bare node:http floor: 2 cores, per core (taskset), open loop (vegeta, ghz); needs wrk; not part of test
 	@command -v wrk >/dev/null || { echo "make bench: wrk is needed for the per-core runs (Debian: apt-get install wrk)"; exit 1; }
 	OPA_BIN=$(OPA) node --import tsx bench/run.ts
@@ -188,6 +203,20 @@ $(VEGETA): tools/load/go.mod tools/load/go.sum
 $(GHZ): tools/load/go.mod tools/load/go.sum
 	@mkdir -p $(dir $@)
 	cd tools/load && go build -o $@ github.com/bojand/ghz/cmd/ghz
+
+$(OTELCOL): tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/builder.yaml
+	@mkdir -p $(dir $@)
+	cd tools/otelcol && go tool builder --config builder.yaml
+	install -m 755 .cache/otelcol/otelcol-portcullis $@
+
+# The module zip is checked against go.sum's database by `go mod download`; it is built as the
+# main module, so its own replace directives apply.
+$(TRAEFIK):
+	@mkdir -p $(dir $@)
+	rm -rf .cache/traefik-src && mkdir -p .cache/traefik-src
+	cd .cache/traefik-src && unzip -q "$$(go mod download -json github.com/traefik/traefik/v3@$(TRAEFIK_VERSION) | sed -n 's/^[[:space:]]*"Zip": "\(.*\)",$$/\1/p')"
+	chmod -R u+w .cache/traefik-src
+	cd $(TRAEFIK_SRC) && go build -o $@ ./cmd/traefik
 
 # npm's own record of the install, rather than the directory: its time changes only when npm installs.
 $(NODE_MODULES): package.json package-lock.json

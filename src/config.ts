@@ -108,8 +108,9 @@ export const FIELDS = {
   decisionLogsSpillDir: { env: 'DECISION_LOGS_SPILL_DIR', kind: 'string', default: '.cache/decision-log-spill', doc: 'directory of the append-only decision-log spill file, replayed when the service answers again; empty = none, events beyond the buffer are dropped (and logged)' },
   decisionLogsLabels: { env: 'DECISION_LOGS_LABELS', kind: 'string', default: '', doc: 'extra labels of every decision-log event, comma-separated name=value (id and version are always set)' },
   consoleEnabled: { env: 'CONSOLE_ENABLED', kind: 'boolean', default: true, doc: 'serve the web console at /console (sign-in with an admin token; it uses only the public HTTP API)' },
-  otelExporterOtlpEndpoint: { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string', default: '', doc: 'OpenTelemetry traces: the collector\'s OTLP/HTTP base URL (spans are POSTed as JSON to <url>/v1/traces); empty (and no traces endpoint) = tracing off, at no cost' },
-  otelExporterOtlpTracesEndpoint: { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', kind: 'string', default: '', doc: 'the full OTLP/HTTP traces URL, instead of otelExporterOtlpEndpoint + /v1/traces' },
+  otelExporterOtlpEndpoint: { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string', default: '', doc: 'OpenTelemetry traces: the collector\'s OTLP base URL (over HTTP spans go to <url>/v1/traces; over gRPC to the URL as is); empty (and no traces endpoint) = tracing off, at no cost' },
+  otelExporterOtlpTracesEndpoint: { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', kind: 'string', default: '', doc: 'the full OTLP traces URL, instead of otelExporterOtlpEndpoint (+ /v1/traces over HTTP)' },
+  otelExporterOtlpProtocol: { env: 'OTEL_EXPORTER_OTLP_PROTOCOL', kind: 'string', default: 'http/protobuf', doc: 'how spans are exported: http/protobuf, http/json or grpc (then the endpoint is the collector\'s gRPC address, e.g. http://collector:4317); OTEL_EXPORTER_OTLP_TIMEOUT, _COMPRESSION and _CERTIFICATE are read by the OpenTelemetry SDK itself' },
   otelExporterOtlpHeaders: { env: 'OTEL_EXPORTER_OTLP_HEADERS', kind: 'string', default: '', doc: 'headers of the OTLP export, comma-separated name=value (values percent-encoded), e.g. an API key of the collector' },
   otelServiceName: { env: 'OTEL_SERVICE_NAME', kind: 'string', default: 'portcullis', doc: 'service.name of the exported spans' },
   otelTracesSampler: { env: 'OTEL_TRACES_SAMPLER', kind: 'string', default: 'parentbased_always_on', doc: 'always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio' },
@@ -147,6 +148,24 @@ function coerce(key: string, kind: Kind, raw: unknown, from: string): string | n
   throw new ConfigError(`${key} (from ${from}) must be ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}, got ${JSON.stringify(raw)}`);
 }
 
+/** A REDIS_URL that cannot name a Redis is said so at start, rather than reported later as "not reachable". */
+function checkRedisUrl(raw: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  // Without an "@" there is no password to hide, and the value as typed is the clearest.
+  const shown = JSON.stringify(raw.includes('@') ? withoutPassword(raw) : raw);
+  if (!url || !/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    throw new ConfigError(`REDIS_URL must be a URL with a scheme, redis://host:port or rediss://host:port (TLS); got ${shown}${/^[^/:]+:\d+$/.test(raw) ? ` (did you mean redis://${raw}?)` : ''}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`REDIS_URL must start with redis:// or rediss:// (TLS); got ${url.protocol}// in ${shown}`);
+  if (url.hostname === '') throw new ConfigError(`REDIS_URL names no host: ${shown}`);
+  if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) throw new ConfigError(`REDIS_URL's path is the database number (e.g. /0); got ${JSON.stringify(url.pathname)} in ${shown}`);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let file: Record<string, unknown> = {};
   const path = env.PORTCULLIS_CONFIG;
@@ -174,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else config[key] = 'inPackage' in field ? packagePath(field.default) : field.default;
   }
   if (config.redisUrl !== '' && config.redisClusterNodes !== '') throw new ConfigError('set REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both');
+  if (config.redisUrl !== '') checkRedisUrl(String(config.redisUrl));
   if (config.redisClusterNodes !== '') {
     try {
       parseClusterNodes(String(config.redisClusterNodes));

@@ -1,6 +1,7 @@
 // Prometheus metrics. One registry per app instance, so tests can build several apps.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditStats, DecisionLogStats } from './stats.ts';
+import { PACKAGE_VERSION } from './package.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -77,6 +78,19 @@ export class Metrics {
     help: 'Settings lookups that failed (store unreachable); such decisions fail closed when a setting decides.',
     registers: [this.registry],
   });
+
+  /** Prometheus's build_info habit: value 1, what is running in the labels. */
+  readonly buildInfo = (() => {
+    const gauge = new Gauge({
+      name: 'portcullis_build_info',
+      help: 'The running Portcullis (value 1): its version and the Node.js runtime in the labels.',
+      labelNames: ['version', 'nodejs'] as const,
+      registers: [this.registry],
+      aggregator: 'max',
+    });
+    gauge.labels(PACKAGE_VERSION, process.versions.node).set(1);
+    return gauge;
+  })();
 
   // `aggregator`: how WORKERS > 1 merge a gauge (src/workers/metrics.ts); counters are summed.
   readonly bundleInfo = new Gauge({
@@ -212,6 +226,25 @@ export class Metrics {
     name: 'portcullis_caller_refusals_total',
     help: 'Requests refused before any decision because of who sent them, by reason: caller_token_missing, caller_token_invalid, insufficient_scope, rate_limited, origin_not_allowed, host_not_allowed.',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gatewayRefusals = new Counter({
+    name: 'portcullis_gateway_refusals_total',
+    help: 'Gateway answers given before the policy was asked (no decision made, none recorded), by API and reason: missing_token, invalid_token, no_route, invalid_path, forbidden_header, request_too_large, ...',
+    labelNames: ['api', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly traceExportFailures = new Counter({
+    name: 'portcullis_trace_export_failures_total',
+    help: 'OpenTelemetry span batches the collector did not accept (unreachable, refused, timed out); their spans are dropped.',
+    registers: [this.registry],
+  });
+
+  readonly traceSpansDropped = new Counter({
+    name: 'portcullis_trace_spans_dropped_total',
+    help: 'OpenTelemetry spans lost because their export failed.',
     registers: [this.registry],
   });
 

@@ -67,10 +67,10 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   enforceProfile(config, warnings);
   const gatewayFor = await prepareGateway(config, log);
   // Read first, like the gateway's files: a bad OTEL_* setting stops the sidecar before anything has started.
-  const tracing = createTracing(config);
-  if (tracing) log.info('OpenTelemetry tracing on: a span per decision, exported over OTLP/HTTP');
-  const adminTokens = loadAdminTokens(config);
   const metrics = new Metrics();
+  const tracing = createTracing(config, metrics, log);
+  if (tracing) log.info({ protocol: config.otelExporterOtlpProtocol }, 'OpenTelemetry tracing on: a span per decision and per refusal, exported over OTLP');
+  const adminTokens = loadAdminTokens(config);
   // Before anything starts: a bad ALLOWED_ORIGINS stops the sidecar with nothing to undo.
   const callers = new Callers({ config, tokens: adminTokens, metrics });
   if (callers.status.decideAuth === 'required') log.info('DECIDE_AUTH=required: the decision APIs and gateway endpoints answer only callers with a decide-scope token');
@@ -133,12 +133,12 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     ? { record: (r) => { const trimmed = trimRecord(r, maxRecordBytes); auditSink.record(trimmed); decisionLogs.record(trimmed); } }
     : { record: (r) => auditSink.record(trimRecord(r, maxRecordBytes)) };
   const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, { failOpen: config.settingsFailOpen, workspaceDirectory: config.workspaceDirectory, ...(tracing ? { tracing } : {}) });
-  const gateway = gatewayFor(decider, callers);
+  const gateway = gatewayFor(decider, metrics, callers, tracing);
   const grpc = new GrpcExtAuthz(gateway, log);
   const appDeps = { policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, warnings, callers };
   const separateAdmin = config.adminPort > 0;
   const express = createApp({ ...appDeps, surface: separateAdmin ? 'decisions' : 'all' });
-  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers }, express);
+  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers, ...(decisionLogs ? { decisionLog: decisionLogs } : {}) }, express);
   const adminApp = separateAdmin ? createApp({ ...appDeps, surface: 'admin' }) : undefined;
   return { app, ...(adminApp ? { adminApp } : {}), warnings, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();

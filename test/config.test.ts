@@ -34,3 +34,15 @@ test('bad values are refused with the setting named', () => {
   assert.throws(() => loadConfig({ PORTCULLIS_CONFIG: yamlFile('prot: 80\n') }), (e: Error) => e instanceof ConfigError && /unknown settings prot/.test(e.message));
   assert.throws(() => loadConfig({ PORTCULLIS_CONFIG: yamlFile('- a\n- b\n') }), ConfigError);
 });
+
+test('a REDIS_URL that cannot name a Redis is refused at start with what is wrong, the password never shown', () => {
+  const refused = (url: string, message: RegExp) =>
+    assert.throws(() => loadConfig({ REDIS_URL: url }), (error: unknown) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('hunter2'));
+  refused('localhost:6379', /REDIS_URL must be a URL with a scheme.*did you mean redis:\/\/localhost:6379\?/);
+  refused('http://localhost:6379', /REDIS_URL must start with redis:\/\/ or rediss:\/\/.*got http:\/\//);
+  refused('redis://:hunter2@/0', /REDIS_URL (names no host|must be a URL)/);
+  refused('redis://localhost:6379/cache', /database number/);
+  refused('not a url', /REDIS_URL must be a URL with a scheme/);
+  assert.equal(loadConfig({ REDIS_URL: 'redis://:hunter2@localhost:6379/2' }).redisUrl, 'redis://:hunter2@localhost:6379/2');
+  assert.equal(loadConfig({ REDIS_URL: 'rediss://cache.example:6380' }).redisUrl, 'rediss://cache.example:6380');
+});

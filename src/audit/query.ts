@@ -25,7 +25,7 @@ export interface StreamEntry {
  * input's own (recordOf puts them back).
  */
 export function decisionFields(record: DecisionRecord): Record<string, string> {
-  const { principal: _principal, resource: _resource, ...rest } = record;
+  const { principal: _principal, resource: _resource, log: _log, ...rest } = record;
   return {
     ts: String(Date.parse(record.timestamp)),
     // The unverified bucket holds many organizations: its entries name theirs as an eighth key.

@@ -1,7 +1,7 @@
 // The decision path: settings (cache, then store) -> WASM evaluation -> answer, with
 // the audit record handed off without waiting. Every API that decides comes here.
 import type { Logger } from 'pino';
-import type { AuditSink, DecisionApi, DecisionIdFactory, DecisionRecord, GatewayRequestContext } from './record.ts';
+import type { AuditSink, DecisionApi, DecisionIdFactory, DecisionLogDetails, DecisionRecord, GatewayRequestContext } from './record.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
@@ -45,6 +45,10 @@ export interface DecideOptions {
   gatewayRequest?: GatewayRequestContext;
   /** Decide only with settings at least this new (read-your-writes); 503 settings_stale otherwise. */
   minSettingsVersion?: number;
+  /** For the decision log: the asking HTTP request's number, the batch's id, how long parsing the input took. */
+  reqId?: number;
+  batchDecisionId?: string;
+  inputParseNs?: number;
 }
 
 export interface DeciderOptions {
@@ -121,6 +125,11 @@ class OutageWarning {
 }
 
 export class Decider {
+  /** The active bundle's revision (503 while none is active). */
+  bundleRevision(): string {
+    return this.policy.require().revision;
+  }
+
   /** The resource types a request may name: the active bundle's (503 while none is active). */
   resourceTypes(): readonly string[] {
     return this.policy.require().families.resourceTypes;
@@ -188,12 +197,14 @@ export class Decider {
     let decision: PolicyDecision;
     let failure: unknown;
     const evaluation = verdict ? undefined : trace?.child('portcullis.evaluate');
+    const evalStarted = performance.now();
     try {
       decision = verdict ?? engine.decide(input);
     } catch (error) {
       failure = error;
       decision = denied(EVALUATION_FAILED);
     }
+    const evalNs = verdict ? undefined : Math.round((performance.now() - evalStarted) * 1e6);
     evaluation?.end();
 
     // The decision is this request's own object (parsed from the WASM's answer or made
@@ -206,6 +217,7 @@ export class Decider {
     this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
+    record.log = logDetails(answer.message, evalNs, options);
     const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
     if (family) record.family = family;
     // Anyone can name any organization: a record the directory did not place in its own
@@ -324,6 +336,16 @@ function isoNow(): string {
     lastIso = new Date(ms).toISOString();
   }
   return lastIso;
+}
+
+/** The decision log's part of a record; the clock read with microseconds, as OPA's event times have more than milliseconds. */
+function logDetails(message: string, evalNs: number | undefined, options: DecideOptions): DecisionLogDetails {
+  const details: DecisionLogDetails = { message, epochMicros: Math.round((performance.timeOrigin + performance.now()) * 1000) };
+  if (options.reqId !== undefined) details.reqId = options.reqId;
+  if (options.batchDecisionId !== undefined) details.batchDecisionId = options.batchDecisionId;
+  if (options.inputParseNs !== undefined) details.inputParseNs = options.inputParseNs;
+  if (evalNs !== undefined) details.evalNs = evalNs;
+  return details;
 }
 
 /**

@@ -55,6 +55,8 @@ export interface DecisionRecord {
   trimmed?: RecordTrim;
   /** A permissions call's summary: what it asked and how many of its cells allowed and denied. */
   permissions?: PermissionsSummary;
+  /** What only the decision log carries; the audit trail does not store it (see decisionFields). */
+  log?: DecisionLogDetails;
 }
 
 export interface PermissionsSummary {
@@ -72,6 +74,21 @@ export interface RecordTrim {
   truncated?: number;
   /** Still larger than the cap after every cut: what is left is the decision itself. */
   overCap?: true;
+}
+
+/** The parts of OPA's decision-log event that the audit trail has no use for. */
+export interface DecisionLogDetails {
+  /** The decision document's sentence for the reason. */
+  message: string;
+  /** When the decision was made, in microseconds since the epoch (the event's timestamp). */
+  epochMicros: number;
+  /** The instance's number of the HTTP request that asked (OPA's req_id); absent for gRPC. */
+  reqId?: number;
+  /** The id of the batch request this decision was one item of. */
+  batchDecisionId?: string;
+  /** Measured: parsing the input into a typed request, and evaluating the policy (absent when no policy ran). */
+  inputParseNs?: number;
+  evalNs?: number;
 }
 
 /** The original request a gateway decision was asked about; header names lower-case. */

@@ -1,12 +1,17 @@
 // OpenTelemetry traces of decisions: a span per decision (joining the caller's trace when
 // it sends a W3C traceparent) with children for the settings lookup and the policy
-// evaluation, exported over OTLP/HTTP (JSON) with the OpenTelemetry JS SDK. Built only
-// when an OTLP endpoint is configured: otherwise there is no Tracing and the decision
-// path makes no tracer call at all.
+// evaluation, and a span for every answer a gateway gives before the policy is asked,
+// exported over OTLP (http/protobuf, http/json or grpc, as OTEL_EXPORTER_OTLP_PROTOCOL
+// says) with the OpenTelemetry JS SDK's own exporters. Built only when an OTLP endpoint
+// is configured: otherwise there is no Tracing and the decision path makes no tracer call.
+import { Metadata } from '@grpc/grpc-js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import type { Logger } from 'pino';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -14,11 +19,14 @@ import {
   BatchSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
+  type ReadableSpan,
   type Sampler,
+  type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { DecisionRecord } from './record.ts';
 import { ConfigError, type Config } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
 import { PACKAGE_VERSION } from '../package.ts';
 
 
@@ -76,6 +84,16 @@ export class Tracing {
     };
   }
 
+  /**
+   * A span for an answer given before the policy was asked (a gateway's no_route, a
+   * missing token, a forbidden header): ended at once, in the caller's trace.
+   */
+  refusal(headers: TraceHeaders | undefined, attributes: Attributes): void {
+    const parent = headers?.traceparent ? propagator.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT;
+    const span = this.tracer.startSpan('portcullis.refuse', { kind: SpanKind.SERVER, attributes }, parent);
+    span.end();
+  }
+
   /** Exports every ended span now (tests; shutdown does it too). */
   flush(): Promise<void> {
     return this.provider.forceFlush();
@@ -109,21 +127,100 @@ function attributesOf(record: DecisionRecord): Attributes {
 }
 
 /** The tracer the OTEL_* configuration asks for; undefined when no OTLP endpoint is set. */
-export function createTracing(config: Config): Tracing | undefined {
-  const url = tracesUrl(config);
+export function createTracing(config: Config, metrics: Metrics, log: Logger): Tracing | undefined {
+  const protocol = config.otelExporterOtlpProtocol as Protocol;
+  const url = tracesUrl(config, protocol);
   if (!url) return undefined;
-  const exporter = new OTLPTraceExporter({ url, headers: parseHeaders(config.otelExporterOtlpHeaders) });
+  const headers = parseHeaders(config.otelExporterOtlpHeaders);
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.otelServiceName || 'portcullis', [ATTR_SERVICE_VERSION]: PACKAGE_VERSION }),
+    resource: resource(config),
     sampler: sampler(config.otelTracesSampler, config.otelTracesSamplerArg),
-    spanProcessors: [new BatchSpanProcessor(exporter)],
+    spanProcessors: [new BatchSpanProcessor(new CountingExporter(exporter(protocol, url, headers), metrics, log))],
   });
   return new Tracing(provider);
 }
 
-/** OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces (the OTLP spec's rule). */
-function tracesUrl(config: Config): string | undefined {
-  const raw = config.otelExporterOtlpTracesEndpoint || (config.otelExporterOtlpEndpoint ? `${config.otelExporterOtlpEndpoint.replace(/\/+$/, '')}/v1/traces` : '');
+const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+
+/** The SDK's exporter for the protocol; timeout, compression and certificates it reads from OTEL_EXPORTER_OTLP_* itself. */
+function exporter(protocol: Protocol, url: string, headers: Record<string, string>): SpanExporter {
+  switch (protocol) {
+    case 'http/protobuf':
+      return new ProtobufExporter({ url, headers });
+    case 'http/json':
+      return new JsonExporter({ url, headers });
+    case 'grpc': {
+      const metadata = new Metadata();
+      for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
+      return new GrpcExporter({ url, metadata });
+    }
+  }
+}
+
+/**
+ * The SDK's resource (telemetry.sdk.*), then the service's name and version, then what
+ * the environment says (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME), read by the SDK's own
+ * detector so the variables mean what they mean for every other OpenTelemetry program.
+ */
+function resource(config: Config) {
+  return defaultResource()
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.otelServiceName || 'portcullis', [ATTR_SERVICE_VERSION]: PACKAGE_VERSION }))
+    .merge(detectResources({ detectors: [envDetector] }));
+}
+
+/**
+ * Counts every batch that could not be exported (portcullis_trace_export_failures_total)
+ * and says so in the log at most once a minute, with how many failed since: a collector
+ * that is down must be visible, not flood the log.
+ */
+class CountingExporter implements SpanExporter {
+  private failedSinceLog = 0;
+  private lastLog = 0;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, (result) => {
+      if (result.code !== ExportResultCode.SUCCESS) this.failed(spans.length, result.error);
+      done(result);
+    });
+  }
+
+  private failed(spans: number, error: Error | undefined): void {
+    this.metrics.traceExportFailures.inc();
+    this.metrics.traceSpansDropped.inc(spans);
+    this.failedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastLog < 60_000) return;
+    this.log.warn({ err: error, failedExports: this.failedSinceLog }, 'OpenTelemetry spans could not be exported; they are dropped');
+    this.failedSinceLog = 0;
+    this.lastLog = now;
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+/**
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, else OTEL_EXPORTER_OTLP_ENDPOINT, with
+ * /v1/traces appended over HTTP (the OTLP specification's rule; a gRPC endpoint has no path).
+ */
+function tracesUrl(config: Config, protocol: string): string | undefined {
+  if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new ConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL must be one of ${PROTOCOLS.join(', ')}; got ${JSON.stringify(protocol)}`);
+  }
+  const base = config.otelExporterOtlpEndpoint;
+  const raw = config.otelExporterOtlpTracesEndpoint || (base && protocol !== 'grpc' ? `${base.replace(/\/+$/, '')}/v1/traces` : base);
   if (!raw) return undefined;
   let url: URL;
   try {

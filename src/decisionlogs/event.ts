@@ -10,15 +10,20 @@ export interface DecisionEvent {
   decision_id: string;
   bundles: Record<string, { revision: string }>;
   path: string;
-  input: unknown;
-  result: unknown;
+  /** Absent when the request had none, as in OPA's event. */
+  input?: unknown;
+  /** Absent for a data path that defines nothing, as in OPA's event. */
+  result?: unknown;
   /** JSON pointers (/input/...) of removed and of replaced input values; absent when none. */
   erased?: string[];
   masked?: string[];
   requested_by: string;
   timestamp: string;
   metrics: Record<string, number>;
-  req_id: number;
+  /** The number of the HTTP request that asked, as OPA numbers its server's requests; absent for gRPC (OPA omits a zero). */
+  req_id?: number;
+  /** The batch request a decision was one item of (the Enterprise-OPA batch API's field). */
+  batch_decision_id?: string;
   /** The decision's span, when tracing is on and it was sampled (as OPA's, lower-case hex). */
   trace_id?: string;
   span_id?: string;
@@ -50,12 +55,28 @@ export interface EventOptions {
 
 export type EventBuilder = (record: DecisionRecord) => DecisionEvent;
 
+/** A question about a data path that defines nothing: no decision, but OPA logs it all the same. */
+export interface UndefinedQuery {
+  decisionId: string;
+  path: string;
+  /** Absent when the request had none. */
+  input?: unknown;
+  bundleRevision: string;
+  requestedBy?: string;
+  reqId?: number;
+  /** When it was asked, in microseconds since the epoch, and how long the answer took. */
+  epochMicros: number;
+  handlerNs: number;
+}
+
 export function createEventBuilder(options: EventOptions): EventBuilder {
-  // OPA numbers the requests of a server in req_id; an event's number is its place in this instance's log.
-  let requests = 0;
   return (record) => {
     const masked = options.mask(record);
     const path = record.path ?? DEFAULT_PATH[record.api];
+    const details = record.log;
+    const metrics: Record<string, number> = { timer_server_handler_ns: Math.round(record.latencyMs * 1e6) };
+    if (details?.inputParseNs !== undefined) metrics.timer_rego_input_parse_ns = details.inputParseNs;
+    if (details?.evalNs !== undefined) metrics.timer_rego_query_eval_ns = details.evalNs;
     const event: DecisionEvent = {
       labels: options.labels,
       decision_id: record.decisionId,
@@ -64,17 +85,12 @@ export function createEventBuilder(options: EventOptions): EventBuilder {
       input: masked.input,
       result: path === ALLOW_PATH ? record.allow : decisionDocument(record),
       requested_by: record.requestedBy ?? '',
-      // Go's RFC 3339 with nanoseconds drops trailing zeros: a millisecond instant prints as JavaScript prints it.
-      timestamp: record.timestamp,
-      metrics: { timer_server_handler_ns: Math.round(record.latencyMs * 1e6) },
-      req_id: ++requests,
+      timestamp: details ? rfc3339Nano(details.epochMicros) : record.timestamp,
+      metrics,
     };
-    if (masked !== record) {
-      const changes = { erased: [] as string[], masked: [] as string[] };
-      diff(record.input, masked.input, '/input', changes);
-      if (changes.erased.length > 0) event.erased = changes.erased;
-      if (changes.masked.length > 0) event.masked = changes.masked;
-    }
+    if (details?.reqId !== undefined) event.req_id = details.reqId;
+    if (details?.batchDecisionId !== undefined) event.batch_decision_id = details.batchDecisionId;
+    if (masked !== record) listChanges(record.input, masked.input, event);
     if (record.gatewayRequest) event.input = withRequestContext(event.input, record.gatewayRequest);
     if (record.traceId) {
       event.trace_id = record.traceId;
@@ -93,12 +109,53 @@ function withRequestContext(input: unknown, request: GatewayRequestContext): unk
   return { ...(input as object), attributes: { request: { http: { method: request.method, path: request.path, headers: request.headers } } } };
 }
 
-/** The `decision` rule's value as far as the record keeps it (the message follows from the reason). */
+/** The event of a question about a data path with no rule: OPA's, with no result. */
+export function undefinedQueryEvent(query: UndefinedQuery, options: EventOptions): DecisionEvent {
+  const event: DecisionEvent = {
+    labels: options.labels,
+    decision_id: query.decisionId,
+    bundles: { [BUNDLE_NAME]: { revision: query.bundleRevision } },
+    path: query.path,
+    requested_by: query.requestedBy ?? '',
+    timestamp: rfc3339Nano(query.epochMicros),
+    metrics: { timer_server_handler_ns: query.handlerNs },
+  };
+  if (query.input !== undefined) {
+    // The masker reads a record; a question with no decision is masked as one with only an input.
+    const masked = options.mask({ input: query.input } as DecisionRecord);
+    event.input = masked.input;
+    listChanges(query.input, masked.input, event);
+  }
+  if (query.reqId !== undefined) event.req_id = query.reqId;
+  return event;
+}
+
+/**
+ * An instant as Go's time.RFC3339Nano prints it, which OPA's events use: UTC, the
+ * fraction with trailing zeros dropped, and no fraction at all on a whole second.
+ */
+export function rfc3339Nano(epochMicros: number): string {
+  const seconds = Math.floor(epochMicros / 1e6);
+  const whole = new Date(seconds * 1000).toISOString().slice(0, 19);
+  const fraction = String(epochMicros - seconds * 1e6).padStart(6, '0').replace(/0+$/, '');
+  return fraction === '' ? `${whole}Z` : `${whole}.${fraction}Z`;
+}
+
+/** The `decision` rule's value, as the policy answered it. */
 function decisionDocument(record: DecisionRecord): Record<string, unknown> {
   const document: Record<string, unknown> = { allow: record.allow, reason: record.reason };
+  if (record.log) document.message = record.log.message;
   if (record.setting) document.setting = record.setting;
   if (record.source) document.source = record.source;
   return document;
+}
+
+/** OPA's erased and masked lists on the event, each only when not empty. */
+function listChanges(input: unknown, maskedInput: unknown, event: DecisionEvent): void {
+  const changes = { erased: [] as string[], masked: [] as string[] };
+  diff(input, maskedInput, '/input', changes);
+  if (changes.erased.length > 0) event.erased = changes.erased;
+  if (changes.masked.length > 0) event.masked = changes.masked;
 }
 
 /**

@@ -10,13 +10,14 @@ import type { AuditSink, DecisionRecord } from '../decision/record.ts';
 import { ConfigError, withoutPassword, type Config } from '../config.ts';
 import { PACKAGE_VERSION } from '../package.ts';
 import { ConsoleDecisionLogger } from './console.ts';
-import { createEventBuilder, type EventBuilder } from './event.ts';
+import { createEventBuilder, undefinedQueryEvent, type DecisionEvent, type EventBuilder, type UndefinedQuery } from './event.ts';
 import type { DecisionLogStats } from '../stats.ts';
 import { DecisionLogUploader } from './uploader.ts';
 
-/** The `version` label, as OPA labels events with its own version. */
 
 export interface DecisionLogSink extends AuditSink {
+  /** Logs a question about a data path that defines nothing (no decision, so no audit record). */
+  recordUndefined(query: UndefinedQuery): void;
   /** Uploads (or spills) what is queued and stops. */
   close(): Promise<void>;
 }
@@ -27,6 +28,7 @@ export class DecisionLogs implements DecisionLogSink {
 
   constructor(
     private readonly build: EventBuilder,
+    private readonly buildUndefined: (query: UndefinedQuery) => DecisionEvent,
     private readonly console: ConsoleDecisionLogger | undefined,
     private readonly uploader: DecisionLogUploader | undefined,
     private readonly log: Logger,
@@ -37,6 +39,12 @@ export class DecisionLogs implements DecisionLogSink {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.drain());
+  }
+
+  recordUndefined(query: UndefinedQuery): void {
+    const event = this.buildUndefined(query);
+    this.console?.write([event]);
+    this.uploader?.add([JSON.stringify(event)]);
   }
 
   async close(): Promise<void> {
@@ -67,7 +75,8 @@ export class DecisionLogs implements DecisionLogSink {
 export async function createDecisionLogs(config: Config, stats: DecisionLogStats, log: Logger): Promise<DecisionLogSink | undefined> {
   if (!config.decisionLogsUrl && !config.decisionLogsConsole) return undefined;
   const labels = { ...parsePairs(config.decisionLogsLabels, 'decisionLogsLabels'), id: randomUUID(), version: PACKAGE_VERSION };
-  const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths(config.auditMaskPaths)) });
+  const eventOptions = { labels, mask: createMasker(parseMaskPaths(config.auditMaskPaths)) };
+  const build = createEventBuilder(eventOptions);
   let uploader: DecisionLogUploader | undefined;
   if (config.decisionLogsUrl) {
     uploader = new DecisionLogUploader({
@@ -85,7 +94,7 @@ export async function createDecisionLogs(config: Config, stats: DecisionLogStats
     await uploader.start();
     if (!config.decisionLogsSpillDir) log.warn('DECISION_LOGS_SPILL_DIR is empty: decision-log events beyond the in-memory buffer are dropped while the service is away');
   }
-  return new DecisionLogs(build, config.decisionLogsConsole ? new ConsoleDecisionLogger() : undefined, uploader, log);
+  return new DecisionLogs(build, (query) => undefinedQueryEvent(query, eventOptions), config.decisionLogsConsole ? new ConsoleDecisionLogger() : undefined, uploader, log);
 }
 
 function uploadUrl(raw: string): string {

@@ -11,6 +11,8 @@ import { ApiError, errors, RateLimitedError } from '../errors.ts';
 import type { Callers } from '../access/callers.ts';
 import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Tracing } from '../decision/tracing.ts';
 import type { HeaderLimits } from './headers.ts';
 import { parseForwardAuthHeaders, type ForwardAuthHeaders } from './forwardauth.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
@@ -88,6 +90,9 @@ export interface GatewayOptions {
   forwardAuthHeaders: ForwardAuthHeaders;
   /** Who may ask (DECIDE_AUTH, rate limits): checked before the request is read. */
   callers?: Callers;
+  metrics: Metrics;
+  /** Absent unless tracing is on. */
+  tracing?: Tracing;
 }
 
 /** Who asked, as the front end saw it: the copies of the caller token the gateway set, and its address. */
@@ -125,10 +130,25 @@ export class Gateway {
       answer = rejection(error);
     }
     const { log, dryRun } = this.options;
+    // No decision id: answered before the policy was asked, so no decision counts or traces it.
+    if (!answer.decisionId) this.answeredBeforePolicy(answer, api, request);
     const logged = { api, method: request?.method, path: request?.path.split('?')[0], reason: answer.reason, status: answer.status, decisionId: answer.decisionId };
     if (!answer.allow) log.info({ ...logged, dryRun }, dryRun ? 'gateway would deny (dry run: allowed)' : 'gateway denied');
     else log.debug(logged, 'gateway allowed');
     return dryRun ? asDryRun(answer) : answer;
+  }
+
+  private answeredBeforePolicy(answer: GatewayAnswer, api: GatewayApi, request: GatewayRequest | undefined): void {
+    this.options.metrics.gatewayRefusals.labels(api, answer.reason).inc();
+    if (!this.options.tracing) return;
+    const traceparent = request?.headers.traceparent;
+    const tracestate = request?.headers.tracestate;
+    this.options.tracing.refusal(traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined, {
+      'portcullis.api': api,
+      'portcullis.allow': answer.allow,
+      'portcullis.reason': answer.reason,
+      'http.response.status_code': answer.status,
+    });
   }
 
   private async decide(request: GatewayRequest, api: GatewayApi): Promise<GatewayAnswer> {
@@ -176,14 +196,14 @@ export class Gateway {
  * Reads the route table and the token keys, so that a bad one stops the sidecar before
  * anything has started; the result builds the gateway once the decider exists.
  */
-export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider, callers?: Callers) => Gateway> {
+export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
-  return (decider, callers) => {
+  return (decider, metrics, callers, tracing) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
@@ -198,6 +218,8 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
       forwardAuthHeaders,
       limits: { maxHeaderBytes: config.maxHeaderBytes, bodyLimitBytes: config.bodyLimitBytes, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth },
       ...(callers ? { callers } : {}),
+      metrics,
+      ...(tracing ? { tracing } : {}),
     });
   };
 }

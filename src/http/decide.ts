@@ -13,7 +13,8 @@ import type { DecisionApi } from '../decision/record.ts';
 import type { DecideOptions, DecisionAnswer, Decider } from '../decision/decider.ts';
 import { minSettingsVersion, MIN_SETTINGS_VERSION_FIELD, MIN_SETTINGS_VERSION_HEADER } from '../decision/freshness.ts';
 import { parsePermissionsRequest } from '../decision/permissions.ts';
-import { parseAuthorizeRequest } from '../decision/request.ts';
+import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
+import type { DecisionLogSink } from '../decisionlogs/sink.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import { ApiError, errors, FIELD_CODE, invalidInput, RateLimitedError } from '../errors.ts';
@@ -31,6 +32,8 @@ export interface DecisionApiOptions {
   log: Logger;
   /** Who may ask: checked before a deciding request's body is read. */
   callers: Callers;
+  /** Where a question about a data path that defines nothing is logged, as OPA logs it; absent without decision logs. */
+  decisionLog?: Pick<DecisionLogSink, 'recordUndefined'>;
 }
 
 /** The data paths served, and how each turns a decision into the rule's value. */
@@ -47,23 +50,46 @@ const BATCH_PREFIX = '/v1/batch/data/';
 const MAX_BATCH = 1000;
 const INPUT_REQUIRED = () =>
   invalidInput([{ field: 'input', code: FIELD_CODE.missing, message: 'is required: POST {"input": <decision request>}, or GET with ?input=<URL-encoded JSON>' }]);
-/** What OPA adds to the answer for a data path that defines nothing: 200, no result, and why. */
-const UNDEFINED_WARNING = (path: string) => ({
-  code: 'undefined_document',
-  message: `data path ${quoted(path)} defines nothing here; the served paths are ${Object.keys(DOCUMENTS).join(', ')}`,
-});
 
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 type Query = URLSearchParams;
 /** The query of a URL without one (most requests): read, never written. */
 const NO_QUERY: Query = new URLSearchParams();
-/** Who asked and the trace they are in: the DecideOptions every decision of a request shares. */
-type Asked = Pick<DecideOptions, 'trace' | 'requestedBy' | 'minSettingsVersion'>;
+/** Who asked, the trace they are in, the request's number and the settings version it asks for: the DecideOptions every decision of a request shares. */
+type Asked = Pick<DecideOptions, 'trace' | 'requestedBy' | 'reqId' | 'minSettingsVersion'>;
+
+/** A request parsed into a typed one, with the time it took (the decision log's timer_rego_input_parse_ns). */
+function timedParse(input: unknown, resourceTypes: readonly string[], prefix?: string): { request: AuthorizeRequest; inputParseNs: number } {
+  const started = performance.now();
+  const request = parseAuthorizeRequest(input, resourceTypes, prefix);
+  return { request, inputParseNs: Math.round((performance.now() - started) * 1e6) };
+}
 
 export function decisionApi(decider: Decider, options: DecisionApiOptions, fallback: RequestListener): RequestListener {
   const authorize = async (body: unknown, _query: Query, asked: Asked): Promise<Reply> => {
     const { rest, options: fresh } = freshness(body, asked);
-    return { status: 200, body: await decider.decide(parseAuthorizeRequest(rest, decider.resourceTypes()), 'authorize', fresh) };
+    const { request, inputParseNs } = timedParse(rest, decider.resourceTypes());
+    return { status: 200, body: await decider.decide(request, 'authorize', { ...fresh, inputParseNs }) };
+  };
+
+  /** As OPA 1.x answers a path with no rule: 200 with a decision id and nothing else, and an event in the decision log. */
+  const undefinedDocument = (path: string, body: unknown, asked: Asked): Reply => {
+    const started = performance.now();
+    const decisionId = randomUUID();
+    if (options.decisionLog) {
+      const input = isJsonObject(body) ? body.input : undefined;
+      options.decisionLog.recordUndefined({
+        decisionId,
+        path,
+        ...(input !== undefined ? { input } : {}),
+        bundleRevision: decider.bundleRevision(),
+        ...(asked.requestedBy !== undefined ? { requestedBy: asked.requestedBy } : {}),
+        ...(asked.reqId !== undefined ? { reqId: asked.reqId } : {}),
+        epochMicros: Math.round((performance.timeOrigin + started) * 1000),
+        handlerNs: Math.round((performance.now() - started) * 1e6),
+      });
+    }
+    return { status: 200, body: { decision_id: decisionId } };
   };
 
   const permissions = async (body: unknown, asked: Asked, at = '') => {
@@ -79,10 +105,10 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       return { status: 200, body: { result, decision_id: decisionId } };
     }
     const document = DOCUMENTS[path];
-    // As OPA answers a path with no rule: 200 with no result (OPA's `warning` says why).
-    if (!document) return { status: 200, body: { warning: UNDEFINED_WARNING(path) } };
+    if (!document) return undefinedDocument(path, body, asked);
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
-    const answer = await decider.decide(parseAuthorizeRequest(body.input, decider.resourceTypes(), 'input.'), 'opa_data', { ...freshness(body, asked).options, path });
+    const { request, inputParseNs } = timedParse(body.input, decider.resourceTypes(), 'input.');
+    const answer = await decider.decide(request, 'opa_data', { ...freshness(body, asked).options, path, inputParseNs });
     const reply: Record<string, unknown> = { result: document(answer), decision_id: answer.decisionId };
     if (query.has('provenance')) reply.provenance = { bundles: { portkey: { revision: answer.bundleRevision } } };
     return { status: 200, body: reply };
@@ -106,17 +132,18 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       }
     }
     const responses: Record<string, unknown> = Object.create(null);
+    const batchDecisionId = randomUUID();
     if (!document) {
-      for (const id of ids) responses[id] = { http_status_code: '200' };
-      return { status: 200, body: { batch_decision_id: randomUUID(), responses, warning: UNDEFINED_WARNING(path) } };
+      for (const id of ids) responses[id] = { decision_id: (undefinedDocument(path, { input: mergeInput(common, inputs[id]) }, asked).body as { decision_id: string }).decision_id, http_status_code: '200' };
+      return { status: 200, body: { batch_decision_id: batchDecisionId, responses } };
     }
     let failed = 0;
     let serverFailed = 0;
     await Promise.all(
       ids.map(async (id) => {
         try {
-          const request = parseAuthorizeRequest(mergeInput(common, inputs[id]), decider.resourceTypes(), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
-          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...fresh, path });
+          const { request, inputParseNs } = timedParse(mergeInput(common, inputs[id]), decider.resourceTypes(), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
+          const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...fresh, path, batchDecisionId, inputParseNs });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
           failed++;
@@ -130,7 +157,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     );
     // 500 only when the server failed every item; bad inputs are never a 5xx, however many.
     const status = failed === 0 ? 200 : serverFailed === ids.length ? 500 : 207;
-    return { status, body: { batch_decision_id: randomUUID(), responses } };
+    return { status, body: { batch_decision_id: batchDecisionId, responses } };
   };
 
   /** Whether a request to `path` is a decision (the caller rules apply), not a document about them. */
@@ -155,7 +182,10 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     return undefined;
   };
 
+  // OPA numbers every HTTP request its server takes (req_id in the decision log), answered by it or not.
+  let requests = 0;
   return (req, res) => {
+    const reqId = ++requests;
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
@@ -179,7 +209,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       }
     }
     readJson(req, options)
-      .then((body) => handler(body, queryAt === -1 ? NO_QUERY : new URLSearchParams(url.slice(queryAt + 1)), askedBy(req)))
+      .then((body) => handler(body, queryAt === -1 ? NO_QUERY : new URLSearchParams(url.slice(queryAt + 1)), askedBy(req, reqId)))
       .then((reply) => send(res, reply.status, reply.body, reply.headers), fail);
   };
 }
@@ -197,8 +227,8 @@ function freshness(body: unknown, asked: Asked): { rest: unknown; options: Asked
 }
 
 /** The client's address (host:port, OPA's requested_by), its W3C trace context and the settings version it asks for, if any. */
-function askedBy(req: IncomingMessage): Asked {
-  const asked: Asked = {};
+function askedBy(req: IncomingMessage, reqId: number): Asked {
+  const asked: Asked = { reqId };
   const version = minSettingsVersion(undefined, req.headers[MIN_SETTINGS_VERSION_HEADER.toLowerCase()]);
   if (version !== undefined) asked.minSettingsVersion = version;
   const { remoteAddress, remotePort } = req.socket;

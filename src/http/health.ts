@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import type { CallerStatus } from '../access/callers.ts';
 import type { StartupWarning } from '../warnings.ts';
+import { PACKAGE_VERSION } from '../package.ts';
 import { metricsExposition } from '../workers/metrics.ts';
 
 // A decision whose answer no bundle of this policy can change: an organization owner
@@ -65,6 +66,7 @@ export function statusRoutes(policy: ActivePolicy, store: SettingsStore, metrics
 
   router.get('/v1/status', (_req, res) => {
     res.json({
+      version: PACKAGE_VERSION,
       startedAt,
       bundle: policy.current ? { revision: policy.current.revision, entrypoints: policy.current.entrypoints } : null,
       settingsStore: { kind: storeKind, ready: store.isReady() },

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { createMasker, parseMaskPaths, MASKED } from '../../src/audit/mask.ts';
 import { ConsoleDecisionLogger } from '../../src/decisionlogs/console.ts';
-import { createEventBuilder } from '../../src/decisionlogs/event.ts';
+import { createEventBuilder, rfc3339Nano, undefinedQueryEvent } from '../../src/decisionlogs/event.ts';
 import { createDecisionLogs } from '../../src/decisionlogs/sink.ts';
 import { ConfigError } from '../../src/config.ts';
 import { Metrics } from '../../src/metrics.ts';
@@ -35,9 +35,38 @@ test('the data path asked decides path and result; gateways log the boolean at p
   const build = createEventBuilder({ labels, mask: createMasker([]) });
   assert.deepEqual([build({ ...decisionRecord(), api: 'opa_data', path: 'portkey/authz/allow' })].map((e) => [e.path, e.result]), [['portkey/authz/allow', true]]);
   assert.deepEqual([build({ ...decisionRecord({ allow: false }), api: 'ext_authz_grpc' })].map((e) => [e.path, e.result]), [['portkey/authz/allow', false]]);
-  const first = build(decisionRecord());
-  const second = build(decisionRecord());
-  assert.equal(second.req_id, first.req_id + 1);
+});
+
+test('req_id, batch_decision_id, the measured timers and the message come from the record\'s decision-log part', () => {
+  const build = createEventBuilder({ labels, mask: createMasker([]) });
+  const log = { message: 'Workspace managers may not.', epochMicros: 1_765_134_000_120_400, reqId: 7, batchDecisionId: 'b-1', inputParseNs: 1200, evalNs: 34_000 };
+  const event = build({ ...decisionRecord({ allow: false, reason: 'manager_write_disabled' }), log });
+  assert.equal(event.req_id, 7);
+  assert.equal(event.batch_decision_id, 'b-1');
+  assert.equal((event.result as { message: string }).message, log.message);
+  assert.equal(event.metrics.timer_rego_input_parse_ns, 1200);
+  assert.equal(event.metrics.timer_rego_query_eval_ns, 34_000);
+  assert.equal(event.timestamp, '2025-12-07T19:00:00.1204Z');
+  // No req_id for a decision no HTTP request asked (gRPC): OPA leaves a zero out.
+  assert.ok(!('req_id' in build({ ...decisionRecord(), log: { message: 'm', epochMicros: 0 } })));
+});
+
+test('timestamps print as Go\'s RFC3339Nano: UTC, trailing zeros dropped, no fraction on a whole second', () => {
+  assert.equal(rfc3339Nano(1_765_134_000_000_000), '2025-12-07T19:00:00Z');
+  assert.equal(rfc3339Nano(1_765_134_000_500_000), '2025-12-07T19:00:00.5Z');
+  assert.equal(rfc3339Nano(1_765_134_000_000_001), '2025-12-07T19:00:00.000001Z');
+  assert.equal(rfc3339Nano(1_765_134_000_123_450), '2025-12-07T19:00:00.12345Z');
+});
+
+test('a question about a data path with no rule is an event with no result (and no input when none was sent)', () => {
+  const options = { labels, mask: createMasker(parseMaskPaths('principal.id')) };
+  const query = { decisionId: 'd-1', path: 'portkey/authz/nothing', bundleRevision: 'r', requestedBy: '127.0.0.1:1', reqId: 3, epochMicros: 1_765_134_000_000_000, handlerNs: 5000 };
+  const event = undefinedQueryEvent({ ...query, input: { principal: { id: 'u-1' } } }, options);
+  assert.ok(!('result' in event));
+  assert.equal(JSON.stringify(event.input), JSON.stringify({ principal: { id: MASKED } }));
+  assert.deepEqual(event.masked, ['/input/principal/id']);
+  assert.equal(event.req_id, 3);
+  assert.ok(!('input' in undefinedQueryEvent(query, options)));
 });
 
 test('requested_by, trace_id/span_id and a gateway\'s request context come from the record; masking is unaffected by them', () => {

@@ -1,7 +1,8 @@
 // Portcullis's decision-log events against the real thing: the pinned `opa run --server`
 // uploads its event for a question to a local receiver, Portcullis uploads its own for
 // the same question to the same receiver, and the two are compared field by field (and
-// OPA's console line with Portcullis's).
+// OPA's console line with Portcullis's). Where Portcullis answers differently on purpose
+// (docs/decision-logs-compat.md), the test pins what each server does.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,12 +26,18 @@ let sidecar: Sidecar;
 let server: Server;
 let opa: ChildProcess | undefined;
 let opaOut = '';
+let ourBase: string;
+let opaBase: string;
 
 before(async () => {
   await receiver.start();
   sidecar = await testSidecar({ decisionLogsUrl: receiver.url, decisionLogsMinDelayMs: 50, decisionLogsMaxDelayMs: 500, decisionLogsSpillDir: '' });
   server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
+  ourBase = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const opaPort = await freePort();
+  await startOpa(opaPort);
+  opaBase = `http://127.0.0.1:${opaPort}`;
 });
 
 after(async () => {
@@ -79,27 +86,35 @@ async function startOpa(port: number): Promise<void> {
   }
 }
 
-async function ask(base: string, input: unknown): Promise<{ result: unknown; decision_id: string }> {
-  const response = await fetch(`${base}/v1/data/portkey/authz/allow`, { method: 'POST', body: JSON.stringify({ input }) });
+async function ask(base: string, input: unknown, path = 'portkey/authz/allow'): Promise<{ result: unknown; decision_id: string }> {
+  const response = await fetch(`${base}/v1/data/${path}`, { method: 'POST', body: JSON.stringify({ input }) });
   assert.equal(response.status, 200);
   return (await response.json()) as { result: unknown; decision_id: string };
 }
 
+async function eventOf(decisionId: string): Promise<Record<string, unknown>> {
+  await receiver.until(() => receiver.events.some((event) => event.decision_id === decisionId));
+  return receiver.events.find((event) => event.decision_id === decisionId)!;
+}
+
+/** Portcullis's event for a request and the input its policy saw, then OPA's answer and event for that same input. */
+async function bothAsk(path: string, request: unknown): Promise<{ ours: { result: unknown; decision_id: string }; theirs: { result: unknown; decision_id: string }; portcullis: Record<string, unknown>; reference: Record<string, unknown> }> {
+  const ours = await ask(ourBase, request, path);
+  const portcullis = await eventOf(ours.decision_id);
+  const theirs = await ask(opaBase, portcullis.input, path);
+  return { ours, theirs, portcullis, reference: await eventOf(theirs.decision_id) };
+}
+
+/** Go's time.RFC3339Nano in UTC: a fraction only when not zero, and never with a trailing zero. */
+const RFC3339_NANO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z$/;
+const manager = () => decisionRequest({ orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } });
+
 const jsonType = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
 
 test('an event of Portcullis has every field of the pinned opa\'s event, with the same types, path, input and result', async () => {
-  const { port } = server.address() as { port: number };
-  const ours = await ask(`http://127.0.0.1:${port}`, decisionRequest({ orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } }));
-  await receiver.until(() => receiver.events.some((event) => event.decision_id === ours.decision_id));
-  const portcullis = receiver.events.find((event) => event.decision_id === ours.decision_id)!;
-
   // OPA is asked exactly what Portcullis's policy saw (the request plus the sidecar's settings).
-  const opaPort = await freePort();
-  await startOpa(opaPort);
-  const theirs = await ask(`http://127.0.0.1:${opaPort}`, portcullis.input);
+  const { ours, theirs, portcullis, reference } = await bothAsk('portkey/authz/allow', manager());
   assert.equal(theirs.result, ours.result);
-  await receiver.until(() => receiver.events.some((event) => event.decision_id === theirs.decision_id));
-  const reference = receiver.events.find((event) => event.decision_id === theirs.decision_id)!;
 
   for (const [key, value] of Object.entries(reference)) {
     assert.ok(Object.hasOwn(portcullis, key), `Portcullis's event lacks OPA's "${key}"`);
@@ -131,4 +146,74 @@ test('an event of Portcullis has every field of the pinned opa\'s event, with th
   }
   assert.equal(ourLine.msg, 'Decision Log');
   assert.equal(ourLine.type, opaLine.type);
+});
+
+test('the decision document is OPA\'s, message included; the timers Portcullis measures are OPA\'s names; timestamps are RFC3339Nano', async () => {
+  const { ours, theirs, portcullis, reference } = await bothAsk('portkey/authz/decision', manager());
+  const { decisionId: _id, bundleRevision: _revision, ...document } = ours.result as Record<string, unknown>;
+  assert.deepEqual(document, theirs.result);
+  assert.deepEqual(portcullis.result, reference.result);
+  assert.equal(typeof (portcullis.result as { message: unknown }).message, 'string');
+
+  const ourMetrics = portcullis.metrics as Record<string, number>;
+  const opaMetrics = reference.metrics as Record<string, number>;
+  for (const name of ['timer_server_handler_ns', 'timer_rego_input_parse_ns', 'timer_rego_query_eval_ns']) {
+    assert.ok(Object.hasOwn(opaMetrics, name), `OPA reports ${name}`);
+    assert.ok(Number.isInteger(ourMetrics[name]) && ourMetrics[name]! > 0, `Portcullis measures ${name}: ${JSON.stringify(ourMetrics)}`);
+  }
+  for (const name of Object.keys(ourMetrics)) assert.ok(Object.hasOwn(opaMetrics, name), `Portcullis's ${name} is not a metric OPA reports`);
+  // Evaluating takes part of the handler's time, in both.
+  assert.ok(ourMetrics.timer_rego_query_eval_ns! <= ourMetrics.timer_server_handler_ns!);
+
+  assert.match(String(reference.timestamp), RFC3339_NANO);
+  assert.match(String(portcullis.timestamp), RFC3339_NANO);
+  assert.ok(Math.abs(Date.parse(String(portcullis.timestamp)) - Date.now()) < 10 * 60_000, 'the timestamp is now, in UTC');
+});
+
+test('a data path with no rule: both answer only a decision id and log an event with the input and no result', async () => {
+  const input = manager();
+  const answers = await Promise.all([ourBase, opaBase].map(async (base) => {
+    const response = await fetch(`${base}/v1/data/portkey/authz/nothing`, { method: 'POST', body: JSON.stringify({ input }) });
+    assert.equal(response.status, 200);
+    return (await response.json()) as Record<string, unknown>;
+  }));
+  for (const answer of answers) assert.deepEqual(Object.keys(answer), ['decision_id']);
+  const [portcullis, reference] = await Promise.all(answers.map((answer) => eventOf(String(answer.decision_id))));
+  for (const event of [portcullis!, reference!]) {
+    assert.equal(event.path, 'portkey/authz/nothing');
+    assert.ok(!Object.hasOwn(event, 'result'));
+    assert.deepEqual(event.input, input);
+  }
+});
+
+test('req_id numbers the server\'s HTTP requests, not its events, in both', async () => {
+  for (const base of [ourBase, opaBase]) {
+    const first = await ask(base, manager());
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+    const second = await ask(base, manager());
+    const [a, b] = [await eventOf(first.decision_id), await eventOf(second.decision_id)];
+    assert.equal(Number(b.req_id) - Number(a.req_id), 2, `${base}: req_id ${String(a.req_id)} then ${String(b.req_id)}`);
+  }
+});
+
+test('missing or invalid input: OPA evaluates and logs invalid_input; Portcullis refuses with a 400 that names the field', async () => {
+  const reference = await fetch(`${opaBase}/v1/data/portkey/authz/decision`, { method: 'POST', body: JSON.stringify({ input: 'x' }) });
+  assert.equal(reference.status, 200);
+  assert.equal(((await reference.json()) as { result: { reason: string } }).result.reason, 'invalid_input');
+  const ours = await fetch(`${ourBase}/v1/data/portkey/authz/decision`, { method: 'POST', body: JSON.stringify({ input: 'x' }) });
+  assert.equal(ours.status, 400);
+  const body = (await ours.json()) as { errors: Array<{ field: string }> };
+  assert.equal(body.errors[0]!.field, 'input');
+  const missing = await fetch(`${ourBase}/v1/data/portkey/authz/decision`, { method: 'POST', body: '{}' });
+  assert.equal(missing.status, 400);
+});
+
+test('a batch\'s events carry the batch\'s batch_decision_id (stock OPA has no batch API)', async () => {
+  assert.equal((await fetch(`${opaBase}/v1/batch/data/portkey/authz/decision`, { method: 'POST', body: '{"inputs": {}}' })).status, 404);
+  const response = await fetch(`${ourBase}/v1/batch/data/portkey/authz/decision`, { method: 'POST', body: JSON.stringify({ inputs: { a: manager(), b: manager() } }) });
+  assert.equal(response.status, 200);
+  const body = (await response.json()) as { batch_decision_id: string; responses: Record<string, { decision_id: string }> };
+  const events = await Promise.all(Object.values(body.responses).map((item) => eventOf(item.decision_id)));
+  assert.deepEqual(events.map((event) => event.batch_decision_id), [body.batch_decision_id, body.batch_decision_id]);
+  assert.equal(events[0]!.req_id, events[1]!.req_id, 'one request, one req_id');
 });

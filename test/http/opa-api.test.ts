@@ -1,6 +1,7 @@
 // The OPA-compatible API, proven with a real OPA client (@styra/opa) against the sidecar
 // on a real socket, and by the wire shapes of OPA's REST API.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { OPAClient } from '@styra/opa';
 import { OpaApiClient } from '@styra/opa/sdk/sdk.js';
@@ -53,11 +54,9 @@ test('the data API answers in OPA shapes: result and decision_id', async () => {
   assert.deepEqual(Object.keys(res.body).sort(), ['decision_id', 'provenance', 'result']);
   assert.equal(res.body.result.reason, 'manager_write_disabled');
   assert.equal(res.body.provenance.bundles.portkey.revision, sidecar.policy.current!.revision);
-  // As OPA v1 answers a path with no rule: 200, no result (the warning says which paths are served).
+  // As OPA 1.x answers a path with no rule: 200 with a decision id and nothing else.
   const unknown = await request(url).post('/v1/data/portkey/authz/everything').send({ input: manager }).expect(200);
-  assert.equal(unknown.body.result, undefined);
-  assert.equal(unknown.body.warning.code, 'undefined_document');
-  assert.match(unknown.body.warning.message, /portkey\/authz\/allow/);
+  assert.deepEqual(Object.keys(unknown.body), ['decision_id']);
   const get = await request(url).get('/v1/data/portkey/authz/allow').expect(400);
   assert.deepEqual([get.body.errors[0].field, get.body.errors[0].code], ['input', 'missing_field']);
   const viaQuery = await request(url).get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`).expect(200);
@@ -116,9 +115,12 @@ test('health, readiness, status and metrics', async () => {
   assert.deepEqual(ready.body.checks, { bundle: true, engine: true, settingsStore: true });
   const status = await request(url).get('/v1/status').expect(200);
   assert.equal(status.body.bundle.revision, sidecar.policy.current!.revision);
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  assert.equal(status.body.version, version);
   await request(url).post('/v1/authorize').send(manager).expect(200);
   const metrics = await request(url).get('/metrics').expect(200);
   assert.match(metrics.text, /portcullis_decisions_total\{api="authorize",allow="false",reason="manager_write_disabled"\} [1-9]/);
   assert.match(metrics.text, new RegExp(`portcullis_bundle_info\\{revision="${sidecar.policy.current!.revision}"\\} 1`));
   assert.match(metrics.text, /portcullis_decision_duration_seconds_bucket/);
+  assert.match(metrics.text, new RegExp(`portcullis_build_info\\{version="${version.replaceAll('.', '\\.')}",nodejs="${process.versions.node}"\\} 1`));
 });

@@ -11,8 +11,11 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { ConfigError } from '../../src/config.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { createTracing } from '../../src/decision/tracing.ts';
+import { pino } from 'pino';
 import { LogReceiver } from '../decisionlogs/receiver.ts';
+import { freePort } from '../support/redis.ts';
 import { decisionRequest, testConfig, testSidecar } from '../support/sidecar.ts';
 import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from '../gateway/support.ts';
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.ts';
@@ -38,6 +41,8 @@ before(async () => {
   await logs.start();
   sidecar = await listeningSidecar({
     otelExporterOtlpEndpoint: otlp.url,
+    // This receiver reads OTLP/JSON; the protobuf and gRPC exporters are tested against a real collector (test/gateways).
+    otelExporterOtlpProtocol: 'http/json',
     otelServiceName: 'portcullis-under-test',
     decisionLogsUrl: logs.url,
     decisionLogsMinDelayMs: 50,
@@ -167,6 +172,32 @@ describe('a traceparent continues through a decision', () => {
     }
   });
 
+  test('a gateway answer given before the policy (no token, no route) has its own span in the caller\'s trace, and is counted by reason', async () => {
+    for (const [path, headers, reason] of [
+      ['/ext_authz/v1/mcp-servers', { 'x-portkey-workspace-id': 'ws-1' }, 'missing_token'],
+      ['/ext_authz/nowhere/at-all', { authorization: token }, 'no_route'],
+    ] as const) {
+      const caller = callerContext();
+      const res = await fetch(`${sidecar.url}${path}`, { method: 'POST', headers: { ...headers, traceparent: caller.traceparent } });
+      assert.equal(res.headers.get('x-portcullis-reason'), reason);
+      const deadline = Date.now() + 30_000;
+      let span: ReceivedSpan | undefined;
+      while (!(span = otlp.spans.find((s) => s.traceId === caller.traceId))) {
+        assert.ok(Date.now() < deadline, `no span for the ${reason} refusal within 30 s`);
+        await sidecar.sidecar.tracing!.flush();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(span.name, 'portcullis.refuse');
+      assert.equal(span.parentSpanId, caller.parentId);
+      assert.equal(span.attributes['portcullis.reason'], reason);
+      assert.equal(span.attributes['http.response.status_code'], res.status);
+      assert.equal(span.resource['telemetry.sdk.language'], 'nodejs');
+      assert.equal(span.resource['telemetry.sdk.name'], 'opentelemetry');
+      const metrics = await sidecar.sidecar.metrics.registry.metrics();
+      assert.match(metrics, new RegExp(`portcullis_gateway_refusals_total\\{api="ext_authz_http",reason="${reason}"\\} [1-9]`));
+    }
+  });
+
   test('a malformed traceparent is ignored (a new trace starts), never an error', async () => {
     const res = await fetch(`${sidecar.url}/v1/authorize`, { method: 'POST', headers: { traceparent: '00-zz-not-a-trace-01' }, body: JSON.stringify(decisionRequest()) });
     assert.equal(res.status, 200);
@@ -181,6 +212,24 @@ describe('a traceparent continues through a decision', () => {
 test('exported as OTLP JSON (the exporter, not hand-rolled)', () => {
   assert.ok(otlp.contentTypes.length > 0);
   for (const type of otlp.contentTypes) assert.match(type, /^application\/json/);
+});
+
+test('spans that cannot be exported (no collector) are counted in /metrics and logged', async () => {
+  const lines: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+  const metrics = new Metrics();
+  const tracing = createTracing(testConfig({ otelExporterOtlpEndpoint: `http://127.0.0.1:${await freePort()}`, otelExporterOtlpProtocol: 'http/json' }), metrics, log)!;
+  try {
+    tracing.refusal(undefined, { 'portcullis.reason': 'no_route' });
+    // The SDK's flush rejects with the export's error; what a platform sees is the counters and the log.
+    await assert.rejects(tracing.flush());
+    const text = await metrics.registry.metrics();
+    assert.match(text, /portcullis_trace_export_failures_total [1-9]/);
+    assert.match(text, /portcullis_trace_spans_dropped_total [1-9]/);
+    assert.ok(lines.some((line) => line.includes('could not be exported')), lines.join(''));
+  } finally {
+    await tracing.shutdown().catch(() => undefined);
+  }
 });
 
 test('tracing is off without an OTLP endpoint: no tracer, no trace ids recorded', async () => {
@@ -198,7 +247,7 @@ test('tracing is off without an OTLP endpoint: no tracer, no trace ids recorded'
 });
 
 test('a sampler that does not sample records no trace id; bad OTEL_* settings are refused at start, naming the variable', async () => {
-  const off = await testSidecar({ otelExporterOtlpEndpoint: otlp.url, otelTracesSampler: 'always_off' });
+  const off = await testSidecar({ otelExporterOtlpEndpoint: otlp.url, otelExporterOtlpProtocol: 'http/json', otelTracesSampler: 'always_off' });
   try {
     const answer = await off.decider.decide(decisionRequest() as never, 'authorize');
     await off.audit.flush();
@@ -211,8 +260,9 @@ test('a sampler that does not sample records no trace id; bad OTEL_* settings ar
     [{ otelTracesSampler: 'traceidratio', otelTracesSamplerArg: '1.5' }, /OTEL_TRACES_SAMPLER_ARG/],
     [{ otelExporterOtlpEndpoint: 'not a url' }, /OTEL_EXPORTER_OTLP_ENDPOINT/],
     [{ otelExporterOtlpHeaders: 'no-equals-sign' }, /OTEL_EXPORTER_OTLP_HEADERS/],
+    [{ otelExporterOtlpProtocol: 'http' }, /OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json, grpc/],
   ];
   for (const [overrides, message] of bad) {
-    assert.throws(() => createTracing(testConfig({ otelExporterOtlpEndpoint: otlp.url, ...overrides })), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    assert.throws(() => createTracing(testConfig({ otelExporterOtlpEndpoint: otlp.url, ...overrides }), new Metrics(), pino({ level: 'silent' })), (error: unknown) => error instanceof ConfigError && message.test(error.message));
   }
 });
