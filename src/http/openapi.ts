@@ -9,7 +9,7 @@
 import { Router } from 'express';
 import { DECISION_APIS } from '../decision/record.ts';
 import { MIN_SETTINGS_VERSION_FIELD, MIN_SETTINGS_VERSION_HEADER } from '../decision/freshness.ts';
-import { MAX_PERMISSION_WORKSPACES, PERMISSIONS_FIELDS } from '../decision/permissions.ts';
+import { MAX_PERMISSION_WORKSPACES, type PERMISSIONS_FIELDS } from '../decision/permissions.ts';
 import { ACTIONS, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { ActivePolicy } from '../engine/active.ts';

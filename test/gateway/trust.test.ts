@@ -3,7 +3,7 @@
 // that a header cannot carry, and gRPC messages sized to hurt. Real sidecar, real HTTP
 // and gRPC on free ports.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { envoy, grpcCheck, grpcClient, grpcReason, nginx, type Answer, type CheckClient, type HttpAttributes } from './clients.ts';
 import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';

@@ -9,7 +9,7 @@ import request from 'supertest';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ACTIONS, ORG_ROLES, TOGGLES, TYPES, VALUES, WORKSPACE_ROLES, expected, principalOf, type MatrixCase } from '../support/matrix.ts';
 import { RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN, decisionRequest, managerInOwnWorkspace, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, managerInOwnWorkspace, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 const SETTING = 'managersWriteMcpServers';
