@@ -299,7 +299,12 @@ export class Decider {
     const answer: PermissionsAnswer = { workspaces, settingsVersion: oldest, bundleRevision: engine.revision, decisionId };
     const latencySeconds = (performance.now() - started) / 1000;
     this.metrics.decisionSeconds.observe(latencySeconds);
-    this.audit.record(permissionsRecord(answer, asked, { allowed, denied: cells - allowed }, latencySeconds, options));
+    const record = permissionsRecord(answer, asked, { allowed, denied: cells - allowed }, latencySeconds, options);
+    // Kept in the principal's organization only when the directory placed one of the asked
+    // workspaces there; otherwise that organization is the caller's word (as in decide()).
+    const placedInOwnOrg = Object.values(places).some((place) => place.orgId === principal.orgId);
+    if (this.workspaceDirectory && !placedInOwnOrg) record.orgUnverified = true;
+    this.audit.record(record);
     return answer;
   }
 

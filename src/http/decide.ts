@@ -104,7 +104,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       const { decisionId, ...result } = await permissions(body.input, freshness(body, asked).options, 'input.');
       return { status: 200, body: { result, decision_id: decisionId } };
     }
-    const document = DOCUMENTS[path];
+    const document = Object.hasOwn(DOCUMENTS, path) ? DOCUMENTS[path] : undefined;
     if (!document) return undefinedDocument(path, body, asked);
     if (!isJsonObject(body) || body.input === undefined) throw INPUT_REQUIRED();
     const { request, inputParseNs } = timedParse(body.input, decider.resourceTypes(), 'input.');
@@ -115,7 +115,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   };
 
   const batch = async (path: string, body: unknown, asked: Asked): Promise<Reply> => {
-    const document = DOCUMENTS[path];
+    const document = Object.hasOwn(DOCUMENTS, path) ? DOCUMENTS[path] : undefined;
     const inputs = isJsonObject(body) ? body.inputs : undefined;
     if (!isJsonObject(inputs)) throw invalidInput([{ field: 'inputs', message: 'is required: an object of id to input' }]);
     const ids = Object.keys(inputs);
@@ -161,7 +161,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   };
 
   /** Whether a request to `path` is a decision (the caller rules apply), not a document about them. */
-  const decides = (path: string) => path === '/v1/authorize' || path.startsWith(BATCH_PREFIX) || path.startsWith(DATA_PREFIX);
+  const decides = (path: string) => path === '/v1/authorize' || path === PERMISSIONS_PATH || path.startsWith(BATCH_PREFIX) || path.startsWith(DATA_PREFIX);
 
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {

@@ -31,9 +31,10 @@
 // failover, resharding, a lost node — counts as a break), no change message for the
 // org has arrived, and it was confirmed less than `revalidateAfterMs` ago (the bound on
 // staleness should a message be lost without the connection noticing). Otherwise its
-// version is checked in Redis first; after a topology change the entry is fetched again
-// whole, since a failed-over master may have lost a write whose version number a later
-// write reuses. Directory answers (known and unknown workspaces)
+// version is checked in Redis first; after a topology change or a subscription break the
+// entry is fetched again whole, since a failed-over master, or a node that restarted with
+// less than it had (no persistence, or the last second of an AOF lost), may have lost a
+// write whose version number a later write reuses for other settings. Directory answers (known and unknown workspaces)
 // are cached under the same rules, bounded by `maxDirectory`.
 //
 // Outage: when Redis cannot be asked, an entry confirmed less than `maxStaleMs` ago is
@@ -107,7 +108,7 @@ interface Confirmed {
 }
 
 interface CachedOrg extends Confirmed {
-  /** The topology generation at confirmation; after a change the entry is fetched again whole. */
+  /** The generation (topology changes and subscription breaks) at confirmation; after either the entry is fetched again whole. */
   topology: number;
   org: OrgSettings;
   version: number;
@@ -545,6 +546,9 @@ export class RedisSettingsStore implements SettingsStore {
     if (this.subscribed) this.epoch++;
     this.subscribed = false;
     this.changes++;
+    // The connection may have broken because Redis restarted with less than it had: its
+    // version numbers may now name other settings, so a version check cannot vouch for them.
+    this.topology++;
     this.report();
   }
 

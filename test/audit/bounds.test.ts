@@ -41,6 +41,28 @@ test("1,100 decisions for made-up organizations leave org-1's summary at 2; the 
   assert.equal(((await audit(`/v1/audit/decisions/${last}`)) as { decisionId: string }).decisionId, last);
 });
 
+test("made-up principal organizations aimed at a registered workspace (cross_org) and permissions calls naming none of their own workspaces leave org-1's records alone", async () => {
+  const before = (await audit('/v1/audit/summary?orgId=org-1')).total as number;
+  for (let i = 0; i < 1_100; i++) {
+    const asked = decisionRequest({ orgId: `made-up-cross-${i}`, workspaceId: 'ws-1', orgRole: 'owner', workspaceRoles: {} });
+    const answer = (await authorize(asked)) as { decisionId: string; allow?: boolean; reason?: string };
+    assert.equal(answer.reason, 'cross_org');
+  }
+  for (let i = 0; i < 50; i++) {
+    const response = await fetch(`${served.url}/v1/permissions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ principal: { id: 'u', orgId: `made-up-perm-${i}`, orgRole: 'owner', workspaceRoles: {} }, workspaceIds: ['ws-1'] }),
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+  }
+  assert.equal((await audit('/v1/audit/summary?orgId=org-1')).total, before);
+  const probes = (await audit('/v1/audit/decisions?orgId=made-up-cross-1099&unverified=true')).decisions as Array<{ orgUnverified?: boolean; reason: string }>;
+  assert.deepEqual(probes.map((r) => [r.reason, r.orgUnverified]), [['cross_org', true]]);
+  const summaries = (await audit('/v1/audit/decisions?orgId=made-up-perm-49&unverified=true')).decisions as Array<{ orgUnverified?: boolean; reason: string }>;
+  assert.deepEqual(summaries.map((r) => [r.reason, r.orgUnverified]), [['permissions_summary', true]]);
+});
+
 test('a 60 KB workspaceRoles map costs the audit the requested role, not the map', async () => {
   const roles: Record<string, string> = { 'ws-1': 'manager' };
   for (let i = 0; JSON.stringify(roles).length < 60_000; i++) roles[`ws-filler-${String(i).padStart(6, '0')}`] = 'member';

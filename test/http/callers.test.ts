@@ -151,7 +151,7 @@ describe('DECIDE_AUTH=required', () => {
       const batch = await send(r.port, 'POST', '/v1/batch/data/portkey/authz/allow', auth, JSON.stringify({ inputs: { a: JSON.parse(DECISION) } }));
       assert.equal(batch.status, 200);
     }
-    for (const path of ['/v1/data/portkey/authz/allow', '/v1/batch/data/portkey/authz/allow']) {
+    for (const path of ['/v1/data/portkey/authz/allow', '/v1/batch/data/portkey/authz/allow', '/v1/permissions', '/v1/data/portkey/authz/permissions']) {
       const res = await send(r.port, 'POST', path, { host: `127.0.0.1:${r.port}` }, '{}');
       assert.equal(res.status, 401, path);
       assert.equal(res.body.code, 'caller_token_missing');
@@ -278,6 +278,9 @@ describe('Origin and Host', () => {
     assert.equal(res.body.code, 'origin_not_allowed');
     const data = await send(r.port, 'POST', '/v1/data/portkey/authz/allow', { host: host(), origin: 'null', 'content-type': 'text/plain' }, JSON.stringify({ input: JSON.parse(DECISION) }));
     assert.equal(data.status, 403);
+    const permissions = await send(r.port, 'POST', '/v1/permissions', { host: host(), origin: 'https://evil.example', 'content-type': 'text/plain' }, JSON.stringify({ principal: JSON.parse(DECISION).principal }));
+    assert.equal(permissions.status, 403);
+    assert.equal(permissions.body.code, 'origin_not_allowed');
     assert.equal(await recordedCount2(), before);
   });
 

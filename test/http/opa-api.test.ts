@@ -124,3 +124,14 @@ test('health, readiness, status and metrics', async () => {
   assert.match(metrics.text, /portcullis_decision_duration_seconds_bucket/);
   assert.match(metrics.text, new RegExp(`portcullis_build_info\\{version="${version.replaceAll('.', '\\.')}",nodejs="${process.versions.node}"\\} 1`));
 });
+
+test('a data path named like an object\'s own members (__proto__, constructor, hasOwnProperty) is a path with no rule, never a 5xx or a decision', async () => {
+  for (const name of ['__proto__', 'constructor', 'hasOwnProperty', 'valueOf', 'toString']) {
+    const data = await request(sidecar.app).post(`/v1/data/${name}`).send({ input: owner });
+    assert.equal(data.status, 200, `${name}: ${data.text}`);
+    assert.deepEqual(Object.keys(data.body), ['decision_id'], name);
+    const batch = await request(sidecar.app).post(`/v1/batch/data/${name}`).send({ inputs: { a: owner } });
+    assert.equal(batch.status, 200, `${name}: ${batch.text}`);
+    assert.equal(batch.body.responses.a.result, undefined, name);
+  }
+});
