@@ -74,7 +74,10 @@ for (const kind of ['memory', 'redis'] as const) {
         const unverified = await sidecar.audit.getDecision(unknown.decisionId);
         assert.equal(unverified?.reason, 'unknown_workspace');
         assert.equal(unverified?.orgUnverified, true, 'the directory did not confirm the organization');
-        for (const confirmed of [stolen, own, misnamed]) assert.equal((await sidecar.audit.getDecision(confirmed.decisionId))?.orgUnverified, undefined);
+        // A cross-organization record is kept under the principal's organization, which is
+        // the caller's word: the directory placed the workspace elsewhere, so it is unverified too.
+        assert.equal((await sidecar.audit.getDecision(stolen.decisionId))?.orgUnverified, true);
+        for (const confirmed of [own, misnamed]) assert.equal((await sidecar.audit.getDecision(confirmed.decisionId))?.orgUnverified, undefined);
       });
     }
 
