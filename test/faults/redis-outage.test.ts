@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
 import type { AuthorizeRequest } from '../../src/decision/request.ts';
 import { createLimitedServer } from '../../src/http/limits.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
@@ -144,7 +145,11 @@ test('fail-open is explicit: with settingsFailOpen a decision without settings u
   const outage = await RedisServer.start();
   const open = await testSidecar({ redisUrl: outage.url, settingsFailOpen: true, bundleWatch: false, redisReconnectMaxMs: 200 });
   try {
-    await registerWorkspaces(open, { 'ws-open': 'org-open', 'ws-never-asked': 'org-open' });
+    // Written straight into Redis, with no change message that could arrive late and make
+    // the store forget the directory answer the probe below caches.
+    const writer = new Redis(outage.url);
+    for (const workspaceId of ['ws-open', 'ws-never-asked']) await writer.set(`portcullis:directory:{${workspaceId}}`, 'org-open');
+    writer.disconnect();
     const manager = (workspaceId: string): AuthorizeRequest => ({
       principal: { id: 'u-1', orgId: 'org-open', orgRole: 'member', workspaceRoles: { [workspaceId]: 'manager' } },
       action: 'create',
