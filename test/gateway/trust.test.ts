@@ -40,7 +40,8 @@ describe('the workspace directory decides whose workspace it is', () => {
         const audited = await sidecar.sidecar.audit.getDecision(http.decisionId!);
         assert.equal(audited?.reason, reason);
         assert.equal(audited?.allow, false);
-        assert.equal(audited?.orgUnverified, reason === 'unknown_workspace' ? true : undefined, 'only an organization the directory did not confirm is marked unverified');
+        // Neither record's organization is one the directory placed the workspace in.
+        assert.equal(audited?.orgUnverified, true, 'an organization the directory did not confirm is marked unverified');
 
         const rpc = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [['authorization', tokens.owner], ['x-portkey-workspace-id', workspaceId!]] });
         assert.equal(grpcReason(rpc), reason, workspaceId);
@@ -50,6 +51,7 @@ describe('the workspace directory decides whose workspace it is', () => {
       const own = await envoy(sidecar, 'POST', '/v1/mcp-servers', [['authorization', tokens.owner], ['x-portkey-workspace-id', 'ws-1']]);
       assert.equal(own.status, 200);
       assert.equal(own.reason, 'org_admin');
+      assert.equal((await sidecar.sidecar.audit.getDecision(own.decisionId!))?.orgUnverified, undefined, 'a workspace the directory placed in the organization is verified');
     });
   });
 
