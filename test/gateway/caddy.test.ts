@@ -118,6 +118,7 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
     assert.deepEqual([seen[0]!.method, seen[0]!.url], ['POST', '/v1/mcp-servers']);
     assert.match(String(seen[0]!.headers['x-portcullis-decision-id']), /^[0-9a-f-]{36}$/);
     assert.equal(seen[0]!.headers['x-portcullis-principal'], 'u-manager');
+    await sidecar.sidecar.audit.flush();
     const decision = await sidecar.sidecar.audit.getDecision(String(seen[0]!.headers['x-portcullis-decision-id']));
     assert.equal(decision?.api, 'ext_authz_http');
     assert.equal(decision?.action, 'create');
