@@ -67,8 +67,9 @@ async function auditCounts(url: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let cursor: string | null = null;
   do {
-    const response = await fetch(`${url}/v1/audit/decisions?orgId=org-1&limit=1000${cursor ? `&cursor=${cursor}` : ''}`, { headers: admin });
-    if (!response.ok) return counts;
+    // Bounded: a connection the killed worker held may never be answered; the poll asks again.
+    const response = await fetch(`${url}/v1/audit/decisions?orgId=org-1&limit=1000${cursor ? `&cursor=${cursor}` : ''}`, { headers: admin, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    if (!response?.ok) return counts;
     const page = (await response.json()) as { decisions: Array<{ decisionId: string }>; nextCursor: string | null };
     for (const { decisionId } of page.decisions) counts.set(decisionId, (counts.get(decisionId) ?? 0) + 1);
     cursor = page.nextCursor;

@@ -64,7 +64,8 @@ export async function launchSidecar(env: Record<string, string>, { readyPath, ti
 
 /** SIGTERM, then its exit code (null when a signal ended it); at once when it has exited already. */
 export async function stopProcess(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
+  // A process a signal ended has no exit code, only a signal code: it has exited all the same.
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
