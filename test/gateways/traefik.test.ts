@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
-import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen } from '../gateway/support.ts';
+import {
+  listeningSidecar,
+  PRINCIPALS,
+  recordingUpstream,
+  signToken,
+  startGatewayProcess,
+  type GatewayProcess,
+  type RunningSidecar,
+  type Seen,
+} from '../gateway/support.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
 
 const TRAEFIK = process.env.TRAEFIK_BIN ?? '.cache/bin/traefik';
@@ -17,10 +26,12 @@ const TRAEFIK = process.env.TRAEFIK_BIN ?? '.cache/bin/traefik';
 let redis: RedisServer | undefined;
 let sidecar: RunningSidecar | undefined;
 let upstream: Awaited<ReturnType<typeof recordingUpstream>> | undefined;
-let traefik: GatewayProcess | undefined;
+const traefiks: GatewayProcess[] = [];
 let home: string | undefined;
+/** Traefik with the example as written, and behind a proxy it trusts (forwardedHeaders.insecure). */
 let base: string;
 let port: number;
+let trustingBase: string;
 let seen: Seen[];
 const tokens: Record<string, string> = {};
 
@@ -34,6 +45,36 @@ async function rewritten(file: string, replacements: [string, string][]): Promis
   return text;
 }
 
+/** Traefik with examples/traefik/ on `entryPort` (this run's ports; `entryPoint` edits the entry point further), once it routes /v1/. */
+async function startTraefik(name: string, entryPort: number, entryPoint: (address: string) => string = (address) => address): Promise<string> {
+  const dynamic = join(home!, `${name}.dynamic.yaml`);
+  await writeFile(
+    dynamic,
+    await rewritten('examples/traefik/dynamic.yaml', [
+      ['address: "http://127.0.0.1:8181/ext_authz"', `address: "${sidecar!.url}/ext_authz"`],
+      ['url: "http://127.0.0.1:8080"', `url: "http://127.0.0.1:${upstream!.port}"`],
+    ]),
+  );
+  const stat = join(home!, `${name}.traefik.yaml`);
+  await writeFile(
+    stat,
+    await rewritten('examples/traefik/traefik.yaml', [
+      ['    address: "127.0.0.1:8000"\n', entryPoint(`    address: "127.0.0.1:${entryPort}"\n`)],
+      ['filename: examples/traefik/dynamic.yaml', `filename: ${dynamic}`],
+    ]),
+  );
+  const traefik = await startGatewayProcess(TRAEFIK, [`--configFile=${stat}`], entryPort, { env: { PATH: process.env.PATH, HOME: home }, signal: 'SIGTERM' });
+  traefiks.push(traefik);
+  const at = `http://127.0.0.1:${entryPort}`;
+  // The entry point listens before the file provider's routers are in: until then every path is 404.
+  const deadline = Date.now() + 60_000;
+  while ((await fetch(`${at}/v1/mcp-servers`)).status === 404) {
+    if (Date.now() > deadline) assert.fail(`Traefik (${name}) never routed /v1/:\n${traefik.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return at;
+}
+
 before(async () => {
   await access(TRAEFIK).catch(() => assert.fail(`${TRAEFIK} is missing: make traefik builds it (v3.6.12, from its module zip)`));
   redis = await RedisServer.start();
@@ -44,35 +85,12 @@ before(async () => {
   for (const [name, claims] of Object.entries(PRINCIPALS)) tokens[name] = `Bearer ${await signToken(claims)}`;
 
   port = await freePort();
-  const dynamic = join(home, 'dynamic.yaml');
-  await writeFile(
-    dynamic,
-    await rewritten('examples/traefik/dynamic.yaml', [
-      ['address: "http://127.0.0.1:8181/ext_authz"', `address: "${sidecar.url}/ext_authz"`],
-      ['url: "http://127.0.0.1:8080"', `url: "http://127.0.0.1:${upstream.port}"`],
-    ]),
-  );
-  const stat = join(home, 'traefik.yaml');
-  await writeFile(
-    stat,
-    await rewritten('examples/traefik/traefik.yaml', [
-      ['address: "127.0.0.1:8000"', `address: "127.0.0.1:${port}"`],
-      ['filename: examples/traefik/dynamic.yaml', `filename: ${dynamic}`],
-    ]),
-  );
-  traefik = await startGatewayProcess(TRAEFIK, [`--configFile=${stat}`], port, { env: { PATH: process.env.PATH, HOME: home }, signal: 'SIGTERM' });
-  base = `http://127.0.0.1:${port}`;
-
-  // The entry point listens before the file provider's routers are in: until then every path is 404.
-  const deadline = Date.now() + 60_000;
-  while ((await fetch(`${base}/v1/mcp-servers`)).status === 404) {
-    if (Date.now() > deadline) assert.fail(`Traefik never routed /v1/:\n${traefik.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  base = await startTraefik('example', port);
+  trustingBase = await startTraefik('trusting', await freePort(), (address) => `${address}    forwardedHeaders:\n      insecure: true\n`);
 });
 
 after(async () => {
-  await traefik?.stop();
+  await Promise.all(traefiks.map((traefik) => traefik.stop()));
   await upstream?.close();
   await sidecar?.close();
   await redis?.stop();
@@ -81,8 +99,8 @@ after(async () => {
 
 beforeEach(() => void upstream?.seen.splice(0));
 
-function send(method: string, path: string, who: string | undefined, extra: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${base}${path}`, {
+function send(method: string, path: string, who: string | undefined, extra: Record<string, string> = {}, at = base): Promise<Response> {
+  return fetch(`${at}${path}`, {
     method,
     headers: { 'x-portkey-workspace-id': 'ws-1', ...(who ? { authorization: tokens[who]! } : {}), ...extra },
     ...(method === 'POST' ? { body: JSON.stringify({ name: 'github' }) } : {}),
@@ -115,7 +133,13 @@ async function listeningAddresses(pid: number): Promise<string[]> {
       // local_address is hex ADDRESS:PORT; state 0A is LISTEN; field 9 is the inode.
       if (fields.length < 10 || fields[3] !== '0A' || !inodes.has(fields[9]!)) continue;
       const [hexAddress, hexPort] = fields[1]!.split(':') as [string, string];
-      const address = table === 'tcp' ? (hexAddress.match(/../g) ?? []).reverse().map((byte) => parseInt(byte, 16)).join('.') : `[${hexAddress}]`;
+      const address =
+        table === 'tcp'
+          ? (hexAddress.match(/../g) ?? [])
+              .reverse()
+              .map((byte) => parseInt(byte, 16))
+              .join('.')
+          : `[${hexAddress}]`;
       addresses.push(`${address}:${parseInt(hexPort, 16)}`);
     }
   }
@@ -123,8 +147,10 @@ async function listeningAddresses(pid: number): Promise<string[]> {
 }
 
 describe('client -> Traefik forwardAuth (examples/traefik/) -> Portcullis -> upstream', () => {
-  test('Traefik listens on the loopback entry point only: no dashboard, API or other port', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
-    assert.deepEqual(await listeningAddresses(traefik!.child.pid!), [`127.0.0.1:${port}`]);
+  test('Traefik listens on the loopback entry point only: no dashboard, API or other port', {
+    skip: process.platform !== 'linux' && 'reads /proc',
+  }, async () => {
+    assert.deepEqual(await listeningAddresses(traefiks[0]!.child.pid!), [`127.0.0.1:${port}`]);
   });
 
   test('allowed: the write reaches the upstream with the decision id and principal Traefik copied from the answer, decided as the write', async () => {
@@ -140,7 +166,10 @@ describe('client -> Traefik forwardAuth (examples/traefik/) -> Portcullis -> ups
   });
 
   test('denied: 403 with the AB03 body, the reason and decision id as Portcullis answered, and the upstream never sees it', async () => {
-    for (const [method, path, action] of [['POST', '/v1/mcp-servers', 'create'], ['DELETE', '/v1/mcp-servers/s-1', 'delete']] as const) {
+    for (const [method, path, action] of [
+      ['POST', '/v1/mcp-servers', 'create'],
+      ['DELETE', '/v1/mcp-servers/s-1', 'delete'],
+    ] as const) {
       const res = await send(method, path, 'member');
       assert.match(String(res.headers.get('x-portcullis-decision-id')), /^[0-9a-f-]{36}$/);
       const decision = await recorded(res);
@@ -154,7 +183,13 @@ describe('client -> Traefik forwardAuth (examples/traefik/) -> Portcullis -> ups
     assert.equal((await send('GET', '/v1/mcp-servers', 'member')).status, 201);
     const read = await fetch(`${base}/v1/mcp-servers?workspace_id=ws-1`, { headers: { authorization: tokens.member! } });
     assert.equal(read.status, 201);
-    assert.deepEqual(seen.map((s) => [s.method, s.url]), [['GET', '/v1/mcp-servers'], ['GET', '/v1/mcp-servers?workspace_id=ws-1']]);
+    assert.deepEqual(
+      seen.map((s) => [s.method, s.url]),
+      [
+        ['GET', '/v1/mcp-servers'],
+        ['GET', '/v1/mcp-servers?workspace_id=ws-1'],
+      ],
+    );
     const anonymous = await send('POST', '/v1/mcp-servers', undefined);
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.headers.get('x-portcullis-reason'), 'missing_token');
@@ -169,7 +204,10 @@ describe('client -> Traefik forwardAuth (examples/traefik/) -> Portcullis -> ups
     ];
     for (const who of ['member', 'owner']) {
       for (const spoof of spoofs) {
-        for (const [method, path] of [['POST', '/v1/mcp-servers'], ['DELETE', '/v1/mcp-servers/s-1']] as const) {
+        for (const [method, path] of [
+          ['POST', '/v1/mcp-servers'],
+          ['DELETE', '/v1/mcp-servers/s-1'],
+        ] as const) {
           await assertRefused(await send(method, path, who, spoof), 'forged_original_request', `${who} ${method} ${JSON.stringify(spoof)}`);
         }
       }
@@ -178,7 +216,12 @@ describe('client -> Traefik forwardAuth (examples/traefik/) -> Portcullis -> ups
   });
 
   test("the client sends X-Forwarded-Method/-Uri/-Host/-Proto: Traefik replaces them, so the write is decided as the write, and the upstream gets none of the client's", async () => {
-    const spoof = { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers?workspace_id=ws-1', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'gopher' };
+    const spoof = {
+      'X-Forwarded-Method': 'GET',
+      'X-Forwarded-Uri': '/v1/mcp-servers?workspace_id=ws-1',
+      'X-Forwarded-Host': 'evil.example',
+      'X-Forwarded-Proto': 'gopher',
+    };
     const denied = await send('POST', '/v1/mcp-servers', 'member', spoof);
     assert.equal(denied.headers.get('x-portcullis-reason'), 'read_only_role');
     const decision = await recorded(denied);
@@ -214,8 +257,54 @@ describe('client -> Traefik forwardAuth (examples/traefik/) -> Portcullis -> ups
     assert.equal(seen.length, 0);
   });
 
-  test('a percent-encoded variant of a protected path is refused invalid_path (Traefik sends X-Forwarded-Uri as received), upstream untouched', async () => {
-    await assertRefused(await send('POST', '/v1/mcp%2Dservers', 'owner'), 'invalid_path', '%2D');
+  test('Traefik normalizes the path before it asks (%2D is -), so the path decided is the path the upstream gets; an encoded separator or delimiter is refused by Traefik', async () => {
+    const denied = await send('POST', '/v1/mcp%2Dservers', 'member');
+    const refusal = await recorded(denied);
+    assert.deepEqual([refusal?.action, refusal?.gatewayRequest?.method, refusal?.gatewayRequest?.path], ['create', 'POST', '/v1/mcp-servers']);
+    await assertRefused(denied, 'read_only_role', 'member %2D');
+    assert.equal(seen.length, 0);
+
+    const allowed = await send('POST', '/v1/mcp%2Dservers', 'owner');
+    assert.equal(allowed.status, 201);
+    await sidecar!.sidecar.audit.flush();
+    const decision = await sidecar!.sidecar.audit.getDecision(String(seen[0]!.headers['x-portcullis-decision-id']));
+    assert.equal(decision?.gatewayRequest?.path, '/v1/mcp-servers');
+    assert.deepEqual(
+      seen.map((s) => [s.method, s.url]),
+      [['POST', '/v1/mcp-servers']],
+    );
+
+    // The example's encodedCharacters: Traefik's own 400 (Portcullis would answer 403), nothing forwarded.
+    for (const path of [
+      '/v1/mcp-servers%2Fs-1',
+      '/v1/mcp-servers%5Cs-1',
+      '/v1/mcp-servers%3Bs-1',
+      '/v1/mcp-servers%25s-1',
+      '/v1/mcp-servers%3Fs-1',
+      '/v1/mcp-servers%23s-1',
+      '/v1/mcp-servers%00s-1',
+    ]) {
+      const refused = await send('DELETE', path, 'owner');
+      assert.equal(refused.status, 400, path);
+      assert.equal(refused.headers.get('x-portcullis-reason'), null, path);
+    }
+    assert.equal(seen.length, 1);
+  });
+});
+
+describe("Traefik behind a proxy it trusts (forwardedHeaders.insecure on the entry point): the client's X-Forwarded-* now reach the middleware", () => {
+  test("trustForwardHeader: false still asks with Traefik's own method and URI, so the write is decided as the write", async () => {
+    const spoof = { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers?workspace_id=ws-1' };
+    for (const [method, path, action] of [
+      ['POST', '/v1/mcp-servers', 'create'],
+      ['DELETE', '/v1/mcp-servers/s-1', 'delete'],
+    ] as const) {
+      const denied = await send(method, path, 'member', spoof, trustingBase);
+      const decision = await recorded(denied);
+      assert.deepEqual([decision?.action, decision?.gatewayRequest?.method, decision?.gatewayRequest?.path], [action, method, path]);
+      assert.equal(decision?.gatewayRequest?.headers['x-forwarded-method'], method);
+      await assertRefused(denied, 'read_only_role', `member ${method}`);
+    }
     assert.equal(seen.length, 0);
   });
 });
