@@ -216,7 +216,7 @@ $(TRAEFIK):
 	rm -rf .cache/traefik-src && mkdir -p .cache/traefik-src
 	cd .cache/traefik-src && unzip -q "$$(go mod download -json github.com/traefik/traefik/v3@$(TRAEFIK_VERSION) | sed -n 's/^[[:space:]]*"Zip": "\(.*\)",$$/\1/p')"
 	chmod -R u+w .cache/traefik-src
-	cd $(TRAEFIK_SRC) && go build -o $@ ./cmd/traefik
+	cd $(TRAEFIK_SRC) && go build -ldflags "-X github.com/traefik/traefik/v3/pkg/version.Version=$(TRAEFIK_VERSION)" -o $@ ./cmd/traefik
 
 # npm's own record of the install, rather than the directory: its time changes only when npm installs.
 $(NODE_MODULES): package.json package-lock.json
