@@ -69,8 +69,9 @@ policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
 	  $(OPA) test $(OPA_TEST_FLAGS) policies; echo "opa test: coverage below 100% (see .cache/coverage.json)"; exit 1; }
 	$(OPA) test $(OPA_TEST_FLAGS) policies
 
-docs: $(NODE_MODULES) ## Regenerate docs/configuration.md from the settings table in src/config.ts (commit it)
+docs: $(NODE_MODULES) ## Regenerate docs/configuration.md (src/config.ts's settings table) and docs/errors.md (src/errors.ts's ERROR_CODES); commit them
 	node --import tsx tools/config-doc.ts
+	node --import tsx tools/errors-doc.ts
 
 policy-fmt: $(OPA) ## Rewrite policies/ in opa fmt style
 	$(OPA) fmt --write policies

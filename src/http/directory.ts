@@ -3,7 +3,7 @@
 // organization at a time; registering it under another is a 409 that does not say whose
 // it is. Changes are recorded in the settings audit trail like settings changes.
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
+import { ApiError, errors, invalidInput, type FieldError, CODE } from '../errors.ts';
 import { idProblem } from '../ids.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { allow, tokenOf } from './auth.ts';
@@ -48,7 +48,7 @@ export async function registerFor(res: Response, store: SettingsStore, orgId: st
   if ((await store.workspaceOrg(workspaceId)) === orgId) return false;
   throw new ApiError(
     403,
-    'workspace_not_registered',
+    CODE.workspace_not_registered,
     `workspace ${JSON.stringify(workspaceId)} is not registered to organization ${JSON.stringify(orgId)}, and a token limited to some organizations cannot register workspaces`,
   );
 }
@@ -57,7 +57,7 @@ export async function registerFor(res: Response, store: SettingsStore, orgId: st
 export function methodNotAllowed(methods: string[]): RequestHandler {
   return (_req, res) => {
     res.set('Allow', methods.join(', '));
-    throw new ApiError(405, 'method_not_allowed', `this path takes ${methods.join(', ')}`);
+    throw new ApiError(405, CODE.method_not_allowed, `this path takes ${methods.join(', ')}`);
   };
 }
 

@@ -6,7 +6,7 @@
 import { Router, type Request } from 'express';
 import { OUTSIDE_POLICY_MESSAGES } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, CODE } from '../errors.ts';
 import type { Family } from '../engine/families.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { allow } from './auth.ts';
@@ -54,7 +54,7 @@ export function effectiveSettingsRoutes(store: SettingsStore, policy: ActivePoli
     const { orgId, workspaceId } = pathIds(req);
     const engine = policy.require();
     if (!engine.entrypoints.includes(EFFECTIVE_SETTINGS_ENTRYPOINT)) {
-      throw new ApiError(501, 'not_supported_by_bundle', `the active bundle (${engine.revision}) has no ${EFFECTIVE_SETTINGS_ENTRYPOINT} entrypoint: build it with make bundle`);
+      throw new ApiError(501, CODE.not_supported_by_bundle, `the active bundle (${engine.revision}) has no ${EFFECTIVE_SETTINGS_ENTRYPOINT} entrypoint: build it with make bundle`);
     }
     const { org, workspace, version } = await store.snapshot(orgId, workspaceId);
     const families = engine.evaluate(EFFECTIVE_SETTINGS_ENTRYPOINT, { settings: { org, workspace } }) ?? {};

@@ -9,7 +9,7 @@ import { Router, type Request } from 'express';
 import type { AuditLog, DecisionRecord, Page } from '../decision/record.ts';
 import { Replay } from '../audit/replay.ts';
 import type { ActivePolicy } from '../engine/active.ts';
-import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
+import { ApiError, errors, invalidInput, type FieldError, CODE } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { fromStore, parseDecisionFilter } from './audit.ts';
@@ -78,7 +78,7 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
       for (const orgId of settings.orgs.keys()) if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
     }
     if (replaying.has(filter.orgId)) {
-      throw new ApiError(409, 'replay_in_progress', `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`);
+      throw new ApiError(409, CODE.replay_in_progress, `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`);
     }
     replaying.add(filter.orgId);
     try {
@@ -91,7 +91,7 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
         read += page.items.length;
         cursor = page.nextCursor;
         if (cursor !== null && read >= MAX_REPLAY_RECORDS) {
-          throw new ApiError(400, 'replay_too_large', `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
+          throw new ApiError(400, CODE.replay_too_large, `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
         }
       } while (cursor !== null);
       res.json({ candidate: { bundleRevision: engine.revision, settings: request.raw }, ...replay.result() });

@@ -15,7 +15,7 @@
 // between). A GET of a document that was never stored answers 200 with `"stored": false`.
 import { methodNotAllowed, registerFor } from './directory.ts';
 import { Router, type Request, type Response } from 'express';
-import { ApiError, invalidInput } from '../errors.ts';
+import { ApiError, invalidInput, CODE } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
 import { mergePatch } from '../settings/patch.ts';
 import type { ActivePolicy } from '../engine/active.ts';
@@ -38,7 +38,7 @@ const etag = (version: number) => `"${version}"`;
 
 function preconditionFailed(res: Response, current: number): ApiError {
   res.set('ETag', etag(current));
-  return new ApiError(412, 'precondition_failed', `the settings changed since they were read: their ETag is now ${etag(current)}; GET them again and retry with If-Match: ${etag(current)}`, [], {
+  return new ApiError(412, CODE.precondition_failed, `the settings changed since they were read: their ETag is now ${etag(current)}; GET them again and retry with If-Match: ${etag(current)}`, [], {
     etag: etag(current),
   });
 }
@@ -115,7 +115,7 @@ export function familyOf(policy: ActivePolicy, req: Request): Family {
   const suggestion = nearest(name, families.names);
   throw new ApiError(
     404,
-    'unknown_family',
+    CODE.unknown_family,
     `there is no settings family ${JSON.stringify(name)}${suggestion ? `; did you mean ${suggestion}?` : ''} (the families: ${families.names.join(', ') || 'none in the active bundle'})`,
   );
 }
@@ -124,7 +124,7 @@ export function familyOf(policy: ActivePolicy, req: Request): Family {
 function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
   const family = familyOf(policy, req);
   if (family.workspaceOverrides === 'none') {
-    throw new ApiError(404, 'no_workspace_overrides', `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`);
+    throw new ApiError(404, CODE.no_workspace_overrides, `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`);
   }
   return family;
 }
