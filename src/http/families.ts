@@ -9,13 +9,14 @@ import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, CODE } from '../errors.ts';
 import type { Family } from '../engine/families.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';
 import { pathIds } from './params.ts';
 
 export const FAMILIES_PATH = '/v1/families';
 export const REASONS_PATH = '/v1/reasons';
-const EFFECTIVE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/effective-settings';
+const EFFECTIVE_PATH = ADMIN_PATHS.effectiveSettings;
 export const EFFECTIVE_SETTINGS_ENTRYPOINT = 'portkey/authz/effective_settings';
 
 /** A family as the API shows it: the bundle's table in the API's camelCase. */
@@ -50,7 +51,7 @@ export function familiesRoutes(policy: ActivePolicy): Router {
 /** Behind the admin tokens (settings:read and the organization). */
 export function effectiveSettingsRoutes(store: SettingsStore, policy: ActivePolicy): Router {
   const router = Router();
-  router.get(EFFECTIVE_PATH, allow('settings:read'), async (req: Request, res) => {
+  router.get(EFFECTIVE_PATH, allow('GET', EFFECTIVE_PATH), async (req: Request, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const engine = policy.require();
     if (!engine.entrypoints.includes(EFFECTIVE_SETTINGS_ENTRYPOINT)) {
@@ -60,6 +61,6 @@ export function effectiveSettingsRoutes(store: SettingsStore, policy: ActivePoli
     const families = engine.evaluate(EFFECTIVE_SETTINGS_ENTRYPOINT, { settings: { org, workspace } }) ?? {};
     res.set('ETag', `"${version}"`).set('X-Settings-Version', String(version)).json({ orgId, workspaceId, version, bundleRevision: engine.revision, families });
   });
-  router.all(EFFECTIVE_PATH, methodNotAllowed(['GET', 'HEAD']));
+  router.all(EFFECTIVE_PATH, methodNotAllowed(methodsOf(EFFECTIVE_PATH)));
   return router;
 }

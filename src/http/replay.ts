@@ -14,6 +14,7 @@ import { isJsonObject } from '../json.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { fromStore, parseDecisionFilter } from './audit.ts';
 import { tokenOf } from './auth.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { methodNotAllowed } from './directory.ts';
 import { mayTouch } from '../access/tokens.ts';
 
@@ -65,7 +66,7 @@ function withField<T>(prefix: string, parse: () => T): T {
 export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   const router = Router();
   const replaying = new Set<string>();
-  router.post('/v1/audit/replay', async (req, res) => {
+  router.post(ADMIN_PATHS.replay, async (req, res) => {
     const token = tokenOf(res);
     const request = parseBody(req.body);
     const engine = policy.require();
@@ -99,6 +100,6 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
       replaying.delete(filter.orgId);
     }
   });
-  router.all('/v1/audit/replay', methodNotAllowed(['POST']));
+  router.all(ADMIN_PATHS.replay, methodNotAllowed(methodsOf(ADMIN_PATHS.replay)));
   return router;
 }
