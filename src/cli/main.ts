@@ -43,7 +43,7 @@ const COMMANDS: Record<string, Command> = {
   'audit replay': {
     run: auditReplay,
     synopsis: `audit replay  --org ID --since TIME (--bundle FILE.tar.gz | --settings FILE.yaml | both)
-                [filters] [--examples 10] [--format table|json]`,
+                [filters] [--recorded-revision REV] [--examples 10] [--format table|json]`,
     more: `${FILTERS}\n${SIDECAR}`,
   },
   'settings import': {

@@ -30,6 +30,8 @@ interface ReplayRequest {
   /** The candidate settings as sent (the report echoes them). */
   raw: unknown;
   examples: number;
+  /** filter.bundleRevision: only the decisions recorded with this bundle revision. */
+  bundleRevision?: string;
 }
 
 /** The body, checked: filter values are the decisions query's parameters, as strings (allow may be a boolean). */
@@ -41,7 +43,9 @@ function parseBody(body: unknown): ReplayRequest {
   if (!isJsonObject(body.filter)) problems.push({ field: 'filter', message: 'must be an object of the audit query filters, e.g. {"orgId": "org-1", "from": "2025-01-31T00:00:00Z"}' });
   else
     for (const [name, value] of Object.entries(body.filter)) {
-      if (typeof value === 'string') query[name] = value;
+      if (name === 'bundleRevision') {
+        if (typeof value !== 'string' || value === '' || value.length > 256) problems.push({ field: 'filter.bundleRevision', message: 'must be a bundle revision (a non-empty string)' });
+      } else if (typeof value === 'string') query[name] = value;
       else if (typeof value === 'boolean' && name === 'allow') query[name] = String(value);
       else problems.push({ field: `filter.${name}`, message: 'must be a string' });
     }
@@ -50,7 +54,8 @@ function parseBody(body: unknown): ReplayRequest {
   const examples = body.examples ?? DEFAULT_EXAMPLES;
   if (!(Number.isInteger(examples) && (examples as number) >= 0 && (examples as number) <= MAX_EXAMPLES)) problems.push({ field: 'examples', message: `must be an integer from 0 to ${MAX_EXAMPLES}` });
   if (problems.length > 0) throw invalidInput(problems);
-  return { query, raw: body.settings ?? null, examples: examples as number };
+  const revision = isJsonObject(body.filter) ? body.filter.bundleRevision : undefined;
+  return { query, raw: body.settings ?? null, examples: examples as number, ...(typeof revision === 'string' ? { bundleRevision: revision } : {}) };
 }
 
 /** A nested parser's 400, with its fields named under `prefix`. */
@@ -83,7 +88,7 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
     }
     replaying.add(filter.orgId);
     try {
-      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples);
+      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples, request.bundleRevision);
       let cursor: string | null = null;
       let read = 0;
       do {
