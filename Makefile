@@ -30,9 +30,13 @@ TRAEFIK := $(CURDIR)/.cache/bin/traefik
 TRAEFIK_VERSION := v3.6.12
 TRAEFIK_SRC := .cache/traefik-src/github.com/traefik/traefik/v3@$(TRAEFIK_VERSION)
 BUNDLE := bundles/portkey.tar.gz
-# Policy sources that go into the bundle (tests stay out); their hash is the bundle revision.
-POLICY_SOURCES = $(shell find policies -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) | LC_ALL=C sort)
-REVISION = $(shell cd policies && sha256sum $(POLICY_SOURCES:policies/%=%) | sha256sum | cut -c1-16)
+# Policy sources that go into a bundle (tests stay out); their hash is the bundle revision.
+policy_sources = $(shell cd $(1) && find . -type f \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) -printf '%P\n' | LC_ALL=C sort)
+revision_of = $(shell cd $(1) && sha256sum $(call policy_sources,$(1)) | sha256sum | cut -c1-16)
+REVISION = $(call revision_of,policies)
+# `make candidate`: a bundle built from another policies directory (a copy being edited), for replay.
+POLICIES ?= policies
+CANDIDATE ?= .cache/candidate.tar.gz
 # The chart's test runs in chart-check (it needs the helm tools); the image's in image-test (buildah, minutes).
 TESTS ?= $(shell find test -name '*.test.ts' ! -path test/deploy/chart.test.ts ! -path test/deploy/image.test.ts -not -path 'test/gateways/*' | LC_ALL=C sort)
 # Tests against third-party gateways and collectors, whose builds take long: not in `make test`.
@@ -52,7 +56,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # is not enough on a loaded one (CI may share the CPU).
 OPA_TEST_FLAGS := --timeout 120s
 
-.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle bundle-check typecheck unit-test test-fast test-gateways otelcol traefik bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
+.PHONY: build pack image image-test chart-check helm-tools help run test docs lint fmt fmt-check policy-test policy-fmt bundle candidate bundle-check typecheck unit-test test-fast test-gateways otelcol traefik bench bench-gateway soak bench-audit profile fuzz install opa caddy load-tools screenshots openapi
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,8 +73,9 @@ policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
 	  $(OPA) test $(OPA_TEST_FLAGS) policies; echo "opa test: coverage below 100% (see .cache/coverage.json)"; exit 1; }
 	$(OPA) test $(OPA_TEST_FLAGS) policies
 
-docs: $(NODE_MODULES) ## Regenerate docs/configuration.md from the settings table in src/config.ts (commit it)
+docs: $(NODE_MODULES) ## Regenerate docs/configuration.md (src/config.ts's settings table) and docs/errors.md (src/errors.ts's ERROR_CODES); commit them
 	node --import tsx tools/config-doc.ts
+	node --import tsx tools/errors-doc.ts
 
 policy-fmt: $(OPA) ## Rewrite policies/ in opa fmt style
 	$(OPA) fmt --write policies
@@ -80,17 +85,24 @@ bundle: $(OPA) ## Build bundles/portkey.tar.gz from policies/ (commit the result
 	mv -f $(BUNDLE).tmp $(BUNDLE)
 	@echo "built $(BUNDLE) revision $(REVISION)"
 
+candidate: $(OPA) ## Build a candidate bundle from POLICIES=dir (a copy of policies/) into $(CANDIDATE), with the entrypoints of its METADATA and its own revision: replay it (portcullis audit replay --bundle)
+	@test -d $(POLICIES) || { echo "POLICIES=$(POLICIES) is not a directory"; exit 1; }
+	$(call build_bundle,$(CANDIDATE).tmp,$(POLICIES))
+	mv -f $(CANDIDATE).tmp $(CANDIDATE)
+	@echo "built $(CANDIDATE) from $(POLICIES) revision $(call revision_of,$(POLICIES))"
+
 bundle-check: $(OPA) ## Fail when the committed bundle does not match policies/
 	$(call build_bundle,.cache/bundle-check.tar.gz)
 	@cmp -s .cache/bundle-check.tar.gz $(BUNDLE) || { \
 	  echo "$(BUNDLE) is stale: policies/ changed since it was built. Run 'make bundle' and commit bundles/."; exit 1; }
 	@echo "$(BUNDLE) matches policies/ (revision $(REVISION))"
 
+# $(1): the bundle file; $(2): the policies directory (default policies/).
 define build_bundle
 	@mkdir -p $(dir $(1))
 	# No -e flags: opa build takes the entrypoints from the rules whose METADATA says entrypoint: true.
-	cd policies && $(OPA) build -t wasm --ignore '*_test.rego' \
-	  --revision $(REVISION) -o $(abspath $(1)) .
+	cd $(or $(2),policies) && $(OPA) build -t wasm --ignore '*_test.rego' \
+	  --revision $(call revision_of,$(or $(2),policies)) -o $(abspath $(1)) .
 endef
 
 build: $(NODE_MODULES) ## Compile src/ to dist/ (JavaScript; what the package and the image run)

@@ -12,7 +12,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import { ConfigError, type Config } from '../config.ts';
-import { ApiError, errors, RateLimitedError } from '../errors.ts';
+import { ApiError, errors, RateLimitedError, CODE } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AdminTokens } from './tokens.ts';
 
@@ -73,12 +73,12 @@ export class Callers {
   checkBrowser(headers: IncomingHttpHeaders): void {
     const host = headers.host?.toLowerCase();
     if (this.hosts.size > 0 && (host === undefined || !(this.hosts.has(host) || this.hosts.has(hostname(host))))) {
-      throw this.refuse(new ApiError(403, 'host_not_allowed', `this sidecar does not answer to the host ${JSON.stringify(host ?? '')}; allowed: ${[...this.hosts].join(', ')} (ALLOWED_HOSTS)`));
+      throw this.refuse(new ApiError(403, CODE.host_not_allowed, `this sidecar does not answer to the host ${JSON.stringify(host ?? '')}; allowed: ${[...this.hosts].join(', ')} (ALLOWED_HOSTS)`));
     }
     const origin = headers.origin;
     if (origin === undefined || this.origins.has(origin.toLowerCase()) || isOwnOrigin(origin, host)) return;
     throw this.refuse(
-      new ApiError(403, 'origin_not_allowed', `requests from web pages of ${JSON.stringify(origin)} are refused: only the sidecar's own pages and the origins of ALLOWED_ORIGINS may call this API`),
+      new ApiError(403, CODE.origin_not_allowed, `requests from web pages of ${JSON.stringify(origin)} are refused: only the sidecar's own pages and the origins of ALLOWED_ORIGINS may call this API`),
     );
   }
 
@@ -96,10 +96,10 @@ export class Callers {
   private admit(presented: readonly string[], address: string | undefined, needs: string): void {
     let caller = `address ${address ?? 'unknown'}`;
     if (this.status.decideAuth === 'required') {
-      if (presented.length === 0) throw this.refuse(new ApiError(401, 'caller_token_missing', `deciding needs ${needs} (DECIDE_AUTH=required)`));
-      if (presented.length > 1) throw this.refuse(new ApiError(401, 'caller_token_invalid', `the caller token is sent ${presented.length} times; the gateway must set it once, replacing any copy a client sent`));
+      if (presented.length === 0) throw this.refuse(new ApiError(401, CODE.caller_token_missing, `deciding needs ${needs} (DECIDE_AUTH=required)`));
+      if (presented.length > 1) throw this.refuse(new ApiError(401, CODE.caller_token_invalid, `the caller token is sent ${presented.length} times; the gateway must set it once, replacing any copy a client sent`));
       const token = this.options.tokens.identify(presented[0]!);
-      if (!token) throw this.refuse(new ApiError(401, 'caller_token_invalid', 'the caller token is not valid'));
+      if (!token) throw this.refuse(new ApiError(401, CODE.caller_token_invalid, 'the caller token is not valid'));
       if (!token.scopes.has('decide')) throw this.refuse(errors.insufficientScope(token.name, 'decide'));
       caller = `token ${token.name}`;
     }

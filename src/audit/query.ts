@@ -9,7 +9,7 @@
 // correct while records arrive. `maxLagMs` per stream bounds how far an id's ms can
 // be past its record's timestamp, which is how far past `to` a scan has to start.
 import { createHash } from 'node:crypto';
-import { ApiError } from '../errors.ts';
+import { ApiError, CODE } from '../errors.ts';
 import type { DecisionFilter, DecisionRecord, Page, SettingsChangeRecord, Summary } from '../decision/record.ts';
 
 /** A stream entry: its id and flat string fields (as XADD stores them). */
@@ -136,7 +136,7 @@ function isStreamIdInRange(id: string): boolean {
   return match !== null && Number(match[1]) <= MAX_TIME_MS && Number.isSafeInteger(Number(match[2]));
 }
 
-const cursorError = (message: string) => new ApiError(400, 'invalid_parameter', `cursor: ${message}`, [{ field: 'cursor', message }]);
+const cursorError = (message: string) => new ApiError(400, CODE.invalid_parameter, `cursor: ${message}`, [{ field: 'cursor', message }]);
 
 /** Hash of everything that selects records, so a cursor cannot be replayed against other filters. */
 export function filterHash(kind: string, filter: object): string {

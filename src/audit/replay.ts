@@ -40,6 +40,8 @@ export interface ReplayReport {
   skipped: number;
   /** Evaluated although some input paths were masked when recorded. */
   maskedInputs: number;
+  /** Not evaluated: decided by another bundle revision than the one the replay was limited to. */
+  otherRevision: number;
   flips: { allowToDeny: number; denyToAllow: number };
   /** "before reason -> after reason": count, over the flips. */
   byReason: Record<string, number>;
@@ -57,6 +59,7 @@ export class Replay {
     unchanged: 0,
     skipped: 0,
     maskedInputs: 0,
+    otherRevision: 0,
     flips: { allowToDeny: 0, denyToAllow: 0 },
     byReason: {},
     examples: [],
@@ -65,10 +68,16 @@ export class Replay {
   constructor(
     private readonly candidate: Candidate,
     private readonly maxExamples = 10,
+    /** Replay only the decisions recorded with this bundle revision (the others are counted in otherRevision). */
+    private readonly recordedRevision?: string,
   ) {}
 
   /** Evaluates one recorded decision; returns the flip, if it flips. */
   add(record: DecisionRecord): Flip | undefined {
+    if (this.recordedRevision !== undefined && record.bundleRevision !== this.recordedRevision) {
+      this.report.otherRevision++;
+      return undefined;
+    }
     // Made without settings, or without the policy: replaying them says nothing.
     if (DECIDED_OUTSIDE_POLICY.has(record.reason)) {
       this.report.skipped++;

@@ -46,6 +46,7 @@ const OPTIONS = {
   bundle: { type: 'string' },
   settings: { type: 'string' },
   examples: { type: 'string' },
+  'recorded-revision': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parse>['values'];
@@ -154,14 +155,16 @@ export async function auditExport(args: string[], env: Env, io: Io): Promise<voi
 }
 
 export async function auditReplay(args: string[], env: Env, io: Io): Promise<void> {
-  const { values } = parse(args, 'replay', [...FILTERS, 'bundle', 'settings', 'examples', 'format']);
+  const { values } = parse(args, 'replay', [...FILTERS, 'bundle', 'settings', 'examples', 'format', 'recorded-revision']);
   if (typeof values.since !== 'string') throw new UsageError('--since is required: the recorded decisions to replay');
   if (values.bundle === undefined && values.settings === undefined) throw new UsageError('give a candidate: --bundle FILE.tar.gz and/or --settings FILE.yaml');
   const q = query(values);
   const out = format(values, 'table', ['table', 'json']);
   const engine = await PolicyEngine.load(await readBundleFile((values.bundle as string | undefined) ?? DEFAULT_BUNDLE));
   const settings = typeof values.settings === 'string' ? parseSettingsDocument(loadYaml(await readFile(values.settings, 'utf8')), engine.families) : undefined;
-  const replay = new Replay(settings ? { engine, settings } : { engine }, positiveInteger(values.examples, 'examples', 10));
+  const recorded = values['recorded-revision'];
+  if (recorded !== undefined && (typeof recorded !== 'string' || recorded === '')) throw new UsageError('--recorded-revision: expected the bundle revision the replayed decisions were made with');
+  const replay = new Replay(settings ? { engine, settings } : { engine }, positiveInteger(values.examples, 'examples', 10), recorded as string | undefined);
   for await (const record of client(values, env).all(q)) replay.add(record);
   const report = replay.result();
   io.stdout.write(out === 'json' ? JSON.stringify({ candidate: { bundleRevision: engine.revision, settings: values.settings ?? null }, ...report }, null, 2) + '\n' : replayTable(report, engine.revision));
@@ -173,7 +176,8 @@ function replayTable(report: ReplayReport, revision: string): string {
     `candidate bundle ${revision}: ${report.evaluated} decisions re-evaluated, ${flips} would flip ` +
       `(allow→deny ${report.flips.allowToDeny}, deny→allow ${report.flips.denyToAllow}), ${report.unchanged} unchanged` +
       (report.skipped ? `, ${report.skipped} skipped (made while settings were unavailable)` : '') +
-      (report.maskedInputs ? `, ${report.maskedInputs} had masked inputs` : ''),
+      (report.maskedInputs ? `, ${report.maskedInputs} had masked inputs` : '') +
+      (report.otherRevision ? `, ${report.otherRevision} not replayed (recorded with another bundle revision)` : ''),
     '',
   ];
   if (flips === 0) return lines.join('\n');

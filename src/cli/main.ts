@@ -6,15 +6,19 @@
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
 // that is bad), 2 usage (an unknown command or option, a bad value).
 import { DECISION_APIS } from '../decision/record.ts';
+import { readBundleFile } from '../engine/bundle.ts';
+import { familiesFromData } from '../engine/families.ts';
 import { PACKAGE_VERSION } from '../package.ts';
 import { nearest } from '../suggest.ts';
-import { auditExport, auditGet, auditQuery, auditReplay } from './audit.ts';
+import { auditExport, auditGet, auditQuery, auditReplay, DEFAULT_BUNDLE } from './audit.ts';
 import type { Env, Io } from './io.ts';
 import { settingsImport } from './settings.ts';
 import { UsageError } from './time.ts';
 
+/** Stands in the help text for the bundle's resource types, read when the help is printed. */
+const TYPES = '<types>';
 const FILTERS = `filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
-          --type integration|mcp_integration|mcp_server  --action create|update|delete|read
+          --type ${TYPES}  --action create|update|delete|read
           --api ${DECISION_APIS.join('|')}
           --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)
           --unverified   (the records that named --org without the workspace directory confirming it)`;
@@ -39,7 +43,7 @@ const COMMANDS: Record<string, Command> = {
   'audit replay': {
     run: auditReplay,
     synopsis: `audit replay  --org ID --since TIME (--bundle FILE.tar.gz | --settings FILE.yaml | both)
-                [filters] [--examples 10] [--format table|json]`,
+                [filters] [--recorded-revision REV] [--examples 10] [--format table|json]`,
     more: `${FILTERS}\n${SIDECAR}`,
   },
   'settings import': {
@@ -66,6 +70,22 @@ ${EXIT_CODES}; portcullis --version
 
 const usageOf = (command: Command) => `usage: portcullis ${command.synopsis}\n\n${command.more ? `${command.more}\n` : ''}${EXIT_CODES}\n`;
 
+/**
+ * The help with --type's values: the resource types of the bundle the sidecars run ($BUNDLE_PATH
+ * or the packaged one), never a list of its own; a bundle that cannot be read leaves a placeholder.
+ */
+async function withTypes(text: string, env: Env): Promise<string> {
+  if (!text.includes(TYPES)) return text;
+  let types = 'TYPE (a resource type of the bundle)';
+  try {
+    const listed = familiesFromData((await readBundleFile(env.BUNDLE_PATH ?? DEFAULT_BUNDLE)).data).resourceTypes;
+    if (listed.length > 0) types = listed.join('|');
+  } catch {
+    // the placeholder stays: help never fails for want of a bundle
+  }
+  return text.replaceAll(TYPES, types);
+}
+
 function version(): string {
   return `portcullis ${PACKAGE_VERSION}\n`;
 }
@@ -73,11 +93,11 @@ function version(): string {
 export async function main(argv: string[], env: Env, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [first, second] = argv;
   if (first === undefined) {
-    io.stderr.write(USAGE);
+    io.stderr.write(await withTypes(USAGE, env));
     return 2;
   }
   if (first === '--help' || first === '-h' || first === 'help') {
-    io.stdout.write(USAGE);
+    io.stdout.write(await withTypes(USAGE, env));
     return 0;
   }
   if (first === '--version' || first === '-V') {
@@ -94,11 +114,11 @@ export async function main(argv: string[], env: Env, io: Io = { stdout: process.
   }
   if (!command) {
     const guess = nearest(name, Object.keys(COMMANDS));
-    io.stderr.write(`portcullis: unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}\n\n${USAGE}`);
+    io.stderr.write(`portcullis: unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''}\n\n${await withTypes(USAGE, env)}`);
     return 2;
   }
   if (argv.includes('--help') || argv.includes('-h')) {
-    io.stdout.write(usageOf(command));
+    io.stdout.write(await withTypes(usageOf(command), env));
     return 0;
   }
   try {
@@ -106,7 +126,7 @@ export async function main(argv: string[], env: Env, io: Io = { stdout: process.
     return 0;
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`portcullis ${name}: ${usageMessage(error as Error, command)}\n\n${usageOf(command)}`);
+      io.stderr.write(`portcullis ${name}: ${usageMessage(error as Error, command)}\n\n${await withTypes(usageOf(command), env)}`);
       return 2;
     }
     io.stderr.write(`portcullis ${name}: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -6,7 +6,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
 import type { Metrics } from '../metrics.ts';
 import { SettingsStaleError, type SettingsSnapshot, type SettingsStore } from '../settings/types.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, CODE } from '../errors.ts';
 import { errorSummary } from '../log.ts';
 import type { TraceHeaders, Tracing } from './tracing.ts';
 import { settingsStale } from './freshness.ts';
@@ -228,7 +228,7 @@ export class Decider {
     this.audit.record(record);
     if (failure !== undefined) {
       this.log.error({ err: failure, decisionId, api }, 'policy evaluation failed');
-      throw new ApiError(500, EVALUATION_FAILED, `the policy could not be evaluated; decision ${decisionId} was recorded as denied`, [], { decisionId });
+      throw new ApiError(500, CODE.evaluation_failed, `the policy could not be evaluated; decision ${decisionId} was recorded as denied`, [], { decisionId });
     }
     return answer;
   }
@@ -276,7 +276,7 @@ export class Decider {
       matrix = (engine.evaluate(PERMISSIONS_ENTRYPOINT, { principal, resourceTypes: asked.resourceTypes, actions: asked.actions, workspaces: places }) ?? {}) as PermissionMatrix;
     } catch (error) {
       this.log.error({ err: error, decisionId, api: 'permissions' }, 'policy evaluation failed');
-      throw new ApiError(500, EVALUATION_FAILED, 'the policy could not be evaluated for this permissions request', [], { decisionId });
+      throw new ApiError(500, CODE.evaluation_failed, 'the policy could not be evaluated for this permissions request', [], { decisionId });
     }
     const workspaces: PermissionMatrix = Object.create(null);
     let allowed = 0;

@@ -2,7 +2,7 @@
 // version, and a decision request may ask for settings at least that new
 // (`minSettingsVersion`, in the body or in a header). The store reads past its cache when
 // its snapshot is older (SettingsStore.snapshot); this module reads the request's side.
-import { ApiError, FIELD_CODE, invalidInput } from '../errors.ts';
+import { ApiError, CODE, FIELD_CODE, invalidInput } from '../errors.ts';
 import type { SettingsStaleError } from '../settings/types.ts';
 
 export const MIN_SETTINGS_VERSION_FIELD = 'minSettingsVersion';
@@ -27,5 +27,5 @@ export function minSettingsVersion(body: unknown, header: string | string[] | un
 
 /** 503: this instance could not see the settings version asked for; it does not answer from older settings. */
 export function settingsStale(error: SettingsStaleError): ApiError {
-  return new ApiError(503, 'settings_stale', `${error.message}: not decided from older settings; retry shortly`, [], { settingsVersion: String(error.current) });
+  return new ApiError(503, CODE.settings_stale, `${error.message}: not decided from older settings; retry shortly`, [], { settingsVersion: String(error.current) });
 }

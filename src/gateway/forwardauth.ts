@@ -6,7 +6,7 @@
 // method or URI headers, or describing the original request twice in ways that disagree,
 // is refused: such a header can only have come from the client.
 import { ConfigError } from '../config.ts';
-import { ApiError, errors } from '../errors.ts';
+import { ApiError, errors, CODE } from '../errors.ts';
 import { quoted } from '../ids.ts';
 
 /** The header families, named by the FORWARD_AUTH_HEADERS value that selects them. */
@@ -71,7 +71,7 @@ export function originalRequestLine(family: ForwardAuthHeaders, asked: RequestLi
     return { ...asked, pathForm };
   }
   if (method === undefined || uri === undefined) {
-    throw new ApiError(400, 'invalid_request', `/ext_authz needs ${own.method} and ${own.uri} (FORWARD_AUTH_HEADERS=${family}), or the original path after /ext_authz/ (Envoy path_prefix)`);
+    throw new ApiError(400, CODE.invalid_request, `/ext_authz needs ${own.method} and ${own.uri} (FORWARD_AUTH_HEADERS=${family}), or the original path after /ext_authz/ (Envoy path_prefix)`);
   }
   if (!ASKING_METHODS.has(asked.method.toUpperCase()) && method.toUpperCase() !== asked.method.toUpperCase()) {
     throw errors.conflictingOriginalRequest(`the request asks with ${asked.method} but ${own.method} says ${quoted(method)}`);

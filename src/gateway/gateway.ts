@@ -7,7 +7,7 @@ import type { DecisionApi } from '../decision/record.ts';
 import { ConfigError, type Config } from '../config.ts';
 import type { DecideOptions, Decider } from '../decision/decider.ts';
 import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/request.ts';
-import { ApiError, errors, RateLimitedError } from '../errors.ts';
+import { ApiError, errors, RateLimitedError, CODE, type ErrorCode } from '../errors.ts';
 import type { Callers } from '../access/callers.ts';
 import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
@@ -102,7 +102,12 @@ export interface GatewayCaller {
 }
 
 /** A request the gateway cannot turn into a decision request: denied with this reason. */
-const refuse = (reason: string, message: string, status = 403) => new ApiError(status, reason, message);
+const refuse = (reason: ErrorCode, message: string, status = 403) => new ApiError(status, reason, message);
+
+/** What a route source names, and the codes of a request that names it twice or not at all. */
+type Subject = 'org_id' | 'workspace_id' | 'resource_id';
+const AMBIGUOUS = { org_id: CODE.ambiguous_org_id, workspace_id: CODE.ambiguous_workspace_id, resource_id: CODE.ambiguous_resource_id } as const;
+const MISSING = { org_id: CODE.missing_org_id, workspace_id: CODE.missing_workspace_id, resource_id: CODE.missing_resource_id } as const;
 
 export class Gateway {
   readonly limits: GatewayLimits;
@@ -160,8 +165,8 @@ export class Gateway {
     const match = matchRoute(this.options.table, request.method.toUpperCase(), segments);
     if (!match) {
       const lookAlike = lookAlikeRoute(this.options.table, segments);
-      if (lookAlike) throw refuse('invalid_path', `the path is spelled differently from the route ${lookAlike.pattern} (case or percent-encoding); send it as the route table spells it`);
-      if (!this.options.passUnmatched) throw refuse('no_route', `no route for ${request.method} ${rawPath}`);
+      if (lookAlike) throw refuse(CODE.invalid_path, `the path is spelled differently from the route ${lookAlike.pattern} (case or percent-encoding); send it as the route table spells it`);
+      if (!this.options.passUnmatched) throw refuse(CODE.no_route, `no route for ${request.method} ${rawPath}`);
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: 'no_route', headers: { [HEADER.reason]: 'no_route' }, body: '' };
     }
 
@@ -240,9 +245,9 @@ function toDecisionRequest(raw: unknown, claimed: Claimed, route: Route, resourc
         const name = claimed.names[field as keyof Claimed['names']] ?? e.field;
         return `${name}${rest.length > 0 ? ` (${rest.join('.')})` : ''}: ${e.message}`;
       });
-      throw new ApiError(401, 'invalid_claims', `the identity cannot be used: ${described.join('; ')}`);
+      throw new ApiError(401, CODE.invalid_claims, `the identity cannot be used: ${described.join('; ')}`);
     }
-    throw refuse('invalid_request', `${route.methods.join('|')} ${route.pattern}: ${error.message}`);
+    throw refuse(CODE.invalid_request, `${route.methods.join('|')} ${route.pattern}: ${error.message}`);
   }
 }
 
@@ -252,13 +257,13 @@ function splitOnce(text: string, separator: string): [string, string?] {
 }
 
 function pathSegments(path: string): string[] {
-  if (!path.startsWith('/')) throw refuse('invalid_path', 'the request path must start with "/"');
+  if (!path.startsWith('/')) throw refuse(CODE.invalid_path, 'the request path must start with "/"');
   const segments = path.split('/').slice(1);
   if (segments.length > 1 && segments.at(-1) === '') segments.pop();
   if (segments.some((s, i) => (s === '' && !(i === 0 && segments.length === 1)) || AMBIGUOUS_SEGMENT.test(s))) {
-    throw refuse('invalid_path', 'the request path has empty, dot, ";", encoded-separator or encoded space or control segments');
+    throw refuse(CODE.invalid_path, 'the request path has empty, dot, ";", encoded-separator or encoded space or control segments');
   }
-  if (segments.some((s) => MALFORMED_PERCENT.test(s))) throw refuse('invalid_path', 'the request path has malformed percent-encoding');
+  if (segments.some((s) => MALFORMED_PERCENT.test(s))) throw refuse(CODE.invalid_path, 'the request path has malformed percent-encoding');
   return segments;
 }
 
@@ -275,30 +280,30 @@ class Values {
   ) {}
 
   /** The value the sources agree on; refused when they disagree, or when required and none is present. */
-  one(sources: Source[], what: string, required: boolean): string | undefined {
+  one(sources: Source[], what: Subject, required: boolean): string | undefined {
     const found = new Set(sources.flatMap((source) => this.read(source, what)));
-    if (found.size > 1) throw refuse(`ambiguous_${what}`, `the request names more than one ${what.replace('_', ' ')}: ${[...found].map(quoted).join(', ')}`);
+    if (found.size > 1) throw refuse(AMBIGUOUS[what], `the request names more than one ${what.replace('_', ' ')}: ${[...found].map(quoted).join(', ')}`);
     if (found.size === 0 && required) {
-      throw refuse(`missing_${what}`, `no ${what.replace('_', ' ')} in the request; looked in ${sources.map((s) => `${s.kind}:${s.name}`).join(', ')}`);
+      throw refuse(MISSING[what], `no ${what.replace('_', ' ')} in the request; looked in ${sources.map((s) => `${s.kind}:${s.name}`).join(', ')}`);
     }
     return [...found][0];
   }
 
-  private read(source: Source, what: string): string[] {
+  private read(source: Source, what: Subject): string[] {
     switch (source.kind) {
       case 'path': {
         const value = this.params[source.name];
         try {
           return value ? [decodeURIComponent(value)] : [];
         } catch {
-          throw refuse('invalid_path', `path parameter ${source.name} is not valid percent-encoding`);
+          throw refuse(CODE.invalid_path, `path parameter ${source.name} is not valid percent-encoding`);
         }
       }
       case 'query': {
         const values = new URLSearchParams(this.query).getAll(source.name);
         // Frameworks disagree on a repeated parameter (the first, the last, a list): an
         // upstream could act on a value other than the one decided on.
-        if (new Set(values).size > 1) throw refuse(`ambiguous_${what}`, `query parameter ${source.name} is sent ${values.length} times with different values`);
+        if (new Set(values).size > 1) throw refuse(AMBIGUOUS[what], `query parameter ${source.name} is sent ${values.length} times with different values`);
         return values.filter((v) => v !== '');
       }
       case 'header': {
@@ -310,10 +315,10 @@ class Values {
         if (body === undefined) return [];
         const field = bodyField(body, source.name.split('.'));
         if (field.found === 'ambiguous') {
-          throw refuse(`ambiguous_${what}`, `body field ${source.name} is sent as ${field.keys.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
+          throw refuse(AMBIGUOUS[what], `body field ${source.name} is sent as ${field.keys.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
         }
         if (!field.found || field.value === '') return [];
-        if (typeof field.value !== 'string') throw refuse('invalid_body', `body field ${source.name} must be a string`);
+        if (typeof field.value !== 'string') throw refuse(CODE.invalid_body, `body field ${source.name} must be a string`);
         return [field.value];
       }
     }
@@ -328,7 +333,7 @@ class Values {
           this.parsedBody = parseBody(text, this.jsonMaxDepth);
         } catch (error) {
           if (!(error instanceof BodySyntaxError)) throw error;
-          throw refuse('invalid_body', `the request body is not valid JSON: ${error.message}`);
+          throw refuse(CODE.invalid_body, `the request body is not valid JSON: ${error.message}`);
         }
       }
     }

@@ -3,7 +3,7 @@
 // limits are checked on the entries as received, before anything is merged, so a
 // hostile list costs a count, not a merge; then names no client may send, and identity
 // headers sent more than once, are refused; then repeats are joined with "," as HTTP does.
-import { ApiError } from '../errors.ts';
+import { ApiError, CODE } from '../errors.ts';
 import { TRUSTED_HEADERS, type Headers } from './identity.ts';
 
 /**
@@ -37,23 +37,23 @@ export interface HeaderLimits {
 
 /** Checks `entries` (names in any case, repeats allowed) and merges them into lower-case names. */
 export function mergeHeaders(entries: readonly (readonly [string, string])[], limits: HeaderLimits): Headers {
-  if (entries.length > MAX_HEADER_COUNT) throw new ApiError(431, 'headers_too_large', `the request has ${entries.length} headers; at most ${MAX_HEADER_COUNT} are accepted`);
+  if (entries.length > MAX_HEADER_COUNT) throw new ApiError(431, CODE.headers_too_large, `the request has ${entries.length} headers; at most ${MAX_HEADER_COUNT} are accepted`);
   let bytes = 0;
   for (const [name, value] of entries) bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4;
-  if (bytes > limits.maxHeaderBytes) throw new ApiError(431, 'headers_too_large', `request headers exceed ${limits.maxHeaderBytes} bytes`);
+  if (bytes > limits.maxHeaderBytes) throw new ApiError(431, CODE.headers_too_large, `request headers exceed ${limits.maxHeaderBytes} bytes`);
 
   const headers: Headers = Object.create(null);
   for (const [rawName, value] of entries) {
     const name = rawName.toLowerCase();
     if (name.startsWith(OWN_HEADER_PREFIX)) {
-      throw new ApiError(403, 'forbidden_header', `header ${name} is set by this sidecar only; a request may not carry it`);
+      throw new ApiError(403, CODE.forbidden_header, `header ${name} is set by this sidecar only; a request may not carry it`);
     }
     if (METHOD_OVERRIDES.has(name)) {
-      throw new ApiError(403, 'forbidden_header', `header ${name} would make an upstream act on another method than the one decided on`);
+      throw new ApiError(403, CODE.forbidden_header, `header ${name} would make an upstream act on another method than the one decided on`);
     }
     const earlier = headers[name];
     if (earlier !== undefined && IDENTITY_HEADERS.has(name)) {
-      throw new ApiError(401, 'duplicate_identity_header', `header ${name} appears more than once`);
+      throw new ApiError(401, CODE.duplicate_identity_header, `header ${name} appears more than once`);
     }
     headers[name] = earlier === undefined ? value : `${earlier},${value}`;
   }

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as jose, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ConfigError } from '../config.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, CODE, type ErrorCode } from '../errors.ts';
 import { BodySyntaxError, JsonEntries, parseBody, type JsonNode } from './body.ts';
 
 export type Headers = Record<string, string | undefined>;
@@ -50,7 +50,7 @@ const MIN_SECRET_BYTES = 32;
 const MAX_TOKEN_LENGTH = 8192;
 const JWKS_TIMEOUT_MS = 2000;
 
-const unauthorized = (reason: string, message: string) => new ApiError(401, reason, message);
+const unauthorized = (reason: ErrorCode, message: string) => new ApiError(401, reason, message);
 
 export async function createIdentity(config: IdentityConfig): Promise<Identity> {
   if (config.gatewayIdentity === 'headers') return new HeaderIdentity();
@@ -106,10 +106,10 @@ export function parseClaimsMapping(spec: string): Record<PrincipalField, string>
 
 function bearerToken(headers: Headers): string {
   const header = headers.authorization;
-  if (!header) throw unauthorized('missing_token', 'no bearer token: send Authorization: Bearer <JWT>');
+  if (!header) throw unauthorized(CODE.missing_token, 'no bearer token: send Authorization: Bearer <JWT>');
   const match = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
-  if (!match) throw unauthorized('malformed_token', 'the Authorization header must be "Bearer <JWT>"');
-  if (match[1]!.length > MAX_TOKEN_LENGTH) throw unauthorized('malformed_token', `the bearer token is longer than ${MAX_TOKEN_LENGTH} characters`);
+  if (!match) throw unauthorized(CODE.malformed_token, 'the Authorization header must be "Bearer <JWT>"');
+  if (match[1]!.length > MAX_TOKEN_LENGTH) throw unauthorized(CODE.malformed_token, `the bearer token is longer than ${MAX_TOKEN_LENGTH} characters`);
   return match[1]!;
 }
 
@@ -147,31 +147,31 @@ class JwtIdentity implements Identity {
 
 /** A jose failure as a 401 (or 503 when the key set cannot be fetched) with a reason. */
 function tokenRejection(error: unknown): ApiError {
-  if (error instanceof jose.JWTExpired) return unauthorized('token_expired', 'the bearer token has expired');
-  if (error instanceof jose.JWTClaimValidationFailed) return unauthorized('invalid_claims', `the bearer token's ${error.claim} claim ${error.reason === 'missing' ? 'is missing' : 'is not accepted'}`);
-  if (error instanceof jose.JWSSignatureVerificationFailed) return unauthorized('bad_signature', 'the bearer token signature does not verify');
-  if (error instanceof jose.JOSEAlgNotAllowed) return unauthorized('alg_not_allowed', 'the bearer token is signed with an algorithm this sidecar does not accept');
-  if (error instanceof jose.JWKSNoMatchingKey) return unauthorized('unknown_key', 'no key in the key set matches the bearer token');
-  if (error instanceof jose.JWKSTimeout) return new ApiError(503, 'jwks_unavailable', 'the key set could not be fetched in time');
+  if (error instanceof jose.JWTExpired) return unauthorized(CODE.token_expired, 'the bearer token has expired');
+  if (error instanceof jose.JWTClaimValidationFailed) return unauthorized(CODE.invalid_claims, `the bearer token's ${error.claim} claim ${error.reason === 'missing' ? 'is missing' : 'is not accepted'}`);
+  if (error instanceof jose.JWSSignatureVerificationFailed) return unauthorized(CODE.bad_signature, 'the bearer token signature does not verify');
+  if (error instanceof jose.JOSEAlgNotAllowed) return unauthorized(CODE.alg_not_allowed, 'the bearer token is signed with an algorithm this sidecar does not accept');
+  if (error instanceof jose.JWKSNoMatchingKey) return unauthorized(CODE.unknown_key, 'no key in the key set matches the bearer token');
+  if (error instanceof jose.JWKSTimeout) return new ApiError(503, CODE.jwks_unavailable, 'the key set could not be fetched in time');
   if (error instanceof jose.JWSInvalid || error instanceof jose.JWTInvalid || error instanceof jose.JOSENotSupported || error instanceof jose.JWKSMultipleMatchingKeys) {
-    return unauthorized('malformed_token', 'the bearer token is not a well-formed signed JWT');
+    return unauthorized(CODE.malformed_token, 'the bearer token is not a well-formed signed JWT');
   }
-  if (error instanceof jose.JWKSInvalid) return new ApiError(503, 'jwks_unavailable', 'the key set could not be read');
+  if (error instanceof jose.JWKSInvalid) return new ApiError(503, CODE.jwks_unavailable, 'the key set could not be read');
   // Anything else (e.g. the JWKS URL refused the connection) is the key source failing, not the token.
-  return new ApiError(503, 'jwks_unavailable', 'the key set could not be fetched');
+  return new ApiError(503, CODE.jwks_unavailable, 'the key set could not be fetched');
 }
 
 /** jwt mode with no key: every request is refused rather than decided on unverified claims. */
 class UnconfiguredIdentity implements Identity {
   async identify(): Promise<Claimed> {
-    throw unauthorized('jwt_not_configured', 'this sidecar has no key to verify bearer tokens (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
+    throw unauthorized(CODE.jwt_not_configured, 'this sidecar has no key to verify bearer tokens (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
 }
 
 /** For a gateway that authenticated the caller itself and sets these headers (and strips any the client sent). */
 class HeaderIdentity implements Identity {
   async identify(headers: Headers): Promise<Claimed> {
-    if (headers[TRUSTED_HEADERS.id] === undefined) throw unauthorized('missing_identity', `no ${TRUSTED_HEADERS.id} header from the gateway`);
+    if (headers[TRUSTED_HEADERS.id] === undefined) throw unauthorized(CODE.missing_identity, `no ${TRUSTED_HEADERS.id} header from the gateway`);
     const rolesHeader = headers[TRUSTED_HEADERS.workspaceRoles];
     const names = Object.fromEntries(PRINCIPAL_FIELDS.map((f) => [f, `header ${TRUSTED_HEADERS[f]}`])) as Record<PrincipalField, string>;
     return {
@@ -199,20 +199,20 @@ export function parseWorkspaceRoles(value: string): unknown {
       parsed = parseBody(text, 2);
     } catch (error) {
       if (!(error instanceof BodySyntaxError)) throw error;
-      throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles} is not valid JSON`);
+      throw unauthorized(CODE.invalid_claims, `header ${TRUSTED_HEADERS.workspaceRoles} is not valid JSON`);
     }
     // Text that starts with "{" and parses is an object.
     if (parsed instanceof JsonEntries) pairs.push(...parsed.entries);
   } else {
     for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
       const colon = entry.lastIndexOf(':');
-      if (colon <= 0) throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles}: "${entry}" must be <workspace>:<role>`);
+      if (colon <= 0) throw unauthorized(CODE.invalid_claims, `header ${TRUSTED_HEADERS.workspaceRoles}: "${entry}" must be <workspace>:<role>`);
       pairs.push([entry.slice(0, colon), entry.slice(colon + 1)]);
     }
   }
   const roles: Record<string, unknown> = Object.create(null);
   for (const [workspaceId, role] of pairs) {
-    if (Object.hasOwn(roles, workspaceId)) throw unauthorized('invalid_claims', `header ${TRUSTED_HEADERS.workspaceRoles} names workspace ${JSON.stringify(workspaceId)} more than once`);
+    if (Object.hasOwn(roles, workspaceId)) throw unauthorized(CODE.invalid_claims, `header ${TRUSTED_HEADERS.workspaceRoles} names workspace ${JSON.stringify(workspaceId)} more than once`);
     roles[workspaceId] = role;
   }
   return roles;

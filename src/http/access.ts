@@ -16,11 +16,12 @@ import { isJsonObject } from '../json.ts';
 import { flattenOrg, flattenWorkspace, type FamilyDocument, type SettingValues, type SettingsStore } from '../settings/types.ts';
 import { parseOrgDocument, parseWorkspaceDocument } from '../settings/validate.ts';
 import { nearest } from '../suggest.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';
 import { pathIds } from './params.ts';
 
-const ACCESS_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/access';
+const ACCESS_PATH = ADMIN_PATHS.access;
 
 /** The roles reviewed, each as the principal a decision would see. */
 const ROLES: Record<string, (orgId: string, workspaceId: string) => Principal> = {
@@ -65,13 +66,13 @@ function changes(before: Review, after: Review) {
 
 export function accessRoutes(store: SettingsStore, policy: ActivePolicy): Router {
   const router = Router();
-  router.get(ACCESS_PATH, allow('settings:read'), async (req: Request, res) => {
+  router.get(ACCESS_PATH, allow('GET', ACCESS_PATH), async (req: Request, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const { org, workspace, version } = await store.snapshot(orgId, workspaceId);
     const engine = policy.require();
     res.json({ orgId, workspaceId, settingsVersion: version, bundleRevision: engine.revision, roles: review(engine, orgId, workspaceId, { org, workspace }) });
   });
-  router.post(ACCESS_PATH, allow('settings:read'), async (req: Request, res) => {
+  router.post(ACCESS_PATH, allow('POST', ACCESS_PATH), async (req: Request, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const engine = policy.require();
     const draft = parseDraft(req.body, engine.families.list.map((f) => f.name));
@@ -91,7 +92,7 @@ export function accessRoutes(store: SettingsStore, policy: ActivePolicy): Router
     const after = review(engine, orgId, workspaceId, { org: flattenOrg(orgDocuments), workspace: flattenWorkspace(workspaceDocuments) });
     res.json({ orgId, workspaceId, settingsVersion: current.version, bundleRevision: engine.revision, draft: true, roles: after, changes: changes(before, after) });
   });
-  router.all(ACCESS_PATH, methodNotAllowed(['GET', 'HEAD', 'POST']));
+  router.all(ACCESS_PATH, methodNotAllowed(methodsOf(ACCESS_PATH)));
   return router;
 }
 

@@ -12,6 +12,7 @@ import type { SettingsStore } from '../settings/types.ts';
 import { consoleRoutes } from '../console/serve.ts';
 import { accessRoutes } from './access.ts';
 import { auditRoutes } from './audit.ts';
+import { ADMIN_PREFIXES } from './admin-routes.ts';
 import { auditAccess, authenticate } from './auth.ts';
 import type { Callers } from '../access/callers.ts';
 import { changeRecorder } from './changes.ts';
@@ -88,16 +89,15 @@ function adminRoutes(app: Express, deps: AppDeps): void {
   app.use(statusRoutes(deps.policy, deps.store, deps.metrics, { storeKind: deps.storeKind, workspaceDirectory: deps.workspaceDirectory, callers: deps.callers.status, warnings: deps.warnings }));
   app.use(familiesRoutes(deps.policy));
   app.use(openApiRoutes(deps.policy));
-  app.use(openApiRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
-  app.use('/v1/orgs', authenticate(deps.adminTokens));
+  // Every request under an admin prefix of ADMIN_ROUTES (/v1/orgs, /v1/token, /v1/audit) needs a token.
+  for (const prefix of ADMIN_PREFIXES) app.use(prefix, authenticate(deps.adminTokens));
   app.use(settingsRoutes(deps.store, deps.policy, record));
   app.use(effectiveSettingsRoutes(deps.store, deps.policy));
   app.use(accessRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
-  app.use('/v1/token', authenticate(deps.adminTokens));
   app.use(sessionRoutes());
-  app.use('/v1/audit', authenticate(deps.adminTokens), auditAccess(deps.audit));
+  app.use('/v1/audit', auditAccess(deps.audit));
   app.use(auditRoutes(deps.audit, deps.policy));
   app.use(replayRoutes(deps.audit, deps.policy));
   if (deps.consoleEnabled) app.use(consoleRoutes());

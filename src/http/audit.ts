@@ -9,6 +9,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
 import { nearest } from '../suggest.ts';
+import { ADMIN_PATHS } from './admin-routes.ts';
 
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
@@ -159,7 +160,7 @@ export async function fromStore<T>(query: Promise<T>): Promise<T> {
 export function auditRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   const router = Router();
 
-  router.get('/v1/audit/decisions', async (req, res) => {
+  router.get(ADMIN_PATHS.auditDecisions, async (req, res) => {
     const read = new QueryReader(req.query);
     const filter = decisionFilter(read, policy.require().families.resourceTypes);
     const request = page(read);
@@ -168,14 +169,14 @@ export function auditRoutes(audit: AuditLog, policy: ActivePolicy): Router {
     res.json({ decisions: items, nextCursor });
   });
 
-  router.get('/v1/audit/decisions/:decisionId', async (req, res) => {
+  router.get(ADMIN_PATHS.auditDecision, async (req, res) => {
     const { decisionId } = req.params as { decisionId: string };
     const record = isId(decisionId) ? await fromStore(audit.getDecision(decisionId)) : null;
     if (!record) throw errors.notFound(`decision ${decisionId}`);
     res.json(record);
   });
 
-  router.get('/v1/audit/summary', async (req, res) => {
+  router.get(ADMIN_PATHS.auditSummary, async (req, res) => {
     const read = new QueryReader(req.query);
     const filter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
     const buckets = read.buckets(filter);
@@ -193,7 +194,7 @@ export function auditRoutes(audit: AuditLog, policy: ActivePolicy): Router {
     res.json({ ...summary, series });
   });
 
-  router.get('/v1/audit/settings-changes', async (req, res) => {
+  router.get(ADMIN_PATHS.auditSettingsChanges, async (req, res) => {
     const read = new QueryReader(req.query);
     const filter: { orgId: string; workspaceId?: string; from?: number; to?: number } = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
     const workspaceId = read.id('workspaceId');

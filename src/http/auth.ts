@@ -6,8 +6,12 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { AuditLog } from '../decision/record.ts';
 import { errors } from '../errors.ts';
 import { isId } from '../ids.ts';
+import { adminRoute, scopeUnder, type AdminMethod } from './admin-routes.ts';
 import { pathIds } from './params.ts';
 import { mayTouch, type AdminToken, type AdminTokens, type Scope } from '../access/tokens.ts';
+
+/** The scope of every route under /v1/audit, from ADMIN_ROUTES. */
+const AUDIT_SCOPE = scopeUnder('/v1/audit');
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -39,8 +43,13 @@ function checkOrg(token: AdminToken, orgId: string): void {
   if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
 }
 
-/** For a route under /v1/orgs/{orgId}: the scope, then the path's ids (400), then the organization. */
-export function allow(scope: Scope): RequestHandler {
+/**
+ * For a route under /v1/orgs/{orgId}: the scope ADMIN_ROUTES gives it (a route missing from the
+ * table fails when mounted), then the path's ids (400), then the organization.
+ */
+export function allow(method: AdminMethod, path: string): RequestHandler {
+  const { scope } = adminRoute(method, path);
+  if (scope === null) throw new Error(`${method} ${path} names an organization: it needs a scope in ADMIN_ROUTES`);
   return (req, res, next) => {
     const token = tokenOf(res);
     checkScope(token, scope);
@@ -50,7 +59,7 @@ export function allow(scope: Scope): RequestHandler {
 }
 
 /**
- * audit:read for everything under /v1/audit, and the organization a query names (its
+ * The audit scope (audit:read) for everything under /v1/audit, and the organization a query names (its
  * orgId parameter). A record asked for by id is read first and, if it belongs to an
  * organization the token may not touch, answered 404 as if it did not exist, so a token
  * cannot learn which ids other organizations' decisions have.
@@ -58,7 +67,7 @@ export function allow(scope: Scope): RequestHandler {
 export function auditAccess(audit: Pick<AuditLog, 'getDecision'>): Router {
   const router = Router();
   router.use((req, res, next) => {
-    checkScope(tokenOf(res), 'audit:read');
+    checkScope(tokenOf(res), AUDIT_SCOPE);
     next();
   });
   router.get('/decisions/:decisionId', async (req: Request<{ decisionId: string }>, res, next) => {

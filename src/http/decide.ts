@@ -17,7 +17,7 @@ import { parseAuthorizeRequest, type AuthorizeRequest } from '../decision/reques
 import type { DecisionLogSink } from '../decisionlogs/sink.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { PolicyDecision } from '../engine/engine.ts';
-import { ApiError, errors, FIELD_CODE, invalidInput, RateLimitedError } from '../errors.ts';
+import { ApiError, CODE, errors, FIELD_CODE, invalidInput, RateLimitedError } from '../errors.ts';
 import type { Callers } from '../access/callers.ts';
 import { isId, quoted } from '../ids.ts';
 import { depthExceeds } from './limits.ts';
@@ -240,12 +240,12 @@ function askedBy(req: IncomingMessage, reqId: number): Asked {
 
 /** A 405 that says, in Allow and in words, which methods the path takes. */
 function methodNotAllowed(...allowed: string[]): () => Promise<Reply> {
-  const error = new ApiError(405, 'method_not_allowed', `this path takes ${allowed.join(' or ')}`);
+  const error = new ApiError(405, CODE.method_not_allowed, `this path takes ${allowed.join(' or ')}`);
   return async () => ({ status: 405, body: error.toJSON(), headers: { Allow: allowed.join(', ') } });
 }
 
 async function noDefaultDecision(): Promise<Reply> {
-  throw new ApiError(404, 'undefined_document', 'document missing: data.system.main; Portcullis has no default decision: POST /v1/data/portkey/authz/decision');
+  throw new ApiError(404, CODE.undefined_document, 'document missing: data.system.main; Portcullis has no default decision: POST /v1/data/portkey/authz/decision');
 }
 
 /** A GET's `?input=` as the body a POST would carry; no input when the parameter is absent. */
@@ -302,7 +302,7 @@ function readJson(req: IncomingMessage, options: DecisionApiOptions): Promise<un
         reject(errors.tooLarge(options.bodyLimit));
       } else chunks.push(chunk);
     });
-    req.on('error', () => reject(new ApiError(400, 'invalid_request', 'the request body could not be read')));
+    req.on('error', () => reject(new ApiError(400, CODE.invalid_request, 'the request body could not be read')));
     req.on('end', () => {
       if (size > limit) return;
       let text = '';
@@ -328,11 +328,11 @@ function decode(body: Buffer, encoding: string | undefined, options: DecisionApi
   const name = encoding.trim().toLowerCase();
   if (name === 'identity') return body;
   const inflate = INFLATE[name];
-  if (!inflate) throw new ApiError(400, 'invalid_request', `unsupported Content-Encoding "${name}"`);
+  if (!inflate) throw new ApiError(400, CODE.invalid_request, `unsupported Content-Encoding "${name}"`);
   try {
     return inflate(body, { maxOutputLength: options.bodyLimitBytes });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw errors.tooLarge(options.bodyLimit);
-    throw new ApiError(400, 'invalid_request', `the ${name} body does not decompress: ${(error as Error).message}`);
+    throw new ApiError(400, CODE.invalid_request, `the ${name} body does not decompress: ${(error as Error).message}`);
   }
 }

@@ -3,15 +3,16 @@
 // organization at a time; registering it under another is a 409 that does not say whose
 // it is. Changes are recorded in the settings audit trail like settings changes.
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
+import { ApiError, errors, invalidInput, type FieldError, CODE } from '../errors.ts';
 import { idProblem } from '../ids.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow, tokenOf } from './auth.ts';
 import type { ChangeRecorder } from './changes.ts';
 import { pathIds } from './params.ts';
 
-const WORKSPACE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId';
-const LIST_PATH = '/v1/orgs/:orgId/workspaces';
+const WORKSPACE_PATH = ADMIN_PATHS.workspace;
+const LIST_PATH = ADMIN_PATHS.workspaces;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
@@ -48,7 +49,7 @@ export async function registerFor(res: Response, store: SettingsStore, orgId: st
   if ((await store.workspaceOrg(workspaceId)) === orgId) return false;
   throw new ApiError(
     403,
-    'workspace_not_registered',
+    CODE.workspace_not_registered,
     `workspace ${JSON.stringify(workspaceId)} is not registered to organization ${JSON.stringify(orgId)}, and a token limited to some organizations cannot register workspaces`,
   );
 }
@@ -57,36 +58,36 @@ export async function registerFor(res: Response, store: SettingsStore, orgId: st
 export function methodNotAllowed(methods: string[]): RequestHandler {
   return (_req, res) => {
     res.set('Allow', methods.join(', '));
-    throw new ApiError(405, 'method_not_allowed', `this path takes ${methods.join(', ')}`);
+    throw new ApiError(405, CODE.method_not_allowed, `this path takes ${methods.join(', ')}`);
   };
 }
 
 export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): Router {
   const router = Router();
 
-  router.put(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+  router.put(WORKSPACE_PATH, allow('PUT', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const created = await registerFor(res, store, orgId, workspaceId);
     if (created) record(req, res, { orgId, workspaceId, operation: 'register_workspace', before: null, after: null, version: null });
     res.status(created ? 201 : 200).json({ orgId, workspaceId });
   });
 
-  router.delete(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+  router.delete(WORKSPACE_PATH, allow('DELETE', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     if (!(await store.unregisterWorkspace(orgId, workspaceId))) throw errors.notFound(`workspace ${JSON.stringify(workspaceId)} of organization ${JSON.stringify(orgId)}`);
     record(req, res, { orgId, workspaceId, operation: 'unregister_workspace', before: null, after: null, version: null });
     res.status(204).end();
   });
 
-  router.all(WORKSPACE_PATH, methodNotAllowed(['PUT', 'DELETE']));
+  router.all(WORKSPACE_PATH, methodNotAllowed(methodsOf(WORKSPACE_PATH)));
 
-  router.get(LIST_PATH, allow('settings:read'), async (req, res) => {
+  router.get(LIST_PATH, allow('GET', LIST_PATH), async (req, res) => {
     const { orgId } = pathIds(req);
     const { workspaces, next } = await store.listWorkspaces(orgId, listPage(req.query));
     res.json({ workspaces, nextCursor: next === null ? null : encodeCursor(next) });
   });
 
-  router.all(LIST_PATH, methodNotAllowed(['GET', 'HEAD']));
+  router.all(LIST_PATH, methodNotAllowed(methodsOf(LIST_PATH)));
 
   return router;
 }

@@ -4,7 +4,7 @@
 // anything unexpected is a logged 500 with no detail.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { ApiError, errors } from '../errors.ts';
+import { ApiError, errors, CODE } from '../errors.ts';
 import { errorSummary } from '../log.ts';
 import { ReplicationUnconfirmedError } from '../redis/connection.ts';
 import { isRedisUnavailable } from '../redis/errors.ts';
@@ -43,11 +43,11 @@ export function toApiError(error: unknown, bodyLimit: string): ApiError | undefi
     case 'request.aborted':
     case 'request.size.invalid':
     case 'stream.encoding.set':
-      return new ApiError(400, 'invalid_request', e.message);
+      return new ApiError(400, CODE.invalid_request, e.message);
   }
   // Body-parser passes a body that fails to decompress (Content-Encoding gzip/br/deflate
   // that is not) as the zlib error, marked as a client error but with no type.
-  if ((e as { expose?: unknown })?.expose === true && e.status === 400) return new ApiError(400, 'invalid_request', `request body cannot be read: ${e.message}`);
+  if ((e as { expose?: unknown })?.expose === true && e.status === 400) return new ApiError(400, CODE.invalid_request, `request body cannot be read: ${e.message}`);
   return undefined;
 }
 

@@ -6,16 +6,17 @@
 import { Router, type Request } from 'express';
 import { OUTSIDE_POLICY_MESSAGES } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, CODE } from '../errors.ts';
 import type { Family } from '../engine/families.ts';
 import type { SettingsStore } from '../settings/types.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';
 import { pathIds } from './params.ts';
 
 export const FAMILIES_PATH = '/v1/families';
 export const REASONS_PATH = '/v1/reasons';
-const EFFECTIVE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/effective-settings';
+const EFFECTIVE_PATH = ADMIN_PATHS.effectiveSettings;
 export const EFFECTIVE_SETTINGS_ENTRYPOINT = 'portkey/authz/effective_settings';
 
 /** A family as the API shows it: the bundle's table in the API's camelCase. */
@@ -50,16 +51,16 @@ export function familiesRoutes(policy: ActivePolicy): Router {
 /** Behind the admin tokens (settings:read and the organization). */
 export function effectiveSettingsRoutes(store: SettingsStore, policy: ActivePolicy): Router {
   const router = Router();
-  router.get(EFFECTIVE_PATH, allow('settings:read'), async (req: Request, res) => {
+  router.get(EFFECTIVE_PATH, allow('GET', EFFECTIVE_PATH), async (req: Request, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const engine = policy.require();
     if (!engine.entrypoints.includes(EFFECTIVE_SETTINGS_ENTRYPOINT)) {
-      throw new ApiError(501, 'not_supported_by_bundle', `the active bundle (${engine.revision}) has no ${EFFECTIVE_SETTINGS_ENTRYPOINT} entrypoint: build it with make bundle`);
+      throw new ApiError(501, CODE.not_supported_by_bundle, `the active bundle (${engine.revision}) has no ${EFFECTIVE_SETTINGS_ENTRYPOINT} entrypoint: build it with make bundle`);
     }
     const { org, workspace, version } = await store.snapshot(orgId, workspaceId);
     const families = engine.evaluate(EFFECTIVE_SETTINGS_ENTRYPOINT, { settings: { org, workspace } }) ?? {};
     res.set('ETag', `"${version}"`).set('X-Settings-Version', String(version)).json({ orgId, workspaceId, version, bundleRevision: engine.revision, families });
   });
-  router.all(EFFECTIVE_PATH, methodNotAllowed(['GET', 'HEAD']));
+  router.all(EFFECTIVE_PATH, methodNotAllowed(methodsOf(EFFECTIVE_PATH)));
   return router;
 }

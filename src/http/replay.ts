@@ -9,11 +9,12 @@ import { Router, type Request } from 'express';
 import type { AuditLog, DecisionRecord, Page } from '../decision/record.ts';
 import { Replay } from '../audit/replay.ts';
 import type { ActivePolicy } from '../engine/active.ts';
-import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
+import { ApiError, errors, invalidInput, type FieldError, CODE } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { fromStore, parseDecisionFilter } from './audit.ts';
 import { tokenOf } from './auth.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { methodNotAllowed } from './directory.ts';
 import { mayTouch } from '../access/tokens.ts';
 
@@ -29,6 +30,8 @@ interface ReplayRequest {
   /** The candidate settings as sent (the report echoes them). */
   raw: unknown;
   examples: number;
+  /** filter.bundleRevision: only the decisions recorded with this bundle revision. */
+  bundleRevision?: string;
 }
 
 /** The body, checked: filter values are the decisions query's parameters, as strings (allow may be a boolean). */
@@ -40,7 +43,9 @@ function parseBody(body: unknown): ReplayRequest {
   if (!isJsonObject(body.filter)) problems.push({ field: 'filter', message: 'must be an object of the audit query filters, e.g. {"orgId": "org-1", "from": "2025-01-31T00:00:00Z"}' });
   else
     for (const [name, value] of Object.entries(body.filter)) {
-      if (typeof value === 'string') query[name] = value;
+      if (name === 'bundleRevision') {
+        if (typeof value !== 'string' || value === '' || value.length > 256) problems.push({ field: 'filter.bundleRevision', message: 'must be a bundle revision (a non-empty string)' });
+      } else if (typeof value === 'string') query[name] = value;
       else if (typeof value === 'boolean' && name === 'allow') query[name] = String(value);
       else problems.push({ field: `filter.${name}`, message: 'must be a string' });
     }
@@ -49,7 +54,8 @@ function parseBody(body: unknown): ReplayRequest {
   const examples = body.examples ?? DEFAULT_EXAMPLES;
   if (!(Number.isInteger(examples) && (examples as number) >= 0 && (examples as number) <= MAX_EXAMPLES)) problems.push({ field: 'examples', message: `must be an integer from 0 to ${MAX_EXAMPLES}` });
   if (problems.length > 0) throw invalidInput(problems);
-  return { query, raw: body.settings ?? null, examples: examples as number };
+  const revision = isJsonObject(body.filter) ? body.filter.bundleRevision : undefined;
+  return { query, raw: body.settings ?? null, examples: examples as number, ...(typeof revision === 'string' ? { bundleRevision: revision } : {}) };
 }
 
 /** A nested parser's 400, with its fields named under `prefix`. */
@@ -65,7 +71,7 @@ function withField<T>(prefix: string, parse: () => T): T {
 export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
   const router = Router();
   const replaying = new Set<string>();
-  router.post('/v1/audit/replay', async (req, res) => {
+  router.post(ADMIN_PATHS.replay, async (req, res) => {
     const token = tokenOf(res);
     const request = parseBody(req.body);
     const engine = policy.require();
@@ -78,11 +84,11 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
       for (const orgId of settings.orgs.keys()) if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
     }
     if (replaying.has(filter.orgId)) {
-      throw new ApiError(409, 'replay_in_progress', `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`);
+      throw new ApiError(409, CODE.replay_in_progress, `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`);
     }
     replaying.add(filter.orgId);
     try {
-      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples);
+      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples, request.bundleRevision);
       let cursor: string | null = null;
       let read = 0;
       do {
@@ -91,7 +97,7 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
         read += page.items.length;
         cursor = page.nextCursor;
         if (cursor !== null && read >= MAX_REPLAY_RECORDS) {
-          throw new ApiError(400, 'replay_too_large', `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
+          throw new ApiError(400, CODE.replay_too_large, `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
         }
       } while (cursor !== null);
       res.json({ candidate: { bundleRevision: engine.revision, settings: request.raw }, ...replay.result() });
@@ -99,6 +105,6 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
       replaying.delete(filter.orgId);
     }
   });
-  router.all('/v1/audit/replay', methodNotAllowed(['POST']));
+  router.all(ADMIN_PATHS.replay, methodNotAllowed(methodsOf(ADMIN_PATHS.replay)));
   return router;
 }

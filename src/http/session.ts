@@ -1,12 +1,13 @@
 // GET /v1/token: who the presented admin token is (name, scopes, organizations), so a
 // client such as the console can show only what the token may do. Never the token itself.
 import { Router } from 'express';
+import { ADMIN_PATHS } from './admin-routes.ts';
 import { tokenOf } from './auth.ts';
 import { SCOPES } from '../access/tokens.ts';
 
 export function sessionRoutes(): Router {
   const router = Router();
-  router.get('/v1/token', (_req, res) => {
+  router.get(ADMIN_PATHS.token, (_req, res) => {
     const token = tokenOf(res);
     res.set('Cache-Control', 'no-store').json({
       name: token.name,

@@ -15,7 +15,7 @@
 // between). A GET of a document that was never stored answers 200 with `"stored": false`.
 import { methodNotAllowed, registerFor } from './directory.ts';
 import { Router, type Request, type Response } from 'express';
-import { ApiError, invalidInput } from '../errors.ts';
+import { ApiError, invalidInput, CODE } from '../errors.ts';
 import { isJsonObject } from '../json.ts';
 import { mergePatch } from '../settings/patch.ts';
 import type { ActivePolicy } from '../engine/active.ts';
@@ -23,12 +23,13 @@ import type { Family } from '../engine/families.ts';
 import { VersionMismatchError, type FamilyDocument, type SettingValues, type SettingsStore } from '../settings/types.ts';
 import { parseOrgDocument, parseWorkspaceDocument, withDefaults } from '../settings/validate.ts';
 import { nearest } from '../suggest.ts';
+import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow } from './auth.ts';
 import type { ChangeRecorder } from './changes.ts';
 import { pathIds } from './params.ts';
 
-const ORG_PATH = '/v1/orgs/:orgId/settings/:family';
-const WORKSPACE_PATH = '/v1/orgs/:orgId/workspaces/:workspaceId/settings/:family';
+const ORG_PATH = ADMIN_PATHS.orgSettings;
+const WORKSPACE_PATH = ADMIN_PATHS.workspaceSettings;
 /** A PATCH without If-Match that keeps meeting concurrent writes gives up (412) after this many tries. */
 const PATCH_ATTEMPTS = 5;
 const STRONG_ETAG = /^\s*"(\d{1,15})"\s*$/;
@@ -38,7 +39,7 @@ const etag = (version: number) => `"${version}"`;
 
 function preconditionFailed(res: Response, current: number): ApiError {
   res.set('ETag', etag(current));
-  return new ApiError(412, 'precondition_failed', `the settings changed since they were read: their ETag is now ${etag(current)}; GET them again and retry with If-Match: ${etag(current)}`, [], {
+  return new ApiError(412, CODE.precondition_failed, `the settings changed since they were read: their ETag is now ${etag(current)}; GET them again and retry with If-Match: ${etag(current)}`, [], {
     etag: etag(current),
   });
 }
@@ -115,7 +116,7 @@ export function familyOf(policy: ActivePolicy, req: Request): Family {
   const suggestion = nearest(name, families.names);
   throw new ApiError(
     404,
-    'unknown_family',
+    CODE.unknown_family,
     `there is no settings family ${JSON.stringify(name)}${suggestion ? `; did you mean ${suggestion}?` : ''} (the families: ${families.names.join(', ') || 'none in the active bundle'})`,
   );
 }
@@ -124,7 +125,7 @@ export function familyOf(policy: ActivePolicy, req: Request): Family {
 function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
   const family = familyOf(policy, req);
   if (family.workspaceOverrides === 'none') {
-    throw new ApiError(404, 'no_workspace_overrides', `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`);
+    throw new ApiError(404, CODE.no_workspace_overrides, `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`);
   }
   return family;
 }
@@ -132,13 +133,13 @@ function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
 export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, record: ChangeRecorder): Router {
   const router = Router();
 
-  router.get(ORG_PATH, allow('settings:read'), async (req, res) => {
+  router.get(ORG_PATH, allow('GET', ORG_PATH), async (req, res) => {
     const family = familyOf(policy, req);
     const { settings, version } = await store.readOrg(pathIds(req).orgId, family.name);
     versioned(res, version).json(settings === null ? { ...withDefaults(family, null), stored: false } : withDefaults(family, settings));
   });
 
-  router.put(ORG_PATH, allow('settings:write'), async (req, res) => {
+  router.put(ORG_PATH, allow('PUT', ORG_PATH), async (req, res) => {
     const { orgId } = pathIds(req);
     const family = familyOf(policy, req);
     const settings = parseOrgDocument(family, req.body);
@@ -149,7 +150,7 @@ export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, recor
     versioned(res, version).json(withDefaults(family, settings));
   });
 
-  router.patch(ORG_PATH, allow('settings:write'), async (req, res) => {
+  router.patch(ORG_PATH, allow('PATCH', ORG_PATH), async (req, res) => {
     const { orgId } = pathIds(req);
     const family = familyOf(policy, req);
     const { before, after, version } = await applyPatch<FamilyDocument>(
@@ -163,16 +164,16 @@ export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, recor
     versioned(res, version).json(withDefaults(family, after));
   });
 
-  router.all(ORG_PATH, methodNotAllowed(['GET', 'HEAD', 'PUT', 'PATCH']));
+  router.all(ORG_PATH, methodNotAllowed(methodsOf(ORG_PATH)));
 
-  router.get(WORKSPACE_PATH, allow('settings:read'), async (req, res) => {
+  router.get(WORKSPACE_PATH, allow('GET', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const family = workspaceFamilyOf(policy, req);
     const { settings, version } = await store.readWorkspace(orgId, workspaceId, family.name);
     versioned(res, version).json(settings ?? { stored: false });
   });
 
-  router.put(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+  router.put(WORKSPACE_PATH, allow('PUT', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const family = workspaceFamilyOf(policy, req);
     const settings = parseWorkspaceDocument(family, req.body);
@@ -184,7 +185,7 @@ export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, recor
     versioned(res, version).json(settings);
   });
 
-  router.patch(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+  router.patch(WORKSPACE_PATH, allow('PATCH', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const family = workspaceFamilyOf(policy, req);
     const { before, after, version } = await applyPatch<SettingValues>(
@@ -202,7 +203,7 @@ export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, recor
     versioned(res, version).json(after);
   });
 
-  router.delete(WORKSPACE_PATH, allow('settings:write'), async (req, res) => {
+  router.delete(WORKSPACE_PATH, allow('DELETE', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const family = workspaceFamilyOf(policy, req);
     const { settings: before, version: current } = await store.readWorkspace(orgId, workspaceId, family.name);
@@ -212,7 +213,7 @@ export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, recor
     res.status(204).end();
   });
 
-  router.all(WORKSPACE_PATH, methodNotAllowed(['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']));
+  router.all(WORKSPACE_PATH, methodNotAllowed(methodsOf(WORKSPACE_PATH)));
 
   /** Registers the workspace (recorded when new) before its settings are written. */
   async function register(req: Request, res: Response, orgId: string, workspaceId: string): Promise<void> {

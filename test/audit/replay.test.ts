@@ -5,18 +5,20 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { Replay } from '../../src/audit/replay.ts';
+import { main } from '../../src/cli/main.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
 import { readBundleFile } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { parseSettingsDocument } from '../../src/settings/validate.ts';
-import { decisionRequest, testSidecar, RESOURCE_TYPES } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, serve, testSidecar, RESOURCE_TYPES } from '../support/sidecar.ts';
+import request from 'supertest';
 
 const CANDIDATE = {
   orgs: {
@@ -36,7 +38,7 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
   return dir;
 }
 
-/** A candidate bundle built by the real opa CLI from policies/ with members no longer reading. */
+/** A candidate bundle built by `make candidate` (the real opa CLI) from policies/ with members no longer reading. */
 async function denyReadsBundle(dir: string): Promise<string> {
   const source = join(dir, 'policies');
   await cp('policies', source, { recursive: true, filter: (path) => !path.endsWith('_test.rego') });
@@ -45,7 +47,7 @@ async function denyReadsBundle(dir: string): Promise<string> {
   assert.notEqual(edited, rego, 'the edit must change authz.rego');
   await writeFile(join(source, 'authz.rego'), edited);
   const out = join(dir, 'candidate.tar.gz');
-  await promisify(execFile)(OPA, ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'deny-reads', '-o', out, '.'], { cwd: source });
+  await promisify(execFile)('make', ['-s', 'candidate', `OPA=${resolve(OPA)}`, `POLICIES=${source}`, `CANDIDATE=${out}`]);
   return out;
 }
 
@@ -171,5 +173,54 @@ describe('what-if replay', () => {
     const replay = new Replay({ engine });
     assert.equal(replay.add(failedClosed), undefined);
     assert.equal(replay.result().skipped, 1);
+  });
+
+  test('limited to a bundle revision: only the decisions recorded with it are replayed, the others counted', () => {
+    const same = new Replay({ engine }, 10, engine.revision);
+    for (const record of records) same.add(record);
+    assert.equal(same.result().evaluated, records.length);
+    assert.equal(same.result().otherRevision, 0);
+    const other = new Replay({ engine }, 10, 'another-revision');
+    for (const record of records) other.add(record);
+    assert.equal(other.result().evaluated, 0);
+    assert.equal(other.result().otherRevision, records.length);
+    const unlimited = new Replay({ engine });
+    for (const record of records) unlimited.add(record);
+    assert.equal(unlimited.result().otherRevision, 0);
+  });
+
+  test('the replay API takes filter.bundleRevision, and refuses one that is not a string', async () => {
+    const replay = (filter: Record<string, unknown>) =>
+      request(recorded.app).post('/v1/audit/replay').set('Authorization', `Bearer ${ADMIN_TOKEN}`).send({ filter: { orgId: 'org-1', from: '2000-01-01T00:00:00Z', ...filter } });
+    const all = (await replay({}).expect(200)).body;
+    assert.ok(all.evaluated > 0);
+    assert.equal(all.otherRevision, 0);
+    const same = (await replay({ bundleRevision: engine.revision }).expect(200)).body;
+    assert.deepEqual([same.evaluated, same.otherRevision], [all.evaluated, 0]);
+    const other = (await replay({ bundleRevision: 'another-revision' }).expect(200)).body;
+    assert.deepEqual([other.evaluated, other.otherRevision], [0, all.evaluated + all.skipped]);
+    const bad = await replay({ bundleRevision: 7 }).expect(400);
+    assert.equal(bad.body.code, 'invalid_parameter');
+    assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field), ['filter.bundleRevision']);
+  });
+
+  test('the CLI\'s audit replay --recorded-revision limits the replay the same way', async (t) => {
+    const server = await serve(recorded);
+    t.after(() => server.close());
+    const run = async (args: string[]) => {
+      let out = '';
+      let err = '';
+      const io = { stdout: { write: (c: string) => ((out += c), true) }, stderr: { write: (c: string) => ((err += c), true) } } as never;
+      const code = await main(['audit', 'replay', '--bundle', 'bundles/portkey.tar.gz', '--org', 'org-1', '--since', '1h', ...args], { ADMIN_TOKEN, PORTCULLIS_URL: server.url }, io);
+      assert.equal(code, 0, err);
+      return out;
+    };
+    const all = JSON.parse(await run(['--format', 'json']));
+    assert.ok(all.evaluated > 0);
+    const same = JSON.parse(await run(['--format', 'json', '--recorded-revision', engine.revision]));
+    assert.deepEqual([same.evaluated, same.otherRevision], [all.evaluated, 0]);
+    const other = JSON.parse(await run(['--format', 'json', '--recorded-revision', 'another-revision']));
+    assert.deepEqual([other.evaluated, other.otherRevision], [0, all.evaluated + all.skipped]);
+    assert.match(await run(['--recorded-revision', 'another-revision']), new RegExp(`${all.evaluated + all.skipped} not replayed \\(recorded with another bundle revision\\)`));
   });
 });

@@ -3,6 +3,8 @@
 // are built as JSON trees that can hold duplicated keys and raw number text, so the
 // generator knows exactly what the server will parse, and says when a request is malformed.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { familiesFromData } from '../../src/engine/families.ts';
 import { ADMIN_TOKEN } from '../support/sidecar.ts';
 import type { Random } from '../support/random.ts';
 import { HOSTILE_STRINGS, LOOKALIKE_KEYS, MUTATED_VALUES, PROTO_KEYS } from './dictionary.ts';
@@ -468,8 +470,10 @@ function grpcCase(original: GatewayOriginal, rng: Random): GrpcCase {
 
 // ---- admin and audit ----
 
-const FAMILIES = ['integration-access', 'integration-access', 'prompt-access', 'guardrail-access', 'analytics-access', 'logs-access'];
-const SETTINGS = ['managersWriteWsIntegrations', 'managersWriteWsMcpIntegrations', 'managersWriteMcpServers', 'managersViewPrompts', 'membersWritePrompts', 'allowWorkspaceOverrides'];
+/** The families and settings of the bundle's table (policies/data.json), never a list of the fuzzer's own. */
+const TABLE = familiesFromData(JSON.parse(readFileSync('policies/data.json', 'utf8')) as Record<string, unknown>);
+export const FAMILIES: readonly string[] = TABLE.names;
+const SETTINGS = [...TABLE.list.flatMap((family) => family.settings.map((setting) => setting.name)), 'allowWorkspaceOverrides'];
 
 const orgSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['org-1', 'org-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%c0%ae']) : encode(hostile(rng)));
 const wsSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['ws-1', 'ws-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%FF%FE']) : encode(hostile(rng)));

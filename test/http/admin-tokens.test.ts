@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { ConfigError } from '../../src/config.ts';
-import { loadAdminTokens, parseAdminTokens, type Scope } from '../../src/access/tokens.ts';
+import { loadAdminTokens, parseAdminTokens } from '../../src/access/tokens.ts';
+import { ADMIN_PATHS, ADMIN_ROUTES, type AdminScope } from '../../src/http/admin-routes.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, decisionRequest, testSidecar } from '../support/sidecar.ts';
@@ -38,8 +39,6 @@ const TOKENS_YAML = `tokens:
     scopes: [settings:read, settings:write, audit:read]
     orgs: [org-2, org-3]
 `;
-/** The admin API's scopes (decide is the decision APIs', see test/http/callers.test.ts). */
-type AdminScope = Exclude<Scope, 'decide'>;
 const SCOPED: Record<AdminScope, keyof typeof TOKENS> = { 'settings:read': 'reader', 'settings:write': 'writer', 'audit:read': 'auditor' };
 
 let dir: string;
@@ -141,43 +140,62 @@ describe('the admin tokens file', () => {
   });
 });
 
-/** Every admin endpoint, the scope it needs, and how to make it succeed for org-1. */
-interface Endpoint {
-  name: string;
-  scope: AdminScope;
+/** How to make one admin route succeed for org-1 (the route and its scope are ADMIN_ROUTES'). */
+interface Call {
   call: (app: Sidecar['app'], token?: string) => request.Test;
   /** Done with the full-scope token before each call, so the call can succeed. */
   setUp?: (app: Sidecar['app']) => Promise<unknown>;
 }
 
+interface Endpoint extends Call {
+  name: string;
+  scope: AdminScope | null;
+}
+
 const bearer = (token?: string) => (token === undefined ? {} : { Authorization: `Bearer ${token}` });
 const admin = bearer(ADMIN_TOKEN);
 let decisionId = '';
+const P = ADMIN_PATHS;
+const key = (method: string, path: string) => `${method} ${path}`;
 
-const ENDPOINTS: Endpoint[] = [
-  { name: 'GET org settings', scope: 'settings:read', call: (app, t) => request(app).get('/v1/orgs/org-1/settings/integration-access').set(bearer(t)) },
-  { name: 'PUT org settings', scope: 'settings:write', call: (app, t) => request(app).put('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }) },
-  { name: 'GET workspace settings', scope: 'settings:read', call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)) },
-  { name: 'PUT workspace settings', scope: 'settings:write', call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }) },
-  {
-    name: 'DELETE workspace settings',
-    scope: 'settings:write',
+/** A call for every route of ADMIN_ROUTES, keyed "METHOD path"; a route of the table without one fails the test below. */
+const CALLS: Record<string, Call> = {
+  [key('GET', P.orgSettings)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/settings/integration-access').set(bearer(t)) },
+  [key('PUT', P.orgSettings)]: { call: (app, t) => request(app).put('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }) },
+  [key('PATCH', P.orgSettings)]: { call: (app, t) => request(app).patch('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }) },
+  [key('GET', P.workspaceSettings)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)) },
+  [key('PUT', P.workspaceSettings)]: { call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }) },
+  [key('PATCH', P.workspaceSettings)]: { call: (app, t) => request(app).patch('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }) },
+  [key('DELETE', P.workspaceSettings)]: {
     setUp: (app) => request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(admin).send({}).expect(200),
     call: (app, t) => request(app).delete('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)),
   },
-  { name: 'PUT directory workspace', scope: 'settings:write', call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-9').set(bearer(t)) },
-  {
-    name: 'DELETE directory workspace',
-    scope: 'settings:write',
+  [key('GET', P.effectiveSettings)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces/ws-1/effective-settings').set(bearer(t)) },
+  [key('GET', P.access)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces/ws-1/access').set(bearer(t)) },
+  [key('POST', P.access)]: { call: (app, t) => request(app).post('/v1/orgs/org-1/workspaces/ws-1/access').set(bearer(t)).send({}) },
+  [key('PUT', P.workspace)]: { call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-9').set(bearer(t)) },
+  [key('DELETE', P.workspace)]: {
     setUp: (app) => request(app).put('/v1/orgs/org-1/workspaces/ws-9').set(admin).expect((res) => assert.ok(res.status === 200 || res.status === 201)),
     call: (app, t) => request(app).delete('/v1/orgs/org-1/workspaces/ws-9').set(bearer(t)),
   },
-  { name: 'GET directory', scope: 'settings:read', call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces').set(bearer(t)) },
-  { name: 'GET audit decisions', scope: 'audit:read', call: (app, t) => request(app).get('/v1/audit/decisions?orgId=org-1').set(bearer(t)) },
-  { name: 'GET audit decision by id', scope: 'audit:read', call: (app, t) => request(app).get(`/v1/audit/decisions/${decisionId}`).set(bearer(t)) },
-  { name: 'GET audit summary', scope: 'audit:read', call: (app, t) => request(app).get('/v1/audit/summary?orgId=org-1').set(bearer(t)) },
-  { name: 'GET audit settings changes', scope: 'audit:read', call: (app, t) => request(app).get('/v1/audit/settings-changes?orgId=org-1').set(bearer(t)) },
-];
+  [key('GET', P.workspaces)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces').set(bearer(t)) },
+  [key('GET', P.token)]: { call: (app, t) => request(app).get('/v1/token').set(bearer(t)) },
+  [key('GET', P.auditDecisions)]: { call: (app, t) => request(app).get('/v1/audit/decisions?orgId=org-1').set(bearer(t)) },
+  [key('GET', P.auditDecision)]: { call: (app, t) => request(app).get(`/v1/audit/decisions/${decisionId}`).set(bearer(t)) },
+  [key('GET', P.auditSummary)]: { call: (app, t) => request(app).get('/v1/audit/summary?orgId=org-1').set(bearer(t)) },
+  [key('GET', P.auditSettingsChanges)]: { call: (app, t) => request(app).get('/v1/audit/settings-changes?orgId=org-1').set(bearer(t)) },
+  [key('POST', P.replay)]: { call: (app, t) => request(app).post('/v1/audit/replay').set(bearer(t)).send({ filter: { orgId: 'org-1', from: '2020-01-01T00:00:00Z' } }) },
+};
+
+const ENDPOINTS: Endpoint[] = ADMIN_ROUTES.flatMap((route) => {
+  const call = CALLS[key(route.method, route.path)];
+  return call ? [{ name: key(route.method, route.path), scope: route.scope, ...call }] : [];
+});
+
+test('every route of ADMIN_ROUTES has a call here, and every call is a route of the table', () => {
+  const routes = ADMIN_ROUTES.map((route) => key(route.method, route.path)).sort();
+  assert.deepEqual(Object.keys(CALLS).sort(), routes);
+});
 
 const kinds = [
   { name: 'memory', make: () => testSidecar({ adminTokensFile: tokensFile }) },
@@ -196,8 +214,14 @@ for (const kind of kinds) {
     after(() => sidecar.close());
 
     for (const endpoint of ENDPOINTS) {
-      test(`${endpoint.name}: needs ${endpoint.scope}`, async () => {
+      test(`${endpoint.name}: needs ${endpoint.scope ?? 'any admin token'}`, async () => {
         const app = sidecar.app;
+        if (endpoint.scope === null) {
+          // The route describes the token itself: every token may ask, no token may not.
+          for (const token of Object.values(TOKENS)) assert.equal((await endpoint.call(app, token)).status, 200);
+          for (const token of [undefined, 'not-a-token']) assert.equal((await endpoint.call(app, token)).status, 401);
+          return;
+        }
         await endpoint.setUp?.(app);
         const ok = await endpoint.call(app, TOKENS[SCOPED[endpoint.scope]]);
         assert.ok(ok.status >= 200 && ok.status < 300, `${ok.status} ${JSON.stringify(ok.body)}`);
@@ -212,7 +236,7 @@ for (const kind of kinds) {
         }
         await endpoint.setUp?.(app);
         const otherOrg = await endpoint.call(app, TOKENS.org2);
-        if (endpoint.name === 'GET audit decision by id') {
+        if (endpoint.name === key('GET', P.auditDecision)) {
           // Another organization's decision ids are not confirmed: as if there were none.
           assert.equal(otherOrg.status, 404);
           assert.equal(otherOrg.body.code, 'resource_not_found');
