@@ -286,3 +286,15 @@ export function withoutPassword(url: string): string {
     return '(a malformed URL)';
   }
 }
+
+/**
+ * A listen that failed as a ConfigError naming the setting (PORT, ADMIN_PORT, GRPC_PORT, HOST)
+ * and what to do, in place of Node's or grpc-js's stack; anything else is returned as it was.
+ */
+export function listenProblem(error: unknown, setting: string, host: string, port: number): unknown {
+  const text = `${(error as { code?: string }).code ?? ''} ${(error as Error).message ?? ''}`;
+  if (/EADDRINUSE|address already in use/i.test(text)) return new ConfigError(`${setting}: port ${port} is already in use on ${host} (another process listens there): stop it or set ${setting} to a free port`);
+  if (/EACCES/.test(text)) return new ConfigError(`${setting}: not permitted to listen on ${host}:${port} (ports below 1024 need privileges): set ${setting} to a port above 1023`);
+  if (/EADDRNOTAVAIL|ENOTFOUND/.test(text)) return new ConfigError(`HOST=${host}: not an address of this machine, so ${setting} (${port}) cannot be listened on`);
+  return error;
+}
