@@ -34,6 +34,7 @@ export const FIELDS = {
   bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', inPackage: true, doc: 'OPA bundle (tar.gz) with policy.wasm (default: the bundle shipped with the package)' },
   logLevel: { env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   logFormat: { env: 'LOG_FORMAT', kind: 'string', default: 'auto', doc: 'json (one JSON object a line), pretty (readable lines), or auto: pretty when stdout is a terminal, json otherwise' },
+  accessLog: { env: 'ACCESS_LOG', kind: 'string', default: 'off', doc: 'on: one JSON line a request on stdout (method, route template, status, durationMs, bytes, client address; never headers, tokens, cookies or the query string); off: none' },
   bodyLimit: { env: 'BODY_LIMIT', kind: 'string', default: '64kb', doc: 'largest request body accepted' },
   settingsCacheMaxOrgs: { env: 'SETTINGS_CACHE_MAX_ORGS', kind: 'integer', default: 10_000, doc: 'organizations kept in the in-process settings cache (LRU)' },
   settingsCacheMaxWorkspaces: { env: 'SETTINGS_CACHE_MAX_WORKSPACES', kind: 'integer', default: 100_000, doc: '(organization, workspace) entries kept in the settings cache, across all organizations (LRU)' },
@@ -228,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`${named('redisMinReplicasAck')} ${(error as Error).message}`);
   }
   if (config.decideAuth !== 'off' && config.decideAuth !== 'required') throw new ConfigError(`${named('decideAuth')} must be off or required, got ${JSON.stringify(config.decideAuth)}`);
+  if (config.accessLog !== 'off' && config.accessLog !== 'on') throw new ConfigError(`${named('accessLog')} must be off or on, got ${JSON.stringify(config.accessLog)}`);
   if (config.profile !== 'development' && config.profile !== 'production') throw new ConfigError(`${named('profile')} must be development or production, got ${JSON.stringify(config.profile)}`);
   for (const [cert, key] of [['tlsCertFile', 'tlsKeyFile'], ['adminTlsCertFile', 'adminTlsKeyFile']] as const) {
     if ((config[cert] === '') !== (config[key] === '')) throw new ConfigError(`${named(cert)} and ${named(key)} go together: set both (HTTPS) or neither (HTTP)`);

@@ -34,6 +34,7 @@ test('bad values are refused naming the environment variable the user set, or th
   refused({ BODY_LIMIT: 'lots' }, /^BODY_LIMIT must be a size/);
   refused({ DECIDE_AUTH: 'maybe' }, /^DECIDE_AUTH must be off or required/);
   refused({ REDIS_MIN_REPLICAS_ACK: 'x' }, /^REDIS_MIN_REPLICAS_ACK must be "auto"/);
+  refused({ ACCESS_LOG: 'yes' }, /^ACCESS_LOG must be off or on/);
   const file = yamlFile('port: eighty\n');
   refused({ PORTCULLIS_CONFIG: file }, new RegExp(`^port \\(in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) must be a non-negative integer`));
   refused({ PORTCULLIS_CONFIG: yamlFile('bodyLimit: lots\n') }, /^bodyLimit \(in .*\) must be a size/);
