@@ -39,8 +39,11 @@ test('the sidecar started from another directory serves a decision with the comm
 
 test('the CLI run from another directory reads the bundle and the settings file of the package', async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
-    execFile(process.execPath, [join(ROOT, 'bin/portcullis.mjs'), 'settings', 'export'], { cwd: dir, env: { PATH: process.env.PATH }, timeout: 60_000 }, (error, stdout, stderr) =>
-      done({ code: error ? Number(error.code) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin/portcullis.mjs'), 'settings', 'export'],
+      { cwd: dir, env: { PATH: process.env.PATH }, timeout: 60_000 },
+      (error, stdout, stderr) => done({ code: error ? Number(error.code) : 0, stdout, stderr }),
     ),
   );
   assert.equal(code, 0, stderr);

@@ -21,7 +21,10 @@ export function requestObserver(metrics: Metrics, accessLog: Logger | undefined)
       const ms = performance.now() - startedMs;
       metrics.observeHttp(route, status, ms / 1000);
       if (accessLog) {
-        accessLog.info({ method: req.method, route, status, durationMs: Math.round(ms * 1000) / 1000, bytes: bytes ?? null, client: req.socket.remoteAddress ?? null }, 'request');
+        accessLog.info(
+          { method: req.method, route, status, durationMs: Math.round(ms * 1000) / 1000, bytes: bytes ?? null, client: req.socket.remoteAddress ?? null },
+          'request',
+        );
       }
     },
   };

@@ -37,7 +37,8 @@ function accessLines(): Array<Record<string, unknown>> {
 
 test('/metrics counts and times requests per route template, unknown paths under one label', async () => {
   const text = await (await fetch(`${sidecar.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
-  const count = (route: string, status: number) => Number(new RegExp(`^portcullis_http_requests_total\\{route="${route.replace(/[/.]/g, '\\$&')}",status="${status}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  const count = (route: string, status: number) =>
+    Number(new RegExp(`^portcullis_http_requests_total\\{route="${route.replace(/[/.]/g, '\\$&')}",status="${status}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   assert.equal(count('/v1/authorize', 200), 2, text);
   assert.equal(count('/v1/data/:path', 200), 1);
   assert.equal(count('/v1/orgs/:orgId/settings/:family', 200), 2);
@@ -65,7 +66,12 @@ test('ACCESS_LOG=on: one JSON line a request with the route template, and no tok
   assert.equal(typeof first.durationMs, 'number');
   assert.ok((first.bytes as number) > 0);
   assert.equal(first.client, '127.0.0.1');
-  assert.deepEqual(Object.keys(first).filter((k) => !['level', 'time', 'service', 'log', 'msg'].includes(k)).sort(), ['bytes', 'client', 'durationMs', 'method', 'route', 'status']);
+  assert.deepEqual(
+    Object.keys(first)
+      .filter((k) => !['level', 'time', 'service', 'log', 'msg'].includes(k))
+      .sort(),
+    ['bytes', 'client', 'durationMs', 'method', 'route', 'status'],
+  );
   // Not in any line of the process's output: the caller's token, the cookie, the query, the admin token.
   assert.doesNotMatch(sidecar.output(), new RegExp(`${SECRET}|${ADMIN_TOKEN}`));
 });
