@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { load as loadYaml } from 'js-yaml';
 import { packagePath } from './package.ts';
+import { nearest } from './suggest.ts';
 
 type Kind = 'string' | 'integer' | 'boolean';
 
@@ -33,6 +34,7 @@ export const FIELDS = {
   bundlePath: { env: 'BUNDLE_PATH', kind: 'string', default: 'bundles/portkey.tar.gz', inPackage: true, doc: 'OPA bundle (tar.gz) with policy.wasm (default: the bundle shipped with the package)' },
   logLevel: { env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   logFormat: { env: 'LOG_FORMAT', kind: 'string', default: 'auto', doc: 'json (one JSON object a line), pretty (readable lines), or auto: pretty when stdout is a terminal, json otherwise' },
+  accessLog: { env: 'ACCESS_LOG', kind: 'string', default: 'off', doc: 'on: one JSON line a request on stdout (method, route template, status, durationMs, bytes, client address; never headers, tokens, cookies or the query string); off: none' },
   bodyLimit: { env: 'BODY_LIMIT', kind: 'string', default: '64kb', doc: 'largest request body accepted' },
   settingsCacheMaxOrgs: { env: 'SETTINGS_CACHE_MAX_ORGS', kind: 'integer', default: 10_000, doc: 'organizations kept in the in-process settings cache (LRU)' },
   settingsCacheMaxWorkspaces: { env: 'SETTINGS_CACHE_MAX_WORKSPACES', kind: 'integer', default: 100_000, doc: '(organization, workspace) entries kept in the settings cache, across all organizations (LRU)' },
@@ -128,13 +130,27 @@ export type Config = { [K in keyof Fields]: ValueOf<Fields[K]> } & {
   adminTokenGenerated: boolean;
   /** bodyLimit in bytes. */
   bodyLimitBytes: number;
+  /** The settings read from the PORTCULLIS_CONFIG file (the others came from the environment or their default): so that an error names what the user wrote. */
+  fromFile?: { path: string; keys: readonly string[] };
 };
+
+export type FieldName = keyof Fields;
+
+/**
+ * A setting as the user wrote it, for an error message: its environment variable, or its
+ * key in the PORTCULLIS_CONFIG file when it came from there (the camelCase key alone names
+ * nothing a user set).
+ */
+export function settingName(key: FieldName, config?: Pick<Config, 'fromFile'>): string {
+  const file = config?.fromFile;
+  return file?.keys.includes(key) ? `${key} (in ${file.path})` : FIELDS[key].env;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function coerce(key: string, kind: Kind, raw: unknown, from: string): string | number | boolean {
+function coerce(kind: Kind, raw: unknown, named: string): string | number | boolean {
   if (kind === 'string' && (typeof raw === 'string' || typeof raw === 'number')) return String(raw);
   if (kind === 'integer') {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
@@ -145,11 +161,11 @@ function coerce(key: string, kind: Kind, raw: unknown, from: string): string | n
     if (raw === 'true' || raw === '1' || raw === 'on') return true;
     if (raw === 'false' || raw === '0' || raw === 'off') return false;
   }
-  throw new ConfigError(`${key} (from ${from}) must be ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}, got ${JSON.stringify(raw)}`);
+  throw new ConfigError(`${named} must be ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}, got ${JSON.stringify(raw)}`);
 }
 
 /** A REDIS_URL that cannot name a Redis is said so at start, rather than reported later as "not reachable". */
-function checkRedisUrl(raw: string): void {
+function checkRedisUrl(raw: string, name: string): void {
   let url: URL | undefined;
   try {
     url = new URL(raw);
@@ -159,11 +175,11 @@ function checkRedisUrl(raw: string): void {
   // Without an "@" there is no password to hide, and the value as typed is the clearest.
   const shown = JSON.stringify(raw.includes('@') ? withoutPassword(raw) : raw);
   if (!url || !/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
-    throw new ConfigError(`REDIS_URL must be a URL with a scheme, redis://host:port or rediss://host:port (TLS); got ${shown}${/^[^/:]+:\d+$/.test(raw) ? ` (did you mean redis://${raw}?)` : ''}`);
+    throw new ConfigError(`${name} must be a URL with a scheme, redis://host:port or rediss://host:port (TLS); got ${shown}${/^[^/:]+:\d+$/.test(raw) ? ` (did you mean redis://${raw}?)` : ''}`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`REDIS_URL must start with redis:// or rediss:// (TLS); got ${url.protocol}// in ${shown}`);
-  if (url.hostname === '') throw new ConfigError(`REDIS_URL names no host: ${shown}`);
-  if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) throw new ConfigError(`REDIS_URL's path is the database number (e.g. /0); got ${JSON.stringify(url.pathname)} in ${shown}`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(`${name} must start with redis:// or rediss:// (TLS); got ${url.protocol}// in ${shown}`);
+  if (url.hostname === '') throw new ConfigError(`${name} names no host: ${shown}`);
+  if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) throw new ConfigError(`${name}'s path is the database number (e.g. /0); got ${JSON.stringify(url.pathname)} in ${shown}`);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -176,7 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     file = (parsed ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(file).filter((k) => !(k in FIELDS));
-    if (unknown.length > 0) throw new ConfigError(`${path}: unknown settings ${unknown.join(', ')}; known: ${Object.keys(FIELDS).join(', ')}`);
+    if (unknown.length > 0) throw new ConfigError(`${path}: ${unknown.map(unknownKey).join('; ')} (the keys are the camelCase names of docs/configuration.md)`);
   }
   // Its meaning widened with its name (every decision, not only the gateways'): a deployment
   // that still sets it is told, rather than silently getting the directory back on.
@@ -184,45 +200,59 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('GATEWAY_WORKSPACE_DIRECTORY is now WORKSPACE_DIRECTORY and applies to every decision API as well as the gateways: set that instead');
   }
   const config: Record<string, unknown> = {};
+  const fileKeys: string[] = [];
   for (const [key, field] of Object.entries(FIELDS)) {
     const fromEnv = env[field.env];
-    if (fromEnv !== undefined && fromEnv !== '') config[key] = coerce(key, field.kind, fromEnv, field.env);
-    else if (file[key] !== undefined) config[key] = coerce(key, field.kind, file[key], path!);
+    if (fromEnv !== undefined && fromEnv !== '') config[key] = coerce(field.kind, fromEnv, field.env);
+    else if (file[key] !== undefined) {
+      fileKeys.push(key);
+      config[key] = coerce(field.kind, file[key], `${key} (in ${path})`);
+    }
     // A default file of the package is found from the package, not the working directory;
     // a path a person gives is taken as given.
     else config[key] = 'inPackage' in field ? packagePath(field.default) : field.default;
   }
+  const fromFile = path && fileKeys.length > 0 ? { path, keys: fileKeys } : undefined;
+  const named = (key: FieldName) => settingName(key, { fromFile });
   if (config.redisUrl !== '' && config.redisClusterNodes !== '') throw new ConfigError('set REDIS_URL (one node) or REDIS_CLUSTER_NODES (a cluster), not both');
-  if (config.redisUrl !== '') checkRedisUrl(String(config.redisUrl));
+  if (config.redisUrl !== '') checkRedisUrl(String(config.redisUrl), named('redisUrl'));
   if (config.redisClusterNodes !== '') {
     try {
       parseClusterNodes(String(config.redisClusterNodes));
     } catch (error) {
-      throw new ConfigError(`redisClusterNodes must be comma-separated host:port: ${(error as Error).message}`);
+      throw new ConfigError(`${named('redisClusterNodes')} must be comma-separated host:port: ${(error as Error).message}`);
     }
   }
   try {
     parseReplicaRequirement(String(config.redisMinReplicasAck));
   } catch (error) {
-    throw new ConfigError(`redisMinReplicasAck ${(error as Error).message}`);
+    throw new ConfigError(`${named('redisMinReplicasAck')} ${(error as Error).message}`);
   }
-  if (config.decideAuth !== 'off' && config.decideAuth !== 'required') throw new ConfigError(`decideAuth (DECIDE_AUTH) must be off or required, got ${JSON.stringify(config.decideAuth)}`);
-  if (config.profile !== 'development' && config.profile !== 'production') throw new ConfigError(`PORTCULLIS_PROFILE must be development or production, got ${JSON.stringify(config.profile)}`);
+  if (config.decideAuth !== 'off' && config.decideAuth !== 'required') throw new ConfigError(`${named('decideAuth')} must be off or required, got ${JSON.stringify(config.decideAuth)}`);
+  if (config.accessLog !== 'off' && config.accessLog !== 'on') throw new ConfigError(`${named('accessLog')} must be off or on, got ${JSON.stringify(config.accessLog)}`);
+  if (config.profile !== 'development' && config.profile !== 'production') throw new ConfigError(`${named('profile')} must be development or production, got ${JSON.stringify(config.profile)}`);
   for (const [cert, key] of [['tlsCertFile', 'tlsKeyFile'], ['adminTlsCertFile', 'adminTlsKeyFile']] as const) {
-    if ((config[cert] === '') !== (config[key] === '')) throw new ConfigError(`${FIELDS[cert].env} and ${FIELDS[key].env} go together: set both (HTTPS) or neither (HTTP)`);
+    if ((config[cert] === '') !== (config[key] === '')) throw new ConfigError(`${named(cert)} and ${named(key)} go together: set both (HTTPS) or neither (HTTP)`);
   }
   if (config.adminPort !== 0 && config.adminPort === config.port) throw new ConfigError(`ADMIN_PORT must differ from PORT (${config.port}); 0 keeps the admin API on PORT`);
   if (config.adminPort === 0 && config.adminTlsCertFile !== '') throw new ConfigError('ADMIN_TLS_CERT_FILE needs ADMIN_PORT: without it the admin API is served on PORT, with TLS_CERT_FILE');
   const generated = config.adminToken === '' && config.adminTokensFile === '';
   if (generated) config.adminToken = randomBytes(24).toString('base64url');
-  const bodyLimitBytes = byteSize(String(config.bodyLimit));
-  return { ...(config as Omit<Config, 'adminTokenGenerated' | 'bodyLimitBytes'>), adminTokenGenerated: generated, bodyLimitBytes };
+  const bodyLimitBytes = byteSize(String(config.bodyLimit), named('bodyLimit'));
+  return { ...(config as Omit<Config, 'adminTokenGenerated' | 'bodyLimitBytes'>), adminTokenGenerated: generated, bodyLimitBytes, ...(fromFile ? { fromFile } : {}) };
+}
+
+/** An unknown key of the config file, with the key meant: a misspelt camelCase key, or an environment variable written as a key. */
+function unknownKey(key: string): string {
+  const byEnv = Object.entries(FIELDS).find(([, field]) => field.env === key)?.[0];
+  const guess = byEnv ?? nearest(key, Object.keys(FIELDS));
+  return `unknown setting ${key}${guess ? `; did you mean ${guess}?` : ''}`;
 }
 
 /** "64kb", "1mb", "512" (bytes) as a number of bytes, as express.json reads its limit. */
-function byteSize(limit: string): number {
+function byteSize(limit: string, named: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit);
-  if (!match) throw new ConfigError(`bodyLimit must be a size such as 64kb or 1mb, got ${JSON.stringify(limit)}`);
+  if (!match) throw new ConfigError(`${named} must be a size such as 64kb or 1mb, got ${JSON.stringify(limit)}`);
   const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b' | 'kb' | 'mb' | 'gb'];
   return Math.floor(Number(match[1]) * unit);
 }
@@ -257,4 +287,16 @@ export function withoutPassword(url: string): string {
   } catch {
     return '(a malformed URL)';
   }
+}
+
+/**
+ * A listen that failed as a ConfigError naming the setting (PORT, ADMIN_PORT, GRPC_PORT, HOST)
+ * and what to do, in place of Node's or grpc-js's stack; anything else is returned as it was.
+ */
+export function listenProblem(error: unknown, setting: string, host: string, port: number): unknown {
+  const text = `${(error as { code?: string }).code ?? ''} ${(error as Error).message ?? ''}`;
+  if (/EADDRINUSE|address already in use/i.test(text)) return new ConfigError(`${setting}: port ${port} is already in use on ${host} (another process listens there): stop it or set ${setting} to a free port`);
+  if (/EACCES/.test(text)) return new ConfigError(`${setting}: not permitted to listen on ${host}:${port} (ports below 1024 need privileges): set ${setting} to a port above 1023`);
+  if (/EADDRNOTAVAIL|ENOTFOUND/.test(text)) return new ConfigError(`HOST=${host}: not an address of this machine, so ${setting} (${port}) cannot be listened on`);
+  return error;
 }

@@ -2,7 +2,7 @@
 // processes sharing its ports — say where it listens, stop cleanly on SIGTERM/SIGINT.
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, listenProblem, loadConfig, settingName, type Config } from './config.ts';
 import { BundleError } from './engine/bundle.ts';
 import { createLogger, type LogFormat } from './log.ts';
 import type { Sidecar } from './sidecar.ts';
@@ -64,12 +64,17 @@ async function serve(config: Config, log: Logger): Promise<Serving> {
   const [{ createSidecar }, { listen }] = await Promise.all([import('./sidecar.ts'), import('./http/listener.ts')]);
   const sidecar = await createSidecar(config, log);
   const common = { host: config.host, reloadMs: config.tlsReloadMs, limits: config, drainMs: config.shutdownTimeoutMs };
-  const listeners = [await listen(sidecar.app, { ...common, name: 'decision', port: config.port, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }, log)];
+  const listeners = [await listen(sidecar.app, { ...common, name: 'decision', setting: settingName('port', config), port: config.port, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }, log)];
   if (sidecar.adminApp) {
-    listeners.push(await listen(sidecar.adminApp, { ...common, name: 'admin', port: config.adminPort, certFile: config.adminTlsCertFile, keyFile: config.adminTlsKeyFile }, log));
+    listeners.push(await listen(sidecar.adminApp, { ...common, name: 'admin', setting: settingName('adminPort', config), port: config.adminPort, certFile: config.adminTlsCertFile, keyFile: config.adminTlsKeyFile }, log));
   }
   const httpPort = listeners[0]!.port;
-  const grpcPort = config.grpcPort > 0 ? await sidecar.grpc.listen(config.host, config.grpcPort) : 0;
+  const grpcPort =
+    config.grpcPort > 0
+      ? await sidecar.grpc.listen(config.host, config.grpcPort).catch((error: unknown) => {
+          throw listenProblem(error, settingName('grpcPort', config), config.host, config.grpcPort);
+        })
+      : 0;
 
   const stop = async () => {
     await Promise.all(listeners.map((listener) => listener.stop()));

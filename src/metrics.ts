@@ -222,6 +222,34 @@ export class Metrics {
     };
   }
 
+  readonly httpRequests = new Counter({
+    name: 'portcullis_http_requests_total',
+    help: 'HTTP requests answered, by route template (e.g. /v1/orgs/:orgId/settings/:family; "unmatched" for any path no route serves) and status.',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpSeconds = new Histogram({
+    name: 'portcullis_http_request_duration_seconds',
+    help: 'Time from a request\'s arrival to its answer written, by route template.',
+    labelNames: ['route'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  /** Label objects made once per route and status, so that counting a request allocates none. */
+  private readonly httpLabels = new Map<string, { route: { route: string }; byStatus: Map<number, { route: string; status: string }> }>();
+
+  /** Counts one answered request; `route` is a template from a fixed set, never a raw path. */
+  observeHttp(route: string, status: number, seconds: number): void {
+    let labels = this.httpLabels.get(route);
+    if (!labels) this.httpLabels.set(route, (labels = { route: { route }, byStatus: new Map() }));
+    let withStatus = labels.byStatus.get(status);
+    if (!withStatus) labels.byStatus.set(status, (withStatus = { route, status: String(status) }));
+    this.httpRequests.inc(withStatus);
+    this.httpSeconds.observe(labels.route, seconds);
+  }
+
   readonly callerRefusals = new Counter({
     name: 'portcullis_caller_refusals_total',
     help: 'Requests refused before any decision because of who sent them, by reason: caller_token_missing, caller_token_invalid, insufficient_scope, rate_limited, origin_not_allowed, host_not_allowed.',

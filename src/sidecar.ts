@@ -1,5 +1,6 @@
 // Assembles a sidecar from its config: bundle -> engine, settings store, audit log,
 // decider, HTTP app. main.ts runs it; tests and benchmarks build it the same way.
+import { requestObserver } from './http/observe.ts';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { RequestListener } from 'node:http';
@@ -135,10 +136,12 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, { failOpen: config.settingsFailOpen, workspaceDirectory: config.workspaceDirectory, ...(tracing ? { tracing } : {}) });
   const gateway = gatewayFor(decider, metrics, callers, tracing);
   const grpc = new GrpcExtAuthz(gateway, log);
-  const appDeps = { policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, warnings, callers };
+  // Child at info whatever LOG_LEVEL says: ACCESS_LOG=on asks for the lines.
+  const observer = requestObserver(metrics, config.accessLog === 'on' ? log.child({ log: 'access' }, { level: 'info' }) : undefined);
+  const appDeps = { observer, policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, warnings, callers };
   const separateAdmin = config.adminPort > 0;
   const express = createApp({ ...appDeps, surface: separateAdmin ? 'decisions' : 'all' });
-  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers, ...(decisionLogs ? { decisionLog: decisionLogs } : {}) }, express);
+  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers, observer, ...(decisionLogs ? { decisionLog: decisionLogs } : {}) }, express);
   const adminApp = separateAdmin ? createApp({ ...appDeps, surface: 'admin' }) : undefined;
   return { app, ...(adminApp ? { adminApp } : {}), warnings, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
     bundles.stop();

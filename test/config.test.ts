@@ -28,11 +28,28 @@ test('an admin token is generated when none is configured, and never when one is
   assert.deepEqual([loadConfig({ ADMIN_TOKEN: 's3cret' }).adminToken, loadConfig({ ADMIN_TOKEN: 's3cret' }).adminTokenGenerated], ['s3cret', false]);
 });
 
-test('bad values are refused with the setting named', () => {
-  assert.throws(() => loadConfig({ PORT: 'eighty' }), (e: Error) => e instanceof ConfigError && /port \(from PORT\)/.test(e.message));
-  assert.throws(() => loadConfig({ BODY_LIMIT: 'lots' }), (e: Error) => e instanceof ConfigError && /bodyLimit/.test(e.message));
-  assert.throws(() => loadConfig({ PORTCULLIS_CONFIG: yamlFile('prot: 80\n') }), (e: Error) => e instanceof ConfigError && /unknown settings prot/.test(e.message));
-  assert.throws(() => loadConfig({ PORTCULLIS_CONFIG: yamlFile('- a\n- b\n') }), ConfigError);
+test('bad values are refused naming the environment variable the user set, or the key of the config file', () => {
+  const refused = (env: Record<string, string>, message: RegExp) => assert.throws(() => loadConfig(env), (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
+  refused({ PORT: 'eighty' }, /^PORT must be a non-negative integer, got "eighty"$/);
+  refused({ BODY_LIMIT: 'lots' }, /^BODY_LIMIT must be a size/);
+  refused({ DECIDE_AUTH: 'maybe' }, /^DECIDE_AUTH must be off or required/);
+  refused({ REDIS_MIN_REPLICAS_ACK: 'x' }, /^REDIS_MIN_REPLICAS_ACK must be "auto"/);
+  refused({ ACCESS_LOG: 'yes' }, /^ACCESS_LOG must be off or on/);
+  const file = yamlFile('port: eighty\n');
+  refused({ PORTCULLIS_CONFIG: file }, new RegExp(`^port \\(in ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\) must be a non-negative integer`));
+  refused({ PORTCULLIS_CONFIG: yamlFile('bodyLimit: lots\n') }, /^bodyLimit \(in .*\) must be a size/);
+  // The variable set wins over the file, and is the one named.
+  refused({ PORTCULLIS_CONFIG: yamlFile('decideAuth: required\n'), DECIDE_AUTH: 'sometimes' }, /^DECIDE_AUTH must be off or required/);
+  refused({ PORTCULLIS_CONFIG: yamlFile('- a\n- b\n') }, /must be a YAML mapping/);
+});
+
+test('unknown keys of the config file are refused with the key meant', () => {
+  const refused = (yaml: string, message: RegExp) => assert.throws(() => loadConfig({ PORTCULLIS_CONFIG: yamlFile(yaml) }), (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
+  refused('prot: 80\n', /unknown setting prot; did you mean port\?/);
+  refused('gatewayJwtSecrt: x\n', /unknown setting gatewayJwtSecrt; did you mean gatewayJwtSecret\?/);
+  // An environment variable's name written as a key: the key it is.
+  refused('REDIS_URL: redis://x\n', /unknown setting REDIS_URL; did you mean redisUrl\?/);
+  refused('prot: 80\nzzzzzzzz: 1\n', /unknown setting prot; did you mean port\?; unknown setting zzzzzzzz \(/);
 });
 
 test('a REDIS_URL that cannot name a Redis is refused at start with what is wrong, the password never shown', () => {

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort } from './support/redis.ts';
@@ -41,6 +43,23 @@ test('a bad settings file at start: one line naming the file and what is wrong i
   const missing = await start({ SETTINGS_FILE: join(dir, 'absent.yaml') });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /absent\.yaml \(SETTINGS_FILE\): ENOENT/);
+});
+
+test('a port in use at start: one line naming the variable and the port, for PORT, ADMIN_PORT and GRPC_PORT', async (t) => {
+  const taken = createServer();
+  taken.listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.after(() => taken.close());
+  const port = String((taken.address() as AddressInfo).port);
+  for (const [variable, env] of [
+    ['PORT', { PORT: port }],
+    ['ADMIN_PORT', { ADMIN_PORT: port }],
+    ['GRPC_PORT', { GRPC_PORT: port }],
+  ] as const) {
+    const { code, stderr } = await start(env);
+    assert.equal(code, 1, variable);
+    assert.equal(stderr, `portcullis: cannot start: ${variable}: port ${port} is already in use on 127.0.0.1 (another process listens there): stop it or set ${variable} to a free port\n`);
+  }
 });
 
 test('no bundle at start: one line naming BUNDLE_PATH and how to build one', async () => {

@@ -11,7 +11,7 @@
 // The presented token is only hashed and compared (tokens.ts); it is never logged or kept.
 import type { IncomingHttpHeaders } from 'node:http';
 import { LRUCache } from 'lru-cache';
-import { ConfigError, type Config } from '../config.ts';
+import { ConfigError, settingName, type Config } from '../config.ts';
 import { ApiError, errors, RateLimitedError, CODE } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AdminTokens } from './tokens.ts';
@@ -34,7 +34,7 @@ interface Bucket {
 }
 
 export interface CallersOptions {
-  config: Pick<Config, 'decideAuth' | 'rateLimitPerSecond' | 'rateLimitBurst' | 'rateLimitMaxCallers' | 'allowedOrigins' | 'allowedHosts'>;
+  config: Pick<Config, 'decideAuth' | 'rateLimitPerSecond' | 'rateLimitBurst' | 'rateLimitMaxCallers' | 'allowedOrigins' | 'allowedHosts' | 'fromFile'>;
   tokens: AdminTokens;
   metrics: Pick<Metrics, 'callerRefusals'>;
   /** Milliseconds, monotonic; a test passes its own. */
@@ -54,7 +54,7 @@ export class Callers {
     this.hosts = new Set(list(config.allowedHosts).map((host) => host.toLowerCase()));
     const burst = config.rateLimitBurst || config.rateLimitPerSecond;
     if (config.rateLimitPerSecond > 0) {
-      if (config.rateLimitMaxCallers === 0) throw new ConfigError('rateLimitMaxCallers (RATE_LIMIT_MAX_CALLERS) must be at least 1 when rateLimitPerSecond is set');
+      if (config.rateLimitMaxCallers === 0) throw new ConfigError(`${settingName('rateLimitMaxCallers', config)} must be at least 1 when ${settingName('rateLimitPerSecond', config)} is set`);
       this.buckets = new LRUCache({ max: config.rateLimitMaxCallers });
     }
     this.now = options.now ?? (() => performance.now());
@@ -141,10 +141,10 @@ function parseOrigin(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new ConfigError(`allowedOrigins (ALLOWED_ORIGINS): ${JSON.stringify(text)} is not an origin such as https://console.example.com`);
+    throw new ConfigError(`${settingName('allowedOrigins')}: ${JSON.stringify(text)} is not an origin such as https://console.example.com`);
   }
   if (url.origin === 'null' || `${url.origin}/` !== url.href.replace(/\/?$/, '/')) {
-    throw new ConfigError(`allowedOrigins (ALLOWED_ORIGINS): ${JSON.stringify(text)} must be scheme://host[:port] only, as a browser sends Origin (e.g. https://console.example.com)`);
+    throw new ConfigError(`${settingName('allowedOrigins')}: ${JSON.stringify(text)} must be scheme://host[:port] only, as a browser sends Origin (e.g. https://console.example.com)`);
   }
   return url.origin;
 }

@@ -1,6 +1,7 @@
 // `portcullis` — the command line (bin/portcullis.mjs runs it):
 //   audit query|get|export|replay   against a running sidecar's audit API
 //   settings import                 a settings YAML into Redis, through the settings store
+//   settings export                 the settings YAML of a Redis (or of the settings file), for import
 // It is its own program: it reads its own environment (PORTCULLIS_URL, ADMIN_TOKEN,
 // REDIS_URL) for defaults, never the sidecar's configuration.
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
@@ -12,6 +13,7 @@ import { PACKAGE_VERSION } from '../package.ts';
 import { nearest } from '../suggest.ts';
 import { auditExport, auditGet, auditQuery, auditReplay, DEFAULT_BUNDLE } from './audit.ts';
 import type { Env, Io } from './io.ts';
+import { settingsExport } from './export.ts';
 import { settingsImport } from './settings.ts';
 import { UsageError } from './time.ts';
 
@@ -54,6 +56,15 @@ const COMMANDS: Record<string, Command> = {
       '          $REDIS_USERNAME, $REDIS_PASSWORD, $REDIS_TLS, $REDIS_TLS_CA_FILE, $REDIS_MIN_REPLICAS_ACK as the sidecar reads them\n' +
       'families: --bundle FILE.tar.gz, the policy bundle whose families the file is checked against (default $BUNDLE_PATH or bundles/portkey.tar.gz)\n' +
       '          --dry-run prints the differences and writes nothing; --prune removes what the file does not name',
+  },
+  'settings export': {
+    run: settingsExport,
+    synopsis: 'settings export [--redis URL | --redis-cluster HOST:PORT,... | --settings-file FILE.yaml] [--bundle FILE.tar.gz] [--output FILE]',
+    more:
+      'source:   --redis URL or --redis-cluster HOST:PORT,... (default $REDIS_URL or $REDIS_CLUSTER_NODES); without a Redis,\n' +
+      '          --settings-file FILE.yaml (default $SETTINGS_FILE, as the in-memory store of the sidecar reads it)\n' +
+      'families: --bundle FILE.tar.gz (default $BUNDLE_PATH or bundles/portkey.tar.gz)\n' +
+      '          the YAML goes to stdout, or to --output FILE; `settings import` takes it back unchanged',
   },
 };
 

@@ -156,7 +156,7 @@ function differences(family: string, stored: FamilyDocument | null, wanted: Fami
  * The Redis of --redis or --redis-cluster, else of the environment, read as the sidecar
  * reads it (the same variables: ACL user, TLS, replicas to confirm a write).
  */
-function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: string | undefined }, env: Env): { redis: RedisConnectionOptions; minReplicasAck: number | 'auto'; waitTimeoutMs: number } {
+export function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: string | undefined }, env: Env, purpose = 'import into'): { redis: RedisConnectionOptions; minReplicasAck: number | 'auto'; waitTimeoutMs: number } {
   if (values.redis !== undefined && values['redis-cluster'] !== undefined) throw new UsageError('--redis (one node) or --redis-cluster (a cluster), not both');
   const chosen = values.redis !== undefined ? { REDIS_URL: values.redis, REDIS_CLUSTER_NODES: '' } : values['redis-cluster'] !== undefined ? { REDIS_URL: '', REDIS_CLUSTER_NODES: values['redis-cluster'] } : {};
   let config: Config;
@@ -167,12 +167,12 @@ function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: string 
     throw new UsageError((error as Error).message);
   }
   const redis = redisConnectionOptions(config);
-  if (!redis) throw new UsageError('the Redis to import into is needed: --redis redis://host:6379, --redis-cluster host:port,... or REDIS_URL / REDIS_CLUSTER_NODES');
+  if (!redis) throw new UsageError(`the Redis to ${purpose} is needed: --redis redis://host:6379, --redis-cluster host:port,... or REDIS_URL / REDIS_CLUSTER_NODES`);
   return { redis: { ...redis, commandTimeoutMs: 5000, reconnectMaxMs: 1000 }, minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck), waitTimeoutMs: config.redisWaitTimeoutMs };
 }
 
 /** Every workspace Redis knows for the organization: its directory entries and its stored settings. */
-async function storedWorkspaces(store: RedisSettingsStore, families: Families, orgId: string): Promise<Set<string>> {
+export async function storedWorkspaces(store: RedisSettingsStore, families: Families, orgId: string): Promise<Set<string>> {
   const ids = new Set(await store.workspaceSettingsIds(orgId, families.names));
   let after: string | undefined;
   do {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createMasker, parseMaskPaths } from '../audit/mask.ts';
 import type { AuditSink, DecisionRecord } from '../decision/record.ts';
-import { ConfigError, withoutPassword, type Config } from '../config.ts';
+import { ConfigError, settingName, withoutPassword, type Config, type FieldName } from '../config.ts';
 import { PACKAGE_VERSION } from '../package.ts';
 import { ConsoleDecisionLogger } from './console.ts';
 import { createEventBuilder, undefinedQueryEvent, type DecisionEvent, type EventBuilder, type UndefinedQuery } from './event.ts';
@@ -102,12 +102,12 @@ function uploadUrl(raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`${settingName('decisionLogsUrl')} must be an http(s) URL, got ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`decisionLogsUrl must be an http(s) URL, got ${JSON.stringify(withoutPassword(raw))}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${settingName('decisionLogsUrl')} must be an http(s) URL, got ${JSON.stringify(withoutPassword(raw))}`);
   // fetch refuses a URL with credentials, and a URL is logged: credentials go in a header.
   if (url.username || url.password) {
-    throw new ConfigError('decisionLogsUrl must not carry a user or password: put them in DECISION_LOGS_HEADERS (Authorization=Basic …) or DECISION_LOGS_TOKEN_FILE');
+    throw new ConfigError(`${settingName('decisionLogsUrl')} must not carry a user or password: put them in DECISION_LOGS_HEADERS (Authorization=Basic …) or DECISION_LOGS_TOKEN_FILE`);
   }
   return url.href;
 }
@@ -115,7 +115,7 @@ function uploadUrl(raw: string): string {
 function uploadHeaders(config: Config): () => Promise<Record<string, string>> {
   const fixed = parsePairs(config.decisionLogsHeaders, 'decisionLogsHeaders');
   for (const name of Object.keys(fixed)) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`decisionLogsHeaders: ${JSON.stringify(name)} is not a header name`);
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`${settingName('decisionLogsHeaders')}: ${JSON.stringify(name)} is not a header name`);
   }
   const tokenFile = config.decisionLogsTokenFile;
   if (!tokenFile) return async () => fixed;
@@ -123,19 +123,19 @@ function uploadHeaders(config: Config): () => Promise<Record<string, string>> {
 }
 
 /** "a=1,b=2" as {a: "1", b: "2"}. */
-function parsePairs(spec: string, field: string): Record<string, string> {
+function parsePairs(spec: string, field: FieldName): Record<string, string> {
   const pairs: Record<string, string> = {};
   for (const item of spec.split(',')) {
     if (item.trim() === '') continue;
     const at = item.indexOf('=');
     const name = item.slice(0, at).trim();
-    if (at <= 0 || name === '') throw new ConfigError(`${field} must be comma-separated name=value pairs, got ${JSON.stringify(item)}`);
+    if (at <= 0 || name === '') throw new ConfigError(`${settingName(field)} must be comma-separated name=value pairs, got ${JSON.stringify(item)}`);
     pairs[name] = item.slice(at + 1).trim();
   }
   return pairs;
 }
 
-function positive(value: number, field: string): number {
-  if (value <= 0) throw new ConfigError(`${field} must be greater than 0`);
+function positive(value: number, field: FieldName): number {
+  if (value <= 0) throw new ConfigError(`${settingName(field)} must be greater than 0`);
   return value;
 }

@@ -5,7 +5,7 @@
 // one its gateway sets, and so overwrites), and a request carrying the other family's
 // method or URI headers, or describing the original request twice in ways that disagree,
 // is refused: such a header can only have come from the client.
-import { ConfigError } from '../config.ts';
+import { ConfigError, settingName } from '../config.ts';
 import { ApiError, errors, CODE } from '../errors.ts';
 import { quoted } from '../ids.ts';
 
@@ -21,7 +21,7 @@ export type ForwardAuthHeaders = keyof typeof FORWARD_AUTH_FAMILIES;
 
 export function parseForwardAuthHeaders(value: string): ForwardAuthHeaders {
   if (value === 'original' || value === 'forwarded') return value;
-  throw new ConfigError(`forwardAuthHeaders (FORWARD_AUTH_HEADERS) must be original (nginx) or forwarded (Caddy, Traefik), got ${JSON.stringify(value)}`);
+  throw new ConfigError(`${settingName('forwardAuthHeaders')} must be original (nginx) or forwarded (Caddy, Traefik), got ${JSON.stringify(value)}`);
 }
 
 /**

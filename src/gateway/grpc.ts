@@ -122,6 +122,10 @@ export class GrpcExtAuthz {
   private readonly server: grpc.Server;
 
   constructor(gateway: Gateway, log: Logger) {
+    // grpc-js writes its own lines to stderr (a failed bind: "E No address added ..."); its
+    // errors reach the sidecar as errors, said once by whoever handles them, so its lines
+    // go to the log at debug.
+    grpc.setLogger({ error: (...args: unknown[]) => log.debug({ grpc: args.map(String).join(' ') }, 'grpc-js') });
     this.server = new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes(gateway.limits) });
     this.server.addService(loadService(), {
       Check: (call: grpc.ServerUnaryCall<CheckRequest | Undecodable, unknown>, callback: grpc.sendUnaryData<unknown>) => {

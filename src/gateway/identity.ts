@@ -4,7 +4,7 @@
 // a failure is a 401 with a reason, and unverified claims never leave this module.
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors as jose, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ConfigError } from '../config.ts';
+import { ConfigError, settingName, type Config } from '../config.ts';
 import { ApiError, CODE, type ErrorCode } from '../errors.ts';
 import { BodySyntaxError, JsonEntries, parseBody, type JsonNode } from './body.ts';
 
@@ -41,6 +41,7 @@ export interface IdentityConfig {
   gatewayJwtIssuer: string;
   gatewayJwtAudience: string;
   gatewayJwtClaims: string;
+  fromFile?: Config['fromFile'];
 }
 
 const SYMMETRIC = ['HS256', 'HS384', 'HS512'];
@@ -54,10 +55,10 @@ const unauthorized = (reason: ErrorCode, message: string) => new ApiError(401, r
 
 export async function createIdentity(config: IdentityConfig): Promise<Identity> {
   if (config.gatewayIdentity === 'headers') return new HeaderIdentity();
-  if (config.gatewayIdentity !== 'jwt') throw new ConfigError(`gatewayIdentity must be jwt or headers, got ${JSON.stringify(config.gatewayIdentity)}`);
+  if (config.gatewayIdentity !== 'jwt') throw new ConfigError(`${settingName('gatewayIdentity', config)} must be jwt or headers, got ${JSON.stringify(config.gatewayIdentity)}`);
 
   const claims = parseClaimsMapping(config.gatewayJwtClaims);
-  const sources = [config.gatewayJwtSecret && 'gatewayJwtSecret', config.gatewayJwksFile && 'gatewayJwksFile', config.gatewayJwksUrl && 'gatewayJwksUrl'].filter(Boolean);
+  const sources = (['gatewayJwtSecret', 'gatewayJwksFile', 'gatewayJwksUrl'] as const).filter((key) => config[key]).map((key) => settingName(key, config));
   if (sources.length > 1) throw new ConfigError(`set only one of ${sources.join(', ')}: a token is verified with one kind of key`);
   if (sources.length === 0) return new UnconfiguredIdentity();
 
@@ -66,25 +67,25 @@ export async function createIdentity(config: IdentityConfig): Promise<Identity> 
   const algorithms = config.gatewayJwtAlgorithms ? config.gatewayJwtAlgorithms.split(',').map((a) => a.trim()) : symmetric ? ['HS256'] : ['RS256', 'ES256'];
   const refused = algorithms.filter((a) => !allowed.includes(a));
   if (refused.length > 0) {
-    throw new ConfigError(`gatewayJwtAlgorithms: ${refused.join(', ')} cannot be used with ${sources[0]}; choose from ${allowed.join(', ')}`);
+    throw new ConfigError(`${settingName('gatewayJwtAlgorithms', config)}: ${refused.join(', ')} cannot be used with ${sources[0]}; choose from ${allowed.join(', ')}`);
   }
 
   let key: Uint8Array | JWTVerifyGetKey;
   if (symmetric) {
     key = new TextEncoder().encode(config.gatewayJwtSecret);
-    if (key.byteLength < MIN_SECRET_BYTES) throw new ConfigError(`gatewayJwtSecret must be at least ${MIN_SECRET_BYTES} bytes for HS256`);
+    if (key.byteLength < MIN_SECRET_BYTES) throw new ConfigError(`${settingName('gatewayJwtSecret', config)} must be at least ${MIN_SECRET_BYTES} bytes for HS256`);
   } else if (config.gatewayJwksFile) {
     try {
       key = createLocalJWKSet(JSON.parse(await readFile(config.gatewayJwksFile, 'utf8')));
     } catch (error) {
-      throw new ConfigError(`gatewayJwksFile ${config.gatewayJwksFile}: ${(error as Error).message}`);
+      throw new ConfigError(`${settingName('gatewayJwksFile', config)} ${config.gatewayJwksFile}: ${(error as Error).message}`);
     }
   } else {
     let url: URL;
     try {
       url = new URL(config.gatewayJwksUrl);
     } catch {
-      throw new ConfigError(`gatewayJwksUrl must be a URL, got ${JSON.stringify(config.gatewayJwksUrl)}`);
+      throw new ConfigError(`${settingName('gatewayJwksUrl', config)} must be a URL, got ${JSON.stringify(config.gatewayJwksUrl)}`);
     }
     key = createRemoteJWKSet(url, { timeoutDuration: JWKS_TIMEOUT_MS });
   }
@@ -97,7 +98,7 @@ export function parseClaimsMapping(spec: string): Record<PrincipalField, string>
   for (const pair of spec.split(',').filter((p) => p.trim() !== '')) {
     const [field, claim, ...rest] = pair.split('=').map((s) => s.trim());
     if (!(PRINCIPAL_FIELDS as readonly string[]).includes(field!) || !claim || rest.length > 0) {
-      throw new ConfigError(`gatewayJwtClaims: "${pair}" must be <field>=<claim> with field one of ${PRINCIPAL_FIELDS.join(', ')}`);
+      throw new ConfigError(`${settingName('gatewayJwtClaims')}: "${pair}" must be <field>=<claim> with field one of ${PRINCIPAL_FIELDS.join(', ')}`);
     }
     mapping[field as PrincipalField] = claim;
   }

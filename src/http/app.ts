@@ -8,6 +8,7 @@ import type { ActivePolicy } from '../engine/active.ts';
 import type { Gateway } from '../gateway/gateway.ts';
 import { EXT_AUTHZ_PREFIX, extAuthzRoutes } from '../gateway/http.ts';
 import type { Metrics } from '../metrics.ts';
+import { observeExpress, type RequestObserver } from './observe.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { consoleRoutes } from '../console/serve.ts';
 import { accessRoutes } from './access.ts';
@@ -58,12 +59,15 @@ export interface AppDeps {
   /** Listed in /v1/status. */
   warnings: readonly StartupWarning[];
   surface: Surface;
+  /** Counts and times every answered request per route, and writes the access log when on. */
+  observer: RequestObserver;
 }
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(observeExpress(deps.observer));
   // Before the JSON parser: a gateway request's body is the original request's, read raw.
   const decisions = deps.surface !== 'admin';
   const admin = deps.surface !== 'decisions';

@@ -21,6 +21,8 @@ import { ApiError, CODE, errors, FIELD_CODE, invalidInput, RateLimitedError } fr
 import type { Callers } from '../access/callers.ts';
 import { isId, quoted } from '../ids.ts';
 import { depthExceeds } from './limits.ts';
+import { UNMATCHED } from './observe.ts';
+import type { RequestObserver } from './observe.ts';
 import { isJsonObject } from '../json.ts';
 
 export interface DecisionApiOptions {
@@ -34,6 +36,7 @@ export interface DecisionApiOptions {
   callers: Callers;
   /** Where a question about a data path that defines nothing is logged, as OPA logs it; absent without decision logs. */
   decisionLog?: Pick<DecisionLogSink, 'recordUndefined'>;
+  observer: RequestObserver;
 }
 
 /** The data paths served, and how each turns a decision into the rule's value. */
@@ -46,6 +49,8 @@ export const PERMISSIONS_PATH = '/v1/permissions';
 /** The permissions call as an OPA data path: {"input": <permissions request>} -> {"result": <answer>}. */
 const PERMISSIONS_DOCUMENT = 'portkey/authz/permissions';
 const DATA_PREFIX = '/v1/data/';
+const DATA_ROUTE = '/v1/data/:path';
+const BATCH_ROUTE = '/v1/batch/data/:path';
 const BATCH_PREFIX = '/v1/batch/data/';
 const MAX_BATCH = 1000;
 const INPUT_REQUIRED = () =>
@@ -182,21 +187,32 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     return undefined;
   };
 
+  /** The route label of a path these APIs serve: one of a few constants, so counting allocates nothing. */
+  const template = (path: string): string => {
+    if (path.startsWith(DATA_PREFIX)) return DATA_ROUTE;
+    if (path.startsWith(BATCH_PREFIX)) return BATCH_ROUTE;
+    return path === '/v1/authorize' || path === PERMISSIONS_PATH || path === DECISION_REQUEST_SCHEMA_PATH || path === '/' ? path : UNMATCHED;
+  };
+
   // OPA numbers every HTTP request its server takes (req_id in the decision log), answered by it or not.
   let requests = 0;
+  const { observer } = options;
   return (req, res) => {
+    const started = performance.now();
     const reqId = ++requests;
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const handler = route(req.method ?? 'GET', path);
     if (!handler) return fallback(req, res);
+    const routeLabel = template(path);
     const fail = (error: unknown) => {
       if (!(error instanceof ApiError)) options.log.error({ err: error, method: req.method, path }, 'unhandled error');
       const apiError = error instanceof ApiError ? error : errors.internal();
       // A body refused unread is not drained: close the connection after the answer.
       if (apiError.code === 'request_too_large') res.setHeader('Connection', 'close');
-      send(res, apiError.status, apiError.toJSON(), error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined);
+      const bytes = send(res, apiError.status, apiError.toJSON(), error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined);
+      observer.answered(req, routeLabel, apiError.status, started, bytes);
     };
     if (decides(path)) {
       try {
@@ -210,7 +226,7 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     }
     readJson(req, options)
       .then((body) => handler(body, queryAt === -1 ? NO_QUERY : new URLSearchParams(url.slice(queryAt + 1)), askedBy(req, reqId)))
-      .then((reply) => send(res, reply.status, reply.body, reply.headers), fail);
+      .then((reply) => observer.answered(req, routeLabel, reply.status, started, send(res, reply.status, reply.body, reply.headers)), fail);
   };
 }
 
@@ -274,14 +290,17 @@ function mergeInput(common: unknown, own: unknown): unknown {
   return merged;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
-  if (res.headersSent) return;
+/** Writes the answer; its bytes (undefined when an answer had already been written). */
+function send(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): number | undefined {
+  if (res.headersSent) return undefined;
   const json = JSON.stringify(body);
   // Headers as one flat list: node:http takes it as is, without walking an object.
-  const list: Array<string | number> = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', Buffer.byteLength(json)];
+  const bytes = Buffer.byteLength(json);
+  const list: Array<string | number> = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', bytes];
   if (headers) for (const [name, value] of Object.entries(headers)) list.push(name, value);
   res.writeHead(status, list);
   res.end(json);
+  return bytes;
 }
 
 /** The request body as JSON, whatever its Content-Type (as OPA reads it); {} when empty. */

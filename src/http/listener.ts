@@ -6,11 +6,13 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config.ts';
+import { ConfigError, listenProblem } from '../config.ts';
 import { createLimitedServer, type ServerLimits } from './limits.ts';
 
 export interface ListenerOptions {
   name: string;
+  /** The setting that chose the port, as the user wrote it (PORT, ADMIN_PORT): a port in use names it. */
+  setting: string;
   host: string;
   port: number;
   /** Both set: HTTPS; both empty: HTTP. */
@@ -49,7 +51,7 @@ export async function listen(app: Parameters<typeof createLimitedServer>[0], opt
     throw new ConfigError(`${options.name} listener: ${options.certFile} and ${options.keyFile} are not a usable certificate and key (${(error as Error).message})`);
   }
   server.listen(options.port, options.host);
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', (error) => reject(listenProblem(error, options.setting, options.host, options.port))));
   const { port } = server.address() as AddressInfo;
 
   const reload = () => {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../config.ts';
+import { ConfigError, settingName } from '../config.ts';
 
 /** More is a typo, not a deployment: each worker holds a WASM instance and Redis connections. */
 export const MAX_WORKERS = 128;
@@ -23,7 +23,7 @@ export function workerCount(setting: string, cgroup: CgroupPaths = SYSTEM): numb
   if (value === 'auto') return usableCores(cgroup);
   const count = /^\d+$/.test(value) ? Number(value) : NaN;
   if (count >= 1 && count <= MAX_WORKERS) return count;
-  throw new ConfigError(`workers (WORKERS) must be a number from 1 to ${MAX_WORKERS} or auto, got ${JSON.stringify(setting)}`);
+  throw new ConfigError(`${settingName('workers')} must be a number from 1 to ${MAX_WORKERS} or auto, got ${JSON.stringify(setting)}`);
 }
 
 /** The cores this process may run on, as whole cores of its CPU quota. */

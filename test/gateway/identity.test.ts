@@ -194,14 +194,16 @@ describe('configuration is checked at start', () => {
   };
 
   test('bad identity kinds, key sources, algorithms and mappings', async () => {
-    await refused({ gatewayIdentity: 'cookies' }, /gatewayIdentity must be jwt or headers/);
-    await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwksUrl: 'http://x' }, /set only one of gatewayJwtSecret, gatewayJwksUrl/);
-    await refused({ gatewayJwtSecret: 'short' }, /at least 32 bytes/);
+    await refused({ gatewayIdentity: 'cookies' }, /GATEWAY_IDENTITY must be jwt or headers/);
+    await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwksUrl: 'http://x' }, /set only one of GATEWAY_JWT_SECRET, GATEWAY_JWKS_URL/);
+    await refused({ gatewayJwtSecret: 'short' }, /^GATEWAY_JWT_SECRET must be at least 32 bytes/);
+    // Set in the PORTCULLIS_CONFIG file, it is named by its key there.
+    await refused({ gatewayJwtSecret: 'short', fromFile: { path: 'portcullis.yaml', keys: ['gatewayJwtSecret'] } }, /^gatewayJwtSecret \(in portcullis\.yaml\) must be at least 32 bytes/);
     await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwtAlgorithms: 'none' }, /none cannot be used/);
-    await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwtAlgorithms: 'RS256' }, /RS256 cannot be used with gatewayJwtSecret/);
-    await refused({ gatewayJwksUrl: 'http://x', gatewayJwtAlgorithms: 'HS256' }, /HS256 cannot be used with gatewayJwksUrl/);
+    await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwtAlgorithms: 'RS256' }, /RS256 cannot be used with GATEWAY_JWT_SECRET/);
+    await refused({ gatewayJwksUrl: 'http://x', gatewayJwtAlgorithms: 'HS256' }, /HS256 cannot be used with GATEWAY_JWKS_URL/);
     await refused({ gatewayJwksUrl: 'not a url' }, /must be a URL/);
-    await refused({ gatewayJwksFile: '/nonexistent/jwks.json' }, /gatewayJwksFile/);
+    await refused({ gatewayJwksFile: '/nonexistent/jwks.json' }, /GATEWAY_JWKS_FILE/);
     await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwtClaims: 'role=x' }, /must be <field>=<claim>/);
   });
 

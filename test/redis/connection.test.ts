@@ -136,6 +136,6 @@ describe('acknowledged means replicated', () => {
 test('configuration: REDIS_URL or REDIS_CLUSTER_NODES, not both; nodes are host:port; replicas a number or auto', () => {
   assert.throws(() => loadConfig({ ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }), /not both/);
   assert.throws(() => loadConfig({ ADMIN_TOKEN, REDIS_CLUSTER_NODES: '127.0.0.1:7000,nope' }), /"nope" is not host:port/);
-  assert.throws(() => loadConfig({ ADMIN_TOKEN, REDIS_MIN_REPLICAS_ACK: 'some' }), /redisMinReplicasAck must be "auto" or a non-negative integer/);
+  assert.throws(() => loadConfig({ ADMIN_TOKEN, REDIS_MIN_REPLICAS_ACK: 'some' }), /REDIS_MIN_REPLICAS_ACK must be "auto" or a non-negative integer/);
   assert.equal(loadConfig({ ADMIN_TOKEN, REDIS_CLUSTER_NODES: 'a:7000, b:7001' }).redisClusterNodes, 'a:7000, b:7001');
 });

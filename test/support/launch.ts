@@ -25,6 +25,8 @@ export interface LaunchOptions {
   /** Beyond the log line, a path that must answer 2xx before the process counts as ready. */
   readyPath?: string;
   timeoutMs?: number;
+  /** Started from this working directory, as `node <repo>/bin/portcullis.mjs serve` (as a user runs it), instead of from the repository with tsx. */
+  cwd?: string;
 }
 
 /**
@@ -32,10 +34,10 @@ export interface LaunchOptions {
  * token, no settings file, no gRPC port); throws with its output when it exits or is not
  * ready in time, after killing it.
  */
-export async function launchSidecar(env: Record<string, string>, { readyPath, timeoutMs = 60_000 }: LaunchOptions = {}): Promise<SidecarProcess> {
+export async function launchSidecar(env: Record<string, string>, { readyPath, timeoutMs = 60_000, cwd }: LaunchOptions = {}): Promise<SidecarProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, cwd ? [resolve(ROOT, 'bin/portcullis.mjs'), 'serve'] : ['--import', 'tsx', 'src/main.ts'], {
+    cwd: cwd ?? ROOT,
     env: { PATH: process.env.PATH, PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'info', SETTINGS_FILE: '', ...env, LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

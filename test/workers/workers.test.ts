@@ -301,7 +301,7 @@ describe('WORKERS startup', () => {
   test('a WORKERS that is not a number or auto is named in one line', async () => {
     const { code, stderr } = await start({ WORKERS: 'many' });
     assert.equal(code, 1);
-    assert.equal(stderr, 'portcullis: cannot start: workers (WORKERS) must be a number from 1 to 128 or auto, got "many"\n');
+    assert.equal(stderr, 'portcullis: cannot start: WORKERS must be a number from 1 to 128 or auto, got "many"\n');
   });
 });
 
