@@ -179,6 +179,21 @@ describe('bad input to the gateway', () => {
     });
   }
 
+  // An upstream binder may read any of these as workspace_id: the decision would be on ws-1, the upstream's on ws-v.
+  const QUERY_LOOKALIKES = ['workspaceId=ws-v', 'WORKSPACE_ID=ws-v', 'workspace-id=ws-v', 'workspace_id%5B%5D=ws-v', 'workspace_id=ws-1&workspace_id%5B0%5D=ws-v', 'workspace%255Fid=ws-v'];
+  for (const query of QUERY_LOOKALIKES) {
+    test(`an owner's query look-alike of workspace_id (?${query}) next to the header: 403 ambiguous_workspace_id, no decision`, async () => {
+      const res = await raw(sidecar, 'POST', `/v1/mcp-servers?${query}`, { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
+      assert.equal(res.status, 403);
+      assert.equal(reasonOf(res), 'ambiguous_workspace_id');
+      assert.equal(res.headers.get('x-portcullis-decision-id'), null);
+    });
+  }
+  test('other query keys are not look-alikes: an owner with ?workspace_id=ws-1&api_key=k is allowed', async () => {
+    const res = await raw(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1&api_key=k', { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
+    assert.equal(res.status, 200);
+  });
+
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const tokenCases: [string, () => Promise<Record<string, string>>, string][] = [
     ['no token', async () => ({}), 'missing_token'],
