@@ -98,6 +98,8 @@ export const errors = {
   workspaceOwned: (workspaceId: string) => new ApiError(409, 'workspace_owned', `workspace ${JSON.stringify(workspaceId)} belongs to another organization`),
   /** A forward-auth header that the deployment's gateway does not set, so a client did (src/gateway/forwardauth.ts). */
   forgedOriginalRequest: (detail: string) => new ApiError(403, 'forged_original_request', `the original request is described by a header a client can set: ${detail}`),
+  /** /ext_authz asked in a form (Envoy path form, forward-auth header form) that FORWARD_AUTH_HEADERS does not accept (src/gateway/forwardauth.ts). */
+  extAuthzFormRefused: (detail: string) => new ApiError(403, 'ext_authz_form_refused', `this deployment does not accept the request in this form: ${detail}`),
   /** The original request's method or URI given twice (two headers, or a header and the request itself) in ways that disagree. */
   conflictingOriginalRequest: (detail: string) => new ApiError(403, 'conflicting_original_request', `the original request is described in two ways that disagree: ${detail}`),
   invalidPath: (detail: string) => new ApiError(400, 'invalid_path', `request path cannot be decoded: ${detail}`),
