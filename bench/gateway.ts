@@ -65,7 +65,7 @@ async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
 async function main(): Promise<void> {
   const [port, grpcPort] = [await freePort(), await freePort()];
   const sidecar = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), GATEWAY_JWT_SECRET: JWT_SECRET, LOG_LEVEL: 'warn', ADMIN_TOKEN: 'bench' },
+    env: { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), GATEWAY_JWT_SECRET: JWT_SECRET, LOG_LEVEL: 'warn', ADMIN_TOKEN: 'bench', FORWARD_AUTH_HEADERS: 'envoy' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {

@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   settings_stale: { area: 'decision', statuses: [503], meaning: 'The cached settings are older than the caller requires and Redis cannot be read; not decided from them.' },
   evaluation_failed: { area: 'decision', statuses: [500], meaning: 'The policy could not be evaluated; the decision is recorded as denied and its id returned.' },
   forged_original_request: { area: 'gateway', statuses: [403], meaning: 'A forward-auth header the deployment\'s gateway does not set was sent, so a client set it.' },
+  ext_authz_form_refused: { area: 'gateway', statuses: [403], meaning: '/ext_authz was asked in a form (Envoy path form or forward-auth header form) that FORWARD_AUTH_HEADERS does not accept for this deployment.' },
   conflicting_original_request: { area: 'gateway', statuses: [403], meaning: 'The original request\'s method or URI is given twice in ways that disagree.' },
   no_route: { area: 'gateway', statuses: [403], meaning: 'No route of the gateway table matches the method and path.' },
   ambiguous_org_id: { area: 'gateway', statuses: [403], meaning: 'The request names more than one organization.' },
@@ -174,6 +175,8 @@ export const errors = {
   workspaceOwned: (workspaceId: string) => new ApiError(409, CODE.workspace_owned, `workspace ${JSON.stringify(workspaceId)} belongs to another organization`),
   /** A forward-auth header that the deployment's gateway does not set, so a client did (src/gateway/forwardauth.ts). */
   forgedOriginalRequest: (detail: string) => new ApiError(403, CODE.forged_original_request, `the original request is described by a header a client can set: ${detail}`),
+  /** /ext_authz asked in a form (Envoy path form, forward-auth header form) that FORWARD_AUTH_HEADERS does not accept (src/gateway/forwardauth.ts). */
+  extAuthzFormRefused: (detail: string) => new ApiError(403, CODE.ext_authz_form_refused, `this deployment does not accept the request in this form: ${detail}`),
   /** The original request's method or URI given twice (two headers, or a header and the request itself) in ways that disagree. */
   conflictingOriginalRequest: (detail: string) => new ApiError(403, CODE.conflicting_original_request, `the original request is described in two ways that disagree: ${detail}`),
   invalidPath: (detail: string) => new ApiError(400, CODE.invalid_path, `request path cannot be decoded: ${detail}`),

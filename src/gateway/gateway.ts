@@ -16,6 +16,7 @@ import type { Tracing } from '../decision/tracing.ts';
 import type { HeaderLimits } from './headers.ts';
 import { parseForwardAuthHeaders, type ForwardAuthHeaders } from './forwardauth.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
+import { decodeSegment, fold } from './lookalike.ts';
 import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
 
 export type GatewayApi = Extract<DecisionApi, 'ext_authz_http' | 'ext_authz_grpc'>;
@@ -300,6 +301,13 @@ class Values {
         }
       }
       case 'query': {
+        // A key that is this one to another parser (workspaceId, WORKSPACE_ID, workspace-id,
+        // workspace_id[] or workspace_id[0] to a binder that reads brackets, a double
+        // encoding) could be the one an upstream reads: refused, as body keys are.
+        const lookAlikes = [...new URLSearchParams(this.query).keys()].filter((key) => key !== source.name && fold(decodeSegment(key).replace(/\[[^\]]*\]/g, '')) === fold(source.name));
+        if (lookAlikes.length > 0) {
+          throw refuse(`ambiguous_${what}`, `query parameter ${source.name} is also sent as ${lookAlikes.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
+        }
         const values = new URLSearchParams(this.query).getAll(source.name);
         // Frameworks disagree on a repeated parameter (the first, the last, a list): an
         // upstream could act on a value other than the one decided on.

@@ -156,6 +156,17 @@ export interface RedisStoreOptions {
   now?: () => number;
 }
 
+/** The shortest time between two reads of one organization's version by waiting snapshots. */
+const VERSION_POLL_MS = 25;
+
+interface VersionPoll {
+  /** Increasing: a poll numbered above the count when an asker asked left after it asked. */
+  number: number;
+  read: Promise<number>;
+  /** Settles VERSION_POLL_MS after the read did; until then no new read of this organization leaves. */
+  done: Promise<unknown>;
+}
+
 export class SettingsUnavailableError extends Error {
   override name = 'SettingsUnavailableError';
 }
@@ -175,6 +186,9 @@ export class RedisSettingsStore implements SettingsStore {
   private lastReported: boolean | undefined;
   private readonly inFlight = new Map<string, OrgInFlight>();
   private readonly ownerLookups = new Map<string, Promise<string | null>>();
+  /** Organization -> the read of its version that snapshots waiting for a version share (atLeast). */
+  private readonly versionPolls = new Map<string, VersionPoll>();
+  private versionPollCount = 0;
   /** The family names the cached snapshots were read with. */
   private cachedFamilies: readonly string[] | undefined;
 
@@ -259,15 +273,60 @@ export class RedisSettingsStore implements SettingsStore {
    * visible write is read again, until minVersionWaitMs has passed; never an older answer.
    * Redis unreachable is the ordinary error (the decision fails closed); cached entries do
    * not stand in for it, being older than asked.
+   *
+   * The waiting is shared per organization: every snapshot waiting for a version of it reads
+   * the organization's version through one read at a time (pollVersion), at most one every
+   * VERSION_POLL_MS, so that many requests or batch items asking for a version that never
+   * comes cost Redis a few reads per organization, not a few per request.
    */
   private async atLeast(orgId: string, workspaceId: string, minVersion: number): Promise<SettingsSnapshot> {
     const deadline = this.now() + (this.options.minVersionWaitMs ?? 0);
+    // Only a read that left after this was asked can show a write the asker has seen answered.
+    const asked = this.versionPollCount;
     for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
-      // Not fetchOnce: a read already on its way may have left before the write.
-      const snapshot = await this.fetch(orgId, workspaceId);
-      if (snapshot.version >= minVersion) return snapshot;
-      if (this.now() >= deadline) throw new SettingsStaleError(orgId, minVersion, snapshot.version);
+      const version = await this.pollVersion(orgId, asked);
+      if (version >= minVersion) {
+        // A shared read of the snapshot may have left before the write: then one of its own.
+        const shared = await this.fetchOnce(orgId, workspaceId);
+        const snapshot = shared.version >= minVersion ? shared : await this.fetch(orgId, workspaceId);
+        if (snapshot.version >= minVersion) return snapshot;
+      }
+      if (this.now() >= deadline) throw new SettingsStaleError(orgId, minVersion, version);
       await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /**
+   * The organization's version as Redis holds it, from a read numbered above `after` (one
+   * that left after the asker asked): the one on its way when there is one, else a new one
+   * once the previous has settled and VERSION_POLL_MS has passed since it left.
+   */
+  private async pollVersion(orgId: string, after: number): Promise<number> {
+    for (;;) {
+      const current = this.versionPolls.get(orgId);
+      if (current && current.number > after) return current.read;
+      if (current) {
+        await current.done;
+        continue;
+      }
+      this.requireConnection();
+      const number = ++this.versionPollCount;
+      const read = this.redis.hget(keyOf(orgId), 'version').then((version) => Number(version ?? 0));
+      const poll: VersionPoll = {
+        number,
+        read,
+        done: read
+          .then(
+            () => undefined,
+            () => undefined,
+          )
+          .then(() => new Promise<void>((resolve) => setTimeout(resolve, VERSION_POLL_MS)))
+          .finally(() => {
+            if (this.versionPolls.get(orgId) === poll) this.versionPolls.delete(orgId);
+          }),
+      };
+      this.versionPolls.set(orgId, poll);
+      return read;
     }
   }
 

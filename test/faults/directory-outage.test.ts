@@ -38,6 +38,7 @@ before(async () => {
   probe.on('error', () => undefined);
   sidecar = await testSidecar({
     redisUrl: redis.url,
+    forwardAuthHeaders: 'envoy',
     gatewayJwtSecret: JWT_SECRET,
     redisCommandTimeoutMs: 200,
     redisReconnectMaxMs: 200,

@@ -78,7 +78,7 @@ export async function tokenPool(seed: number): Promise<PoolToken[]> {
 }
 
 export async function startTarget(name: string, identity: 'headers' | 'jwt', overrides: Partial<Config>, tokens: PoolToken[]): Promise<Target> {
-  const sidecar = await testSidecar({ gatewayIdentity: identity, ...(identity === 'jwt' ? { gatewayJwtSecret: JWT_SECRET } : {}), bundleWatch: false, ...overrides });
+  const sidecar = await testSidecar({ gatewayIdentity: identity, ...(identity === 'jwt' ? { gatewayJwtSecret: JWT_SECRET } : {}), bundleWatch: false, forwardAuthHeaders: 'envoy,original', ...overrides });
   const server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const grpcPort = await sidecar.grpc.listen('127.0.0.1', 0);

@@ -32,7 +32,7 @@ const reasonOf = (res: Response) => res.headers.get('x-portcullis-reason');
 
 describe('default routes for the rest of the Security tab', () => {
   let sidecar: RunningSidecar;
-  before(async () => (sidecar = await listeningSidecar()));
+  before(async () => (sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy' })));
   after(() => sidecar.close());
 
   test('prompts: members may not create one by default; once membersWritePrompts is on they may, and the record names prompt and the setting', async () => {

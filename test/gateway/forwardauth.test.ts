@@ -21,10 +21,13 @@ function refused(run: () => unknown, status: number, code: string, message?: Reg
 }
 
 describe('FORWARD_AUTH_HEADERS', () => {
-  test('original and forwarded are the values; anything else stops the start with the variable named', () => {
+  test('original, forwarded, envoy and envoy with one family are the values; anything else stops the start with the variable named', () => {
     assert.equal(parseForwardAuthHeaders('original'), 'original');
     assert.equal(parseForwardAuthHeaders('forwarded'), 'forwarded');
-    for (const bad of ['', 'Forwarded', 'x-forwarded', 'both']) assert.throws(() => parseForwardAuthHeaders(bad), (e: unknown) => e instanceof ConfigError && /FORWARD_AUTH_HEADERS/.test(e.message));
+    assert.equal(parseForwardAuthHeaders('envoy'), 'envoy');
+    assert.equal(parseForwardAuthHeaders('original, envoy'), 'envoy,original');
+    assert.equal(parseForwardAuthHeaders('envoy,forwarded'), 'envoy,forwarded');
+    for (const bad of ['', 'Forwarded', 'x-forwarded', 'both', 'original,forwarded', 'envoy,envoy', 'envoy,original,forwarded']) assert.throws(() => parseForwardAuthHeaders(bad), (e: unknown) => e instanceof ConfigError && /FORWARD_AUTH_HEADERS/.test(e.message));
   });
 });
 
@@ -85,30 +88,36 @@ describe('the forward-auth form (/ext_authz, the original request in headers)', 
 });
 
 describe('the Envoy path form (/ext_authz/<original path>)', () => {
-  test('the request is the original: its own method and path, with no forward-auth header', () => {
-    for (const family of ['original', 'forwarded'] as const) {
-      assert.deepEqual(line(family, 'POST', '/v1/mcp-servers?x=1', []), { method: 'POST', path: '/v1/mcp-servers?x=1', pathForm: true });
+  test('the header modes refuse it, whatever the method: nginx or Caddy pointed at it asks with GET for a write', () => {
+    for (const mode of ['original', 'forwarded'] as const) {
+      refused(() => line(mode, 'GET', '/v1/mcp-servers', []), 403, 'ext_authz_form_refused', /FORWARD_AUTH_HEADERS=/);
+      refused(() => line(mode, 'POST', '/v1/mcp-servers?x=1', []), 403, 'ext_authz_form_refused');
     }
   });
 
-  test('a GET whose forward-auth method header says otherwise is refused: the write Caddy asks about with GET is never decided as a read', () => {
-    refused(() => line('forwarded', 'GET', '/v1/mcp-servers', [['X-Forwarded-Method', 'POST'], ['X-Forwarded-Uri', '/v1/mcp-servers']]), 403, 'conflicting_original_request', /GET.*"POST"/);
-    refused(() => line('original', 'POST', '/v1/mcp-servers', [['X-Original-Method', 'GET']]), 403, 'conflicting_original_request');
+  test('envoy refuses the header form', () => {
+    refused(() => line('envoy', 'GET', '', [['X-Original-Method', 'POST'], ['X-Original-URI', '/v1/mcp-servers']]), 403, 'ext_authz_form_refused', /FORWARD_AUTH_HEADERS=envoy/);
+    refused(() => line('envoy', 'GET', '?x=1', []), 403, 'ext_authz_form_refused');
   });
 
-  test('a URI header naming another path than the one after /ext_authz is refused; one naming the same request is accepted', () => {
-    refused(() => line('forwarded', 'GET', '/v1/mcp-servers', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/v1/integrations']]), 403, 'conflicting_original_request', /\/v1\/integrations/);
-    // Caddy decodes the path it appends ({uri} rewrite) but sends X-Forwarded-Uri as received.
-    refused(() => line('forwarded', 'GET', '/v1/mcp-servers', [['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/v1/mcp%2Dservers']]), 403, 'conflicting_original_request');
-    assert.deepEqual(line('forwarded', 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['X-Forwarded-Method', 'get'], ['X-Forwarded-Uri', '/v1/mcp-servers?workspace_id=ws-1']]), {
-      method: 'GET',
-      path: '/v1/mcp-servers?workspace_id=ws-1',
-      pathForm: true,
-    });
+  test('in the modes with envoy the request is the original: its own method and path', () => {
+    for (const mode of ['envoy', 'envoy,original', 'envoy,forwarded'] as const) {
+      assert.deepEqual(line(mode, 'POST', '/v1/mcp-servers?x=1', []), { method: 'POST', path: '/v1/mcp-servers?x=1', pathForm: true });
+      assert.deepEqual(line(mode, 'GET', '/v1/mcp-servers', [['X-Forwarded-Proto', 'https']]), { method: 'GET', path: '/v1/mcp-servers', pathForm: true });
+    }
   });
 
-  test("the other family's method or URI header is refused here too", () => {
-    refused(() => line('original', 'POST', '/v1/mcp-servers', [['X-Forwarded-Method', 'POST']]), 403, 'forged_original_request');
-    refused(() => line('forwarded', 'POST', '/v1/mcp-servers', [['X-Original-URI', '/v1/mcp-servers']]), 403, 'forged_original_request');
+  test('a GET or HEAD carrying X-Original-* or X-Forwarded-Method/-Uri is refused in every mode with envoy, even when they agree', () => {
+    for (const mode of ['envoy', 'envoy,original', 'envoy,forwarded'] as const) {
+      for (const sign of [['X-Original-Method', 'GET'], ['x-original-uri', '/v1/mcp-servers'], ['X-Original-Host', 'a'], ['X-Forwarded-Method', 'POST'], ['X-FORWARDED-URI', '/v1/mcp-servers']] as [string, string][]) {
+        for (const method of ['GET', 'head']) refused(() => line(mode, method, '/v1/mcp-servers', [sign]), 403, 'ext_authz_form_refused', /forward-auth gateway/);
+      }
+    }
+  });
+
+  test('with a header family, a write in the path form is held to that family as before', () => {
+    refused(() => line('envoy,original', 'POST', '/v1/mcp-servers', [['X-Original-Method', 'GET']]), 403, 'conflicting_original_request');
+    refused(() => line('envoy,forwarded', 'PUT', '/v1/mcp-servers', [['X-Forwarded-Uri', '/v1/integrations']]), 403, 'conflicting_original_request');
+    refused(() => line('envoy,original', 'POST', '/v1/mcp-servers', [['X-Forwarded-Method', 'POST']]), 403, 'forged_original_request');
   });
 });

@@ -143,6 +143,21 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
     assert.equal(results[0]!.headers['www-authenticate'], 'Bearer');
     assert.match(JSON.parse(results[1]!.body).message, /expired/);
   });
+
+  test("query look-alikes of workspace_id next to the header (an owner's POST): denied 403 ambiguous_workspace_id before any decision", async () => {
+    const owner = `Bearer ${await signToken(PRINCIPALS.owner)}`;
+    const queries = ['workspaceId=ws-v', 'WORKSPACE_ID=ws-v', 'workspace-id=ws-v', 'workspace_id%5B%5D=ws-v', 'workspace_id=ws-1&workspace_id%5B0%5D=ws-v'];
+    const results = await check(
+      port,
+      queries.map((query) => ({ name: query, method: 'POST', path: `/v1/mcp-servers?${query}`, headers: { authorization: owner, 'x-portkey-workspace-id': 'ws-1' } })),
+    );
+    for (const result of results) {
+      assert.equal(result.kind, 'denied', result.name);
+      assert.equal(result.httpStatus, 403, result.name);
+      assert.equal(result.headers['x-portcullis-reason'], 'ambiguous_workspace_id', result.name);
+      assert.equal(result.headers['x-portcullis-decision-id'], undefined, result.name);
+    }
+  });
 });
 
 test('dry run over gRPC: OkHttpResponse, and the real outcome in headers and metadata', async () => {

@@ -51,7 +51,7 @@ function raw(sidecar: RunningSidecar, method: string, path: string, headers: Rec
 
 describe('Envoy HTTP ext_authz and nginx auth_request', () => {
   let sidecar: RunningSidecar;
-  before(async () => (sidecar = await listeningSidecar()));
+  before(async () => (sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original' })));
   after(() => sidecar.close());
 
   test('a manager may create an MCP server while the org allows it: 200 with the decision id and principal for the upstream', async () => {
@@ -151,7 +151,7 @@ describe('Envoy HTTP ext_authz and nginx auth_request', () => {
 
 describe('bad input to the gateway', () => {
   let sidecar: RunningSidecar;
-  before(async () => (sidecar = await listeningSidecar()));
+  before(async () => (sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original' })));
   after(() => sidecar.close());
   const manager = () => ({ authorization: `Bearer ${tokens.manager}` });
 
@@ -178,6 +178,21 @@ describe('bad input to the gateway', () => {
       assert.equal(res.headers.get('x-portcullis-decision-id'), null, 'no decision was made');
     });
   }
+
+  // An upstream binder may read any of these as workspace_id: the decision would be on ws-1, the upstream's on ws-v.
+  const QUERY_LOOKALIKES = ['workspaceId=ws-v', 'WORKSPACE_ID=ws-v', 'workspace-id=ws-v', 'workspace_id%5B%5D=ws-v', 'workspace_id=ws-1&workspace_id%5B0%5D=ws-v', 'workspace%255Fid=ws-v'];
+  for (const query of QUERY_LOOKALIKES) {
+    test(`an owner's query look-alike of workspace_id (?${query}) next to the header: 403 ambiguous_workspace_id, no decision`, async () => {
+      const res = await raw(sidecar, 'POST', `/v1/mcp-servers?${query}`, { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
+      assert.equal(res.status, 403);
+      assert.equal(reasonOf(res), 'ambiguous_workspace_id');
+      assert.equal(res.headers.get('x-portcullis-decision-id'), null);
+    });
+  }
+  test('other query keys are not look-alikes: an owner with ?workspace_id=ws-1&api_key=k is allowed', async () => {
+    const res = await raw(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1&api_key=k', { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
+    assert.equal(res.status, 200);
+  });
 
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const tokenCases: [string, () => Promise<Record<string, string>>, string][] = [
@@ -228,7 +243,7 @@ describe('bad input to the gateway', () => {
 
 describe('modes', () => {
   test('dry run: the real decision is made and audited as a dry run, and the request allowed', async () => {
-    const sidecar = await listeningSidecar({ gatewayDryRun: true });
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original', gatewayDryRun: true });
     try {
       await setMcpServers(sidecar, false);
       const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', { authorization: `Bearer ${tokens.manager}`, 'x-portkey-workspace-id': 'ws-1' });
@@ -250,7 +265,7 @@ describe('modes', () => {
   });
 
   test('gatewayPassUnmatched lets unknown routes through, saying so; known routes are still decided', async () => {
-    const sidecar = await listeningSidecar({ gatewayPassUnmatched: true });
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original', gatewayPassUnmatched: true });
     try {
       const res = await envoy(sidecar, 'GET', '/v1/health');
       assert.equal(res.status, 200);
@@ -263,7 +278,7 @@ describe('modes', () => {
   });
 
   test('trusted headers: the principal from x-portkey-* headers; its org is the resource org', async () => {
-    const sidecar = await listeningSidecar({ gatewayIdentity: 'headers', gatewayJwtSecret: '' });
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original', gatewayIdentity: 'headers', gatewayJwtSecret: '' });
     try {
       await setMcpServers(sidecar, false);
       const headers = { 'x-portkey-user-id': 'u-9', 'x-portkey-org-id': 'org-1', 'x-portkey-org-role': 'member', 'x-portkey-workspace-id': 'ws-1' };
@@ -279,7 +294,7 @@ describe('modes', () => {
   });
 
   test('trusted headers sent twice (a client copy appended to the gateway one) are refused, not merged', async () => {
-    const sidecar = await listeningSidecar({ gatewayIdentity: 'headers', gatewayJwtSecret: '' });
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original', gatewayIdentity: 'headers', gatewayJwtSecret: '' });
     try {
       const { hostname, port } = new URL(sidecar.url);
       const status = await new Promise<number>((resolve, reject) => {
@@ -301,7 +316,7 @@ describe('modes', () => {
   });
 
   test('a principal id that is not printable ASCII is percent-encoded in the header, not a 500', async () => {
-    const sidecar = await listeningSidecar();
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original' });
     try {
       const token = await signToken({ ...PRINCIPALS.owner, sub: '用户-1' });
       const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', { authorization: `Bearer ${token}`, 'x-portkey-workspace-id': 'ws-1' });
@@ -313,7 +328,7 @@ describe('modes', () => {
   });
 
   test('jwt mode without a key: every request is 401 jwt_not_configured', async () => {
-    const sidecar = await listeningSidecar({ gatewayJwtSecret: '' });
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original', gatewayJwtSecret: '' });
     try {
       const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
       assert.equal(res.status, 401);

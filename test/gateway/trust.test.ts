@@ -18,7 +18,8 @@ before(async () => {
 });
 
 async function withSidecar(overrides: Parameters<typeof listeningSidecar>[0], run: (sidecar: RunningSidecar, client: CheckClient) => Promise<void>): Promise<void> {
-  const sidecar = await listeningSidecar(overrides);
+  // Both the Envoy path form and nginx's header form are exercised here.
+  const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy,original', ...overrides });
   const client = grpcClient(await sidecar.sidecar.grpc.listen('127.0.0.1', 0));
   try {
     await run(sidecar, client);
@@ -396,17 +397,48 @@ describe('forward-auth headers: one family per deployment, no second description
     }
   });
 
-  test('the Envoy path form asked with GET for a write (Caddy `uri /ext_authz{uri}`) is refused, never decided as a read; a real GET is decided', async () => {
+  test('the header modes refuse the Envoy path form (nginx or Caddy pointed at /ext_authz$request_uri asks with GET for a write): ext_authz_form_refused, never decided as a read', async () => {
     for (const family of ['forwarded', 'original'] as const) {
       const sidecar = await listeningSidecar({ forwardAuthHeaders: family });
       const [methodHeader, uriHeader] = family === 'forwarded' ? ['X-Forwarded-Method', 'X-Forwarded-Uri'] : ['X-Original-Method', 'X-Original-URI'];
       try {
-        const write = await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], [methodHeader, 'POST'], [uriHeader, '/v1/mcp-servers?workspace_id=ws-1']]);
-        refusedBeforeTheDecision(write, 'conflicting_original_request');
-        const read = await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], [methodHeader, 'GET'], [uriHeader, '/v1/mcp-servers?workspace_id=ws-1']]);
-        assert.deepEqual([read.status, read.reason], [200, 'workspace_read'], family);
+        // What nginx sends for a member's POST: a GET, no method header at all.
+        refusedBeforeTheDecision(await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]), 'ext_authz_form_refused');
+        refusedBeforeTheDecision(await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], [methodHeader, 'POST'], [uriHeader, '/v1/mcp-servers?workspace_id=ws-1']]), 'ext_authz_form_refused');
+        refusedBeforeTheDecision(await envoy(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.owner]]), 'ext_authz_form_refused');
+      } finally {
+        await sidecar.close();
+      }
+    }
+  });
+
+  test('envoy refuses the header form; a real Envoy GET and POST are decided as themselves', async () => {
+    const sidecar = await listeningSidecar({ forwardAuthHeaders: 'envoy' });
+    try {
+      refusedBeforeTheDecision(await nginx(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.owner]]), 'ext_authz_form_refused');
+      const read = await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+      assert.deepEqual([read.status, read.reason], [200, 'workspace_read']);
+      const write = await envoy(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+      assert.deepEqual([write.status, write.reason], [403, 'read_only_role']);
+    } finally {
+      await sidecar.close();
+    }
+  });
+
+  test('envoy with a header family: a path-form GET or HEAD carrying X-Original-* or X-Forwarded-Method/-Uri is ext_authz_form_refused; without them it is decided', async () => {
+    for (const mode of ['envoy,original', 'envoy,forwarded'] as const) {
+      const sidecar = await listeningSidecar({ forwardAuthHeaders: mode });
+      try {
+        for (const method of ['GET', 'HEAD']) {
+          for (const sign of [['X-Original-Method', 'POST'], ['x-original-uri', '/v1/mcp-servers'], ['X-Original-Host', 'api.example'], ['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/v1/mcp-servers?workspace_id=ws-1']] as [string, string][]) {
+            const answer = await envoy(sidecar, method, '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member], sign]);
+            assert.deepEqual([answer.status, answer.reason, answer.decisionId], [403, 'ext_authz_form_refused', null], `${mode} ${method} ${sign[0]}`);
+          }
+        }
+        const read = await envoy(sidecar, 'GET', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
+        assert.deepEqual([read.status, read.reason], [200, 'workspace_read'], mode);
         const envoyWrite = await envoy(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1', [['authorization', tokens.member]]);
-        assert.deepEqual([envoyWrite.status, envoyWrite.reason], [403, 'read_only_role'], family);
+        assert.deepEqual([envoyWrite.status, envoyWrite.reason], [403, 'read_only_role'], mode);
       } finally {
         await sidecar.close();
       }
@@ -435,6 +467,6 @@ describe('forward-auth headers: one family per deployment, no second description
   });
 
   test('FORWARD_AUTH_HEADERS with another value stops the sidecar from starting, naming the variable', async () => {
-    await assert.rejects(listeningSidecar({ forwardAuthHeaders: 'x-forwarded' }), /FORWARD_AUTH_HEADERS/);
+    for (const bad of ['x-forwarded', 'original,forwarded', 'envoy,envoy', '']) await assert.rejects(listeningSidecar({ forwardAuthHeaders: bad }), /FORWARD_AUTH_HEADERS/);
   });
 });

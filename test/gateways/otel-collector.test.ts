@@ -79,6 +79,7 @@ for (const protocol of ['grpc', 'http/protobuf', 'http/json'] as const) {
   test(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: a decision and a refusal reach the collector in the caller's trace, with the resource the environment names`, async () => {
     const endpoint = protocol === 'grpc' ? `http://127.0.0.1:${grpcPort}` : `http://127.0.0.1:${httpPort}`;
     const sidecar = await launchSidecar({
+      FORWARD_AUTH_HEADERS: 'envoy',
       OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
       OTEL_SERVICE_NAME: 'portcullis-collector-test',

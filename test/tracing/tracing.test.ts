@@ -40,6 +40,7 @@ before(async () => {
   await otlp.start();
   await logs.start();
   sidecar = await listeningSidecar({
+    forwardAuthHeaders: 'envoy',
     otelExporterOtlpEndpoint: otlp.url,
     // This receiver reads OTLP/JSON; the protobuf and gRPC exporters are tested against a real collector (test/gateways).
     otelExporterOtlpProtocol: 'http/json',
