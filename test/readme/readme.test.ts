@@ -53,7 +53,7 @@ describe('the harness', () => {
   });
 
   test('the README and docs have the walkthroughs, each checking output', () => {
-    assert.deepEqual(walkthroughs.map((w) => w.name), ['api', 'nginx']);
+    assert.deepEqual(walkthroughs.map((w) => w.name), ['api', 'deployment', 'nginx']);
     for (const w of walkthroughs) assert.ok(w.segments.filter((s) => s.expect.length > 0).length >= 3, w.name);
   });
 });
