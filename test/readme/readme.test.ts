@@ -34,7 +34,7 @@ describe('the harness', () => {
 
   test('a wrong expectation and a failing command are reported; background jobs are stopped', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'portcullis-readme-harness-'));
-    const ports: Ports = { sidecar: 1, nginx: 2, upstream: 3, redis: 4 };
+    const ports: Ports = { sidecar: 1, nginx: 2, upstream: 3, redis: 4, admin: 5 };
     try {
       const [walk] = parseWalkthroughs(
         '<!-- walkthrough: t -->\n```sh\nsleep 300 &\necho $! > job.pid\necho "port 8181"\n# port 1\necho right\n# wrong\nfalse\necho never\n# never\n```\n',
@@ -53,7 +53,7 @@ describe('the harness', () => {
   });
 
   test('the README and docs have the walkthroughs, each checking output', () => {
-    assert.deepEqual(walkthroughs.map((w) => w.name), ['api', 'nginx']);
+    assert.deepEqual(walkthroughs.map((w) => w.name), ['api', 'deployment', 'nginx']);
     for (const w of walkthroughs) assert.ok(w.segments.filter((s) => s.expect.length > 0).length >= 3, w.name);
   });
 });
@@ -67,7 +67,7 @@ describe('README walkthroughs', () => {
 
   for (const walkthrough of walkthroughs) {
     test(walkthrough.name, { timeout: 300_000 }, async () => {
-      const ports: Ports = { sidecar: await freePort(), nginx: await freePort(), upstream: await freePort(), redis: redis.port };
+      const ports: Ports = { sidecar: await freePort(), nginx: await freePort(), upstream: await freePort(), redis: redis.port, admin: await freePort() };
       const dir = await scratchCheckout(process.cwd(), ports);
       try {
         const result = await runWalkthrough(walkthrough, { cwd: dir, ports, timeoutMs: 240_000 });

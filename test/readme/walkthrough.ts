@@ -11,6 +11,7 @@
 //   A comment after a blank line, or at the top of a block, is prose.
 // - `make run` is run as the command it stands for (`node --import tsx src/main.ts`) with its
 //   log in .cache/sidecar.log; PORT is the free port that replaced 8181; GRPC_PORT=0.
+// - 8000, 8080, 6379 and 8182 (an ADMIN_PORT) become free ports too; dist/ starts absent.
 // - The whole shell is its own process group, killed at the end with everything it started.
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -75,6 +76,8 @@ export interface Ports {
   nginx: number;
   upstream: number;
   redis: number;
+  /** What 8182 (an ADMIN_PORT) becomes. */
+  admin: number;
 }
 
 /** The README's ports, as a reader's machine has them, to this run's free ones. */
@@ -83,18 +86,20 @@ function withPorts(text: string, ports: Ports): string {
     .replace(/\b8181\b/g, String(ports.sidecar))
     .replace(/\b8000\b/g, String(ports.nginx))
     .replace(/\b8080\b/g, String(ports.upstream))
-    .replace(/\b6379\b/g, String(ports.redis));
+    .replace(/\b6379\b/g, String(ports.redis))
+    .replace(/\b8182\b/g, String(ports.admin));
 }
 
 /**
  * A scratch checkout: the repository's files linked, except what a walkthrough writes
  * (.cache, with the shared opa binary linked in; policies, which `cd policies && ../.cache`
- * leaves through; examples, whose nginx.conf gets this run's ports).
+ * leaves through; examples, whose nginx.conf gets this run's ports; dist, which
+ * `npm run build` writes, absent until it does).
  */
 export async function scratchCheckout(repo: string, ports: Ports): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-readme-'));
   for (const entry of await readdir(repo)) {
-    if (['.cache', '.git', 'policies', 'examples'].includes(entry)) continue;
+    if (['.cache', '.git', 'policies', 'examples', 'dist'].includes(entry)) continue;
     await symlink(join(repo, entry), join(dir, entry));
   }
   await mkdir(join(dir, '.cache'));
