@@ -306,7 +306,7 @@ class Values {
         // encoding) could be the one an upstream reads: refused, as body keys are.
         const lookAlikes = [...new URLSearchParams(this.query).keys()].filter((key) => key !== source.name && fold(decodeSegment(key).replace(/\[[^\]]*\]/g, '')) === fold(source.name));
         if (lookAlikes.length > 0) {
-          throw refuse(`ambiguous_${what}`, `query parameter ${source.name} is also sent as ${lookAlikes.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
+          throw refuse(AMBIGUOUS[what], `query parameter ${source.name} is also sent as ${lookAlikes.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
         }
         const values = new URLSearchParams(this.query).getAll(source.name);
         // Frameworks disagree on a repeated parameter (the first, the last, a list): an
