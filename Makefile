@@ -40,7 +40,9 @@ CANDIDATE ?= .cache/candidate.tar.gz
 # The chart's test runs in chart-check (it needs the helm tools); the image's in image-test (buildah, minutes).
 TESTS ?= $(shell find test -name '*.test.ts' ! -path test/deploy/chart.test.ts ! -path test/deploy/image.test.ts -not -path 'test/gateways/*' | LC_ALL=C sort)
 # Tests against third-party gateways and collectors, whose builds take long: not in `make test`.
-GATEWAY_TESTS ?= $(shell find test/gateways -name '*.test.ts' | LC_ALL=C sort)
+# Every real third-party gateway in one run: the Collector and Traefik (built here only), with
+# the Caddy and nginx end-to-end tests that make test runs as well.
+GATEWAY_TESTS ?= $(shell find test/gateways -name '*.test.ts' | LC_ALL=C sort) test/gateway/caddy.test.ts test/gateway/nginx.test.ts test/gateway/nginx-path-form.test.ts
 NODE_TEST := node --import tsx --test --test-concurrency=1
 # The full tier: each file in its own process with a time limit (a hang fails naming the file),
 # TEST_JOBS files at a time; every test takes free ports and its own servers.
@@ -149,8 +151,8 @@ unit-test: $(NODE_MODULES) $(OPA) $(CADDY) ## Node tests (unit, integration with
 test-fast: $(NODE_MODULES) ## The in-process tests only (no Redis, nginx, opa or browser), concurrently: a minute
 	node --import tsx --test --test-concurrency=4 --test-timeout=120000 $(FAST_TESTS)
 
-test-gateways: $(NODE_MODULES) $(OPA) $(OTELCOL) $(TRAEFIK) ## Against real third-party programs: an OpenTelemetry Collector (OTLP over HTTP and gRPC), Traefik ForwardAuth (first build ~20-40 min)
-	OPA_BIN=$(OPA) OTELCOL_BIN=$(OTELCOL) TRAEFIK_BIN=$(TRAEFIK) $(NODE_TEST) $(GATEWAY_TESTS)
+test-gateways: $(NODE_MODULES) $(OPA) $(CADDY) $(OTELCOL) $(TRAEFIK) ## Against every real third-party program: an OpenTelemetry Collector (OTLP over HTTP and gRPC), Traefik, Caddy and nginx (first Traefik build ~20-40 min)
+	OPA_BIN=$(OPA) CADDY_BIN=$(CADDY) OTELCOL_BIN=$(OTELCOL) TRAEFIK_BIN=$(TRAEFIK) $(NODE_TEST) $(GATEWAY_TESTS)
 
 otelcol: $(OTELCOL) ## Build the test Collector (otlp receiver; otlphttp and debug exporters) with ocb v0.165.0
 
