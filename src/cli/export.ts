@@ -8,16 +8,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 import { loadConfig } from '../config.ts';
-import { readBundleFile } from '../engine/bundle.ts';
-import { PolicyEngine } from '../engine/engine.ts';
 import type { Families, Family } from '../engine/families.ts';
 import { describeRedis } from '../redis/connection.ts';
 import { RedisSettingsStore } from '../settings/redis.ts';
 import type { FamilyDocument, SettingValues } from '../settings/types.ts';
 import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
-import { DEFAULT_BUNDLE } from './audit.ts';
 import type { Env, Io } from './io.ts';
-import { redisOf, storedWorkspaces } from './settings.ts';
+import { bundleFamilies, redisOf, storedWorkspaces } from './settings.ts';
 import { UsageError } from './time.ts';
 
 const HEADER = '# Settings as code, written by `portcullis settings export`; `portcullis settings import FILE` takes it back.\n';
@@ -38,13 +35,7 @@ export async function settingsExport(args: string[], env: Env, io: Io): Promise<
   const fromRedis = values.redis !== undefined || values['redis-cluster'] !== undefined;
   if (fromRedis && values['settings-file'] !== undefined)
     throw new UsageError("--settings-file (the in-memory store's file) or --redis/--redis-cluster, not both");
-  const bundle = values.bundle ?? env.BUNDLE_PATH ?? DEFAULT_BUNDLE;
-  let families: Families;
-  try {
-    families = (await PolicyEngine.load(await readBundleFile(bundle))).families;
-  } catch (error) {
-    throw new Error(`the families come from the policy bundle ${bundle} (--bundle or BUNDLE_PATH): ${(error as Error).message}`);
-  }
+  const families = await bundleFamilies(values.bundle, env);
   // As the sidecar chooses its store: Redis when one is named, else the settings file.
   const redisNamed = fromRedis || (values['settings-file'] === undefined && Boolean(env.REDIS_URL || env.REDIS_CLUSTER_NODES));
   const document = redisNamed ? await readRedis(values, env, families) : await readSettingsFile(values['settings-file'] ?? settingsFileOf(env), families);

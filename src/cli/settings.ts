@@ -65,13 +65,7 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
   const { redis, minReplicasAck, waitTimeoutMs } = redisOf(values, env);
   const file = positionals[0]!;
-  const bundle = values.bundle ?? env.BUNDLE_PATH ?? DEFAULT_BUNDLE;
-  let families: Families;
-  try {
-    families = (await PolicyEngine.load(await readBundleFile(bundle))).families;
-  } catch (error) {
-    throw new Error(`the families come from the policy bundle ${bundle} (--bundle or BUNDLE_PATH): ${(error as Error).message}`);
-  }
+  const families = await bundleFamilies(values.bundle, env);
   let document: SettingsDocument;
   try {
     document = parseSettingsDocument(loadYaml(await readFile(file, 'utf8')), families);
@@ -313,3 +307,12 @@ async function refuseForeignWorkspaces(document: SettingsDocument, store: RedisS
   if (problems.length > 0) throw new Error(`nothing was imported:\n  ${problems.join('\n  ')}`);
 }
 
+/** The families of the policy bundle a settings command works with: --bundle, BUNDLE_PATH or the packaged one. */
+export async function bundleFamilies(option: string | undefined, env: Env): Promise<Families> {
+  const bundle = option ?? env.BUNDLE_PATH ?? DEFAULT_BUNDLE;
+  try {
+    return (await PolicyEngine.load(await readBundleFile(bundle))).families;
+  } catch (error) {
+    throw new Error(`the families come from the policy bundle ${bundle} (--bundle or BUNDLE_PATH): ${(error as Error).message}`);
+  }
+}

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN } from '../support/sidecar.ts';
-import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen } from './support.ts';
+import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen, setMcpServers } from './support.ts';
 
 const CADDY = process.env.CADDY_BIN ?? '.cache/bin/caddy';
 
@@ -81,15 +80,6 @@ after(async () => {
 
 beforeEach(() => void upstream?.seen.splice(0));
 
-async function setMcpServers(value: boolean): Promise<void> {
-  const res = await fetch(`${sidecar.url}/v1/orgs/org-1/settings/integration-access`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    body: JSON.stringify({ managersWriteMcpServers: value }),
-  });
-  assert.equal(res.status, 200);
-}
-
 function send(at: string, method: string, path: string, who: string | undefined, extra: Record<string, string> = {}): Promise<Response> {
   return fetch(`${at}${path}`, {
     method,
@@ -111,7 +101,7 @@ async function assertRefused(res: Response, reason: string, what: string): Promi
 
 describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> upstream', () => {
   test('allowed: the write reaches the upstream with the decision id and principal Caddy copied from the answer', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     const res = await send(base, 'POST', '/v1/mcp-servers', 'manager');
     assert.equal(res.status, 201);
     assert.equal(seen.length, 1);
@@ -125,7 +115,7 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
   });
 
   test('denied: 403 with the AB03 body, the reason and decision id as Portcullis answered, and the upstream never sees it', async () => {
-    await setMcpServers(false);
+    await setMcpServers(sidecar.url, false);
     const res = await send(base, 'POST', '/v1/mcp-servers', 'manager');
     assert.equal(res.headers.get('x-portcullis-reason'), 'manager_write_disabled');
     const decision = await recorded(res);
@@ -146,7 +136,7 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
   });
 
   test('the client adds X-Original-Method: GET and X-Original-URI naming a read to a POST or DELETE: forged_original_request, even for the owner', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     const spoofs: Record<string, string>[] = [
       { 'X-Original-Method': 'GET', 'X-Original-URI': '/v1/mcp-servers?workspace_id=ws-1' },
       { 'x-original-method': 'GET' },
@@ -163,7 +153,7 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
   });
 
   test("the client sends X-Forwarded-Method/-Uri/-Host/-Proto: Caddy asks with its own, so the write is decided as the write, and the upstream gets none of the client's", async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     const spoof = { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers?workspace_id=ws-1', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'gopher' };
     const denied = await send(base, 'POST', '/v1/mcp-servers', 'member', spoof);
     assert.equal(denied.headers.get('x-portcullis-reason'), 'read_only_role');
@@ -186,7 +176,7 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
   });
 
   test('a client-sent X-Portcullis-* header is refused, so Caddy never copies it to the upstream beside the real one', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     for (const name of ['X-Portcullis-Principal', 'X-Portcullis-Decision-Id']) {
       await assertRefused(await send(base, 'POST', '/v1/mcp-servers', 'owner', { [name]: 'spoofed' }), 'forbidden_header', name);
     }
@@ -201,7 +191,7 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
 
 describe('Caddy with the Envoy path form (uri /ext_authz{uri}): Caddy asks with GET whatever the method', () => {
   test('FORWARD_AUTH_HEADERS=forwarded refuses the path form: a POST or DELETE is never decided as a read (ext_authz_form_refused, even for the owner), upstream untouched', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     for (const who of ['member', 'owner']) {
       await assertRefused(await send(pathFormBase, 'POST', '/v1/mcp-servers', who), 'ext_authz_form_refused', `${who} POST`);
       await assertRefused(await send(pathFormBase, 'DELETE', '/v1/mcp-servers/s-1', who), 'ext_authz_form_refused', `${who} DELETE`);

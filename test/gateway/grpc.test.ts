@@ -10,8 +10,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
 import { fromCheckRequest } from '../../src/gateway/grpc.ts';
-import { ADMIN_TOKEN } from '../support/sidecar.ts';
-import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from './support.ts';
+import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar, setMcpServers } from './support.ts';
 
 const CLIENT_DIR = 'test/conformance/envoy-grpc';
 
@@ -60,15 +59,6 @@ function check(port: number, cases: Case[]): Promise<Result[]> {
   });
 }
 
-async function setMcpServers(sidecar: RunningSidecar, value: boolean): Promise<void> {
-  const res = await fetch(`${sidecar.url}/v1/orgs/org-1/settings/integration-access`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    body: JSON.stringify({ managersWriteMcpServers: value }),
-  });
-  assert.equal(res.status, 200);
-}
-
 describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () => {
   let sidecar: RunningSidecar;
   let port: number;
@@ -81,7 +71,7 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
   after(() => sidecar.close());
 
   test('allowed: OkHttpResponse with the decision id and principal for the upstream, x-portcullis-* it did not set removed, metadata', async () => {
-    await setMcpServers(sidecar, true);
+    await setMcpServers(sidecar.url, true);
     const [ok] = await check(port, [{ name: 'allow', method: 'POST', path: '/v1/mcp-servers', headers: { Authorization: manager, 'X-Portkey-Workspace-Id': 'ws-1' } }]);
     assert.equal(ok!.error, undefined);
     assert.equal(ok!.kind, 'ok');
@@ -94,7 +84,7 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
   });
 
   test('denied: DeniedHttpResponse 403 with the control plane body, decision id and reason; PERMISSION_DENIED', async () => {
-    await setMcpServers(sidecar, false);
+    await setMcpServers(sidecar.url, false);
     const results = await check(port, [
       { name: 'header', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager, 'x-portkey-workspace-id': 'ws-1' } },
       { name: 'query', method: 'POST', path: '/v1/mcp-servers?workspace_id=ws-1', headers: { authorization: manager } },
@@ -164,7 +154,7 @@ test('dry run over gRPC: OkHttpResponse, and the real outcome in headers and met
   const sidecar = await listeningSidecar({ gatewayDryRun: true });
   try {
     const port = await sidecar.sidecar.grpc.listen('127.0.0.1', 0);
-    await setMcpServers(sidecar, false);
+    await setMcpServers(sidecar.url, false);
     const [result] = await check(port, [
       { name: 'dry', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: `Bearer ${await signToken(PRINCIPALS.manager)}`, 'x-portkey-workspace-id': 'ws-1' } },
     ]);

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
-import { ADMIN_TOKEN } from '../support/sidecar.ts';
-import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen } from './support.ts';
+import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen, setMcpServers } from './support.ts';
 
 let redis: RedisServer;
 let sidecar: RunningSidecar;
@@ -52,15 +51,6 @@ after(async () => {
 
 beforeEach(() => void upstream?.seen.splice(0));
 
-async function setMcpServers(value: boolean): Promise<void> {
-  const res = await fetch(`${sidecar.url}/v1/orgs/org-1/settings/integration-access`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    body: JSON.stringify({ managersWriteMcpServers: value }),
-  });
-  assert.equal(res.status, 200);
-}
-
 const createServerAs = (who: string | undefined, extra: Record<string, string> = {}) =>
   fetch(`${base}/v1/mcp-servers`, {
     method: 'POST',
@@ -70,7 +60,7 @@ const createServerAs = (who: string | undefined, extra: Record<string, string> =
 
 describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   test('org turned managersWriteMcpServers off: the manager is blocked with 403, the decision id, and the upstream never sees it', async () => {
-    await setMcpServers(false);
+    await setMcpServers(sidecar.url, false);
     const res = await createServerAs('manager');
     assert.equal(res.status, 403);
     assert.equal(await res.text(), FORBIDDEN_BODY);
@@ -87,7 +77,7 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   });
 
   test('org turned it on: the manager is allowed, and the upstream gets the decision id and principal', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     const res = await createServerAs('manager');
     assert.equal(res.status, 201);
     assert.equal(seen.length, 1);
@@ -99,7 +89,7 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
 
   for (const setting of [false, true]) {
     test(`the org owner is allowed with the setting ${setting ? 'on' : 'off'}`, async () => {
-      await setMcpServers(setting);
+      await setMcpServers(sidecar.url, setting);
       const res = await createServerAs('owner');
       assert.equal(res.status, 201);
       assert.equal(seen.length, 1);
@@ -107,7 +97,7 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   }
 
   test('a member is blocked even with the setting on', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     const res = await createServerAs('member');
     assert.equal(res.status, 403);
     assert.equal(res.headers.get('x-portcullis-reason'), 'read_only_role');
@@ -130,7 +120,7 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   });
 
   test('a client-sent x-portcullis-* header is refused (forbidden_header), not passed on next to the real one', async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     for (const name of ['x-portcullis-principal', 'x-portcullis-decision-id']) {
       const res = await createServerAs('manager', { [name]: 'spoofed' });
       assert.equal(res.status, 403, name);
@@ -140,7 +130,7 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   });
 
   test("a client's X-Original-Method/-URI are replaced by nginx's: a write described as a read is decided as the write", async () => {
-    await setMcpServers(true);
+    await setMcpServers(sidecar.url, true);
     for (const method of ['POST', 'DELETE']) {
       const path = method === 'POST' ? '/v1/mcp-servers' : '/v1/mcp-servers/s-1';
       const res = await fetch(`${base}${path}`, {

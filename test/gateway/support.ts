@@ -8,7 +8,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { SignJWT, type JWTPayload } from 'jose';
 import type { Config } from '../../src/config.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { registerWorkspaces, testSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, registerWorkspaces, testSidecar } from '../support/sidecar.ts';
 
 export const JWT_SECRET = 'portcullis-test-secret-of-at-least-32-bytes';
 const KEY = new TextEncoder().encode(JWT_SECRET);
@@ -55,6 +55,16 @@ export async function listeningSidecar(overrides: Partial<Config> = {}): Promise
 }
 
 /** A request that reached the upstream behind a gateway. */
+/** org-1's "Managers Write MCP Servers" through the settings API of the sidecar at `url`. */
+export async function setMcpServers(url: string, value: boolean): Promise<void> {
+  const res = await fetch(`${url}/v1/orgs/org-1/settings/integration-access`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ managersWriteMcpServers: value }),
+  });
+  if (res.status !== 200) throw new Error(`setting managersWriteMcpServers answered ${res.status}: ${await res.text()}`);
+}
+
 export interface Seen {
   method: string;
   url: string;
