@@ -129,7 +129,7 @@ describe('static console files', () => {
   test('CONSOLE_ENABLED is read from the environment, on by default', () => {
     assert.equal(loadConfig({}).consoleEnabled, true);
     assert.equal(loadConfig({ CONSOLE_ENABLED: 'false' }).consoleEnabled, false);
-    assert.throws(() => loadConfig({ CONSOLE_ENABLED: 'maybe' }), /consoleEnabled/);
+    assert.throws(() => loadConfig({ CONSOLE_ENABLED: 'maybe' }), /CONSOLE_ENABLED/);
   });
 });
 
