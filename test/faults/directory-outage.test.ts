@@ -17,7 +17,7 @@ import type { Sidecar } from '../../src/sidecar.ts';
 import { envoy, grpcCheck, grpcClient, type CheckClient } from '../gateway/clients.ts';
 import { JWT_SECRET, signToken } from '../gateway/support.ts';
 import { RedisServer } from '../support/redis.ts';
-import { registerWorkspaces, serve, testSidecar } from '../support/sidecar.ts';
+import { serve, testSidecar } from '../support/sidecar.ts';
 import { launchSidecar } from '../support/launch.ts';
 import { authorize, registerWorkspace } from './support.ts';
 
@@ -177,7 +177,9 @@ describe('Redis cannot answer: every decision path denies what it cannot place',
       const own = `ws-own-${i}`;
       const victim = `ws-victim-${i}`;
       const settingsOnly = `ws-set-${i}`;
-      await registerWorkspaces(sidecar, { [own]: 'org-A', [victim]: 'org-B', [settingsOnly]: 'org-A' });
+      // Written straight into Redis, with no change message: a message that arrived after the
+      // probe below would make the store forget the directory answer it caches.
+      for (const [workspaceId, orgId] of [[own, 'org-A'], [victim, 'org-B'], [settingsOnly, 'org-A']] as const) await probe.set(`portcullis:directory:{${workspaceId}}`, orgId);
       // An org-B owner asking in org-A's workspace is cross_org: the directory's answer is now
       // cached, and no settings were read for it.
       assert.equal((await PATHS.authorize!(body('owner', 'read', settingsOnly, 'org-B'))).reason, 'cross_org');
