@@ -66,7 +66,7 @@ help: ## List the targets
 run: $(NODE_MODULES) ## Start the sidecar on :8181 (embedded settings, committed bundle; REDIS_URL=... for Redis)
 	node --import tsx src/main.ts
 
-test: policy-test bundle-check typecheck lint chart-check unit-test ## Everything: Rego tests, stale-bundle check, types, lint, the Helm chart, Node tests
+test: policy-test bundle-check typecheck lint fmt-check chart-check unit-test ## Everything: Rego tests, stale-bundle check, types, lint and format, the Helm chart, Node tests
 
 policy-test: $(OPA) ## opa fmt, opa check --strict, opa test at 100% coverage
 	$(OPA) fmt --fail --list policies
@@ -142,7 +142,7 @@ lint: $(NODE_MODULES) ## Biome's linter over src, test, bench and tools (biome.j
 fmt: $(NODE_MODULES) ## Rewrite TypeScript and the console's JavaScript in the formatter's style (biome.jsonc)
 	npx biome format --write .
 
-fmt-check: $(NODE_MODULES) ## Report files the formatter would change (not part of test yet)
+fmt-check: $(NODE_MODULES) ## Fail on a file the formatter would change (part of test; make fmt rewrites them)
 	npx biome format .
 
 unit-test: $(NODE_MODULES) $(OPA) $(CADDY) ## Node tests (unit, integration with real Redis and opa, end to end through real nginx and Caddy), TEST_JOBS files at a time, TEST_FILE_TIMEOUT_S each

@@ -54,19 +54,27 @@ async function throughput(url: string): Promise<void> {
   const policy = new ActivePolicy();
   policy.activate(await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz')));
   // ws-1 listed, so that the workspace directory places it in org-1 and the policy decides.
-  const store = MemorySettingsStore.seeded({ orgs: new Map([['org-1', { settings: new Map([['integration-access', { managersWriteMcpServers: false }]]), workspaces: new Map([['ws-1', new Map()]]) }]]) });
+  const store = MemorySettingsStore.seeded({
+    orgs: new Map([['org-1', { settings: new Map([['integration-access', { managersWriteMcpServers: false }]]), workspaces: new Map([['ws-1', new Map()]]) }]]),
+  });
   const redisAudit = redisLog(url);
   await redisAudit.start();
   const sinks: Array<[string, AuditSink & { flush?: () => Promise<void> }]> = [
     ['audit off', { record: () => undefined }],
-    ['in-memory log', new MemoryAuditLog({ capacity: 10_000, maxOrgs: 1_000, retentionMs: 86_400_000, maxScan: 1, mask: createMasker([]), stats: NO_AUDIT_STATS })],
+    [
+      'in-memory log',
+      new MemoryAuditLog({ capacity: 10_000, maxOrgs: 1_000, retentionMs: 86_400_000, maxScan: 1, mask: createMasker([]), stats: NO_AUDIT_STATS }),
+    ],
     ['Redis log', redisAudit],
   ];
-  const request = parseAuthorizeRequest({
-    principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } },
-    action: 'create',
-    resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
-  }, policy.require().families.resourceTypes);
+  const request = parseAuthorizeRequest(
+    {
+      principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'manager' } },
+      action: 'create',
+      resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
+    },
+    policy.require().families.resourceTypes,
+  );
   const admin = new Redis(url);
   await admin.config('RESETSTAT');
   const elapsed = new Map<string, number>(sinks.map(([name]) => [name, 0]));
@@ -109,7 +117,10 @@ async function throughput(url: string): Promise<void> {
       times.push(performance.now() - arrived);
     }
     await sink.flush?.();
-    latencies.set(name, times.sort((a, b) => a - b));
+    latencies.set(
+      name,
+      times.sort((a, b) => a - b),
+    );
   }
   await redisAudit.close();
   admin.disconnect();
@@ -122,13 +133,17 @@ async function throughput(url: string): Promise<void> {
     const { own, redis } = cpu.get(name)!;
     const perDecision = (seconds: number) => ((seconds / base) * 1e6).toFixed(1);
     console.log(
-      `  ${name.padEnd(14)} ${Math.round(perMs * 1000).toLocaleString('en').padStart(9)} decisions/s  (${((1 - perMs / off) * 100).toFixed(1)}% slower than off)` +
+      `  ${name.padEnd(14)} ${Math.round(perMs * 1000)
+        .toLocaleString('en')
+        .padStart(9)} decisions/s  (${((1 - perMs / off) * 100).toFixed(1)}% slower than off)` +
         `  CPU ${perDecision(own + redis).padStart(6)} µs/decision (process ${perDecision(own)}, redis-server ${perDecision(redis)}): ` +
         `${Math.round(base / (own + redis)).toLocaleString('en')} decisions per CPU-second, audit cost ${((1 - cpuOf('audit off') / cpuOf(name)) * 100).toFixed(1)}%`,
     );
   }
   console.log(`\nRedis time in the append script per stored record: ${(scriptUsec / storedRecords).toFixed(2)} µs`);
-  console.log(`Redis commands per stored record: ${(total / storedRecords).toFixed(2)} (${calls.map(([, name, n]) => `${name} ${(Number(n) / storedRecords).toFixed(3)}`).join(', ')})`);
+  console.log(
+    `Redis commands per stored record: ${(total / storedRecords).toFixed(2)} (${calls.map(([, name, n]) => `${name} ${(Number(n) / storedRecords).toFixed(3)}`).join(', ')})`,
+  );
   const us = (ms: number) => `${Math.round(ms * 1000)} µs`.padStart(9);
   console.log(`\nOne decision at a time, the event loop turning between them (${LATENCY_DECISIONS} decisions; arrival to answer):`);
   for (const [name, times] of latencies) {
@@ -145,7 +160,13 @@ async function redisCpuSeconds(admin: Redis): Promise<number> {
 async function load(redis: Redis, orgId: string): Promise<number> {
   const key = streamKey(orgId, 'decisions');
   const start = Date.now() - RECORDS * 10; // one record every 10 ms, ending now
-  const reasons: Array<[boolean, string]> = [[true, 'manager_write_enabled'], [false, 'manager_write_disabled'], [true, 'org_admin'], [true, 'workspace_read'], [false, 'read_only_role']];
+  const reasons: Array<[boolean, string]> = [
+    [true, 'manager_write_enabled'],
+    [false, 'manager_write_disabled'],
+    [true, 'org_admin'],
+    [true, 'workspace_read'],
+    [false, 'read_only_role'],
+  ];
   const types = ['integration', 'mcp_integration', 'mcp_server'];
   const actions = ['create', 'update', 'delete', 'read'];
   const started = performance.now();
@@ -154,7 +175,16 @@ async function load(redis: Redis, orgId: string): Promise<number> {
     for (let i = offset; i < Math.min(RECORDS, offset + 5000); i++) {
       const [allow, reason] = reasons[i % 5]!;
       const fields = decisionFields(
-        decisionRecord({ orgId, workspaceId: `ws-${i % 50}`, principalId: `u-${i % 1000}`, allow, reason, type: types[i % 3]!, action: actions[i % 4]!, timestampMs: start + i * 10 }),
+        decisionRecord({
+          orgId,
+          workspaceId: `ws-${i % 50}`,
+          principalId: `u-${i % 1000}`,
+          allow,
+          reason,
+          type: types[i % 3]!,
+          action: actions[i % 4]!,
+          timestampMs: start + i * 10,
+        }),
       );
       pipeline.xadd(key, `${fields.ts}-*`, ...Object.entries(fields).flat());
     }
@@ -170,7 +200,9 @@ async function queries(url: string): Promise<void> {
   const orgId = 'org-bench';
   const start = await load(redis, orgId);
   const memory = Number((await redis.info('memory')).match(/used_memory:(\d+)/)![1]);
-  console.log(`\nQueries over ${RECORDS.toLocaleString('en')} records of one organization (Redis used_memory ${(memory / 2 ** 20).toFixed(0)} MiB), limit 100, median of 5:`);
+  console.log(
+    `\nQueries over ${RECORDS.toLocaleString('en')} records of one organization (Redis used_memory ${(memory / 2 ** 20).toFixed(0)} MiB), limit 100, median of 5:`,
+  );
   const audit: AuditLog = redisLog(url);
   await (audit as RedisAuditLog).start();
   const middle = start + RECORDS * 5;

@@ -22,7 +22,13 @@ policy.activate(engine);
 const store = new MemorySettingsStore();
 const decider = new Decider(policy, store, { record: () => undefined }, newDecisionId, new Metrics(), pino({ level: 'silent' }));
 
-const roles = [['member', 'manager', 'create'], ['member', 'manager', 'delete'], ['member', 'member', 'read'], ['member', 'admin', 'update'], ['owner', undefined, 'delete']] as const;
+const roles = [
+  ['member', 'manager', 'create'],
+  ['member', 'manager', 'delete'],
+  ['member', 'member', 'read'],
+  ['member', 'admin', 'update'],
+  ['owner', undefined, 'delete'],
+] as const;
 const inputs = Array.from({ length: 20 }, (_, o) => `org-${o}`).flatMap((orgId, o) =>
   roles.map(([orgRole, wsRole, action]) => ({
     principal: { id: `u-${o}`, orgId, orgRole, workspaceRoles: wsRole ? { [`${orgId}-ws-1`]: wsRole } : {} },
@@ -33,7 +39,10 @@ const inputs = Array.from({ length: 20 }, (_, o) => `org-${o}`).flatMap((orgId, 
 const bodies = inputs.map((input) => JSON.stringify({ input }));
 // Each organization's workspace in the directory, so that the policy decides every input.
 for (const { resource } of inputs) await store.registerWorkspace(resource.orgId, resource.workspaceId);
-const withSettings = inputs.map((input, i) => ({ ...input, settings: { org: { managersWriteMcpServers: i % 3 !== 0, allowWorkspaceOverrides: { managersWriteMcpServers: true } }, workspace: {} } }));
+const withSettings = inputs.map((input, i) => ({
+  ...input,
+  settings: { org: { managersWriteMcpServers: i % 3 !== 0, allowWorkspaceOverrides: { managersWriteMcpServers: true } }, workspace: {} },
+}));
 
 async function measure(name: string, op: (i: number) => unknown): Promise<void> {
   let best = Infinity;
@@ -52,6 +61,9 @@ async function measure(name: string, op: (i: number) => unknown): Promise<void> 
 await measure('policy evaluation alone (engine.decide)', (i) => engine.decide(withSettings[i % 100]!));
 await measure('parse body + decide + serialise answer (no sockets)', async (i) => {
   const body = JSON.parse(bodies[i % 100]!) as { input: unknown };
-  const answer = await decider.decide(parseAuthorizeRequest(body.input, engine.families.resourceTypes, 'input.'), 'opa_data', { requestedBy: '127.0.0.1:40000', path: 'portkey/authz/allow' });
+  const answer = await decider.decide(parseAuthorizeRequest(body.input, engine.families.resourceTypes, 'input.'), 'opa_data', {
+    requestedBy: '127.0.0.1:40000',
+    path: 'portkey/authz/allow',
+  });
   return JSON.stringify({ result: answer.allow, decision_id: answer.decisionId });
 });

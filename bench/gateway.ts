@@ -26,20 +26,39 @@ interface Row {
 async function http(base: string, mix: Call[]): Promise<Row> {
   const requests = mix.map((c) => ({ method: c.method as 'GET', path: `/ext_authz${c.path}`, headers: c.headers }));
   const result = await autocannon({ url: base, connections: CONNECTIONS, duration: DURATION_S, requests });
-  return { name: 'HTTP ext_authz', rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
+  return {
+    name: 'HTTP ext_authz',
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
 }
 
 async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
-  const definition = protoLoader.loadSync(fileURLToPath(new URL('../src/gateway/envoy/ext_authz.proto', import.meta.url)), { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-  const { Authorization } = (grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } }).envoy.service.auth.v3;
+  const definition = protoLoader.loadSync(fileURLToPath(new URL('../src/gateway/envoy/ext_authz.proto', import.meta.url)), {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const { Authorization } = (
+    grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } }
+  ).envoy.service.auth.v3;
   const client = new Authorization(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Check(request: unknown, callback: (error: grpc.ServiceError | null, response: { status: { code: number } }) => void): void;
   };
   const check = (call: Call) =>
     new Promise<boolean>((resolve) =>
       // The proto declares Envoy's header map as its repeated entries (wire-identical).
-      client.Check({ attributes: { request: { http: { method: call.method, path: call.path, headers: Object.entries(call.headers).map(([key, value]) => ({ key, value })) } } } }, (error, response) =>
-        resolve(!error && response.status.code === 0),
+      client.Check(
+        {
+          attributes: {
+            request: { http: { method: call.method, path: call.path, headers: Object.entries(call.headers).map(([key, value]) => ({ key, value })) } },
+          },
+        },
+        (error, response) => resolve(!error && response.status.code === 0),
       ),
     );
   for (const call of mix) await check(call);
@@ -65,14 +84,28 @@ async function grpcCheck(address: string, mix: Call[]): Promise<Row> {
 async function main(): Promise<void> {
   const [port, grpcPort] = [await freePort(), await freePort()];
   const sidecar = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), GATEWAY_JWT_SECRET: JWT_SECRET, LOG_LEVEL: 'warn', ADMIN_TOKEN: 'bench', FORWARD_AUTH_HEADERS: 'envoy' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      GRPC_PORT: String(grpcPort),
+      GATEWAY_JWT_SECRET: JWT_SECRET,
+      LOG_LEVEL: 'warn',
+      ADMIN_TOKEN: 'bench',
+      FORWARD_AUTH_HEADERS: 'envoy',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
     const base = `http://127.0.0.1:${port}`;
     for (let i = 0; ; i++) {
       if (sidecar.exitCode !== null) throw new Error(`the sidecar exited with ${sidecar.exitCode}`);
-      if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${base}/health`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 300) throw new Error('the sidecar did not come up');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -84,7 +117,9 @@ async function main(): Promise<void> {
     console.log(`gateway, ${CONNECTIONS} connections / calls in flight, ${DURATION_S}s each, sidecar in its own process`);
     console.log('endpoint          req/s     p50 ms   p99 ms   errors');
     for (const r of rows) {
-      console.log(`${r.name.padEnd(16)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(8)}`);
+      console.log(
+        `${r.name.padEnd(16)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(8)}`,
+      );
     }
   } finally {
     sidecar.kill('SIGTERM');

@@ -45,7 +45,8 @@ export interface Pinning {
 export function pinning(): Pinning {
   const cores = availableParallelism();
   const taskset = spawnSync('taskset', ['--version']).status === 0;
-  if (cores >= 2 && taskset) return { server: ['taskset', '-c', '0'], load: ['taskset', '-c', '1'], note: 'server (and its Redis) pinned to core 0, load generator to core 1' };
+  if (cores >= 2 && taskset)
+    return { server: ['taskset', '-c', '0'], load: ['taskset', '-c', '1'], note: 'server (and its Redis) pinned to core 0, load generator to core 1' };
   const why = taskset ? `this process may use ${cores} core` : 'taskset (util-linux) is not installed';
   return { server: [], load: [], note: `NOT pinned (${why}): server and load generator share the machine` };
 }
@@ -107,7 +108,16 @@ done = function(summary, latency, requests)
 end
 `,
     );
-    const [command, args] = pinned(options.pin.load, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--timeout', '10s', '-s', script, base]);
+    const [command, args] = pinned(options.pin.load, 'wrk', [
+      '-t1',
+      `-c${options.connections}`,
+      `-d${options.seconds}s`,
+      '--timeout',
+      '10s',
+      '-s',
+      script,
+      base,
+    ]);
     const { stdout } = await run(command, args, { maxBuffer: 1 << 20 });
     const line = /^WRK (.*)$/m.exec(stdout)?.[1];
     if (!line) throw new Error(`wrk printed no summary:\n${stdout}`);
@@ -171,7 +181,9 @@ export function ghz(name: string, address: string, calls: HttpRequest[], options
     const data = join(dir, 'data.json');
     // The proto declares Envoy's header map as its repeated entries (wire-identical), so the
     // JSON form is a list of {key, value}.
-    const messages = calls.map((c) => ({ attributes: { request: { http: { method: c.method, path: c.path, headers: Object.entries(c.headers).map(([key, value]) => ({ key, value })) } } } }));
+    const messages = calls.map((c) => ({
+      attributes: { request: { http: { method: c.method, path: c.path, headers: Object.entries(c.headers).map(([key, value]) => ({ key, value })) } } },
+    }));
     writeFileSync(data, JSON.stringify(messages));
     const [command, args] = pinned(options.pin.load, join(BIN, 'ghz'), [
       ...['--insecure', '--proto', 'src/gateway/envoy/ext_authz.proto', '--import-paths', 'src/gateway/envoy'],

@@ -52,10 +52,13 @@ function load(url: string, bodies: string[], dir: string): Run {
       `local bodies = {${bodies.map((b) => JSON.stringify(b)).join(',')}}\nlocal i = 0\n` +
         `request = function()\n  i = i % #bodies + 1\n  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])\nend\n`,
     );
-    const run = spawnSync('taskset', ['-c', LOAD_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--timeout', '10s', '-s', script, url], { encoding: 'utf8' });
+    const run = spawnSync('taskset', ['-c', LOAD_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--timeout', '10s', '-s', script, url], {
+      encoding: 'utf8',
+    });
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1];
     const requests = /(\d+) requests in/.exec(run.stdout)?.[1];
-    if (!rps || !requests || /Non-2xx|Socket errors: connect [1-9]|read [1-9]|write [1-9]/.test(run.stdout)) throw new Error(`wrk ${url}:\n${run.stdout}${run.stderr}`);
+    if (!rps || !requests || /Non-2xx|Socket errors: connect [1-9]|read [1-9]|write [1-9]/.test(run.stdout))
+      throw new Error(`wrk ${url}:\n${run.stdout}${run.stderr}`);
     return { rps: Number(rps), requests: Number(requests) };
   }
   const file = join(dir, 'bodies.json');
@@ -101,7 +104,10 @@ async function startPortcullis(redisUrl: string, extraNodeArgs: string[] = []): 
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
   for (let o = 0; o < ORGS; o++) {
     const settings: Array<[string, object]> = [
-      [`/v1/orgs/org-${o}/settings/integration-access`, { managersWriteMcpServers: o % 3 !== 0, managersWriteWsIntegrations: o % 2 === 0, allowWorkspaceOverrides: { managersWriteMcpServers: true } }],
+      [
+        `/v1/orgs/org-${o}/settings/integration-access`,
+        { managersWriteMcpServers: o % 3 !== 0, managersWriteWsIntegrations: o % 2 === 0, allowWorkspaceOverrides: { managersWriteMcpServers: true } },
+      ],
       [`/v1/orgs/org-${o}/workspaces/${workspaceOf(`org-${o}`)}/settings/integration-access`, o % 4 === 0 ? { managersWriteMcpServers: true } : {}],
     ];
     for (const [path, body] of settings) {
@@ -169,7 +175,7 @@ export function summariseProfile(profile: CpuProfile, top = 25, lastSeconds?: nu
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([key, us]) => `${share(us)}  ${key}`),
-    'total time (self + callees) of the sidecar\'s own functions, opa-wasm and prom-client:',
+    "total time (self + callees) of the sidecar's own functions, opa-wasm and prom-client:",
     ...ours
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
@@ -206,7 +212,9 @@ async function main(): Promise<void> {
     const floorUrl = `http://127.0.0.1:${floorPort}/v1/data/portkey/authz/allow`;
     const allowUrl = `${portcullis.base}/v1/data/portkey/authz/allow`;
     const authorizeUrl = `${portcullis.base}/v1/authorize`;
-    console.log(`profile: ${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds, ${bodies.length} inputs over ${ORGS} orgs; servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}; AUDIT_ENABLED=${AUDIT}`);
+    console.log(
+      `profile: ${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds, ${bodies.length} inputs over ${ORGS} orgs; servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}; AUDIT_ENABLED=${AUDIT}`,
+    );
     load(allowUrl, wrapped, dir); // warm-up: JIT, every org's settings cached
     load(floorUrl, wrapped, dir);
     const measure = (url: string, sent: string[], pids: number[]) => {
@@ -217,7 +225,11 @@ async function main(): Promise<void> {
     const serverPids = [portcullis.child.pid!, ...(redisPid ? [Number(redisPid)] : [])];
     const runs: Array<Record<'floor' | 'allow' | 'authorize', { rps: number; cpuUs: number }>> = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const run = { floor: measure(floorUrl, wrapped, [floor.pid!]), allow: measure(allowUrl, wrapped, serverPids), authorize: measure(authorizeUrl, bodies, serverPids) };
+      const run = {
+        floor: measure(floorUrl, wrapped, [floor.pid!]),
+        allow: measure(allowUrl, wrapped, serverPids),
+        authorize: measure(authorizeUrl, bodies, serverPids),
+      };
       runs.push(run);
       console.log(
         `round ${round}: req/s floor ${run.floor.rps.toFixed(0)}  allow ${run.allow.rps.toFixed(0)} (${(run.allow.rps / run.floor.rps).toFixed(2)}x)  authorize ${run.authorize.rps.toFixed(0)} (${(run.authorize.rps / run.floor.rps).toFixed(2)}x)` +
@@ -256,5 +268,7 @@ async function main(): Promise<void> {
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === '--autocannon') await autocannonChild(args[0]!, args[1]!);
-else if (mode === '--summarise') for (const line of summariseProfile(JSON.parse(readFileSync(args[0]!, 'utf8')) as CpuProfile, Number(args[1] ?? 25), args[2] ? Number(args[2]) : undefined)) console.log(line);
+else if (mode === '--summarise')
+  for (const line of summariseProfile(JSON.parse(readFileSync(args[0]!, 'utf8')) as CpuProfile, Number(args[1] ?? 25), args[2] ? Number(args[2]) : undefined))
+    console.log(line);
 else await main();

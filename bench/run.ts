@@ -69,7 +69,10 @@ async function load(name: string, url: string, bodies: unknown[], seconds = DURA
 
 async function engineAlone(bodies: Body[]): Promise<Row> {
   const engine = await PolicyEngine.load(await readBundleFile('bundles/portkey.tar.gz'));
-  const inputs = bodies.map((b) => ({ ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } }));
+  const inputs = bodies.map((b) => ({
+    ...b,
+    settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) },
+  }));
   const samples: number[] = [];
   const end = performance.now() + 3000;
   let n = 0;
@@ -184,7 +187,15 @@ async function seedOrgs(nodes: Redis[], from: number, to: number, nodeFor: (key:
     const pipelines = nodes.map((node) => node.pipeline());
     for (let o = start; o < Math.min(to, start + 10_000); o++) {
       const key = `portcullis:settings:{scale-${o}}`;
-      pipelines[nodeFor(key)]!.hset(key, 'org', JSON.stringify(orgSettings(o)), `ws:${workspaceOf(`scale-${o}`)}`, JSON.stringify(workspaceSettings(o)), 'version', '1');
+      pipelines[nodeFor(key)]!.hset(
+        key,
+        'org',
+        JSON.stringify(orgSettings(o)),
+        `ws:${workspaceOf(`scale-${o}`)}`,
+        JSON.stringify(workspaceSettings(o)),
+        'version',
+        '1',
+      );
     }
     await Promise.all(pipelines.map((p) => p.exec()));
   }
@@ -193,7 +204,9 @@ async function seedOrgs(nodes: Redis[], from: number, to: number, nodeFor: (key:
 /** One level of the scale table: a sample of the orgs against a sidecar whose cache holds a quarter of it. */
 async function scaleLevel(base: string, orgs: number): Promise<{ row: Row; hitRatio: number }> {
   const sample = Array.from({ length: Math.min(orgs, 4 * SCALE_CACHE_ORGS) }, () => `scale-${Math.floor(Math.random() * orgs)}`);
-  const inputs = requestsFor(sample).filter((_, i) => i % 5 === Math.floor(i / 5) % 5).map((input) => ({ input }));
+  const inputs = requestsFor(sample)
+    .filter((_, i) => i % 5 === Math.floor(i / 5) % 5)
+    .map((input) => ({ input }));
   await load('warm-up', `${base}/v1/data/portkey/authz/allow`, inputs, 2);
   const before = await cacheCounts(base);
   const row = await load(`${orgs}`, `${base}/v1/data/portkey/authz/allow`, inputs, SCALE_SECONDS);
@@ -234,7 +247,11 @@ async function variant(name: string, redisUrl: string, env: NodeJS.ProcessEnv, b
   const sidecar = await startPortcullis(redisUrl, env);
   children.push(sidecar.child);
   await load('warm-up', `${sidecar.base}/v1/authorize`, bodies, 2);
-  const row = await load(name, `${sidecar.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
+  const row = await load(
+    name,
+    `${sidecar.base}/v1/data/portkey/authz/allow`,
+    bodies.map((input) => ({ input })),
+  );
   await stop(sidecar.child);
   return row;
 }
@@ -242,7 +259,9 @@ async function variant(name: string, redisUrl: string, env: NodeJS.ProcessEnv, b
 const fmt = (n: number, digits = 2) => n.toFixed(digits).padStart(10);
 
 function printRows(rows: Row[]): void {
-  console.log(`\n${'run'.padEnd(56)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'max ms'.padStart(10)}${'errors'.padStart(10)}`);
+  console.log(
+    `\n${'run'.padEnd(56)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'p99.9 ms'.padStart(10)}${'max ms'.padStart(10)}${'errors'.padStart(10)}`,
+  );
   for (const r of rows) {
     const max = r.max === undefined ? '-'.padStart(10) : fmt(r.max, 3);
     console.log(`${r.name.padEnd(56)}${fmt(r.rps, 0)}${fmt(r.p50, 3)}${fmt(r.p99, 3)}${fmt(r.p999, 3)}${max}${String(r.errors).padStart(10)}`);
@@ -267,14 +286,20 @@ interface PerCore {
 async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: unknown[], children: ChildProcess[]): Promise<PerCore> {
   const pin = pinning();
   console.log(`\nper core: ${pin.note}.`);
-  console.log(`wrk (one thread): ${CONNECTIONS} connections for ${DURATION}s, then 1 connection; open loop: vegeta (HTTP) and ghz (gRPC Check, JWT verified, one HTTP/2 connection) at ${OPEN_LOOP_RATES.join(' and ')} req/s for ${DURATION}s`);
-  const wrkRun = (name: string, base: string, requests: HttpRequest[], connections = CONNECTIONS) => wrk(name, base, requests, { connections, seconds: DURATION, pin });
+  console.log(
+    `wrk (one thread): ${CONNECTIONS} connections for ${DURATION}s, then 1 connection; open loop: vegeta (HTTP) and ghz (gRPC Check, JWT verified, one HTTP/2 connection) at ${OPEN_LOOP_RATES.join(' and ')} req/s for ${DURATION}s`,
+  );
+  const wrkRun = (name: string, base: string, requests: HttpRequest[], connections = CONNECTIONS) =>
+    wrk(name, base, requests, { connections, seconds: DURATION, pin });
   const warm = (base: string, requests: HttpRequest[]) => wrk('warm-up', base, requests, { connections: CONNECTIONS, seconds: 2, pin });
   const throughput: Row[] = [];
   const oneConnection: Row[] = [];
   const openLoop: Row[] = [];
   const allow = '/v1/data/portkey/authz/allow';
-  const portcullisRequests = asRequests(allow, bodies.map((input) => ({ input })));
+  const portcullisRequests = asRequests(
+    allow,
+    bodies.map((input) => ({ input })),
+  );
   const opaRequests = asRequests(allow, inlined);
 
   const floor = await startFloor(pin.server);
@@ -297,9 +322,11 @@ async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: 
     await warm(on.base, portcullisRequests);
     throughput.push(await wrkRun('portcullis .../allow (audit on)', on.base, portcullisRequests));
     oneConnection.push(await wrkRun('portcullis .../allow (audit on), 1 connection', on.base, portcullisRequests, 1));
-    for (const rate of OPEN_LOOP_RATES) openLoop.push(await vegeta(`portcullis .../allow (audit on) at ${rate}/s`, on.base, portcullisRequests, { rate, seconds: DURATION, pin }));
+    for (const rate of OPEN_LOOP_RATES)
+      openLoop.push(await vegeta(`portcullis .../allow (audit on) at ${rate}/s`, on.base, portcullisRequests, { rate, seconds: DURATION, pin }));
     const calls = await gatewayCalls();
-    for (const rate of OPEN_LOOP_RATES) openLoop.push(await ghz(`portcullis gRPC Check (audit on, JWT) at ${rate}/s`, `127.0.0.1:${grpcPort}`, calls, { rate, seconds: DURATION, pin }));
+    for (const rate of OPEN_LOOP_RATES)
+      openLoop.push(await ghz(`portcullis gRPC Check (audit on, JWT) at ${rate}/s`, `127.0.0.1:${grpcPort}`, calls, { rate, seconds: DURATION, pin }));
     await stop(on.child);
 
     const off = await startPortcullis(redisUrl, { AUDIT_ENABLED: 'false' }, pin.server);
@@ -317,7 +344,8 @@ async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: 
   await warm(opa.base, opaRequests);
   throughput.push(await wrkRun('opa run --server .../allow (GOMAXPROCS=1)', opa.base, opaRequests));
   oneConnection.push(await wrkRun('opa run --server .../allow, 1 connection', opa.base, opaRequests, 1));
-  for (const rate of OPEN_LOOP_RATES) openLoop.push(await vegeta(`opa run --server .../allow at ${rate}/s`, opa.base, opaRequests, { rate, seconds: DURATION, pin }));
+  for (const rate of OPEN_LOOP_RATES)
+    openLoop.push(await vegeta(`opa run --server .../allow at ${rate}/s`, opa.base, opaRequests, { rate, seconds: DURATION, pin }));
   await stop(opa.child);
 
   console.log(`\nper core, closed loop (wrk, ${CONNECTIONS} connections):`);
@@ -335,7 +363,10 @@ async function perCore(redis: Redis, redisUrl: string, bodies: Body[], inlined: 
  * load generator: on 2 cores the load generator takes a share of the cores the workers would use.
  */
 async function workers(redisUrl: string, bodies: Body[], children: ChildProcess[]): Promise<void> {
-  const requests = asRequests('/v1/data/portkey/authz/allow', bodies.map((input) => ({ input })));
+  const requests = asRequests(
+    '/v1/data/portkey/authz/allow',
+    bodies.map((input) => ({ input })),
+  );
   const noPin: Pinning = { server: [], load: [], note: 'not pinned' };
   const rows: Row[] = [];
   for (const n of [1, 2]) {
@@ -365,8 +396,17 @@ async function onCluster(bodies: Body[], children: ChildProcess[]): Promise<void
     children.push(sidecar.child);
     await putSettings(sidecar.base);
     const allow = `${sidecar.base}/v1/data/portkey/authz/allow`;
-    await load('warm-up', allow, bodies.map((input) => ({ input })), 2);
-    const row = await load('portcullis .../allow (audit on), 3-master cluster', allow, bodies.map((input) => ({ input })));
+    await load(
+      'warm-up',
+      allow,
+      bodies.map((input) => ({ input })),
+      2,
+    );
+    const row = await load(
+      'portcullis .../allow (audit on), 3-master cluster',
+      allow,
+      bodies.map((input) => ({ input })),
+    );
     await stop(sidecar.child);
     console.log(`\nRedis Cluster, 3 masters + 3 replicas (autocannon, ${CONNECTIONS} connections, as the first table):`);
     printRows([row]);
@@ -385,7 +425,9 @@ async function onCluster(bodies: Body[], children: ChildProcess[]): Promise<void
     children.push(scaled.child);
     const { row: level, hitRatio } = await scaleLevel(scaled.base, orgs);
     const perMaster = await Promise.all(masters.map(usedMiB));
-    console.log(`\n${orgs} orgs on the cluster, settings cache ${SCALE_CACHE_ORGS} orgs: ${level.rps.toFixed(0)} req/s, p50 ${level.p50.toFixed(3)} ms, p99 ${level.p99.toFixed(3)} ms, ${level.errors} errors, hit ratio ${hitRatio.toFixed(3)}, RSS ${rssMiB(scaled.child.pid!).toFixed(1)} MiB`);
+    console.log(
+      `\n${orgs} orgs on the cluster, settings cache ${SCALE_CACHE_ORGS} orgs: ${level.rps.toFixed(0)} req/s, p50 ${level.p50.toFixed(3)} ms, p99 ${level.p99.toFixed(3)} ms, ${level.errors} errors, hit ratio ${hitRatio.toFixed(3)}, RSS ${rssMiB(scaled.child.pid!).toFixed(1)} MiB`,
+    );
     console.log(`Redis memory per master: ${perMaster.map((m, i) => `:${ports[i]} ${m.toFixed(1)} MiB`).join(', ')}`);
     await stop(scaled.child);
   } finally {
@@ -405,8 +447,19 @@ async function main(): Promise<void> {
 
     const floor = await startFloor();
     children.push(floor.child);
-    await load('warm-up', `${floor.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })), 2);
-    rows.push(await load('floor: node:http, parses the body, constant answer', `${floor.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input }))));
+    await load(
+      'warm-up',
+      `${floor.base}/v1/data/portkey/authz/allow`,
+      bodies.map((input) => ({ input })),
+      2,
+    );
+    rows.push(
+      await load(
+        'floor: node:http, parses the body, constant answer',
+        `${floor.base}/v1/data/portkey/authz/allow`,
+        bodies.map((input) => ({ input })),
+      ),
+    );
     await stop(floor.child);
 
     const portcullis = await startPortcullis(redisServer.url);
@@ -415,7 +468,11 @@ async function main(): Promise<void> {
     await load('warm-up', `${portcullis.base}/v1/authorize`, bodies, 2); // every org's settings cached
     const callsBefore = await commandCalls(redis);
     rows.push(await load('portcullis POST /v1/authorize (audit on)', `${portcullis.base}/v1/authorize`, bodies));
-    const portcullisAllow = await load('portcullis POST /v1/data/portkey/authz/allow (audit on)', `${portcullis.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
+    const portcullisAllow = await load(
+      'portcullis POST /v1/data/portkey/authz/allow (audit on)',
+      `${portcullis.base}/v1/data/portkey/authz/allow`,
+      bodies.map((input) => ({ input })),
+    );
     rows.push(portcullisAllow);
     const commands = commandsSince(callsBefore, await commandCalls(redis));
     await stop(portcullis.child);
@@ -423,16 +480,30 @@ async function main(): Promise<void> {
     const unaudited = await startPortcullis(redisServer.url, { AUDIT_ENABLED: 'false' });
     children.push(unaudited.child);
     await load('warm-up', `${unaudited.base}/v1/authorize`, bodies, 2);
-    const auditOff = await load('portcullis POST /v1/data/portkey/authz/allow (audit off)', `${unaudited.base}/v1/data/portkey/authz/allow`, bodies.map((input) => ({ input })));
+    const auditOff = await load(
+      'portcullis POST /v1/data/portkey/authz/allow (audit off)',
+      `${unaudited.base}/v1/data/portkey/authz/allow`,
+      bodies.map((input) => ({ input })),
+    );
     rows.push(auditOff);
     await stop(unaudited.child);
 
     // Decision logs to a local receiver, and OpenTelemetry tracing exported to a local OTLP/HTTP receiver.
     const sink = await sinkServer();
-    const logsOn = await variant('portcullis .../allow (audit + decision logs upload)', redisServer.url, { DECISION_LOGS_URL: `${sink.url}/logs`, DECISION_LOGS_SPILL_DIR: '' }, bodies, children);
+    const logsOn = await variant(
+      'portcullis .../allow (audit + decision logs upload)',
+      redisServer.url,
+      { DECISION_LOGS_URL: `${sink.url}/logs`, DECISION_LOGS_SPILL_DIR: '' },
+      bodies,
+      children,
+    );
     rows.push(logsOn);
     const logUploads = { posts: sink.posts(), bytes: sink.bytes() };
-    const traced = (ratio: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio });
+    const traced = (ratio: string) => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: ratio,
+    });
     const traced1 = await variant('portcullis .../allow (audit + tracing, 1% sampled)', redisServer.url, traced('0.01'), bodies, children);
     rows.push(traced1);
     const traced100 = await variant('portcullis .../allow (audit + tracing, 100% sampled)', redisServer.url, traced('1'), bodies, children);
@@ -443,13 +514,17 @@ async function main(): Promise<void> {
     // The batch of every cell a permissions call answers is larger than the default body limit.
     const permissionsSidecar = await startPortcullis(redisServer.url, { BODY_LIMIT: PERMISSIONS_BODY_LIMIT });
     children.push(permissionsSidecar.child);
-    const resourceTypes = ((await (await fetch(`${permissionsSidecar.base}/v1/families`)).json()) as { families: Array<{ resourceTypes: string[] }> }).families.flatMap((f) => f.resourceTypes);
+    const resourceTypes = (
+      (await (await fetch(`${permissionsSidecar.base}/v1/families`)).json()) as { families: Array<{ resourceTypes: string[] }> }
+    ).families.flatMap((f) => f.resourceTypes);
     const permissions = await permissionsRows(permissionsSidecar.base, ADMIN_TOKEN, resourceTypes, DURATION);
     await stop(permissionsSidecar.child);
 
     const opa = await startOpa();
     children.push(opa.child);
-    const inlined = bodies.map((b) => ({ input: { ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } } }));
+    const inlined = bodies.map((b) => ({
+      input: { ...b, settings: { org: orgSettings(orgNumber(b.resource.orgId)), workspace: workspaceSettings(orgNumber(b.resource.orgId)) } },
+    }));
     await load('warm-up', `${opa.base}/v1/data/portkey/authz/allow`, inlined, 2);
     const opaAllow = await load('opa run --server POST /v1/data/portkey/authz/allow', `${opa.base}/v1/data/portkey/authz/allow`, inlined);
     rows.push(opaAllow);
@@ -461,17 +536,27 @@ async function main(): Promise<void> {
     // (the bound on staleness should an invalidation be lost); the rest is the audit writer.
     console.log(`\nRedis commands during the two audited runs: ${JSON.stringify(commands)}`);
     console.log(`settings reads (HMGET) on the cached path: ${commands.hmget ?? 0}; version checks (HGET): ${commands.hget ?? 0}`);
-    console.log(`audit recording cost: ${((1 - portcullisAllow.rps / auditOff.rps) * 100).toFixed(1)}% of throughput (audit on ${portcullisAllow.rps.toFixed(0)} vs off ${auditOff.rps.toFixed(0)} req/s)`);
+    console.log(
+      `audit recording cost: ${((1 - portcullisAllow.rps / auditOff.rps) * 100).toFixed(1)}% of throughput (audit on ${portcullisAllow.rps.toFixed(0)} vs off ${auditOff.rps.toFixed(0)} req/s)`,
+    );
     const cost = (row: Row) => `${((1 - row.rps / portcullisAllow.rps) * 100).toFixed(1)}%`;
-    console.log(`decision logs cost: ${cost(logsOn)} of throughput over audit on (${logUploads.posts} uploads, ${(logUploads.bytes / 1024).toFixed(0)} KiB gzip, warm-up included)`);
-    console.log(`tracing cost: ${cost(traced1)} at 1% sampling, ${cost(traced100)} at 100% (${exports.posts} OTLP exports, ${(exports.bytes / 1024 ** 2).toFixed(1)} MiB JSON)`);
+    console.log(
+      `decision logs cost: ${cost(logsOn)} of throughput over audit on (${logUploads.posts} uploads, ${(logUploads.bytes / 1024).toFixed(0)} KiB gzip, warm-up included)`,
+    );
+    console.log(
+      `tracing cost: ${cost(traced1)} at 1% sampling, ${cost(traced100)} at 100% (${exports.posts} OTLP exports, ${(exports.bytes / 1024 ** 2).toFixed(1)} MiB JSON)`,
+    );
 
     const core = await perCore(redis, redisServer.url, bodies, inlined, children);
 
-    console.log(`\nscale: organizations in Redis, settings cache bounded to ${SCALE_CACHE_ORGS} orgs (LRU), ${SCALE_SECONDS}s per level, up to ${4 * SCALE_CACHE_ORGS} random orgs per level; hit ratio of that level`);
+    console.log(
+      `\nscale: organizations in Redis, settings cache bounded to ${SCALE_CACHE_ORGS} orgs (LRU), ${SCALE_SECONDS}s per level, up to ${4 * SCALE_CACHE_ORGS} random orgs per level; hit ratio of that level`,
+    );
     const scaled = await startPortcullis(redisServer.url, { SETTINGS_CACHE_MAX_ORGS: String(SCALE_CACHE_ORGS) });
     children.push(scaled.child);
-    console.log(`${'orgs in Redis'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hit ratio'.padStart(11)}${'RSS MiB'.padStart(10)}${'Redis MiB'.padStart(11)}`);
+    console.log(
+      `${'orgs in Redis'.padEnd(16)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}${'hit ratio'.padStart(11)}${'RSS MiB'.padStart(10)}${'Redis MiB'.padStart(11)}`,
+    );
     let seeded = 0;
     for (const orgs of SCALES) {
       await seedOrgs([redis], seeded, orgs);

@@ -42,7 +42,12 @@ async function stopAll(): Promise<void> {
 
 try {
   const deadline = Date.now() + 30_000;
-  while (!(await fetch(`${base}/health/ready`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${base}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('sidecar did not become ready');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -82,7 +87,11 @@ async function buildNextBundle(): Promise<string> {
   const source = await mkdtemp(join(dir, 'policy-'));
   for (const name of await readdir('policies')) if (!name.endsWith('_test.rego')) await cp(join('policies', name), join(source, name));
   const out = join(dir, 'next.tar.gz');
-  await promisify(execFile)(OPA, ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'soak-reloaded', '-o', out, '.'], { cwd: source });
+  await promisify(execFile)(
+    OPA,
+    ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'soak-reloaded', '-o', out, '.'],
+    { cwd: source },
+  );
   return out;
 }
 
@@ -98,7 +107,9 @@ async function soak(): Promise<void> {
   // Warm up, then take the starting memory.
   for (let i = 0; i < 500; i++) await fetch(`${base}/v1/authorize`, { method: 'POST', body: decisionBody(i) }).then((r) => r.text());
   const start = await memory();
-  console.log(`soak: ${MINUTES} min at ${RATE} req/s against ${base}; start RSS ${start.rssMiB.toFixed(1)} MiB, WASM ${start.wasmMiB.toFixed(2)} MiB, bundle ${start.revision}`);
+  console.log(
+    `soak: ${MINUTES} min at ${RATE} req/s against ${base}; start RSS ${start.rssMiB.toFixed(1)} MiB, WASM ${start.wasmMiB.toFixed(2)} MiB, bundle ${start.revision}`,
+  );
 
   const startedAt = performance.now();
   const inFlight = new Set<Promise<void>>();
@@ -154,7 +165,9 @@ async function soak(): Promise<void> {
     console.log(`minute ${i + 1}: ${minute.sent} sent, ${minute.failed} failed, p50 ${p(0.5).toFixed(2)} ms, p99 ${p(0.99).toFixed(2)} ms`);
   });
   console.log(`answers by bundle revision: ${JSON.stringify(Object.fromEntries(revisions))}; settings writes: ${settingsWrites}`);
-  console.log(`memory: RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB; WASM ${start.wasmMiB.toFixed(2)} -> ${end.wasmMiB.toFixed(2)} MiB; bundle ${start.revision} -> ${end.revision}`);
+  console.log(
+    `memory: RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB; WASM ${start.wasmMiB.toFixed(2)} -> ${end.wasmMiB.toFixed(2)} MiB; bundle ${start.revision} -> ${end.revision}`,
+  );
   console.log(`errors: ${failed} of ${n}`);
   process.exitCode = failed === 0 && end.revision === 'soak-reloaded' ? 0 : 1;
 }

@@ -51,17 +51,38 @@ interface ErrorCodeEntry {
  * when a `new ApiError(` site spells a code as a string, or an entry is never used.
  */
 export const ERROR_CODES = {
-  invalid_parameter: { area: 'request', statuses: [400], meaning: 'A body field or parameter is missing, of the wrong type or out of range; `errors` names each.' },
-  invalid_json: { area: 'request', statuses: [400], meaning: 'The body (or the input query parameter) is not JSON; the error item locates the mistake when the parser says where.' },
+  invalid_parameter: {
+    area: 'request',
+    statuses: [400],
+    meaning: 'A body field or parameter is missing, of the wrong type or out of range; `errors` names each.',
+  },
+  invalid_json: {
+    area: 'request',
+    statuses: [400],
+    meaning: 'The body (or the input query parameter) is not JSON; the error item locates the mistake when the parser says where.',
+  },
   request_too_large: { area: 'request', statuses: [400], meaning: 'The body is larger than the limit.' },
-  invalid_request: { area: 'request', statuses: [400, 403], meaning: 'The request cannot be read: an unreadable or undecodable body, an unsupported Content-Encoding, a forward-auth request without the original method and URI.' },
-  invalid_path: { area: 'request', statuses: [400, 403], meaning: 'The path cannot be decoded, or (gateway) has empty, dot, encoded-separator or malformed percent-encoded segments.' },
+  invalid_request: {
+    area: 'request',
+    statuses: [400, 403],
+    meaning:
+      'The request cannot be read: an unreadable or undecodable body, an unsupported Content-Encoding, a forward-auth request without the original method and URI.',
+  },
+  invalid_path: {
+    area: 'request',
+    statuses: [400, 403],
+    meaning: 'The path cannot be decoded, or (gateway) has empty, dot, encoded-separator or malformed percent-encoded segments.',
+  },
   method_not_allowed: { area: 'request', statuses: [405], meaning: 'The path exists but does not take this method; Allow names the ones it does.' },
-  undefined_document: { area: 'request', statuses: [404], meaning: 'OPA\'s default decision (POST /) was asked for; Portcullis has none.' },
+  undefined_document: { area: 'request', statuses: [404], meaning: "OPA's default decision (POST /) was asked for; Portcullis has none." },
   resource_not_found: { area: 'request', statuses: [404], meaning: 'The named thing (organization settings, workspace, audit record, path) does not exist.' },
-  rate_limited: { area: 'request', statuses: [429], meaning: 'More requests per second than the caller\'s rate; Retry-After says when the next one fits.' },
+  rate_limited: { area: 'request', statuses: [429], meaning: "More requests per second than the caller's rate; Retry-After says when the next one fits." },
   unavailable: { area: 'request', statuses: [503], meaning: 'A store the answer needs (Redis, the bundle) cannot be reached now; retry.' },
-  replication_unconfirmed: { area: 'request', statuses: [503], meaning: 'A write was made but not confirmed on enough replicas; repeating the same request is safe.' },
+  replication_unconfirmed: {
+    area: 'request',
+    statuses: [503],
+    meaning: 'A write was made but not confirmed on enough replicas; repeating the same request is safe.',
+  },
   internal_error: { area: 'request', statuses: [500], meaning: 'A fault in the sidecar; the log has the details.' },
   host_not_allowed: { area: 'callers', statuses: [403], meaning: 'The Host header is not one of ALLOWED_HOSTS.' },
   origin_not_allowed: { area: 'callers', statuses: [403], meaning: 'A web page of another origin called the API (ALLOWED_ORIGINS).' },
@@ -71,18 +92,42 @@ export const ERROR_CODES = {
   insufficient_scope: { area: 'admin', statuses: [403], meaning: 'The admin token lacks the scope the route needs.' },
   org_not_allowed: { area: 'admin', statuses: [403], meaning: 'The admin token is limited to other organizations.' },
   workspace_owned: { area: 'admin', statuses: [409], meaning: 'The workspace is registered to another organization.' },
-  workspace_not_registered: { area: 'admin', statuses: [403], meaning: 'The workspace is not registered to the organization, and the token may not register it.' },
-  precondition_failed: { area: 'admin', statuses: [412], meaning: 'If-Match does not match: the settings changed since they were read; the answer carries the current ETag.' },
+  workspace_not_registered: {
+    area: 'admin',
+    statuses: [403],
+    meaning: 'The workspace is not registered to the organization, and the token may not register it.',
+  },
+  precondition_failed: {
+    area: 'admin',
+    statuses: [412],
+    meaning: 'If-Match does not match: the settings changed since they were read; the answer carries the current ETag.',
+  },
   unknown_family: { area: 'admin', statuses: [404], meaning: 'The active bundle has no settings family of that name (with a did-you-mean).' },
-  no_workspace_overrides: { area: 'admin', statuses: [404], meaning: 'The family\'s settings are the organization\'s only; it has no workspace path.' },
+  no_workspace_overrides: { area: 'admin', statuses: [404], meaning: "The family's settings are the organization's only; it has no workspace path." },
   not_supported_by_bundle: { area: 'admin', statuses: [501], meaning: 'The active bundle lacks the entrypoint the route needs (effective settings).' },
   replay_in_progress: { area: 'admin', statuses: [409], meaning: 'A replay of the organization is already running.' },
   replay_too_large: { area: 'admin', statuses: [400], meaning: 'The replay filter selects more recorded decisions than one replay takes.' },
-  settings_stale: { area: 'decision', statuses: [503], meaning: 'The cached settings are older than the caller requires and Redis cannot be read; not decided from them.' },
-  evaluation_failed: { area: 'decision', statuses: [500], meaning: 'The policy could not be evaluated; the decision is recorded as denied and its id returned.' },
-  forged_original_request: { area: 'gateway', statuses: [403], meaning: 'A forward-auth header the deployment\'s gateway does not set was sent, so a client set it.' },
-  ext_authz_form_refused: { area: 'gateway', statuses: [403], meaning: '/ext_authz was asked in a form (Envoy path form or forward-auth header form) that FORWARD_AUTH_HEADERS does not accept for this deployment.' },
-  conflicting_original_request: { area: 'gateway', statuses: [403], meaning: 'The original request\'s method or URI is given twice in ways that disagree.' },
+  settings_stale: {
+    area: 'decision',
+    statuses: [503],
+    meaning: 'The cached settings are older than the caller requires and Redis cannot be read; not decided from them.',
+  },
+  evaluation_failed: {
+    area: 'decision',
+    statuses: [500],
+    meaning: 'The policy could not be evaluated; the decision is recorded as denied and its id returned.',
+  },
+  forged_original_request: {
+    area: 'gateway',
+    statuses: [403],
+    meaning: "A forward-auth header the deployment's gateway does not set was sent, so a client set it.",
+  },
+  ext_authz_form_refused: {
+    area: 'gateway',
+    statuses: [403],
+    meaning: '/ext_authz was asked in a form (Envoy path form or forward-auth header form) that FORWARD_AUTH_HEADERS does not accept for this deployment.',
+  },
+  conflicting_original_request: { area: 'gateway', statuses: [403], meaning: "The original request's method or URI is given twice in ways that disagree." },
   no_route: { area: 'gateway', statuses: [403], meaning: 'No route of the gateway table matches the method and path.' },
   ambiguous_org_id: { area: 'gateway', statuses: [403], meaning: 'The request names more than one organization.' },
   ambiguous_workspace_id: { area: 'gateway', statuses: [403], meaning: 'The request names more than one workspace.' },
@@ -92,13 +137,17 @@ export const ERROR_CODES = {
   missing_resource_id: { area: 'gateway', statuses: [403], meaning: 'A route that requires a resource id finds none (no committed route requires one).' },
   invalid_body: { area: 'gateway', statuses: [403], meaning: 'A body field a route reads is not a string, or the body is not JSON.' },
   headers_too_large: { area: 'gateway', statuses: [431], meaning: 'Too many request headers, or too many bytes of them.' },
-  forbidden_header: { area: 'gateway', statuses: [403], meaning: 'The request carries a header only the sidecar may set, or one that changes the method upstream.' },
+  forbidden_header: {
+    area: 'gateway',
+    statuses: [403],
+    meaning: 'The request carries a header only the sidecar may set, or one that changes the method upstream.',
+  },
   duplicate_identity_header: { area: 'gateway', statuses: [401], meaning: 'A trusted identity header appears more than once.' },
   missing_token: { area: 'identity', statuses: [401], meaning: 'No bearer token.' },
   malformed_token: { area: 'identity', statuses: [401], meaning: 'The Authorization header is not "Bearer <JWT>", the token is too long or not a signed JWT.' },
   token_expired: { area: 'identity', statuses: [401], meaning: 'The bearer token has expired.' },
   invalid_claims: { area: 'identity', statuses: [401], meaning: 'A claim (or trusted identity header) is missing, not accepted or malformed.' },
-  bad_signature: { area: 'identity', statuses: [401], meaning: 'The bearer token\'s signature does not verify.' },
+  bad_signature: { area: 'identity', statuses: [401], meaning: "The bearer token's signature does not verify." },
   alg_not_allowed: { area: 'identity', statuses: [401], meaning: 'The token is signed with an algorithm the sidecar does not accept.' },
   unknown_key: { area: 'identity', statuses: [401], meaning: 'No key of the key set matches the token.' },
   jwt_not_configured: { area: 'identity', statuses: [401], meaning: 'The sidecar has no key to verify bearer tokens.' },
@@ -171,18 +220,26 @@ export const errors = {
   tooLarge: (limit: string) => new ApiError(400, CODE.request_too_large, `request body is larger than ${limit}`),
   unauthorized: (message: string) => new ApiError(401, CODE.unauthorized, message),
   insufficientScope: (tokenName: string, scope: string) => new ApiError(403, CODE.insufficient_scope, `admin token "${tokenName}" lacks the scope ${scope}`),
-  orgNotAllowed: (tokenName: string, orgId: string) => new ApiError(403, CODE.org_not_allowed, `admin token "${tokenName}" may not touch organization ${JSON.stringify(orgId)}`),
+  orgNotAllowed: (tokenName: string, orgId: string) =>
+    new ApiError(403, CODE.org_not_allowed, `admin token "${tokenName}" may not touch organization ${JSON.stringify(orgId)}`),
   workspaceOwned: (workspaceId: string) => new ApiError(409, CODE.workspace_owned, `workspace ${JSON.stringify(workspaceId)} belongs to another organization`),
   /** A forward-auth header that the deployment's gateway does not set, so a client did (src/gateway/forwardauth.ts). */
-  forgedOriginalRequest: (detail: string) => new ApiError(403, CODE.forged_original_request, `the original request is described by a header a client can set: ${detail}`),
+  forgedOriginalRequest: (detail: string) =>
+    new ApiError(403, CODE.forged_original_request, `the original request is described by a header a client can set: ${detail}`),
   /** /ext_authz asked in a form (Envoy path form, forward-auth header form) that FORWARD_AUTH_HEADERS does not accept (src/gateway/forwardauth.ts). */
-  extAuthzFormRefused: (detail: string) => new ApiError(403, CODE.ext_authz_form_refused, `this deployment does not accept the request in this form: ${detail}`),
+  extAuthzFormRefused: (detail: string) =>
+    new ApiError(403, CODE.ext_authz_form_refused, `this deployment does not accept the request in this form: ${detail}`),
   /** The original request's method or URI given twice (two headers, or a header and the request itself) in ways that disagree. */
-  conflictingOriginalRequest: (detail: string) => new ApiError(403, CODE.conflicting_original_request, `the original request is described in two ways that disagree: ${detail}`),
+  conflictingOriginalRequest: (detail: string) =>
+    new ApiError(403, CODE.conflicting_original_request, `the original request is described in two ways that disagree: ${detail}`),
   invalidPath: (detail: string) => new ApiError(400, CODE.invalid_path, `request path cannot be decoded: ${detail}`),
   notFound: (what: string) => new ApiError(404, CODE.resource_not_found, `${what} not found`),
   unavailable: (message: string) => new ApiError(503, CODE.unavailable, message),
   replicationUnconfirmed: (detail: string) =>
-    new ApiError(503, CODE.replication_unconfirmed, `the write was made but Redis did not confirm it on enough replicas (${detail}): it may or may not survive a failover; repeating the same request is safe`),
+    new ApiError(
+      503,
+      CODE.replication_unconfirmed,
+      `the write was made but Redis did not confirm it on enough replicas (${detail}): it may or may not survive a failover; repeating the same request is safe`,
+    ),
   internal: () => new ApiError(500, CODE.internal_error, 'internal error; see the sidecar log'),
 };

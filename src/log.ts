@@ -13,7 +13,9 @@ export function createLogger(level: string, format: LogFormat = 'json'): Logger 
       paths: ['adminToken', '*.adminToken', 'headers.authorization', '*.headers.authorization', 'authorization', '*.authorization', 'token', '*.token'],
       censor: '[redacted]',
     },
-    ...(format === 'pretty' ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } } : {}),
+    ...(format === 'pretty'
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } }
+      : {}),
   });
 }
 

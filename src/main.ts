@@ -64,9 +64,28 @@ async function serve(config: Config, log: Logger): Promise<Serving> {
   const [{ createSidecar }, { listen }] = await Promise.all([import('./sidecar.ts'), import('./http/listener.ts')]);
   const sidecar = await createSidecar(config, log);
   const common = { host: config.host, reloadMs: config.tlsReloadMs, limits: config, drainMs: config.shutdownTimeoutMs };
-  const listeners = [await listen(sidecar.app, { ...common, name: 'decision', setting: settingName('port', config), port: config.port, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile }, log)];
+  const listeners = [
+    await listen(
+      sidecar.app,
+      { ...common, name: 'decision', setting: settingName('port', config), port: config.port, certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
+      log,
+    ),
+  ];
   if (sidecar.adminApp) {
-    listeners.push(await listen(sidecar.adminApp, { ...common, name: 'admin', setting: settingName('adminPort', config), port: config.adminPort, certFile: config.adminTlsCertFile, keyFile: config.adminTlsKeyFile }, log));
+    listeners.push(
+      await listen(
+        sidecar.adminApp,
+        {
+          ...common,
+          name: 'admin',
+          setting: settingName('adminPort', config),
+          port: config.adminPort,
+          certFile: config.adminTlsCertFile,
+          keyFile: config.adminTlsKeyFile,
+        },
+        log,
+      ),
+    );
   }
   const httpPort = listeners[0]!.port;
   const grpcPort =
@@ -88,7 +107,8 @@ async function serve(config: Config, log: Logger): Promise<Serving> {
 function announce(config: Config, log: Logger, listening: Listening, workers = 1): void {
   const base = `${config.tlsCertFile ? 'https' : 'http'}://${config.host}:${listening.httpPort}`;
   log.info({ url: base, store: listening.storeKind, revision: listening.revision, ...(workers > 1 ? { workers } : {}) }, 'portcullis listening');
-  if (config.adminPort > 0) log.info({ url: `${config.adminTlsCertFile ? 'https' : 'http'}://${config.host}:${config.adminPort}` }, 'admin API, console and metrics listening');
+  if (config.adminPort > 0)
+    log.info({ url: `${config.adminTlsCertFile ? 'https' : 'http'}://${config.host}:${config.adminPort}` }, 'admin API, console and metrics listening');
   if (listening.grpcPort > 0) log.info({ address: `${config.host}:${listening.grpcPort}` }, 'Envoy ext_authz gRPC listening');
 
   if (process.stdout.isTTY || config.adminTokenGenerated) {
@@ -96,7 +116,9 @@ function announce(config: Config, log: Logger, listening: Listening, workers = 1
       [
         '',
         `Portcullis listening on ${base} (settings: ${listening.storeKind}, bundle ${listening.revision}${workers > 1 ? `, ${workers} workers` : ''})`,
-        config.adminTokenGenerated ? `Admin token (generated for this run; set ADMIN_TOKEN or ADMIN_TOKENS_FILE to choose): ${config.adminToken}` : adminTokenSources(config),
+        config.adminTokenGenerated
+          ? `Admin token (generated for this run; set ADMIN_TOKEN or ADMIN_TOKENS_FILE to choose): ${config.adminToken}`
+          : adminTokenSources(config),
         'Try:',
         `  curl -s ${base}/v1/authorize -d '{"principal":{"id":"u-1","orgId":"org-1","orgRole":"member","workspaceRoles":{"ws-1":"manager"}},"action":"create","resource":{"type":"mcp_server","orgId":"org-1","workspaceId":"ws-1"}}'`,
         '',

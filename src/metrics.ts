@@ -105,7 +105,7 @@ export class Metrics {
 
   readonly wasmMemoryBytes = new Gauge({
     name: 'portcullis_wasm_memory_bytes',
-    help: 'Linear memory of the active policy WASM instance (of all workers\' instances together).',
+    help: "Linear memory of the active policy WASM instance (of all workers' instances together).",
     registers: [this.registry],
     collect: () => {
       const bytes = this.wasmMemory?.();
@@ -186,7 +186,7 @@ export class Metrics {
 
   readonly auditHeldBytes = new Gauge({
     name: 'portcullis_audit_memory_bytes',
-    help: 'Bytes of audit records held in memory: the in-memory log\'s records, or those waiting for Redis (bounded by AUDIT_MEMORY_MAX_BYTES + AUDIT_UNVERIFIED_MAX_BYTES, or AUDIT_BUFFER_BYTES).',
+    help: "Bytes of audit records held in memory: the in-memory log's records, or those waiting for Redis (bounded by AUDIT_MEMORY_MAX_BYTES + AUDIT_UNVERIFIED_MAX_BYTES, or AUDIT_BUFFER_BYTES).",
     registers: [this.registry],
   });
 
@@ -231,7 +231,7 @@ export class Metrics {
 
   readonly httpSeconds = new Histogram({
     name: 'portcullis_http_request_duration_seconds',
-    help: 'Time from a request\'s arrival to its answer written, by route template.',
+    help: "Time from a request's arrival to its answer written, by route template.",
     labelNames: ['route'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],

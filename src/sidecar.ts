@@ -74,7 +74,8 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const adminTokens = loadAdminTokens(config);
   // Before anything starts: a bad ALLOWED_ORIGINS stops the sidecar with nothing to undo.
   const callers = new Callers({ config, tokens: adminTokens, metrics });
-  if (callers.status.decideAuth === 'required') log.info('DECIDE_AUTH=required: the decision APIs and gateway endpoints answer only callers with a decide-scope token');
+  if (callers.status.decideAuth === 'required')
+    log.info('DECIDE_AUTH=required: the decision APIs and gateway endpoints answer only callers with a decide-scope token');
   const policy = new ActivePolicy();
   policy.onActivate((engine) => metrics.setBundle(engine.revision));
   metrics.watchWasmMemory(() => policy.current?.memoryBytes);
@@ -110,7 +111,9 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     });
     await redisStore.connect().catch((error: unknown) => {
       bundles.stop();
-      throw new ConfigError(`${describeRedis(redis)} is not reachable (${(error as Error).message}): start it, or point ${redis.url ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES'} at one`);
+      throw new ConfigError(
+        `${describeRedis(redis)} is not reachable (${(error as Error).message}): start it, or point ${redis.url ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES'} at one`,
+      );
     });
     store = redisStore;
     storeKind = 'redis';
@@ -131,26 +134,78 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   // Trimmed once, before any buffer holds it: every copy a sink keeps is bounded in bytes.
   const maxRecordBytes = config.auditRecordMaxBytes;
   const sink: AuditSink = decisionLogs
-    ? { record: (r) => { const trimmed = trimRecord(r, maxRecordBytes); auditSink.record(trimmed); decisionLogs.record(trimmed); } }
+    ? {
+        record: (r) => {
+          const trimmed = trimRecord(r, maxRecordBytes);
+          auditSink.record(trimmed);
+          decisionLogs.record(trimmed);
+        },
+      }
     : { record: (r) => auditSink.record(trimRecord(r, maxRecordBytes)) };
-  const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, { failOpen: config.settingsFailOpen, workspaceDirectory: config.workspaceDirectory, ...(tracing ? { tracing } : {}) });
+  const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, {
+    failOpen: config.settingsFailOpen,
+    workspaceDirectory: config.workspaceDirectory,
+    ...(tracing ? { tracing } : {}),
+  });
   const gateway = gatewayFor(decider, metrics, callers, tracing);
   const grpc = new GrpcExtAuthz(gateway, log);
   // Child at info whatever LOG_LEVEL says: ACCESS_LOG=on asks for the lines.
   const observer = requestObserver(metrics, config.accessLog === 'on' ? log.child({ log: 'access' }, { level: 'info' }) : undefined);
-  const appDeps = { observer, policy, store, storeKind, workspaceDirectory: config.workspaceDirectory, audit, metrics, log, adminTokens, bodyLimit: config.bodyLimit, jsonMaxDepth: config.jsonMaxDepth, gateway, consoleEnabled: config.consoleEnabled, warnings, callers };
+  const appDeps = {
+    observer,
+    policy,
+    store,
+    storeKind,
+    workspaceDirectory: config.workspaceDirectory,
+    audit,
+    metrics,
+    log,
+    adminTokens,
+    bodyLimit: config.bodyLimit,
+    jsonMaxDepth: config.jsonMaxDepth,
+    gateway,
+    consoleEnabled: config.consoleEnabled,
+    warnings,
+    callers,
+  };
   const separateAdmin = config.adminPort > 0;
   const express = createApp({ ...appDeps, surface: separateAdmin ? 'decisions' : 'all' });
-  const app = decisionApi(decider, { bodyLimit: config.bodyLimit, bodyLimitBytes: config.bodyLimitBytes, jsonMaxDepth: config.jsonMaxDepth, log, callers, observer, ...(decisionLogs ? { decisionLog: decisionLogs } : {}) }, express);
+  const app = decisionApi(
+    decider,
+    {
+      bodyLimit: config.bodyLimit,
+      bodyLimitBytes: config.bodyLimitBytes,
+      jsonMaxDepth: config.jsonMaxDepth,
+      log,
+      callers,
+      observer,
+      ...(decisionLogs ? { decisionLog: decisionLogs } : {}),
+    },
+    express,
+  );
   const adminApp = separateAdmin ? createApp({ ...appDeps, surface: 'admin' }) : undefined;
-  return { app, ...(adminApp ? { adminApp } : {}), warnings, decider, policy, store, storeKind, audit, metrics, gateway, grpc, ...(tracing ? { tracing } : {}), close: async () => {
-    bundles.stop();
-    await grpc.close();
-    await decisionLogs?.close();
-    await tracing?.shutdown();
-    await audit.close();
-    await store.close();
-  } };
+  return {
+    app,
+    ...(adminApp ? { adminApp } : {}),
+    warnings,
+    decider,
+    policy,
+    store,
+    storeKind,
+    audit,
+    metrics,
+    gateway,
+    grpc,
+    ...(tracing ? { tracing } : {}),
+    close: async () => {
+      bundles.stop();
+      await grpc.close();
+      await decisionLogs?.close();
+      await tracing?.shutdown();
+      await audit.close();
+      await store.close();
+    },
+  };
 }
 
 function bundleVerifier(config: Config): BundleVerifier | undefined {

@@ -24,13 +24,21 @@ export function configWarnings(config: Config): StartupWarning[] {
       `no Redis (REDIS_URL, REDIS_CLUSTER_NODES): settings and the workspace directory are held in this process, seeded from ${config.settingsFile || 'nothing'}; changes are lost at restart and not shared with other instances`,
     );
   }
-  if (config.settingsFailOpen) warn('settings_fail_open', 'SETTINGS_FAIL_OPEN: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
-  if (config.gatewayDryRun) warn('gateway_dry_run', 'GATEWAY_DRY_RUN: the gateway endpoints allow every request, whatever the decision (the real one is logged and audited)');
+  if (config.settingsFailOpen)
+    warn('settings_fail_open', 'SETTINGS_FAIL_OPEN: when settings cannot be read, decisions use the defaults (managers may write) instead of denying');
+  if (config.gatewayDryRun)
+    warn('gateway_dry_run', 'GATEWAY_DRY_RUN: the gateway endpoints allow every request, whatever the decision (the real one is logged and audited)');
   if (config.gatewayIdentity === 'headers') {
-    warn('gateway_identity_headers', 'GATEWAY_IDENTITY=headers: the gateway principal is whoever the x-portkey-* headers say; only a gateway that authenticates callers and strips those headers may reach this sidecar');
+    warn(
+      'gateway_identity_headers',
+      'GATEWAY_IDENTITY=headers: the gateway principal is whoever the x-portkey-* headers say; only a gateway that authenticates callers and strips those headers may reach this sidecar',
+    );
   }
   if (!config.workspaceDirectory) {
-    warn('workspace_directory_off', 'WORKSPACE_DIRECTORY is off: a resource\'s organization is taken from the request (or the gateway token or route) unchecked, so a principal naming a workspace of another organization is decided as if it were its own');
+    warn(
+      'workspace_directory_off',
+      "WORKSPACE_DIRECTORY is off: a resource's organization is taken from the request (or the gateway token or route) unchecked, so a principal naming a workspace of another organization is decided as if it were its own",
+    );
   }
   if (!config.auditEnabled) warn('audit_disabled', 'AUDIT_ENABLED=false: decisions are not recorded (meant for measuring the cost of recording only)');
   return warnings;
@@ -41,14 +49,19 @@ export function configWarnings(config: Config): StartupWarning[] {
  * An unknown name in PORTCULLIS_ALLOW_UNSAFE is refused too, so that a typo allows nothing silently.
  */
 export function enforceProfile(config: Config, warnings: readonly StartupWarning[]): void {
-  const allowed = config.allowUnsafe.split(',').map((name) => name.trim()).filter(Boolean);
+  const allowed = config.allowUnsafe
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   const unknown = allowed.filter((name) => !(name in UNSAFE));
   if (unknown.length > 0) throw new ConfigError(`PORTCULLIS_ALLOW_UNSAFE: unknown ${unknown.join(', ')}; known: ${Object.keys(UNSAFE).join(', ')}`);
   if (config.profile !== 'production') return;
   const refused = Object.entries(UNSAFE).filter(([name, code]) => !allowed.includes(name) && warnings.some((w) => w.code === code));
   if (refused.length === 0) return;
   const why = refused.map(([, code]) => warnings.find((w) => w.code === code)!.message).join('; ');
-  throw new ConfigError(`PORTCULLIS_PROFILE=production refuses to start in the ${refused.map(([name]) => name).join(', ')} mode: ${why} (set PORTCULLIS_ALLOW_UNSAFE=${refused.map(([name]) => name).join(',')} to start anyway)`);
+  throw new ConfigError(
+    `PORTCULLIS_PROFILE=production refuses to start in the ${refused.map(([name]) => name).join(', ')} mode: ${why} (set PORTCULLIS_ALLOW_UNSAFE=${refused.map(([name]) => name).join(',')} to start anyway)`,
+  );
 }
 
 /**

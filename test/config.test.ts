@@ -29,7 +29,12 @@ test('an admin token is generated when none is configured, and never when one is
 });
 
 test('bad values are refused naming the environment variable the user set, or the key of the config file', () => {
-  const refused = (env: Record<string, string>, message: RegExp) => assert.throws(() => loadConfig(env), (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
+  const refused = (env: Record<string, string>, message: RegExp) =>
+    assert.throws(
+      () => loadConfig(env),
+      (e: Error) => e instanceof ConfigError && message.test(e.message),
+      String(message),
+    );
   refused({ PORT: 'eighty' }, /^PORT must be a non-negative integer, got "eighty"$/);
   refused({ BODY_LIMIT: 'lots' }, /^BODY_LIMIT must be a size/);
   refused({ DECIDE_AUTH: 'maybe' }, /^DECIDE_AUTH must be off or required/);
@@ -44,7 +49,12 @@ test('bad values are refused naming the environment variable the user set, or th
 });
 
 test('unknown keys of the config file are refused with the key meant', () => {
-  const refused = (yaml: string, message: RegExp) => assert.throws(() => loadConfig({ PORTCULLIS_CONFIG: yamlFile(yaml) }), (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
+  const refused = (yaml: string, message: RegExp) =>
+    assert.throws(
+      () => loadConfig({ PORTCULLIS_CONFIG: yamlFile(yaml) }),
+      (e: Error) => e instanceof ConfigError && message.test(e.message),
+      String(message),
+    );
   refused('prot: 80\n', /unknown setting prot; did you mean port\?/);
   refused('gatewayJwtSecrt: x\n', /unknown setting gatewayJwtSecrt; did you mean gatewayJwtSecret\?/);
   // An environment variable's name written as a key: the key it is.
@@ -54,7 +64,10 @@ test('unknown keys of the config file are refused with the key meant', () => {
 
 test('a REDIS_URL that cannot name a Redis is refused at start with what is wrong, the password never shown', () => {
   const refused = (url: string, message: RegExp) =>
-    assert.throws(() => loadConfig({ REDIS_URL: url }), (error: unknown) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('hunter2'));
+    assert.throws(
+      () => loadConfig({ REDIS_URL: url }),
+      (error: unknown) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('hunter2'),
+    );
   refused('localhost:6379', /REDIS_URL must be a URL with a scheme.*did you mean redis:\/\/localhost:6379\?/);
   refused('http://localhost:6379', /REDIS_URL must start with redis:\/\/ or rediss:\/\/.*got http:\/\//);
   refused('redis://:hunter2@/0', /REDIS_URL (names no host|must be a URL)/);

@@ -23,7 +23,9 @@ test('a file that never ends is killed at its limit, with its children, and name
   );
   const pass = join(dir, 'pass.test.ts');
   await writeFile(pass, `import { test } from 'node:test';\ntest('passes', () => undefined);\n`);
-  const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/run-files.ts', '--jobs', '2', '--timeout-s', '10', hang, pass], { timeout: 120_000 });
+  const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/run-files.ts', '--jobs', '2', '--timeout-s', '10', hang, pass], {
+    timeout: 120_000,
+  });
   const failure = await run.then(
     () => assert.fail('the runner exited 0'),
     (error: { code?: number; stdout?: string }) => error,
@@ -34,6 +36,9 @@ test('a file that never ends is killed at its limit, with its children, and name
   assert.match(failure.stdout ?? '', new RegExp(`2 test files, 1 passed\\n  timed out: ${hang}`));
   const child = Number(await readFile(pidFile, 'utf8'));
   // Gone, or a zombie waiting for a reaper that this container may not run: not running either way.
-  const state = await readFile(`/proc/${child}/stat`, 'utf8').then((stat) => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3), () => 'gone');
+  const state = await readFile(`/proc/${child}/stat`, 'utf8').then(
+    (stat) => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3),
+    () => 'gone',
+  );
   assert.ok(state === 'gone' || state === 'Z', `the file's child ${child} is still running (state ${state})`);
 });

@@ -27,7 +27,11 @@ interface Outcome {
 function runFile(file: string): Promise<Outcome> {
   const started = Date.now();
   // Its own process group, so a timeout takes down the redis-servers, nginx and sidecars it started.
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', file], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: fileEnv });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', file], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: fileEnv,
+  });
   const output: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.push(chunk));

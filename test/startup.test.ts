@@ -38,7 +38,10 @@ test('a bad settings file at start: one line naming the file and what is wrong i
   await writeFile(file, 'orgs: {org-1: {settings: {managersWriteMcpServer: false}}}\n');
   const bad = await start({ SETTINGS_FILE: file });
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /^portcullis: cannot start: settings file .*settings\.yaml \(SETTINGS_FILE\): orgs\.org-1\.settings\.managersWriteMcpServer: unknown setting/);
+  assert.match(
+    bad.stderr,
+    /^portcullis: cannot start: settings file .*settings\.yaml \(SETTINGS_FILE\): orgs\.org-1\.settings\.managersWriteMcpServer: unknown setting/,
+  );
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   const missing = await start({ SETTINGS_FILE: join(dir, 'absent.yaml') });
   assert.equal(missing.code, 1);
@@ -58,7 +61,10 @@ test('a port in use at start: one line naming the variable and the port, for POR
   ] as const) {
     const { code, stderr } = await start(env);
     assert.equal(code, 1, variable);
-    assert.equal(stderr, `portcullis: cannot start: ${variable}: port ${port} is already in use on 127.0.0.1 (another process listens there): stop it or set ${variable} to a free port\n`);
+    assert.equal(
+      stderr,
+      `portcullis: cannot start: ${variable}: port ${port} is already in use on 127.0.0.1 (another process listens there): stop it or set ${variable} to a free port\n`,
+    );
   }
 });
 

@@ -13,7 +13,9 @@ function defaultOf(value: string | number | boolean): string {
 
 /** The page, as it is committed. */
 export function configurationDoc(): string {
-  const rows = Object.entries(FIELDS).map(([key, field]) => `| \`${field.env}\` | \`${key}\` | ${field.kind} | ${defaultOf(field.default)} | ${cell(field.doc)} |`);
+  const rows = Object.entries(FIELDS).map(
+    ([key, field]) => `| \`${field.env}\` | \`${key}\` | ${field.kind} | ${defaultOf(field.default)} | ${cell(field.doc)} |`,
+  );
   return [
     '# Configuration',
     '',

@@ -20,7 +20,9 @@ const cell = (text: string) => text.replace(/\|/g, '\\|');
 export function errorsDoc(): string {
   const entries = Object.entries(ERROR_CODES);
   const sections = (Object.keys(AREAS) as ErrorArea[]).flatMap((area) => {
-    const rows = entries.filter(([, entry]) => entry.area === area).map(([code, entry]) => `| \`${code}\` | ${entry.statuses.join(', ')} | ${cell(entry.meaning)} |`);
+    const rows = entries
+      .filter(([, entry]) => entry.area === area)
+      .map(([code, entry]) => `| \`${code}\` | ${entry.statuses.join(', ')} | ${cell(entry.meaning)} |`);
     return rows.length === 0 ? [] : [`## ${AREAS[area]}`, '', '| code | status | meaning |', '| --- | --- | --- |', ...rows, ''];
   });
   return [

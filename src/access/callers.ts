@@ -54,7 +54,8 @@ export class Callers {
     this.hosts = new Set(list(config.allowedHosts).map((host) => host.toLowerCase()));
     const burst = config.rateLimitBurst || config.rateLimitPerSecond;
     if (config.rateLimitPerSecond > 0) {
-      if (config.rateLimitMaxCallers === 0) throw new ConfigError(`${settingName('rateLimitMaxCallers', config)} must be at least 1 when ${settingName('rateLimitPerSecond', config)} is set`);
+      if (config.rateLimitMaxCallers === 0)
+        throw new ConfigError(`${settingName('rateLimitMaxCallers', config)} must be at least 1 when ${settingName('rateLimitPerSecond', config)} is set`);
       this.buckets = new LRUCache({ max: config.rateLimitMaxCallers });
     }
     this.now = options.now ?? (() => performance.now());
@@ -73,12 +74,22 @@ export class Callers {
   checkBrowser(headers: IncomingHttpHeaders): void {
     const host = headers.host?.toLowerCase();
     if (this.hosts.size > 0 && (host === undefined || !(this.hosts.has(host) || this.hosts.has(hostname(host))))) {
-      throw this.refuse(new ApiError(403, CODE.host_not_allowed, `this sidecar does not answer to the host ${JSON.stringify(host ?? '')}; allowed: ${[...this.hosts].join(', ')} (ALLOWED_HOSTS)`));
+      throw this.refuse(
+        new ApiError(
+          403,
+          CODE.host_not_allowed,
+          `this sidecar does not answer to the host ${JSON.stringify(host ?? '')}; allowed: ${[...this.hosts].join(', ')} (ALLOWED_HOSTS)`,
+        ),
+      );
     }
     const origin = headers.origin;
     if (origin === undefined || this.origins.has(origin.toLowerCase()) || isOwnOrigin(origin, host)) return;
     throw this.refuse(
-      new ApiError(403, CODE.origin_not_allowed, `requests from web pages of ${JSON.stringify(origin)} are refused: only the sidecar's own pages and the origins of ALLOWED_ORIGINS may call this API`),
+      new ApiError(
+        403,
+        CODE.origin_not_allowed,
+        `requests from web pages of ${JSON.stringify(origin)} are refused: only the sidecar's own pages and the origins of ALLOWED_ORIGINS may call this API`,
+      ),
     );
   }
 
@@ -97,7 +108,14 @@ export class Callers {
     let caller = `address ${address ?? 'unknown'}`;
     if (this.status.decideAuth === 'required') {
       if (presented.length === 0) throw this.refuse(new ApiError(401, CODE.caller_token_missing, `deciding needs ${needs} (DECIDE_AUTH=required)`));
-      if (presented.length > 1) throw this.refuse(new ApiError(401, CODE.caller_token_invalid, `the caller token is sent ${presented.length} times; the gateway must set it once, replacing any copy a client sent`));
+      if (presented.length > 1)
+        throw this.refuse(
+          new ApiError(
+            401,
+            CODE.caller_token_invalid,
+            `the caller token is sent ${presented.length} times; the gateway must set it once, replacing any copy a client sent`,
+          ),
+        );
       const token = this.options.tokens.identify(presented[0]!);
       if (!token) throw this.refuse(new ApiError(401, CODE.caller_token_invalid, 'the caller token is not valid'));
       if (!token.scopes.has('decide')) throw this.refuse(errors.insufficientScope(token.name, 'decide'));
@@ -144,7 +162,9 @@ function parseOrigin(text: string): string {
     throw new ConfigError(`${settingName('allowedOrigins')}: ${JSON.stringify(text)} is not an origin such as https://console.example.com`);
   }
   if (url.origin === 'null' || `${url.origin}/` !== url.href.replace(/\/?$/, '/')) {
-    throw new ConfigError(`${settingName('allowedOrigins')}: ${JSON.stringify(text)} must be scheme://host[:port] only, as a browser sends Origin (e.g. https://console.example.com)`);
+    throw new ConfigError(
+      `${settingName('allowedOrigins')}: ${JSON.stringify(text)} must be scheme://host[:port] only, as a browser sends Origin (e.g. https://console.example.com)`,
+    );
   }
   return url.origin;
 }

@@ -12,7 +12,8 @@ import type { DecisionRecord } from '../decision/record.ts';
 export const MASKED = '[masked]';
 export const REDACTED = '[redacted]';
 
-const SECRET_KEY = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|x-portkey-api-key|(access|id|refresh|bearer|auth|session)?[-_]?token|secret|client[-_]?secret|password|passwd|jwt|credentials?)$/i;
+const SECRET_KEY =
+  /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|x-portkey-api-key|(access|id|refresh|bearer|auth|session)?[-_]?token|secret|client[-_]?secret|password|passwd|jwt|credentials?)$/i;
 const SECRET_VALUE = /^(bearer|basic|token)\s+\S+|^eyJ[\w-]*\.[\w-]+\.[\w-]*$/i;
 
 export type Masker = (record: DecisionRecord) => DecisionRecord;

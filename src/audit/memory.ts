@@ -179,10 +179,7 @@ export class MemoryAuditLog implements AuditLog {
     return summarize(stream.scan, filter, stream.lagMs);
   }
 
-  async querySettingsChanges(
-    filter: Pick<DecisionFilter, 'orgId' | 'workspaceId' | 'from' | 'to'>,
-    page: PageRequest,
-  ): Promise<Page<SettingsChangeRecord>> {
+  async querySettingsChanges(filter: Pick<DecisionFilter, 'orgId' | 'workspaceId' | 'from' | 'to'>, page: PageRequest): Promise<Page<SettingsChangeRecord>> {
     const hash = filterHash('settings', filter);
     const stream = this.stream('settings', filter.orgId);
     if (!stream) return emptyPage(page.cursor, hash);
@@ -268,5 +265,12 @@ function fieldBytes(fields: Record<string, string>): number {
 
 /** An unknown org still validates its cursor, so a bad cursor is a 400 on both logs. */
 async function emptyPage<T>(cursor: string | undefined, hash: string): Promise<Page<T>> {
-  return queryPage<T>(async () => [], () => false, 1, cursor, hash, { lagMs: 0, maxScan: 1 });
+  return queryPage<T>(
+    async () => [],
+    () => false,
+    1,
+    cursor,
+    hash,
+    { lagMs: 0, maxScan: 1 },
+  );
 }

@@ -29,7 +29,16 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
   return {
     ts: String(Date.parse(record.timestamp)),
     // The unverified bucket holds many organizations: its entries name theirs as an eighth key.
-    k: JSON.stringify([record.workspaceId, record.principal.id, record.allow ? '1' : '0', record.reason, record.resource.type, record.action, record.api, ...(record.orgUnverified ? [record.orgId] : [])]),
+    k: JSON.stringify([
+      record.workspaceId,
+      record.principal.id,
+      record.allow ? '1' : '0',
+      record.reason,
+      record.resource.type,
+      record.action,
+      record.api,
+      ...(record.orgUnverified ? [record.orgId] : []),
+    ]),
     r: JSON.stringify(rest),
   };
 }
@@ -65,7 +74,16 @@ function inRange(fields: Record<string, string>, from?: number, to?: number): bo
 
 export function decisionMatcher(filter: DecisionFilter): Matcher {
   const allow = filter.allow === undefined ? undefined : filter.allow ? '1' : '0';
-  const keyed = [filter.workspaceId, filter.principalId, allow, filter.reason, filter.resourceType, filter.action, filter.api, filter.unverified ? filter.orgId : undefined];
+  const keyed = [
+    filter.workspaceId,
+    filter.principalId,
+    allow,
+    filter.reason,
+    filter.resourceType,
+    filter.action,
+    filter.api,
+    filter.unverified ? filter.orgId : undefined,
+  ];
   if (keyed.every((wanted) => wanted === undefined)) return (f) => inRange(f, filter.from, filter.to);
   return (f) => {
     if (!inRange(f, filter.from, filter.to)) return false;
@@ -140,7 +158,11 @@ const cursorError = (message: string) => new ApiError(400, CODE.invalid_paramete
 
 /** Hash of everything that selects records, so a cursor cannot be replayed against other filters. */
 export function filterHash(kind: string, filter: object): string {
-  const sorted = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+  const sorted = Object.fromEntries(
+    Object.entries(filter)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
   return createHash('sha256').update(kind).update(JSON.stringify(sorted)).digest('base64url').slice(0, 16);
 }
 
@@ -197,11 +219,7 @@ export async function queryPage<T>(
   }
 }
 
-export async function summarize(
-  scan: ScanDescending,
-  filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>,
-  lagMs: number,
-): Promise<Summary> {
+export async function summarize(scan: ScanDescending, filter: Pick<DecisionFilter, 'orgId' | 'from' | 'to'>, lagMs: number): Promise<Summary> {
   const summary: Summary = {
     orgId: filter.orgId,
     from: filter.from === undefined ? null : new Date(filter.from).toISOString(),

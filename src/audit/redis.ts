@@ -269,10 +269,7 @@ export class RedisAuditLog implements AuditLog {
     return summarize(this.scanner(key), filter, await this.lagOf(key));
   }
 
-  async querySettingsChanges(
-    filter: Pick<DecisionFilter, 'orgId' | 'workspaceId' | 'from' | 'to'>,
-    page: PageRequest,
-  ): Promise<Page<SettingsChangeRecord>> {
+  async querySettingsChanges(filter: Pick<DecisionFilter, 'orgId' | 'workspaceId' | 'from' | 'to'>, page: PageRequest): Promise<Page<SettingsChangeRecord>> {
     const key = streamKey(filter.orgId, 'settings-changes');
     return queryPage(this.scanner(key), settingsChangeMatcher(filter), page.limit, page.cursor, filterHash('settings', filter), {
       ...timeBounds(filter),
@@ -411,7 +408,10 @@ export class RedisAuditLog implements AuditLog {
     } catch (error) {
       if (this.reachable) {
         const what = error instanceof ReplicationUnconfirmedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
-        this.options.log.warn({ error: errorSummary(error), buffered: this.queue.length }, `${what}; holding records in memory, then in the spill file, and sending them again`);
+        this.options.log.warn(
+          { error: errorSummary(error), buffered: this.queue.length },
+          `${what}; holding records in memory, then in the spill file, and sending them again`,
+        );
       }
       this.reachable = false;
       // The script calls go to node connections directly, which tell the cluster client

@@ -150,7 +150,10 @@ export async function auditExport(args: string[], env: Env, io: Io): Promise<voi
     count++;
     if (!target.write(JSON.stringify(record) + '\n')) await once(target, 'drain');
   }
-  if (target !== io.stdout) await new Promise<void>((resolve, reject) => (target as ReturnType<typeof createWriteStream>).end((error?: Error | null) => (error ? reject(error) : resolve())));
+  if (target !== io.stdout)
+    await new Promise<void>((resolve, reject) =>
+      (target as ReturnType<typeof createWriteStream>).end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
   io.stderr.write(`${io.stderr.isTTY ? '\n' : ''}done: ${count} records${typeof values.output === 'string' ? ` in ${values.output}` : ''}\n`);
 }
 
@@ -163,11 +166,16 @@ export async function auditReplay(args: string[], env: Env, io: Io): Promise<voi
   const engine = await PolicyEngine.load(await readBundleFile((values.bundle as string | undefined) ?? DEFAULT_BUNDLE));
   const settings = typeof values.settings === 'string' ? parseSettingsDocument(loadYaml(await readFile(values.settings, 'utf8')), engine.families) : undefined;
   const recorded = values['recorded-revision'];
-  if (recorded !== undefined && (typeof recorded !== 'string' || recorded === '')) throw new UsageError('--recorded-revision: expected the bundle revision the replayed decisions were made with');
+  if (recorded !== undefined && (typeof recorded !== 'string' || recorded === ''))
+    throw new UsageError('--recorded-revision: expected the bundle revision the replayed decisions were made with');
   const replay = new Replay(settings ? { engine, settings } : { engine }, positiveInteger(values.examples, 'examples', 10), recorded as string | undefined);
   for await (const record of client(values, env).all(q)) replay.add(record);
   const report = replay.result();
-  io.stdout.write(out === 'json' ? JSON.stringify({ candidate: { bundleRevision: engine.revision, settings: values.settings ?? null }, ...report }, null, 2) + '\n' : replayTable(report, engine.revision));
+  io.stdout.write(
+    out === 'json'
+      ? JSON.stringify({ candidate: { bundleRevision: engine.revision, settings: values.settings ?? null }, ...report }, null, 2) + '\n'
+      : replayTable(report, engine.revision),
+  );
 }
 
 function replayTable(report: ReplayReport, revision: string): string {
@@ -181,7 +189,14 @@ function replayTable(report: ReplayReport, revision: string): string {
     '',
   ];
   if (flips === 0) return lines.join('\n');
-  lines.push(table(['FLIP (RECORDED -> CANDIDATE REASON)', 'COUNT'], Object.entries(report.byReason).sort(([, a], [, b]) => b - a).map(([k, n]) => [k, String(n)])));
+  lines.push(
+    table(
+      ['FLIP (RECORDED -> CANDIDATE REASON)', 'COUNT'],
+      Object.entries(report.byReason)
+        .sort(([, a], [, b]) => b - a)
+        .map(([k, n]) => [k, String(n)]),
+    ),
+  );
   lines.push('examples:');
   lines.push(
     table(

@@ -41,7 +41,11 @@ const COMMANDS: Record<string, Command> = {
     more: `${FILTERS}\n${SIDECAR}`,
   },
   'audit get': { run: auditGet, synopsis: 'audit get     DECISION_ID [--format json|table]', more: SIDECAR },
-  'audit export': { run: auditExport, synopsis: 'audit export  --org ID [filters] [--output FILE]           NDJSON, progress on stderr', more: `${FILTERS}\n${SIDECAR}` },
+  'audit export': {
+    run: auditExport,
+    synopsis: 'audit export  --org ID [filters] [--output FILE]           NDJSON, progress on stderr',
+    more: `${FILTERS}\n${SIDECAR}`,
+  },
   'audit replay': {
     run: auditReplay,
     synopsis: `audit replay  --org ID --since TIME (--bundle FILE.tar.gz | --settings FILE.yaml | both)
@@ -72,7 +76,9 @@ const EXIT_CODES = 'exit codes: 0 done, 1 failed, 2 usage';
 const USAGE = `usage: portcullis <command> [options]      (portcullis <command> --help for one command)
 
   serve         start the sidecar, configured by its environment (bin/portcullis.mjs runs it)
-${Object.values(COMMANDS).map((c) => `  ${c.synopsis}`).join('\n')}
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.synopsis}`)
+  .join('\n')}
 
 ${FILTERS}
 ${SIDECAR}

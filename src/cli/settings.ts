@@ -59,7 +59,14 @@ interface OrgPlan {
 export async function settingsImport(args: string[], env: Env, io: Io): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
-    options: { redis: { type: 'string' }, 'redis-cluster': { type: 'string' }, bundle: { type: 'string' }, actor: { type: 'string' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+    options: {
+      redis: { type: 'string' },
+      'redis-cluster': { type: 'string' },
+      bundle: { type: 'string' },
+      actor: { type: 'string' },
+      prune: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError('settings import takes one settings YAML file');
@@ -76,9 +83,22 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const actor = values.actor ?? DEFAULT_ACTOR;
   const dryRun = values['dry-run'] === true;
 
-  const store = new RedisSettingsStore({ connection: redis, minReplicasAck, waitTimeoutMs, maxOrgs: 1, maxWorkspaces: 1, maxWorkspacesPerOrg: 1, maxDirectory: 1, revalidateAfterMs: 0, maxStaleMs: 0, familyNames: () => families.names });
+  const store = new RedisSettingsStore({
+    connection: redis,
+    minReplicasAck,
+    waitTimeoutMs,
+    maxOrgs: 1,
+    maxWorkspaces: 1,
+    maxWorkspacesPerOrg: 1,
+    maxDirectory: 1,
+    revalidateAfterMs: 0,
+    maxStaleMs: 0,
+    familyNames: () => families.names,
+  });
   await store.connect().catch((error: unknown) => {
-    throw new Error(`cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`);
+    throw new Error(
+      `cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`,
+    );
   });
   try {
     await refuseForeignWorkspaces(document, store);
@@ -113,7 +133,9 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
           io.stdout.write(`${orgId}: written, settings version ${await apply(record)}\n`);
         } catch (error) {
           if (!(error instanceof VersionMismatchError)) throw error;
-          throw new Error(`organization ${orgId} changed while it was being imported (now at version ${error.current}); nothing more was written: run the import again`);
+          throw new Error(
+            `organization ${orgId} changed while it was being imported (now at version ${error.current}); nothing more was written: run the import again`,
+          );
         }
       }
     } finally {
@@ -150,9 +172,18 @@ function differences(family: string, stored: FamilyDocument | null, wanted: Fami
  * The Redis of --redis or --redis-cluster, else of the environment, read as the sidecar
  * reads it (the same variables: ACL user, TLS, replicas to confirm a write).
  */
-export function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: string | undefined }, env: Env, purpose = 'import into'): { redis: RedisConnectionOptions; minReplicasAck: number | 'auto'; waitTimeoutMs: number } {
+export function redisOf(
+  values: { redis?: string | undefined; 'redis-cluster'?: string | undefined },
+  env: Env,
+  purpose = 'import into',
+): { redis: RedisConnectionOptions; minReplicasAck: number | 'auto'; waitTimeoutMs: number } {
   if (values.redis !== undefined && values['redis-cluster'] !== undefined) throw new UsageError('--redis (one node) or --redis-cluster (a cluster), not both');
-  const chosen = values.redis !== undefined ? { REDIS_URL: values.redis, REDIS_CLUSTER_NODES: '' } : values['redis-cluster'] !== undefined ? { REDIS_URL: '', REDIS_CLUSTER_NODES: values['redis-cluster'] } : {};
+  const chosen =
+    values.redis !== undefined
+      ? { REDIS_URL: values.redis, REDIS_CLUSTER_NODES: '' }
+      : values['redis-cluster'] !== undefined
+        ? { REDIS_URL: '', REDIS_CLUSTER_NODES: values['redis-cluster'] }
+        : {};
   let config: Config;
   try {
     // Only the Redis fields matter here; the token is set so that none is generated.
@@ -161,8 +192,13 @@ export function redisOf(values: { redis?: string | undefined; 'redis-cluster'?: 
     throw new UsageError((error as Error).message);
   }
   const redis = redisConnectionOptions(config);
-  if (!redis) throw new UsageError(`the Redis to ${purpose} is needed: --redis redis://host:6379, --redis-cluster host:port,... or REDIS_URL / REDIS_CLUSTER_NODES`);
-  return { redis: { ...redis, commandTimeoutMs: 5000, reconnectMaxMs: 1000 }, minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck), waitTimeoutMs: config.redisWaitTimeoutMs };
+  if (!redis)
+    throw new UsageError(`the Redis to ${purpose} is needed: --redis redis://host:6379, --redis-cluster host:port,... or REDIS_URL / REDIS_CLUSTER_NODES`);
+  return {
+    redis: { ...redis, commandTimeoutMs: 5000, reconnectMaxMs: 1000 },
+    minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck),
+    waitTimeoutMs: config.redisWaitTimeoutMs,
+  };
 }
 
 /** Every workspace Redis knows for the organization: its directory entries and its stored settings. */

@@ -78,8 +78,8 @@ export const PERMISSIONS_SUMMARY = 'permissions_summary';
  */
 export const OUTSIDE_POLICY_MESSAGES: Readonly<Record<string, string>> = {
   [UNKNOWN_WORKSPACE]: 'The workspace is not in the workspace directory, so no organization can be trusted for it; denied.',
-  [DIRECTORY_UNAVAILABLE]: 'The workspace directory cannot be read right now, so the workspace\'s organization is unknown; denied until it can be read.',
-  [SETTINGS_UNAVAILABLE]: 'The organization\'s settings cannot be read right now; denied until they can be read.',
+  [DIRECTORY_UNAVAILABLE]: "The workspace directory cannot be read right now, so the workspace's organization is unknown; denied until it can be read.",
+  [SETTINGS_UNAVAILABLE]: "The organization's settings cannot be read right now; denied until they can be read.",
   [EVALUATION_FAILED]: 'The policy could not be evaluated for this request; denied.',
   [PERMISSIONS_SUMMARY]: 'A permissions call: the record sums up the cells it answered, each decided as its own request would be.',
 };
@@ -273,7 +273,8 @@ export class Decider {
     const engine = this.policy.require();
     let matrix: PermissionMatrix;
     try {
-      matrix = (engine.evaluate(PERMISSIONS_ENTRYPOINT, { principal, resourceTypes: asked.resourceTypes, actions: asked.actions, workspaces: places }) ?? {}) as PermissionMatrix;
+      matrix = (engine.evaluate(PERMISSIONS_ENTRYPOINT, { principal, resourceTypes: asked.resourceTypes, actions: asked.actions, workspaces: places }) ??
+        {}) as PermissionMatrix;
     } catch (error) {
       this.log.error({ err: error, decisionId, api: 'permissions' }, 'policy evaluation failed');
       throw new ApiError(500, CODE.evaluation_failed, 'the policy could not be evaluated for this permissions request', [], { decisionId });
@@ -401,7 +402,13 @@ function toRecord(
  * cell allowed, the resource and action are "*" (all that were asked), and the workspace is
  * the first one asked (each is listed in `permissions.workspaceIds`).
  */
-function permissionsRecord(answer: PermissionsAnswer, asked: PermissionsRequest, counts: { allowed: number; denied: number }, latencySeconds: number, options: DecideOptions): DecisionRecord {
+function permissionsRecord(
+  answer: PermissionsAnswer,
+  asked: PermissionsRequest,
+  counts: { allowed: number; denied: number },
+  latencySeconds: number,
+  options: DecideOptions,
+): DecisionRecord {
   const { principal } = asked;
   const resource = { type: '*', orgId: principal.orgId, workspaceId: asked.workspaceIds[0] ?? '*' };
   const record: DecisionRecord = {

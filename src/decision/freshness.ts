@@ -14,7 +14,9 @@ export function readMinSettingsVersion(value: unknown, field: string): number | 
   if (value === undefined) return undefined;
   const version = typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value.trim()) : value;
   if (typeof version === 'number' && Number.isSafeInteger(version) && version >= 0) return version;
-  throw invalidInput([{ field, code: FIELD_CODE.invalid, message: 'must be a settings version: a non-negative integer, as a settings write answers it (X-Settings-Version)' }]);
+  throw invalidInput([
+    { field, code: FIELD_CODE.invalid, message: 'must be a settings version: a non-negative integer, as a settings write answers it (X-Settings-Version)' },
+  ]);
 }
 
 /** The stricter of the body's and the header's versions; undefined when neither asks. */
@@ -27,5 +29,7 @@ export function minSettingsVersion(body: unknown, header: string | string[] | un
 
 /** 503: this instance could not see the settings version asked for; it does not answer from older settings. */
 export function settingsStale(error: SettingsStaleError): ApiError {
-  return new ApiError(503, CODE.settings_stale, `${error.message}: not decided from older settings; retry shortly`, [], { settingsVersion: String(error.current) });
+  return new ApiError(503, CODE.settings_stale, `${error.message}: not decided from older settings; retry shortly`, [], {
+    settingsVersion: String(error.current),
+  });
 }

@@ -44,12 +44,18 @@ export function parsePermissionsRequest(body: unknown, resourceTypes: readonly s
   const rawPrincipal = read.object(body.principal, 'principal');
   read.onlyKnown(rawPrincipal, 'principal.', PRINCIPAL_FIELDS);
   const principal = readPrincipal(read, rawPrincipal);
-  const workspaceIds = list(read, body.workspaceIds, 'workspaceIds', MAX_PERMISSION_WORKSPACES, (value, field) => read.id(value, field)) ?? ownWorkspaces(read, principal);
-  const types = list(read, body.resourceTypes, 'resourceTypes', resourceTypes.length, (value, field) => read.oneOf(value, field, resourceTypes)) ?? [...resourceTypes];
+  const workspaceIds =
+    list(read, body.workspaceIds, 'workspaceIds', MAX_PERMISSION_WORKSPACES, (value, field) => read.id(value, field)) ?? ownWorkspaces(read, principal);
+  const types = list(read, body.resourceTypes, 'resourceTypes', resourceTypes.length, (value, field) => read.oneOf(value, field, resourceTypes)) ?? [
+    ...resourceTypes,
+  ];
   const actions = list(read, body.actions, 'actions', ACTIONS.length, (value, field) => read.oneOf(value, field, ACTIONS)) ?? [...ACTIONS];
   const cells = workspaceIds.length * types.length * actions.length;
   if (read.errors.length === 0 && cells > MAX_PERMISSION_CELLS) {
-    read.problem('workspaceIds', `asks for ${cells} cells (workspaces x resourceTypes x actions); at most ${MAX_PERMISSION_CELLS} per request: ask for fewer workspaces per call`);
+    read.problem(
+      'workspaceIds',
+      `asks for ${cells} cells (workspaces x resourceTypes x actions); at most ${MAX_PERMISSION_CELLS} per request: ask for fewer workspaces per call`,
+    );
   }
   let minSettingsVersion: number | undefined;
   try {
@@ -84,9 +90,15 @@ function list<T>(read: Reader, raw: unknown, field: string, max: number, item: (
 
 /** The principal's own workspaces, in id order, when the request names none. */
 function ownWorkspaces(read: Reader, principal: Principal): string[] {
-  const own = Object.keys(principal.workspaceRoles).filter((id) => idProblem(id) === undefined).sort();
+  const own = Object.keys(principal.workspaceRoles)
+    .filter((id) => idProblem(id) === undefined)
+    .sort();
   if (own.length > MAX_PERMISSION_WORKSPACES) {
-    read.problem('workspaceIds', `is required when the principal has more than ${MAX_PERMISSION_WORKSPACES} workspaces (it has ${own.length}): ask for at most ${MAX_PERMISSION_WORKSPACES} at a time`, FIELD_CODE.missing);
+    read.problem(
+      'workspaceIds',
+      `is required when the principal has more than ${MAX_PERMISSION_WORKSPACES} workspaces (it has ${own.length}): ask for at most ${MAX_PERMISSION_WORKSPACES} at a time`,
+      FIELD_CODE.missing,
+    );
     return [];
   }
   return own;

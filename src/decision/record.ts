@@ -138,7 +138,8 @@ type Optional<T> = { [K in keyof T]: T[K] | undefined };
 
 /** A settings-change record made now (a new id and timestamp); optional fields given as undefined are left out. */
 export function settingsChange(
-  change: Omit<SettingsChangeRecord, 'changeId' | 'timestamp' | 'note' | 'workspaceId' | 'family'> & Partial<Optional<Pick<SettingsChangeRecord, 'note' | 'workspaceId' | 'family'>>>,
+  change: Omit<SettingsChangeRecord, 'changeId' | 'timestamp' | 'note' | 'workspaceId' | 'family'> &
+    Partial<Optional<Pick<SettingsChangeRecord, 'note' | 'workspaceId' | 'family'>>>,
 ): SettingsChangeRecord {
   const { note, workspaceId, family, ...required } = change;
   return {

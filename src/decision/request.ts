@@ -63,7 +63,11 @@ export class Reader {
 
   object(value: unknown, field: string): Raw {
     if (isJsonObject(value)) return value;
-    this.errors.push(value === undefined ? { field: this.at + field, code: FIELD_CODE.missing, message: 'is required' } : { field: this.at + field, code: FIELD_CODE.type, message: 'must be an object' });
+    this.errors.push(
+      value === undefined
+        ? { field: this.at + field, code: FIELD_CODE.missing, message: 'is required' }
+        : { field: this.at + field, code: FIELD_CODE.type, message: 'must be an object' },
+    );
     return {};
   }
 
@@ -84,7 +88,11 @@ export class Reader {
   id(value: unknown, field: string): string {
     const problem = idProblem(value);
     if (problem === undefined) return value as string;
-    this.errors.push({ field: this.at + field, code: value === undefined ? FIELD_CODE.missing : typeof value === 'string' ? FIELD_CODE.invalid : FIELD_CODE.type, message: problem });
+    this.errors.push({
+      field: this.at + field,
+      code: value === undefined ? FIELD_CODE.missing : typeof value === 'string' ? FIELD_CODE.invalid : FIELD_CODE.type,
+      message: problem,
+    });
     return '';
   }
 
@@ -149,7 +157,9 @@ export function readPrincipal(read: Reader, rawPrincipal: Raw): Principal {
         continue;
       }
       // Checked here first so that a valid role does not build its field name.
-      workspaceRoles[workspaceId] = (WORKSPACE_ROLES as readonly unknown[]).includes(role) ? (role as WorkspaceRole) : read.oneOf(role, `principal.workspaceRoles.${workspaceId}`, WORKSPACE_ROLES);
+      workspaceRoles[workspaceId] = (WORKSPACE_ROLES as readonly unknown[]).includes(role)
+        ? (role as WorkspaceRole)
+        : read.oneOf(role, `principal.workspaceRoles.${workspaceId}`, WORKSPACE_ROLES);
     }
   }
   return {

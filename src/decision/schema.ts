@@ -35,7 +35,7 @@ const principal = {
     orgRole: { enum: [...ORG_ROLES] },
     workspaceRoles: {
       type: ['object', 'null'],
-      description: 'Workspace id to the principal\'s role there.',
+      description: "Workspace id to the principal's role there.",
       maxProperties: MAX_WORKSPACE_ROLES,
       propertyNames: id,
       additionalProperties: { enum: [...WORKSPACE_ROLES] },
@@ -49,7 +49,7 @@ const resource = (resourceTypes: readonly string[]) => ({
   required: ['type', 'orgId', 'workspaceId'],
   additionalProperties: false,
   properties: {
-    type: { enum: [...resourceTypes], description: 'One of the active bundle\'s resource types (GET /v1/families).' },
+    type: { enum: [...resourceTypes], description: "One of the active bundle's resource types (GET /v1/families)." },
     orgId: id,
     workspaceId: id,
     id,
@@ -59,16 +59,18 @@ const resource = (resourceTypes: readonly string[]) => ({
 const discarded = { description: 'Accepted and discarded: the sidecar always uses its own settings.' };
 
 /** The JSON Schema of a decision request (the body of POST /v1/authorize, the `input` of the OPA API) for the active bundle's resource types. */
-export const decisionRequestSchema = (resourceTypes: readonly string[]) => ({
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
-  $id: DECISION_REQUEST_SCHEMA_PATH,
-  title: 'Portcullis decision request',
-  description: 'The body of POST /v1/authorize and the `input` of POST /v1/data/portkey/authz/{allow,decision}. Unknown fields are refused (400 unknown_field).',
-  type: 'object',
-  required: [...REQUEST_FIELDS],
-  additionalProperties: false,
-  properties: {
-    ...({ principal, action: { enum: [...ACTIONS] }, resource: resource(resourceTypes) } satisfies Record<(typeof REQUEST_FIELDS)[number], unknown>),
-    ...(Object.fromEntries(DISCARDED_FIELDS.map((name) => [name, discarded])) as Record<(typeof DISCARDED_FIELDS)[number], typeof discarded>),
-  },
-}) as const;
+export const decisionRequestSchema = (resourceTypes: readonly string[]) =>
+  ({
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: DECISION_REQUEST_SCHEMA_PATH,
+    title: 'Portcullis decision request',
+    description:
+      'The body of POST /v1/authorize and the `input` of POST /v1/data/portkey/authz/{allow,decision}. Unknown fields are refused (400 unknown_field).',
+    type: 'object',
+    required: [...REQUEST_FIELDS],
+    additionalProperties: false,
+    properties: {
+      ...({ principal, action: { enum: [...ACTIONS] }, resource: resource(resourceTypes) } satisfies Record<(typeof REQUEST_FIELDS)[number], unknown>),
+      ...(Object.fromEntries(DISCARDED_FIELDS.map((name) => [name, discarded])) as Record<(typeof DISCARDED_FIELDS)[number], typeof discarded>),
+    },
+  }) as const;

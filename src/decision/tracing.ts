@@ -29,7 +29,6 @@ import { ConfigError, type Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { PACKAGE_VERSION } from '../package.ts';
 
-
 /** One decision's span; the children are ended by whoever started them. */
 export interface DecisionTrace {
   /** Set only when the span is sampled (a trace id that was not exported leads nowhere). */
@@ -236,7 +235,8 @@ function tracesUrl(config: Config, protocol: string): string | undefined {
 function sampler(name: string, arg: string): Sampler {
   const ratio = () => {
     const value = arg === '' ? 1 : Number(arg);
-    if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, got ${JSON.stringify(arg)}`);
+    if (!Number.isFinite(value) || value < 0 || value > 1)
+      throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, got ${JSON.stringify(arg)}`);
     return new TraceIdRatioBasedSampler(value);
   };
   switch (name || 'parentbased_always_on') {
@@ -266,7 +266,8 @@ function parseHeaders(spec: string): Record<string, string> {
     if (item.trim() === '') continue;
     const at = item.indexOf('=');
     const name = item.slice(0, at).trim();
-    if (at <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`OTEL_EXPORTER_OTLP_HEADERS must be comma-separated name=value pairs, got ${JSON.stringify(item)}`);
+    if (at <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+      throw new ConfigError(`OTEL_EXPORTER_OTLP_HEADERS must be comma-separated name=value pairs, got ${JSON.stringify(item)}`);
     try {
       headers[name] = decodeURIComponent(item.slice(at + 1).trim());
     } catch {

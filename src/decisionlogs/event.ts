@@ -137,7 +137,9 @@ export function undefinedQueryEvent(query: UndefinedQuery, options: EventOptions
 export function rfc3339Nano(epochMicros: number): string {
   const seconds = Math.floor(epochMicros / 1e6);
   const whole = new Date(seconds * 1000).toISOString().slice(0, 19);
-  const fraction = String(epochMicros - seconds * 1e6).padStart(6, '0').replace(/0+$/, '');
+  const fraction = String(epochMicros - seconds * 1e6)
+    .padStart(6, '0')
+    .replace(/0+$/, '');
   return fraction === '' ? `${whole}Z` : `${whole}.${fraction}Z`;
 }
 

@@ -14,7 +14,6 @@ import { createEventBuilder, undefinedQueryEvent, type DecisionEvent, type Event
 import type { DecisionLogStats } from '../stats.ts';
 import { DecisionLogUploader } from './uploader.ts';
 
-
 export interface DecisionLogSink extends AuditSink {
   /** Logs a question about a data path that defines nothing (no decision, so no audit record). */
   recordUndefined(query: UndefinedQuery): void;
@@ -92,9 +91,16 @@ export async function createDecisionLogs(config: Config, stats: DecisionLogStats
       log,
     });
     await uploader.start();
-    if (!config.decisionLogsSpillDir) log.warn('DECISION_LOGS_SPILL_DIR is empty: decision-log events beyond the in-memory buffer are dropped while the service is away');
+    if (!config.decisionLogsSpillDir)
+      log.warn('DECISION_LOGS_SPILL_DIR is empty: decision-log events beyond the in-memory buffer are dropped while the service is away');
   }
-  return new DecisionLogs(build, (query) => undefinedQueryEvent(query, eventOptions), config.decisionLogsConsole ? new ConsoleDecisionLogger() : undefined, uploader, log);
+  return new DecisionLogs(
+    build,
+    (query) => undefinedQueryEvent(query, eventOptions),
+    config.decisionLogsConsole ? new ConsoleDecisionLogger() : undefined,
+    uploader,
+    log,
+  );
 }
 
 function uploadUrl(raw: string): string {
@@ -104,10 +110,13 @@ function uploadUrl(raw: string): string {
   } catch {
     throw new ConfigError(`${settingName('decisionLogsUrl')} must be an http(s) URL, got ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${settingName('decisionLogsUrl')} must be an http(s) URL, got ${JSON.stringify(withoutPassword(raw))}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`${settingName('decisionLogsUrl')} must be an http(s) URL, got ${JSON.stringify(withoutPassword(raw))}`);
   // fetch refuses a URL with credentials, and a URL is logged: credentials go in a header.
   if (url.username || url.password) {
-    throw new ConfigError(`${settingName('decisionLogsUrl')} must not carry a user or password: put them in DECISION_LOGS_HEADERS (Authorization=Basic …) or DECISION_LOGS_TOKEN_FILE`);
+    throw new ConfigError(
+      `${settingName('decisionLogsUrl')} must not carry a user or password: put them in DECISION_LOGS_HEADERS (Authorization=Basic …) or DECISION_LOGS_TOKEN_FILE`,
+    );
   }
   return url.href;
 }
@@ -115,7 +124,8 @@ function uploadUrl(raw: string): string {
 function uploadHeaders(config: Config): () => Promise<Record<string, string>> {
   const fixed = parsePairs(config.decisionLogsHeaders, 'decisionLogsHeaders');
   for (const name of Object.keys(fixed)) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`${settingName('decisionLogsHeaders')}: ${JSON.stringify(name)} is not a header name`);
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+      throw new ConfigError(`${settingName('decisionLogsHeaders')}: ${JSON.stringify(name)} is not a header name`);
   }
   const tokenFile = config.decisionLogsTokenFile;
   if (!tokenFile) return async () => fixed;

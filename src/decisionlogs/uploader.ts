@@ -280,7 +280,9 @@ export class DecisionLogUploader {
       const redirect = response.status >= 300 && response.status < 400;
       this.options.log.warn(
         { status: response.status, url: loggable(this.options.url), retries: this.retries },
-        redirect ? 'decision-log upload answered with a redirect, which is not followed (set DECISION_LOGS_URL to the final URL); will retry' : 'decision-log upload refused; will retry',
+        redirect
+          ? 'decision-log upload answered with a redirect, which is not followed (set DECISION_LOGS_URL to the final URL); will retry'
+          : 'decision-log upload refused; will retry',
       );
     } catch (error) {
       this.options.log.warn({ err: error, url: loggable(this.options.url), retries: this.retries }, 'decision-log upload failed; will retry');

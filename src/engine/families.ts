@@ -80,14 +80,16 @@ export function familiesFromData(data: Record<string, unknown>): Families {
     if (!isJsonObject(entry)) throw new BundleError(`${at} must be an object`);
     const name = text(entry.name, `${at}.name`);
     // "ws" would make a family's Redis field ("ws:ws:<id>") an integration-access workspace's (redis.ts).
-    if (!FAMILY_NAME.test(name) || name === 'ws') throw new BundleError(`${at}.name ${JSON.stringify(name)} must be lower-case letters, digits and dashes (not "ws")`);
+    if (!FAMILY_NAME.test(name) || name === 'ws')
+      throw new BundleError(`${at}.name ${JSON.stringify(name)} must be lower-case letters, digits and dashes (not "ws")`);
     if (families.some((f) => f.name === name)) throw new BundleError(`${at}.name ${name} is the name of an earlier family`);
     const settings = list(entry.settings, `${at}.settings`).map((s: unknown, j): SettingDefinition => {
       const sat = `${at}.settings[${j}]`;
       if (!isJsonObject(s)) throw new BundleError(`${sat} must be an object`);
       const settingName = text(s.name, `${sat}.name`);
       if (!SETTING_NAME.test(settingName)) throw new BundleError(`${sat}.name ${JSON.stringify(settingName)} must be letters and digits`);
-      if (settingNames.has(settingName) || settingName === 'allowWorkspaceOverrides') throw new BundleError(`${sat}.name ${settingName} is not unique across the families`);
+      if (settingNames.has(settingName) || settingName === 'allowWorkspaceOverrides')
+        throw new BundleError(`${sat}.name ${settingName} is not unique across the families`);
       settingNames.add(settingName);
       if (typeof s.default !== 'boolean') throw new BundleError(`${sat}.default must be true or false`);
       return {

@@ -54,7 +54,9 @@ export class BundleManager {
       const persisted = await this.readPersisted();
       if (!persisted) {
         const where = this.options.source.kind === 'file' ? `BUNDLE_PATH ${this.options.source.path}` : `BUNDLE_URL ${this.options.source.url}`;
-        throw new BundleError(`no policy bundle from ${where}: ${(sourceError as Error).message}${sourceError instanceof BundleError ? '' : ' (build one with make bundle, or fix the path)'}`);
+        throw new BundleError(
+          `no policy bundle from ${where}: ${(sourceError as Error).message}${sourceError instanceof BundleError ? '' : ' (build one with make bundle, or fix the path)'}`,
+        );
       }
       this.options.log.warn({ err: sourceError, dir: this.options.persistDir }, 'configured bundle unavailable; starting with the last good bundle');
       await this.activate(persisted, 'persisted');
@@ -166,7 +168,8 @@ export class BundleManager {
     });
     if (response.status === 304) return undefined;
     if (response.status !== 200) throw new BundleError(`${url} answered ${response.status}`);
-    if (Number(response.headers.get('content-length') ?? 0) > MAX_BUNDLE_BYTES) throw new BundleError(`bundle at ${url} is larger than ${MAX_BUNDLE_BYTES} bytes`);
+    if (Number(response.headers.get('content-length') ?? 0) > MAX_BUNDLE_BYTES)
+      throw new BundleError(`bundle at ${url} is larger than ${MAX_BUNDLE_BYTES} bytes`);
     const archive = Buffer.from(await response.arrayBuffer());
     if (archive.length > MAX_BUNDLE_BYTES) throw new BundleError(`bundle at ${url} is larger than ${MAX_BUNDLE_BYTES} bytes`);
     // Remembered before the bundle is checked: a refused bundle is not fetched again until it changes.

@@ -94,7 +94,8 @@ async function verifyToken(files: ReadonlyMap<string, Buffer>, key: KeyObject | 
   const payload = parsePayload(payloadBytes);
   const keyId = headerKid ?? payload.keyid;
   if (keyId !== undefined && keyId !== options.keyId) throw new BundleError(`bundle is signed with key id ${String(keyId)}, expected ${options.keyId}`);
-  if ((payload.scope ?? '') !== options.scope) throw new BundleError(`bundle signature scope ${JSON.stringify(payload.scope ?? '')} is not the configured ${JSON.stringify(options.scope)}`);
+  if ((payload.scope ?? '') !== options.scope)
+    throw new BundleError(`bundle signature scope ${JSON.stringify(payload.scope ?? '')} is not the configured ${JSON.stringify(options.scope)}`);
   return payload.files;
 }
 
@@ -129,7 +130,10 @@ const stripBom = (text: string) => (text.charCodeAt(0) === 0xfeff ? text.slice(1
 
 // Go's encoding/json with SetEscapeHTML(false): as JSON.stringify, except that it
 // escapes the two JavaScript line terminators.
-const encodeString = (s: string) => JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+const encodeString = (s: string) =>
+  JSON.stringify(s)
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 
 /**
  * OPA's canonical form of a JSON document: object keys sorted by their UTF-8 bytes (the

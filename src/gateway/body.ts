@@ -79,7 +79,11 @@ export function parseBody(text: string, maxDepth: number): JsonNode {
       return char === '{' ? new JsonEntries(entries) : items;
     }
     if (char === '"') return string();
-    for (const [word, literal] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, literal] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (text.startsWith(word, at)) {
         at += word.length;
         return literal;

@@ -38,7 +38,9 @@ export function parseForwardAuthHeaders(value: string): ForwardAuthHeaders {
   if (parts.length > 0 && families.length + envoy.length === parts.length && families.length <= 1 && envoy.length <= 1) {
     return (envoy.length > 0 ? (families.length > 0 ? `envoy,${families[0]}` : 'envoy') : families[0]) as ForwardAuthHeaders;
   }
-  throw new ConfigError(`${settingName('forwardAuthHeaders')} must be original (nginx), forwarded (Caddy, Traefik), envoy (Envoy path_prefix), or envoy with one of the other two (envoy,original), got ${JSON.stringify(value)}`);
+  throw new ConfigError(
+    `${settingName('forwardAuthHeaders')} must be original (nginx), forwarded (Caddy, Traefik), envoy (Envoy path_prefix), or envoy with one of the other two (envoy,original), got ${JSON.stringify(value)}`,
+  );
 }
 
 /** The header family a mode reads, if any. */
@@ -68,15 +70,23 @@ export interface RequestLine {
  * forward-auth form; the original path, the Envoy path form). `entries` are its headers
  * as received (any case, every copy).
  */
-export function originalRequestLine(mode: ForwardAuthHeaders, asked: RequestLine, entries: readonly (readonly [string, string])[]): RequestLine & { pathForm: boolean } {
+export function originalRequestLine(
+  mode: ForwardAuthHeaders,
+  asked: RequestLine,
+  entries: readonly (readonly [string, string])[],
+): RequestLine & { pathForm: boolean } {
   const family = headerFamily(mode);
   const envoy = mode.startsWith('envoy');
   const pathForm = asked.path !== '' && !asked.path.startsWith('?');
   if (pathForm && !envoy) {
-    throw errors.extAuthzFormRefused(`the original path follows /ext_authz (the Envoy path form), but FORWARD_AUTH_HEADERS=${mode} accepts only /ext_authz with the original request in headers: a forward-auth gateway asks with GET whatever the original method was, so its path form would decide a write as a read`);
+    throw errors.extAuthzFormRefused(
+      `the original path follows /ext_authz (the Envoy path form), but FORWARD_AUTH_HEADERS=${mode} accepts only /ext_authz with the original request in headers: a forward-auth gateway asks with GET whatever the original method was, so its path form would decide a write as a read`,
+    );
   }
   if (!pathForm && family === undefined) {
-    throw errors.extAuthzFormRefused(`nothing follows /ext_authz, but FORWARD_AUTH_HEADERS=${mode} accepts only the Envoy path form (/ext_authz/<original path>, asked with the original method)`);
+    throw errors.extAuthzFormRefused(
+      `nothing follows /ext_authz, but FORWARD_AUTH_HEADERS=${mode} accepts only the Envoy path form (/ext_authz/<original path>, asked with the original method)`,
+    );
   }
   const copies = (name: string) => entries.filter(([n]) => n.toLowerCase() === name).map(([, value]) => value);
 
@@ -86,7 +96,9 @@ export function originalRequestLine(mode: ForwardAuthHeaders, asked: RequestLine
     // original method.
     const signs = [...new Set(entries.map(([name]) => name.toLowerCase()).filter(FORWARD_AUTH_SIGNS))];
     if (signs.length > 0) {
-      throw errors.extAuthzFormRefused(`a ${asked.method} in the Envoy path form carries ${signs.join(', ')}, which only a forward-auth gateway or a client sets; point nginx, Caddy or Traefik at exactly /ext_authz`);
+      throw errors.extAuthzFormRefused(
+        `a ${asked.method} in the Envoy path form carries ${signs.join(', ')}, which only a forward-auth gateway or a client sets; point nginx, Caddy or Traefik at exactly /ext_authz`,
+      );
     }
     return { ...asked, pathForm };
   }
@@ -95,7 +107,10 @@ export function originalRequestLine(mode: ForwardAuthHeaders, asked: RequestLine
   const own = FORWARD_AUTH_FAMILIES[family];
   const other = FORWARD_AUTH_FAMILIES[family === 'original' ? 'forwarded' : 'original'];
   for (const name of [other.method, other.uri]) {
-    if (copies(name).length > 0) throw errors.forgedOriginalRequest(`header ${name} is not set by this deployment's gateway (FORWARD_AUTH_HEADERS=${mode} reads ${own.method} and ${own.uri}), so a client sent it`);
+    if (copies(name).length > 0)
+      throw errors.forgedOriginalRequest(
+        `header ${name} is not set by this deployment's gateway (FORWARD_AUTH_HEADERS=${mode} reads ${own.method} and ${own.uri}), so a client sent it`,
+      );
   }
   const one = (name: string): string | undefined => {
     const values = copies(name);
@@ -110,11 +125,16 @@ export function originalRequestLine(mode: ForwardAuthHeaders, asked: RequestLine
     if (method !== undefined && method.toUpperCase() !== asked.method.toUpperCase()) {
       throw errors.conflictingOriginalRequest(`the request asks with ${asked.method} but ${own.method} says ${quoted(method)}`);
     }
-    if (uri !== undefined && uri !== asked.path) throw errors.conflictingOriginalRequest(`the path after /ext_authz is ${quoted(asked.path)} but ${own.uri} says ${quoted(uri)}`);
+    if (uri !== undefined && uri !== asked.path)
+      throw errors.conflictingOriginalRequest(`the path after /ext_authz is ${quoted(asked.path)} but ${own.uri} says ${quoted(uri)}`);
     return { ...asked, pathForm };
   }
   if (method === undefined || uri === undefined) {
-    throw new ApiError(400, CODE.invalid_request, `/ext_authz needs ${own.method} and ${own.uri} (FORWARD_AUTH_HEADERS=${mode})${envoy ? ', or the original path after /ext_authz/ (Envoy path_prefix)' : ''}`);
+    throw new ApiError(
+      400,
+      CODE.invalid_request,
+      `/ext_authz needs ${own.method} and ${own.uri} (FORWARD_AUTH_HEADERS=${mode})${envoy ? ', or the original path after /ext_authz/ (Envoy path_prefix)' : ''}`,
+    );
   }
   if (!ASKING_METHODS.has(asked.method.toUpperCase()) && method.toUpperCase() !== asked.method.toUpperCase()) {
     throw errors.conflictingOriginalRequest(`the request asks with ${asked.method} but ${own.method} says ${quoted(method)}`);

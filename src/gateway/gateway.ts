@@ -138,7 +138,14 @@ export class Gateway {
     const { log, dryRun } = this.options;
     // No decision id: answered before the policy was asked, so no decision counts or traces it.
     if (!answer.decisionId) this.answeredBeforePolicy(answer, api, request);
-    const logged = { api, method: request?.method, path: request?.path.split('?')[0], reason: answer.reason, status: answer.status, decisionId: answer.decisionId };
+    const logged = {
+      api,
+      method: request?.method,
+      path: request?.path.split('?')[0],
+      reason: answer.reason,
+      status: answer.status,
+      decisionId: answer.decisionId,
+    };
     if (!answer.allow) log.info({ ...logged, dryRun }, dryRun ? 'gateway would deny (dry run: allowed)' : 'gateway denied');
     else log.debug(logged, 'gateway allowed');
     return dryRun ? asDryRun(answer) : answer;
@@ -166,7 +173,11 @@ export class Gateway {
     const match = matchRoute(this.options.table, request.method.toUpperCase(), segments);
     if (!match) {
       const lookAlike = lookAlikeRoute(this.options.table, segments);
-      if (lookAlike) throw refuse(CODE.invalid_path, `the path is spelled differently from the route ${lookAlike.pattern} (case or percent-encoding); send it as the route table spells it`);
+      if (lookAlike)
+        throw refuse(
+          CODE.invalid_path,
+          `the path is spelled differently from the route ${lookAlike.pattern} (case or percent-encoding); send it as the route table spells it`,
+        );
       if (!this.options.passUnmatched) throw refuse(CODE.no_route, `no route for ${request.method} ${rawPath}`);
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: 'no_route', headers: { [HEADER.reason]: 'no_route' }, body: '' };
     }
@@ -194,7 +205,16 @@ export class Gateway {
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: decision.reason, headers, body: '', decisionId: decision.decisionId };
     }
     headers['content-type'] = 'application/json';
-    return { allow: false, wouldAllow: false, dryRun: false, status: 403, reason: decision.reason, headers, body: FORBIDDEN_BODY, decisionId: decision.decisionId };
+    return {
+      allow: false,
+      wouldAllow: false,
+      dryRun: false,
+      status: 403,
+      reason: decision.reason,
+      headers,
+      body: FORBIDDEN_BODY,
+      decisionId: decision.decisionId,
+    };
   }
 }
 
@@ -202,7 +222,10 @@ export class Gateway {
  * Reads the route table and the token keys, so that a bad one stops the sidecar before
  * anything has started; the result builds the gateway once the decider exists.
  */
-export async function prepareGateway(config: Config, log: Logger): Promise<(decider: Decider, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
+export async function prepareGateway(
+  config: Config,
+  log: Logger,
+): Promise<(decider: Decider, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
@@ -213,7 +236,8 @@ export async function prepareGateway(config: Config, log: Logger): Promise<(deci
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
-    if (unknown.length > 0) throw new ConfigError(`${config.gatewayRoutesFile}: resource types the policy bundle does not define (GET /v1/families): ${unknown.join(', ')}`);
+    if (unknown.length > 0)
+      throw new ConfigError(`${config.gatewayRoutesFile}: resource types the policy bundle does not define (GET /v1/families): ${unknown.join(', ')}`);
     return new Gateway({
       table,
       identity,
@@ -304,9 +328,14 @@ class Values {
         // A key that is this one to another parser (workspaceId, WORKSPACE_ID, workspace-id,
         // workspace_id[] or workspace_id[0] to a binder that reads brackets, a double
         // encoding) could be the one an upstream reads: refused, as body keys are.
-        const lookAlikes = [...new URLSearchParams(this.query).keys()].filter((key) => key !== source.name && fold(decodeSegment(key).replace(/\[[^\]]*\]/g, '')) === fold(source.name));
+        const lookAlikes = [...new URLSearchParams(this.query).keys()].filter(
+          (key) => key !== source.name && fold(decodeSegment(key).replace(/\[[^\]]*\]/g, '')) === fold(source.name),
+        );
         if (lookAlikes.length > 0) {
-          throw refuse(AMBIGUOUS[what], `query parameter ${source.name} is also sent as ${lookAlikes.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
+          throw refuse(
+            AMBIGUOUS[what],
+            `query parameter ${source.name} is also sent as ${lookAlikes.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`,
+          );
         }
         const values = new URLSearchParams(this.query).getAll(source.name);
         // Frameworks disagree on a repeated parameter (the first, the last, a list): an
@@ -323,7 +352,10 @@ class Values {
         if (body === undefined) return [];
         const field = bodyField(body, source.name.split('.'));
         if (field.found === 'ambiguous') {
-          throw refuse(AMBIGUOUS[what], `body field ${source.name} is sent as ${field.keys.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`);
+          throw refuse(
+            AMBIGUOUS[what],
+            `body field ${source.name} is sent as ${field.keys.map((k) => JSON.stringify(k)).join(', ')}; parsers disagree on which one counts`,
+          );
         }
         if (!field.found || field.value === '') return [];
         if (typeof field.value !== 'string') throw refuse(CODE.invalid_body, `body field ${source.name} must be a string`);
@@ -355,9 +387,23 @@ class Values {
  * URI are kept without their query string, which can carry keys too.
  */
 const RECORDED_HEADERS = new Set([
-  ':method', ':scheme', ':authority', 'host', 'content-type', 'content-length', 'accept', 'user-agent',
-  'x-request-id', 'traceparent', 'tracestate', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip',
-  'x-original-method', 'x-forwarded-method',
+  ':method',
+  ':scheme',
+  ':authority',
+  'host',
+  'content-type',
+  'content-length',
+  'accept',
+  'user-agent',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-real-ip',
+  'x-original-method',
+  'x-forwarded-method',
 ]);
 const URI_HEADERS = new Set([':path', 'x-original-uri', 'x-forwarded-uri', 'x-envoy-original-path', 'referer']);
 
@@ -391,7 +437,8 @@ function rejection(error: ApiError): GatewayAnswer {
   if (status === 401) {
     // A fixed description: the message can quote claim text (any Unicode, CR/LF), which a
     // header cannot carry; the body has the full message.
-    headers['www-authenticate'] = error.code === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.code}; see the response body"`;
+    headers['www-authenticate'] =
+      error.code === 'missing_token' ? 'Bearer' : `Bearer error="invalid_token", error_description="${error.code}; see the response body"`;
   }
   const body = status === 403 ? FORBIDDEN_BODY : JSON.stringify(error.toJSON());
   return { allow: false, wouldAllow: false, dryRun: false, status, reason: error.code, headers, body, ...(decisionId ? { decisionId } : {}) };

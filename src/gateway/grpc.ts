@@ -43,7 +43,8 @@ interface CheckRequest {
  */
 const ATTRIBUTES_BYTES = 64 * 1024;
 
-export const maxMessageBytes = (limits: Pick<GatewayLimits, 'bodyLimitBytes' | 'maxHeaderBytes'>) => limits.bodyLimitBytes + limits.maxHeaderBytes + ATTRIBUTES_BYTES;
+export const maxMessageBytes = (limits: Pick<GatewayLimits, 'bodyLimitBytes' | 'maxHeaderBytes'>) =>
+  limits.bodyLimitBytes + limits.maxHeaderBytes + ATTRIBUTES_BYTES;
 
 /** The original request as Envoy describes it; throws ApiError for headers the gateway refuses. */
 export function fromCheckRequest(request: CheckRequest, limits: HeaderLimits): GatewayRequest {

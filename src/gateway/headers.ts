@@ -37,7 +37,8 @@ export interface HeaderLimits {
 
 /** Checks `entries` (names in any case, repeats allowed) and merges them into lower-case names. */
 export function mergeHeaders(entries: readonly (readonly [string, string])[], limits: HeaderLimits): Headers {
-  if (entries.length > MAX_HEADER_COUNT) throw new ApiError(431, CODE.headers_too_large, `the request has ${entries.length} headers; at most ${MAX_HEADER_COUNT} are accepted`);
+  if (entries.length > MAX_HEADER_COUNT)
+    throw new ApiError(431, CODE.headers_too_large, `the request has ${entries.length} headers; at most ${MAX_HEADER_COUNT} are accepted`);
   let bytes = 0;
   for (const [name, value] of entries) bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4;
   if (bytes > limits.maxHeaderBytes) throw new ApiError(431, CODE.headers_too_large, `request headers exceed ${limits.maxHeaderBytes} bytes`);

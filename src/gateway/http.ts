@@ -30,7 +30,10 @@ export function extAuthzRoutes(gateway: Gateway, bodyLimit: string): Router {
       if (name.toLowerCase() === CALLER_TOKEN_HEADER) tokens.push(value);
       else entries.push([name, value]);
     }
-    const answer = await gateway.check(() => originalRequest(req, entries, gateway), 'ext_authz_http', { tokens, ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}) });
+    const answer = await gateway.check(() => originalRequest(req, entries, gateway), 'ext_authz_http', {
+      tokens,
+      ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
+    });
     res.status(answer.status).set(answer.headers);
     if (answer.body) res.send(answer.body);
     else res.end();

@@ -55,7 +55,8 @@ const unauthorized = (reason: ErrorCode, message: string) => new ApiError(401, r
 
 export async function createIdentity(config: IdentityConfig): Promise<Identity> {
   if (config.gatewayIdentity === 'headers') return new HeaderIdentity();
-  if (config.gatewayIdentity !== 'jwt') throw new ConfigError(`${settingName('gatewayIdentity', config)} must be jwt or headers, got ${JSON.stringify(config.gatewayIdentity)}`);
+  if (config.gatewayIdentity !== 'jwt')
+    throw new ConfigError(`${settingName('gatewayIdentity', config)} must be jwt or headers, got ${JSON.stringify(config.gatewayIdentity)}`);
 
   const claims = parseClaimsMapping(config.gatewayJwtClaims);
   const sources = (['gatewayJwtSecret', 'gatewayJwksFile', 'gatewayJwksUrl'] as const).filter((key) => config[key]).map((key) => settingName(key, config));
@@ -67,13 +68,16 @@ export async function createIdentity(config: IdentityConfig): Promise<Identity> 
   const algorithms = config.gatewayJwtAlgorithms ? config.gatewayJwtAlgorithms.split(',').map((a) => a.trim()) : symmetric ? ['HS256'] : ['RS256', 'ES256'];
   const refused = algorithms.filter((a) => !allowed.includes(a));
   if (refused.length > 0) {
-    throw new ConfigError(`${settingName('gatewayJwtAlgorithms', config)}: ${refused.join(', ')} cannot be used with ${sources[0]}; choose from ${allowed.join(', ')}`);
+    throw new ConfigError(
+      `${settingName('gatewayJwtAlgorithms', config)}: ${refused.join(', ')} cannot be used with ${sources[0]}; choose from ${allowed.join(', ')}`,
+    );
   }
 
   let key: Uint8Array | JWTVerifyGetKey;
   if (symmetric) {
     key = new TextEncoder().encode(config.gatewayJwtSecret);
-    if (key.byteLength < MIN_SECRET_BYTES) throw new ConfigError(`${settingName('gatewayJwtSecret', config)} must be at least ${MIN_SECRET_BYTES} bytes for HS256`);
+    if (key.byteLength < MIN_SECRET_BYTES)
+      throw new ConfigError(`${settingName('gatewayJwtSecret', config)} must be at least ${MIN_SECRET_BYTES} bytes for HS256`);
   } else if (config.gatewayJwksFile) {
     try {
       key = createLocalJWKSet(JSON.parse(await readFile(config.gatewayJwksFile, 'utf8')));
@@ -149,12 +153,19 @@ class JwtIdentity implements Identity {
 /** A jose failure as a 401 (or 503 when the key set cannot be fetched) with a reason. */
 function tokenRejection(error: unknown): ApiError {
   if (error instanceof jose.JWTExpired) return unauthorized(CODE.token_expired, 'the bearer token has expired');
-  if (error instanceof jose.JWTClaimValidationFailed) return unauthorized(CODE.invalid_claims, `the bearer token's ${error.claim} claim ${error.reason === 'missing' ? 'is missing' : 'is not accepted'}`);
+  if (error instanceof jose.JWTClaimValidationFailed)
+    return unauthorized(CODE.invalid_claims, `the bearer token's ${error.claim} claim ${error.reason === 'missing' ? 'is missing' : 'is not accepted'}`);
   if (error instanceof jose.JWSSignatureVerificationFailed) return unauthorized(CODE.bad_signature, 'the bearer token signature does not verify');
-  if (error instanceof jose.JOSEAlgNotAllowed) return unauthorized(CODE.alg_not_allowed, 'the bearer token is signed with an algorithm this sidecar does not accept');
+  if (error instanceof jose.JOSEAlgNotAllowed)
+    return unauthorized(CODE.alg_not_allowed, 'the bearer token is signed with an algorithm this sidecar does not accept');
   if (error instanceof jose.JWKSNoMatchingKey) return unauthorized(CODE.unknown_key, 'no key in the key set matches the bearer token');
   if (error instanceof jose.JWKSTimeout) return new ApiError(503, CODE.jwks_unavailable, 'the key set could not be fetched in time');
-  if (error instanceof jose.JWSInvalid || error instanceof jose.JWTInvalid || error instanceof jose.JOSENotSupported || error instanceof jose.JWKSMultipleMatchingKeys) {
+  if (
+    error instanceof jose.JWSInvalid ||
+    error instanceof jose.JWTInvalid ||
+    error instanceof jose.JOSENotSupported ||
+    error instanceof jose.JWKSMultipleMatchingKeys
+  ) {
     return unauthorized(CODE.malformed_token, 'the bearer token is not a well-formed signed JWT');
   }
   if (error instanceof jose.JWKSInvalid) return new ApiError(503, CODE.jwks_unavailable, 'the key set could not be read');
@@ -165,7 +176,10 @@ function tokenRejection(error: unknown): ApiError {
 /** jwt mode with no key: every request is refused rather than decided on unverified claims. */
 class UnconfiguredIdentity implements Identity {
   async identify(): Promise<Claimed> {
-    throw unauthorized(CODE.jwt_not_configured, 'this sidecar has no key to verify bearer tokens (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
+    throw unauthorized(
+      CODE.jwt_not_configured,
+      'this sidecar has no key to verify bearer tokens (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)',
+    );
   }
 }
 
@@ -205,7 +219,10 @@ export function parseWorkspaceRoles(value: string): unknown {
     // Text that starts with "{" and parses is an object.
     if (parsed instanceof JsonEntries) pairs.push(...parsed.entries);
   } else {
-    for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    for (const entry of text
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
       const colon = entry.lastIndexOf(':');
       if (colon <= 0) throw unauthorized(CODE.invalid_claims, `header ${TRUSTED_HEADERS.workspaceRoles}: "${entry}" must be <workspace>:<role>`);
       pairs.push([entry.slice(0, colon), entry.slice(colon + 1)]);
@@ -213,7 +230,8 @@ export function parseWorkspaceRoles(value: string): unknown {
   }
   const roles: Record<string, unknown> = Object.create(null);
   for (const [workspaceId, role] of pairs) {
-    if (Object.hasOwn(roles, workspaceId)) throw unauthorized(CODE.invalid_claims, `header ${TRUSTED_HEADERS.workspaceRoles} names workspace ${JSON.stringify(workspaceId)} more than once`);
+    if (Object.hasOwn(roles, workspaceId))
+      throw unauthorized(CODE.invalid_claims, `header ${TRUSTED_HEADERS.workspaceRoles} names workspace ${JSON.stringify(workspaceId)} more than once`);
     roles[workspaceId] = role;
   }
   return roles;

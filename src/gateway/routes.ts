@@ -113,7 +113,11 @@ export function parseRouteTable(document: unknown, origin = 'route table'): Rout
     const orgId = raw.orgId === undefined ? [] : parseSources(raw.orgId, `${at}.orgId`, params, problems);
     // A path with :id names the resource unless the entry says otherwise.
     const resourceId =
-      raw.resourceId !== undefined ? parseSources(raw.resourceId, `${at}.resourceId`, params, problems) : params.has('id') ? [{ kind: 'path' as const, name: 'id' }] : [];
+      raw.resourceId !== undefined
+        ? parseSources(raw.resourceId, `${at}.resourceId`, params, problems)
+        : params.has('id')
+          ? [{ kind: 'path' as const, name: 'id' }]
+          : [];
 
     if (typeof pattern === 'string') {
       const shape = segments.map((s) => (typeof s === 'object' ? ':' : s)).join('/');

@@ -47,7 +47,9 @@ function review(engine: PolicyEngine, orgId: string, workspaceId: string, settin
     }) as PermissionMatrix;
     // In the table's order (the bundle's types, then create, update, delete, read), not the WASM's sorted keys.
     const cells = matrix[workspaceId]!;
-    roles[role] = Object.fromEntries(engine.families.resourceTypes.map((type) => [type, Object.fromEntries(ACTIONS.map((action) => [action, cells[type]![action]!]))]));
+    roles[role] = Object.fromEntries(
+      engine.families.resourceTypes.map((type) => [type, Object.fromEntries(ACTIONS.map((action) => [action, cells[type]![action]!]))]),
+    );
   }
   return roles;
 }
@@ -75,22 +77,37 @@ export function accessRoutes(store: SettingsStore, policy: ActivePolicy): Router
   router.post(ACCESS_PATH, allow('POST', ACCESS_PATH), async (req: Request, res) => {
     const { orgId, workspaceId } = pathIds(req);
     const engine = policy.require();
-    const draft = parseDraft(req.body, engine.families.list.map((f) => f.name));
+    const draft = parseDraft(
+      req.body,
+      engine.families.list.map((f) => f.name),
+    );
     const current = await store.snapshot(orgId, workspaceId);
     // The draft replaces whole family documents, as a PUT of them would.
     const orgDocuments: Array<[string, FamilyDocument]> = [];
     const workspaceDocuments: SettingValues[] = [];
     for (const family of engine.families.list) {
       const proposed = draft[family.name];
-      const orgDoc = proposed?.org !== undefined ? parseOrgDocument(family, proposed.org, `${family.name}.org.`) : (await store.readOrg(orgId, family.name)).settings;
+      const orgDoc =
+        proposed?.org !== undefined ? parseOrgDocument(family, proposed.org, `${family.name}.org.`) : (await store.readOrg(orgId, family.name)).settings;
       if (orgDoc) orgDocuments.push([family.name, orgDoc]);
       if (family.workspaceOverrides === 'none') continue;
-      const wsDoc = proposed?.workspace !== undefined ? parseWorkspaceDocument(family, proposed.workspace, `${family.name}.workspace.`) : (await store.readWorkspace(orgId, workspaceId, family.name)).settings;
+      const wsDoc =
+        proposed?.workspace !== undefined
+          ? parseWorkspaceDocument(family, proposed.workspace, `${family.name}.workspace.`)
+          : (await store.readWorkspace(orgId, workspaceId, family.name)).settings;
       if (wsDoc) workspaceDocuments.push(wsDoc);
     }
     const before = review(engine, orgId, workspaceId, { org: current.org, workspace: current.workspace });
     const after = review(engine, orgId, workspaceId, { org: flattenOrg(orgDocuments), workspace: flattenWorkspace(workspaceDocuments) });
-    res.json({ orgId, workspaceId, settingsVersion: current.version, bundleRevision: engine.revision, draft: true, roles: after, changes: changes(before, after) });
+    res.json({
+      orgId,
+      workspaceId,
+      settingsVersion: current.version,
+      bundleRevision: engine.revision,
+      draft: true,
+      roles: after,
+      changes: changes(before, after),
+    });
   });
   router.all(ACCESS_PATH, methodNotAllowed(methodsOf(ACCESS_PATH)));
   return router;
@@ -103,10 +120,13 @@ function parseDraft(body: unknown, families: string[]): Record<string, { org?: u
   for (const [name, levels] of Object.entries(body)) {
     if (!families.includes(name)) {
       const suggestion = nearest(name, families);
-      throw invalidInput([{ field: name, message: suggestion ? `is not a family; did you mean \`${suggestion}\`?` : `is not a family; expected one of ${families.join(', ')}` }]);
+      throw invalidInput([
+        { field: name, message: suggestion ? `is not a family; did you mean \`${suggestion}\`?` : `is not a family; expected one of ${families.join(', ')}` },
+      ]);
     }
     if (!isJsonObject(levels)) throw invalidInput([{ field: name, message: 'must be an object {org?, workspace?}' }]);
-    for (const level of Object.keys(levels)) if (level !== 'org' && level !== 'workspace') throw invalidInput([{ field: `${name}.${level}`, message: 'is not a level; expected org or workspace' }]);
+    for (const level of Object.keys(levels))
+      if (level !== 'org' && level !== 'workspace') throw invalidInput([{ field: `${name}.${level}`, message: 'is not a level; expected org or workspace' }]);
     draft[name] = levels;
   }
   return draft;

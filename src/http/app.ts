@@ -90,7 +90,14 @@ function adminRoutes(app: Express, deps: AppDeps): void {
     deps.callers.checkBrowser(req.headers);
     next();
   });
-  app.use(statusRoutes(deps.policy, deps.store, deps.metrics, { storeKind: deps.storeKind, workspaceDirectory: deps.workspaceDirectory, callers: deps.callers.status, warnings: deps.warnings }));
+  app.use(
+    statusRoutes(deps.policy, deps.store, deps.metrics, {
+      storeKind: deps.storeKind,
+      workspaceDirectory: deps.workspaceDirectory,
+      callers: deps.callers.status,
+      warnings: deps.warnings,
+    }),
+  );
   app.use(familiesRoutes(deps.policy));
   app.use(openApiRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);

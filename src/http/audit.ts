@@ -87,7 +87,8 @@ class QueryReader {
     if (value === undefined) return undefined;
     const n = /^\d+$/.test(value) ? Number(value) : NaN;
     if (!(n >= 1 && n <= MAX_BUCKETS)) this.errors.push({ field: 'buckets', message: `must be an integer from 1 to ${MAX_BUCKETS}` });
-    else if (range.from === undefined || range.to === undefined) this.errors.push({ field: 'buckets', message: 'needs from and to: the range the buckets divide' });
+    else if (range.from === undefined || range.to === undefined)
+      this.errors.push({ field: 'buckets', message: 'needs from and to: the range the buckets divide' });
     return n;
   }
 

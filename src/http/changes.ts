@@ -37,6 +37,8 @@ export type ChangeRecorder = (
 
 export function changeRecorder(audit: Pick<AuditLog, 'recordSettingsChange'>, tokens: AdminTokens): ChangeRecorder {
   return (req, res, { orgId, workspaceId, family, operation, before, after, version }) => {
-    audit.recordSettingsChange(settingsChange({ actor: tokenOf(res).name, note: actorNote(req.get('x-actor'), tokens), orgId, workspaceId, family, operation, before, after, version }));
+    audit.recordSettingsChange(
+      settingsChange({ actor: tokenOf(res).name, note: actorNote(req.get('x-actor'), tokens), orgId, workspaceId, family, operation, before, after, version }),
+    );
   };
 }

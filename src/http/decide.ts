@@ -54,7 +54,9 @@ const BATCH_ROUTE = '/v1/batch/data/:path';
 const BATCH_PREFIX = '/v1/batch/data/';
 const MAX_BATCH = 1000;
 const INPUT_REQUIRED = () =>
-  invalidInput([{ field: 'input', code: FIELD_CODE.missing, message: 'is required: POST {"input": <decision request>}, or GET with ?input=<URL-encoded JSON>' }]);
+  invalidInput([
+    { field: 'input', code: FIELD_CODE.missing, message: 'is required: POST {"input": <decision request>}, or GET with ?input=<URL-encoded JSON>' },
+  ]);
 
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 type Query = URLSearchParams;
@@ -133,13 +135,19 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       const commonBytes = Buffer.byteLength(JSON.stringify(common));
       const expanded = ids.reduce((sum, id) => sum + commonBytes + Buffer.byteLength(JSON.stringify(inputs[id]) ?? ''), 0);
       if (expanded > options.bodyLimitBytes) {
-        throw invalidInput([{ field: 'common_input', message: `merged into each of the ${ids.length} inputs exceeds ${options.bodyLimit}; send fewer inputs per batch` }]);
+        throw invalidInput([
+          { field: 'common_input', message: `merged into each of the ${ids.length} inputs exceeds ${options.bodyLimit}; send fewer inputs per batch` },
+        ]);
       }
     }
     const responses: Record<string, unknown> = Object.create(null);
     const batchDecisionId = randomUUID();
     if (!document) {
-      for (const id of ids) responses[id] = { decision_id: (undefinedDocument(path, { input: mergeInput(common, inputs[id]) }, asked).body as { decision_id: string }).decision_id, http_status_code: '200' };
+      for (const id of ids)
+        responses[id] = {
+          decision_id: (undefinedDocument(path, { input: mergeInput(common, inputs[id]) }, asked).body as { decision_id: string }).decision_id,
+          http_status_code: '200',
+        };
       return { status: 200, body: { batch_decision_id: batchDecisionId, responses } };
     }
     let failed = 0;
@@ -147,7 +155,11 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     await Promise.all(
       ids.map(async (id) => {
         try {
-          const { request, inputParseNs } = timedParse(mergeInput(common, inputs[id]), decider.resourceTypes(), isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`);
+          const { request, inputParseNs } = timedParse(
+            mergeInput(common, inputs[id]),
+            decider.resourceTypes(),
+            isId(id) ? `inputs.${id}.` : `inputs[${quoted(id)}].`,
+          );
           const answer = await decider.decide(request, 'opa_batch' satisfies DecisionApi, { ...fresh, path, batchDecisionId, inputParseNs });
           responses[id] = { result: document(answer), decision_id: answer.decisionId, http_status_code: '200' };
         } catch (error) {
@@ -171,12 +183,15 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
   /** The handler for a request, or undefined when the request is not for these APIs. */
   const route = (method: string, path: string): ((body: unknown, query: Query, asked: Asked) => Promise<Reply>) | undefined => {
     if (path === '/v1/authorize') return method === 'POST' ? authorize : methodNotAllowed('POST');
-    if (path === PERMISSIONS_PATH) return method === 'POST' ? async (body, _query, asked) => ({ status: 200, body: await permissions(body, asked) }) : methodNotAllowed('POST');
-    if (path === DECISION_REQUEST_SCHEMA_PATH) return method === 'GET' ? async () => ({ status: 200, body: decisionRequestSchema(decider.resourceTypes()) }) : methodNotAllowed('GET');
+    if (path === PERMISSIONS_PATH)
+      return method === 'POST' ? async (body, _query, asked) => ({ status: 200, body: await permissions(body, asked) }) : methodNotAllowed('POST');
+    if (path === DECISION_REQUEST_SCHEMA_PATH)
+      return method === 'GET' ? async () => ({ status: 200, body: decisionRequestSchema(decider.resourceTypes()) }) : methodNotAllowed('GET');
     // OPA's default decision (POST / with the raw input) is data.system.main, which
     // Portcullis does not define: answered as OPA answers when none is configured.
     if (path === '/' && method === 'POST') return noDefaultDecision;
-    if (path.startsWith(BATCH_PREFIX)) return method === 'POST' ? (body, _query, asked) => batch(path.slice(BATCH_PREFIX.length), body, asked) : methodNotAllowed('POST');
+    if (path.startsWith(BATCH_PREFIX))
+      return method === 'POST' ? (body, _query, asked) => batch(path.slice(BATCH_PREFIX.length), body, asked) : methodNotAllowed('POST');
     if (path.startsWith(DATA_PREFIX)) {
       const document = path.slice(DATA_PREFIX.length);
       if (method === 'POST') return (body, query, asked) => data(document, body, query, asked);
@@ -211,7 +226,12 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
       const apiError = error instanceof ApiError ? error : errors.internal();
       // A body refused unread is not drained: close the connection after the answer.
       if (apiError.code === 'request_too_large') res.setHeader('Connection', 'close');
-      const bytes = send(res, apiError.status, apiError.toJSON(), error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined);
+      const bytes = send(
+        res,
+        apiError.status,
+        apiError.toJSON(),
+        error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : undefined,
+      );
       observer.answered(req, routeLabel, apiError.status, started, bytes);
     };
     if (decides(path)) {
@@ -261,7 +281,11 @@ function methodNotAllowed(...allowed: string[]): () => Promise<Reply> {
 }
 
 async function noDefaultDecision(): Promise<Reply> {
-  throw new ApiError(404, CODE.undefined_document, 'document missing: data.system.main; Portcullis has no default decision: POST /v1/data/portkey/authz/decision');
+  throw new ApiError(
+    404,
+    CODE.undefined_document,
+    'document missing: data.system.main; Portcullis has no default decision: POST /v1/data/portkey/authz/decision',
+  );
 }
 
 /** A GET's `?input=` as the body a POST would carry; no input when the parameter is absent. */

@@ -32,7 +32,8 @@ function listPage(query: Request['query']): { limit: number; after?: string } {
   const n = typeof limit === 'string' && /^\d{1,4}$/.test(limit) ? Number(limit) : NaN;
   if (!(n >= 1 && n <= MAX_LIMIT)) problems.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_LIMIT}, given once` });
   const after = typeof cursor === 'string' ? decodeCursor(cursor) : undefined;
-  if (cursor !== undefined && after === undefined) problems.push({ field: 'cursor', message: 'is not a cursor this API gave (pass nextCursor back as it came)' });
+  if (cursor !== undefined && after === undefined)
+    problems.push({ field: 'cursor', message: 'is not a cursor this API gave (pass nextCursor back as it came)' });
   if (problems.length > 0) throw invalidInput(problems);
   return after === undefined ? { limit: n } : { limit: n, after };
 }
@@ -74,7 +75,8 @@ export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): R
 
   router.delete(WORKSPACE_PATH, allow('DELETE', WORKSPACE_PATH), async (req, res) => {
     const { orgId, workspaceId } = pathIds(req);
-    if (!(await store.unregisterWorkspace(orgId, workspaceId))) throw errors.notFound(`workspace ${JSON.stringify(workspaceId)} of organization ${JSON.stringify(orgId)}`);
+    if (!(await store.unregisterWorkspace(orgId, workspaceId)))
+      throw errors.notFound(`workspace ${JSON.stringify(workspaceId)} of organization ${JSON.stringify(orgId)}`);
     record(req, res, { orgId, workspaceId, operation: 'unregister_workspace', before: null, after: null, version: null });
     res.status(204).end();
   });

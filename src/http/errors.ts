@@ -47,7 +47,8 @@ export function toApiError(error: unknown, bodyLimit: string): ApiError | undefi
   }
   // Body-parser passes a body that fails to decompress (Content-Encoding gzip/br/deflate
   // that is not) as the zlib error, marked as a client error but with no type.
-  if ((e as { expose?: unknown })?.expose === true && e.status === 400) return new ApiError(400, CODE.invalid_request, `request body cannot be read: ${e.message}`);
+  if ((e as { expose?: unknown })?.expose === true && e.status === 400)
+    return new ApiError(400, CODE.invalid_request, `request body cannot be read: ${e.message}`);
   return undefined;
 }
 

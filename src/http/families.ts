@@ -27,7 +27,14 @@ function wireFamily(family: Family) {
     resourceTypes: family.resourceTypes,
     actions: family.actions,
     workspaceOverrides: family.workspaceOverrides,
-    settings: family.settings.map((s) => ({ name: s.name, label: s.label, default: s.default, role: s.role, access: s.access, resourceTypes: s.resourceTypes })),
+    settings: family.settings.map((s) => ({
+      name: s.name,
+      label: s.label,
+      default: s.default,
+      role: s.role,
+      access: s.access,
+      resourceTypes: s.resourceTypes,
+    })),
   };
 }
 
@@ -55,7 +62,11 @@ export function effectiveSettingsRoutes(store: SettingsStore, policy: ActivePoli
     const { orgId, workspaceId } = pathIds(req);
     const engine = policy.require();
     if (!engine.entrypoints.includes(EFFECTIVE_SETTINGS_ENTRYPOINT)) {
-      throw new ApiError(501, CODE.not_supported_by_bundle, `the active bundle (${engine.revision}) has no ${EFFECTIVE_SETTINGS_ENTRYPOINT} entrypoint: build it with make bundle`);
+      throw new ApiError(
+        501,
+        CODE.not_supported_by_bundle,
+        `the active bundle (${engine.revision}) has no ${EFFECTIVE_SETTINGS_ENTRYPOINT} entrypoint: build it with make bundle`,
+      );
     }
     const { org, workspace, version } = await store.snapshot(orgId, workspaceId);
     const families = engine.evaluate(EFFECTIVE_SETTINGS_ENTRYPOINT, { settings: { org, workspace } }) ?? {};

@@ -42,7 +42,12 @@ export function healthRoutes(policy: ActivePolicy, store: SettingsStore): Router
   // Readiness: a bundle is active, its engine answers a canary decision correctly, and
   // the settings store answers a round trip now (a paused or stalled Redis does not). Liveness above stays OPA's: it says nothing of these.
   router.get('/health/ready', async (_req, res) => {
-    const settingsStore = store.isReady() && (await store.ping().then(() => true, () => false));
+    const settingsStore =
+      store.isReady() &&
+      (await store.ping().then(
+        () => true,
+        () => false,
+      ));
     const checks = { bundle: policy.current !== undefined, engine: engineAnswers(policy.current), settingsStore };
     const ready = checks.bundle && checks.engine && checks.settingsStore;
     res.status(ready ? 200 : 503).json({ ready, checks });

@@ -48,10 +48,14 @@ export async function listen(app: Parameters<typeof createLimitedServer>[0], opt
   } catch (error) {
     // A key that does not match its certificate, or a file that is not PEM.
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`${options.name} listener: ${options.certFile} and ${options.keyFile} are not a usable certificate and key (${(error as Error).message})`);
+    throw new ConfigError(
+      `${options.name} listener: ${options.certFile} and ${options.keyFile} are not a usable certificate and key (${(error as Error).message})`,
+    );
   }
   server.listen(options.port, options.host);
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', (error) => reject(listenProblem(error, options.setting, options.host, options.port))));
+  await new Promise<void>((resolve, reject) =>
+    server.once('listening', resolve).once('error', (error) => reject(listenProblem(error, options.setting, options.host, options.port))),
+  );
   const { port } = server.address() as AddressInfo;
 
   const reload = () => {

@@ -24,17 +24,38 @@ type Schema = Record<string, unknown>;
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Schema, description: string) => ({ description, content: { 'application/json': { schema } } });
 const error = (description: string) => json(ref('Error'), description);
-const object = (properties: Record<string, Schema>, required: string[] = Object.keys(properties), extra = true): Schema => ({ type: 'object', required, properties, ...(extra ? {} : { additionalProperties: false }) });
+const object = (properties: Record<string, Schema>, required: string[] = Object.keys(properties), extra = true): Schema => ({
+  type: 'object',
+  required,
+  properties,
+  ...(extra ? {} : { additionalProperties: false }),
+});
 const anyObject: Schema = { type: 'object' };
 const cursor: Schema = { type: ['string', 'null'], description: 'Pass back as `cursor` for the next page; null at the end.' };
 
 /** The errors every route can answer, besides its own. */
-const COMMON_ERRORS = { '400': error('Bad input: the message and `errors` name every bad field.'), '404': error('No such route or document.'), '405': error('Another method: `Allow` names the ones the path takes.'), '503': error('Not ready (no bundle yet) or a dependency cannot answer.') };
+const COMMON_ERRORS = {
+  '400': error('Bad input: the message and `errors` name every bad field.'),
+  '404': error('No such route or document.'),
+  '405': error('Another method: `Allow` names the ones the path takes.'),
+  '503': error('Not ready (no bundle yet) or a dependency cannot answer.'),
+};
 const ADMIN_ERRORS = { ...COMMON_ERRORS, '401': error('No or unknown admin token.'), '403': error('The token lacks the scope or the organization.') };
 
 const path = (template: string) => template.replace(/:(\w+)/g, '{$1}');
-const param = (name: string, where: 'path' | 'query' | 'header' = 'path', schema: Schema = { type: 'string' }, description?: string) => ({ name, in: where, required: where === 'path', schema, ...(description ? { description } : {}) });
-const minVersionHeader = param(MIN_SETTINGS_VERSION_HEADER, 'header', { type: 'string', pattern: '^[0-9]{1,15}$' }, 'Decide only with settings at least this version (what a settings write answered); 503 settings_stale otherwise.');
+const param = (name: string, where: 'path' | 'query' | 'header' = 'path', schema: Schema = { type: 'string' }, description?: string) => ({
+  name,
+  in: where,
+  required: where === 'path',
+  schema,
+  ...(description ? { description } : {}),
+});
+const minVersionHeader = param(
+  MIN_SETTINGS_VERSION_HEADER,
+  'header',
+  { type: 'string', pattern: '^[0-9]{1,15}$' },
+  'Decide only with settings at least this version (what a settings write answered); 503 settings_stale otherwise.',
+);
 
 /** The document for a bundle's families (the served one uses the active bundle's). */
 export function openApiDocument(families: Families, bundleRevision: string): Record<string, unknown> {
@@ -48,57 +69,155 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
   const admin = { security: [{ adminToken: [] }] };
   const settingsOps = (pathParams: unknown[], del: boolean) => ({
     parameters: pathParams,
-    get: { ...admin, summary: 'A family\'s stored settings, with defaults filled in (`stored: false` when none are stored)', responses: { '200': json(anyObject, 'The document; ETag and X-Settings-Version name the organization\'s settings version.'), ...ADMIN_ERRORS } },
-    put: { ...admin, summary: 'Replace a family\'s settings (If-Match for a conditional write)', requestBody: { required: true, content: { 'application/json': { schema: anyObject } } }, responses: { '200': json(anyObject, 'The stored document; X-Settings-Version is the new version (the token for read-your-writes).'), '409': error('The workspace belongs to another organization.'), '412': error('If-Match names another version.'), ...ADMIN_ERRORS } },
-    patch: { ...admin, summary: 'JSON merge patch of a family\'s settings', requestBody: { required: true, content: { 'application/json': { schema: anyObject } } }, responses: { '200': json(anyObject, 'The stored document; X-Settings-Version is the new version.'), '412': error('If-Match names another version.'), ...ADMIN_ERRORS } },
-    ...(del ? { delete: { ...admin, summary: 'Remove a workspace\'s values of a family (it inherits again)', responses: { '200': json(anyObject, 'What is left.'), '204': { description: 'Nothing was stored.' }, '412': error('If-Match names another version.'), ...ADMIN_ERRORS } } } : {}),
+    get: {
+      ...admin,
+      summary: "A family's stored settings, with defaults filled in (`stored: false` when none are stored)",
+      responses: { '200': json(anyObject, "The document; ETag and X-Settings-Version name the organization's settings version."), ...ADMIN_ERRORS },
+    },
+    put: {
+      ...admin,
+      summary: "Replace a family's settings (If-Match for a conditional write)",
+      requestBody: { required: true, content: { 'application/json': { schema: anyObject } } },
+      responses: {
+        '200': json(anyObject, 'The stored document; X-Settings-Version is the new version (the token for read-your-writes).'),
+        '409': error('The workspace belongs to another organization.'),
+        '412': error('If-Match names another version.'),
+        ...ADMIN_ERRORS,
+      },
+    },
+    patch: {
+      ...admin,
+      summary: "JSON merge patch of a family's settings",
+      requestBody: { required: true, content: { 'application/json': { schema: anyObject } } },
+      responses: {
+        '200': json(anyObject, 'The stored document; X-Settings-Version is the new version.'),
+        '412': error('If-Match names another version.'),
+        ...ADMIN_ERRORS,
+      },
+    },
+    ...(del
+      ? {
+          delete: {
+            ...admin,
+            summary: "Remove a workspace's values of a family (it inherits again)",
+            responses: {
+              '200': json(anyObject, 'What is left.'),
+              '204': { description: 'Nothing was stored.' },
+              '412': error('If-Match names another version.'),
+              ...ADMIN_ERRORS,
+            },
+          },
+        }
+      : {}),
   });
   const accessRoles = ['owner', 'admin', 'member', 'workspace_admin', 'workspace_manager', 'workspace_member'];
 
   return {
     openapi: '3.1.0',
-    info: { title: 'Portcullis', version: bundleRevision, description: 'Policy-as-code authorization sidecar: decisions (Portcullis\'s own and OPA\'s API), permissions, settings, the workspace directory, the decision audit, health and status. The version is the policy bundle\'s revision the document was built for.' },
+    info: {
+      title: 'Portcullis',
+      version: bundleRevision,
+      description:
+        "Policy-as-code authorization sidecar: decisions (Portcullis's own and OPA's API), permissions, settings, the workspace directory, the decision audit, health and status. The version is the policy bundle's revision the document was built for.",
+    },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     components: {
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN or a named token of ADMIN_TOKENS_FILE with the route\'s scope (settings:read, settings:write, audit:read).' } },
+      securitySchemes: {
+        adminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "ADMIN_TOKEN or a named token of ADMIN_TOKENS_FILE with the route's scope (settings:read, settings:write, audit:read).",
+        },
+      },
       schemas: {
-        Error: object({
-          code: { type: 'string' },
-          message: { type: 'string' },
-          errors: { type: 'array', items: object({ code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } }, ['code', 'message']) },
-        }, ['code', 'message']),
+        Error: object(
+          {
+            code: { type: 'string' },
+            message: { type: 'string' },
+            errors: { type: 'array', items: object({ code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } }, ['code', 'message']) },
+          },
+          ['code', 'message'],
+        ),
         DecisionRequest: decisionRequestBody,
-        Decision: object({
+        Decision: object(
+          {
+            allow: { type: 'boolean' },
+            reason: { type: 'string' },
+            message: { type: 'string' },
+            setting: { type: 'string' },
+            source: { enum: ['workspace', 'org', 'default'] },
+          },
+          ['allow', 'reason', 'message'],
+        ),
+        DecisionAnswer: {
+          allOf: [
+            ref('Decision'),
+            object({ decisionId: { type: 'string' }, bundleRevision: { type: 'string' }, settingsVersion: { type: 'integer', minimum: 0 } }, [
+              'decisionId',
+              'bundleRevision',
+            ]),
+          ],
+        },
+        PermissionsRequest: object(
+          {
+            principal: decisionRequestBody.properties.principal as unknown as Schema,
+            workspaceIds: {
+              type: 'array',
+              minItems: 1,
+              maxItems: MAX_PERMISSION_WORKSPACES,
+              uniqueItems: true,
+              items: { type: 'string' },
+              description: `Default: the principal's own workspaces (at most ${MAX_PERMISSION_WORKSPACES}).`,
+            },
+            resourceTypes: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...resourceTypes] }, description: 'Default: every resource type.' },
+            actions: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ACTIONS] }, description: 'Default: every action.' },
+            [MIN_SETTINGS_VERSION_FIELD]: { type: 'integer', minimum: 0 },
+          } satisfies Record<(typeof PERMISSIONS_FIELDS)[number], unknown>,
+          ['principal'],
+          false,
+        ),
+        PermissionCell: object(
+          { allow: { type: 'boolean' }, reason: { type: 'string' }, setting: { type: 'string' }, source: { enum: ['workspace', 'org', 'default'] } },
+          ['allow', 'reason'],
+          false,
+        ),
+        Permissions: object(
+          {
+            workspaces: {
+              type: 'object',
+              additionalProperties: {
+                type: 'object',
+                propertyNames: { enum: [...resourceTypes] },
+                additionalProperties: { type: 'object', propertyNames: { enum: [...ACTIONS] }, additionalProperties: ref('PermissionCell') },
+              },
+            },
+            settingsVersion: { type: ['integer', 'null'], minimum: 0 },
+            bundleRevision: { type: 'string' },
+          },
+          ['workspaces', 'settingsVersion', 'bundleRevision'],
+        ),
+        AccessReview: object(
+          {
+            orgId: { type: 'string' },
+            workspaceId: { type: 'string' },
+            settingsVersion: { type: ['integer', 'null'] },
+            bundleRevision: { type: 'string' },
+            roles: {
+              type: 'object',
+              propertyNames: { enum: accessRoles },
+              additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: ref('PermissionCell') } },
+            },
+          },
+          ['orgId', 'workspaceId', 'bundleRevision', 'roles'],
+        ),
+        DecisionRecord: object({
+          decisionId: { type: 'string' },
+          timestamp: { type: 'string' },
+          api: { enum: [...DECISION_APIS] },
+          orgId: { type: 'string' },
           allow: { type: 'boolean' },
           reason: { type: 'string' },
-          message: { type: 'string' },
-          setting: { type: 'string' },
-          source: { enum: ['workspace', 'org', 'default'] },
-        }, ['allow', 'reason', 'message']),
-        DecisionAnswer: {
-          allOf: [ref('Decision'), object({ decisionId: { type: 'string' }, bundleRevision: { type: 'string' }, settingsVersion: { type: 'integer', minimum: 0 } }, ['decisionId', 'bundleRevision'])],
-        },
-        PermissionsRequest: object({
-          principal: decisionRequestBody.properties.principal as unknown as Schema,
-          workspaceIds: { type: 'array', minItems: 1, maxItems: MAX_PERMISSION_WORKSPACES, uniqueItems: true, items: { type: 'string' }, description: `Default: the principal's own workspaces (at most ${MAX_PERMISSION_WORKSPACES}).` },
-          resourceTypes: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...resourceTypes] }, description: 'Default: every resource type.' },
-          actions: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ACTIONS] }, description: 'Default: every action.' },
-          [MIN_SETTINGS_VERSION_FIELD]: { type: 'integer', minimum: 0 },
-        } satisfies Record<(typeof PERMISSIONS_FIELDS)[number], unknown>, ['principal'], false),
-        PermissionCell: object({ allow: { type: 'boolean' }, reason: { type: 'string' }, setting: { type: 'string' }, source: { enum: ['workspace', 'org', 'default'] } }, ['allow', 'reason'], false),
-        Permissions: object({
-          workspaces: { type: 'object', additionalProperties: { type: 'object', propertyNames: { enum: [...resourceTypes] }, additionalProperties: { type: 'object', propertyNames: { enum: [...ACTIONS] }, additionalProperties: ref('PermissionCell') } } },
-          settingsVersion: { type: ['integer', 'null'], minimum: 0 },
-          bundleRevision: { type: 'string' },
-        }, ['workspaces', 'settingsVersion', 'bundleRevision']),
-        AccessReview: object({
-          orgId: { type: 'string' },
-          workspaceId: { type: 'string' },
-          settingsVersion: { type: ['integer', 'null'] },
-          bundleRevision: { type: 'string' },
-          roles: { type: 'object', propertyNames: { enum: accessRoles }, additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: ref('PermissionCell') } } },
-        }, ['orgId', 'workspaceId', 'bundleRevision', 'roles']),
-        DecisionRecord: object({ decisionId: { type: 'string' }, timestamp: { type: 'string' }, api: { enum: [...DECISION_APIS] }, orgId: { type: 'string' }, allow: { type: 'boolean' }, reason: { type: 'string' } }),
+        }),
       },
     },
     paths: {
@@ -106,8 +225,15 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
         post: {
           summary: 'Decide one request',
           parameters: [minVersionHeader],
-          requestBody: { required: true, content: { 'application/json': { schema: { allOf: [ref('DecisionRequest')], description: `May also carry ${MIN_SETTINGS_VERSION_FIELD}.` } } } },
-          responses: { '200': json(ref('DecisionAnswer'), 'The decision.'), '500': error('The policy could not be evaluated (recorded as denied).'), ...COMMON_ERRORS },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { allOf: [ref('DecisionRequest')], description: `May also carry ${MIN_SETTINGS_VERSION_FIELD}.` } } },
+          },
+          responses: {
+            '200': json(ref('DecisionAnswer'), 'The decision.'),
+            '500': error('The policy could not be evaluated (recorded as denied).'),
+            ...COMMON_ERRORS,
+          },
         },
       },
       [PERMISSIONS_PATH]: {
@@ -118,51 +244,229 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           responses: { '200': json({ allOf: [ref('Permissions'), object({ decisionId: { type: 'string' } })] }, 'The matrix.'), ...COMMON_ERRORS },
         },
       },
-      '/v1/data/portkey/authz/allow': { post: { summary: 'OPA data API: the decision\'s boolean', parameters: [minVersionHeader], requestBody: { required: true, content: { 'application/json': { schema: object({ input: ref('DecisionRequest') }) } } }, responses: { '200': json(object({ result: { type: 'boolean' }, decision_id: { type: 'string' } }), 'As OPA answers.'), ...COMMON_ERRORS } } },
-      '/v1/data/portkey/authz/decision': { post: { summary: 'OPA data API: the decision document', parameters: [minVersionHeader], requestBody: { required: true, content: { 'application/json': { schema: object({ input: ref('DecisionRequest') }) } } }, responses: { '200': json(object({ result: ref('Decision'), decision_id: { type: 'string' } }), 'As OPA answers.'), ...COMMON_ERRORS } } },
-      '/v1/data/portkey/authz/permissions': { post: { summary: 'OPA data API: the permissions call', parameters: [minVersionHeader], requestBody: { required: true, content: { 'application/json': { schema: object({ input: ref('PermissionsRequest') }) } } }, responses: { '200': json(object({ result: ref('Permissions'), decision_id: { type: 'string' } }), 'As OPA answers.'), ...COMMON_ERRORS } } },
+      '/v1/data/portkey/authz/allow': {
+        post: {
+          summary: "OPA data API: the decision's boolean",
+          parameters: [minVersionHeader],
+          requestBody: { required: true, content: { 'application/json': { schema: object({ input: ref('DecisionRequest') }) } } },
+          responses: { '200': json(object({ result: { type: 'boolean' }, decision_id: { type: 'string' } }), 'As OPA answers.'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/data/portkey/authz/decision': {
+        post: {
+          summary: 'OPA data API: the decision document',
+          parameters: [minVersionHeader],
+          requestBody: { required: true, content: { 'application/json': { schema: object({ input: ref('DecisionRequest') }) } } },
+          responses: { '200': json(object({ result: ref('Decision'), decision_id: { type: 'string' } }), 'As OPA answers.'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/data/portkey/authz/permissions': {
+        post: {
+          summary: 'OPA data API: the permissions call',
+          parameters: [minVersionHeader],
+          requestBody: { required: true, content: { 'application/json': { schema: object({ input: ref('PermissionsRequest') }) } } },
+          responses: { '200': json(object({ result: ref('Permissions'), decision_id: { type: 'string' } }), 'As OPA answers.'), ...COMMON_ERRORS },
+        },
+      },
       '/v1/batch/data/{path}': {
         parameters: [param('path', 'path', { type: 'string' }, 'portkey/authz/allow or portkey/authz/decision')],
         post: {
           summary: 'Enterprise-OPA batch API',
           parameters: [minVersionHeader],
-          requestBody: { required: true, content: { 'application/json': { schema: object({ inputs: { type: 'object', additionalProperties: ref('DecisionRequest') }, common_input: anyObject }, ['inputs']) } } },
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: object({ inputs: { type: 'object', additionalProperties: ref('DecisionRequest') }, common_input: anyObject }, ['inputs']),
+              },
+            },
+          },
           responses: {
-            '200': json(object({ batch_decision_id: { type: 'string' }, responses: { type: 'object', additionalProperties: object({ http_status_code: { enum: ['200', '500'] } }) } }), 'Every item decided.'),
-            '207': json(object({ batch_decision_id: { type: 'string' }, responses: anyObject }), 'Some items failed (each carries code, message, http_status_code "500").'),
+            '200': json(
+              object({
+                batch_decision_id: { type: 'string' },
+                responses: { type: 'object', additionalProperties: object({ http_status_code: { enum: ['200', '500'] } }) },
+              }),
+              'Every item decided.',
+            ),
+            '207': json(
+              object({ batch_decision_id: { type: 'string' }, responses: anyObject }),
+              'Some items failed (each carries code, message, http_status_code "500").',
+            ),
             '500': json(object({ batch_decision_id: { type: 'string' }, responses: anyObject }), 'Every item failed on the server side.'),
             ...COMMON_ERRORS,
           },
         },
       },
-      [DECISION_REQUEST_SCHEMA_PATH]: { get: { summary: 'The decision request\'s JSON Schema for the active bundle', responses: { '200': json(anyObject, 'A JSON Schema (2020-12).'), ...COMMON_ERRORS } } },
-      [OPENAPI_PATH]: { get: { summary: 'This document, for the active bundle', responses: { '200': json(object({ openapi: { const: '3.1.0' } }), 'OpenAPI 3.1.'), ...COMMON_ERRORS } } },
-      [FAMILIES_PATH]: { get: { summary: 'The permission families of the active bundle', responses: { '200': json(object({ bundleRevision: { type: 'string' }, families: { type: 'array', items: object({ name: { enum: familyNames }, resourceTypes: { type: 'array', items: { enum: [...resourceTypes] } } }) } }), 'The families table.'), ...COMMON_ERRORS } } },
-      [REASONS_PATH]: { get: { summary: 'Every reason code and its sentence', responses: { '200': json(object({ bundleRevision: { type: 'string' }, reasons: { type: 'object', additionalProperties: { type: 'string' } } }), 'Reason code to sentence.'), ...COMMON_ERRORS } } },
-      '/health': { get: { summary: 'OPA\'s health check: 200 once a bundle is active', responses: { '200': json({ type: 'object', maxProperties: 0 }, 'Healthy.'), '500': json(object({ error: { type: 'string' } }), 'No bundle yet.') } } },
-      '/health/ready': { get: { summary: 'Readiness: bundle and settings store', responses: { '200': json(object({ ready: { const: true }, checks: anyObject }), 'Ready.'), '503': json(object({ ready: { const: false }, checks: anyObject }), 'Not ready.') } } },
+      [DECISION_REQUEST_SCHEMA_PATH]: {
+        get: {
+          summary: "The decision request's JSON Schema for the active bundle",
+          responses: { '200': json(anyObject, 'A JSON Schema (2020-12).'), ...COMMON_ERRORS },
+        },
+      },
+      [OPENAPI_PATH]: {
+        get: {
+          summary: 'This document, for the active bundle',
+          responses: { '200': json(object({ openapi: { const: '3.1.0' } }), 'OpenAPI 3.1.'), ...COMMON_ERRORS },
+        },
+      },
+      [FAMILIES_PATH]: {
+        get: {
+          summary: 'The permission families of the active bundle',
+          responses: {
+            '200': json(
+              object({
+                bundleRevision: { type: 'string' },
+                families: {
+                  type: 'array',
+                  items: object({ name: { enum: familyNames }, resourceTypes: { type: 'array', items: { enum: [...resourceTypes] } } }),
+                },
+              }),
+              'The families table.',
+            ),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      [REASONS_PATH]: {
+        get: {
+          summary: 'Every reason code and its sentence',
+          responses: {
+            '200': json(
+              object({ bundleRevision: { type: 'string' }, reasons: { type: 'object', additionalProperties: { type: 'string' } } }),
+              'Reason code to sentence.',
+            ),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/health': {
+        get: {
+          summary: "OPA's health check: 200 once a bundle is active",
+          responses: { '200': json({ type: 'object', maxProperties: 0 }, 'Healthy.'), '500': json(object({ error: { type: 'string' } }), 'No bundle yet.') },
+        },
+      },
+      '/health/ready': {
+        get: {
+          summary: 'Readiness: bundle and settings store',
+          responses: {
+            '200': json(object({ ready: { const: true }, checks: anyObject }), 'Ready.'),
+            '503': json(object({ ready: { const: false }, checks: anyObject }), 'Not ready.'),
+          },
+        },
+      },
       '/v1/status': { get: { summary: 'Bundle, store and cache status', responses: { '200': json(anyObject, 'Status.'), ...COMMON_ERRORS } } },
       '/v1/orgs/{orgId}/settings/{family}': settingsOps([org, family], false),
       '/v1/orgs/{orgId}/workspaces/{workspaceId}/settings/{family}': settingsOps([org, ws, family], true),
-      '/v1/orgs/{orgId}/workspaces/{workspaceId}/effective-settings': { parameters: [org, ws], get: { ...admin, summary: 'Every setting as it decides in the workspace, and where its value comes from', responses: { '200': json(object({ orgId: { type: 'string' }, workspaceId: { type: 'string' }, version: { type: 'integer' }, bundleRevision: { type: 'string' }, families: anyObject }), 'Effective settings.'), ...ADMIN_ERRORS } } },
+      '/v1/orgs/{orgId}/workspaces/{workspaceId}/effective-settings': {
+        parameters: [org, ws],
+        get: {
+          ...admin,
+          summary: 'Every setting as it decides in the workspace, and where its value comes from',
+          responses: {
+            '200': json(
+              object({
+                orgId: { type: 'string' },
+                workspaceId: { type: 'string' },
+                version: { type: 'integer' },
+                bundleRevision: { type: 'string' },
+                families: anyObject,
+              }),
+              'Effective settings.',
+            ),
+            ...ADMIN_ERRORS,
+          },
+        },
+      },
       '/v1/orgs/{orgId}/workspaces/{workspaceId}/access': {
         parameters: [org, ws],
-        get: { ...admin, summary: `Access review: for each role (${accessRoles.join(', ')}), type and action, allowed or not and why, under the current settings`, responses: { '200': json(ref('AccessReview'), 'The review.'), ...ADMIN_ERRORS } },
-        post: { ...admin, summary: 'Access review under a draft: candidate settings of some families ({<family>: {org?, workspace?}}), nothing written', requestBody: { required: true, content: { 'application/json': { schema: anyObject } } }, responses: { '200': json(ref('AccessReview'), 'The review under the draft.'), ...ADMIN_ERRORS } },
+        get: {
+          ...admin,
+          summary: `Access review: for each role (${accessRoles.join(', ')}), type and action, allowed or not and why, under the current settings`,
+          responses: { '200': json(ref('AccessReview'), 'The review.'), ...ADMIN_ERRORS },
+        },
+        post: {
+          ...admin,
+          summary: 'Access review under a draft: candidate settings of some families ({<family>: {org?, workspace?}}), nothing written',
+          requestBody: { required: true, content: { 'application/json': { schema: anyObject } } },
+          responses: { '200': json(ref('AccessReview'), 'The review under the draft.'), ...ADMIN_ERRORS },
+        },
       },
       [path('/v1/orgs/:orgId/workspaces/:workspaceId')]: {
         parameters: [org, ws],
-        put: { ...admin, summary: 'Register the workspace in the directory', responses: { '200': json(object({ orgId: { type: 'string' }, workspaceId: { type: 'string' } }), 'Already registered.'), '201': json(object({ orgId: { type: 'string' }, workspaceId: { type: 'string' } }), 'Registered.'), '409': error('Another organization holds it.'), ...ADMIN_ERRORS } },
+        put: {
+          ...admin,
+          summary: 'Register the workspace in the directory',
+          responses: {
+            '200': json(object({ orgId: { type: 'string' }, workspaceId: { type: 'string' } }), 'Already registered.'),
+            '201': json(object({ orgId: { type: 'string' }, workspaceId: { type: 'string' } }), 'Registered.'),
+            '409': error('Another organization holds it.'),
+            ...ADMIN_ERRORS,
+          },
+        },
         delete: { ...admin, summary: 'Remove the workspace from the directory', responses: { '204': { description: 'Removed.' }, ...ADMIN_ERRORS } },
       },
-      [path('/v1/orgs/:orgId/workspaces')]: { parameters: [org], get: { ...admin, summary: 'The organization\'s workspaces, by id', parameters: [param('limit', 'query'), param('cursor', 'query')], responses: { '200': json(object({ workspaces: { type: 'array', items: { type: 'string' } }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS } } },
-      '/v1/audit/decisions': { get: { ...admin, summary: 'Decision records, newest first, filtered', parameters: ['orgId', 'workspaceId', 'principalId', 'outcome', 'reason', 'resourceType', 'action', 'api', 'from', 'to', 'limit', 'cursor'].map((name) => param(name, 'query')), responses: { '200': json(object({ decisions: { type: 'array', items: ref('DecisionRecord') }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS } } },
-      '/v1/audit/decisions/{decisionId}': { parameters: [param('decisionId')], get: { ...admin, summary: 'One decision record', responses: { '200': json(ref('DecisionRecord'), 'The record.'), ...ADMIN_ERRORS } } },
-      '/v1/audit/summary': { get: { ...admin, summary: 'Counts by outcome, reason and resource type', parameters: ['orgId', 'from', 'to', 'buckets'].map((name) => param(name, 'query')), responses: { '200': json(object({ orgId: { type: 'string' }, total: { type: 'integer' }, byOutcome: object({ allow: { type: 'integer' }, deny: { type: 'integer' } }) }), 'The summary.'), ...ADMIN_ERRORS } } },
-      '/v1/audit/settings-changes': { get: { ...admin, summary: 'Settings change records, newest first', parameters: ['orgId', 'workspaceId', 'from', 'to', 'limit', 'cursor'].map((name) => param(name, 'query')), responses: { '200': json(object({ changes: { type: 'array', items: anyObject }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS } } },
-      '/v1/audit/replay': { post: { ...admin, summary: 'Replay recorded decisions under candidate settings or the active bundle', requestBody: { required: true, content: { 'application/json': { schema: anyObject } } }, responses: { '200': json(anyObject, 'What would change.'), ...ADMIN_ERRORS } } },
+      [path('/v1/orgs/:orgId/workspaces')]: {
+        parameters: [org],
+        get: {
+          ...admin,
+          summary: "The organization's workspaces, by id",
+          parameters: [param('limit', 'query'), param('cursor', 'query')],
+          responses: { '200': json(object({ workspaces: { type: 'array', items: { type: 'string' } }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      '/v1/audit/decisions': {
+        get: {
+          ...admin,
+          summary: 'Decision records, newest first, filtered',
+          parameters: ['orgId', 'workspaceId', 'principalId', 'outcome', 'reason', 'resourceType', 'action', 'api', 'from', 'to', 'limit', 'cursor'].map(
+            (name) => param(name, 'query'),
+          ),
+          responses: { '200': json(object({ decisions: { type: 'array', items: ref('DecisionRecord') }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      '/v1/audit/decisions/{decisionId}': {
+        parameters: [param('decisionId')],
+        get: { ...admin, summary: 'One decision record', responses: { '200': json(ref('DecisionRecord'), 'The record.'), ...ADMIN_ERRORS } },
+      },
+      '/v1/audit/summary': {
+        get: {
+          ...admin,
+          summary: 'Counts by outcome, reason and resource type',
+          parameters: ['orgId', 'from', 'to', 'buckets'].map((name) => param(name, 'query')),
+          responses: {
+            '200': json(
+              object({ orgId: { type: 'string' }, total: { type: 'integer' }, byOutcome: object({ allow: { type: 'integer' }, deny: { type: 'integer' } }) }),
+              'The summary.',
+            ),
+            ...ADMIN_ERRORS,
+          },
+        },
+      },
+      '/v1/audit/settings-changes': {
+        get: {
+          ...admin,
+          summary: 'Settings change records, newest first',
+          parameters: ['orgId', 'workspaceId', 'from', 'to', 'limit', 'cursor'].map((name) => param(name, 'query')),
+          responses: { '200': json(object({ changes: { type: 'array', items: anyObject }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      '/v1/audit/replay': {
+        post: {
+          ...admin,
+          summary: 'Replay recorded decisions under candidate settings or the active bundle',
+          requestBody: { required: true, content: { 'application/json': { schema: anyObject } } },
+          responses: { '200': json(anyObject, 'What would change.'), ...ADMIN_ERRORS },
+        },
+      },
     },
-    'x-enums': { orgRoles: [...ORG_ROLES], workspaceRoles: [...WORKSPACE_ROLES], actions: [...ACTIONS], resourceTypes: [...resourceTypes], families: familyNames },
+    'x-enums': {
+      orgRoles: [...ORG_ROLES],
+      workspaceRoles: [...WORKSPACE_ROLES],
+      actions: [...ACTIONS],
+      resourceTypes: [...resourceTypes],
+      families: familyNames,
+    },
   };
 }
 

@@ -38,21 +38,28 @@ interface ReplayRequest {
 function parseBody(body: unknown): ReplayRequest {
   if (!isJsonObject(body)) throw invalidInput([{ field: 'body', message: 'must be a JSON object {filter, settings?, examples?}' }]);
   const problems: FieldError[] = [];
-  for (const key of Object.keys(body)) if (!BODY_KEYS.includes(key)) problems.push({ field: key, code: 'unknown_field', message: `is not a field of the replay request (known: ${BODY_KEYS.join(', ')})` });
+  for (const key of Object.keys(body))
+    if (!BODY_KEYS.includes(key))
+      problems.push({ field: key, code: 'unknown_field', message: `is not a field of the replay request (known: ${BODY_KEYS.join(', ')})` });
   const query: Record<string, string> = Object.create(null); // a `__proto__` key is a key, refused as unknown
-  if (!isJsonObject(body.filter)) problems.push({ field: 'filter', message: 'must be an object of the audit query filters, e.g. {"orgId": "org-1", "from": "2025-01-31T00:00:00Z"}' });
+  if (!isJsonObject(body.filter))
+    problems.push({ field: 'filter', message: 'must be an object of the audit query filters, e.g. {"orgId": "org-1", "from": "2025-01-31T00:00:00Z"}' });
   else
     for (const [name, value] of Object.entries(body.filter)) {
       if (name === 'bundleRevision') {
-        if (typeof value !== 'string' || value === '' || value.length > 256) problems.push({ field: 'filter.bundleRevision', message: 'must be a bundle revision (a non-empty string)' });
+        if (typeof value !== 'string' || value === '' || value.length > 256)
+          problems.push({ field: 'filter.bundleRevision', message: 'must be a bundle revision (a non-empty string)' });
       } else if (typeof value === 'string') query[name] = value;
       else if (typeof value === 'boolean' && name === 'allow') query[name] = String(value);
       else problems.push({ field: `filter.${name}`, message: 'must be a string' });
     }
-  if (isJsonObject(body.filter) && (query.from === undefined || query.from === '')) problems.push({ field: 'filter.from', message: 'is required: the time the replayed decisions start from' });
-  for (const name of ['limit', 'cursor']) if (name in query) problems.push({ field: `filter.${name}`, message: 'is not a filter: the replay reads every matching record' });
+  if (isJsonObject(body.filter) && (query.from === undefined || query.from === ''))
+    problems.push({ field: 'filter.from', message: 'is required: the time the replayed decisions start from' });
+  for (const name of ['limit', 'cursor'])
+    if (name in query) problems.push({ field: `filter.${name}`, message: 'is not a filter: the replay reads every matching record' });
   const examples = body.examples ?? DEFAULT_EXAMPLES;
-  if (!(Number.isInteger(examples) && (examples as number) >= 0 && (examples as number) <= MAX_EXAMPLES)) problems.push({ field: 'examples', message: `must be an integer from 0 to ${MAX_EXAMPLES}` });
+  if (!(Number.isInteger(examples) && (examples as number) >= 0 && (examples as number) <= MAX_EXAMPLES))
+    problems.push({ field: 'examples', message: `must be an integer from 0 to ${MAX_EXAMPLES}` });
   if (problems.length > 0) throw invalidInput(problems);
   const revision = isJsonObject(body.filter) ? body.filter.bundleRevision : undefined;
   return { query, raw: body.settings ?? null, examples: examples as number, ...(typeof revision === 'string' ? { bundleRevision: revision } : {}) };
@@ -64,7 +71,9 @@ function withField<T>(prefix: string, parse: () => T): T {
     return parse();
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 400) throw error;
-    throw invalidInput(error.errors.length > 0 ? error.errors.map((e) => ({ ...e, field: `${prefix}.${e.field}` })) : [{ field: prefix, message: error.message }]);
+    throw invalidInput(
+      error.errors.length > 0 ? error.errors.map((e) => ({ ...e, field: `${prefix}.${e.field}` })) : [{ field: prefix, message: error.message }],
+    );
   }
 }
 
@@ -84,7 +93,11 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
       for (const orgId of settings.orgs.keys()) if (!mayTouch(token, orgId)) throw errors.orgNotAllowed(token.name, orgId);
     }
     if (replaying.has(filter.orgId)) {
-      throw new ApiError(409, CODE.replay_in_progress, `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`);
+      throw new ApiError(
+        409,
+        CODE.replay_in_progress,
+        `a replay of organization ${JSON.stringify(filter.orgId)} is already running; wait for its report, then ask again`,
+      );
     }
     replaying.add(filter.orgId);
     try {
@@ -97,7 +110,11 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
         read += page.items.length;
         cursor = page.nextCursor;
         if (cursor !== null && read >= MAX_REPLAY_RECORDS) {
-          throw new ApiError(400, CODE.replay_too_large, `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`);
+          throw new ApiError(
+            400,
+            CODE.replay_too_large,
+            `the filter selects more than ${MAX_REPLAY_RECORDS} recorded decisions; narrow it (a later filter.from, or a workspace, principal or resource type)`,
+          );
         }
       } while (cursor !== null);
       res.json({ candidate: { bundleRevision: engine.revision, settings: request.raw }, ...replay.result() });

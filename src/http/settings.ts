@@ -39,9 +39,15 @@ const etag = (version: number) => `"${version}"`;
 
 function preconditionFailed(res: Response, current: number): ApiError {
   res.set('ETag', etag(current));
-  return new ApiError(412, CODE.precondition_failed, `the settings changed since they were read: their ETag is now ${etag(current)}; GET them again and retry with If-Match: ${etag(current)}`, [], {
-    etag: etag(current),
-  });
+  return new ApiError(
+    412,
+    CODE.precondition_failed,
+    `the settings changed since they were read: their ETag is now ${etag(current)}; GET them again and retry with If-Match: ${etag(current)}`,
+    [],
+    {
+      etag: etag(current),
+    },
+  );
 }
 
 /** The versions If-Match names; undefined when it is absent or `*` (any). */
@@ -51,7 +57,8 @@ function ifMatch(req: Request): number[] | undefined {
   const tags = header.split(',').map((tag) => tag.trim());
   // A weak ETag never matches under If-Match (RFC 9110, section 13.1.1): it is read, and counts for nothing.
   const versions = tags.filter((tag) => !WEAK_ETAG.test(tag)).map((tag) => STRONG_ETAG.exec(tag)?.[1]);
-  if (versions.some((v) => v === undefined)) throw invalidInput([{ field: 'If-Match', message: 'must be an ETag this API gave, quotes included (e.g. "12"), or *' }]);
+  if (versions.some((v) => v === undefined))
+    throw invalidInput([{ field: 'If-Match', message: 'must be an ETag this API gave, quotes included (e.g. "12"), or *' }]);
   return versions.map(Number);
 }
 
@@ -125,7 +132,11 @@ export function familyOf(policy: ActivePolicy, req: Request): Family {
 function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
   const family = familyOf(policy, req);
   if (family.workspaceOverrides === 'none') {
-    throw new ApiError(404, CODE.no_workspace_overrides, `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`);
+    throw new ApiError(
+      404,
+      CODE.no_workspace_overrides,
+      `${family.name} has no workspace overrides: its settings are the organization's only (${ORG_PATH.replace(':orgId', encodeURIComponent(String(req.params.orgId))).replace(':family', family.name)})`,
+    );
   }
   return family;
 }
@@ -217,7 +228,8 @@ export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, recor
 
   /** Registers the workspace (recorded when new) before its settings are written. */
   async function register(req: Request, res: Response, orgId: string, workspaceId: string): Promise<void> {
-    if (await registerFor(res, store, orgId, workspaceId)) record(req, res, { orgId, workspaceId, operation: 'register_workspace', before: null, after: null, version: null });
+    if (await registerFor(res, store, orgId, workspaceId))
+      record(req, res, { orgId, workspaceId, operation: 'register_workspace', before: null, after: null, version: null });
   }
 
   return router;

@@ -240,7 +240,13 @@ function isReplyError(error: unknown): boolean {
   return (error as Error)?.name === 'ReplyError' && !/^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|READONLY|MASTERDOWN)\b/.test((error as Error).message);
 }
 
-async function writeOnMaster<T>(client: RedisClient, key: string, requirement: ReplicaRequirement, timeoutMs: number, write: (connection: Redis) => Promise<T>): Promise<T> {
+async function writeOnMaster<T>(
+  client: RedisClient,
+  key: string,
+  requirement: ReplicaRequirement,
+  timeoutMs: number,
+  write: (connection: Redis) => Promise<T>,
+): Promise<T> {
   const replicas = await replicasRequired(client, key, requirement);
   let connection = masterConnection(client, key);
   let asking = false;
@@ -393,9 +399,12 @@ export class Subscription {
     }
     if (this.closed) return;
     this.attempt++;
-    this.timer = setTimeout(() => {
-      this.subscribeOnce().catch(() => undefined);
-    }, reconnectDelay(this.attempt, this.options.reconnectMaxMs));
+    this.timer = setTimeout(
+      () => {
+        this.subscribeOnce().catch(() => undefined);
+      },
+      reconnectDelay(this.attempt, this.options.reconnectMaxMs),
+    );
   }
 
   /** Where to subscribe: the one node, or the cluster's known nodes (seeds until it knows them). */

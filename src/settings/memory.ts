@@ -1,6 +1,17 @@
 // In-process settings store: the embedded default of `make run` and of tests that
 // are not about Redis. Same semantics as the Redis store, including versions.
-import { flattenOrg, flattenWorkspace, SettingsStaleError, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned } from './types.ts';
+import {
+  flattenOrg,
+  flattenWorkspace,
+  SettingsStaleError,
+  VersionMismatchError,
+  WorkspaceOwnedError,
+  type FamilyDocument,
+  type SettingValues,
+  type SettingsSnapshot,
+  type SettingsStore,
+  type Versioned,
+} from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
 interface OrgEntry {
@@ -94,7 +105,10 @@ export class MemorySettingsStore implements SettingsStore {
   async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
     // Byte order of the UTF-8 ids, as Redis lists them.
     const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-    const all = [...this.directory].filter(([, owner]) => owner === orgId).map(([workspaceId]) => workspaceId).sort(byBytes);
+    const all = [...this.directory]
+      .filter(([, owner]) => owner === orgId)
+      .map(([workspaceId]) => workspaceId)
+      .sort(byBytes);
     const start = page.after === undefined ? 0 : all.findIndex((id) => byBytes(id, page.after!) > 0);
     const workspaces = start < 0 ? [] : all.slice(start, start + page.limit);
     return { workspaces, next: start >= 0 && start + page.limit < all.length ? workspaces.at(-1)! : null };

@@ -42,9 +42,31 @@
 // throw, and the Decider fails closed on a decision a setting decides.
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { connectRedis, openRedis, scanKeys, Subscription, watchTopology, writeDurably, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
+import {
+  connectRedis,
+  openRedis,
+  scanKeys,
+  Subscription,
+  watchTopology,
+  writeDurably,
+  type RedisClient,
+  type RedisConnectionOptions,
+} from '../redis/connection.ts';
 import type { ReplicaRequirement } from '../config.ts';
-import { flattenOrg, flattenWorkspace, SettingsStaleError, VersionMismatchError, WorkspaceOwnedError, type FamilyDocument, type OrgSettings, type SettingValues, type SettingsSnapshot, type SettingsStore, type Versioned, type WorkspaceSettings } from './types.ts';
+import {
+  flattenOrg,
+  flattenWorkspace,
+  SettingsStaleError,
+  VersionMismatchError,
+  WorkspaceOwnedError,
+  type FamilyDocument,
+  type OrgSettings,
+  type SettingValues,
+  type SettingsSnapshot,
+  type SettingsStore,
+  type Versioned,
+  type WorkspaceSettings,
+} from './types.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';
 const keyOf = (orgId: string) => `portcullis:settings:{${orgId}}`;
@@ -406,15 +428,22 @@ export class RedisSettingsStore implements SettingsStore {
   // repeating the same request completes it (both are idempotent).
 
   async registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }> {
-    const owner = await this.durably(directoryKey(workspaceId), (redis, key) => redis.eval(CLAIM, 1, key, orgId, this.directoryMessage(workspaceId), CHANGES_CHANNEL) as Promise<string | null>);
+    const owner = await this.durably(
+      directoryKey(workspaceId),
+      (redis, key) => redis.eval(CLAIM, 1, key, orgId, this.directoryMessage(workspaceId), CHANGES_CHANNEL) as Promise<string | null>,
+    );
     if (owner !== null && owner !== orgId) throw new WorkspaceOwnedError(workspaceId);
     await this.durably(workspacesKey(orgId), (redis, key) => redis.eval(LIST, 1, key, 'add', this.directoryMessage(workspaceId), CHANGES_CHANNEL, workspaceId));
     return { created: owner === null };
   }
 
   async unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean> {
-    await this.durably(workspacesKey(orgId), (redis, key) => redis.eval(LIST, 1, key, 'remove', this.directoryMessage(workspaceId), CHANGES_CHANNEL, workspaceId));
-    const released = await this.durably(directoryKey(workspaceId), (redis, key) => redis.eval(RELEASE, 1, key, orgId, this.directoryMessage(workspaceId), CHANGES_CHANNEL));
+    await this.durably(workspacesKey(orgId), (redis, key) =>
+      redis.eval(LIST, 1, key, 'remove', this.directoryMessage(workspaceId), CHANGES_CHANNEL, workspaceId),
+    );
+    const released = await this.durably(directoryKey(workspaceId), (redis, key) =>
+      redis.eval(RELEASE, 1, key, orgId, this.directoryMessage(workspaceId), CHANGES_CHANNEL),
+    );
     return Number(released) === 1;
   }
 
@@ -514,7 +543,12 @@ export class RedisSettingsStore implements SettingsStore {
     const topology = this.topology;
     const askedAt = this.now();
     const families = this.options.familyNames();
-    const [version, ...documents] = await this.redis.hmget(keyOf(orgId), 'version', ...families.map(orgField), ...families.map((family) => workspaceField(workspaceId, family)));
+    const [version, ...documents] = await this.redis.hmget(
+      keyOf(orgId),
+      'version',
+      ...families.map(orgField),
+      ...families.map((family) => workspaceField(workspaceId, family)),
+    );
     const orgDocuments: Array<[string, FamilyDocument]> = [];
     families.forEach((family, i) => {
       const document = parseJson<FamilyDocument>(documents[i]);
@@ -557,7 +591,17 @@ export class RedisSettingsStore implements SettingsStore {
     // The message is published inside the script, so a committed write is always
     // announced; it names no version, and every instance drops the org.
     const [status, version] = await this.durably(keyOf(orgId), async (redis, key) => {
-      const reply = (await redis.eval(WRITE, 1, key, ifVersion === undefined ? '' : String(ifVersion), value === null ? 'del' : 'set', field, value ?? '', CHANGES_CHANNEL, JSON.stringify({ orgId }))) as [number, number];
+      const reply = (await redis.eval(
+        WRITE,
+        1,
+        key,
+        ifVersion === undefined ? '' : String(ifVersion),
+        value === null ? 'del' : 'set',
+        field,
+        value ?? '',
+        CHANGES_CHANNEL,
+        JSON.stringify({ orgId }),
+      )) as [number, number];
       // A version mismatch wrote nothing: no replica need confirm it.
       if (reply[0] === 0) throw new VersionMismatchError(reply[1]);
       return reply;

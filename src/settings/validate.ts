@@ -12,7 +12,11 @@ const TOGGLES = 'allowWorkspaceOverrides';
 
 function unknown(field: string, what: string, key: string, known: readonly string[]): FieldError {
   const suggestion = nearest(key, known);
-  return { field, code: FIELD_CODE.unknown, message: suggestion ? `unknown ${what}; did you mean \`${suggestion}\`?` : `unknown ${what}; expected one of ${known.join(', ')}` };
+  return {
+    field,
+    code: FIELD_CODE.unknown,
+    message: suggestion ? `unknown ${what}; did you mean \`${suggestion}\`?` : `unknown ${what}; expected one of ${known.join(', ')}`,
+  };
 }
 
 function parseValues(family: Family, raw: Record<string, unknown>, prefix: string, errors: FieldError[], extra: string[] = []): SettingValues {
@@ -90,8 +94,12 @@ function familyAt(families: Families, key: string, field: string, errors: FieldE
     return undefined;
   }
   const error = unknown(field, 'settings family', key, families.names);
-  const setting = nearest(key, families.list.flatMap((f) => f.settings.map((s) => s.name)));
-  if (setting && !error.message.includes('did you mean')) error.message += ` (settings go under their family: did you mean ${families.familyOf(setting)!.name}.${setting}?)`;
+  const setting = nearest(
+    key,
+    families.list.flatMap((f) => f.settings.map((s) => s.name)),
+  );
+  if (setting && !error.message.includes('did you mean'))
+    error.message += ` (settings go under their family: did you mean ${families.familyOf(setting)!.name}.${setting}?)`;
   errors.push(error);
   return undefined;
 }
@@ -143,7 +151,7 @@ export function parseSettingsDocument(raw: unknown, families: Families): Setting
       if (badId(workspaceId, `${at}.workspaces`, 'workspace')) continue;
       const values = new Map<string, SettingValues>();
       if (byFamily !== null && !isJsonObject(byFamily)) {
-        errors.push({ field: wat, message: 'must be a map of family name to the workspace\'s settings' });
+        errors.push({ field: wat, message: "must be a map of family name to the workspace's settings" });
         continue;
       }
       for (const [key, body] of Object.entries(byFamily ?? {})) {

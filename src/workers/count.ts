@@ -40,7 +40,9 @@ export function usableCores(cgroup: CgroupPaths = SYSTEM): number {
 export function cgroupQuotaCores(cgroup: CgroupPaths): number | undefined {
   // cgroup v2 membership is the one line "0::<path>"; in a container with its own cgroup
   // namespace the path is "/" and the limit is on the mount's own cpu.max.
-  const line = readText(cgroup.membership)?.split('\n').find((l) => l.startsWith('0::'));
+  const line = readText(cgroup.membership)
+    ?.split('\n')
+    .find((l) => l.startsWith('0::'));
   let path = line ? line.slice(3).trim() : '/';
   let tightest: number | undefined;
   for (;;) {

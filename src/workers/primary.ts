@@ -161,10 +161,16 @@ export class WorkerPool {
     // node:cluster shares a port among workers by address and port; a server that bound its
     // own port per worker would split the clients between workers that do not know of each other.
     const split = (serving as Listening[]).find((s) => s.httpPort !== first!.httpPort || s.grpcPort !== first!.grpcPort);
-    if (split) return this.failStartup(`workers did not share their ports: HTTP ${first!.httpPort} and ${split.httpPort}, gRPC ${first!.grpcPort} and ${split.grpcPort}`);
+    if (split)
+      return this.failStartup(
+        `workers did not share their ports: HTTP ${first!.httpPort} and ${split.httpPort}, gRPC ${first!.grpcPort} and ${split.grpcPort}`,
+      );
     // The in-memory store and audit log would be one per worker: a settings write would reach
     // one worker, an audit query would see one worker's decisions.
-    if (first!.storeKind !== 'redis') return this.failStartup(`WORKERS=${this.slots.length} needs Redis (REDIS_URL): without it each worker keeps its own settings and audit log; set REDIS_URL, or WORKERS=1`);
+    if (first!.storeKind !== 'redis')
+      return this.failStartup(
+        `WORKERS=${this.slots.length} needs Redis (REDIS_URL): without it each worker keeps its own settings and audit log; set REDIS_URL, or WORKERS=1`,
+      );
     this.startup.resolve(first!);
     this.startup = undefined;
   }

@@ -14,7 +14,13 @@ const TEXT = /\.(ts|js|mjs|rego|json|ya?ml|md|go|css|html)$|^Makefile$/;
 function files(path: string): string[] {
   if (statSync(path).isFile()) return [path];
   return readdirSync(path, { withFileTypes: true }).flatMap((entry) =>
-    entry.name === 'node_modules' || entry.name.startsWith('.') ? [] : entry.isDirectory() ? files(join(path, entry.name)) : TEXT.test(entry.name) ? [join(path, entry.name)] : [],
+    entry.name === 'node_modules' || entry.name.startsWith('.')
+      ? []
+      : entry.isDirectory()
+        ? files(join(path, entry.name))
+        : TEXT.test(entry.name)
+          ? [join(path, entry.name)]
+          : [],
   );
 }
 

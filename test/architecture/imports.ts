@@ -65,7 +65,8 @@ export function layerViolations(edges: readonly Edge[], layers: readonly (readon
     const b = moduleOf(to);
     for (const module of [a, b]) if (!rank.has(module)) problems.add(`module ${module} (${module === a ? from : to}) is in no layer`);
     if (a === b || !rank.has(a) || !rank.has(b)) continue;
-    if (rank.get(b)! <= rank.get(a)!) problems.add(`${from} imports ${to}: ${a} may not import ${b} (${rank.get(b) === rank.get(a) ? 'same layer' : 'a higher layer'})`);
+    if (rank.get(b)! <= rank.get(a)!)
+      problems.add(`${from} imports ${to}: ${a} may not import ${b} (${rank.get(b) === rank.get(a) ? 'same layer' : 'a higher layer'})`);
   }
   return [...problems];
 }

@@ -31,7 +31,9 @@ test('an import up the layers is reported, naming both files', () => {
 });
 
 test('an import between two modules of one layer is reported', () => {
-  assert.deepEqual(layerViolations([{ from: 'http/app.ts', to: 'cli/main.ts' }], LAYERS), ['http/app.ts imports cli/main.ts: http may not import cli (same layer)']);
+  assert.deepEqual(layerViolations([{ from: 'http/app.ts', to: 'cli/main.ts' }], LAYERS), [
+    'http/app.ts imports cli/main.ts: http may not import cli (same layer)',
+  ]);
 });
 
 test('a module no layer names is reported', () => {
@@ -60,5 +62,8 @@ test('docs/architecture.md shows the same layers, top first', () => {
     .split('\n')
     .filter((line) => /^\d+\. /.test(line))
     .map((line) => [...line.matchAll(/`([a-z]+)`/g)].map((match) => match[1]));
-  assert.deepEqual(shown, LAYERS.map((layer) => [...layer]));
+  assert.deepEqual(
+    shown,
+    LAYERS.map((layer) => [...layer]),
+  );
 });

@@ -37,7 +37,10 @@ test("1,100 decisions for made-up organizations leave org-1's summary at 2; the 
   const summary = await audit('/v1/audit/summary?orgId=org-1');
   assert.equal(summary.total, 2);
   const probes = (await audit('/v1/audit/decisions?orgId=made-up-1099&unverified=true')).decisions as Array<{ decisionId: string; orgUnverified?: boolean }>;
-  assert.deepEqual(probes.map((r) => [r.decisionId, r.orgUnverified]), [[last, true]]);
+  assert.deepEqual(
+    probes.map((r) => [r.decisionId, r.orgUnverified]),
+    [[last, true]],
+  );
   assert.equal(((await audit(`/v1/audit/decisions/${last}`)) as { decisionId: string }).decisionId, last);
 });
 
@@ -58,9 +61,15 @@ test("made-up principal organizations aimed at a registered workspace (cross_org
   }
   assert.equal((await audit('/v1/audit/summary?orgId=org-1')).total, before);
   const probes = (await audit('/v1/audit/decisions?orgId=made-up-cross-1099&unverified=true')).decisions as Array<{ orgUnverified?: boolean; reason: string }>;
-  assert.deepEqual(probes.map((r) => [r.reason, r.orgUnverified]), [['cross_org', true]]);
+  assert.deepEqual(
+    probes.map((r) => [r.reason, r.orgUnverified]),
+    [['cross_org', true]],
+  );
   const summaries = (await audit('/v1/audit/decisions?orgId=made-up-perm-49&unverified=true')).decisions as Array<{ orgUnverified?: boolean; reason: string }>;
-  assert.deepEqual(summaries.map((r) => [r.reason, r.orgUnverified]), [['permissions_summary', true]]);
+  assert.deepEqual(
+    summaries.map((r) => [r.reason, r.orgUnverified]),
+    [['permissions_summary', true]],
+  );
 });
 
 test('a 60 KB workspaceRoles map costs the audit the requested role, not the map', async () => {
@@ -74,7 +83,10 @@ test('a 60 KB workspaceRoles map costs the audit the requested role, not the map
   const perRecord = ((await heldBytes()) - before) / count;
   // A record of this request is well under 2 KB once trimmed (it was ~60 KB).
   assert.ok(perRecord < 2_048, `${perRecord} bytes held per record`);
-  const [record] = (await audit('/v1/audit/decisions?orgId=org-1&limit=1')).decisions as Array<{ input: { principal: { workspaceRoles: object } }; trimmed: { otherWorkspaceRoles: number } }>;
+  const [record] = (await audit('/v1/audit/decisions?orgId=org-1&limit=1')).decisions as Array<{
+    input: { principal: { workspaceRoles: object } };
+    trimmed: { otherWorkspaceRoles: number };
+  }>;
   assert.deepEqual(record!.input.principal.workspaceRoles, { 'ws-1': 'manager' });
   assert.equal(record!.trimmed.otherWorkspaceRoles, Object.keys(roles).length - 1);
   console.log(`held per record: ${perRecord.toFixed(0)} bytes for a ${JSON.stringify(body).length}-byte request`);

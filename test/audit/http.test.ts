@@ -30,7 +30,10 @@ after(async () => {
 
 const kinds = [
   { name: 'redis', make: () => testSidecar({ redisUrl: redis.url, auditSpillDir: spillDir, auditFlushMs: 10 }) },
-  { name: 'redis cluster', make: () => testSidecar({ redisClusterNodes: cluster.nodes.join(','), auditSpillDir: join(spillDir, 'cluster'), auditFlushMs: 10 }) },
+  {
+    name: 'redis cluster',
+    make: () => testSidecar({ redisClusterNodes: cluster.nodes.join(','), auditSpillDir: join(spillDir, 'cluster'), auditFlushMs: 10 }),
+  },
   { name: 'memory (make run)', make: () => testSidecar({ settingsFile: 'examples/settings.yaml' }) },
 ];
 
@@ -44,16 +47,38 @@ for (const kind of kinds) {
       // Registered without the admin API, so that no registration is among the recorded changes.
       await registerWorkspaces(sidecar, { ...EXAMPLE_WORKSPACES, 'ws-20': 'org-2' });
       const app = sidecar.app;
-      await request(app).put('/v1/orgs/org-1/settings/integration-access').set(auth).set('X-Actor', 'alice@example.com').send({ managersWriteMcpServers: false }).expect(200);
+      await request(app)
+        .put('/v1/orgs/org-1/settings/integration-access')
+        .set(auth)
+        .set('X-Actor', 'alice@example.com')
+        .send({ managersWriteMcpServers: false })
+        .expect(200);
       // Decisions in workspaces the directory knows are kept in their organization's stream
       // (ws-1 through the API: its registration is one of the settings changes recorded).
-      await request(app).put('/v1/orgs/org-1/workspaces/ws-1').set(auth).send({}).expect((res) => assert.ok(res.status < 300, res.text));
+      await request(app)
+        .put('/v1/orgs/org-1/workspaces/ws-1')
+        .set(auth)
+        .send({})
+        .expect((res) => assert.ok(res.status < 300, res.text));
       await sidecar.store.registerWorkspace('org-1', 'ws-2');
       ids.denied = (await request(app).post('/v1/authorize').send(decisionRequest()).expect(200)).body.decisionId;
-      ids.read = (await request(app).post('/v1/data/portkey/authz/decision').send({ input: decisionRequest({ action: 'read', workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'member' } }) }).expect(200)).body.decision_id;
-      const batch = await request(app).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: decisionRequest({ type: 'integration', action: 'update' }) } }).expect(200);
+      ids.read = (
+        await request(app)
+          .post('/v1/data/portkey/authz/decision')
+          .send({ input: decisionRequest({ action: 'read', workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'member' } }) })
+          .expect(200)
+      ).body.decision_id;
+      const batch = await request(app)
+        .post('/v1/batch/data/portkey/authz/allow')
+        .send({ inputs: { a: decisionRequest({ type: 'integration', action: 'update' }) } })
+        .expect(200);
       ids.batch = batch.body.responses.a.decision_id;
-      ids.otherOrg = (await request(app).post('/v1/authorize').send(decisionRequest({ orgId: 'org-2', workspaceId: 'ws-20', workspaceRoles: { 'ws-20': 'manager' } })).expect(200)).body.decisionId;
+      ids.otherOrg = (
+        await request(app)
+          .post('/v1/authorize')
+          .send(decisionRequest({ orgId: 'org-2', workspaceId: 'ws-20', workspaceRoles: { 'ws-20': 'manager' } }))
+          .expect(200)
+      ).body.decisionId;
       await sidecar.audit.flush();
     });
 
@@ -61,7 +86,10 @@ for (const kind of kinds) {
 
     test('every API that decides is recorded, newest first, with the setting that decided', async () => {
       const res = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1').set(auth).expect(200);
-      assert.deepEqual(res.body.decisions.map((d: { decisionId: string }) => d.decisionId), [ids.batch, ids.read, ids.denied]);
+      assert.deepEqual(
+        res.body.decisions.map((d: { decisionId: string }) => d.decisionId),
+        [ids.batch, ids.read, ids.denied],
+      );
       assert.equal(res.body.nextCursor, null);
       const [batch, read, denied] = res.body.decisions;
       assert.deepEqual([batch.api, read.api, denied.api], ['opa_batch', 'opa_data', 'authorize']);
@@ -77,17 +105,34 @@ for (const kind of kinds) {
 
     test('filters over HTTP, and a cursor to the next page', async () => {
       const get = (qs: string) => request(sidecar.app).get(`/v1/audit/decisions?orgId=org-1&${qs}`).set(auth).expect(200);
-      assert.deepEqual((await get('allow=false&resourceType=mcp_server')).body.decisions.map((d: { decisionId: string }) => d.decisionId), [ids.denied]);
-      assert.deepEqual((await get('action=read&workspaceId=ws-2&principalId=u-1')).body.decisions.map((d: { decisionId: string }) => d.decisionId), [ids.read]);
+      assert.deepEqual(
+        (await get('allow=false&resourceType=mcp_server')).body.decisions.map((d: { decisionId: string }) => d.decisionId),
+        [ids.denied],
+      );
+      assert.deepEqual(
+        (await get('action=read&workspaceId=ws-2&principalId=u-1')).body.decisions.map((d: { decisionId: string }) => d.decisionId),
+        [ids.read],
+      );
       assert.equal((await get(`from=${new Date(Date.now() + 60_000).toISOString()}`)).body.decisions.length, 0);
-      for (const [api, id] of [['authorize', ids.denied], ['opa_data', ids.read], ['opa_batch', ids.batch]]) {
-        assert.deepEqual((await get(`api=${api}`)).body.decisions.map((d: { decisionId: string }) => d.decisionId), [id], `api=${api}`);
+      for (const [api, id] of [
+        ['authorize', ids.denied],
+        ['opa_data', ids.read],
+        ['opa_batch', ids.batch],
+      ]) {
+        assert.deepEqual(
+          (await get(`api=${api}`)).body.decisions.map((d: { decisionId: string }) => d.decisionId),
+          [id],
+          `api=${api}`,
+        );
       }
       assert.equal((await get('api=ext_authz_http')).body.decisions.length, 0);
       const first = await get('limit=2');
       assert.equal(first.body.decisions.length, 2);
       const second = await get(`limit=2&cursor=${first.body.nextCursor}`);
-      assert.deepEqual(second.body.decisions.map((d: { decisionId: string }) => d.decisionId), [ids.denied]);
+      assert.deepEqual(
+        second.body.decisions.map((d: { decisionId: string }) => d.decisionId),
+        [ids.denied],
+      );
     });
 
     test('bad parameters are a 400 that names them', async () => {
@@ -109,13 +154,22 @@ for (const kind of kinds) {
       ];
       for (const [qs, field] of cases) {
         const res = await request(sidecar.app).get(`/v1/audit/decisions?${qs}`).set(auth).expect(400);
-        assert.ok(res.body.errors.some((e: { field: string }) => e.field === field), `${qs}: ${JSON.stringify(res.body)}`);
+        assert.ok(
+          res.body.errors.some((e: { field: string }) => e.field === field),
+          `${qs}: ${JSON.stringify(res.body)}`,
+        );
       }
     });
 
     test('a mistyped API or action is a 400 that suggests the name meant', async () => {
       const api = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1&api=opa-data').set(auth).expect(400);
-      assert.deepEqual(api.body.errors, [{ field: 'api', code: 'invalid_value', message: 'must be one of authorize, opa_data, opa_batch, ext_authz_http, ext_authz_grpc, permissions; did you mean opa_data?' }]);
+      assert.deepEqual(api.body.errors, [
+        {
+          field: 'api',
+          code: 'invalid_value',
+          message: 'must be one of authorize, opa_data, opa_batch, ext_authz_http, ext_authz_grpc, permissions; did you mean opa_data?',
+        },
+      ]);
       const action = await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1&action=raed').set(auth).expect(400);
       assert.match(action.body.errors[0].message, /did you mean read\?$/);
     });
@@ -142,13 +196,21 @@ for (const kind of kinds) {
     test('settings changes through the admin API are recorded: who, when, before and after', async () => {
       const app = sidecar.app;
       await request(app).put('/v1/orgs/org-1/workspaces/ws-3').set(auth).expect(201);
-      await request(app).put('/v1/orgs/org-1/workspaces/ws-3/settings/integration-access').set(auth).set('X-Actor', 'bob').send({ managersWriteMcpServers: true }).expect(200);
+      await request(app)
+        .put('/v1/orgs/org-1/workspaces/ws-3/settings/integration-access')
+        .set(auth)
+        .set('X-Actor', 'bob')
+        .send({ managersWriteMcpServers: true })
+        .expect(200);
       await request(app).delete('/v1/orgs/org-1/workspaces/ws-3/settings/integration-access').set(auth).expect(204);
       await sidecar.audit.flush();
       const res = await request(app).get('/v1/audit/settings-changes?orgId=org-1').set(auth).expect(200);
       const [deleted, put, registered, org] = res.body.changes;
       // The actor is the admin token's name; X-Actor is only a note.
-      assert.deepEqual([deleted.operation, deleted.actor, deleted.note, deleted.workspaceId, deleted.before, deleted.after], ['delete_workspace', 'admin', undefined, 'ws-3', { managersWriteMcpServers: true }, null]);
+      assert.deepEqual(
+        [deleted.operation, deleted.actor, deleted.note, deleted.workspaceId, deleted.before, deleted.after],
+        ['delete_workspace', 'admin', undefined, 'ws-3', { managersWriteMcpServers: true }, null],
+      );
       assert.deepEqual([put.operation, put.actor, put.note, put.before, put.after], ['put_workspace', 'admin', 'bob', null, { managersWriteMcpServers: true }]);
       assert.equal(deleted.version, put.version + 1, 'a delete records the version it made');
       assert.deepEqual([registered.operation, registered.workspaceId], ['register_workspace', 'ws-3']);
@@ -176,7 +238,10 @@ describe('audit API while the audit Redis is away', () => {
     try {
       await own.stop();
       await request(sidecar.app).get('/v1/audit/decisions?orgId=org-1').set(auth).expect(503);
-      await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ orgRole: 'owner' })).expect(200);
+      await request(sidecar.app)
+        .post('/v1/authorize')
+        .send(decisionRequest({ orgRole: 'owner' }))
+        .expect(200);
       assert.equal((sidecar.audit as RedisAuditLog).redis.status === 'ready', false);
     } finally {
       await own.start();

@@ -33,7 +33,14 @@ test('a decision id is a UUIDv7 that carries its organization slot and its time'
 });
 
 test('an id not made by newDecisionId has no place (a lookup answers 404 without asking Redis)', () => {
-  for (const id of ['no-such-id', '', 'f47ac10b-58cc-4372-a567-0e02b2c3d479', 'ZZZZZZZZ-ZZZZ-7ZZZ-8ZZZ-ZZZZZZZZZZZZ', `${newDecisionId('org-1')}x`, newDecisionId('org-1').toUpperCase()]) {
+  for (const id of [
+    'no-such-id',
+    '',
+    'f47ac10b-58cc-4372-a567-0e02b2c3d479',
+    'ZZZZZZZZ-ZZZZ-7ZZZ-8ZZZ-ZZZZZZZZZZZZ',
+    `${newDecisionId('org-1')}x`,
+    newDecisionId('org-1').toUpperCase(),
+  ]) {
     assert.equal(placeOfDecisionId(id), undefined, id);
   }
 });

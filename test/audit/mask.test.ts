@@ -8,9 +8,21 @@ function recordWith(workspaceRoles: Record<string, string>, extra: Record<string
   const principal = { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles };
   const resource = { type: 'mcp_server', orgId: 'org-1', workspaceId: 'token' };
   return {
-    decisionId: 'd-1', timestamp: new Date(0).toISOString(), api: 'authorize', orgId: 'org-1', workspaceId: 'token',
-    principal, action: 'create', resource, allow: true, reason: 'manager_write_enabled', bundleRevision: 'r',
-    settingsVersion: 1, latencyMs: 0.1, input: { principal, action: 'create', resource, settings: { org: {}, workspace: {} } }, ...extra,
+    decisionId: 'd-1',
+    timestamp: new Date(0).toISOString(),
+    api: 'authorize',
+    orgId: 'org-1',
+    workspaceId: 'token',
+    principal,
+    action: 'create',
+    resource,
+    allow: true,
+    reason: 'manager_write_enabled',
+    bundleRevision: 'r',
+    settingsVersion: 1,
+    latencyMs: 0.1,
+    input: { principal, action: 'create', resource, settings: { org: {}, workspace: {} } },
+    ...extra,
   } as DecisionRecord;
 }
 

@@ -11,7 +11,15 @@ const HOUR = 3_600_000;
 const CAPACITY = 50;
 
 function memoryLog(options: { maxOrgs?: number; now?: () => number } = {}) {
-  return new MemoryAuditLog({ capacity: CAPACITY, maxOrgs: options.maxOrgs ?? 100, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS, ...(options.now ? { now: options.now } : {}) });
+  return new MemoryAuditLog({
+    capacity: CAPACITY,
+    maxOrgs: options.maxOrgs ?? 100,
+    retentionMs: HOUR,
+    maxScan: 100_000,
+    mask: createMasker([]),
+    stats: NO_AUDIT_STATS,
+    ...(options.now ? { now: options.now } : {}),
+  });
 }
 
 async function decisionIds(audit: MemoryAuditLog, orgId: string): Promise<string[]> {
@@ -19,7 +27,16 @@ async function decisionIds(audit: MemoryAuditLog, orgId: string): Promise<string
 }
 
 function change(orgId: string, i: number) {
-  return { changeId: `c-${orgId}-${i}`, timestamp: new Date().toISOString(), actor: 'admin', orgId, operation: 'put_org' as const, before: null, after: {}, version: i };
+  return {
+    changeId: `c-${orgId}-${i}`,
+    timestamp: new Date().toISOString(),
+    actor: 'admin',
+    orgId,
+    operation: 'put_org' as const,
+    before: null,
+    after: {},
+    version: i,
+  };
 }
 
 test("a flood of one organization's records (10x capacity) leaves another organization's records all there", async () => {
@@ -44,7 +61,13 @@ test("an organization's own overflow drops its oldest records, and their ids are
   const audit = memoryLog();
   const records = Array.from({ length: CAPACITY + 5 }, () => decisionRecord({ orgId: 'org-1' }));
   for (const record of records) audit.record(record);
-  assert.deepEqual(await decisionIds(audit, 'org-1'), records.slice(5).map((r) => r.decisionId).reverse());
+  assert.deepEqual(
+    await decisionIds(audit, 'org-1'),
+    records
+      .slice(5)
+      .map((r) => r.decisionId)
+      .reverse(),
+  );
   assert.equal(await audit.getDecision(records[0]!.decisionId), null);
   assert.equal((await audit.getDecision(records[5]!.decisionId))?.decisionId, records[5]!.decisionId);
 });
@@ -96,7 +119,15 @@ function unverified(orgId: string) {
 }
 
 test("1,100 decisions for made-up organizations leave org-1's summary at its 2 records; they are kept in the bounded unverified bucket", async () => {
-  const audit = new MemoryAuditLog({ capacity: 10_000, maxOrgs: 1_000, unverifiedRecords: 500, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS });
+  const audit = new MemoryAuditLog({
+    capacity: 10_000,
+    maxOrgs: 1_000,
+    unverifiedRecords: 500,
+    retentionMs: HOUR,
+    maxScan: 100_000,
+    mask: createMasker([]),
+    stats: NO_AUDIT_STATS,
+  });
   audit.record(decisionRecord({ orgId: 'org-1' }));
   audit.record(decisionRecord({ orgId: 'org-1', allow: false }));
   const probes = Array.from({ length: 1_100 }, (_, i) => unverified(`made-up-${i}`));
@@ -107,7 +138,10 @@ test("1,100 decisions for made-up organizations leave org-1's summary at its 2 r
   // The newest probes are kept as evidence, found under the organization they named.
   const last = probes.at(-1)!;
   const found = await audit.queryDecisions({ orgId: last.orgId, unverified: true }, { limit: 10 });
-  assert.deepEqual(found.items.map((r) => r.decisionId), [last.decisionId]);
+  assert.deepEqual(
+    found.items.map((r) => r.decisionId),
+    [last.decisionId],
+  );
   assert.equal((await audit.getDecision(last.decisionId))?.decisionId, last.decisionId);
   assert.equal(await audit.getDecision(probes[0]!.decisionId), null, 'the oldest went when the bucket filled');
   assert.deepEqual((await audit.queryDecisions({ orgId: 'made-up-0', unverified: true }, { limit: 10 })).items, []);
@@ -117,7 +151,15 @@ test("1,100 decisions for made-up organizations leave org-1's summary at its 2 r
 test('the unverified bucket is bounded in bytes too', async () => {
   let held = 0;
   const stats = { ...NO_AUDIT_STATS, heldBytes: (bytes: number) => (held = bytes) };
-  const audit = new MemoryAuditLog({ capacity: 10_000, maxOrgs: 100, unverifiedBytes: 50_000, retentionMs: HOUR, maxScan: 100_000, mask: createMasker([]), stats });
+  const audit = new MemoryAuditLog({
+    capacity: 10_000,
+    maxOrgs: 100,
+    unverifiedBytes: 50_000,
+    retentionMs: HOUR,
+    maxScan: 100_000,
+    mask: createMasker([]),
+    stats,
+  });
   for (let i = 0; i < 2_000; i++) audit.record(unverified(`made-up-${i}`));
   assert.ok(held <= 50_000 && held > 40_000, `${held} bytes held`);
 });

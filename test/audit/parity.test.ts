@@ -28,9 +28,18 @@ before(async () => {
     await request(app).put('/v1/orgs/org-1/settings/integration-access').set(auth).send({ managersWriteMcpServers: false }).expect(200);
     // A workspace the example settings do not list: its settings PUT registers it on every store alike.
     await request(app).put('/v1/orgs/org-1/workspaces/ws-5/settings/integration-access').set(auth).send({ managersWriteMcpServers: true }).expect(200);
-    await request(app).post('/v1/authorize').send(decisionRequest({ workspaceId: 'ws-5', workspaceRoles: { 'ws-5': 'manager' } })).expect(200);
-    await request(app).post('/v1/authorize').send(decisionRequest({ action: 'read', workspaceId: 'ws-5', workspaceRoles: { 'ws-5': 'member' } })).expect(200);
-    await request(app).post('/v1/authorize').send(decisionRequest({ orgRole: 'owner', type: 'integration', workspaceId: 'ws-5' })).expect(200);
+    await request(app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ workspaceId: 'ws-5', workspaceRoles: { 'ws-5': 'manager' } }))
+      .expect(200);
+    await request(app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ action: 'read', workspaceId: 'ws-5', workspaceRoles: { 'ws-5': 'member' } }))
+      .expect(200);
+    await request(app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ orgRole: 'owner', type: 'integration', workspaceId: 'ws-5' }))
+      .expect(200);
     await sidecar.audit.flush();
   }
 });
@@ -68,7 +77,10 @@ for (const path of [DECISIONS, SUMMARY, CHANGES]) {
     [`${path}?orgId=${'o'.repeat(257)}`, 400, 'orgId'],
   );
 }
-for (const [path, kind] of [[DECISIONS, 'decisions'], [CHANGES, 'settings']] as const) {
+for (const [path, kind] of [
+  [DECISIONS, 'decisions'],
+  [CHANGES, 'settings'],
+] as const) {
   const filter = { orgId: 'org-1' };
   for (const orgId of ['org-1', 'no-such-org']) {
     const q = `${path}?orgId=${orgId}&cursor=`;
@@ -96,7 +108,14 @@ for (const [path, kind] of [[DECISIONS, 'decisions'], [CHANGES, 'settings']] as 
 /** What must be equal on both stores: the status, the error, and the records' contents without ids and times. */
 function comparable(body: Record<string, unknown>): unknown {
   const strip = (items: unknown) =>
-    (items as Array<Record<string, unknown>>).map(({ reason, allow, api, workspaceId, operation, actor }) => ({ reason, allow, api, workspaceId, operation, actor }));
+    (items as Array<Record<string, unknown>>).map(({ reason, allow, api, workspaceId, operation, actor }) => ({
+      reason,
+      allow,
+      api,
+      workspaceId,
+      operation,
+      actor,
+    }));
   if (Array.isArray(body.decisions)) return { decisions: strip(body.decisions), more: body.nextCursor !== null };
   if (Array.isArray(body.changes)) return { changes: strip(body.changes), more: body.nextCursor !== null };
   return body;
@@ -108,7 +127,11 @@ test('every query gets the same answer from the Redis (one node, cluster) and th
     for (const [name, sidecar] of Object.entries(sidecars)) {
       const res = await request(sidecar.app).get(query).set(auth);
       assert.equal(res.status, status, `${name}: GET ${query} -> ${res.status} ${res.text}`);
-      if (field !== undefined) assert.ok(res.body.errors.some((e: { field: string }) => e.field === field), `${name}: GET ${query}: ${res.text}`);
+      if (field !== undefined)
+        assert.ok(
+          res.body.errors.some((e: { field: string }) => e.field === field),
+          `${name}: GET ${query}: ${res.text}`,
+        );
       answers[name] = comparable(res.body);
     }
     assert.deepEqual(answers.redis, answers.memory, `GET ${query}`);
@@ -119,8 +142,14 @@ test('every query gets the same answer from the Redis (one node, cluster) and th
 test('the suite sees real records on both stores (its 200s are not all empty)', async () => {
   for (const sidecar of Object.values(sidecars)) {
     const res = await request(sidecar.app).get(`${DECISIONS}?orgId=org-1&from=1970-01-01T00:00:00Z`).set(auth).expect(200);
-    assert.deepEqual(res.body.decisions.map((d: { reason: string }) => d.reason), ['org_admin', 'workspace_read', 'manager_write_disabled']);
-    const changes = await request(sidecar.app).get(`${CHANGES}?orgId=org-1&cursor=${cursorFor('settings', { orgId: 'org-1' }, '253402300799999-9007199254740991')}`).set(auth).expect(200);
+    assert.deepEqual(
+      res.body.decisions.map((d: { reason: string }) => d.reason),
+      ['org_admin', 'workspace_read', 'manager_write_disabled'],
+    );
+    const changes = await request(sidecar.app)
+      .get(`${CHANGES}?orgId=org-1&cursor=${cursorFor('settings', { orgId: 'org-1' }, '253402300799999-9007199254740991')}`)
+      .set(auth)
+      .expect(200);
     // put_org, then register_workspace and put_workspace for the first workspace PUT.
     assert.deepEqual(changes.body.changes.map((c: { operation: string }) => c.operation).sort(), ['put_org', 'put_workspace', 'register_workspace']);
   }

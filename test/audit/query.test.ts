@@ -91,7 +91,8 @@ const logs: AuditLog[] = [];
 const backends: Backend[] = [
   {
     name: 'memory',
-    make: async () => new MemoryAuditLog({ capacity: 100_000, maxOrgs: 1_000, retentionMs: DAY, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS }),
+    make: async () =>
+      new MemoryAuditLog({ capacity: 100_000, maxOrgs: 1_000, retentionMs: DAY, maxScan: 100_000, mask: createMasker([]), stats: NO_AUDIT_STATS }),
     teardown: async () => undefined,
   },
   {
@@ -202,14 +203,20 @@ for (const backend of backends) {
       audit.record(late);
       await audit.flush();
       const page = await audit.queryDecisions({ orgId, from: START, to: START + 2 * 60_000 }, { limit: 10 });
-      assert.deepEqual(page.items.map((r) => r.decisionId), [late.decisionId]);
+      assert.deepEqual(
+        page.items.map((r) => r.decisionId),
+        [late.decisionId],
+      );
     });
 
     test('a cursor only works with the filters it was made for', async () => {
       const orgId = orgA[0]!.orgId;
       const page = await audit.queryDecisions({ orgId, allow: false }, { limit: 5 });
       assert.ok(page.nextCursor);
-      await assert.rejects(audit.queryDecisions({ orgId, allow: true }, { limit: 5, cursor: page.nextCursor }), (e: ApiError) => e.status === 400 && e.errors[0]?.field === 'cursor');
+      await assert.rejects(
+        audit.queryDecisions({ orgId, allow: true }, { limit: 5, cursor: page.nextCursor }),
+        (e: ApiError) => e.status === 400 && e.errors[0]?.field === 'cursor',
+      );
       await assert.rejects(audit.queryDecisions({ orgId }, { limit: 5, cursor: 'garbage' }), (e: ApiError) => e.status === 400);
       await assert.rejects(audit.queryDecisions({ orgId: 'org-nobody' }, { limit: 5, cursor: 'garbage' }), (e: ApiError) => e.status === 400);
     });
@@ -245,9 +252,15 @@ for (const backend of backends) {
       }
       await audit.flush();
       const all = await audit.querySettingsChanges({ orgId }, { limit: 10 });
-      assert.deepEqual(all.items.map((c) => c.changeId), [4, 3, 2, 1, 0].map((i) => `c-${backend.name}-${i}`));
+      assert.deepEqual(
+        all.items.map((c) => c.changeId),
+        [4, 3, 2, 1, 0].map((i) => `c-${backend.name}-${i}`),
+      );
       const ws = await audit.querySettingsChanges({ orgId, workspaceId: 'ws-1' }, { limit: 10 });
-      assert.deepEqual(ws.items.map((c) => c.version), [4, 2]);
+      assert.deepEqual(
+        ws.items.map((c) => c.version),
+        [4, 2],
+      );
       assert.deepEqual((await audit.querySettingsChanges({ orgId: orgA[0]!.orgId }, { limit: 10 })).items, []);
     });
   });

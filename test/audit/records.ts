@@ -64,7 +64,7 @@ export function dataset(orgId: string, count: number, startMs: number, stepMs = 
         principalId: `u-${i % 3}`,
         allow,
         reason,
-        type: types[i % 7 % 3]!,
+        type: types[(i % 7) % 3]!,
         action: actions[i % 4]!,
         timestampMs: startMs + i * stepMs,
       }),

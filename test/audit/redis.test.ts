@@ -37,7 +37,12 @@ interface Target {
   /** Replicas each master has. */
   replicas: number;
 }
-const ONE_NODE: Target = { name: 'one node', connection: () => ({ url: redis.url, reconnectMaxMs: 200, commandTimeoutMs: 2000 }), client: () => client, replicas: 0 };
+const ONE_NODE: Target = {
+  name: 'one node',
+  connection: () => ({ url: redis.url, reconnectMaxMs: 200, commandTimeoutMs: 2000 }),
+  client: () => client,
+  replicas: 0,
+};
 const CLUSTER: Target = {
   name: 'Redis Cluster',
   connection: () => ({ clusterNodes: cluster.nodes, reconnectMaxMs: 200, commandTimeoutMs: 2000 }),
@@ -134,7 +139,10 @@ describe('a Redis outage in the middle of a load', () => {
     cleanup.push(() => sidecar.close());
     // A workspace the directory knows: its decisions are kept in org-outage's stream.
     await sidecar.store.registerWorkspace('org-outage', 'ws-outage');
-    const request = parseAuthorizeRequest(decisionRequest({ orgId: 'org-outage', workspaceId: 'ws-outage', workspaceRoles: { 'ws-outage': 'manager' } }), RESOURCE_TYPES);
+    const request = parseAuthorizeRequest(
+      decisionRequest({ orgId: 'org-outage', workspaceId: 'ws-outage', workspaceRoles: { 'ws-outage': 'manager' } }),
+      RESOURCE_TYPES,
+    );
     const ids = new Set<string>();
     const decide = async (n: number) => {
       for (let i = 0; i < n; i++) ids.add((await sidecar.decider.decide(request, 'authorize')).decisionId);
@@ -234,7 +242,10 @@ for (const on of [ONE_NODE, CLUSTER]) {
       for (const record of [...old, ...fresh]) audit.record(record);
       await audit.flush();
       const page = await audit.queryDecisions({ orgId: 'org-age' }, { limit: 10 });
-      assert.deepEqual(page.items.map((r) => r.decisionId), fresh.map((r) => r.decisionId).reverse());
+      assert.deepEqual(
+        page.items.map((r) => r.decisionId),
+        fresh.map((r) => r.decisionId).reverse(),
+      );
       assert.ok((await on.client().pttl(streamKey('org-age', 'decisions'))) > 0);
     });
 
@@ -259,7 +270,13 @@ for (const on of [ONE_NODE, CLUSTER]) {
       const record = decisionRecord({ orgId: 'org-secret', principalId: 'alice@example.com' }) as DecisionRecord & { input: Record<string, unknown> };
       const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJl';
       record.input.request = {
-        headers: { authorization: 'Bearer sk-live-SECRET-1', 'x-api-key': 'SECRET-2', cookie: 'session=SECRET-3', 'x-user-email': 'alice@example.com', 'x-forwarded': `Bearer ${'SECRET-4'}` },
+        headers: {
+          authorization: 'Bearer sk-live-SECRET-1',
+          'x-api-key': 'SECRET-2',
+          cookie: 'session=SECRET-3',
+          'x-user-email': 'alice@example.com',
+          'x-forwarded': `Bearer ${'SECRET-4'}`,
+        },
         token: 'SECRET-5',
       };
       Object.assign(record.input.principal, { claims: { email: 'alice@example.com', raw: jwt } });

@@ -23,7 +23,9 @@ import request from 'supertest';
 const CANDIDATE = {
   orgs: {
     'org-1': {
-      settings: { 'integration-access': { managersWriteMcpServers: true, managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } } },
+      settings: {
+        'integration-access': { managersWriteMcpServers: true, managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } },
+      },
       // ws-1 listed as the example lists it, so that the truth sidecar's directory still has it.
       workspaces: { 'ws-1': {}, 'ws-2': { 'integration-access': { managersWriteMcpServers: false } } },
     },
@@ -87,7 +89,7 @@ before(async () => {
   }
   assert.equal(records.length, 96);
   for (const record of records) {
-    assert.deepEqual(Object.keys(record.input.principal.workspaceRoles), [record.workspaceId], 'only the requested workspace\'s role is kept');
+    assert.deepEqual(Object.keys(record.input.principal.workspaceRoles), [record.workspaceId], "only the requested workspace's role is kept");
     assert.equal(record.trimmed?.otherWorkspaceRoles, FILLER + 1);
   }
 });
@@ -128,7 +130,10 @@ describe('what-if replay', () => {
     assert.equal(report.evaluated, 96);
     assert.equal(report.unchanged + report.flips.allowToDeny + report.flips.denyToAllow, 96);
     assert.ok(records.filter((r) => flipped.has(r.decisionId)).every((r) => r.orgId === 'org-1'));
-    assert.deepEqual(Object.keys(report.byReason).sort(), ['manager_write_disabled -> manager_write_enabled', 'manager_write_enabled -> manager_write_disabled']);
+    assert.deepEqual(Object.keys(report.byReason).sort(), [
+      'manager_write_disabled -> manager_write_enabled',
+      'manager_write_enabled -> manager_write_disabled',
+    ]);
   });
 
   test('candidate bundle: a rule that stops members reading flips exactly the recorded workspace reads', async (t) => {
@@ -148,7 +153,10 @@ describe('what-if replay', () => {
   test('a candidate may change any family, and only the families it names', async () => {
     // org-3 of the example: members write prompts (org), ws-31 says they do not (workspace, toggle on).
     for (const workspaceId of ['ws-30', 'ws-31']) {
-      await recorded.decider.decide(parseAuthorizeRequest(decisionRequest({ orgId: 'org-3', workspaceId, workspaceRoles: { [workspaceId]: 'member' }, type: 'prompt' }), RESOURCE_TYPES), 'authorize');
+      await recorded.decider.decide(
+        parseAuthorizeRequest(decisionRequest({ orgId: 'org-3', workspaceId, workspaceRoles: { [workspaceId]: 'member' }, type: 'prompt' }), RESOURCE_TYPES),
+        'authorize',
+      );
     }
     // ws-30 is not in the directory: its record is in the unverified bucket.
     const prompts = [];
@@ -160,16 +168,27 @@ describe('what-if replay', () => {
     const candidate = { orgs: { 'org-3': { settings: { 'prompt-access': { membersWritePrompts: false } } } } };
     const replay = new Replay({ engine, settings: parseSettingsDocument(candidate, engine.families) });
     const flips = prompts.map((r) => replay.add(r)).filter((f) => f !== undefined);
-    assert.deepEqual(flips.map((f) => [f.workspaceId, f.after]), [['ws-30', { allow: false, reason: 'member_write_disabled', setting: 'membersWritePrompts', source: 'org' }]]);
+    assert.deepEqual(
+      flips.map((f) => [f.workspaceId, f.after]),
+      [['ws-30', { allow: false, reason: 'member_write_disabled', setting: 'membersWritePrompts', source: 'org' }]],
+    );
 
     // A candidate that names only prompt-access for org-1 leaves org-1's integration settings as recorded.
-    const promptsOnly = new Replay({ engine, settings: parseSettingsDocument({ orgs: { 'org-1': { settings: { 'prompt-access': { membersWritePrompts: true } } } } }, engine.families) });
+    const promptsOnly = new Replay({
+      engine,
+      settings: parseSettingsDocument({ orgs: { 'org-1': { settings: { 'prompt-access': { membersWritePrompts: true } } } } }, engine.families),
+    });
     for (const record of records) promptsOnly.add(record);
     assert.equal(promptsOnly.result().unchanged, 96);
   });
 
   test('decisions made while settings were unavailable are skipped, not reported as flips', () => {
-    const failedClosed = { ...records[0]!, allow: false, reason: 'settings_unavailable', input: { ...records[0]!.input, settings: { org: {}, workspace: {} } } };
+    const failedClosed = {
+      ...records[0]!,
+      allow: false,
+      reason: 'settings_unavailable',
+      input: { ...records[0]!.input, settings: { org: {}, workspace: {} } },
+    };
     const replay = new Replay({ engine });
     assert.equal(replay.add(failedClosed), undefined);
     assert.equal(replay.result().skipped, 1);
@@ -191,7 +210,10 @@ describe('what-if replay', () => {
 
   test('the replay API takes filter.bundleRevision, and refuses one that is not a string', async () => {
     const replay = (filter: Record<string, unknown>) =>
-      request(recorded.app).post('/v1/audit/replay').set('Authorization', `Bearer ${ADMIN_TOKEN}`).send({ filter: { orgId: 'org-1', from: '2000-01-01T00:00:00Z', ...filter } });
+      request(recorded.app)
+        .post('/v1/audit/replay')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .send({ filter: { orgId: 'org-1', from: '2000-01-01T00:00:00Z', ...filter } });
     const all = (await replay({}).expect(200)).body;
     assert.ok(all.evaluated > 0);
     assert.equal(all.otherRevision, 0);
@@ -201,17 +223,24 @@ describe('what-if replay', () => {
     assert.deepEqual([other.evaluated, other.otherRevision], [0, all.evaluated + all.skipped]);
     const bad = await replay({ bundleRevision: 7 }).expect(400);
     assert.equal(bad.body.code, 'invalid_parameter');
-    assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field), ['filter.bundleRevision']);
+    assert.deepEqual(
+      bad.body.errors.map((e: { field: string }) => e.field),
+      ['filter.bundleRevision'],
+    );
   });
 
-  test('the CLI\'s audit replay --recorded-revision limits the replay the same way', async (t) => {
+  test("the CLI's audit replay --recorded-revision limits the replay the same way", async (t) => {
     const server = await serve(recorded);
     t.after(() => server.close());
     const run = async (args: string[]) => {
       let out = '';
       let err = '';
       const io = { stdout: { write: (c: string) => ((out += c), true) }, stderr: { write: (c: string) => ((err += c), true) } } as never;
-      const code = await main(['audit', 'replay', '--bundle', 'bundles/portkey.tar.gz', '--org', 'org-1', '--since', '1h', ...args], { ADMIN_TOKEN, PORTCULLIS_URL: server.url }, io);
+      const code = await main(
+        ['audit', 'replay', '--bundle', 'bundles/portkey.tar.gz', '--org', 'org-1', '--since', '1h', ...args],
+        { ADMIN_TOKEN, PORTCULLIS_URL: server.url },
+        io,
+      );
       assert.equal(code, 0, err);
       return out;
     };
@@ -221,6 +250,9 @@ describe('what-if replay', () => {
     assert.deepEqual([same.evaluated, same.otherRevision], [all.evaluated, 0]);
     const other = JSON.parse(await run(['--format', 'json', '--recorded-revision', 'another-revision']));
     assert.deepEqual([other.evaluated, other.otherRevision], [0, all.evaluated + all.skipped]);
-    assert.match(await run(['--recorded-revision', 'another-revision']), new RegExp(`${all.evaluated + all.skipped} not replayed \\(recorded with another bundle revision\\)`));
+    assert.match(
+      await run(['--recorded-revision', 'another-revision']),
+      new RegExp(`${all.evaluated + all.skipped} not replayed \\(recorded with another bundle revision\\)`),
+    );
   });
 });

@@ -12,7 +12,26 @@ const CAP = 8_192;
 function decided(record: DecisionRecord) {
   const { decisionId, timestamp, api, orgId, workspaceId, action, allow, reason, setting, source, bundleRevision, settingsVersion } = record;
   const { type, orgId: resourceOrg, workspaceId: resourceWorkspace } = record.input.resource;
-  return [decisionId, timestamp, api, orgId, workspaceId, action, allow, reason, setting, source, bundleRevision, settingsVersion, type, resourceOrg, resourceWorkspace, record.input.settings, record.input.principal.orgRole, record.input.principal.id];
+  return [
+    decisionId,
+    timestamp,
+    api,
+    orgId,
+    workspaceId,
+    action,
+    allow,
+    reason,
+    setting,
+    source,
+    bundleRevision,
+    settingsVersion,
+    type,
+    resourceOrg,
+    resourceWorkspace,
+    record.input.settings,
+    record.input.principal.orgRole,
+    record.input.principal.id,
+  ];
 }
 
 function withRoles(count: number): DecisionRecord {
@@ -24,16 +43,16 @@ function withRoles(count: number): DecisionRecord {
   return { ...record, principal, input: { ...record.input, principal } };
 }
 
-test('a 60 KB workspaceRoles map is kept as the requested workspace\'s role and a count of the others', () => {
+test("a 60 KB workspaceRoles map is kept as the requested workspace's role and a count of the others", () => {
   const record = withRoles(1_200);
   assert.ok(recordBytes(record) > 60_000, `${recordBytes(record)} bytes before`);
   const trimmed = trimRecord(record, CAP);
   assert.deepEqual(trimmed.input.principal.workspaceRoles, { 'ws-7': 'manager' });
-  assert.equal(trimmed.principal, trimmed.input.principal, 'the top-level principal is the input\'s');
+  assert.equal(trimmed.principal, trimmed.input.principal, "the top-level principal is the input's");
   assert.equal(trimmed.trimmed?.otherWorkspaceRoles, 1_200);
   assert.ok(recordBytes(trimmed) < 2_000, `${recordBytes(trimmed)} bytes after`);
   assert.deepEqual(decided(trimmed), decided(record));
-  assert.equal(Object.keys(record.input.principal.workspaceRoles).length, 1_201, 'the argument (the answer\'s input) is not changed');
+  assert.equal(Object.keys(record.input.principal.workspaceRoles).length, 1_201, "the argument (the answer's input) is not changed");
 });
 
 test('a principal with no role in the requested workspace keeps an empty map', () => {

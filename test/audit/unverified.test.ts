@@ -68,10 +68,16 @@ test('3,000 decisions for made-up organizations make a bounded number of keys, i
 
   const last = probes.at(-1)!;
   const found = await audit.queryDecisions({ orgId: last.orgId, unverified: true }, { limit: 10 });
-  assert.deepEqual(found.items.map((r) => [r.decisionId, r.orgId, r.orgUnverified]), [[last.decisionId, last.orgId, true]]);
+  assert.deepEqual(
+    found.items.map((r) => [r.decisionId, r.orgId, r.orgUnverified]),
+    [[last.decisionId, last.orgId, true]],
+  );
   assert.equal((await audit.getDecision(last.decisionId))?.decisionId, last.decisionId);
   assert.deepEqual((await audit.queryDecisions({ orgId: last.orgId }, { limit: 10 })).items, [], 'no stream of its own');
-  assert.deepEqual((await audit.queryDecisions({ orgId: 'org-1' }, { limit: 10 })).items.map((r) => r.decisionId), [known.decisionId]);
+  assert.deepEqual(
+    (await audit.queryDecisions({ orgId: 'org-1' }, { limit: 10 })).items.map((r) => r.decisionId),
+    [known.decisionId],
+  );
   assert.equal((await audit.getDecision(known.decisionId))?.decisionId, known.decisionId);
 });
 

@@ -74,14 +74,26 @@ describe('portcullis audit', () => {
     const lines = stdout.trim().split('\n');
     assert.match(lines[0]!, /^TIME\s+DECISION ID\s+API\s+PRINCIPAL\s+ACTION\s+TYPE\s+WORKSPACE\s+ALLOW\s+REASON\s+SETTING\/SOURCE\s+REQUEST$/);
     assert.equal(lines.length, 2);
-    assert.match(lines[1]!, new RegExp(`${ids.denied}\\s+authorize\\s+u-1\\s+create\\s+mcp_server\\s+ws-1\\s+deny\\s+manager_write_disabled\\s+managersWriteMcpServers/org`));
+    assert.match(
+      lines[1]!,
+      new RegExp(`${ids.denied}\\s+authorize\\s+u-1\\s+create\\s+mcp_server\\s+ws-1\\s+deny\\s+manager_write_disabled\\s+managersWriteMcpServers/org`),
+    );
   });
 
   test('query as JSON and NDJSON, with filters and a limit', async () => {
     const json = await portcullis(['audit', 'query', '--org', 'org-1', '--allowed', '--format', 'json', '--token', ADMIN_TOKEN]);
-    assert.deepEqual((JSON.parse(json.stdout) as Array<{ decisionId: string }>).map((r) => r.decisionId), [ids.read, ids.allowed]);
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as Array<{ decisionId: string }>).map((r) => r.decisionId),
+      [ids.read, ids.allowed],
+    );
     const ndjson = await portcullis(['audit', 'query', '--org', 'org-1', '--format', 'ndjson', '--limit', '2']);
-    assert.deepEqual(ndjson.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { decisionId: string }).decisionId), [ids.read, ids.allowed]);
+    assert.deepEqual(
+      ndjson.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { decisionId: string }).decisionId),
+      [ids.read, ids.allowed],
+    );
     const typed = await portcullis(['audit', 'query', '--org', 'org-1', '--type', 'integration', '--action', 'create', '--format', 'ndjson']);
     assert.equal(typed.stdout.trim().split('\n').length, 1);
     const byApi = await portcullis(['audit', 'query', '--org', 'org-1', '--api', 'authorize', '--format', 'ndjson']);
@@ -97,9 +109,15 @@ describe('portcullis audit', () => {
     await sidecar.audit.flush();
     const { code, stdout, stderr } = await portcullis(['audit', 'query', '--org', 'org-1', '--unverified', '--format', 'ndjson']);
     assert.equal(code, 0, stderr);
-    assert.deepEqual(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { decisionId: string }).decisionId), [probe]);
+    assert.deepEqual(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { decisionId: string }).decisionId),
+      [probe],
+    );
     const own = await portcullis(['audit', 'query', '--org', 'org-1', '--format', 'ndjson']);
-    assert.ok(!own.stdout.includes(probe), 'not in the organization\'s own records');
+    assert.ok(!own.stdout.includes(probe), "not in the organization's own records");
   });
 
   test('get prints one record', async () => {
@@ -120,10 +138,17 @@ describe('portcullis audit', () => {
 
   test('replay with candidate settings reports the flips', async () => {
     const file = join(dir, 'candidate.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      integration-access:\n        managersWriteMcpServers: true\n        managersWriteWsIntegrations: false\n');
+    await writeFile(
+      file,
+      'orgs:\n  org-1:\n    settings:\n      integration-access:\n        managersWriteMcpServers: true\n        managersWriteWsIntegrations: false\n',
+    );
     const { code, stdout, stderr } = await portcullis(['audit', 'replay', '--settings', file, '--org', 'org-1', '--since', '1h', '--format', 'json']);
     assert.equal(code, 0, stderr);
-    const report = JSON.parse(stdout) as { flips: { allowToDeny: number; denyToAllow: number }; examples: Array<{ decisionId: string }>; byReason: Record<string, number> };
+    const report = JSON.parse(stdout) as {
+      flips: { allowToDeny: number; denyToAllow: number };
+      examples: Array<{ decisionId: string }>;
+      byReason: Record<string, number>;
+    };
     assert.deepEqual(report.flips, { allowToDeny: 1, denyToAllow: 1 });
     assert.deepEqual(report.examples.map((f) => f.decisionId).sort(), [ids.denied, ids.allowed].sort());
     const table = await portcullis(['audit', 'replay', '--settings', file, '--org', 'org-1', '--since', '1h']);
@@ -201,7 +226,10 @@ describe('portcullis settings import', () => {
       assert.match(stdout, /org-1: written, settings version \d+/);
       assert.equal(Number(await client.hget('portcullis:settings:{org-1}', 'version')), before + 2);
       // The running sidecar answers from the imported settings: ws-2 overrides managersWriteMcpServers back on.
-      const answer = await fetch(`${url}/v1/authorize`, { method: 'POST', body: JSON.stringify(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'manager' } })) });
+      const answer = await fetch(`${url}/v1/authorize`, {
+        method: 'POST',
+        body: JSON.stringify(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'manager' } })),
+      });
       assert.equal(((await answer.json()) as { source: string }).source, 'workspace');
       const changes = await fetch(`${url}/v1/audit/settings-changes?orgId=org-1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       const [latest] = ((await changes.json()) as { changes: Array<{ actor: string; operation: string; workspaceId: string }> }).changes;
@@ -215,7 +243,8 @@ describe('portcullis settings import', () => {
     const { code, stderr } = await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
     assert.equal(code, 0, stderr);
     const listed = async (orgId: string) =>
-      ((await (await fetch(`${url}/v1/orgs/${orgId}/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { workspaces: string[] }).workspaces;
+      ((await (await fetch(`${url}/v1/orgs/${orgId}/workspaces`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { workspaces: string[] })
+        .workspaces;
     assert.deepEqual(await listed('org-1'), ['ws-1', 'ws-2']);
     // org-3's are listed in the file, one with settings and one without: both registered.
     assert.deepEqual(await listed('org-3'), ['ws-30', 'ws-31']);
@@ -243,12 +272,19 @@ describe('portcullis settings import', () => {
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
     await portcullis(['settings', 'import', 'examples/settings.yaml', '--redis', redis.url]);
     // Things the file does not name: a workspace of org-1 and a whole organization.
-    await fetch(`${url}/v1/orgs/org-1/workspaces/ws-extra/settings/integration-access`, { method: 'PUT', headers: admin, body: '{"managersWriteMcpServers": false}' });
+    await fetch(`${url}/v1/orgs/org-1/workspaces/ws-extra/settings/integration-access`, {
+      method: 'PUT',
+      headers: admin,
+      body: '{"managersWriteMcpServers": false}',
+    });
     await fetch(`${url}/v1/orgs/org-1/workspaces/ws-listed`, { method: 'PUT', headers: admin });
     await fetch(`${url}/v1/orgs/org-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{"managersWriteWsIntegrations": false}' });
     await fetch(`${url}/v1/orgs/org-gone/workspaces/ws-gone/settings/integration-access`, { method: 'PUT', headers: admin, body: '{}' });
     const file = join(dir, 'changed.yaml');
-    await writeFile(file, 'orgs:\n  org-1:\n    settings:\n      integration-access: {managersWriteMcpServers: true}\n    workspaces:\n      ws-2: {}\n  org-2: {}\n');
+    await writeFile(
+      file,
+      'orgs:\n  org-1:\n    settings:\n      integration-access: {managersWriteMcpServers: true}\n    workspaces:\n      ws-2: {}\n  org-2: {}\n',
+    );
     const client = new Redis(redis.url);
     const snapshot = async () => JSON.stringify(await Promise.all(['org-1', 'org-2', 'org-gone'].map((org) => client.hgetall(`portcullis:settings:{${org}}`))));
     try {
@@ -271,7 +307,11 @@ describe('portcullis settings import', () => {
       assert.equal(pruned.code, 0, pruned.stderr);
       assert.deepEqual((await sidecar.store.readOrg('org-1', 'integration-access')).settings, { managersWriteMcpServers: true });
       assert.deepEqual((await sidecar.store.readWorkspace('org-1', 'ws-2', 'integration-access')).settings, {});
-      for (const [org, ws] of [['org-1', 'ws-extra'], ['org-1', 'ws-listed'], ['org-gone', 'ws-gone']] as const) {
+      for (const [org, ws] of [
+        ['org-1', 'ws-extra'],
+        ['org-1', 'ws-listed'],
+        ['org-gone', 'ws-gone'],
+      ] as const) {
         assert.equal((await sidecar.store.readWorkspace(org, ws, 'integration-access')).settings, null, `${ws} settings`);
         assert.equal(await sidecar.store.workspaceOrg(ws), null, `${ws} directory entry`);
       }
@@ -280,7 +320,9 @@ describe('portcullis settings import', () => {
       assert.deepEqual(((await listed.json()) as { workspaces: string[] }).workspaces, ['ws-2']);
       await sidecar.audit.flush();
       const changes = await fetch(`${url}/v1/audit/settings-changes?orgId=org-gone`, { headers: admin });
-      const recorded = ((await changes.json()) as { changes: Array<{ actor: string; operation: string }> }).changes.filter((c) => c.actor === 'gitops').map((c) => c.operation);
+      const recorded = ((await changes.json()) as { changes: Array<{ actor: string; operation: string }> }).changes
+        .filter((c) => c.actor === 'gitops')
+        .map((c) => c.operation);
       assert.deepEqual(recorded.sort(), ['delete_org', 'delete_workspace', 'unregister_workspace']);
       // And once pruned, the same import is a no-op.
       const again = await portcullis(['settings', 'import', file, '--redis', redis.url, '--prune']);
@@ -299,11 +341,16 @@ describe('portcullis settings import', () => {
     assert.equal(await sidecar.store.workspaceOrg('ws-31'), 'org-3');
     await sidecar.audit.flush();
     const changes = await fetch(`${url}/v1/audit/settings-changes?orgId=org-3`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const written = ((await changes.json()) as { changes: Array<{ actor: string; operation: string; family?: string }> }).changes.filter((c) => c.actor === 'families' && c.operation === 'put_org');
+    const written = ((await changes.json()) as { changes: Array<{ actor: string; operation: string; family?: string }> }).changes.filter(
+      (c) => c.actor === 'families' && c.operation === 'put_org',
+    );
     assert.deepEqual(written.map((c) => c.family).sort(), ['analytics-access', 'guardrail-access', 'logs-access', 'prompt-access']);
 
     const file = join(dir, 'families-typo.yaml');
-    await writeFile(file, 'orgs:\n  org-3:\n    settings:\n      prompt-acess: {membersWritePrompts: true}\n    workspaces:\n      ws-31:\n        logs-access: {membersViewLogs: false}\n');
+    await writeFile(
+      file,
+      'orgs:\n  org-3:\n    settings:\n      prompt-acess: {membersWritePrompts: true}\n    workspaces:\n      ws-31:\n        logs-access: {membersViewLogs: false}\n',
+    );
     const bad = await portcullis(['settings', 'import', file, '--redis', redis.url]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /orgs\.org-3\.settings\.prompt-acess: unknown settings family; did you mean `prompt-access`\?/);

@@ -12,7 +12,7 @@ async function help(args: string[], env: Record<string, string> = {}): Promise<s
   return out;
 }
 
-test('--type lists the committed bundle\'s resource types, each one, in the table\'s order', async () => {
+test("--type lists the committed bundle's resource types, each one, in the table's order", async () => {
   assert.ok(RESOURCE_TYPES.length >= 8, RESOURCE_TYPES.join(', '));
   for (const args of [['--help'], ['audit', 'query', '--help'], ['audit', 'replay', '--help']]) {
     const text = await help(args);

@@ -27,7 +27,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-test('failover under load: the master of the organization\'s slot is SIGKILLed while two sidecars decide and an admin writes', async (t) => {
+test("failover under load: the master of the organization's slot is SIGKILLed while two sidecars decide and an admin writes", async (t) => {
   for (let i = 0; i < 2; i++) {
     sidecars.push(await clusterSidecar(cluster.nodes, { settingsRevalidateMs: REVALIDATE_MS, auditSpillDir: await tempDir(t) }));
   }

@@ -81,7 +81,15 @@ export async function runLoad(options: LoadOptions): Promise<{ writes: Write[]; 
         const response = await options.write(index, allow);
         const answer = (await response.json()) as { code?: string };
         const etag = response.headers.get('etag');
-        write = { index, allow, sentAt, answeredAt: performance.now(), status: response.status, ...(etag ? { version: Number(etag.replaceAll('"', '')) } : {}), ...(answer.code ? { code: answer.code } : {}) };
+        write = {
+          index,
+          allow,
+          sentAt,
+          answeredAt: performance.now(),
+          status: response.status,
+          ...(etag ? { version: Number(etag.replaceAll('"', '')) } : {}),
+          ...(answer.code ? { code: answer.code } : {}),
+        };
       } catch {
         write = { index, allow, sentAt, answeredAt: performance.now(), status: 0 };
       }
@@ -138,7 +146,9 @@ export function analyse(writes: Write[], decisions: Decision[], final: { version
   for (let i = 1; i < acked.length; i++) {
     if (acked[i]!.version! <= acked[i - 1]!.version!) {
       lost++;
-      lostDetail.push(`write ${acked[i]!.index} got version ${acked[i]!.version} after write ${acked[i - 1]!.index} was acknowledged with ${acked[i - 1]!.version}`);
+      lostDetail.push(
+        `write ${acked[i]!.index} got version ${acked[i]!.version} after write ${acked[i - 1]!.index} was acknowledged with ${acked[i - 1]!.version}`,
+      );
     }
   }
   const last = writes.at(-1)!;
@@ -164,7 +174,10 @@ export function analyse(writes: Write[], decisions: Decision[], final: { version
     if (next && next.sentAt <= decision.answeredAt) continue;
     if (decision.allow !== writes[k]!.allow) {
       contradictions++;
-      if (contradictionDetail.length < 5) contradictionDetail.push(`decision ${decision.decisionId} sent ${(decision.sentAt - writes[k]!.answeredAt).toFixed(0)} ms after write ${k} (allow=${writes[k]!.allow}) answered allow=${decision.allow}`);
+      if (contradictionDetail.length < 5)
+        contradictionDetail.push(
+          `decision ${decision.decisionId} sent ${(decision.sentAt - writes[k]!.answeredAt).toFixed(0)} ms after write ${k} (allow=${writes[k]!.allow}) answered allow=${decision.allow}`,
+        );
     }
   }
   const failures = decisions.filter((d) => d.status !== 200 || FAILED_CLOSED.has(String(d.reason)));

@@ -50,7 +50,7 @@ test('two sidecars on the cluster: a change written through A reaches B by its i
   t.diagnostic(`20 changes through A; worst time from A's answer to B answering with the change: ${worstMs.toFixed(1)} ms`);
 });
 
-test('resharding under load: the organization\'s slot migrates to another master while deciding and writing; no error reaches a client', async (t) => {
+test("resharding under load: the organization's slot migrates to another master while deciding and writing; no error reaches a client", async (t) => {
   const org = 'org-resharding';
   await registerWorkspace(a.url, org, ownWorkspace(org));
   const body = managerInOwnWorkspace(org);
@@ -76,7 +76,10 @@ test('resharding under load: the organization\'s slot migrates to another master
     `audit records of ${audit.answered} decisions: lost ${audit.lost}, duplicated ${audit.duplicated}`;
   t.diagnostic(line);
   console.log(line);
-  assert.deepEqual(failedWrites.map((w) => `${w.index}: ${w.status} ${w.code ?? ''}`), []);
+  assert.deepEqual(
+    failedWrites.map((w) => `${w.index}: ${w.status} ${w.code ?? ''}`),
+    [],
+  );
   assert.equal(report.failed, 0);
   assert.equal(report.lost, 0, report.lostDetail);
   assert.equal(report.contradictions, 0, report.contradictionDetail);

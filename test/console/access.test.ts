@@ -30,17 +30,32 @@ after(async () => {
 });
 
 const rowText = (p: Page, role: string) =>
-  p.evaluate((r) => [...(document.querySelector(`section.access tr[data-role="${r}"]`)?.querySelectorAll('td') ?? [])].map((td) => (td as HTMLElement).innerText.trim()), role);
+  p.evaluate(
+    (r) => [...(document.querySelector(`section.access tr[data-role="${r}"]`)?.querySelectorAll('td') ?? [])].map((td) => (td as HTMLElement).innerText.trim()),
+    role,
+  );
 
 test('the settings page shows who can do what in the workspace, and previews a change in words without writing it', { timeout: 180_000 }, async () => {
   await signIn(page, served.url, ADMIN_TOKEN, `#/settings?org=${ORG}`);
   await page.locator(`::-p-aria([name="Who can do what in ${WS}"][role="heading"])`).wait();
-  const review = (await (await fetch(`${served.url}/v1/orgs/${ORG}/workspaces/${WS}/access`, { headers: auth })).json()) as { roles: Record<string, Record<string, Record<string, { allow: boolean }>>> };
+  const review = (await (await fetch(`${served.url}/v1/orgs/${ORG}/workspaces/${WS}/access`, { headers: auth })).json()) as {
+    roles: Record<string, Record<string, Record<string, { allow: boolean }>>>;
+  };
   for (const role of Object.keys(review.roles)) {
-    const expected = Object.values(review.roles[role]!).map((actions) => Object.entries(actions).filter(([, c]) => c.allow).map(([a]) => a).join(', ') || 'none');
+    const expected = Object.values(review.roles[role]!).map(
+      (actions) =>
+        Object.entries(actions)
+          .filter(([, c]) => c.allow)
+          .map(([a]) => a)
+          .join(', ') || 'none',
+    );
     assert.deepEqual(await rowText(page, role), expected, role);
   }
-  assert.equal((await rowText(page, 'workspace_manager'))[Object.keys(review.roles.owner!).indexOf('mcp_server')], 'create, update, delete, read', 'managers may write MCP servers by default');
+  assert.equal(
+    (await rowText(page, 'workspace_manager'))[Object.keys(review.roles.owner!).indexOf('mcp_server')],
+    'create, update, delete, read',
+    'managers may write MCP servers by default',
+  );
 
   const before = await (await fetch(`${served.url}/v1/orgs/${ORG}/settings/integration-access`, { headers: auth })).json();
   await page.locator(`::-p-aria([name="Preview a change in ${WS}"][role="combobox"])`).wait();
@@ -53,6 +68,9 @@ test('the settings page shows who can do what in the workspace, and previews a c
 
   await screenshot(page, '.cache/console/access.png');
   const violations = await seriousViolations(page);
-  assert.deepEqual(violations.map((v) => `${v.impact} ${v.id}: ${v.help}`), []);
+  assert.deepEqual(
+    violations.map((v) => `${v.impact} ${v.id}: ${v.help}`),
+    [],
+  );
   assert.deepEqual(problems, []);
 });

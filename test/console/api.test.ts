@@ -32,10 +32,13 @@ let close: () => Promise<void>;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-console-'));
   const tokensFile = join(dir, 'tokens.yaml');
-  await writeFile(tokensFile, `tokens:
+  await writeFile(
+    tokensFile,
+    `tokens:
   - {name: auditor, sha256: ${hex(AUDITOR)}, scopes: [audit:read]}
   - {name: org-2 auditor, sha256: ${hex(ORG2_AUDITOR)}, scopes: [audit:read, settings:read], orgs: [org-2]}
-`);
+`,
+  );
   sidecar = await testSidecar({ adminTokensFile: tokensFile });
   ({ url, close } = await serve(sidecar));
 });
@@ -158,16 +161,29 @@ describe('POST /v1/audit/replay', () => {
     // In the directory, so that org-1's decisions are in org-1's stream (not the unverified bucket).
     await sidecar.store.registerWorkspace('org-1', 'ws-1');
     await request(sidecar.app).post('/v1/authorize').send(decisionRequest()).expect(200);
-    await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
-    await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ action: 'read' })).expect(200);
-    await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ orgId: 'org-2' })).expect(200);
+    await request(sidecar.app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ type: 'integration' }))
+      .expect(200);
+    await request(sidecar.app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ action: 'read' }))
+      .expect(200);
+    await request(sidecar.app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ orgId: 'org-2' }))
+      .expect(200);
     await sidecar.audit.flush();
     records = (await request(sidecar.app).get(`/v1/audit/decisions?orgId=org-1&from=${since}`).set(auth).expect(200)).body.decisions;
     assert.equal(records.length, 3);
   });
 
   test('reports what the CLI reports: the flips of the candidate settings, by reason, with examples', async () => {
-    const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE }).expect(200);
+    const res = await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .set(auth)
+      .send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE })
+      .expect(200);
     const expected = new Replay({ engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE, sidecar.policy.current!.families) });
     for (const record of records) expected.add(record);
     assert.deepEqual(res.body, { candidate: { bundleRevision: sidecar.policy.current!.revision, settings: CANDIDATE }, ...expected.result() });
@@ -178,7 +194,11 @@ describe('POST /v1/audit/replay', () => {
   });
 
   test('filters as the decisions query does; allow may be a boolean', async () => {
-    const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send({ filter: { orgId: 'org-1', from: since, resourceType: 'integration', allow: true }, settings: CANDIDATE }).expect(200);
+    const res = await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .set(auth)
+      .send({ filter: { orgId: 'org-1', from: since, resourceType: 'integration', allow: true }, settings: CANDIDATE })
+      .expect(200);
     assert.equal(res.body.evaluated, 1);
     assert.equal(res.body.flips.allowToDeny, 0);
   });
@@ -204,26 +224,67 @@ describe('POST /v1/audit/replay', () => {
       [{ filter: { orgId: 'org-1', from: since }, settings: { orgs: { 'org-1': { workspaces: { '\ud800': {} } } } } }, 'settings.orgs.org-1.workspaces'],
     ];
     for (const [body, field] of cases) {
-      const res = await request(sidecar.app).post('/v1/audit/replay').set(auth).send(body as object);
+      const res = await request(sidecar.app)
+        .post('/v1/audit/replay')
+        .set(auth)
+        .send(body as object);
       assert.equal(res.status, 400, JSON.stringify(body));
-      assert.ok(res.body.errors.some((e: { field: string }) => e.field === field), `${JSON.stringify(body)}: ${res.text}`);
+      assert.ok(
+        res.body.errors.some((e: { field: string }) => e.field === field),
+        `${JSON.stringify(body)}: ${res.text}`,
+      );
     }
     // `__proto__` is a key like any other (an object literal here would set a prototype instead).
-    const proto = await request(sidecar.app).post('/v1/audit/replay').set(auth).set('content-type', 'application/json')
+    const proto = await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .set(auth)
+      .set('content-type', 'application/json')
       .send(`{"filter": {"orgId": "org-1", "from": "${since}", "__proto__": "x"}}`);
     assert.equal(proto.status, 400, proto.text);
-    assert.ok(proto.body.errors.some((e: { field: string }) => e.field === 'filter.__proto__'), proto.text);
+    assert.ok(
+      proto.body.errors.some((e: { field: string }) => e.field === 'filter.__proto__'),
+      proto.text,
+    );
   });
 
-  test('audit:read for the replay, settings:read for a candidate, and only the token\'s organizations', async () => {
-    await request(sidecar.app).post('/v1/audit/replay').send({ filter: { orgId: 'org-1', from: since } }).expect(401);
+  test("audit:read for the replay, settings:read for a candidate, and only the token's organizations", async () => {
+    await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .send({ filter: { orgId: 'org-1', from: since } })
+      .expect(401);
     const auditor = { Authorization: `Bearer ${AUDITOR}` };
-    await request(sidecar.app).post('/v1/audit/replay').set(auditor).send({ filter: { orgId: 'org-1', from: since } }).expect(200);
-    const refused = await request(sidecar.app).post('/v1/audit/replay').set(auditor).send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE }).expect(403);
+    await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .set(auditor)
+      .send({ filter: { orgId: 'org-1', from: since } })
+      .expect(200);
+    const refused = await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .set(auditor)
+      .send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE })
+      .expect(403);
     assert.equal(refused.body.code, 'insufficient_scope');
     const org2 = { Authorization: `Bearer ${ORG2_AUDITOR}` };
-    assert.equal((await request(sidecar.app).post('/v1/audit/replay').set(org2).send({ filter: { orgId: 'org-1', from: since } }).expect(403)).body.code, 'org_not_allowed');
-    assert.equal((await request(sidecar.app).post('/v1/audit/replay').set(org2).send({ filter: { orgId: 'org-2', from: since }, settings: CANDIDATE }).expect(403)).body.code, 'org_not_allowed');
+    assert.equal(
+      (
+        await request(sidecar.app)
+          .post('/v1/audit/replay')
+          .set(org2)
+          .send({ filter: { orgId: 'org-1', from: since } })
+          .expect(403)
+      ).body.code,
+      'org_not_allowed',
+    );
+    assert.equal(
+      (
+        await request(sidecar.app)
+          .post('/v1/audit/replay')
+          .set(org2)
+          .send({ filter: { orgId: 'org-2', from: since }, settings: CANDIDATE })
+          .expect(403)
+      ).body.code,
+      'org_not_allowed',
+    );
     await request(sidecar.app).get('/v1/audit/replay').set(auth).expect(405);
   });
 });
@@ -242,7 +303,12 @@ describe('GET /v1/audit/summary?buckets=', () => {
   });
 
   test('buckets need a range and a sane count', async () => {
-    for (const qs of ['buckets=12', 'buckets=0&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z', 'buckets=x&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z', 'buckets=201&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z']) {
+    for (const qs of [
+      'buckets=12',
+      'buckets=0&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z',
+      'buckets=x&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z',
+      'buckets=201&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z',
+    ]) {
       const res = await request(sidecar.app).get(`/v1/audit/summary?orgId=org-1&${qs}`).set(auth).expect(400);
       assert.equal(res.body.errors[0].field, 'buckets', qs);
     }

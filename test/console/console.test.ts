@@ -56,7 +56,11 @@ async function decide(input = request()) {
 async function checkPage(name: string, on: Page = page, seen: string[] = problems): Promise<void> {
   await screenshot(on, join(SHOTS, `${name}.png`));
   const violations = await seriousViolations(on);
-  assert.deepEqual(violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], `axe on ${name}`);
+  assert.deepEqual(
+    violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    [],
+    `axe on ${name}`,
+  );
   assert.deepEqual(seen, [], `no CSP refusal or page error on ${name}`);
 }
 
@@ -95,10 +99,13 @@ async function waitForRow(p: Page, workspaceId: string, label: string, expected:
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-console-ui-'));
   const tokensFile = join(dir, 'tokens.yaml');
-  await writeFile(tokensFile, `tokens:
+  await writeFile(
+    tokensFile,
+    `tokens:
   - {name: auditor, sha256: ${hex(AUDITOR)}, scopes: [audit:read]}
   - {name: reader, sha256: ${hex(READER)}, scopes: [settings:read, audit:read]}
-`);
+`,
+  );
   sidecar = await testSidecar({ adminTokensFile: tokensFile });
   ({ url, close } = await serve(sidecar));
   for (const ws of [WS, 'ws-ui-2']) assert.equal((await api('PUT', `/v1/orgs/${ORG}/workspaces/${ws}`)).status < 300, true);
@@ -148,10 +155,14 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.equal(await select!.evaluate((e) => (e as HTMLSelectElement).disabled), true, 'disabled while the toggle is off');
     await clickSwitch(page, 'Allow workspace-level configuration', 'Managers Write MCP Servers');
     await waitForText(page, 'Saved: Managers Write MCP Servers: Allow workspace-level configuration → On');
-    await page.waitForFunction((name) => {
-      const s = [...document.querySelectorAll('select')].find((e) => e.getAttribute('aria-label') === name);
-      return s !== undefined && !s.disabled;
-    }, {}, override);
+    await page.waitForFunction(
+      (name) => {
+        const s = [...document.querySelectorAll('select')].find((e) => e.getAttribute('aria-label') === name);
+        return s !== undefined && !s.disabled;
+      },
+      {},
+      override,
+    );
     await (await page.$(`::-p-aria([name="${override}"][role="combobox"])`))!.select('on');
     await waitForText(page, `Saved: Managers Write MCP Servers in ${WS} → on`);
     await waitForRow(page, WS, 'Managers Write MCP Servers', { effective: 'On', source: 'workspace' });
@@ -220,12 +231,20 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.ok(flips >= 1, 'the override decided at least one recorded decision');
     await waitForText(page, `${flips} ${flips === 1 ? 'decision' : 'decisions'} would flip`);
     const rows = await page.evaluate(() =>
-      [...document.querySelectorAll('table[aria-label="Flipped decisions"] tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent)),
+      [...document.querySelectorAll('table[aria-label="Flipped decisions"] tbody tr')].map((tr) =>
+        [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent),
+      ),
     );
     const outcome = (o: { allow: boolean; reason: string; source?: string }) => `${o.allow ? 'allow' : 'deny'} (${o.reason}${o.source ? `, ${o.source}` : ''})`;
     assert.deepEqual(
       rows,
-      report.examples.map((f: { principalId: string; workspaceId: string; action: string; resourceType: string; before: never; after: never }) => [f.principalId, f.workspaceId, `${f.action} ${f.resourceType}`, outcome(f.before), outcome(f.after)]),
+      report.examples.map((f: { principalId: string; workspaceId: string; action: string; resourceType: string; before: never; after: never }) => [
+        f.principalId,
+        f.workspaceId,
+        `${f.action} ${f.resourceType}`,
+        outcome(f.before),
+        outcome(f.after),
+      ]),
     );
     await checkPage('what-if');
     await control(page, 'button', 'Apply draft').click();
@@ -282,7 +301,9 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await context.close();
   });
 
-  test('after `make run`: every setting of every workspace of the example settings shows its effective value and source, as the engine computes them', { timeout: TEST_TIMEOUT }, async () => {
+  test('after `make run`: every setting of every workspace of the example settings shows its effective value and source, as the engine computes them', {
+    timeout: TEST_TIMEOUT,
+  }, async () => {
     const { families } = (await api('GET', '/v1/families')).body as { families: Array<{ name: string; settings: Array<{ name: string; label: string }> }> };
     for (const orgId of ['org-1', 'org-3']) {
       await page.goto(`${url}/console/#/settings?org=${orgId}`);
@@ -314,7 +335,10 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await checkPage('explorer-phone-dark');
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     const widest = await page.evaluate(() =>
-      [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 5).map((e) => `${e.tagName}.${e.className}`),
+      [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .slice(0, 5)
+        .map((e) => `${e.tagName}.${e.className}`),
     );
     assert.ok(overflow <= 1, `no sideways scrolling of the page at 390 px (overflow ${overflow}px: ${widest.join(', ')})`);
   });

@@ -27,21 +27,29 @@ const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').r
 function checker(doc: Document) {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   ajv.addSchema(doc as object, 'openapi.json');
-  const templates = Object.keys(doc.paths).map((template) => ({ template, pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, (m) => (m === '{path}' ? '.+' : '[^/]+'))}$`) }));
+  const templates = Object.keys(doc.paths).map((template) => ({
+    template,
+    pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, (m) => (m === '{path}' ? '.+' : '[^/]+'))}$`),
+  }));
   return (method: string, url: string, status: number, body: unknown): string[] => {
     const path = new URL(url, 'http://x').pathname;
     // The most specific template: literal segments beat parameters.
-    const matches = templates.filter((t) => t.pattern.test(path)).sort((a, b) => b.template.replace(/\{[^}]+\}/g, '').length - a.template.replace(/\{[^}]+\}/g, '').length);
+    const matches = templates
+      .filter((t) => t.pattern.test(path))
+      .sort((a, b) => b.template.replace(/\{[^}]+\}/g, '').length - a.template.replace(/\{[^}]+\}/g, '').length);
     if (matches.length === 0) return [`${method} ${path}: no path of the document matches`];
     const template = matches[0]!.template;
     const operation = doc.paths[template]![method.toLowerCase()];
     // A method the path does not take is answered 405 with the error body, on every path.
-    if (!operation && status === 405) return ajv.validate({ $ref: 'openapi.json#/components/schemas/Error' }, body) ? [] : [`${method} ${template} 405: not an error body`];
+    if (!operation && status === 405)
+      return ajv.validate({ $ref: 'openapi.json#/components/schemas/Error' }, body) ? [] : [`${method} ${template} 405: not an error body`];
     if (!operation) return [`${method} ${template}: the document has no such operation`];
     const response = operation.responses?.[String(status)];
     if (!response) return [`${method} ${template}: status ${status} is not documented`];
     if (!response.content) return body === undefined ? [] : [`${method} ${template} ${status}: a body where the document says none`];
-    const validate = ajv.getSchema(`openapi.json#/${pointer('paths', template, method.toLowerCase(), 'responses', String(status), 'content', 'application/json', 'schema')}`)!;
+    const validate = ajv.getSchema(
+      `openapi.json#/${pointer('paths', template, method.toLowerCase(), 'responses', String(status), 'content', 'application/json', 'schema')}`,
+    )!;
     return validate(body) ? [] : (validate.errors ?? []).map((e) => `${method} ${template} ${status}: body${e.instancePath} ${e.message}`);
   };
 }
@@ -57,7 +65,7 @@ after(() => served?.close());
 describe('the document', () => {
   test('is a valid OpenAPI 3.1 document (served and committed)', async () => {
     const validator = new Validator();
-    const result = await validator.validate(structuredClone(document) as Parameters<Validator["validate"]>[0]);
+    const result = await validator.validate(structuredClone(document) as Parameters<Validator['validate']>[0]);
     assert.deepEqual(result, { valid: true });
     assert.equal(validator.version, '3.1');
   });
@@ -67,8 +75,10 @@ describe('the document', () => {
     assert.deepEqual(document, JSON.parse(await committedDocument()));
   });
 
-  test('names the active bundle\'s resource types', () => {
-    assert.deepEqual((document as unknown as { 'x-enums': { resourceTypes: string[] } })['x-enums'].resourceTypes, [...sidecar.policy.require().families.resourceTypes]);
+  test("names the active bundle's resource types", () => {
+    assert.deepEqual((document as unknown as { 'x-enums': { resourceTypes: string[] } })['x-enums'].resourceTypes, [
+      ...sidecar.policy.require().families.resourceTypes,
+    ]);
   });
 });
 
@@ -124,7 +134,11 @@ describe('every response conforms', () => {
   test(`${requests.length} requests over every part of the API answer as documented`, async () => {
     const problems: string[] = [];
     for (const [method, path, body, headers = json] of requests) {
-      const res = await fetch(served.url + path, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+      const res = await fetch(served.url + path, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
       const text = await res.text();
       const parsed = text === '' ? undefined : JSON.parse(text);
       assert.ok(res.status < 500 || path.startsWith('/v1/batch') || res.status === 503, `${method} ${path}: ${res.status} ${text}`);
@@ -137,7 +151,11 @@ describe('every response conforms', () => {
     problems.push(...check('GET', `/v1/audit/decisions/${record.decisionId}`, one.status, await one.json()));
     assert.deepEqual(problems, []);
     // The set is broad: each status the API uses was seen.
-    for (const status of [200, 201, 204, 207, 400, 401, 404, 405, 412, 503]) assert.ok(received.some((r) => r.status === status), `no response with status ${status}`);
+    for (const status of [200, 201, 204, 207, 400, 401, 404, 405, 412, 503])
+      assert.ok(
+        received.some((r) => r.status === status),
+        `no response with status ${status}`,
+      );
   });
 
   test('a response that drifts from the document fails the check', () => {

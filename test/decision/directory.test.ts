@@ -49,7 +49,9 @@ for (const kind of ['memory', 'redis'] as const) {
         return { ...res.body.result, decisionId: res.body.decision_id };
       },
       opa_batch: async (body) => {
-        const res = await request(sidecar.app).post('/v1/batch/data/portkey/authz/decision').send({ inputs: { a: body } });
+        const res = await request(sidecar.app)
+          .post('/v1/batch/data/portkey/authz/decision')
+          .send({ inputs: { a: body } });
         assert.ok([200, 207].includes(res.status), JSON.stringify(res.body));
         return { ...res.body.responses.a.result, decisionId: res.body.responses.a.decision_id };
       },
@@ -81,7 +83,7 @@ for (const kind of ['memory', 'redis'] as const) {
       });
     }
 
-    test('a cross-organization decision is recorded in the principal\'s organization, without the target\'s name', async () => {
+    test("a cross-organization decision is recorded in the principal's organization, without the target's name", async () => {
       const body = owner({ orgId: 'org-1', workspaceId: ofOrg2 });
       body.principal.id = `prober-${kind}`;
       const viaGateway = await sidecar.decider.decide(parseAuthorizeRequest(body, RESOURCE_TYPES), 'ext_authz_http');
@@ -97,7 +99,7 @@ for (const kind of ['memory', 'redis'] as const) {
         assert.deepEqual(record.input.settings, { org: {}, workspace: {} }, 'no settings of another organization are read or recorded');
       }
       const inTarget = await sidecar.audit.queryDecisions({ orgId: 'org-2', principalId: `prober-${kind}` }, { limit: 10 });
-      assert.equal(inTarget.items.length, 0, 'the target organization\'s auditors do not see the prober');
+      assert.equal(inTarget.items.length, 0, "the target organization's auditors do not see the prober");
     });
 
     test('a policy evaluation that fails answers 500 with its decision id, recorded as a denial', async () => {
@@ -124,13 +126,19 @@ for (const kind of ['memory', 'redis'] as const) {
   });
 }
 
-test('WORKSPACE_DIRECTORY=off: the request\'s organization is taken unchecked, not marked unverified, and /v1/status says off', async () => {
+test("WORKSPACE_DIRECTORY=off: the request's organization is taken unchecked, not marked unverified, and /v1/status says off", async () => {
   const sidecar = await testSidecar({ workspaceDirectory: false });
   try {
     await registerWorkspaces(sidecar, { 'ws-off-org-2': 'org-2' });
-    const unknown = await request(sidecar.app).post('/v1/authorize').send(owner({ orgId: 'org-1', workspaceId: 'never-registered' })).expect(200);
+    const unknown = await request(sidecar.app)
+      .post('/v1/authorize')
+      .send(owner({ orgId: 'org-1', workspaceId: 'never-registered' }))
+      .expect(200);
     assert.deepEqual([unknown.body.allow, unknown.body.reason], [true, 'org_admin']);
-    const otherOrgs = await request(sidecar.app).post('/v1/authorize').send(owner({ orgId: 'org-1', workspaceId: 'ws-off-org-2' })).expect(200);
+    const otherOrgs = await request(sidecar.app)
+      .post('/v1/authorize')
+      .send(owner({ orgId: 'org-1', workspaceId: 'ws-off-org-2' }))
+      .expect(200);
     assert.deepEqual([otherOrgs.body.allow, otherOrgs.body.reason], [true, 'org_admin'], 'with the directory off, its entries are not consulted');
     await sidecar.audit.flush();
     assert.equal((await sidecar.audit.getDecision(unknown.body.decisionId))?.orgUnverified, undefined);
@@ -157,7 +165,10 @@ test('redis: a cross-organization decision reads no settings', async () => {
     const before = await reads();
     for (let i = 0; i < 20; i++) {
       // Whatever organization the request names, ws-x is org-x's.
-      const res = await request(sidecar.app).post('/v1/authorize').send(decisionRequest({ principalOrgId: 'org-1', orgId: `org-probed-${i}`, workspaceId: 'ws-x' })).expect(200);
+      const res = await request(sidecar.app)
+        .post('/v1/authorize')
+        .send(decisionRequest({ principalOrgId: 'org-1', orgId: `org-probed-${i}`, workspaceId: 'ws-x' }))
+        .expect(200);
       assert.equal(res.body.reason, 'cross_org');
     }
     assert.equal(await reads(), before);

@@ -33,13 +33,26 @@ test('an /v1/authorize decision is logged at portkey/authz/decision with the dec
 
 test('the data path asked decides path and result; gateways log the boolean at portkey/authz/allow', () => {
   const build = createEventBuilder({ labels, mask: createMasker([]) });
-  assert.deepEqual([build({ ...decisionRecord(), api: 'opa_data', path: 'portkey/authz/allow' })].map((e) => [e.path, e.result]), [['portkey/authz/allow', true]]);
-  assert.deepEqual([build({ ...decisionRecord({ allow: false }), api: 'ext_authz_grpc' })].map((e) => [e.path, e.result]), [['portkey/authz/allow', false]]);
+  assert.deepEqual(
+    [build({ ...decisionRecord(), api: 'opa_data', path: 'portkey/authz/allow' })].map((e) => [e.path, e.result]),
+    [['portkey/authz/allow', true]],
+  );
+  assert.deepEqual(
+    [build({ ...decisionRecord({ allow: false }), api: 'ext_authz_grpc' })].map((e) => [e.path, e.result]),
+    [['portkey/authz/allow', false]],
+  );
 });
 
-test('req_id, batch_decision_id, the measured timers and the message come from the record\'s decision-log part', () => {
+test("req_id, batch_decision_id, the measured timers and the message come from the record's decision-log part", () => {
   const build = createEventBuilder({ labels, mask: createMasker([]) });
-  const log = { message: 'Workspace managers may not.', epochMicros: 1_765_134_000_120_400, reqId: 7, batchDecisionId: 'b-1', inputParseNs: 1200, evalNs: 34_000 };
+  const log = {
+    message: 'Workspace managers may not.',
+    epochMicros: 1_765_134_000_120_400,
+    reqId: 7,
+    batchDecisionId: 'b-1',
+    inputParseNs: 1200,
+    evalNs: 34_000,
+  };
   const event = build({ ...decisionRecord({ allow: false, reason: 'manager_write_disabled' }), log });
   assert.equal(event.req_id, 7);
   assert.equal(event.batch_decision_id, 'b-1');
@@ -51,7 +64,7 @@ test('req_id, batch_decision_id, the measured timers and the message come from t
   assert.ok(!('req_id' in build({ ...decisionRecord(), log: { message: 'm', epochMicros: 0 } })));
 });
 
-test('timestamps print as Go\'s RFC3339Nano: UTC, trailing zeros dropped, no fraction on a whole second', () => {
+test("timestamps print as Go's RFC3339Nano: UTC, trailing zeros dropped, no fraction on a whole second", () => {
   assert.equal(rfc3339Nano(1_765_134_000_000_000), '2025-12-07T19:00:00Z');
   assert.equal(rfc3339Nano(1_765_134_000_500_000), '2025-12-07T19:00:00.5Z');
   assert.equal(rfc3339Nano(1_765_134_000_000_001), '2025-12-07T19:00:00.000001Z');
@@ -60,7 +73,15 @@ test('timestamps print as Go\'s RFC3339Nano: UTC, trailing zeros dropped, no fra
 
 test('a question about a data path with no rule is an event with no result (and no input when none was sent)', () => {
   const options = { labels, mask: createMasker(parseMaskPaths('principal.id')) };
-  const query = { decisionId: 'd-1', path: 'portkey/authz/nothing', bundleRevision: 'r', requestedBy: '127.0.0.1:1', reqId: 3, epochMicros: 1_765_134_000_000_000, handlerNs: 5000 };
+  const query = {
+    decisionId: 'd-1',
+    path: 'portkey/authz/nothing',
+    bundleRevision: 'r',
+    requestedBy: '127.0.0.1:1',
+    reqId: 3,
+    epochMicros: 1_765_134_000_000_000,
+    handlerNs: 5000,
+  };
   const event = undefinedQueryEvent({ ...query, input: { principal: { id: 'u-1' } } }, options);
   assert.ok(!('result' in event));
   assert.equal(JSON.stringify(event.input), JSON.stringify({ principal: { id: MASKED } }));
@@ -69,7 +90,7 @@ test('a question about a data path with no rule is an event with no result (and 
   assert.ok(!('input' in undefinedQueryEvent(query, options)));
 });
 
-test('requested_by, trace_id/span_id and a gateway\'s request context come from the record; masking is unaffected by them', () => {
+test("requested_by, trace_id/span_id and a gateway's request context come from the record; masking is unaffected by them", () => {
   const build = createEventBuilder({ labels, mask: createMasker(parseMaskPaths('principal.id')) });
   const plain = build(decisionRecord());
   assert.ok(!('trace_id' in plain) && !('span_id' in plain), 'no trace ids without a sampled span');
@@ -115,7 +136,10 @@ test('the console logger writes one OPA "Decision Log" line per event, the event
   const build = createEventBuilder({ labels, mask: createMasker([]) });
   const events = [build(decisionRecord()), build(decisionRecord())];
   new ConsoleDecisionLogger(sink).write(events);
-  const lines = out.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = out
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   assert.equal(lines.length, 2);
   for (const [i, line] of lines.entries()) {
     assert.equal(line.msg, 'Decision Log');
@@ -131,6 +155,12 @@ test('no decision-log sink exists unless a URL or the console is configured; bad
   const log = pino({ level: 'silent' });
   assert.equal(await createDecisionLogs(testConfig(), new Metrics().decisionLogStats, log), undefined);
   await assert.rejects(createDecisionLogs(testConfig({ decisionLogsUrl: 'ftp://x/logs' }), new Metrics().decisionLogStats, log), ConfigError);
-  await assert.rejects(createDecisionLogs(testConfig({ decisionLogsConsole: true, decisionLogsLabels: 'novalue' }), new Metrics().decisionLogStats, log), ConfigError);
-  await assert.rejects(createDecisionLogs(testConfig({ decisionLogsUrl: 'http://127.0.0.1:1/logs', decisionLogsHeaders: 'bad name=x' }), new Metrics().decisionLogStats, log), ConfigError);
+  await assert.rejects(
+    createDecisionLogs(testConfig({ decisionLogsConsole: true, decisionLogsLabels: 'novalue' }), new Metrics().decisionLogStats, log),
+    ConfigError,
+  );
+  await assert.rejects(
+    createDecisionLogs(testConfig({ decisionLogsUrl: 'http://127.0.0.1:1/logs', decisionLogsHeaders: 'bad name=x' }), new Metrics().decisionLogStats, log),
+    ConfigError,
+  );
 });

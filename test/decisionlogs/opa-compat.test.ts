@@ -60,7 +60,8 @@ async function interpreterBundle(): Promise<string> {
   mkdirSync(bundleDir);
   writeFileSync(join(bundleDir, '.manifest'), JSON.stringify({ revision: bundle.manifest.revision, roots: bundle.manifest.roots ?? [''] }));
   writeFileSync(join(bundleDir, 'data.json'), JSON.stringify(bundle.data));
-  for (const name of readdirSync('policies')) if (name.endsWith('.rego') && !name.endsWith('_test.rego')) copyFileSync(join('policies', name), join(bundleDir, name));
+  for (const name of readdirSync('policies'))
+    if (name.endsWith('.rego') && !name.endsWith('_test.rego')) copyFileSync(join('policies', name), join(bundleDir, name));
   return bundleDir;
 }
 
@@ -79,7 +80,10 @@ async function startOpa(port: number): Promise<void> {
   opa.stderr!.on('data', (chunk: Buffer) => (opaOut += chunk.toString()));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${port}/health?bundles`).then((r) => r.ok, () => false);
+    const ready = await fetch(`http://127.0.0.1:${port}/health?bundles`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return;
     if (opa.exitCode !== null || Date.now() > deadline) throw new Error(`opa did not start:\n${opaOut}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -98,7 +102,15 @@ async function eventOf(decisionId: string): Promise<Record<string, unknown>> {
 }
 
 /** Portcullis's event for a request and the input its policy saw, then OPA's answer and event for that same input. */
-async function bothAsk(path: string, request: unknown): Promise<{ ours: { result: unknown; decision_id: string }; theirs: { result: unknown; decision_id: string }; portcullis: Record<string, unknown>; reference: Record<string, unknown> }> {
+async function bothAsk(
+  path: string,
+  request: unknown,
+): Promise<{
+  ours: { result: unknown; decision_id: string };
+  theirs: { result: unknown; decision_id: string };
+  portcullis: Record<string, unknown>;
+  reference: Record<string, unknown>;
+}> {
   const ours = await ask(ourBase, request, path);
   const portcullis = await eventOf(ours.decision_id);
   const theirs = await ask(opaBase, portcullis.input, path);
@@ -111,7 +123,7 @@ const manager = () => decisionRequest({ orgRole: 'member', workspaceRoles: { 'ws
 
 const jsonType = (value: unknown) => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
 
-test('an event of Portcullis has every field of the pinned opa\'s event, with the same types, path, input and result', async () => {
+test("an event of Portcullis has every field of the pinned opa's event, with the same types, path, input and result", async () => {
   // OPA is asked exactly what Portcullis's policy saw (the request plus the sidecar's settings).
   const { ours, theirs, portcullis, reference } = await bothAsk('portkey/authz/allow', manager());
   assert.equal(theirs.result, ours.result);
@@ -125,7 +137,10 @@ test('an event of Portcullis has every field of the pinned opa\'s event, with th
   assert.deepEqual(portcullis.result, reference.result);
   assert.equal(typeof (portcullis.metrics as Record<string, unknown>).timer_server_handler_ns, 'number');
   assert.deepEqual(Object.keys(portcullis.bundles as object), ['portkey']);
-  assert.equal((portcullis.bundles as Record<string, { revision: string }>).portkey!.revision, Object.values(reference.bundles as Record<string, { revision: string }>)[0]!.revision);
+  assert.equal(
+    (portcullis.bundles as Record<string, { revision: string }>).portkey!.revision,
+    Object.values(reference.bundles as Record<string, { revision: string }>)[0]!.revision,
+  );
   const labels = portcullis.labels as Record<string, string>;
   assert.ok(labels.id && labels.version, 'labels id and version');
   assert.ok(!Number.isNaN(Date.parse(String(portcullis.timestamp))));
@@ -137,7 +152,10 @@ test('an event of Portcullis has every field of the pinned opa\'s event, with th
   }
 
   // The console line: OPA's fields, with Portcullis's event in them.
-  const opaLine = opaOut.split('\n').map((line) => (line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : {})).find((line) => line.msg === 'Decision Log' && line.decision_id === theirs.decision_id);
+  const opaLine = opaOut
+    .split('\n')
+    .map((line) => (line.startsWith('{') ? (JSON.parse(line) as Record<string, unknown>) : {}))
+    .find((line) => line.msg === 'Decision Log' && line.decision_id === theirs.decision_id);
   assert.ok(opaLine, `opa printed no console decision log:\n${opaOut}`);
   const ourLine = JSON.parse(consoleLine(portcullis as unknown as DecisionEvent, new Date())) as Record<string, unknown>;
   for (const [key, value] of Object.entries(opaLine)) {
@@ -148,7 +166,7 @@ test('an event of Portcullis has every field of the pinned opa\'s event, with th
   assert.equal(ourLine.type, opaLine.type);
 });
 
-test('the decision document is OPA\'s, message included; the timers Portcullis measures are OPA\'s names; timestamps are RFC3339Nano', async () => {
+test("the decision document is OPA's, message included; the timers Portcullis measures are OPA's names; timestamps are RFC3339Nano", async () => {
   const { ours, theirs, portcullis, reference } = await bothAsk('portkey/authz/decision', manager());
   const { decisionId: _id, bundleRevision: _revision, ...document } = ours.result as Record<string, unknown>;
   assert.deepEqual(document, theirs.result);
@@ -172,11 +190,13 @@ test('the decision document is OPA\'s, message included; the timers Portcullis m
 
 test('a data path with no rule: both answer only a decision id and log an event with the input and no result', async () => {
   const input = manager();
-  const answers = await Promise.all([ourBase, opaBase].map(async (base) => {
-    const response = await fetch(`${base}/v1/data/portkey/authz/nothing`, { method: 'POST', body: JSON.stringify({ input }) });
-    assert.equal(response.status, 200);
-    return (await response.json()) as Record<string, unknown>;
-  }));
+  const answers = await Promise.all(
+    [ourBase, opaBase].map(async (base) => {
+      const response = await fetch(`${base}/v1/data/portkey/authz/nothing`, { method: 'POST', body: JSON.stringify({ input }) });
+      assert.equal(response.status, 200);
+      return (await response.json()) as Record<string, unknown>;
+    }),
+  );
   for (const answer of answers) assert.deepEqual(Object.keys(answer), ['decision_id']);
   const [portcullis, reference] = await Promise.all(answers.map((answer) => eventOf(String(answer.decision_id))));
   for (const event of [portcullis!, reference!]) {
@@ -186,7 +206,7 @@ test('a data path with no rule: both answer only a decision id and log an event 
   }
 });
 
-test('req_id numbers the server\'s HTTP requests, not its events, in both', async () => {
+test("req_id numbers the server's HTTP requests, not its events, in both", async () => {
   for (const base of [ourBase, opaBase]) {
     const first = await ask(base, manager());
     assert.equal((await fetch(`${base}/health`)).status, 200);
@@ -208,12 +228,18 @@ test('missing or invalid input: OPA evaluates and logs invalid_input; Portcullis
   assert.equal(missing.status, 400);
 });
 
-test('a batch\'s events carry the batch\'s batch_decision_id (stock OPA has no batch API)', async () => {
+test("a batch's events carry the batch's batch_decision_id (stock OPA has no batch API)", async () => {
   assert.equal((await fetch(`${opaBase}/v1/batch/data/portkey/authz/decision`, { method: 'POST', body: '{"inputs": {}}' })).status, 404);
-  const response = await fetch(`${ourBase}/v1/batch/data/portkey/authz/decision`, { method: 'POST', body: JSON.stringify({ inputs: { a: manager(), b: manager() } }) });
+  const response = await fetch(`${ourBase}/v1/batch/data/portkey/authz/decision`, {
+    method: 'POST',
+    body: JSON.stringify({ inputs: { a: manager(), b: manager() } }),
+  });
   assert.equal(response.status, 200);
   const body = (await response.json()) as { batch_decision_id: string; responses: Record<string, { decision_id: string }> };
   const events = await Promise.all(Object.values(body.responses).map((item) => eventOf(item.decision_id)));
-  assert.deepEqual(events.map((event) => event.batch_decision_id), [body.batch_decision_id, body.batch_decision_id]);
+  assert.deepEqual(
+    events.map((event) => event.batch_decision_id),
+    [body.batch_decision_id, body.batch_decision_id],
+  );
   assert.equal(events[0]!.req_id, events[1]!.req_id, 'one request, one req_id');
 });

@@ -50,7 +50,8 @@ function uploader(over: Partial<UploaderOptions> = {}): DecisionLogUploader {
 }
 
 /** An event whose text does not compress much, so that chunks fill. */
-const event = (id: string, size = 300) => JSON.stringify({ decision_id: id, input: { noise: Array.from({ length: size / 10 }, () => Math.random().toString(36).slice(2, 10)) } });
+const event = (id: string, size = 300) =>
+  JSON.stringify({ decision_id: id, input: { noise: Array.from({ length: size / 10 }, () => Math.random().toString(36).slice(2, 10)) } });
 
 test('uploads are gzip chunks under the compressed size limit; an event larger than any chunk is dropped and counted', async () => {
   receiver.uploads.length = 0;
@@ -64,7 +65,10 @@ test('uploads are gzip chunks under the compressed size limit; an event larger t
   await up.close();
   assert.ok(receiver.uploads.length > 1, 'more than one chunk');
   for (const upload of receiver.uploads) assert.ok(upload.compressedBytes <= 2048, `${upload.compressedBytes} bytes`);
-  assert.deepEqual(receiver.events.map((e) => e.decision_id), ids);
+  assert.deepEqual(
+    receiver.events.map((e) => e.decision_id),
+    ids,
+  );
   assert.equal(stats.counts.dropped, 1);
   assert.equal(stats.counts.uploaded, ids.length);
 });
@@ -74,7 +78,13 @@ test('the configured headers and the bearer token file (read at each upload) go 
   const dir = mkdtempSync(join(tmpdir(), 'dl-token-'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, 'first\n');
-  const config = testConfig({ decisionLogsUrl: receiver.url, decisionLogsTokenFile: tokenFile, decisionLogsHeaders: 'X-Tenant=acme', decisionLogsMinDelayMs: 20, decisionLogsSpillDir: '' });
+  const config = testConfig({
+    decisionLogsUrl: receiver.url,
+    decisionLogsTokenFile: tokenFile,
+    decisionLogsHeaders: 'X-Tenant=acme',
+    decisionLogsMinDelayMs: 20,
+    decisionLogsSpillDir: '',
+  });
   const sink = (await createDecisionLogs(config, counting(), pino({ level: 'silent' })))!;
   sink.record(decisionRecord());
   await receiver.until(() => receiver.uploads.length >= 1);
@@ -82,7 +92,13 @@ test('the configured headers and the bearer token file (read at each upload) go 
   sink.record(decisionRecord());
   await receiver.until(() => receiver.uploads.length >= 2);
   await sink.close();
-  assert.deepEqual(receiver.uploads.map((u) => [u.headers.authorization, u.headers['x-tenant']]), [['Bearer first', 'acme'], ['Bearer second', 'acme']]);
+  assert.deepEqual(
+    receiver.uploads.map((u) => [u.headers.authorization, u.headers['x-tenant']]),
+    [
+      ['Bearer first', 'acme'],
+      ['Bearer second', 'acme'],
+    ],
+  );
 });
 
 test('what a closing instance could not upload is spilled, and the next instance uploads it exactly once', async () => {
@@ -94,7 +110,10 @@ test('what a closing instance could not upload is spilled, and the next instance
   const ids = Array.from({ length: 40 }, (_, i) => `restart-${i}`);
   first.add(ids.map((id) => event(id, 50)));
   await first.close();
-  assert.ok(readdirSync(spillDir).some((name) => name.endsWith('.ndjson')), 'a spill file is left');
+  assert.ok(
+    readdirSync(spillDir).some((name) => name.endsWith('.ndjson')),
+    'a spill file is left',
+  );
 
   await receiver.start();
   const stats = counting();
@@ -104,7 +123,10 @@ test('what a closing instance could not upload is spilled, and the next instance
   await second.close();
   assert.deepEqual(receiver.events.map((e) => e.decision_id).sort(), [...ids].sort());
   assert.equal(stats.counts.uploaded, ids.length);
-  assert.deepEqual(readdirSync(spillDir).filter((name) => name.endsWith('.ndjson')), []);
+  assert.deepEqual(
+    readdirSync(spillDir).filter((name) => name.endsWith('.ndjson')),
+    [],
+  );
 });
 
 test('a URL with a user or password is refused at start (fetch cannot send it, and a URL is logged)', async () => {
@@ -154,7 +176,10 @@ for (const status of [301, 302, 303, 307, 308]) {
 
     receiver.redirect = undefined;
     await receiver.until(() => stats.counts.uploaded === ids.length);
-    assert.deepEqual(receiver.events.map((e) => e.decision_id), ids);
+    assert.deepEqual(
+      receiver.events.map((e) => e.decision_id),
+      ids,
+    );
     assert.deepEqual(elsewhere.requests, []);
   });
 }
@@ -172,7 +197,10 @@ test('of a 200 MB answer only a small capped part is read; the upload counts and
   await receiver.until(() => stats.counts.uploaded === 1);
   up.add([event('huge-answer-2')]);
   await receiver.until(() => stats.counts.uploaded === 2);
-  assert.deepEqual(receiver.events.map((e) => e.decision_id), ['huge-answer-1', 'huge-answer-2']);
+  assert.deepEqual(
+    receiver.events.map((e) => e.decision_id),
+    ['huge-answer-1', 'huge-answer-2'],
+  );
   // The receiver writes as fast as the client reads: what it got out before the client closed
   // is the cap plus what socket buffers hold, far from 200 MB.
   for (const sent of receiver.answered) assert.ok(sent < 32 * 1024 * 1024, `${sent} bytes of the answer were taken (cap ${MAX_RESPONSE_BYTES})`);

@@ -14,8 +14,34 @@ const HELM = process.env.HELM ?? '.cache/bin/helm';
 const K8SCHECK = process.env.K8SCHECK ?? '.cache/bin/k8scheck';
 
 const MODES: Record<string, string[]> = {
-  standalone: ['--set', 'redis.url=redis://redis:6379', '--set', 'adminTokens.adminToken=x', '--set', 'serviceMonitor.enabled=true', '--set', 'tls.secretName=portcullis-tls'],
-  sidecar: ['--set', 'mode=sidecar', '--set', 'app.image=example/app:1', '--set', 'app.ports[0].name=http', '--set', 'app.ports[0].containerPort=8080', '--set', 'app.servicePorts[0].name=http', '--set', 'app.servicePorts[0].port=80', '--set', 'app.servicePorts[0].targetPort=http', '--set', 'routes=routes: []'],
+  standalone: [
+    '--set',
+    'redis.url=redis://redis:6379',
+    '--set',
+    'adminTokens.adminToken=x',
+    '--set',
+    'serviceMonitor.enabled=true',
+    '--set',
+    'tls.secretName=portcullis-tls',
+  ],
+  sidecar: [
+    '--set',
+    'mode=sidecar',
+    '--set',
+    'app.image=example/app:1',
+    '--set',
+    'app.ports[0].name=http',
+    '--set',
+    'app.ports[0].containerPort=8080',
+    '--set',
+    'app.servicePorts[0].name=http',
+    '--set',
+    'app.servicePorts[0].port=80',
+    '--set',
+    'app.servicePorts[0].targetPort=http',
+    '--set',
+    'routes=routes: []',
+  ],
 };
 
 async function render(args: string[]): Promise<string> {
@@ -89,13 +115,25 @@ test('the pod: probes on /health and /health/ready, a drain that fits the grace 
     // preStop, then the whole drain, must end before the kubelet's SIGKILL.
     const drainSeconds = Number(env.SHUTDOWN_TIMEOUT_MS) / 1000;
     assert.ok(pod.terminationGracePeriodSeconds > container.lifecycle.preStop.sleep.seconds + drainSeconds, mode);
-    assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget'), mode);
-    assert.ok(objects.some((o) => o.kind === 'ConfigMap'), mode);
+    assert.ok(
+      objects.some((o) => o.kind === 'PodDisruptionBudget'),
+      mode,
+    );
+    assert.ok(
+      objects.some((o) => o.kind === 'ConfigMap'),
+      mode,
+    );
     if (mode === 'sidecar') {
-      assert.deepEqual(pod.containers.map((c: { name: string }) => c.name), ['app', 'portcullis']);
+      assert.deepEqual(
+        pod.containers.map((c: { name: string }) => c.name),
+        ['app', 'portcullis'],
+      );
       const services = objects.filter((o) => o.kind === 'Service');
       // The application's Service exposes the application only; the admin surface has its own.
-      assert.deepEqual(services.find((s) => s.metadata.name === 'portcullis')!.spec.ports.map((p: { port: number }) => p.port), [80]);
+      assert.deepEqual(
+        services.find((s) => s.metadata.name === 'portcullis')!.spec.ports.map((p: { port: number }) => p.port),
+        [80],
+      );
     } else {
       assert.equal(container.readinessProbe.httpGet.scheme, 'HTTPS');
       assert.equal(env.REDIS_URL, 'redis://redis:6379');

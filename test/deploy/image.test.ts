@@ -43,15 +43,44 @@ function descendants(pid: number): number[] {
 before(async () => {
   port = await freePort();
   container = (await run('buildah', ['from', IMAGE])).stdout.trim();
-  serving = spawn('buildah', ['run', '--isolation', 'chroot', '--network', 'host', '--env', `PORT=${port}`, '--env', 'GRPC_PORT=0', '--env', 'HOST=127.0.0.1', '--env', 'ADMIN_TOKEN=image-test', container, '--', 'node', BIN, 'serve'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  serving = spawn(
+    'buildah',
+    [
+      'run',
+      '--isolation',
+      'chroot',
+      '--network',
+      'host',
+      '--env',
+      `PORT=${port}`,
+      '--env',
+      'GRPC_PORT=0',
+      '--env',
+      'HOST=127.0.0.1',
+      '--env',
+      'ADMIN_TOKEN=image-test',
+      container,
+      '--',
+      'node',
+      BIN,
+      'serve',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   serving.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   serving.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (serving.exitCode !== null) throw new Error(`the container exited (${serving.exitCode}):\n${output}`);
-    if (await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`http://127.0.0.1:${port}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) throw new Error(`the container was not ready after 120 s:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -86,7 +115,22 @@ test('decides through the container, is ready, and passes its own health check',
   assert.deepEqual([decision.allow, decision.reason], [false, 'manager_write_disabled']);
   const ready = (await (await fetch(`http://127.0.0.1:${port}/health/ready`)).json()) as { ready: boolean };
   assert.equal(ready.ready, true);
-  const check = await run('buildah', ['run', '--isolation', 'chroot', '--network', 'host', '--env', `PORT=${port}`, container, '--', 'node', '/app/healthcheck.mjs']).then(() => 0, (error: { code: number }) => error.code);
+  const check = await run('buildah', [
+    'run',
+    '--isolation',
+    'chroot',
+    '--network',
+    'host',
+    '--env',
+    `PORT=${port}`,
+    container,
+    '--',
+    'node',
+    '/app/healthcheck.mjs',
+  ]).then(
+    () => 0,
+    (error: { code: number }) => error.code,
+  );
   assert.equal(check, 0);
 });
 
@@ -102,5 +146,11 @@ test('SIGTERM to the sidecar in the container: it drains, stops and exits 0', as
   assert.equal(await exited, 0, output);
   assert.match(output, /"msg":"stopping: draining in-flight requests"/);
   assert.match(output, /"msg":"stopped"/);
-  assert.equal(await fetch(`http://127.0.0.1:${port}/health`).then(() => 'answered', () => 'refused'), 'refused');
+  assert.equal(
+    await fetch(`http://127.0.0.1:${port}/health`).then(
+      () => 'answered',
+      () => 'refused',
+    ),
+    'refused',
+  );
 });

@@ -46,7 +46,10 @@ describe('ADMIN_PORT: two listeners', () => {
     const [port, adminPort] = [await freePort(), await freePort()];
     decisions = `http://127.0.0.1:${port}`;
     admin = `http://127.0.0.1:${adminPort}`;
-    ({ child } = await sidecarProcess({ PORT: String(port), ADMIN_PORT: String(adminPort) }, async () => (await fetch(`${admin}/health`)).ok && (await fetch(`${decisions}/health`)).ok));
+    ({ child } = await sidecarProcess(
+      { PORT: String(port), ADMIN_PORT: String(adminPort) },
+      async () => (await fetch(`${admin}/health`)).ok && (await fetch(`${decisions}/health`)).ok,
+    ));
   });
   after(async () => {
     if (child) await stopProcess(child);
@@ -62,7 +65,14 @@ describe('ADMIN_PORT: two listeners', () => {
     const opa = await fetch(`${decisions}/v1/data/portkey/authz/allow`, { method: 'POST', body: JSON.stringify({ input: decisionRequest() }) });
     assert.equal(opa.status, 200);
     assert.equal((await get(`${decisions}/health/ready`)).status, 200);
-    for (const path of ['/metrics', '/v1/status', '/v1/orgs/org-1/settings/integration-access', '/v1/audit/decisions?orgId=org-1', '/console/', '/v1/families']) {
+    for (const path of [
+      '/metrics',
+      '/v1/status',
+      '/v1/orgs/org-1/settings/integration-access',
+      '/v1/audit/decisions?orgId=org-1',
+      '/console/',
+      '/v1/families',
+    ]) {
       assert.equal((await get(`${decisions}${path}`)).status, 404, path);
     }
   });
@@ -72,7 +82,10 @@ describe('ADMIN_PORT: two listeners', () => {
     assert.equal((await get(`${admin}/console/`)).status, 200);
     assert.match(await (await get(`${admin}/metrics`)).text(), /^# HELP /m);
     const status = (await (await get(`${admin}/v1/status`)).json()) as { warnings: Array<{ code: string }> };
-    assert.deepEqual(status.warnings.map((w) => w.code), ['demo_settings']);
+    assert.deepEqual(
+      status.warnings.map((w) => w.code),
+      ['demo_settings'],
+    );
     assert.equal((await get(`${admin}/health`)).status, 200);
     const decided = await fetch(`${admin}/v1/authorize`, { method: 'POST', body: JSON.stringify(decisionRequest()) });
     assert.equal(decided.status, 404);
@@ -110,10 +123,16 @@ describe('TLS on the decision listener, from files that are re-read when they ch
     const ca = readFileSync(first.caFile);
     const port = await freePort();
     const url = `https://127.0.0.1:${port}/health`;
-    ({ child } = await sidecarProcess({ PORT: String(port), TLS_CERT_FILE: served.certFile, TLS_KEY_FILE: served.keyFile, TLS_RELOAD_MS: '100' }, async () => (await httpsGet(url, ca)).status === 200));
+    ({ child } = await sidecarProcess(
+      { PORT: String(port), TLS_CERT_FILE: served.certFile, TLS_KEY_FILE: served.keyFile, TLS_RELOAD_MS: '100' },
+      async () => (await httpsGet(url, ca)).status === 200,
+    ));
     const before = await httpsGet(url, ca);
     assert.equal(before.status, 200);
-    const plain = await fetch(`http://127.0.0.1:${port}/health`).then(() => 'answered', () => 'refused');
+    const plain = await fetch(`http://127.0.0.1:${port}/health`).then(
+      () => 'answered',
+      () => 'refused',
+    );
     assert.equal(plain, 'refused');
 
     const second = await certificates(dir, 'second');
@@ -132,7 +151,11 @@ describe('TLS on the decision listener, from files that are re-read when they ch
 });
 
 test('configuration: the TLS files go in pairs, ADMIN_PORT differs from PORT, the profile is one of two', () => {
-  const refused = (env: Record<string, string>, pattern: RegExp) => assert.throws(() => loadConfig({ ADMIN_TOKEN, ...env }), (e: Error) => e instanceof ConfigError && pattern.test(e.message));
+  const refused = (env: Record<string, string>, pattern: RegExp) =>
+    assert.throws(
+      () => loadConfig({ ADMIN_TOKEN, ...env }),
+      (e: Error) => e instanceof ConfigError && pattern.test(e.message),
+    );
   refused({ TLS_CERT_FILE: '/x.crt' }, /TLS_CERT_FILE and TLS_KEY_FILE go together/);
   refused({ ADMIN_PORT: '9000', ADMIN_TLS_KEY_FILE: '/x.key' }, /ADMIN_TLS_CERT_FILE and ADMIN_TLS_KEY_FILE go together/);
   refused({ PORT: '9000', ADMIN_PORT: '9000' }, /ADMIN_PORT must differ from PORT/);

@@ -27,7 +27,13 @@ test('the embedded demo settings alone: one warning', async () => {
 });
 
 test('dry-run, header identity, fail-open, directory off and audit off: each warned in /v1/status', async () => {
-  const codes = await statusWarnings({ gatewayDryRun: true, gatewayIdentity: 'headers', settingsFailOpen: true, workspaceDirectory: false, auditEnabled: false });
+  const codes = await statusWarnings({
+    gatewayDryRun: true,
+    gatewayIdentity: 'headers',
+    settingsFailOpen: true,
+    workspaceDirectory: false,
+    auditEnabled: false,
+  });
   assert.deepEqual(codes, ['audit_disabled', 'demo_settings', 'gateway_dry_run', 'gateway_identity_headers', 'settings_fail_open', 'workspace_directory_off']);
 });
 
@@ -58,7 +64,10 @@ describe('PORTCULLIS_PROFILE=production', () => {
 
   test('refuses the demo settings, fail-open and dry-run, naming the mode and how to allow it', async () => {
     await refused({}, /refuses to start in the demo mode: no Redis .*PORTCULLIS_ALLOW_UNSAFE=demo to start anyway\)$/);
-    await refused({ allowUnsafe: 'demo', settingsFailOpen: true }, /in the fail-open mode: SETTINGS_FAIL_OPEN.*PORTCULLIS_ALLOW_UNSAFE=fail-open to start anyway\)$/);
+    await refused(
+      { allowUnsafe: 'demo', settingsFailOpen: true },
+      /in the fail-open mode: SETTINGS_FAIL_OPEN.*PORTCULLIS_ALLOW_UNSAFE=fail-open to start anyway\)$/,
+    );
     await refused({ allowUnsafe: 'demo', gatewayDryRun: true }, /in the dry-run mode/);
   });
 

@@ -16,7 +16,11 @@ let checker: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-callers-envoy-'));
   checker = join(dir, 'envoy-config');
-  await run('go', ['build', '-o', checker, '.'], { cwd: resolve('test/conformance/envoy-config'), env: { ...process.env, GOFLAGS: '-mod=mod' }, timeout: 300_000 });
+  await run('go', ['build', '-o', checker, '.'], {
+    cwd: resolve('test/conformance/envoy-config'),
+    env: { ...process.env, GOFLAGS: '-mod=mod' },
+    timeout: 300_000,
+  });
 });
 after(() => rm(dir, { recursive: true, force: true }));
 

@@ -42,7 +42,11 @@ test('no ApiError site spells its code as a string: each names CODE.x from the c
   const all = sites();
   assert.ok(all.length > 40, `only ${all.length} ApiError sites found; the scan no longer sees them`);
   const literal = all.filter((site) => /^['"`]/.test(site.code));
-  assert.deepEqual(literal.map((site) => `${site.where} ${site.code}`), [], 'add the code to ERROR_CODES in src/errors.ts and use CODE.x');
+  assert.deepEqual(
+    literal.map((site) => `${site.where} ${site.code}`),
+    [],
+    'add the code to ERROR_CODES in src/errors.ts and use CODE.x',
+  );
 });
 
 test('a literal status at an ApiError site is one the catalogue lists for its code', () => {

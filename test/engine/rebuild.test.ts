@@ -34,7 +34,10 @@ function assertAnswersCorrectly(engine: PolicyEngine): void {
   const disabled = engine.decide(input({}, { org: { managersWriteMcpServers: false }, workspace: {} }));
   assert.deepEqual([disabled.allow, disabled.reason, disabled.setting, disabled.source], [false, 'manager_write_disabled', 'managersWriteMcpServers', 'org']);
   const overridden = engine.decide(
-    input({}, { org: { managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } }, workspace: { managersWriteMcpServers: true } }),
+    input(
+      {},
+      { org: { managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } }, workspace: { managersWriteMcpServers: true } },
+    ),
   );
   assert.deepEqual([overridden.allow, overridden.source], [true, 'workspace']);
   assert.equal(engine.evaluate('portkey/authz/allow', input({ orgId: 'org-2', principalOrgId: 'org-1', orgRole: 'owner' })), false);
@@ -88,9 +91,16 @@ test('in a sidecar, each rebuild is counted in portcullis_engine_rebuilds_total 
   assert.match(metrics, /^portcullis_engine_rebuilds_total 3$/m);
   const rebuildLogs = lines.map((line) => JSON.parse(line) as { level: number; msg: string; revision: string }).filter((l) => /rebuilt/.test(l.msg));
   assert.equal(rebuildLogs.length, 3);
-  assert.ok(rebuildLogs.every((l) => l.level === 40 && l.revision === engine.revision), JSON.stringify(rebuildLogs));
+  assert.ok(
+    rebuildLogs.every((l) => l.level === 40 && l.revision === engine.revision),
+    JSON.stringify(rebuildLogs),
+  );
 
-  const answer = await fetch(`${url}/v1/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(decisionRequest({ type: 'integration' })) });
+  const answer = await fetch(`${url}/v1/authorize`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(decisionRequest({ type: 'integration' })),
+  });
   assert.equal(answer.status, 200);
   assert.equal(((await answer.json()) as { reason: string }).reason, 'manager_write_enabled');
   assert.equal((await fetch(`${url}/health/ready`)).status, 200);

@@ -50,7 +50,13 @@ const body = (i: number) => decisionRequest({ orgId: 'org-1', workspaceId: 'ws-1
 
 async function metric(url: string, event: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return metricSum(text.split('\n').filter((line) => line.includes(`event="${event}"`)).join('\n'), 'portcullis_audit_records_total');
+  return metricSum(
+    text
+      .split('\n')
+      .filter((line) => line.includes(`event="${event}"`))
+      .join('\n'),
+    'portcullis_audit_records_total',
+  );
 }
 
 /** Polls `check` until it holds, failing after `timeoutMs` with `what` (a bound, not a measurement). */
@@ -68,7 +74,10 @@ async function auditCounts(url: string): Promise<Map<string, number>> {
   let cursor: string | null = null;
   do {
     // Bounded: a connection the killed worker held may never be answered; the poll asks again.
-    const response = await fetch(`${url}/v1/audit/decisions?orgId=org-1&limit=1000${cursor ? `&cursor=${cursor}` : ''}`, { headers: admin, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    const response = await fetch(`${url}/v1/audit/decisions?orgId=org-1&limit=1000${cursor ? `&cursor=${cursor}` : ''}`, {
+      headers: admin,
+      signal: AbortSignal.timeout(10_000),
+    }).catch(() => undefined);
     if (!response?.ok) return counts;
     const page = (await response.json()) as { decisions: Array<{ decisionId: string }>; nextCursor: string | null };
     for (const { decisionId } of page.decisions) counts.set(decisionId, (counts.get(decisionId) ?? 0) + 1);
@@ -112,7 +121,10 @@ test('one process SIGKILLed during a Redis stall: every answered decision is in 
     }),
   );
   assert.equal(answered.length, ANSWERED);
-  await until(() => 'the answered decisions spilled', async () => (await metric(first.url, 'spilled')) >= ANSWERED);
+  await until(
+    () => 'the answered decisions spilled',
+    async () => (await metric(first.url, 'spilled')) >= ANSWERED,
+  );
   first.child.kill('SIGKILL');
   await stopProcess(first.child);
   redis.resume();
@@ -143,7 +155,10 @@ test('one worker of WORKERS=2 SIGKILLed during a Redis stall: every answered dec
     }),
   );
   assert.equal(answered.length, ANSWERED);
-  await until(() => 'the answered decisions spilled', async () => (await metric(workers.url, 'spilled')) >= ANSWERED);
+  await until(
+    () => 'the answered decisions spilled',
+    async () => (await metric(workers.url, 'spilled')) >= ANSWERED,
+  );
   const [victim] = byPid.keys();
   process.kill(victim!, 'SIGKILL');
   redis.resume();

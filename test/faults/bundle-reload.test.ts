@@ -106,7 +106,9 @@ test('a changed bundle file is swapped in under load; corrupt ones are refused a
     await reads.running.stop();
   }
   const { stats } = reads.running;
-  t.diagnostic(`hot reload under load: ${stats.answered} answered, ${stats.failed} failed, ${reads.inconsistent.length} inconsistent; by revision ${JSON.stringify(Object.fromEntries(reads.seen))}`);
+  t.diagnostic(
+    `hot reload under load: ${stats.answered} answered, ${stats.failed} failed, ${reads.inconsistent.length} inconsistent; by revision ${JSON.stringify(Object.fromEntries(reads.seen))}`,
+  );
   assert.equal(stats.failed, 0, stats.errors.join('\n'));
   assert.deepEqual(reads.inconsistent, []);
   assert.ok((reads.seen.get(OLD) ?? 0) > 0 && (reads.seen.get(NEW) ?? 0) > 0, 'answers from both bundles');
@@ -156,7 +158,10 @@ test('a bundle server is polled with If-None-Match; a new bundle is activated, a
   await serve(sidecar);
   assert.equal(sidecar.policy.current?.revision, OLD);
   await until(() => requests.length >= 3, 'polls');
-  assert.ok(requests.slice(1).every((tag) => tag === '"1"'), 'later polls are conditional');
+  assert.ok(
+    requests.slice(1).every((tag) => tag === '"1"'),
+    'later polls are conditional',
+  );
 
   served = newBundle;
   etag = '"2"';

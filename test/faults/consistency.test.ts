@@ -90,7 +90,11 @@ test('a change whose invalidation message is lost is seen by revalidation', asyn
     for (const allow of [false, true, false]) {
       await untilSeen(c, body, !allow, performance.now());
       // Written as the store writes, minus the publish: no instance hears about it.
-      await raw.multi().hset('portcullis:settings:{org-lost-message}', 'org', JSON.stringify({ managersWriteMcpServers: allow })).hincrby('portcullis:settings:{org-lost-message}', 'version', 1).exec();
+      await raw
+        .multi()
+        .hset('portcullis:settings:{org-lost-message}', 'org', JSON.stringify({ managersWriteMcpServers: allow }))
+        .hincrby('portcullis:settings:{org-lost-message}', 'version', 1)
+        .exec();
       const seen = await untilSeen(c, body, allow, performance.now());
       worstMs = Math.max(worstMs, seen.ms);
     }

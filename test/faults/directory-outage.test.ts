@@ -67,7 +67,11 @@ type Action = 'read' | 'create' | 'delete';
 function body(role: Role, action: Action, workspaceId: string, orgId = 'org-A', resourceOrgId = orgId) {
   const orgRole = role === 'owner' || role === 'admin' ? role : 'member';
   const workspaceRoles: Record<string, string> = role === 'manager' || role === 'member' ? { [workspaceId]: role } : {};
-  return { principal: { id: `u-${role}-${orgId}`, orgId, orgRole, workspaceRoles }, action, resource: { type: 'mcp_server', orgId: resourceOrgId, workspaceId } };
+  return {
+    principal: { id: `u-${role}-${orgId}`, orgId, orgRole, workspaceRoles },
+    action,
+    resource: { type: 'mcp_server', orgId: resourceOrgId, workspaceId },
+  };
 }
 type Body = ReturnType<typeof body>;
 
@@ -78,7 +82,11 @@ interface Answer {
   decisionId: string | null;
 }
 
-const GATEWAY_REQUEST: Record<Action, [string, string]> = { read: ['GET', '/v1/mcp-servers'], create: ['POST', '/v1/mcp-servers'], delete: ['DELETE', '/v1/mcp-servers/s-1'] };
+const GATEWAY_REQUEST: Record<Action, [string, string]> = {
+  read: ['GET', '/v1/mcp-servers'],
+  create: ['POST', '/v1/mcp-servers'],
+  delete: ['DELETE', '/v1/mcp-servers/s-1'],
+};
 
 async function post(path: string, payload: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(served.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
@@ -88,7 +96,8 @@ async function post(path: string, payload: unknown): Promise<Record<string, unkn
 }
 
 /** The gateways' token for the principal of `b`: its organization is the token's claim. */
-const tokenOf = (b: Body) => signToken({ sub: b.principal.id, org_id: b.principal.orgId, org_role: b.principal.orgRole, workspace_roles: b.principal.workspaceRoles });
+const tokenOf = (b: Body) =>
+  signToken({ sub: b.principal.id, org_id: b.principal.orgId, org_role: b.principal.orgRole, workspace_roles: b.principal.workspaceRoles });
 
 /** Every path that decides, each asked the same request its own way. */
 const PATHS: Record<string, (b: Body) => Promise<Answer>> = {
@@ -112,13 +121,23 @@ const PATHS: Record<string, (b: Body) => Promise<Answer>> = {
   },
   ext_authz_http: async (b) => {
     const [method, path] = GATEWAY_REQUEST[b.action as Action];
-    const answer = await envoy(served, method, path, [['authorization', `Bearer ${await tokenOf(b)}`], ['x-portkey-workspace-id', b.resource.workspaceId]]);
+    const answer = await envoy(served, method, path, [
+      ['authorization', `Bearer ${await tokenOf(b)}`],
+      ['x-portkey-workspace-id', b.resource.workspaceId],
+    ]);
     assert.ok(answer.status === 200 || answer.status === 403, `ext_authz: ${answer.status} ${answer.body}`);
     return { allow: answer.status === 200, reason: answer.reason, decisionId: answer.decisionId };
   },
   ext_authz_grpc: async (b) => {
     const [method, path] = GATEWAY_REQUEST[b.action as Action];
-    const answer = await grpcCheck(client, { method, path, headers: [['authorization', `Bearer ${await tokenOf(b)}`], ['x-portkey-workspace-id', b.resource.workspaceId]] });
+    const answer = await grpcCheck(client, {
+      method,
+      path,
+      headers: [
+        ['authorization', `Bearer ${await tokenOf(b)}`],
+        ['x-portkey-workspace-id', b.resource.workspaceId],
+      ],
+    });
     assert.equal(answer.grpcError, null, 'a gRPC error, not an answer');
     const { code, reason, decisionId } = answer as { code: number; reason: string | null; decisionId: string | null };
     return { allow: code === 0, reason, decisionId };
@@ -179,16 +198,33 @@ describe('Redis cannot answer: every decision path denies what it cannot place',
       const settingsOnly = `ws-set-${i}`;
       // Written straight into Redis, with no change message: a message that arrived after the
       // probe below would make the store forget the directory answer it caches.
-      for (const [workspaceId, orgId] of [[own, 'org-A'], [victim, 'org-B'], [settingsOnly, 'org-A']] as const) await probe.set(`portcullis:directory:{${workspaceId}}`, orgId);
+      for (const [workspaceId, orgId] of [
+        [own, 'org-A'],
+        [victim, 'org-B'],
+        [settingsOnly, 'org-A'],
+      ] as const)
+        await probe.set(`portcullis:directory:{${workspaceId}}`, orgId);
       // An org-B owner asking in org-A's workspace is cross_org: the directory's answer is now
       // cached, and no settings were read for it.
       assert.equal((await PATHS.authorize!(body('owner', 'read', settingsOnly, 'org-B'))).reason, 'cross_org');
 
       const cases: Case[] = [
-        ...ROLE_ACTIONS.map(([role, action]): Case => ({ what: `${role} ${action} in its own workspace`, body: body(role, action, own), reason: 'directory_unavailable' })),
+        ...ROLE_ACTIONS.map(
+          ([role, action]): Case => ({ what: `${role} ${action} in its own workspace`, body: body(role, action, own), reason: 'directory_unavailable' }),
+        ),
         // The reproduction: an org-A owner names its own organization on org-B's workspace.
-        { what: 'org-A owner deletes in org-B\'s workspace naming org-A', body: body('owner', 'delete', victim, 'org-A', 'org-A'), reason: 'directory_unavailable' },
-        ...ROLE_ACTIONS.map(([role, action]): Case => ({ what: `${role} ${action} where only the directory is cached`, body: body(role, action, settingsOnly), reason: 'settings_unavailable' })),
+        {
+          what: "org-A owner deletes in org-B's workspace naming org-A",
+          body: body('owner', 'delete', victim, 'org-A', 'org-A'),
+          reason: 'directory_unavailable',
+        },
+        ...ROLE_ACTIONS.map(
+          ([role, action]): Case => ({
+            what: `${role} ${action} where only the directory is cached`,
+            body: body(role, action, settingsOnly),
+            reason: 'settings_unavailable',
+          }),
+        ),
       ];
 
       await fault.start();
@@ -226,14 +262,16 @@ describe('Redis cannot answer: every decision path denies what it cannot place',
         assert.ok(record, `${path}: ${c.what} recorded`);
         assert.deepEqual([record.allow, record.reason], [false, c.reason], `${path}: ${c.what}`);
         assert.equal(record.orgUnverified, c.reason === 'directory_unavailable' ? true : undefined, `${path}: ${c.what}`);
-        assert.equal(record.orgId, 'org-A', 'recorded in the principal\'s organization');
+        assert.equal(record.orgId, 'org-A', "recorded in the principal's organization");
       }
     });
   }
 });
 
 test('an unregistered workspace is unknown_workspace on every path, recorded as unverified', async () => {
-  const answers = await askAll([{ what: 'an owner in a workspace nobody registered', body: body('owner', 'delete', 'ws-nobody-registered'), reason: 'unknown_workspace' }]);
+  const answers = await askAll([
+    { what: 'an owner in a workspace nobody registered', body: body('owner', 'delete', 'ws-nobody-registered'), reason: 'unknown_workspace' },
+  ]);
   await sidecar.audit.flush();
   for (const { path, answer } of answers) {
     assert.equal(answer.allow, false, path);
@@ -243,7 +281,7 @@ test('an unregistered workspace is unknown_workspace on every path, recorded as 
   }
 });
 
-test('the outage warnings say what is denied, with the error\'s message and code and no stack', async (t) => {
+test("the outage warnings say what is denied, with the error's message and code and no stack", async (t) => {
   const own = await RedisServer.start();
   t.after(() => own.stop());
   const process = await launchSidecar({ REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_RECONNECT_MAX_MS: '200' }, { readyPath: '/health/ready' });
@@ -268,6 +306,11 @@ test('the outage warnings say what is denied, with the error\'s message and code
   const warning = warningIn();
   assert.ok(warning, `no directory warning in:\n${process.output()}`);
   assert.match(String(warning.msg), /denying/);
-  assert.deepEqual(Object.keys(warning.error as object).sort().filter((key) => key !== 'code'), ['message']);
+  assert.deepEqual(
+    Object.keys(warning.error as object)
+      .sort()
+      .filter((key) => key !== 'code'),
+    ['message'],
+  );
   assert.ok(!/"stack"|\n\s+at |ioredis/.test(JSON.stringify(warning)), JSON.stringify(warning));
 });

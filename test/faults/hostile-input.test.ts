@@ -43,16 +43,43 @@ after(async () => {
 const rng = random(Number(process.env.FUZZ_SEED ?? 20240601));
 
 const junkValues = (): unknown[] => [
-  null, true, 0, -1, 1e308, '', ' ', 'x'.repeat(300), '\u0000', '\ud800', [], [1, 2], {}, { a: 1 },
-  { __proto__: { allow: true } }, 'owner', 'admin', 'ws-1', 'create', NaN,
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  '',
+  ' ',
+  'x'.repeat(300),
+  '\u0000',
+  '\ud800',
+  [],
+  [1, 2],
+  {},
+  { a: 1 },
+  { __proto__: { allow: true } },
+  'owner',
+  'admin',
+  'ws-1',
+  'create',
+  NaN,
 ];
 
 /** A decision request that is malformed in one generated way. */
 function malformedDecision(): unknown {
   const body = JSON.parse(JSON.stringify(decisionRequest({ orgRole: rng.pick(['owner', 'admin', 'member']) }))) as Record<string, any>;
   const paths = [
-    ['principal'], ['principal', 'id'], ['principal', 'orgId'], ['principal', 'orgRole'], ['principal', 'workspaceRoles'],
-    ['principal', 'workspaceRoles', 'ws-1'], ['action'], ['resource'], ['resource', 'type'], ['resource', 'orgId'], ['resource', 'workspaceId'],
+    ['principal'],
+    ['principal', 'id'],
+    ['principal', 'orgId'],
+    ['principal', 'orgRole'],
+    ['principal', 'workspaceRoles'],
+    ['principal', 'workspaceRoles', 'ws-1'],
+    ['action'],
+    ['resource'],
+    ['resource', 'type'],
+    ['resource', 'orgId'],
+    ['resource', 'workspaceId'],
   ];
   const path = rng.pick(paths);
   const parent = path.slice(0, -1).reduce((o, k) => o[k], body);
@@ -89,10 +116,25 @@ function rawJunk(): string {
 
 const DECISION_PATHS = ['/v1/authorize', '/v1/data/portkey/authz/allow', '/v1/data/portkey/authz/decision'];
 const OTHER_PATHS = [
-  '/v1/batch/data/portkey/authz/allow', '/v1/orgs/org-1/settings/integration-access', '/v1/orgs/org-1/workspaces/ws-1/settings/integration-access',
-  '/health', '/health/ready', '/v1/status', '/metrics', '/v1/audit/decisions', '/v1/audit/decisions?limit=-1&cursor=%ff', '/ext_authz/v1/x',
-  '/v1/data/', '/v1/data/%00', '/v1/data/portkey/authz/../../x', '//v1//authorize', '/v1/orgs/%2e%2e/settings/integration-access',
-  `/v1/orgs/${'o'.repeat(3000)}/settings/integration-access`, '/v1/authorize?__proto__[allow]=true', '/%ff%fe', '/v1/audit/decisions?from=yesterday&allow=maybe',
+  '/v1/batch/data/portkey/authz/allow',
+  '/v1/orgs/org-1/settings/integration-access',
+  '/v1/orgs/org-1/workspaces/ws-1/settings/integration-access',
+  '/health',
+  '/health/ready',
+  '/v1/status',
+  '/metrics',
+  '/v1/audit/decisions',
+  '/v1/audit/decisions?limit=-1&cursor=%ff',
+  '/ext_authz/v1/x',
+  '/v1/data/',
+  '/v1/data/%00',
+  '/v1/data/portkey/authz/../../x',
+  '//v1//authorize',
+  '/v1/orgs/%2e%2e/settings/integration-access',
+  `/v1/orgs/${'o'.repeat(3000)}/settings/integration-access`,
+  '/v1/authorize?__proto__[allow]=true',
+  '/%ff%fe',
+  '/v1/audit/decisions?from=yesterday&allow=maybe',
 ];
 
 interface Sent {
@@ -108,8 +150,17 @@ function generate(): Sent {
   const decision = rng.int(2) === 0;
   const path = decision ? rng.pick(DECISION_PATHS) : rng.pick(OTHER_PATHS);
   const headers: Record<string, string> = {};
-  if (rng.int(2)) headers['content-type'] = rng.pick(['application/json', 'text/plain', 'application/json; charset=utf-16', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '']);
-  if (rng.int(4) === 0) headers.authorization = rng.pick([`Bearer ${ADMIN_TOKEN}`, 'Bearer ', 'Basic Zm9vOmJhcg==', `Bearer ${ADMIN_TOKEN}x`, 'Bearer ' + 'a'.repeat(4000)]);
+  if (rng.int(2))
+    headers['content-type'] = rng.pick([
+      'application/json',
+      'text/plain',
+      'application/json; charset=utf-16',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      '',
+    ]);
+  if (rng.int(4) === 0)
+    headers.authorization = rng.pick([`Bearer ${ADMIN_TOKEN}`, 'Bearer ', 'Basic Zm9vOmJhcg==', `Bearer ${ADMIN_TOKEN}x`, 'Bearer ' + 'a'.repeat(4000)]);
   if (rng.int(8) === 0) headers['content-encoding'] = rng.pick(['gzip', 'deflate', 'br', 'identity', 'bogus']);
   if (rng.int(8) === 0) headers['x-portkey-user-id'] = rng.pick(['', 'u-1', '\u00e9']);
   let body: string | undefined;
@@ -148,7 +199,8 @@ test('thousands of malformed requests to every endpoint: no 5xx, no crash, no al
       }
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       if (status >= 500) problems.push(`${sent.method} ${sent.path} -> ${status} ${text.slice(0, 200)} body ${String(sent.body).slice(0, 200)}`);
-      if (sent.malformedDecision && status === 200) problems.push(`${sent.method} ${sent.path} decided malformed input: ${text.slice(0, 200)} body ${String(sent.body).slice(0, 300)}`);
+      if (sent.malformedDecision && status === 200)
+        problems.push(`${sent.method} ${sent.path} decided malformed input: ${text.slice(0, 200)} body ${String(sent.body).slice(0, 300)}`);
       if (/"allow":true|"result":true/.test(text) && sent.malformedDecision) problems.push(`allowed malformed input: ${String(sent.body).slice(0, 300)}`);
     }
   };
@@ -156,13 +208,17 @@ test('thousands of malformed requests to every endpoint: no 5xx, no crash, no al
   for (const line of errorLogs.slice(0, 3)) t.diagnostic(line.slice(0, 500));
   t.diagnostic(`fuzz: ${total} requests; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; problems ${problems.length}`);
   assert.deepEqual(problems.slice(0, 10), []);
-  assert.deepEqual(errorLogs.filter((line) => line.includes('unhandled')), []);
+  assert.deepEqual(
+    errorLogs.filter((line) => line.includes('unhandled')),
+    [],
+  );
   assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
 });
 
 test('__proto__ and constructor keys change nothing', async () => {
   const plain = decisionRequest({ workspaceRoles: { 'ws-1': 'member' } });
-  const ask = async (body: string) => (await fetch(`http://127.0.0.1:${port}/v1/authorize`, { method: 'POST', body })).json() as Promise<Record<string, unknown>>;
+  const ask = async (body: string) =>
+    (await fetch(`http://127.0.0.1:${port}/v1/authorize`, { method: 'POST', body })).json() as Promise<Record<string, unknown>>;
   const expected = await ask(JSON.stringify(plain));
   assert.equal(expected.allow, false);
   const hostile = [

@@ -84,7 +84,7 @@ function decisionsUnderLoad() {
   return { tally, stop: running.stop, stats: running.stats };
 }
 
-test('Redis stopped and restarted under load: stale within the bound, then every decision fails closed, owners\' too', async (t) => {
+test("Redis stopped and restarted under load: stale within the bound, then every decision fails closed, owners' too", async (t) => {
   await registerWorkspaces(sidecar, { 'ws-org-cached': 'org-cached', 'ws-org-owned': 'org-owned' });
   assert.equal((await putSettings(url, 'org-cached', { managersWriteMcpServers: false })).status, 200);
   assert.equal((await authorize(url, managerWrite('org-cached'))).body.reason, 'manager_write_disabled');
@@ -156,7 +156,10 @@ test('fail-open is explicit: with settingsFailOpen a decision without settings u
       resource: { type: 'mcp_server', orgId: 'org-open', workspaceId },
     });
     // Another organization's question caches the directory's answer and reads no settings.
-    const probe = await open.decider.decide({ ...manager('ws-open'), principal: { id: 'u-2', orgId: 'org-other', orgRole: 'owner', workspaceRoles: {} } }, 'authorize');
+    const probe = await open.decider.decide(
+      { ...manager('ws-open'), principal: { id: 'u-2', orgId: 'org-other', orgRole: 'owner', workspaceRoles: {} } },
+      'authorize',
+    );
     assert.equal(probe.reason, 'cross_org');
     await outage.stop();
     const answer = await open.decider.decide(manager('ws-open'), 'authorize');

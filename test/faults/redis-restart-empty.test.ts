@@ -55,13 +55,17 @@ test('after Redis restarts empty and a write reuses a cached version number, the
   probe = new Redis(redis.url);
   const key = `portcullis:settings:{${ORG}}`;
   await probe.set(`portcullis:directory:{${WORKSPACE}}`, ORG);
-  await probe.multi().hset(key, 'org', JSON.stringify({ managersWriteMcpServers: false })).hincrby(key, 'version', 1).exec();
+  await probe
+    .multi()
+    .hset(key, 'org', JSON.stringify({ managersWriteMcpServers: false }))
+    .hincrby(key, 'version', 1)
+    .exec();
   await until('reconnected', () => sidecar!.store.isReady());
 
   const afterRestart = (await request(sidecar.app).post('/v1/authorize').send(question).expect(200)).body;
   assert.deepEqual(
     [afterRestart.allow, afterRestart.reason, afterRestart.settingsVersion],
     [false, 'manager_write_disabled', 1],
-    'the cached settings of version 1 are not the restarted Redis\'s version 1',
+    "the cached settings of version 1 are not the restarted Redis's version 1",
   );
 });

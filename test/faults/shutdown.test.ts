@@ -29,7 +29,9 @@ test('SIGTERM drains the in-flight request, refuses new ones and exits 0', async
   let answer = '';
   inFlight.on('data', (chunk) => (answer += chunk.toString()));
   const closed = once(inFlight, 'close');
-  inFlight.write(`POST /v1/authorize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 20)}`);
+  inFlight.write(
+    `POST /v1/authorize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 20)}`,
+  );
   await new Promise((r) => setTimeout(r, 100));
 
   const exited = once(sidecar.child, 'exit');

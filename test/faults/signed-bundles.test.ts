@@ -21,7 +21,8 @@ let rsaSigned: string;
 let hmacSigned: string;
 let unsigned: string;
 
-const keyPair = () => generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+const keyPair = () =>
+  generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-signed-'));
@@ -77,7 +78,9 @@ test('the wrong key or algorithm is refused', async () => {
 });
 
 test('a tampered, added or removed file is refused', async () => {
-  const tamperedData = await repack(rsaSigned, (files) => files.set('data.json', Buffer.from('{"portkey":{"config":{"manager_roles":["admin","manager","member"]}}}')));
+  const tamperedData = await repack(rsaSigned, (files) =>
+    files.set('data.json', Buffer.from('{"portkey":{"config":{"manager_roles":["admin","manager","member"]}}}')),
+  );
   await assert.rejects(verify(tamperedData, rsa()), /data\.json: digest does not match/);
   const tamperedWasm = await repack(rsaSigned, (files) => {
     const wasm = Buffer.from(files.get('policy.wasm')!);
@@ -92,7 +95,9 @@ test('a tampered, added or removed file is refused', async () => {
   const noSignature = await repack(rsaSigned, (files) => files.delete('.signatures.json'));
   await assert.rejects(verify(noSignature, rsa()), /not signed/);
   // Reformatting a JSON document changes no digest: JSON is hashed in canonical form.
-  const reformatted = await repack(rsaSigned, (files) => files.set('data.json', Buffer.from(JSON.stringify(JSON.parse(files.get('data.json')!.toString()), null, 2))));
+  const reformatted = await repack(rsaSigned, (files) =>
+    files.set('data.json', Buffer.from(JSON.stringify(JSON.parse(files.get('data.json')!.toString()), null, 2))),
+  );
   await verify(reformatted, rsa());
 });
 
@@ -101,5 +106,8 @@ test('the sidecar starts only from a verified bundle', async () => {
   assert.equal(signed.policy.current?.revision, 'rsa');
   await signed.close();
   await assert.rejects(testSidecar({ bundlePath: unsigned, bundleWatch: false, bundleVerificationKey: publicKey }), /not signed/);
-  await assert.rejects(testSidecar({ bundlePath: hmacSigned, bundleWatch: false, bundleVerificationKey: 'wrong-secret', bundleVerificationAlg: 'HS256' }), /does not verify/);
+  await assert.rejects(
+    testSidecar({ bundlePath: hmacSigned, bundleWatch: false, bundleVerificationKey: 'wrong-secret', bundleVerificationAlg: 'HS256' }),
+    /does not verify/,
+  );
 });

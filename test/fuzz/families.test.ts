@@ -8,7 +8,7 @@ import { FAMILIES } from './grammar.ts';
 
 const table = familiesFromData(JSON.parse(readFileSync('policies/data.json', 'utf8')) as Record<string, unknown>);
 
-test('the fuzzer\'s families are the table\'s, and the grammar names none of them itself', () => {
+test("the fuzzer's families are the table's, and the grammar names none of them itself", () => {
   assert.deepEqual([...FAMILIES], [...table.names]);
   const grammar = readFileSync(new URL('./grammar.ts', import.meta.url), 'utf8');
   const spelled = table.names.filter((name) => grammar.includes(`'${name}'`));

@@ -44,8 +44,9 @@ interface Answered {
 async function ask(target: Target, agent: Agent, c: Case): Promise<Answered> {
   if (c.transport === 'grpc') {
     const { code, response } = await check(target, c.request);
-    const status = code === grpc.status.OK ? `OK/${response?.status?.code ?? 0}` : grpc.status[code] ?? String(code);
-    const invariants = code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN || code === grpc.status.DEADLINE_EXCEEDED ? ['no gRPC INTERNAL/UNKNOWN/no answer'] : [];
+    const status = code === grpc.status.OK ? `OK/${response?.status?.code ?? 0}` : (grpc.status[code] ?? String(code));
+    const invariants =
+      code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN || code === grpc.status.DEADLINE_EXCEEDED ? ['no gRPC INTERNAL/UNKNOWN/no answer'] : [];
     const allowed = code === grpc.status.OK && response?.httpResponse === 'okResponse';
     return { allowed: allowed ? ['*'] : [], reasons: [], status, text: '', invariants };
   }
@@ -83,7 +84,12 @@ export async function fuzzUnderFaults(options: { requests: number; seed: number;
   try {
     const tokens = await tokenPool(options.seed);
     // A short command timeout and staleness bound, so that pauses outlast both.
-    target = await startTarget('redis, paused at random', 'jwt', { redisUrl: redis.url, auditFlushMs: 10, redisCommandTimeoutMs: 100, redisReconnectMaxMs: 100, settingsMaxStaleMs: 400, settingsRevalidateMs: 100 }, tokens);
+    target = await startTarget(
+      'redis, paused at random',
+      'jwt',
+      { redisUrl: redis.url, auditFlushMs: 10, redisCommandTimeoutMs: 100, redisReconnectMaxMs: 100, settingsMaxStaleMs: 400, settingsRevalidateMs: 100 },
+      tokens,
+    );
     await registerWorkspaces(target.sidecar, WORKSPACES);
     const violation = (c: Case, invariant: string, status: string, text: string) =>
       report.violations.push({ api: c.api, target: target!.name, invariant, status, input: describe(c), answer: text.slice(0, 300) });

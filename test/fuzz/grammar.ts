@@ -66,7 +66,10 @@ function mutate(root: Json, rng: Random): void {
       entries.push([rng.pick(LOOKALIKE_KEYS), rng.chance(0.5) ? 'ws-2' : hostile(rng)]);
       break;
     case 6:
-      entries.push([rng.pick(PROTO_KEYS), rng.pick([new Raw('{"allow":true,"orgRole":"owner"}'), 'owner', new Raw('null'), new Raw('{"org":{"managersWriteMcpServers":true}}')])]);
+      entries.push([
+        rng.pick(PROTO_KEYS),
+        rng.pick([new Raw('{"allow":true,"orgRole":"owner"}'), 'owner', new Raw('null'), new Raw('{"org":{"managersWriteMcpServers":true}}')]),
+      ]);
       break;
     default: // a hostile key (a workspace id in workspaceRoles, usually)
       if (entry) entries[at] = [hostile(rng), entry[1]];
@@ -90,14 +93,22 @@ function principalTree(rng: Random): Obj {
 }
 
 function resourceTree(rng: Random): Obj {
-  const entries: Array<[string, Json]> = [['type', rng.pick(TYPES)], ['orgId', 'org-1'], ['workspaceId', 'ws-1']];
+  const entries: Array<[string, Json]> = [
+    ['type', rng.pick(TYPES)],
+    ['orgId', 'org-1'],
+    ['workspaceId', 'ws-1'],
+  ];
   if (rng.chance(0.3)) entries.push(['id', 'r-1']);
   return obj(entries);
 }
 
 /** A decision input, mutated 0 to 3 times (mostly owners, so that a wrongly accepted input shows up as an allow). */
 function decisionInput(rng: Random): Obj {
-  const input = obj([['principal', principalTree(rng)], ['action', rng.pick(ACTIONS)], ['resource', resourceTree(rng)]]);
+  const input = obj([
+    ['principal', principalTree(rng)],
+    ['action', rng.pick(ACTIONS)],
+    ['resource', resourceTree(rng)],
+  ]);
   const edits = rng.pick([0, 1, 1, 1, 2, 3]);
   for (let i = 0; i < edits; i++) mutate(input, rng);
   return input;
@@ -117,7 +128,18 @@ export type Api =
   | 'admin_directory'
   | 'audit';
 
-export const APIS: readonly Api[] = ['authorize', 'opa_allow', 'opa_decision', 'opa_batch', 'gateway_envoy', 'gateway_nginx', 'gateway_grpc', 'admin_settings', 'admin_directory', 'audit'];
+export const APIS: readonly Api[] = [
+  'authorize',
+  'opa_allow',
+  'opa_decision',
+  'opa_batch',
+  'gateway_envoy',
+  'gateway_nginx',
+  'gateway_grpc',
+  'admin_settings',
+  'admin_directory',
+  'audit',
+];
 
 /** How an answer is judged beyond "no 5xx". */
 export type Judge =
@@ -143,7 +165,19 @@ export interface GrpcCase {
   transport: 'grpc';
   /** The CheckRequest; what the server decodes from it is judged (see run.ts). */
   /** `headers` is Envoy's map<string, string>, which the proto declares as its repeated entries. */
-  request: { attributes: { request: { http: { method: string; path: string; headers: Array<{ key: string; value: string }>; headerMap?: { headers: Array<{ key: string; value: string }> }; body: string } } } };
+  request: {
+    attributes: {
+      request: {
+        http: {
+          method: string;
+          path: string;
+          headers: Array<{ key: string; value: string }>;
+          headerMap?: { headers: Array<{ key: string; value: string }> };
+          body: string;
+        };
+      };
+    };
+  };
   /** The gateway request before transport, for the oracle. */
   original: GatewayOriginal;
   malformed?: string;
@@ -179,7 +213,15 @@ export function generate(api: Api, ctx: Context): Case {
     case 'authorize': {
       const input = decisionInput(rng);
       const text = write(input);
-      return http(api, 'POST', '/v1/authorize', {}, text, problemOf(text, (v) => inputProblem(v)), { kind: 'decision', result: 'authorize' });
+      return http(
+        api,
+        'POST',
+        '/v1/authorize',
+        {},
+        text,
+        problemOf(text, (v) => inputProblem(v)),
+        { kind: 'decision', result: 'authorize' },
+      );
     }
     case 'opa_allow':
     case 'opa_decision': {
@@ -187,7 +229,15 @@ export function generate(api: Api, ctx: Context): Case {
       const body = obj([['input', decisionInput(rng)]]);
       if (rng.chance(0.1)) mutate(body, rng);
       const text = write(body);
-      return http(api, 'POST', `/v1/data/portkey/authz/${result}`, {}, text, problemOf(text, (v) => inputProblem((v as { input?: unknown })?.input)), { kind: 'decision', result });
+      return http(
+        api,
+        'POST',
+        `/v1/data/portkey/authz/${result}`,
+        {},
+        text,
+        problemOf(text, (v) => inputProblem((v as { input?: unknown })?.input)),
+        { kind: 'decision', result },
+      );
     }
     case 'opa_batch':
       return batchCase(rng);
@@ -204,7 +254,15 @@ export function generate(api: Api, ctx: Context): Case {
   }
 }
 
-function http(api: Api, method: string, path: string, headers: Record<string, string | string[]>, body: string | undefined, malformed: string | undefined, judge: Judge): HttpCase {
+function http(
+  api: Api,
+  method: string,
+  path: string,
+  headers: Record<string, string | string[]>,
+  body: string | undefined,
+  malformed: string | undefined,
+  judge: Judge,
+): HttpCase {
   const out: HttpCase = { api, transport: 'http', method, path, headers, judge };
   if (body !== undefined) out.body = body;
   if (malformed !== undefined) out.malformed = malformed;
@@ -256,9 +314,16 @@ function batchCase(rng: Random): HttpCase {
 // ---- gateways ----
 
 const ROUTES: Array<[string, string]> = [
-  ['GET', '/v1/mcp-servers'], ['POST', '/v1/mcp-servers'], ['PUT', '/v1/mcp-servers/r-1'], ['DELETE', '/v1/mcp-servers/r-1'],
-  ['GET', '/v1/integrations/r-1'], ['POST', '/v1/integrations'], ['PATCH', '/v1/integrations/r-1'],
-  ['GET', '/v1/mcp-integrations'], ['POST', '/v1/mcp-integrations'], ['DELETE', '/v1/mcp-integrations/r-1'],
+  ['GET', '/v1/mcp-servers'],
+  ['POST', '/v1/mcp-servers'],
+  ['PUT', '/v1/mcp-servers/r-1'],
+  ['DELETE', '/v1/mcp-servers/r-1'],
+  ['GET', '/v1/integrations/r-1'],
+  ['POST', '/v1/integrations'],
+  ['PATCH', '/v1/integrations/r-1'],
+  ['GET', '/v1/mcp-integrations'],
+  ['POST', '/v1/mcp-integrations'],
+  ['DELETE', '/v1/mcp-integrations/r-1'],
 ];
 
 /**
@@ -297,13 +362,22 @@ export interface GatewayOriginal {
 /** The text a header carries: what a client that sends UTF-8 puts on the wire, as Node reads it back (latin1, no CR/LF/NUL, trimmed). */
 export function headerText(value: string): string {
   // eslint-disable-next-line no-control-regex
-  return Buffer.from(value, 'utf8').toString('latin1').replace(/[^\t\x20-\x7e\x80-\xff]/g, '').replace(/^[ \t]+|[ \t]+$/g, '');
+  return Buffer.from(value, 'utf8')
+    .toString('latin1')
+    .replace(/[^\t\x20-\x7e\x80-\xff]/g, '')
+    .replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 /** A path segment or query value, percent-encoded; lone surrogates as their (invalid) UTF-8-like bytes. */
 function encode(value: string): string {
   if (value.isWellFormed()) return encodeURIComponent(value);
-  return [...value].map((c) => (c.isWellFormed() ? encodeURIComponent(c) : `%${0xed.toString(16).toUpperCase()}%${(0x80 | ((c.charCodeAt(0) >> 6) & 0x3f)).toString(16).toUpperCase()}%${(0x80 | (c.charCodeAt(0) & 0x3f)).toString(16).toUpperCase()}`)).join('');
+  return [...value]
+    .map((c) =>
+      c.isWellFormed()
+        ? encodeURIComponent(c)
+        : `%${(0xed).toString(16).toUpperCase()}%${(0x80 | ((c.charCodeAt(0) >> 6) & 0x3f)).toString(16).toUpperCase()}%${(0x80 | (c.charCodeAt(0) & 0x3f)).toString(16).toUpperCase()}`,
+    )
+    .join('');
 }
 
 function gatewayCase(api: 'gateway_envoy' | 'gateway_nginx' | 'gateway_grpc', ctx: Context): Case {
@@ -337,7 +411,10 @@ function gatewayCase(api: 'gateway_envoy' | 'gateway_nginx' | 'gateway_grpc', ct
       original.workspaceQuery = dup ? [v, 'ws-2'] : [v];
     }
     if (source === 'body' && api !== 'gateway_nginx') {
-      const body = obj([['name', 'x'], ['workspace_id', v]]);
+      const body = obj([
+        ['name', 'x'],
+        ['workspace_id', v],
+      ]);
       let ambiguous: string | undefined;
       if (rng.chance(0.25)) {
         if (rng.chance(0.5)) {
@@ -360,7 +437,8 @@ function gatewayCase(api: 'gateway_envoy' | 'gateway_nginx' | 'gateway_grpc', ct
       if (ambiguous && original.workspaceBody) original.workspaceBody.ambiguous = ambiguous;
     }
   });
-  if (rng.chance(0.1)) original.headers[rng.pick(['x-portcullis-allow', 'x-portcullis-principal', 'x-portcullis-reason'])] = rng.pick(['true', 'admin', 'org_admin']);
+  if (rng.chance(0.1))
+    original.headers[rng.pick(['x-portcullis-allow', 'x-portcullis-principal', 'x-portcullis-reason'])] = rng.pick(['true', 'admin', 'org_admin']);
   if (rng.chance(0.03)) original.headers['x-padding'] = 'p'.repeat(rng.pick([1_000, 20_000]));
   // A client describing another request in the forward-auth family the sidecars do not read
   // (they read nginx's X-Original-*): gRPC has no such headers.
@@ -463,7 +541,12 @@ function grpcCase(original: GatewayOriginal, rng: Random): GrpcCase {
   }
   // Envoy with encode_raw_headers sends every header in header_map instead.
   const raw = repeated.length > 0 || rng.chance(0.2);
-  const http: GrpcCase['request']['attributes']['request']['http'] = { method: original.method, path: original.path, headers: raw ? [] : Object.entries(headers).map(([key, value]) => ({ key, value })), body: original.body ?? '' };
+  const http: GrpcCase['request']['attributes']['request']['http'] = {
+    method: original.method,
+    path: original.path,
+    headers: raw ? [] : Object.entries(headers).map(([key, value]) => ({ key, value })),
+    body: original.body ?? '',
+  };
   if (raw) http.headerMap = { headers: [...Object.entries(headers).map(([key, value]) => ({ key, value })), ...repeated] };
   return { api: 'gateway_grpc', transport: 'grpc', request: { attributes: { request: { http } } }, original };
 }
@@ -475,7 +558,8 @@ const TABLE = familiesFromData(JSON.parse(readFileSync('policies/data.json', 'ut
 export const FAMILIES: readonly string[] = TABLE.names;
 const SETTINGS = [...TABLE.list.flatMap((family) => family.settings.map((setting) => setting.name)), 'allowWorkspaceOverrides'];
 
-const orgSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['org-1', 'org-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%c0%ae']) : encode(hostile(rng)));
+const orgSegment = (rng: Random) =>
+  rng.chance(0.6) ? rng.pick(['org-1', 'org-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%E0%A4%A', '%ED%A0%80', '%c0%ae']) : encode(hostile(rng));
 const wsSegment = (rng: Random) => (rng.chance(0.6) ? rng.pick(['ws-1', 'ws-2']) : rng.chance(0.1) ? rng.pick(['%ZZ', '%', '%FF%FE']) : encode(hostile(rng)));
 
 function settingsBody(rng: Random): string {
@@ -494,14 +578,23 @@ function settingsCase(rng: Random): HttpCase {
   const workspace = rng.chance(0.5) ? `/workspaces/${wsSegment(rng)}` : '';
   const family = rng.chance(0.95) ? rng.pick(FAMILIES) : encode(hostile(rng));
   const path = `/v1/orgs/${orgSegment(rng)}${workspace}/settings/${family}`;
-  return http('admin_settings', method, path, adminHeaders(rng), method === 'PUT' || method === 'PATCH' ? settingsBody(rng) : undefined, undefined, { kind: 'none' });
+  return http('admin_settings', method, path, adminHeaders(rng), method === 'PUT' || method === 'PATCH' ? settingsBody(rng) : undefined, undefined, {
+    kind: 'none',
+  });
 }
 
 function directoryCase(rng: Random): HttpCase {
   const method = rng.pick(['GET', 'PUT', 'DELETE', 'POST']);
   if (method === 'GET' && rng.chance(0.5)) {
-    const query = [`limit=${encode(rng.pick(['1', '100', '0', '-1', '1e9', 'x', hostile(rng)]))}`, `cursor=${encode(rng.chance(0.5) ? 'eyJpZCI6IjEtMCJ9' : hostile(rng))}`].filter(() => rng.chance(0.5)).join('&');
-    return http('admin_directory', 'GET', `/v1/orgs/${orgSegment(rng)}/workspaces${query ? `?${query}` : ''}`, adminHeaders(rng), undefined, undefined, { kind: 'none' });
+    const query = [
+      `limit=${encode(rng.pick(['1', '100', '0', '-1', '1e9', 'x', hostile(rng)]))}`,
+      `cursor=${encode(rng.chance(0.5) ? 'eyJpZCI6IjEtMCJ9' : hostile(rng))}`,
+    ]
+      .filter(() => rng.chance(0.5))
+      .join('&');
+    return http('admin_directory', 'GET', `/v1/orgs/${orgSegment(rng)}/workspaces${query ? `?${query}` : ''}`, adminHeaders(rng), undefined, undefined, {
+      kind: 'none',
+    });
   }
   const body = method === 'PUT' && rng.chance(0.3) ? settingsBody(rng) : undefined;
   return http('admin_directory', method, `/v1/orgs/${orgSegment(rng)}/workspaces/${wsSegment(rng)}`, adminHeaders(rng), body, undefined, { kind: 'none' });
@@ -515,7 +608,8 @@ const AUDIT_PARAMS: Record<string, (rng: Random) => string> = {
   reason: (rng) => rng.pick(['org_admin', hostile(rng)]),
   resourceType: (rng) => rng.pick(['mcp_server', 'database', hostile(rng)]),
   action: (rng) => rng.pick(['read', 'destroy', hostile(rng)]),
-  from: (rng) => rng.pick(['0000-01-01', '1969-12-31T23:59:59Z', '1970-01-01', '2025-01-01T00:00:00Z', '9999-12-31', '+275760-09-13', '2025-13-45', hostile(rng)]),
+  from: (rng) =>
+    rng.pick(['0000-01-01', '1969-12-31T23:59:59Z', '1970-01-01', '2025-01-01T00:00:00Z', '9999-12-31', '+275760-09-13', '2025-13-45', hostile(rng)]),
   to: (rng) => rng.pick(['0000-01-01', '9999-12-31T23:59:59-14:00', '2100-01-01', 'now', hostile(rng)]),
   limit: (rng) => rng.pick(['1', '1000', '1001', '0', '-1', '1.5', '1e3', hostile(rng)]),
   cursor: (rng) =>
@@ -531,9 +625,11 @@ const AUDIT_PARAMS: Record<string, (rng: Random) => string> = {
 function auditCase(rng: Random): HttpCase {
   const endpoint = rng.pick(['/v1/audit/decisions', '/v1/audit/decisions', '/v1/audit/summary', '/v1/audit/settings-changes', 'by-id']);
   if (endpoint === 'by-id') {
-    return http('audit', 'GET', `/v1/audit/decisions/${rng.chance(0.2) ? '%ZZ' : encode(hostile(rng))}`, adminHeaders(rng), undefined, undefined, { kind: 'none' });
+    return http('audit', 'GET', `/v1/audit/decisions/${rng.chance(0.2) ? '%ZZ' : encode(hostile(rng))}`, adminHeaders(rng), undefined, undefined, {
+      kind: 'none',
+    });
   }
-  const names = Object.keys(AUDIT_PARAMS).filter((name) => name === 'orgId' ? rng.chance(0.9) : rng.chance(0.25));
+  const names = Object.keys(AUDIT_PARAMS).filter((name) => (name === 'orgId' ? rng.chance(0.9) : rng.chance(0.25)));
   if (rng.chance(0.05)) names.push(rng.pick(['orgId', 'bogus', '__proto__']));
   const query = names.map((name) => `${encode(name)}=${encode((Object.hasOwn(AUDIT_PARAMS, name) ? AUDIT_PARAMS[name]! : hostile)(rng))}`).join('&');
   return http('audit', 'GET', `${endpoint}?${query}`, adminHeaders(rng), undefined, undefined, { kind: 'none' });
@@ -548,7 +644,12 @@ export function poolClaims(rng: Random, count: number): Array<{ claims: Record<s
   while (out.length < count) {
     const p: Record<string, unknown> = structuredClone(rng.pick(Object.values(PRINCIPALS)));
     const field = rng.pick(['id', 'orgId', 'orgRole', 'workspaceRoles', 'workspaceRoles']);
-    p[field] = field === 'workspaceRoles' ? { [hostile(rng)]: rng.chance(0.8) ? 'manager' : hostile(rng), 'ws-1': 'manager' } : rng.chance(0.8) ? hostile(rng) : JSON.parse(rng.pick(MUTATED_VALUES));
+    p[field] =
+      field === 'workspaceRoles'
+        ? { [hostile(rng)]: rng.chance(0.8) ? 'manager' : hostile(rng), 'ws-1': 'manager' }
+        : rng.chance(0.8)
+          ? hostile(rng)
+          : JSON.parse(rng.pick(MUTATED_VALUES));
     const problem = principalProblem(p);
     const claims = { sub: p.id, org_id: p.orgId, org_role: p.orgRole, workspace_roles: p.workspaceRoles };
     out.push(problem ? { claims, problem: `token claims: ${problem}` } : { claims });

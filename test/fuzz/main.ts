@@ -16,7 +16,8 @@ console.log(`fuzz: ${requests} requests, FUZZ_SEED=${seed}`);
 const report = await fuzz({ requests, seed, progress: (done) => console.log(`  ${done} requests…`) });
 for (const v of report.violations) console.log(`VIOLATION [${v.api} on ${v.target}] ${v.invariant}: ${v.status} ${v.answer}\n  input: ${v.input}`);
 console.log(`\ntried ${report.requests} inputs in ${report.seconds.toFixed(1)} s (${Math.round(report.requests / report.seconds)}/s), seed ${seed}`);
-for (const [api, count] of Object.entries(report.perApi).sort()) console.log(`  ${api.padEnd(16)} ${String(count).padStart(7)}  mean answer ${((report.msPerApi[api] ?? 0) / count).toFixed(1)} ms`);
+for (const [api, count] of Object.entries(report.perApi).sort())
+  console.log(`  ${api.padEnd(16)} ${String(count).padStart(7)}  mean answer ${((report.msPerApi[api] ?? 0) / count).toFixed(1)} ms`);
 console.log(`answers: ${JSON.stringify(report.statuses)}; connections closed by the server after a refusal: ${report.closed}`);
 console.log(`\n${report.violations.length} invariant violations${report.violations.length ? ', by kind:' : ''}`);
 for (const group of groups(report.violations)) console.log(`  ${String(group.count).padStart(6)} × ${group.key}`);
@@ -24,7 +25,9 @@ for (const group of groups(report.violations)) console.log(`  ${String(group.cou
 console.log(`\nfuzz under faults: ${faultRequests} decision requests while Redis is paused and resumed at random`);
 const faults = await fuzzUnderFaults({ requests: faultRequests, seed });
 for (const v of faults.violations) console.log(`VIOLATION [${v.api} on ${v.target}] ${v.invariant}: ${v.status} ${v.answer}\n  input: ${v.input}`);
-console.log(`tried ${faults.requests} inputs in ${faults.seconds.toFixed(1)} s; ${faults.pauses} pauses; ${faults.outageDenials} outage denials; ${faults.allowedDuringFaults} allows asked again with Redis healthy`);
+console.log(
+  `tried ${faults.requests} inputs in ${faults.seconds.toFixed(1)} s; ${faults.pauses} pauses; ${faults.outageDenials} outage denials; ${faults.allowedDuringFaults} allows asked again with Redis healthy`,
+);
 console.log(`${faults.violations.length} invariant violations under faults`);
 for (const group of groups(faults.violations)) console.log(`  ${String(group.count).padStart(6)} × ${group.key}`);
 process.exit(report.violations.length + faults.violations.length > 0 ? 1 : 0);

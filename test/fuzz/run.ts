@@ -63,7 +63,8 @@ interface CheckResponse {
   httpResponse?: string;
 }
 
-const sign = (claims: Record<string, unknown>, key = KEY, alg = 'HS256') => new SignJWT(claims).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('1h').sign(key);
+const sign = (claims: Record<string, unknown>, key = KEY, alg = 'HS256') =>
+  new SignJWT(claims).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('1h').sign(key);
 
 export async function tokenPool(seed: number): Promise<PoolToken[]> {
   const rng = random(seed ^ 0x5eed);
@@ -71,14 +72,23 @@ export async function tokenPool(seed: number): Promise<PoolToken[]> {
   for (const { claims, problem } of poolClaims(rng, 48)) pool.push(problem ? { token: await sign(claims), problem } : { token: await sign(claims) });
   const owner = { sub: 'u-owner', org_id: 'org-1', org_role: 'owner', workspace_roles: {} };
   pool.push({ token: await sign(owner, new TextEncoder().encode('another-secret-of-at-least-32-bytes-long')), problem: 'a token signed with another key' });
-  pool.push({ token: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(owner)).toString('base64url')}.`, problem: 'an unsigned token' });
+  pool.push({
+    token: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(owner)).toString('base64url')}.`,
+    problem: 'an unsigned token',
+  });
   pool.push({ token: 'x.y.z', problem: 'a token that is not a JWT' });
   pool.push({ token: await new SignJWT(owner).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(1_000_000).sign(KEY), problem: 'an expired token' });
   return pool;
 }
 
 export async function startTarget(name: string, identity: 'headers' | 'jwt', overrides: Partial<Config>, tokens: PoolToken[]): Promise<Target> {
-  const sidecar = await testSidecar({ gatewayIdentity: identity, ...(identity === 'jwt' ? { gatewayJwtSecret: JWT_SECRET } : {}), bundleWatch: false, forwardAuthHeaders: 'envoy,original', ...overrides });
+  const sidecar = await testSidecar({
+    gatewayIdentity: identity,
+    ...(identity === 'jwt' ? { gatewayJwtSecret: JWT_SECRET } : {}),
+    bundleWatch: false,
+    forwardAuthHeaders: 'envoy,original',
+    ...overrides,
+  });
   const server = createServer(sidecar.app).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const grpcPort = await sidecar.grpc.listen('127.0.0.1', 0);
@@ -113,12 +123,15 @@ export interface Answer {
 
 export function send(agent: Agent, url: URL, c: Pick<HttpCase, 'method' | 'path' | 'headers' | 'body'>): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method: c.method, path: c.path, headers: c.headers, agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, method: c.method, path: c.path, headers: c.headers, agent, timeout: REQUEST_TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
     req.on('error', reject);
     req.end(c.body);
@@ -164,7 +177,10 @@ export function judgeHttp(c: HttpCase, answer: Answer): string[] {
 }
 
 export function describe(c: Case): string {
-  const text = c.transport === 'grpc' ? `gRPC Check ${JSON.stringify(c.request)}` : `${c.method} ${c.path} headers ${JSON.stringify(c.headers)}${c.body === undefined ? '' : ` body ${JSON.stringify(c.body)}`}`;
+  const text =
+    c.transport === 'grpc'
+      ? `gRPC Check ${JSON.stringify(c.request)}`
+      : `${c.method} ${c.path} headers ${JSON.stringify(c.headers)}${c.body === undefined ? '' : ` body ${JSON.stringify(c.body)}`}`;
   return text.length > 600 ? `${text.slice(0, 600)}… (${text.length} chars)` : text;
 }
 
@@ -212,10 +228,12 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
           }
           const malformed = gatewayProblem(c.original, headers, target.tokens);
           const { code, response } = await check(target, c.request);
-          const status = code === grpc.status.OK ? `OK/${response?.status?.code ?? 0}` : grpc.status[code] ?? String(code);
+          const status = code === grpc.status.OK ? `OK/${response?.status?.code ?? 0}` : (grpc.status[code] ?? String(code));
           report.statuses[`grpc ${status}`] = (report.statuses[`grpc ${status}`] ?? 0) + 1;
-          if (code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN || code === grpc.status.DEADLINE_EXCEEDED) violation(c, target, 'no gRPC INTERNAL/UNKNOWN/no answer', status, '');
-          if (code === grpc.status.OK && response?.httpResponse === 'okResponse' && malformed) violation(c, target, `no allow for a malformed request (${malformed})`, status, '');
+          if (code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN || code === grpc.status.DEADLINE_EXCEEDED)
+            violation(c, target, 'no gRPC INTERNAL/UNKNOWN/no answer', status, '');
+          if (code === grpc.status.OK && response?.httpResponse === 'okResponse' && malformed)
+            violation(c, target, `no allow for a malformed request (${malformed})`, status, '');
         } else {
           let answer: Answer;
           try {
@@ -253,27 +271,80 @@ async function finalChecks(target: Target, agent: Agent, report: FuzzReport): Pr
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
   // org-check is in no dictionary: the fuzzer never changed its settings. Registering its
   // workspace may be a 404 on a sidecar without the workspace directory.
-  await send(agent, target.url, { method: 'PUT', path: '/v1/orgs/org-check/workspaces/ws-check', headers: { ...admin, 'content-type': 'application/json' }, body: '{}' }).catch(() => undefined);
+  await send(agent, target.url, {
+    method: 'PUT',
+    path: '/v1/orgs/org-check/workspaces/ws-check',
+    headers: { ...admin, 'content-type': 'application/json' },
+    body: '{}',
+  }).catch(() => undefined);
   const cases: Array<[string, unknown, boolean, string]> = [
-    ['owner', { principal: { id: 'u-1', orgId: 'org-check', orgRole: 'owner' }, action: 'delete', resource: { type: 'mcp_server', orgId: 'org-check', workspaceId: 'ws-check' } }, true, 'org_admin'],
-    ['manager', { principal: { id: 'u-2', orgId: 'org-check', orgRole: 'member', workspaceRoles: { 'ws-check': 'manager' } }, action: 'create', resource: { type: 'integration', orgId: 'org-check', workspaceId: 'ws-check' } }, true, 'manager_write_enabled'],
-    ['member', { principal: { id: 'u-3', orgId: 'org-check', orgRole: 'member', workspaceRoles: { 'ws-check': 'member' } }, action: 'update', resource: { type: 'mcp_server', orgId: 'org-check', workspaceId: 'ws-check' } }, false, 'read_only_role'],
+    [
+      'owner',
+      {
+        principal: { id: 'u-1', orgId: 'org-check', orgRole: 'owner' },
+        action: 'delete',
+        resource: { type: 'mcp_server', orgId: 'org-check', workspaceId: 'ws-check' },
+      },
+      true,
+      'org_admin',
+    ],
+    [
+      'manager',
+      {
+        principal: { id: 'u-2', orgId: 'org-check', orgRole: 'member', workspaceRoles: { 'ws-check': 'manager' } },
+        action: 'create',
+        resource: { type: 'integration', orgId: 'org-check', workspaceId: 'ws-check' },
+      },
+      true,
+      'manager_write_enabled',
+    ],
+    [
+      'member',
+      {
+        principal: { id: 'u-3', orgId: 'org-check', orgRole: 'member', workspaceRoles: { 'ws-check': 'member' } },
+        action: 'update',
+        resource: { type: 'mcp_server', orgId: 'org-check', workspaceId: 'ws-check' },
+      },
+      false,
+      'read_only_role',
+    ],
   ];
   for (const [who, input, allow, reason] of cases) {
     const body = JSON.stringify(input);
-    const answer = await send(agent, target.url, { method: 'POST', path: '/v1/authorize', headers: {}, body }).catch((error: Error) => ({ status: 0, text: error.message }));
+    const answer = await send(agent, target.url, { method: 'POST', path: '/v1/authorize', headers: {}, body }).catch((error: Error) => ({
+      status: 0,
+      text: error.message,
+    }));
     const got = parse(answer.text);
-    if (answer.status !== 200 || got?.allow !== allow || got?.reason !== reason) fail(`an ordinary decision (${who}) is answered ${allow ? 'allow' : 'deny'} ${reason}`, String(answer.status), body, answer.text);
+    if (answer.status !== 200 || got?.allow !== allow || got?.reason !== reason)
+      fail(`an ordinary decision (${who}) is answered ${allow ? 'allow' : 'deny'} ${reason}`, String(answer.status), body, answer.text);
   }
-  const owner: Record<string, string> = target.identity === 'jwt'
-    ? { authorization: `Bearer ${await sign({ sub: 'u-1', org_id: 'org-check', org_role: 'owner', workspace_roles: {} })}` }
-    : { 'x-portkey-user-id': 'u-1', 'x-portkey-org-id': 'org-check', 'x-portkey-org-role': 'owner' };
+  const owner: Record<string, string> =
+    target.identity === 'jwt'
+      ? { authorization: `Bearer ${await sign({ sub: 'u-1', org_id: 'org-check', org_role: 'owner', workspace_roles: {} })}` }
+      : { 'x-portkey-user-id': 'u-1', 'x-portkey-org-id': 'org-check', 'x-portkey-org-role': 'owner' };
   const headers = { ...owner, 'x-portkey-workspace-id': 'ws-check' };
-  const http = await send(agent, target.url, { method: 'POST', path: '/ext_authz/v1/mcp-servers', headers }).catch((error: Error) => ({ status: 0, text: error.message }));
+  const http = await send(agent, target.url, { method: 'POST', path: '/ext_authz/v1/mcp-servers', headers }).catch((error: Error) => ({
+    status: 0,
+    text: error.message,
+  }));
   if (http.status !== 200) fail('an ordinary gateway request (owner, HTTP) is allowed', String(http.status), JSON.stringify(headers), http.text);
-  const grpcAnswer = await check(target, { attributes: { request: { http: { method: 'POST', path: '/v1/mcp-servers', headers: Object.entries(headers).map(([key, value]) => ({ key, value })), body: '' } } } });
-  if (grpcAnswer.response?.httpResponse !== 'okResponse') fail('an ordinary gateway request (owner, gRPC) is allowed', grpc.status[grpcAnswer.code] ?? String(grpcAnswer.code), JSON.stringify(headers), JSON.stringify(grpcAnswer.response ?? null));
-  const ready = await send(agent, target.url, { method: 'GET', path: '/health/ready', headers: {} }).catch((error: Error) => ({ status: 0, text: error.message }));
+  const grpcAnswer = await check(target, {
+    attributes: {
+      request: { http: { method: 'POST', path: '/v1/mcp-servers', headers: Object.entries(headers).map(([key, value]) => ({ key, value })), body: '' } },
+    },
+  });
+  if (grpcAnswer.response?.httpResponse !== 'okResponse')
+    fail(
+      'an ordinary gateway request (owner, gRPC) is allowed',
+      grpc.status[grpcAnswer.code] ?? String(grpcAnswer.code),
+      JSON.stringify(headers),
+      JSON.stringify(grpcAnswer.response ?? null),
+    );
+  const ready = await send(agent, target.url, { method: 'GET', path: '/health/ready', headers: {} }).catch((error: Error) => ({
+    status: 0,
+    text: error.message,
+  }));
   if (ready.status !== 200) fail('/health/ready is 200', String(ready.status), 'GET /health/ready', ready.text);
 }
 

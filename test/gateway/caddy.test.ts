@@ -10,7 +10,17 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
-import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen, setMcpServers } from './support.ts';
+import {
+  listeningSidecar,
+  PRINCIPALS,
+  recordingUpstream,
+  signToken,
+  startGatewayProcess,
+  type GatewayProcess,
+  type RunningSidecar,
+  type Seen,
+  setMcpServers,
+} from './support.ts';
 
 const CADDY = process.env.CADDY_BIN ?? '.cache/bin/caddy';
 
@@ -144,7 +154,10 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
     ];
     for (const who of ['member', 'owner']) {
       for (const spoof of spoofs) {
-        for (const [method, path] of [['POST', '/v1/mcp-servers'], ['DELETE', '/v1/mcp-servers/s-1']] as const) {
+        for (const [method, path] of [
+          ['POST', '/v1/mcp-servers'],
+          ['DELETE', '/v1/mcp-servers/s-1'],
+        ] as const) {
           await assertRefused(await send(base, method, path, who, spoof), 'forged_original_request', `${who} ${method} ${JSON.stringify(spoof)}`);
         }
       }
@@ -154,7 +167,12 @@ describe('client -> Caddy forward_auth (examples/Caddyfile) -> Portcullis -> ups
 
   test("the client sends X-Forwarded-Method/-Uri/-Host/-Proto: Caddy asks with its own, so the write is decided as the write, and the upstream gets none of the client's", async () => {
     await setMcpServers(sidecar.url, true);
-    const spoof = { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers?workspace_id=ws-1', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'gopher' };
+    const spoof = {
+      'X-Forwarded-Method': 'GET',
+      'X-Forwarded-Uri': '/v1/mcp-servers?workspace_id=ws-1',
+      'X-Forwarded-Host': 'evil.example',
+      'X-Forwarded-Proto': 'gopher',
+    };
     const denied = await send(base, 'POST', '/v1/mcp-servers', 'member', spoof);
     assert.equal(denied.headers.get('x-portcullis-reason'), 'read_only_role');
     const decision = await recorded(denied);
@@ -199,8 +217,12 @@ describe('Caddy with the Envoy path form (uri /ext_authz{uri}): Caddy asks with 
     assert.equal(seen.length, 0);
   });
 
-  test('a GET through the path form is refused too: the form is not this deployment\'s', async () => {
-    await assertRefused(await fetch(`${pathFormBase}/v1/mcp-servers?workspace_id=ws-1`, { headers: { authorization: tokens.member! } }), 'ext_authz_form_refused', 'GET');
+  test("a GET through the path form is refused too: the form is not this deployment's", async () => {
+    await assertRefused(
+      await fetch(`${pathFormBase}/v1/mcp-servers?workspace_id=ws-1`, { headers: { authorization: tokens.member! } }),
+      'ext_authz_form_refused',
+      'GET',
+    );
     assert.equal(seen.length, 0);
   });
 });

@@ -30,7 +30,13 @@ export function envoy(sidecar: Served, method: string, path: string, headers: [s
       res.on('end', () => {
         const out: Record<string, string> = {};
         for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') out[name] = value;
-        resolve({ status: res.statusCode!, reason: out['x-portcullis-reason'] ?? null, decisionId: out['x-portcullis-decision-id'] ?? null, headers: out, body: Buffer.concat(chunks).toString() });
+        resolve({
+          status: res.statusCode!,
+          reason: out['x-portcullis-reason'] ?? null,
+          decisionId: out['x-portcullis-decision-id'] ?? null,
+          headers: out,
+          body: Buffer.concat(chunks).toString(),
+        });
       });
     });
     req.on('error', reject);
@@ -60,7 +66,9 @@ export interface HttpAttributes {
   headerMap?: [string, string][];
   body?: string;
 }
-export type GrpcAnswer = { grpcError: number } | { grpcError: null; code: number; reason: string | null; decisionId: string | null; headers: Record<string, string> };
+export type GrpcAnswer =
+  | { grpcError: number }
+  | { grpcError: null; code: number; reason: string | null; decisionId: string | null; headers: Record<string, string> };
 
 export function grpcClient(port: number): CheckClient {
   const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
@@ -87,7 +95,13 @@ export function grpcCheck(client: CheckClient, http: HttpAttributes): Promise<Gr
     client.Check(request, (error, response) => {
       if (error) return resolve({ grpcError: error.code });
       const headers = Object.fromEntries((response.deniedResponse ?? response.okResponse)!.headers.map(({ header }) => [header.key, header.value]));
-      resolve({ grpcError: null, code: response.status.code, reason: headers['x-portcullis-reason'] ?? null, decisionId: headers['x-portcullis-decision-id'] ?? null, headers });
+      resolve({
+        grpcError: null,
+        code: response.status.code,
+        reason: headers['x-portcullis-reason'] ?? null,
+        decisionId: headers['x-portcullis-decision-id'] ?? null,
+        headers,
+      });
     });
   });
 }
@@ -96,4 +110,3 @@ export function grpcReason(answer: GrpcAnswer): string | null {
   assert.equal(answer.grpcError, null, `gRPC error ${answer.grpcError}`);
   return (answer as { reason: string | null }).reason;
 }
-

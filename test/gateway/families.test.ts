@@ -43,7 +43,10 @@ describe('default routes for the rest of the Security tab', () => {
     const allowed = await envoy(sidecar, 'PUT', '/v1/prompts/p-1/versions/v-2', 'member');
     assert.equal(allowed.status, 200);
     const audited = await sidecar.sidecar.audit.getDecision(allowed.headers.get('x-portcullis-decision-id')!);
-    assert.deepEqual([audited?.action, audited?.resource.type, audited?.resource.id, audited?.setting, audited?.source, audited?.family], ['update', 'prompt', 'p-1', 'membersWritePrompts', 'org', 'prompt-access']);
+    assert.deepEqual(
+      [audited?.action, audited?.resource.type, audited?.resource.id, audited?.setting, audited?.source, audited?.family],
+      ['update', 'prompt', 'p-1', 'membersWritePrompts', 'org', 'prompt-access'],
+    );
     assert.equal(audited?.gatewayRequest?.route, '/v1/prompts/:id/versions/:versionId');
     // A prompt partial's path is not taken for a prompt id.
     const partial = await envoy(sidecar, 'DELETE', '/v1/prompts/partials/pp-1', 'member');
@@ -79,5 +82,8 @@ test('a route table naming a resource type the bundle does not define stops the 
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'routes.yaml');
   await writeFile(file, 'routes:\n  - { method: GET, path: /v1/budgets, action: read, resource: budget }\n');
-  await assert.rejects(testSidecar({ gatewayRoutesFile: file }), (error: Error) => error instanceof ConfigError && /\/v1\/budgets \(budget\)/.test(error.message));
+  await assert.rejects(
+    testSidecar({ gatewayRoutesFile: file }),
+    (error: Error) => error instanceof ConfigError && /\/v1\/budgets \(budget\)/.test(error.message),
+  );
 });

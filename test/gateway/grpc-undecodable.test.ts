@@ -18,7 +18,17 @@ before(async () => {
   sidecar = await listeningSidecar();
   const port = await sidecar.sidecar.grpc.listen('127.0.0.1', 0);
   const Client = grpc.makeGenericClientConstructor(
-    { Check: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+    {
+      Check: {
+        path: METHOD,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    },
     'Authorization',
   );
   client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as RawClient;

@@ -72,7 +72,9 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
 
   test('allowed: OkHttpResponse with the decision id and principal for the upstream, x-portcullis-* it did not set removed, metadata', async () => {
     await setMcpServers(sidecar.url, true);
-    const [ok] = await check(port, [{ name: 'allow', method: 'POST', path: '/v1/mcp-servers', headers: { Authorization: manager, 'X-Portkey-Workspace-Id': 'ws-1' } }]);
+    const [ok] = await check(port, [
+      { name: 'allow', method: 'POST', path: '/v1/mcp-servers', headers: { Authorization: manager, 'X-Portkey-Workspace-Id': 'ws-1' } },
+    ]);
     assert.equal(ok!.error, undefined);
     assert.equal(ok!.kind, 'ok');
     assert.equal(ok!.statusCode, 0);
@@ -88,7 +90,13 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
     const results = await check(port, [
       { name: 'header', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager, 'x-portkey-workspace-id': 'ws-1' } },
       { name: 'query', method: 'POST', path: '/v1/mcp-servers?workspace_id=ws-1', headers: { authorization: manager } },
-      { name: 'body', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager, 'content-type': 'application/json' }, body: '{"workspace_id":"ws-1"}' },
+      {
+        name: 'body',
+        method: 'POST',
+        path: '/v1/mcp-servers',
+        headers: { authorization: manager, 'content-type': 'application/json' },
+        body: '{"workspace_id":"ws-1"}',
+      },
     ]);
     for (const denied of results) {
       assert.equal(denied.kind, 'denied', denied.name);
@@ -111,7 +119,12 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
       { name: 'unknown route', method: 'POST', path: '/v1/secrets', headers: { authorization: manager } },
       { name: 'missing workspace', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager } },
       { name: 'malformed body', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager }, body: '{"workspace_id":' },
-      { name: 'oversized headers', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: manager, 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) } },
+      {
+        name: 'oversized headers',
+        method: 'POST',
+        path: '/v1/mcp-servers',
+        headers: { authorization: manager, 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) },
+      },
     ]);
     const expected: Record<string, [number, number, string]> = {
       'no token': [401, 16, 'missing_token'],
@@ -139,7 +152,12 @@ describe('envoy.service.auth.v3.Authorization/Check against Envoy Go types', () 
     const queries = ['workspaceId=ws-v', 'WORKSPACE_ID=ws-v', 'workspace-id=ws-v', 'workspace_id%5B%5D=ws-v', 'workspace_id=ws-1&workspace_id%5B0%5D=ws-v'];
     const results = await check(
       port,
-      queries.map((query) => ({ name: query, method: 'POST', path: `/v1/mcp-servers?${query}`, headers: { authorization: owner, 'x-portkey-workspace-id': 'ws-1' } })),
+      queries.map((query) => ({
+        name: query,
+        method: 'POST',
+        path: `/v1/mcp-servers?${query}`,
+        headers: { authorization: owner, 'x-portkey-workspace-id': 'ws-1' },
+      })),
     );
     for (const result of results) {
       assert.equal(result.kind, 'denied', result.name);
@@ -156,7 +174,12 @@ test('dry run over gRPC: OkHttpResponse, and the real outcome in headers and met
     const port = await sidecar.sidecar.grpc.listen('127.0.0.1', 0);
     await setMcpServers(sidecar.url, false);
     const [result] = await check(port, [
-      { name: 'dry', method: 'POST', path: '/v1/mcp-servers', headers: { authorization: `Bearer ${await signToken(PRINCIPALS.manager)}`, 'x-portkey-workspace-id': 'ws-1' } },
+      {
+        name: 'dry',
+        method: 'POST',
+        path: '/v1/mcp-servers',
+        headers: { authorization: `Bearer ${await signToken(PRINCIPALS.manager)}`, 'x-portkey-workspace-id': 'ws-1' },
+      },
     ]);
     assert.equal(result!.kind, 'ok');
     assert.equal(result!.headers['x-portcullis-dry-run'], 'true');

@@ -97,7 +97,13 @@ describe('Envoy HTTP ext_authz and nginx auth_request', () => {
 
   test('the workspace id from a JSON body field (Envoy with_request_body)', async () => {
     await setMcpServers(sidecar, false);
-    const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', { authorization: `Bearer ${tokens.manager}`, 'content-type': 'application/json' }, JSON.stringify({ workspace_id: 'ws-1', name: 'x' }));
+    const res = await envoy(
+      sidecar,
+      'POST',
+      '/v1/mcp-servers',
+      { authorization: `Bearer ${tokens.manager}`, 'content-type': 'application/json' },
+      JSON.stringify({ workspace_id: 'ws-1', name: 'x' }),
+    );
     assert.equal(res.status, 403);
     assert.equal(reasonOf(res), 'manager_write_disabled');
   });
@@ -161,7 +167,15 @@ describe('bad input to the gateway', () => {
     ['missing workspace id', 'POST', '/v1/mcp-servers', {}, undefined, 403, 'missing_workspace_id'],
     ['malformed JSON body', 'POST', '/v1/mcp-servers', { 'content-type': 'application/json' }, '{"workspace_id": "ws-1"', 403, 'invalid_body'],
     ['body workspace id of the wrong type', 'POST', '/v1/mcp-servers', {}, '{"workspace_id": 7}', 403, 'invalid_body'],
-    ['two different workspace ids', 'POST', '/v1/mcp-servers?workspace_id=ws-2', { 'x-portkey-workspace-id': 'ws-1' }, undefined, 403, 'ambiguous_workspace_id'],
+    [
+      'two different workspace ids',
+      'POST',
+      '/v1/mcp-servers?workspace_id=ws-2',
+      { 'x-portkey-workspace-id': 'ws-1' },
+      undefined,
+      403,
+      'ambiguous_workspace_id',
+    ],
     ['repeated query workspace ids', 'POST', '/v1/mcp-servers?workspace_id=ws-1&workspace_id=ws-2', {}, undefined, 403, 'ambiguous_workspace_id'],
     ['a workspace id too long for the decision API', 'POST', `/v1/mcp-servers?workspace_id=${'w'.repeat(300)}`, {}, undefined, 403, 'invalid_request'],
     ['dot segments', 'DELETE', '/v1/mcp-servers/s-1/../../integrations/i-1', { 'x-portkey-workspace-id': 'ws-1' }, undefined, 403, 'invalid_path'],
@@ -180,7 +194,14 @@ describe('bad input to the gateway', () => {
   }
 
   // An upstream binder may read any of these as workspace_id: the decision would be on ws-1, the upstream's on ws-v.
-  const QUERY_LOOKALIKES = ['workspaceId=ws-v', 'WORKSPACE_ID=ws-v', 'workspace-id=ws-v', 'workspace_id%5B%5D=ws-v', 'workspace_id=ws-1&workspace_id%5B0%5D=ws-v', 'workspace%255Fid=ws-v'];
+  const QUERY_LOOKALIKES = [
+    'workspaceId=ws-v',
+    'WORKSPACE_ID=ws-v',
+    'workspace-id=ws-v',
+    'workspace_id%5B%5D=ws-v',
+    'workspace_id=ws-1&workspace_id%5B0%5D=ws-v',
+    'workspace%255Fid=ws-v',
+  ];
   for (const query of QUERY_LOOKALIKES) {
     test(`an owner's query look-alike of workspace_id (?${query}) next to the header: 403 ambiguous_workspace_id, no decision`, async () => {
       const res = await raw(sidecar, 'POST', `/v1/mcp-servers?${query}`, { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
@@ -190,7 +211,10 @@ describe('bad input to the gateway', () => {
     });
   }
   test('other query keys are not look-alikes: an owner with ?workspace_id=ws-1&api_key=k is allowed', async () => {
-    const res = await raw(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1&api_key=k', { authorization: `Bearer ${tokens.owner}`, 'x-portkey-workspace-id': 'ws-1' });
+    const res = await raw(sidecar, 'POST', '/v1/mcp-servers?workspace_id=ws-1&api_key=k', {
+      authorization: `Bearer ${tokens.owner}`,
+      'x-portkey-workspace-id': 'ws-1',
+    });
     assert.equal(res.status, 200);
   });
 
@@ -198,12 +222,20 @@ describe('bad input to the gateway', () => {
   const tokenCases: [string, () => Promise<Record<string, string>>, string][] = [
     ['no token', async () => ({}), 'missing_token'],
     ['alg none', async () => ({ authorization: `Bearer ${b64({ alg: 'none' })}.${b64({ ...PRINCIPALS.owner, exp: 9999999999 })}.` }), 'alg_not_allowed'],
-    ['a token signed with the wrong key', async () => ({ authorization: `Bearer ${await signToken(PRINCIPALS.owner, { key: new TextEncoder().encode('w'.repeat(40)) })}` }), 'bad_signature'],
+    [
+      'a token signed with the wrong key',
+      async () => ({ authorization: `Bearer ${await signToken(PRINCIPALS.owner, { key: new TextEncoder().encode('w'.repeat(40)) })}` }),
+      'bad_signature',
+    ],
     ['an expired token', async () => ({ authorization: `Bearer ${await signToken(PRINCIPALS.owner, { expiresAt: 1_000_000 })}` }), 'token_expired'],
     ['a malformed token', async () => ({ authorization: 'Bearer abc.def' }), 'malformed_token'],
     ['org_role of the wrong type', async () => ({ authorization: `Bearer ${await signToken({ ...PRINCIPALS.owner, org_role: 1 })}` }), 'invalid_claims'],
     ['an unknown org_role', async () => ({ authorization: `Bearer ${await signToken({ ...PRINCIPALS.owner, org_role: 'superuser' })}` }), 'invalid_claims'],
-    ['workspace_roles as a list', async () => ({ authorization: `Bearer ${await signToken({ ...PRINCIPALS.manager, workspace_roles: ['ws-1'] })}` }), 'invalid_claims'],
+    [
+      'workspace_roles as a list',
+      async () => ({ authorization: `Bearer ${await signToken({ ...PRINCIPALS.manager, workspace_roles: ['ws-1'] })}` }),
+      'invalid_claims',
+    ],
     ['sub missing', async () => ({ authorization: `Bearer ${await signToken({ org_id: 'org-1', org_role: 'owner' })}` }), 'invalid_claims'],
   ];
   for (const [name, headers, reason] of tokenCases) {
@@ -217,17 +249,29 @@ describe('bad input to the gateway', () => {
   }
 
   test('a wrong-typed claim is named in the message', async () => {
-    const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', { authorization: `Bearer ${await signToken({ ...PRINCIPALS.owner, org_role: 1 })}`, 'x-portkey-workspace-id': 'ws-1' });
+    const res = await envoy(sidecar, 'POST', '/v1/mcp-servers', {
+      authorization: `Bearer ${await signToken({ ...PRINCIPALS.owner, org_role: 1 })}`,
+      'x-portkey-workspace-id': 'ws-1',
+    });
     assert.match((await res.json()).message, /claim org_role: must be one of owner, admin, member/);
   });
 
   test('oversized headers: 431 before anything is decided', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const { hostname, port } = new URL(sidecar.url);
-      const req = httpRequest({ hostname, port, method: 'POST', path: '/ext_authz/v1/mcp-servers', headers: { ...manager(), 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
+      const req = httpRequest(
+        {
+          hostname,
+          port,
+          method: 'POST',
+          path: '/ext_authz/v1/mcp-servers',
+          headers: { ...manager(), 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -304,8 +348,12 @@ describe('modes', () => {
         });
         req.on('error', reject);
         for (const [name, value] of [
-          ['x-portkey-user-id', 'u-9'], ['x-portkey-org-id', 'org-1'], ['x-portkey-org-role', 'member'], ['x-portkey-workspace-id', 'ws-9'],
-        ]) req.setHeader(name!, value!);
+          ['x-portkey-user-id', 'u-9'],
+          ['x-portkey-org-id', 'org-1'],
+          ['x-portkey-org-role', 'member'],
+          ['x-portkey-workspace-id', 'ws-9'],
+        ])
+          req.setHeader(name!, value!);
         req.setHeader('x-portkey-workspace-roles', ['ws-9:manager', 'ws-1:member']);
         req.end();
       });

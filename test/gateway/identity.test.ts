@@ -99,7 +99,12 @@ describe('issuer, audience and claims mapping', () => {
   test('a wrong iss or aud is refused; the right ones pass', async () => {
     const identity = await createIdentity({ ...base, gatewayJwtSecret: JWT_SECRET, gatewayJwtIssuer: 'https://idp', gatewayJwtAudience: 'portkey' });
     const sign = (iss: string, aud: string) =>
-      new SignJWT(PRINCIPALS.owner).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience(aud).setExpirationTime('5m').sign(new TextEncoder().encode(JWT_SECRET));
+      new SignJWT(PRINCIPALS.owner)
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(iss)
+        .setAudience(aud)
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(JWT_SECRET));
     assert.equal((await refusal(identity, bearer(await sign('https://evil', 'portkey')))).code, 'invalid_claims');
     assert.equal((await refusal(identity, bearer(await sign('https://idp', 'other')))).code, 'invalid_claims');
     assert.equal((await identity.identify(bearer(await sign('https://idp', 'portkey')))).principal.id, 'u-owner');
@@ -149,7 +154,10 @@ describe('RS256 and ES256 from a JWKS', () => {
       assert.equal((await refusal(identity, bearer(await sign('RS256', PRINCIPALS.owner, 'no-such-kid')))).code, 'unknown_key');
       assert.equal((await refusal(identity, bearer(await signToken(PRINCIPALS.owner)))).code, 'alg_not_allowed');
       const stranger = await generateKeyPair('ES256');
-      const foreign = await new SignJWT(PRINCIPALS.owner).setProtectedHeader({ alg: 'ES256', kid: keys.ES256!.kid }).setExpirationTime('5m').sign(stranger.privateKey);
+      const foreign = await new SignJWT(PRINCIPALS.owner)
+        .setProtectedHeader({ alg: 'ES256', kid: keys.ES256!.kid })
+        .setExpirationTime('5m')
+        .sign(stranger.privateKey);
       assert.equal((await refusal(identity, bearer(foreign))).code, 'bad_signature');
     });
   }
@@ -183,7 +191,11 @@ describe('trusted headers', () => {
 
   test('a workspace named twice in the roles header is refused, in either form, not last-one-wins', () => {
     for (const value of ['ws-1:member,ws-1:manager', '{"ws-1":"member","ws-1":"manager"}', '{"ws-1":"member","ws\\u002d1":"manager"}']) {
-      assert.throws(() => parseWorkspaceRoles(value), (error: unknown) => error instanceof ApiError && error.code === 'invalid_claims' && /more than once/.test(error.message), value);
+      assert.throws(
+        () => parseWorkspaceRoles(value),
+        (error: unknown) => error instanceof ApiError && error.code === 'invalid_claims' && /more than once/.test(error.message),
+        value,
+      );
     }
   });
 });
@@ -198,7 +210,10 @@ describe('configuration is checked at start', () => {
     await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwksUrl: 'http://x' }, /set only one of GATEWAY_JWT_SECRET, GATEWAY_JWKS_URL/);
     await refused({ gatewayJwtSecret: 'short' }, /^GATEWAY_JWT_SECRET must be at least 32 bytes/);
     // Set in the PORTCULLIS_CONFIG file, it is named by its key there.
-    await refused({ gatewayJwtSecret: 'short', fromFile: { path: 'portcullis.yaml', keys: ['gatewayJwtSecret'] } }, /^gatewayJwtSecret \(in portcullis\.yaml\) must be at least 32 bytes/);
+    await refused(
+      { gatewayJwtSecret: 'short', fromFile: { path: 'portcullis.yaml', keys: ['gatewayJwtSecret'] } },
+      /^gatewayJwtSecret \(in portcullis\.yaml\) must be at least 32 bytes/,
+    );
     await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwtAlgorithms: 'none' }, /none cannot be used/);
     await refused({ gatewayJwtSecret: JWT_SECRET, gatewayJwtAlgorithms: 'RS256' }, /RS256 cannot be used with GATEWAY_JWT_SECRET/);
     await refused({ gatewayJwksUrl: 'http://x', gatewayJwtAlgorithms: 'HS256' }, /HS256 cannot be used with GATEWAY_JWKS_URL/);

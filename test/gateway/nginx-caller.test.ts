@@ -85,7 +85,11 @@ after(async () => {
 beforeEach(() => (seen.length = 0));
 
 const create = (path: string, extra: Record<string, string> = {}) =>
-  fetch(`${base}${path}?workspace_id=ws-1`, { method: 'POST', headers: { authorization: owner, 'content-type': 'application/json', ...extra }, body: '{"name":"github"}' });
+  fetch(`${base}${path}?workspace_id=ws-1`, {
+    method: 'POST',
+    headers: { authorization: owner, 'content-type': 'application/json', ...extra },
+    body: '{"name":"github"}',
+  });
 
 test('with the token nginx sets, the request is decided and reaches the upstream, which never sees the token', async () => {
   const res = await create('/v1/mcp-servers');
@@ -94,7 +98,7 @@ test('with the token nginx sets, the request is decided and reaches the upstream
   assert.doesNotMatch(JSON.stringify(seen), new RegExp(NGINX_TOKEN));
 });
 
-test('a client\'s own X-Portcullis-Caller-Token is replaced by nginx\'s: a forged one neither authenticates nor breaks the check', async () => {
+test("a client's own X-Portcullis-Caller-Token is replaced by nginx's: a forged one neither authenticates nor breaks the check", async () => {
   const res = await create('/v1/mcp-servers', { 'x-portcullis-caller-token': 'forged' });
   assert.equal(res.status, 201, await res.text());
 });

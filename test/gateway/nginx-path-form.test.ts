@@ -79,7 +79,11 @@ describe('nginx auth_request pointed at /ext_authz$request_uri, FORWARD_AUTH_HEA
   }
 
   test("the owner's POST is refused too: the path form is not this deployment's, whoever asks", async () => {
-    const res = await fetch(`${base}/v1/mcp-servers`, { method: 'POST', headers: { authorization: tokens.owner!, 'x-portkey-workspace-id': 'ws-1' }, body: '{}' });
+    const res = await fetch(`${base}/v1/mcp-servers`, {
+      method: 'POST',
+      headers: { authorization: tokens.owner!, 'x-portkey-workspace-id': 'ws-1' },
+      body: '{}',
+    });
     assert.equal(res.status, 403);
     assert.deepEqual(upstream.seen, []);
   });

@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { FORBIDDEN_BODY } from '../../src/gateway/gateway.ts';
 import { freePort, RedisServer } from '../support/redis.ts';
-import { listeningSidecar, PRINCIPALS, recordingUpstream, signToken, startGatewayProcess, type GatewayProcess, type RunningSidecar, type Seen, setMcpServers } from './support.ts';
+import {
+  listeningSidecar,
+  PRINCIPALS,
+  recordingUpstream,
+  signToken,
+  startGatewayProcess,
+  type GatewayProcess,
+  type RunningSidecar,
+  type Seen,
+  setMcpServers,
+} from './support.ts';
 
 let redis: RedisServer;
 let sidecar: RunningSidecar;
@@ -135,7 +145,12 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
       const path = method === 'POST' ? '/v1/mcp-servers' : '/v1/mcp-servers/s-1';
       const res = await fetch(`${base}${path}`, {
         method,
-        headers: { authorization: tokens.member!, 'x-portkey-workspace-id': 'ws-1', 'x-original-method': 'GET', 'x-original-uri': '/v1/mcp-servers?workspace_id=ws-1' },
+        headers: {
+          authorization: tokens.member!,
+          'x-portkey-workspace-id': 'ws-1',
+          'x-original-method': 'GET',
+          'x-original-uri': '/v1/mcp-servers?workspace_id=ws-1',
+        },
       });
       assert.equal(res.status, 403, method);
       assert.equal(res.headers.get('x-portcullis-reason'), 'read_only_role', method);
@@ -147,7 +162,11 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   });
 
   test("a client's X-Forwarded-Method/-Uri (the other gateways' family) is refused forged_original_request, also for the owner", async () => {
-    const spoofs: Record<string, string>[] = [{ 'x-forwarded-method': 'GET' }, { 'x-forwarded-uri': '/v1/mcp-servers?workspace_id=ws-1' }, { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers' }];
+    const spoofs: Record<string, string>[] = [
+      { 'x-forwarded-method': 'GET' },
+      { 'x-forwarded-uri': '/v1/mcp-servers?workspace_id=ws-1' },
+      { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/v1/mcp-servers' },
+    ];
     for (const spoof of spoofs) {
       const res = await createServerAs('owner', spoof);
       assert.equal(res.status, 403, JSON.stringify(spoof));
@@ -179,10 +198,19 @@ describe('client -> nginx auth_request -> Portcullis -> upstream', () => {
   test('oversized headers are refused by nginx before anyone is asked', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const { hostname, port } = new URL(base);
-      const req = httpRequest({ hostname, port, method: 'POST', path: '/v1/mcp-servers', headers: { authorization: tokens.owner!, 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
+      const req = httpRequest(
+        {
+          hostname,
+          port,
+          method: 'POST',
+          path: '/v1/mcp-servers',
+          headers: { authorization: tokens.owner!, 'x-portkey-workspace-id': 'ws-1', 'x-padding': 'p'.repeat(20_000) },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
       req.on('error', reject);
       req.end();
     });

@@ -101,7 +101,12 @@ describe('route table validation', () => {
 
   test('two entries for the same method and path shape', () => {
     assert.match(
-      problems({ routes: [{ ...route, path: '/v1/s/:id' }, { ...route, method: ['PUT', 'POST'], path: '/v1/s/:other' }] }),
+      problems({
+        routes: [
+          { ...route, path: '/v1/s/:id' },
+          { ...route, method: ['PUT', 'POST'], path: '/v1/s/:other' },
+        ],
+      }),
       /routes\[1\]: POST \/v1\/s\/:other is already matched by routes\[0\]/,
     );
   });
@@ -118,7 +123,10 @@ describe('route table validation', () => {
     const [first, second, third] = table.routes;
     assert.deepEqual(first!.orgId, [{ kind: 'path', name: 'org' }]);
     assert.deepEqual(first!.resourceId, [{ kind: 'path', name: 'name' }]);
-    assert.deepEqual(second!.workspaceId, [{ kind: 'header', name: 'x-ws' }, { kind: 'body', name: 'meta.workspace' }]);
+    assert.deepEqual(second!.workspaceId, [
+      { kind: 'header', name: 'x-ws' },
+      { kind: 'body', name: 'meta.workspace' },
+    ]);
     assert.deepEqual(third!.workspaceId, [{ kind: 'query', name: 'ws' }]);
   });
 });

@@ -116,7 +116,12 @@ async function portOpen(port: number): Promise<boolean> {
  * (neither has another readiness signal); rejects with its output when it exits first or
  * is not listening within a minute.
  */
-export async function startGatewayProcess(command: string, args: string[], port: number, options: { env?: NodeJS.ProcessEnv; signal: NodeJS.Signals }): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  command: string,
+  args: string[],
+  port: number,
+  options: { env?: NodeJS.ProcessEnv; signal: NodeJS.Signals },
+): Promise<GatewayProcess> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}) });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk));

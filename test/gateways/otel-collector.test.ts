@@ -70,7 +70,10 @@ async function spansOf(traceId: string, names: string[]): Promise<ReceivedSpan[]
   for (;;) {
     const spans = sink.spans.filter((span) => span.traceId === traceId);
     if (names.every((name) => spans.some((span) => span.name === name))) return spans;
-    if (Date.now() > deadline) throw new Error(`trace ${traceId}: spans ${JSON.stringify(spans.map((s) => s.name))} within 60 s, wanted ${names.join(', ')}\n${collectorOut.slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `trace ${traceId}: spans ${JSON.stringify(spans.map((s) => s.name))} within 60 s, wanted ${names.join(', ')}\n${collectorOut.slice(-2000)}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -78,27 +81,37 @@ async function spansOf(traceId: string, names: string[]): Promise<ReceivedSpan[]
 for (const protocol of ['grpc', 'http/protobuf', 'http/json'] as const) {
   test(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: a decision and a refusal reach the collector in the caller's trace, with the resource the environment names`, async () => {
     const endpoint = protocol === 'grpc' ? `http://127.0.0.1:${grpcPort}` : `http://127.0.0.1:${httpPort}`;
-    const sidecar = await launchSidecar({
-      FORWARD_AUTH_HEADERS: 'envoy',
-      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-      OTEL_SERVICE_NAME: 'portcullis-collector-test',
-      OTEL_RESOURCE_ATTRIBUTES: `deployment.environment.name=gateway-test,portcullis.test.protocol=${protocol.replace('/', '-')}`,
-      // The SDK's own variable: export after 200 ms rather than 5 s.
-      OTEL_BSP_SCHEDULE_DELAY: '200',
-    }, { readyPath: '/health/ready' });
+    const sidecar = await launchSidecar(
+      {
+        FORWARD_AUTH_HEADERS: 'envoy',
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_SERVICE_NAME: 'portcullis-collector-test',
+        OTEL_RESOURCE_ATTRIBUTES: `deployment.environment.name=gateway-test,portcullis.test.protocol=${protocol.replace('/', '-')}`,
+        // The SDK's own variable: export after 200 ms rather than 5 s.
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+      },
+      { readyPath: '/health/ready' },
+    );
     sidecars.push(sidecar);
 
     const decided = callerContext();
-    const answer = await fetch(`${sidecar.url}/v1/authorize`, { method: 'POST', headers: { traceparent: decided.traceparent }, body: JSON.stringify(decisionRequest()) });
+    const answer = await fetch(`${sidecar.url}/v1/authorize`, {
+      method: 'POST',
+      headers: { traceparent: decided.traceparent },
+      body: JSON.stringify(decisionRequest()),
+    });
     assert.equal(answer.status, 200);
     const { decisionId } = (await answer.json()) as { decisionId: string };
     const refused = callerContext();
-    const refusal = await fetch(`${sidecar.url}/ext_authz/v1/mcp-servers`, { method: 'POST', headers: { traceparent: refused.traceparent, 'x-portkey-workspace-id': 'ws-1' } });
+    const refusal = await fetch(`${sidecar.url}/ext_authz/v1/mcp-servers`, {
+      method: 'POST',
+      headers: { traceparent: refused.traceparent, 'x-portkey-workspace-id': 'ws-1' },
+    });
     assert.equal(refusal.status, 401);
 
     const [decide] = (await spansOf(decided.traceId, ['portcullis.decide'])).filter((span) => span.name === 'portcullis.decide');
-    assert.equal(decide!.parentSpanId, decided.parentId, 'the decision span is a child of the caller\'s span');
+    assert.equal(decide!.parentSpanId, decided.parentId, "the decision span is a child of the caller's span");
     assert.equal(decide!.attributes['portcullis.decision_id'], decisionId);
     const [refuse] = (await spansOf(refused.traceId, ['portcullis.refuse'])).filter((span) => span.name === 'portcullis.refuse');
     assert.equal(refuse!.parentSpanId, refused.parentId);

@@ -31,7 +31,10 @@ describe('bad path ids and encodings', () => {
       const res = await request(sidecar.app)[method.toLowerCase() as 'get'](path).set(auth).send({});
       assert.equal(res.status, 400, JSON.stringify(res.body));
       assert.equal(res.body.code, 'invalid_parameter');
-      assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), [field]);
+      assert.deepEqual(
+        res.body.errors.map((e: { field: string }) => e.field),
+        [field],
+      );
     });
   }
 
@@ -73,7 +76,10 @@ describe('a paused or absent Redis is a 503', () => {
   const calls = (): Array<[string, request.Test]> => [
     ['GET org settings', request(sidecar.app).get('/v1/orgs/org-1/settings/integration-access').set(auth)],
     ['PUT org settings', request(sidecar.app).put('/v1/orgs/org-1/settings/integration-access').set(auth).send({ managersWriteMcpServers: true })],
-    ['PUT workspace settings', request(sidecar.app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(auth).send({ managersWriteMcpServers: true })],
+    [
+      'PUT workspace settings',
+      request(sidecar.app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(auth).send({ managersWriteMcpServers: true }),
+    ],
     ['PUT directory workspace', request(sidecar.app).put('/v1/orgs/org-1/workspaces/ws-2').set(auth)],
     ['GET directory', request(sidecar.app).get('/v1/orgs/org-1/workspaces').set(auth)],
   ];

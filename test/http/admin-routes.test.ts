@@ -47,7 +47,7 @@ test('every admin route the app mounts is in ADMIN_ROUTES, and every route of th
   assert.equal(new Set(table).size, table.length, 'a route is in the table twice');
 });
 
-test('the table\'s prefixes are exactly /v1/orgs, /v1/token and /v1/audit, each behind the token check', async () => {
+test("the table's prefixes are exactly /v1/orgs, /v1/token and /v1/audit, each behind the token check", async () => {
   assert.deepEqual([...ADMIN_PREFIXES].sort(), ['/v1/audit', '/v1/orgs', '/v1/token']);
   for (const route of ADMIN_ROUTES) {
     const path = route.path.replace(/:(\w+)/g, (_m, name: string) => (name === 'family' ? 'integration-access' : `${name}-1`));
@@ -56,7 +56,7 @@ test('the table\'s prefixes are exactly /v1/orgs, /v1/token and /v1/audit, each 
   }
 });
 
-test('a method a table path does not take is answered 405 with the table\'s methods in Allow', async () => {
+test("a method a table path does not take is answered 405 with the table's methods in Allow", async () => {
   for (const path of new Set(ADMIN_ROUTES.map((route) => route.path))) {
     const concrete = path.replace(/:(\w+)/g, (_m, name: string) => (name === 'family' ? 'integration-access' : `${name}-1`));
     const taken = new Set(methodsOf(path));

@@ -97,7 +97,8 @@ describe('the admin tokens file', () => {
       /tokens\[9\] \("extra"\): unknown key "org"/,
       /tokens\[10\]: name is required/,
       /tokens\[11\]: must be a mapping/,
-    ]) assert.match(message, expected);
+    ])
+      assert.match(message, expected);
     assert.doesNotMatch(message, /tokens\[0\]:/);
   });
 
@@ -113,10 +114,16 @@ describe('the admin tokens file', () => {
   });
 
   test('an unreadable or malformed file stops start with a ConfigError naming it', async () => {
-    assert.throws(() => loadAdminTokens({ adminToken: '', adminTokensFile: join(dir, 'missing.yaml') }), (e) => e instanceof ConfigError && /missing\.yaml/.test(e.message));
+    assert.throws(
+      () => loadAdminTokens({ adminToken: '', adminTokensFile: join(dir, 'missing.yaml') }),
+      (e) => e instanceof ConfigError && /missing\.yaml/.test(e.message),
+    );
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, 'tokens: [ {name: a\n');
-    assert.throws(() => loadAdminTokens({ adminToken: '', adminTokensFile: broken }), (e) => e instanceof ConfigError && /broken\.yaml/.test(e.message));
+    assert.throws(
+      () => loadAdminTokens({ adminToken: '', adminTokensFile: broken }),
+      (e) => e instanceof ConfigError && /broken\.yaml/.test(e.message),
+    );
     await assert.rejects(testSidecar({ adminTokensFile: broken }), ConfigError);
   });
 
@@ -161,11 +168,19 @@ const key = (method: string, path: string) => `${method} ${path}`;
 /** A call for every route of ADMIN_ROUTES, keyed "METHOD path"; a route of the table without one fails the test below. */
 const CALLS: Record<string, Call> = {
   [key('GET', P.orgSettings)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/settings/integration-access').set(bearer(t)) },
-  [key('PUT', P.orgSettings)]: { call: (app, t) => request(app).put('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }) },
-  [key('PATCH', P.orgSettings)]: { call: (app, t) => request(app).patch('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }) },
+  [key('PUT', P.orgSettings)]: {
+    call: (app, t) => request(app).put('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }),
+  },
+  [key('PATCH', P.orgSettings)]: {
+    call: (app, t) => request(app).patch('/v1/orgs/org-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: false }),
+  },
   [key('GET', P.workspaceSettings)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)) },
-  [key('PUT', P.workspaceSettings)]: { call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }) },
-  [key('PATCH', P.workspaceSettings)]: { call: (app, t) => request(app).patch('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }) },
+  [key('PUT', P.workspaceSettings)]: {
+    call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }),
+  },
+  [key('PATCH', P.workspaceSettings)]: {
+    call: (app, t) => request(app).patch('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)).send({ managersWriteMcpServers: true }),
+  },
   [key('DELETE', P.workspaceSettings)]: {
     setUp: (app) => request(app).put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(admin).send({}).expect(200),
     call: (app, t) => request(app).delete('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(bearer(t)),
@@ -175,7 +190,11 @@ const CALLS: Record<string, Call> = {
   [key('POST', P.access)]: { call: (app, t) => request(app).post('/v1/orgs/org-1/workspaces/ws-1/access').set(bearer(t)).send({}) },
   [key('PUT', P.workspace)]: { call: (app, t) => request(app).put('/v1/orgs/org-1/workspaces/ws-9').set(bearer(t)) },
   [key('DELETE', P.workspace)]: {
-    setUp: (app) => request(app).put('/v1/orgs/org-1/workspaces/ws-9').set(admin).expect((res) => assert.ok(res.status === 200 || res.status === 201)),
+    setUp: (app) =>
+      request(app)
+        .put('/v1/orgs/org-1/workspaces/ws-9')
+        .set(admin)
+        .expect((res) => assert.ok(res.status === 200 || res.status === 201)),
     call: (app, t) => request(app).delete('/v1/orgs/org-1/workspaces/ws-9').set(bearer(t)),
   },
   [key('GET', P.workspaces)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces').set(bearer(t)) },
@@ -184,7 +203,13 @@ const CALLS: Record<string, Call> = {
   [key('GET', P.auditDecision)]: { call: (app, t) => request(app).get(`/v1/audit/decisions/${decisionId}`).set(bearer(t)) },
   [key('GET', P.auditSummary)]: { call: (app, t) => request(app).get('/v1/audit/summary?orgId=org-1').set(bearer(t)) },
   [key('GET', P.auditSettingsChanges)]: { call: (app, t) => request(app).get('/v1/audit/settings-changes?orgId=org-1').set(bearer(t)) },
-  [key('POST', P.replay)]: { call: (app, t) => request(app).post('/v1/audit/replay').set(bearer(t)).send({ filter: { orgId: 'org-1', from: '2020-01-01T00:00:00Z' } }) },
+  [key('POST', P.replay)]: {
+    call: (app, t) =>
+      request(app)
+        .post('/v1/audit/replay')
+        .set(bearer(t))
+        .send({ filter: { orgId: 'org-1', from: '2020-01-01T00:00:00Z' } }),
+  },
 };
 
 const ENDPOINTS: Endpoint[] = ADMIN_ROUTES.flatMap((route) => {
@@ -253,7 +278,7 @@ for (const kind of kinds) {
       });
     }
 
-    test('an org-restricted token cannot claim a workspace id: only the control plane\'s unrestricted tokens register new ones', async () => {
+    test("an org-restricted token cannot claim a workspace id: only the control plane's unrestricted tokens register new ones", async () => {
       const app = sidecar.app;
       const hijack = `ws-unclaimed-${kind.name}`;
       for (const call of [
@@ -275,7 +300,12 @@ for (const kind of kinds) {
       const app = sidecar.app;
       await request(app).put('/v1/orgs/org-3/settings/integration-access').set(bearer(TOKENS.org2)).send({ managersWriteWsIntegrations: false }).expect(200);
       await request(app).get('/v1/orgs/org-2/settings/integration-access').set(bearer(TOKENS.org2)).expect(200);
-      const id = (await request(app).post('/v1/authorize').send(decisionRequest({ orgId: 'org-2', workspaceId: 'ws-20', workspaceRoles: { 'ws-20': 'manager' } })).expect(200)).body.decisionId;
+      const id = (
+        await request(app)
+          .post('/v1/authorize')
+          .send(decisionRequest({ orgId: 'org-2', workspaceId: 'ws-20', workspaceRoles: { 'ws-20': 'manager' } }))
+          .expect(200)
+      ).body.decisionId;
       await sidecar.audit.flush();
       assert.equal((await request(app).get(`/v1/audit/decisions/${id}`).set(bearer(TOKENS.org2)).expect(200)).body.orgId, 'org-2');
       await request(app).get(`/v1/audit/decisions/${id}`).set(bearer(TOKENS.org1)).expect(404);
@@ -293,12 +323,17 @@ describe('who changed settings (redis)', () => {
 
   const changes = async (orgId: string) => {
     await sidecar.audit.flush();
-    return (await request(sidecar.app).get(`/v1/audit/settings-changes?orgId=${orgId}`).set(admin).expect(200)).body.changes as Array<{ actor: string; note?: string; operation: string }>;
+    return (await request(sidecar.app).get(`/v1/audit/settings-changes?orgId=${orgId}`).set(admin).expect(200)).body.changes as Array<{
+      actor: string;
+      note?: string;
+      operation: string;
+    }>;
   };
 
   test('the actor is the token name; X-Actor is a note, masked when it looks like a credential, and bounded', async () => {
     const app = sidecar.app;
-    const put = (actor: string) => request(app).put('/v1/orgs/org-5/settings/integration-access').set(bearer(TOKENS.writer)).set('X-Actor', actor).send({}).expect(200);
+    const put = (actor: string) =>
+      request(app).put('/v1/orgs/org-5/settings/integration-access').set(bearer(TOKENS.writer)).set('X-Actor', actor).send({}).expect(200);
     const notes = [
       'alice@example.com',
       `Bearer ${TOKENS.auditor}`,
@@ -313,22 +348,44 @@ describe('who changed settings (redis)', () => {
     for (const note of notes) await put(note);
     await request(app).put('/v1/orgs/org-5/settings/integration-access').set(bearer(TOKENS.writer)).send({}).expect(200);
     const recorded = (await changes('org-5')).reverse();
-    assert.deepEqual(recorded.map((c) => c.actor), Array(10).fill('writer'));
-    assert.deepEqual(recorded.map((c) => c.note), ['alice@example.com', ...Array(7).fill('[redacted]'), 'x'.repeat(256), undefined]);
+    assert.deepEqual(
+      recorded.map((c) => c.actor),
+      Array(10).fill('writer'),
+    );
+    assert.deepEqual(
+      recorded.map((c) => c.note),
+      ['alice@example.com', ...Array(7).fill('[redacted]'), 'x'.repeat(256), undefined],
+    );
   });
 
   test('directory changes are recorded under the token name too', async () => {
     await request(sidecar.app).put('/v1/orgs/org-6/workspaces/ws-61').set(bearer(TOKENS.org1)).expect(403);
     await request(sidecar.app).put('/v1/orgs/org-6/workspaces/ws-61').set(bearer(TOKENS.writer)).expect(201);
     await request(sidecar.app).delete('/v1/orgs/org-6/workspaces/ws-61').set(admin).expect(204);
-    assert.deepEqual((await changes('org-6')).map((c) => [c.operation, c.actor]), [['unregister_workspace', 'admin'], ['register_workspace', 'writer']]);
+    assert.deepEqual(
+      (await changes('org-6')).map((c) => [c.operation, c.actor]),
+      [
+        ['unregister_workspace', 'admin'],
+        ['register_workspace', 'writer'],
+      ],
+    );
   });
 
   test('no token text is in any Redis key or value', async () => {
     // Give every token to the sidecar in every place a caller could put it.
     for (const token of [...Object.values(TOKENS), ADMIN_TOKEN]) {
-      await request(sidecar.app).put('/v1/orgs/org-7/workspaces/ws-7/settings/integration-access').set(bearer(TOKENS.writer)).set('X-Actor', token).send({}).expect(200);
-      await request(sidecar.app).put('/v1/orgs/org-7/settings/integration-access').set(bearer(TOKENS.writer)).set('X-Actor', `Bearer ${token}`).send({}).expect(200);
+      await request(sidecar.app)
+        .put('/v1/orgs/org-7/workspaces/ws-7/settings/integration-access')
+        .set(bearer(TOKENS.writer))
+        .set('X-Actor', token)
+        .send({})
+        .expect(200);
+      await request(sidecar.app)
+        .put('/v1/orgs/org-7/settings/integration-access')
+        .set(bearer(TOKENS.writer))
+        .set('X-Actor', `Bearer ${token}`)
+        .send({})
+        .expect(200);
       await request(sidecar.app).get('/v1/orgs/org-7/settings/integration-access').set(bearer(token)).set('X-Actor', `token=${token}`);
     }
     await sidecar.audit.flush();

@@ -64,7 +64,10 @@ for (const [name, body, fields] of CASES) {
   test(`400 naming the field: ${name}`, async () => {
     const res = await request(sidecar.app).post('/v1/authorize').set('Content-Type', 'application/json').send(JSON.stringify(body)).expect(400);
     assert.equal(res.body.code, 'invalid_parameter');
-    assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), fields);
+    assert.deepEqual(
+      res.body.errors.map((e: { field: string }) => e.field),
+      fields,
+    );
     for (const field of fields) assert.ok(res.body.message.includes(field), `message names ${field}: ${res.body.message}`);
     assert.equal(res.body.allow, undefined);
   });
@@ -89,8 +92,14 @@ test('400 for a body over the size limit', async () => {
 });
 
 test('the OPA API names fields under input.', async () => {
-  const res = await request(sidecar.app).post('/v1/data/portkey/authz/allow').send({ input: withValue('action', 'approve') }).expect(400);
-  assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), ['input.action']);
+  const res = await request(sidecar.app)
+    .post('/v1/data/portkey/authz/allow')
+    .send({ input: withValue('action', 'approve') })
+    .expect(400);
+  assert.deepEqual(
+    res.body.errors.map((e: { field: string }) => e.field),
+    ['input.action'],
+  );
   const missing = await request(sidecar.app).post('/v1/data/portkey/authz/allow').send({}).expect(400);
   assert.equal(missing.body.errors[0].field, 'input');
 });
@@ -131,7 +140,12 @@ function withId(field: (typeof ID_FIELDS)[number], value: string) {
 }
 
 /** The one field error of a 400 is the expected id field, under `prefix`, saying what is wrong. */
-function assertNamesId(body: { code: string; message: string; errors: Array<{ field: string; message: string }> }, prefix: string, field: string, problem: RegExp) {
+function assertNamesId(
+  body: { code: string; message: string; errors: Array<{ field: string; message: string }> },
+  prefix: string,
+  field: string,
+  problem: RegExp,
+) {
   assert.equal(body.code, 'invalid_parameter');
   assert.equal(body.errors.length, 1, JSON.stringify(body.errors));
   const [error] = body.errors;
@@ -170,16 +184,28 @@ for (const field of ID_FIELDS) {
 // examples/settings.yaml seeds the store: org-1 lets managers write integrations, not
 // MCP servers, except in ws-2, whose own value wins.
 test('after hostile ids, ordinary decisions are still correct', async () => {
-  const manager = await request(url).post('/v1/authorize').send(decisionRequest({ type: 'integration' })).expect(200);
+  const manager = await request(url)
+    .post('/v1/authorize')
+    .send(decisionRequest({ type: 'integration' }))
+    .expect(200);
   assert.equal(manager.body.allow, true);
   assert.equal(manager.body.reason, 'manager_write_enabled');
   const disabled = await request(url).post('/v1/authorize').send(decisionRequest()).expect(200);
   assert.deepEqual([disabled.body.allow, disabled.body.reason, disabled.body.source], [false, 'manager_write_disabled', 'org']);
-  const overridden = await request(url).post('/v1/authorize').send(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'admin' } })).expect(200);
+  const overridden = await request(url)
+    .post('/v1/authorize')
+    .send(decisionRequest({ workspaceId: 'ws-2', workspaceRoles: { 'ws-2': 'admin' } }))
+    .expect(200);
   assert.deepEqual([overridden.body.allow, overridden.body.source], [true, 'workspace']);
-  const member = await request(url).post('/v1/authorize').send(decisionRequest({ workspaceRoles: { 'ws-1': 'member' } })).expect(200);
+  const member = await request(url)
+    .post('/v1/authorize')
+    .send(decisionRequest({ workspaceRoles: { 'ws-1': 'member' } }))
+    .expect(200);
   assert.equal(member.body.reason, 'read_only_role');
-  const other = await request(url).post('/v1/data/portkey/authz/allow').send({ input: decisionRequest({ workspaceId: 'ws-2' }) }).expect(200);
+  const other = await request(url)
+    .post('/v1/data/portkey/authz/allow')
+    .send({ input: decisionRequest({ workspaceId: 'ws-2' }) })
+    .expect(200);
   assert.equal(other.body.result, false);
 });
 
@@ -214,7 +240,10 @@ test('2,000 requests with lone surrogates in every position are all 400, and the
       status = `${reply.status}:${json.responses.a!.http_status_code}:${json.responses.b!.http_status_code}`;
     } else {
       // One bad common_input spoils every item of the batch.
-      const reply = await post('/v1/batch/data/portkey/authz/allow', { common_input: { principal: body.principal }, inputs: { a: { action: body.action, resource: body.resource } } });
+      const reply = await post('/v1/batch/data/portkey/authz/allow', {
+        common_input: { principal: body.principal },
+        inputs: { a: { action: body.action, resource: body.resource } },
+      });
       const json = (await reply.json()) as { responses: Record<string, { http_status_code: string }> };
       status = `${reply.status}:${json.responses.a!.http_status_code}`;
     }
@@ -249,7 +278,12 @@ function post(path: string, body: unknown): Promise<Response> {
 // ---- strict input: unknown fields are refused, with the nearest known name ----
 
 const UNKNOWN_FIELDS: Array<[string, Record<string, unknown>, string, RegExp]> = [
-  ['a typo of workspaceRoles', { ...valid, principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRole: { 'ws-1': 'manager' } } }, 'principal.workspaceRole', /did you mean `workspaceRoles`\?/],
+  [
+    'a typo of workspaceRoles',
+    { ...valid, principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRole: { 'ws-1': 'manager' } } },
+    'principal.workspaceRole',
+    /did you mean `workspaceRoles`\?/,
+  ],
   ['a plural action', { ...valid, actions: ['read'] }, 'actions', /did you mean `action`\?/],
   ['snake case', { ...valid, resource: { ...valid.resource, workspace_id: 'ws-2' } }, 'resource.workspace_id', /did you mean `workspaceId`\?/],
   ['a different case', { ...valid, principal: { ...valid.principal, OrgRole: 'owner' } }, 'principal.OrgRole', /did you mean `orgRole`\?/],
@@ -269,7 +303,10 @@ for (const [name, body, field, hint] of UNKNOWN_FIELDS) {
     };
     check((await request(url).post('/v1/authorize').send(body).expect(400)).body, '');
     check((await request(url).post('/v1/data/portkey/authz/decision').send({ input: body }).expect(400)).body, 'input.');
-    const batch = await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { good: valid, bad: body } }).expect(207);
+    const batch = await request(url)
+      .post('/v1/batch/data/portkey/authz/allow')
+      .send({ inputs: { good: valid, bad: body } })
+      .expect(207);
     check(batch.body.responses.bad, 'inputs.bad.');
     assert.equal(batch.body.responses.good.http_status_code, '200');
   });
@@ -282,7 +319,10 @@ test('settings sent by a caller are accepted and discarded, everywhere else stri
   assert.deepEqual([sent.allow, sent.reason], [plain.allow, plain.reason]);
   await request(url).post('/v1/data/portkey/authz/allow').send({ input: withSettings }).expect(200);
   // `settings` is a top-level field only.
-  const nested = await request(url).post('/v1/authorize').send({ ...valid, principal: { ...valid.principal, settings: {} } }).expect(400);
+  const nested = await request(url)
+    .post('/v1/authorize')
+    .send({ ...valid, principal: { ...valid.principal, settings: {} } })
+    .expect(400);
   assert.equal(nested.body.errors[0].field, 'principal.settings');
 });
 

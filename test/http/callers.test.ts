@@ -40,7 +40,10 @@ let tokensFile: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'portcullis-callers-'));
   tokensFile = join(dir, 'tokens.yaml');
-  await writeFile(tokensFile, `tokens:\n  - {name: decider, sha256: ${hex(DECIDER)}, scopes: [decide]}\n  - {name: reader, sha256: ${hex(READER)}, scopes: [settings:read]}\n`);
+  await writeFile(
+    tokensFile,
+    `tokens:\n  - {name: decider, sha256: ${hex(DECIDER)}, scopes: [decide]}\n  - {name: reader, sha256: ${hex(READER)}, scopes: [settings:read]}\n`,
+  );
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -57,7 +60,13 @@ async function running(overrides: Partial<Config>): Promise<Running> {
 }
 
 /** A raw HTTP request: node:http sends Host and Origin exactly as given. */
-function send(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }> {
+function send(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body = '',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
       let text = '';
@@ -76,7 +85,8 @@ function send(port: number, method: string, path: string, headers: Record<string
 }
 
 const DECISION = JSON.stringify(decisionRequest({ orgRole: 'owner', workspaceRoles: {} }));
-const authorize = (r: Running, headers: Record<string, string> = {}) => send(r.port, 'POST', '/v1/authorize', { 'content-type': 'application/json', host: `127.0.0.1:${r.port}`, ...headers }, DECISION);
+const authorize = (r: Running, headers: Record<string, string> = {}) =>
+  send(r.port, 'POST', '/v1/authorize', { 'content-type': 'application/json', host: `127.0.0.1:${r.port}`, ...headers }, DECISION);
 
 async function recordedCount(r: Running): Promise<number> {
   const res = await send(r.port, 'GET', '/v1/audit/decisions?orgId=org-1&limit=1000', { authorization: `Bearer ${ADMIN_TOKEN}`, host: `127.0.0.1:${r.port}` });
@@ -95,10 +105,20 @@ function grpcClient(port: number): CheckClient {
   const root = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
   return new root.envoy.service.auth.v3.Authorization(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
 }
-function grpcCheck(client: CheckClient, headers: Record<string, string>, metadata: Record<string, string> = {}): Promise<{ code: number; httpStatus?: string; reason?: string; error?: number }> {
+function grpcCheck(
+  client: CheckClient,
+  headers: Record<string, string>,
+  metadata: Record<string, string> = {},
+): Promise<{ code: number; httpStatus?: string; reason?: string; error?: number }> {
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(metadata)) md.add(k, v);
-  const request = { attributes: { request: { http: { method: 'POST', path: '/v1/mcp-servers?workspace_id=ws-1', headers: Object.entries(headers).map(([key, value]) => ({ key, value })) } } } };
+  const request = {
+    attributes: {
+      request: {
+        http: { method: 'POST', path: '/v1/mcp-servers?workspace_id=ws-1', headers: Object.entries(headers).map(([key, value]) => ({ key, value })) },
+      },
+    },
+  };
   return new Promise((resolve) =>
     client.Check(request, md, (error, response) => {
       if (error) return resolve({ code: -1, error: error.code });
@@ -226,7 +246,12 @@ describe('rate limits', () => {
   });
 
   test('a gateway beyond its rate is a denial (reason rate_limited, Retry-After), not an error', async () => {
-    const original = { authorization: `Bearer ${owner}`, 'x-original-method': 'POST', 'x-original-uri': '/v1/mcp-servers?workspace_id=ws-1', 'x-portcullis-caller-token': DECIDER };
+    const original = {
+      authorization: `Bearer ${owner}`,
+      'x-original-method': 'POST',
+      'x-original-uri': '/v1/mcp-servers?workspace_id=ws-1',
+      'x-portcullis-caller-token': DECIDER,
+    };
     const answers = await Promise.all(Array.from({ length: 10 }, () => send(r.port, 'GET', '/ext_authz', original)));
     const limited = answers.filter((a) => a.headers['x-portcullis-reason'] === 'rate_limited');
     assert.ok(limited.length >= 1);
@@ -246,7 +271,10 @@ describe('the limiter (a clock of its own)', () => {
     const callers = limiter(() => now);
     callers.admitBearer(undefined, 'a');
     callers.admitBearer(undefined, 'a');
-    assert.throws(() => callers.admitBearer(undefined, 'a'), (e: any) => e.code === 'rate_limited' && e.retryAfterSeconds === 1);
+    assert.throws(
+      () => callers.admitBearer(undefined, 'a'),
+      (e: any) => e.code === 'rate_limited' && e.retryAfterSeconds === 1,
+    );
     now = 500;
     callers.admitBearer(undefined, 'a');
     assert.throws(() => callers.admitBearer(undefined, 'a'));
@@ -276,16 +304,36 @@ describe('Origin and Host', () => {
     const res = await send(r.port, 'POST', '/v1/authorize', { host: host(), origin: 'https://evil.example', 'content-type': 'text/plain' }, DECISION);
     assert.equal(res.status, 403);
     assert.equal(res.body.code, 'origin_not_allowed');
-    const data = await send(r.port, 'POST', '/v1/data/portkey/authz/allow', { host: host(), origin: 'null', 'content-type': 'text/plain' }, JSON.stringify({ input: JSON.parse(DECISION) }));
+    const data = await send(
+      r.port,
+      'POST',
+      '/v1/data/portkey/authz/allow',
+      { host: host(), origin: 'null', 'content-type': 'text/plain' },
+      JSON.stringify({ input: JSON.parse(DECISION) }),
+    );
     assert.equal(data.status, 403);
-    const permissions = await send(r.port, 'POST', '/v1/permissions', { host: host(), origin: 'https://evil.example', 'content-type': 'text/plain' }, JSON.stringify({ principal: JSON.parse(DECISION).principal }));
+    const permissions = await send(
+      r.port,
+      'POST',
+      '/v1/permissions',
+      { host: host(), origin: 'https://evil.example', 'content-type': 'text/plain' },
+      JSON.stringify({ principal: JSON.parse(DECISION).principal }),
+    );
     assert.equal(permissions.status, 403);
     assert.equal(permissions.body.code, 'origin_not_allowed');
     assert.equal(await recordedCount2(), before);
   });
 
   test('malformed and look-alike origins are refused 403, never a 5xx', async () => {
-    for (const origin of ['http://[', 'javascript:alert(1)', `http://${host()}.evil.example`, `http://evil.example/${host()}`, `ftp://${host()}`, 'HTTPS://EVIL.EXAMPLE', ' ']) {
+    for (const origin of [
+      'http://[',
+      'javascript:alert(1)',
+      `http://${host()}.evil.example`,
+      `http://evil.example/${host()}`,
+      `ftp://${host()}`,
+      'HTTPS://EVIL.EXAMPLE',
+      ' ',
+    ]) {
       const res = await send(r.port, 'POST', '/v1/authorize', { host: host(), origin }, DECISION);
       assert.equal(res.status, 403, `${JSON.stringify(origin)}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.code, 'origin_not_allowed');
@@ -300,14 +348,14 @@ describe('Origin and Host', () => {
     return (res.body.decisions as unknown[]).length;
   }
 
-  test('the sidecar\'s own origin (the console) and a listed origin are answered; no Origin at all is answered', async () => {
+  test("the sidecar's own origin (the console) and a listed origin are answered; no Origin at all is answered", async () => {
     for (const origin of [`http://${host()}`, 'https://console.example.com', undefined]) {
       const res = await send(r.port, 'POST', '/v1/authorize', { host: host(), ...(origin ? { origin } : {}) }, DECISION);
       assert.equal(res.status, 200, `${origin}: ${JSON.stringify(res.body)}`);
     }
   });
 
-  test('the admin API refuses another site\'s page: the write is not made', async () => {
+  test("the admin API refuses another site's page: the write is not made", async () => {
     const path = '/v1/orgs/org-1/settings/integration-access';
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     const own = await send(r.port, 'PUT', path, { ...auth, host: host(), origin: `http://${host()}` }, JSON.stringify({ managersWriteMcpServers: false }));
@@ -333,7 +381,16 @@ describe('Origin and Host', () => {
 
 test('bad caller settings stop the sidecar at start, naming the setting', () => {
   const build = (over: Partial<Config>) => new Callers({ config: { ...testConfig(), ...over }, tokens: new AdminTokens([]), metrics: new Metrics() });
-  assert.throws(() => build({ allowedOrigins: 'console.example.com' }), (e) => e instanceof ConfigError && /ALLOWED_ORIGINS/.test(e.message));
-  assert.throws(() => build({ allowedOrigins: 'https://console.example.com/path' }), (e) => e instanceof ConfigError && /scheme:\/\/host/.test(e.message));
-  assert.throws(() => loadConfig({ ADMIN_TOKEN, DECIDE_AUTH: 'maybe' }), (e) => e instanceof ConfigError && /DECIDE_AUTH/.test(e.message));
+  assert.throws(
+    () => build({ allowedOrigins: 'console.example.com' }),
+    (e) => e instanceof ConfigError && /ALLOWED_ORIGINS/.test(e.message),
+  );
+  assert.throws(
+    () => build({ allowedOrigins: 'https://console.example.com/path' }),
+    (e) => e instanceof ConfigError && /scheme:\/\/host/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ ADMIN_TOKEN, DECIDE_AUTH: 'maybe' }),
+    (e) => e instanceof ConfigError && /DECIDE_AUTH/.test(e.message),
+  );
 });

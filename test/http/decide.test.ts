@@ -137,7 +137,10 @@ for (const storeKind of ['memory', 'redis'] as const) {
         `{"__proto__": {"settings": {"org": {"${SETTING}": true}}}, ${JSON.stringify(managerInOwnWorkspace('spoof')).slice(1)}`,
       );
       const refused = await api.post('/v1/authorize').send(prototypeTrick).expect(400);
-      assert.deepEqual(refused.body.errors.map((e: { code: string; field: string }) => [e.code, e.field]), [['unknown_field', '__proto__']]);
+      assert.deepEqual(
+        refused.body.errors.map((e: { code: string; field: string }) => [e.code, e.field]),
+        [['unknown_field', '__proto__']],
+      );
     });
 
     test('org settings: defaults filled in, a field left out of a PUT takes its default', async () => {
@@ -170,7 +173,10 @@ for (const storeKind of ['memory', 'redis'] as const) {
       assert.equal(none.body.code, 'unauthorized');
       await api.get(path).set('Authorization', 'Bearer wrong').expect(401);
       await api.get(path).set('Authorization', ADMIN_TOKEN).expect(401);
-      await api.put(path).send({ [SETTING]: true }).expect(401);
+      await api
+        .put(path)
+        .send({ [SETTING]: true })
+        .expect(401);
       await api.delete('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').expect(401);
       await api.get(path).set(admin).expect(200);
     });
@@ -185,9 +191,16 @@ for (const storeKind of ['memory', 'redis'] as const) {
         [[], 'body'],
       ];
       for (const [body, field] of cases) {
-        const res = await api.put(path).set(admin).send(body as object).expect(400);
+        const res = await api
+          .put(path)
+          .set(admin)
+          .send(body as object)
+          .expect(400);
         assert.equal(res.body.code, 'invalid_parameter');
-        assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), [field]);
+        assert.deepEqual(
+          res.body.errors.map((e: { field: string }) => e.field),
+          [field],
+        );
       }
       const ws = await api.put('/v1/orgs/org-1/workspaces/ws-1/settings/integration-access').set(admin).send({ allowWorkspaceOverrides: {} }).expect(400);
       assert.equal(ws.body.errors[0].field, 'allowWorkspaceOverrides');

@@ -40,7 +40,7 @@ for (const kind of kinds) {
       assert.equal(await sidecar.store.workspaceOrg('ws-b'), 'org-2');
     });
 
-    test('the listing is paged with an opaque cursor and shows only the organization\'s workspaces', async () => {
+    test("the listing is paged with an opaque cursor and shows only the organization's workspaces", async () => {
       const ids = ['w-1', 'w-2', 'w-3', 'w-4', 'w-5'];
       for (const id of ids) await put('org-list', id).expect(201);
       await put('org-other', 'w-0').expect(201);
@@ -73,16 +73,24 @@ for (const kind of kinds) {
         ['?after=w-1', 'after'],
       ] as const) {
         const res = await list('org-list', query).expect(400);
-        assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), [field], query);
+        assert.deepEqual(
+          res.body.errors.map((e: { field: string }) => e.field),
+          [field],
+          query,
+        );
       }
     });
 
-    test('a workspace settings PUT registers its workspace, and is refused for another organization\'s', async () => {
+    test("a workspace settings PUT registers its workspace, and is refused for another organization's", async () => {
       const app = sidecar.app;
       await request(app).put('/v1/orgs/org-1/workspaces/ws-s/settings/integration-access').set(auth).send({ managersWriteMcpServers: false }).expect(200);
       assert.equal(await sidecar.store.workspaceOrg('ws-s'), 'org-1');
       assert.ok((await list('org-1').expect(200)).body.workspaces.includes('ws-s'));
-      const refused = await request(app).put('/v1/orgs/org-2/workspaces/ws-s/settings/integration-access').set(auth).send({ managersWriteMcpServers: true }).expect(409);
+      const refused = await request(app)
+        .put('/v1/orgs/org-2/workspaces/ws-s/settings/integration-access')
+        .set(auth)
+        .send({ managersWriteMcpServers: true })
+        .expect(409);
       assert.equal(refused.body.code, 'workspace_owned');
       assert.equal((await sidecar.store.readWorkspace('org-2', 'ws-s', 'integration-access')).settings, null, 'nothing was written for org-2');
       // Deleting a workspace's settings leaves it in the directory.
@@ -98,7 +106,10 @@ for (const kind of kinds) {
       const res = await request(sidecar.app).get('/v1/audit/settings-changes?orgId=org-audit').set(auth).expect(200);
       assert.deepEqual(
         res.body.changes.map((c: { operation: string; workspaceId: string; actor: string }) => [c.operation, c.workspaceId, c.actor]),
-        [['unregister_workspace', 'ws-x', 'admin'], ['register_workspace', 'ws-x', 'admin']],
+        [
+          ['unregister_workspace', 'ws-x', 'admin'],
+          ['register_workspace', 'ws-x', 'admin'],
+        ],
       );
     });
   });

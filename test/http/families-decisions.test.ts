@@ -49,7 +49,12 @@ function orgDocument(family: Family, values: Record<string, boolean>, toggle: bo
 async function store(orgId: string, family: Family, org: object, workspace?: object) {
   await registerOwn(orgId);
   await api().put(`/v1/orgs/${orgId}/settings/${family.name}`).set(auth).send(org).expect(200);
-  if (workspace) await api().put(`/v1/orgs/${orgId}/workspaces/${wsOf(orgId)}/settings/${family.name}`).set(auth).send(workspace).expect(200);
+  if (workspace)
+    await api()
+      .put(`/v1/orgs/${orgId}/workspaces/${wsOf(orgId)}/settings/${family.name}`)
+      .set(auth)
+      .send(workspace)
+      .expect(200);
 }
 
 const expectDecided = (answer: Awaited<ReturnType<typeof decide>>, allow: boolean, setting: string, source: string) =>
@@ -98,7 +103,8 @@ for (const family of families.list) {
         for (const action of ['create', 'update', 'delete', 'read']) {
           const body = { principal: { id: 'u-o', orgId, orgRole: 'owner', workspaceRoles: {} }, action, resource: { type, orgId, workspaceId: wsOf(orgId) } };
           const answer = (await api().post('/v1/authorize').send(body).expect(200)).body;
-          if (family.actions.includes(action)) assert.deepEqual([answer.allow, answer.reason, answer.setting], [true, 'org_admin', undefined], `${type} ${action}`);
+          if (family.actions.includes(action))
+            assert.deepEqual([answer.allow, answer.reason, answer.setting], [true, 'org_admin', undefined], `${type} ${action}`);
           else assert.deepEqual([answer.allow, answer.reason], [false, 'unsupported_action'], `${type} ${action}`);
         }
       }
@@ -111,14 +117,21 @@ describe('the family rules that are not one setting', () => {
     for (const family of families.list.filter((f) => !f.settings.some((s) => s.role === 'org_admin'))) {
       const orgId = `${family.name}-admin`;
       await store(orgId, family, Object.fromEntries(family.settings.map((s) => [s.name, false])));
-      const body = { principal: { id: 'u-a', orgId, orgRole: 'admin', workspaceRoles: {} }, action: family.actions.at(0), resource: { type: family.resourceTypes[0], orgId, workspaceId: wsOf(orgId) } };
+      const body = {
+        principal: { id: 'u-a', orgId, orgRole: 'admin', workspaceRoles: {} },
+        action: family.actions.at(0),
+        resource: { type: family.resourceTypes[0], orgId, workspaceId: wsOf(orgId) },
+      };
       const answer = (await api().post('/v1/authorize').send(body).expect(200)).body;
       assert.deepEqual([answer.allow, answer.reason], [true, 'org_admin'], family.name);
     }
   });
 
   test('members never write guardrails (no setting lets them)', async () => {
-    const answer = await decide('guardrail-members', { ...families.get('guardrail-access')!.settings.find((s) => s.name === 'membersViewGuardrails')!, access: 'write' });
+    const answer = await decide('guardrail-members', {
+      ...families.get('guardrail-access')!.settings.find((s) => s.name === 'membersViewGuardrails')!,
+      access: 'write',
+    });
     assert.deepEqual([answer.allow, answer.reason, answer.setting], [false, 'read_only_role', undefined]);
   });
 

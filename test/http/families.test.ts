@@ -20,7 +20,9 @@ const kinds = bothStores();
 const orgPath = (orgId: string, family: string) => `/v1/orgs/${orgId}/settings/${family}`;
 const wsPath = (orgId: string, workspaceId: string, family: string) => `/v1/orgs/${orgId}/workspaces/${workspaceId}/settings/${family}`;
 
-const policyData = JSON.parse(await readFile('policies/data.json', 'utf8')) as { portkey: { families: Array<{ name: string; settings: Array<{ name: string; default: boolean }> }> } };
+const policyData = JSON.parse(await readFile('policies/data.json', 'utf8')) as {
+  portkey: { families: Array<{ name: string; settings: Array<{ name: string; default: boolean }> }> };
+};
 
 /** The committed bundle with its data.json replaced: what a policy author's next `make bundle` would ship. */
 async function bundleWithData(data: object): Promise<Buffer> {
@@ -46,7 +48,7 @@ for (const kind of kinds) {
     after(() => sidecar.close());
     const api = () => request(sidecar.app);
 
-    test('GET /v1/families: the active bundle\'s table, in its order, without a token', async () => {
+    test("GET /v1/families: the active bundle's table, in its order, without a token", async () => {
       const res = await api().get('/v1/families').expect(200);
       assert.equal(res.body.bundleRevision, sidecar.policy.require().revision);
       assert.deepEqual(
@@ -56,18 +58,21 @@ for (const kind of kinds) {
       const prompts = res.body.families.find((f: { name: string }) => f.name === 'prompt-access');
       assert.equal(prompts.workspaceOverrides, 'family');
       assert.deepEqual(prompts.resourceTypes, ['prompt']);
-      assert.deepEqual(prompts.settings.find((s: { name: string }) => s.name === 'membersWritePrompts'), {
-        name: 'membersWritePrompts',
-        label: 'Members Write Prompts',
-        default: false,
-        role: 'member',
-        access: 'write',
-        resourceTypes: ['prompt'],
-      });
+      assert.deepEqual(
+        prompts.settings.find((s: { name: string }) => s.name === 'membersWritePrompts'),
+        {
+          name: 'membersWritePrompts',
+          label: 'Members Write Prompts',
+          default: false,
+          role: 'member',
+          access: 'write',
+          resourceTypes: ['prompt'],
+        },
+      );
       await api().post('/v1/families').expect(405);
     });
 
-    test('a family\'s org settings: defaults (from the table), PUT, PATCH, one toggle for the family', async () => {
+    test("a family's org settings: defaults (from the table), PUT, PATCH, one toggle for the family", async () => {
       const fresh = await api().get(orgPath('fam', 'prompt-access')).set(auth).expect(200);
       assert.deepEqual(fresh.body, {
         managersViewPrompts: true,
@@ -80,22 +85,52 @@ for (const kind of kinds) {
       const put = await api().put(orgPath('fam', 'prompt-access')).set(auth).send({ membersWritePrompts: true, allowWorkspaceOverrides: true }).expect(200);
       assert.equal(put.body.membersWritePrompts, true);
       assert.equal(put.body.allowWorkspaceOverrides, true);
-      const patched = await api().patch(orgPath('fam', 'prompt-access')).set(auth).set('If-Match', put.headers.etag!).send({ managersViewPrompts: false }).expect(200);
-      assert.deepEqual(patched.body, { managersViewPrompts: false, managersWritePrompts: true, membersViewPrompts: true, membersWritePrompts: true, allowWorkspaceOverrides: true });
+      const patched = await api()
+        .patch(orgPath('fam', 'prompt-access'))
+        .set(auth)
+        .set('If-Match', put.headers.etag!)
+        .send({ managersViewPrompts: false })
+        .expect(200);
+      assert.deepEqual(patched.body, {
+        managersViewPrompts: false,
+        managersWritePrompts: true,
+        membersViewPrompts: true,
+        membersWritePrompts: true,
+        allowWorkspaceOverrides: true,
+      });
       // The other families are untouched: integration-access still at its defaults.
       const integration = await api().get(orgPath('fam', 'integration-access')).set(auth).expect(200);
       assert.equal(integration.body.stored, false);
       assert.equal(integration.headers.etag, patched.headers.etag, 'one version per organization, all families');
       const logs = await api().put(orgPath('fam', 'logs-access')).set(auth).send({ orgAdminViewLogs: false }).expect(200);
-      assert.deepEqual(logs.body, { managersViewLogs: true, managersViewLogsMetadata: true, membersViewLogs: true, membersViewLogsMetadata: true, orgAdminViewLogs: false, orgAdminViewLogsMetadata: true });
+      assert.deepEqual(logs.body, {
+        managersViewLogs: true,
+        managersViewLogsMetadata: true,
+        membersViewLogs: true,
+        membersViewLogsMetadata: true,
+        orgAdminViewLogs: false,
+        orgAdminViewLogsMetadata: true,
+      });
     });
 
     test('the policy gets one flat snapshot of every family (toggles keyed by setting or by family)', async () => {
-      await api().put(orgPath('flat', 'integration-access')).set(auth).send({ managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } }).expect(200);
+      await api()
+        .put(orgPath('flat', 'integration-access'))
+        .set(auth)
+        .send({ managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } })
+        .expect(200);
       await api().put(orgPath('flat', 'guardrail-access')).set(auth).send({ managersWriteGuardrails: false, allowWorkspaceOverrides: true }).expect(200);
       await api().put(orgPath('flat', 'logs-access')).set(auth).send({ membersViewLogs: false }).expect(200);
-      await api().put(wsPath('flat', 'ws-f', 'integration-access')).set(auth).send({ managersWriteMcpServers: true }).expect(200);
-      await api().put(wsPath('flat', 'ws-f', 'guardrail-access')).set(auth).send({ managersWriteGuardrails: true }).expect(200);
+      await api()
+        .put(wsPath('flat', 'ws-f', 'integration-access'))
+        .set(auth)
+        .send({ managersWriteMcpServers: true })
+        .expect(200);
+      await api()
+        .put(wsPath('flat', 'ws-f', 'guardrail-access'))
+        .set(auth)
+        .send({ managersWriteGuardrails: true })
+        .expect(200);
       const snapshot = await sidecar.store.snapshot('flat', 'ws-f');
       assert.deepEqual(snapshot.org, {
         managersWriteMcpServers: false,
@@ -105,23 +140,42 @@ for (const kind of kinds) {
       });
       assert.deepEqual(snapshot.workspace, { managersWriteMcpServers: true, managersWriteGuardrails: true });
       // Deleting one family's workspace values leaves the others.
-      await api().delete(wsPath('flat', 'ws-f', 'guardrail-access')).set(auth).expect(204);
+      await api()
+        .delete(wsPath('flat', 'ws-f', 'guardrail-access'))
+        .set(auth)
+        .expect(204);
       assert.deepEqual((await sidecar.store.snapshot('flat', 'ws-f')).workspace, { managersWriteMcpServers: true });
-      assert.deepEqual((await api().get(wsPath('flat', 'ws-f', 'integration-access')).set(auth).expect(200)).body, { managersWriteMcpServers: true });
+      assert.deepEqual(
+        (
+          await api()
+            .get(wsPath('flat', 'ws-f', 'integration-access'))
+            .set(auth)
+            .expect(200)
+        ).body,
+        { managersWriteMcpServers: true },
+      );
     });
 
-    test('strict validation names the unknown setting and the one meant; a toggle has the family\'s shape', async () => {
+    test("strict validation names the unknown setting and the one meant; a toggle has the family's shape", async () => {
       const typo = await api().put(orgPath('strict', 'prompt-access')).set(auth).send({ membersWritePrompt: true }).expect(400);
       assert.equal(typo.body.errors[0].field, 'membersWritePrompt');
       assert.match(typo.body.errors[0].message, /unknown setting; did you mean `membersWritePrompts`\?/);
       const otherFamily = await api().put(orgPath('strict', 'prompt-access')).set(auth).send({ managersWriteMcpServers: false }).expect(400);
       assert.equal(otherFamily.body.errors[0].field, 'managersWriteMcpServers');
-      const toggle = await api().put(orgPath('strict', 'prompt-access')).set(auth).send({ allowWorkspaceOverrides: { membersWritePrompts: true } }).expect(400);
+      const toggle = await api()
+        .put(orgPath('strict', 'prompt-access'))
+        .set(auth)
+        .send({ allowWorkspaceOverrides: { membersWritePrompts: true } })
+        .expect(400);
       assert.equal(toggle.body.errors[0].field, 'allowWorkspaceOverrides');
       assert.match(toggle.body.errors[0].message, /true or false/);
       const logsToggle = await api().put(orgPath('strict', 'logs-access')).set(auth).send({ allowWorkspaceOverrides: true }).expect(400);
       assert.equal(logsToggle.body.errors[0].field, 'allowWorkspaceOverrides');
-      const notBool = await api().put(wsPath('strict', 'ws-s', 'analytics-access')).set(auth).send({ membersViewAnalytics: 'no' }).expect(400);
+      const notBool = await api()
+        .put(wsPath('strict', 'ws-s', 'analytics-access'))
+        .set(auth)
+        .send({ membersViewAnalytics: 'no' })
+        .expect(400);
       assert.equal(notBool.body.errors[0].message, 'must be true or false');
       assert.equal((await api().get(orgPath('strict', 'prompt-access')).set(auth).expect(200)).body.stored, false, 'nothing was written');
     });
@@ -131,27 +185,41 @@ for (const kind of kinds) {
       assert.equal(unknown.body.code, 'unknown_family');
       assert.match(unknown.body.message, /did you mean prompt-access\?/);
       for (const method of ['get', 'put', 'patch', 'delete'] as const) {
-        const res = await api()[method](wsPath('x', 'ws-1', 'logs-access')).set(auth).send({}).expect(404);
+        const res = await api()
+          [method](wsPath('x', 'ws-1', 'logs-access'))
+          .set(auth)
+          .send({})
+          .expect(404);
         assert.equal(res.body.code, 'no_workspace_overrides');
         assert.match(res.body.message, /logs-access has no workspace overrides/);
-        assert.match(res.body.message, /\(\/v1\/orgs\/x\/settings\/logs-access\)/, 'names the organization\'s own path');
+        assert.match(res.body.message, /\(\/v1\/orgs\/x\/settings\/logs-access\)/, "names the organization's own path");
       }
       await api().get(orgPath('x', 'prompt-access')).expect(401);
     });
 
     test('settings-change records name the family', async () => {
       await api().put(orgPath('rec', 'analytics-access')).set(auth).send({ membersViewAnalytics: false }).expect(200);
-      await api().put(wsPath('rec', 'ws-r', 'analytics-access')).set(auth).send({ membersViewAnalytics: true }).expect(200);
+      await api()
+        .put(wsPath('rec', 'ws-r', 'analytics-access'))
+        .set(auth)
+        .send({ membersViewAnalytics: true })
+        .expect(200);
       await sidecar.audit.flush();
       const res = await api().get('/v1/audit/settings-changes?orgId=rec').set(auth).expect(200);
-      const families = res.body.changes.filter((c: { operation: string }) => c.operation !== 'register_workspace').map((c: { family: string; operation: string }) => `${c.operation} ${c.family}`);
+      const families = res.body.changes
+        .filter((c: { operation: string }) => c.operation !== 'register_workspace')
+        .map((c: { family: string; operation: string }) => `${c.operation} ${c.family}`);
       assert.deepEqual(families.sort(), ['put_org analytics-access', 'put_workspace analytics-access']);
     });
 
-    test('effective settings: the engine\'s values with their source, the ignored workspace values named', async () => {
+    test("effective settings: the engine's values with their source, the ignored workspace values named", async () => {
       const path = '/v1/orgs/eff/workspaces/ws-e/effective-settings';
       await api().put(orgPath('eff', 'prompt-access')).set(auth).send({ membersWritePrompts: true }).expect(200);
-      const written = await api().put(wsPath('eff', 'ws-e', 'prompt-access')).set(auth).send({ membersWritePrompts: false, managersViewPrompts: false }).expect(200);
+      const written = await api()
+        .put(wsPath('eff', 'ws-e', 'prompt-access'))
+        .set(auth)
+        .send({ membersWritePrompts: false, managersViewPrompts: false })
+        .expect(200);
       const off = await api().get(path).set(auth).expect(200);
       assert.equal(off.headers.etag, written.headers.etag);
       assert.deepEqual(
@@ -178,7 +246,9 @@ for (const kind of kinds) {
         resource_types: ['budget'],
         actions: ['read', 'update'],
         workspace_overrides: 'family',
-        settings: [{ name: 'managersEditBudgets', label: 'Managers Edit Budgets', default: false, role: 'manager', access: 'write', resource_types: ['budget'] }],
+        settings: [
+          { name: 'managersEditBudgets', label: 'Managers Edit Budgets', default: false, role: 'manager', access: 'write', resource_types: ['budget'] },
+        ],
       });
       await api().get(orgPath('grow', 'budget-access')).set(auth).expect(404);
       const before = sidecar.policy.require();
@@ -186,9 +256,17 @@ for (const kind of kinds) {
       try {
         const listed = await api().get('/v1/families').expect(200);
         assert.equal(listed.body.families.at(-1).name, 'budget-access');
-        assert.deepEqual((await api().get(orgPath('grow', 'budget-access')).set(auth).expect(200)).body, { managersEditBudgets: false, allowWorkspaceOverrides: false, stored: false });
+        assert.deepEqual((await api().get(orgPath('grow', 'budget-access')).set(auth).expect(200)).body, {
+          managersEditBudgets: false,
+          allowWorkspaceOverrides: false,
+          stored: false,
+        });
         await api().put(orgPath('grow', 'budget-access')).set(auth).send({ managersEditBudgets: true }).expect(200);
-        await api().put(wsPath('grow', 'ws-g', 'budget-access')).set(auth).send({ managersEditBudgets: false }).expect(200);
+        await api()
+          .put(wsPath('grow', 'ws-g', 'budget-access'))
+          .set(auth)
+          .send({ managersEditBudgets: false })
+          .expect(200);
         const snapshot = await sidecar.store.snapshot('grow', 'ws-g');
         assert.equal(snapshot.org.managersEditBudgets, true);
         assert.equal(snapshot.workspace.managersEditBudgets, false);

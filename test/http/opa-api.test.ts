@@ -12,7 +12,9 @@ import { decisionRequest, servedTestSidecar } from '../support/sidecar.ts';
 let sidecar: Sidecar;
 let url: string;
 let close: () => Promise<void>;
-before(async () => ({ sidecar, url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', 'integration-access', { managersWriteMcpServers: false }))));
+before(
+  async () => ({ sidecar, url, close } = await servedTestSidecar((s) => s.store.putOrg('org-1', 'integration-access', { managersWriteMcpServers: false }))),
+);
 after(() => close());
 
 const manager = decisionRequest();
@@ -23,10 +25,7 @@ test('@styra/opa evaluate reads allow and decision', async () => {
   assert.equal(await client.evaluate('portkey/authz/allow', manager), false);
   assert.equal(await client.evaluate('portkey/authz/allow', owner), true);
   const decision = await client.evaluate<typeof manager, Record<string, unknown>>('portkey/authz/decision', manager);
-  assert.deepEqual(
-    [decision.allow, decision.reason, decision.setting, decision.source],
-    [false, 'manager_write_disabled', 'managersWriteMcpServers', 'org'],
-  );
+  assert.deepEqual([decision.allow, decision.reason, decision.setting, decision.source], [false, 'manager_write_disabled', 'managersWriteMcpServers', 'org']);
 });
 
 test('@styra/opa evaluateBatch gets one result per input', async () => {
@@ -59,7 +58,9 @@ test('the data API answers in OPA shapes: result and decision_id', async () => {
   assert.deepEqual(Object.keys(unknown.body), ['decision_id']);
   const get = await request(url).get('/v1/data/portkey/authz/allow').expect(400);
   assert.deepEqual([get.body.errors[0].field, get.body.errors[0].code], ['input', 'missing_field']);
-  const viaQuery = await request(url).get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`).expect(200);
+  const viaQuery = await request(url)
+    .get(`/v1/data/portkey/authz/decision?input=${encodeURIComponent(JSON.stringify(manager))}`)
+    .expect(200);
   assert.equal(viaQuery.body.result.reason, 'manager_write_disabled');
   const trailing = await request(url).post('/v1/data/portkey/authz/allow').set('Content-Type', 'application/json').send('{"input": {}}\n  }').expect(400);
   assert.deepEqual(trailing.body.errors[0], {
@@ -85,10 +86,19 @@ test('batch: common_input merges, a bad item fails alone with 207', async () => 
   assert.equal(res.body.responses.write.result.reason, 'manager_write_disabled');
   assert.equal(res.body.responses.write.http_status_code, '200');
   assert.deepEqual([res.body.responses.bad.code, res.body.responses.bad.http_status_code], ['invalid_parameter', '500']);
-  assert.deepEqual(res.body.responses.bad.errors.map((e: { code: string; field: string }) => [e.code, e.field]), [['invalid_value', 'inputs.bad.action']]);
-  const all = await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: { a: owner } }).expect(200);
+  assert.deepEqual(
+    res.body.responses.bad.errors.map((e: { code: string; field: string }) => [e.code, e.field]),
+    [['invalid_value', 'inputs.bad.action']],
+  );
+  const all = await request(url)
+    .post('/v1/batch/data/portkey/authz/allow')
+    .send({ inputs: { a: owner } })
+    .expect(200);
   assert.equal(all.body.responses.a.result, true);
-  await request(url).post('/v1/batch/data/portkey/authz/allow').send({ inputs: [owner] }).expect(400);
+  await request(url)
+    .post('/v1/batch/data/portkey/authz/allow')
+    .send({ inputs: [owner] })
+    .expect(400);
 });
 
 test('batch: common_input copied into many inputs is bounded; an input id "__proto__" is answered like any other', async () => {
@@ -125,12 +135,14 @@ test('health, readiness, status and metrics', async () => {
   assert.match(metrics.text, new RegExp(`portcullis_build_info\\{version="${version.replaceAll('.', '\\.')}",nodejs="${process.versions.node}"\\} 1`));
 });
 
-test('a data path named like an object\'s own members (__proto__, constructor, hasOwnProperty) is a path with no rule, never a 5xx or a decision', async () => {
+test("a data path named like an object's own members (__proto__, constructor, hasOwnProperty) is a path with no rule, never a 5xx or a decision", async () => {
   for (const name of ['__proto__', 'constructor', 'hasOwnProperty', 'valueOf', 'toString']) {
     const data = await request(sidecar.app).post(`/v1/data/${name}`).send({ input: owner });
     assert.equal(data.status, 200, `${name}: ${data.text}`);
     assert.deepEqual(Object.keys(data.body), ['decision_id'], name);
-    const batch = await request(sidecar.app).post(`/v1/batch/data/${name}`).send({ inputs: { a: owner } });
+    const batch = await request(sidecar.app)
+      .post(`/v1/batch/data/${name}`)
+      .send({ inputs: { a: owner } });
     assert.equal(batch.status, 200, `${name}: ${batch.text}`);
     assert.equal(batch.body.responses.a.result, undefined, name);
   }

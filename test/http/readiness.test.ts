@@ -75,10 +75,7 @@ test('503 naming the engine when the canary is answered wrongly', async (t) => {
 
 test('readiness follows the active bundle: 503 while a broken one is active, 200 again once a good one replaces it', async (t) => {
   const dir = await tempDir(t);
-  const [good, broken] = await Promise.all([
-    buildBundle(dir, { revision: 'good' }),
-    buildBundle(dir, { revision: 'owners-conflict', edit: ownersConflict }),
-  ]);
+  const [good, broken] = await Promise.all([buildBundle(dir, { revision: 'good' }), buildBundle(dir, { revision: 'owners-conflict', edit: ownersConflict })]);
   const active = join(dir, 'active.tar.gz');
   await copyFile(good, active);
   const { sidecar, url } = await start(t, { bundlePath: active, bundleWatch: true });

@@ -47,7 +47,11 @@ test('a bundle without the messages entrypoint loads and has no sentences', asyn
     assert.notEqual(unmarked, text, 'authz.rego marks messages as an entrypoint');
     await writeFile(authz, unmarked);
     const out = join(dir, 'bundle.tar.gz');
-    await promisify(execFile)(OPA, ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'no-messages', '-o', out, '.'], { cwd: source });
+    await promisify(execFile)(
+      OPA,
+      ['build', '-t', 'wasm', '-e', 'portkey/authz/decision', '-e', 'portkey/authz/allow', '--revision', 'no-messages', '-o', out, '.'],
+      { cwd: source },
+    );
     const engine = await PolicyEngine.load(await readBundle(await readFile(out)));
     assert.ok(!engine.entrypoints.includes('portkey/authz/messages'));
     assert.deepEqual(engine.reasons, {});

@@ -42,7 +42,13 @@ for (const kind of kinds) {
     test('many concurrent conditional writes with one ETag: exactly one succeeds', async () => {
       const { headers } = await api().get(orgPath('crowd')).set(auth).expect(200);
       const answers = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => api().put(orgPath('crowd')).set(auth).set('If-Match', headers.etag!).send({ managersWriteMcpServers: i % 2 === 0 })),
+        Array.from({ length: 8 }, (_, i) =>
+          api()
+            .put(orgPath('crowd'))
+            .set(auth)
+            .set('If-Match', headers.etag!)
+            .send({ managersWriteMcpServers: i % 2 === 0 }),
+        ),
       );
       assert.deepEqual(answers.map((r) => r.status).sort(), [200, 412, 412, 412, 412, 412, 412, 412]);
     });
@@ -74,19 +80,45 @@ for (const kind of kinds) {
     });
 
     test('a PATCH that is refused (invalid, or its If-Match fails) registers no workspace', async () => {
-      await api().patch(wsPath('org-refused', `ws-refused-${kind.name}`)).set(auth).set('If-Match', '"7"').send({}).expect(412);
-      await api().patch(wsPath('org-refused', `ws-refused-${kind.name}`)).set(auth).send({ bogus: 1 }).expect(400);
+      await api()
+        .patch(wsPath('org-refused', `ws-refused-${kind.name}`))
+        .set(auth)
+        .set('If-Match', '"7"')
+        .send({})
+        .expect(412);
+      await api()
+        .patch(wsPath('org-refused', `ws-refused-${kind.name}`))
+        .set(auth)
+        .send({ bogus: 1 })
+        .expect(400);
       assert.equal(await sidecar.store.workspaceOrg(`ws-refused-${kind.name}`), null);
-      await api().patch(wsPath('org-refused', `ws-refused-${kind.name}`)).set(auth).send({ managersWriteMcpServers: false }).expect(200);
+      await api()
+        .patch(wsPath('org-refused', `ws-refused-${kind.name}`))
+        .set(auth)
+        .send({ managersWriteMcpServers: false })
+        .expect(200);
       assert.equal(await sidecar.store.workspaceOrg(`ws-refused-${kind.name}`), 'org-refused');
     });
 
     test('PATCH is a JSON merge patch: fields merge, null removes (back to the default), the result is validated', async () => {
-      await api().put(orgPath('patch')).set(auth).send({ managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } }).expect(200);
-      const patched = await api().patch(orgPath('patch')).set(auth).set('Content-Type', 'application/merge-patch+json').send({ managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteWsIntegrations: true } }).expect(200);
+      await api()
+        .put(orgPath('patch'))
+        .set(auth)
+        .send({ managersWriteMcpServers: false, allowWorkspaceOverrides: { managersWriteMcpServers: true } })
+        .expect(200);
+      const patched = await api()
+        .patch(orgPath('patch'))
+        .set(auth)
+        .set('Content-Type', 'application/merge-patch+json')
+        .send({ managersWriteWsIntegrations: false, allowWorkspaceOverrides: { managersWriteWsIntegrations: true } })
+        .expect(200);
       assert.equal(patched.body.managersWriteMcpServers, false, 'a field the patch left out is kept');
       assert.equal(patched.body.managersWriteWsIntegrations, false);
-      assert.deepEqual(patched.body.allowWorkspaceOverrides, { managersWriteWsIntegrations: true, managersWriteWsMcpIntegrations: false, managersWriteMcpServers: true });
+      assert.deepEqual(patched.body.allowWorkspaceOverrides, {
+        managersWriteWsIntegrations: true,
+        managersWriteWsMcpIntegrations: false,
+        managersWriteMcpServers: true,
+      });
       const removed = await api().patch(orgPath('patch')).set(auth).send({ managersWriteMcpServers: null, allowWorkspaceOverrides: null }).expect(200);
       assert.equal(removed.body.managersWriteMcpServers, true);
       assert.deepEqual((await sidecar.store.readOrg('patch', 'integration-access')).settings, { managersWriteWsIntegrations: false });
@@ -95,10 +127,17 @@ for (const kind of kinds) {
       await api().patch(orgPath('patch')).set(auth).send({ managersWriteMcpServers: 'no' }).expect(400);
       await api().patch(orgPath('patch')).set(auth).send([1]).expect(400);
       await api().patch(orgPath('patch')).set(auth).send(JSON.parse('{"__proto__": {"managersWriteMcpServers": false}}')).expect(400);
-      assert.deepEqual((await sidecar.store.readOrg('patch', 'integration-access')).settings, { managersWriteWsIntegrations: false }, 'refused patches wrote nothing');
+      assert.deepEqual(
+        (await sidecar.store.readOrg('patch', 'integration-access')).settings,
+        { managersWriteWsIntegrations: false },
+        'refused patches wrote nothing',
+      );
       const ws = await api().patch(wsPath('patch', 'ws-p')).set(auth).send({ managersWriteMcpServers: false }).expect(200);
       assert.deepEqual(ws.body, { managersWriteMcpServers: false });
-      assert.deepEqual((await api().patch(wsPath('patch', 'ws-p')).set(auth).send({ managersWriteMcpServers: null, managersWriteWsIntegrations: true }).expect(200)).body, { managersWriteWsIntegrations: true });
+      assert.deepEqual(
+        (await api().patch(wsPath('patch', 'ws-p')).set(auth).send({ managersWriteMcpServers: null, managersWriteWsIntegrations: true }).expect(200)).body,
+        { managersWriteWsIntegrations: true },
+      );
       assert.equal(await sidecar.store.workspaceOrg('ws-p'), 'patch', 'PATCH registers its workspace like PUT');
       await sidecar.audit.flush();
       const changes = await sidecar.audit.querySettingsChanges({ orgId: 'patch' }, { limit: 100 });
@@ -113,7 +152,10 @@ for (const kind of kinds) {
         api().patch(orgPath('merge')).set(auth).send({ managersWriteMcpServers: false }).expect(200),
         api().patch(orgPath('merge')).set(auth).send({ managersWriteWsIntegrations: false }).expect(200),
       ]);
-      assert.deepEqual((await sidecar.store.readOrg('merge', 'integration-access')).settings, { managersWriteMcpServers: false, managersWriteWsIntegrations: false });
+      assert.deepEqual((await sidecar.store.readOrg('merge', 'integration-access')).settings, {
+        managersWriteMcpServers: false,
+        managersWriteWsIntegrations: false,
+      });
     });
 
     test('what was never stored says so: 200 with "stored": false, the defaults shown, and an ETag to create it with', async () => {

@@ -70,7 +70,10 @@ for (const path of PATHS) {
   test(`evaluate ${path} with no input (GET) is a ClientError naming input`, async () => {
     const error = await failure(new OPAClient(url).evaluate(path));
     assert.ok(error instanceof ClientError);
-    assert.deepEqual(error.errors?.map((item) => item.code), ['missing_field']);
+    assert.deepEqual(
+      error.errors?.map((item) => item.code),
+      ['missing_field'],
+    );
     assert.match(error.message, /input/);
   });
 

@@ -24,14 +24,24 @@ async function waitUntilServing(url: string, child: ChildProcess, output: () => 
   const deadline = Date.now() + ms;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}) before it served:\n${output()}`);
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`not serving ${url} after ${ms / 1000} s:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
 function started(command: string, args: string[], options: { cwd: string; env: Record<string, string> }) {
-  const child = spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -78,7 +88,14 @@ describe('npm pack, installed into an empty directory', { timeout: 20 * MINUTES 
     const elsewhere = await mkdtemp(join(dir, 'cwd-'));
     const serving = started(join(installed, 'node_modules', '.bin', 'portcullis'), ['serve'], {
       cwd: elsewhere,
-      env: { PORT: String(port), GRPC_PORT: String(grpcPort), ADMIN_TOKEN: 'pack-test-token', LOG_FORMAT: 'json', AUDIT_SPILL_DIR: '', DECISION_LOGS_SPILL_DIR: '' },
+      env: {
+        PORT: String(port),
+        GRPC_PORT: String(grpcPort),
+        ADMIN_TOKEN: 'pack-test-token',
+        LOG_FORMAT: 'json',
+        AUDIT_SPILL_DIR: '',
+        DECISION_LOGS_SPILL_DIR: '',
+      },
     });
     children.push(serving.child);
     const url = `http://127.0.0.1:${port}`;
@@ -97,7 +114,10 @@ describe('npm pack, installed into an empty directory', { timeout: 20 * MINUTES 
     assert.equal(console.status, 200);
     assert.match(await console.text(), /<html/i);
     const status = (await (await fetch(`${url}/v1/status`)).json()) as { warnings: Array<{ code: string }> };
-    assert.deepEqual(status.warnings.map((w) => w.code), ['demo_settings']);
+    assert.deepEqual(
+      status.warnings.map((w) => w.code),
+      ['demo_settings'],
+    );
 
     assert.equal(await stopProcess(serving.child), 0);
     assert.match(serving.output(), /"msg":"stopped"/);
@@ -106,7 +126,10 @@ describe('npm pack, installed into an empty directory', { timeout: 20 * MINUTES 
 
 test('npm start runs one process that stops on SIGTERM', { timeout: 5 * MINUTES }, async (t) => {
   const port = await freePort();
-  const npm = started('npm', ['start', '--silent'], { cwd: ROOT, env: { PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN: 't', LOG_FORMAT: 'json', AUDIT_SPILL_DIR: '', DECISION_LOGS_SPILL_DIR: '' } });
+  const npm = started('npm', ['start', '--silent'], {
+    cwd: ROOT,
+    env: { PORT: String(port), GRPC_PORT: '0', ADMIN_TOKEN: 't', LOG_FORMAT: 'json', AUDIT_SPILL_DIR: '', DECISION_LOGS_SPILL_DIR: '' },
+  });
   t.after(() => {
     if (npm.child.exitCode === null) npm.child.kill('SIGKILL');
   });
@@ -115,5 +138,11 @@ test('npm start runs one process that stops on SIGTERM', { timeout: 5 * MINUTES 
   await stopProcess(npm.child);
   // Once npm has exited, the sidecar has too: nothing answers on its port any more.
   assert.match(npm.output(), /"msg":"stopped"/);
-  assert.equal(await fetch(url).then(() => 'answered', () => 'refused'), 'refused');
+  assert.equal(
+    await fetch(url).then(
+      () => 'answered',
+      () => 'refused',
+    ),
+    'refused',
+  );
 });

@@ -40,7 +40,12 @@ test('every role, type and action under the current settings, each cell the deci
   for (const [role, roles] of Object.entries(PRINCIPALS)) {
     for (const type of sidecar.policy.require().families.resourceTypes) {
       for (const action of ['create', 'update', 'delete', 'read']) {
-        const decided = await call('POST', '/v1/authorize', { principal: { id: 'u-9', orgId: 'org-a', ...roles }, action, resource: { type, orgId: 'org-a', workspaceId: 'a-1' } }, json);
+        const decided = await call(
+          'POST',
+          '/v1/authorize',
+          { principal: { id: 'u-9', orgId: 'org-a', ...roles }, action, resource: { type, orgId: 'org-a', workspaceId: 'a-1' } },
+          json,
+        );
         const cell = review.body.roles[role][type][action];
         assert.deepEqual([cell.allow, cell.reason, cell.setting], [decided.body.allow, decided.body.reason, decided.body.setting], `${role} ${type} ${action}`);
       }
@@ -52,7 +57,9 @@ test('every role, type and action under the current settings, each cell the deci
 
 test('a draft shows what it would change, and writes nothing', async () => {
   const before = await call('GET', '/v1/orgs/org-a/settings/integration-access');
-  const draft = await call('POST', '/v1/orgs/org-a/workspaces/a-1/access', { 'integration-access': { org: { managersWriteMcpServers: true, managersWriteWsIntegrations: false } } });
+  const draft = await call('POST', '/v1/orgs/org-a/workspaces/a-1/access', {
+    'integration-access': { org: { managersWriteMcpServers: true, managersWriteWsIntegrations: false } },
+  });
   assert.equal(draft.status, 200, JSON.stringify(draft.body));
   assert.equal(draft.body.draft, true);
   assert.equal(draft.body.roles.workspace_manager.mcp_server.create.allow, true);

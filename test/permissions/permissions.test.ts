@@ -26,7 +26,11 @@ before(async () => {
 after(() => served?.close());
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = json) {
-  const res = await fetch(served.url + path, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const res = await fetch(served.url + path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -48,7 +52,12 @@ function randomDocuments(r: Random, family: Family) {
   return { org, workspace: family.workspaceOverrides === 'none' ? undefined : workspace };
 }
 
-const cellOf = ({ allow, reason, setting, source }: { allow: boolean; reason: string; setting?: string; source?: string }) => ({ allow, reason, ...(setting ? { setting } : {}), ...(source ? { source } : {}) });
+const cellOf = ({ allow, reason, setting, source }: { allow: boolean; reason: string; setting?: string; source?: string }) => ({
+  allow,
+  reason,
+  ...(setting ? { setting } : {}),
+  ...(source ? { source } : {}),
+});
 
 describe('every cell equals /v1/authorize for the same input', () => {
   for (let seed = 1; seed <= SEEDS; seed++) {
@@ -62,7 +71,11 @@ describe('every cell equals /v1/authorize for the same input', () => {
         const { org, workspace } = randomDocuments(r, family);
         assert.equal((await call('PUT', `/v1/orgs/${orgId}/settings/${family.name}`, org, auth)).status, 200);
         for (const ws of own) {
-          if (workspace) assert.equal((await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}/settings/${family.name}`, randomDocuments(r, family).workspace, auth)).status, 200);
+          if (workspace)
+            assert.equal(
+              (await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}/settings/${family.name}`, randomDocuments(r, family).workspace, auth)).status,
+              200,
+            );
         }
       }
       for (const ws of own) assert.ok([200, 201].includes((await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}`, undefined, auth)).status));
@@ -89,7 +102,11 @@ describe('every cell equals /v1/authorize for the same input', () => {
                 (async () => {
                   const decided = await call('POST', '/v1/authorize', { principal, action, resource: { type, orgId, workspaceId: ws } });
                   assert.equal(decided.status, 200);
-                  assert.deepEqual(answer.body.workspaces[ws][type][action], cellOf(decided.body), `${orgRole} ${JSON.stringify(workspaceRoles)} ${ws} ${type} ${action}`);
+                  assert.deepEqual(
+                    answer.body.workspaces[ws][type][action],
+                    cellOf(decided.body),
+                    `${orgRole} ${JSON.stringify(workspaceRoles)} ${ws} ${type} ${action}`,
+                  );
                 })(),
               );
             }
@@ -120,7 +137,8 @@ describe('the rules matrix: every cell equals /v1/authorize and the rules as wri
       const ws = `m${g++}-ws`;
       const { org, workspace } = settingsOf(cases[0]!);
       assert.equal((await call('PUT', `/v1/orgs/${orgId}/settings/integration-access`, org, auth)).status, 200);
-      if (Object.keys(workspace).length > 0) assert.equal((await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}/settings/integration-access`, workspace, auth)).status, 200);
+      if (Object.keys(workspace).length > 0)
+        assert.equal((await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}/settings/integration-access`, workspace, auth)).status, 200);
       else await call('PUT', `/v1/orgs/${orgId}/workspaces/${ws}`, undefined, auth);
       const byPrincipal = new Map<string, MatrixCase[]>();
       for (const c of cases) byPrincipal.set(`${c.orgRole}/${c.workspaceRole}`, [...(byPrincipal.get(`${c.orgRole}/${c.workspaceRole}`) ?? []), c]);
@@ -150,13 +168,18 @@ describe('the permissions request', () => {
     for (const ws of ['q-1', 'q-2']) await call('PUT', `/v1/orgs/org-q/workspaces/${ws}`, undefined, auth);
   });
 
-  test('without workspaceIds it answers for the principal\'s own workspaces, every type and action', async () => {
+  test("without workspaceIds it answers for the principal's own workspaces, every type and action", async () => {
     const { status, body } = await call('POST', '/v1/permissions', { principal });
     assert.equal(status, 200);
     assert.deepEqual(Object.keys(body.workspaces), ['q-1', 'q-2']);
     assert.deepEqual(Object.keys(body.workspaces['q-1']), [...sidecar.policy.require().families.resourceTypes]);
     assert.deepEqual(body.workspaces['q-2'].mcp_server.create, { allow: false, reason: 'read_only_role' });
-    assert.deepEqual(body.workspaces['q-1'].mcp_server.create, { allow: true, reason: 'manager_write_enabled', setting: 'managersWriteMcpServers', source: 'default' });
+    assert.deepEqual(body.workspaces['q-1'].mcp_server.create, {
+      allow: true,
+      reason: 'manager_write_enabled',
+      setting: 'managersWriteMcpServers',
+      source: 'default',
+    });
   });
 
   test('resourceTypes and actions narrow the matrix', async () => {
@@ -181,7 +204,13 @@ describe('the permissions request', () => {
     assert.ok(record, 'the permissions call is recorded');
     assert.equal(record.api, 'permissions');
     // q-1 (manager): 4 allowed; q-2 (member): read allowed, three writes denied.
-    assert.deepEqual(record.permissions, { workspaceIds: ['q-1', 'q-2'], resourceTypes: ['mcp_server'], actions: ['create', 'update', 'delete', 'read'], allowed: 5, denied: 3 });
+    assert.deepEqual(record.permissions, {
+      workspaceIds: ['q-1', 'q-2'],
+      resourceTypes: ['mcp_server'],
+      actions: ['create', 'update', 'delete', 'read'],
+      allowed: 5,
+      denied: 3,
+    });
     assert.equal(record.allow, false);
     const page = await sidecar.audit.queryDecisions({ orgId: 'org-q', api: 'permissions' }, { limit: 100 });
     assert.equal(page.items.filter((item) => item.decisionId === body.decisionId).length, 1);
@@ -197,7 +226,11 @@ describe('the permissions request', () => {
     ['a NUL in a workspace id', { principal, workspaceIds: ['q-\u0000'] }, /workspaceIds\[0\]/],
     ['CR/LF in a workspace id', { principal, workspaceIds: ['q-1\r\nX-Evil: 1'] }, /workspaceIds\[0\]/],
     ['too many workspaces', { principal, workspaceIds: Object.keys(many) }, new RegExp(`workspaceIds: must have 1 to ${MAX_PERMISSION_WORKSPACES} entries`)],
-    ['too many own workspaces without workspaceIds', { principal: { ...principal, workspaceRoles: many } }, new RegExp(`more than ${MAX_PERMISSION_WORKSPACES} workspaces`)],
+    [
+      'too many own workspaces without workspaceIds',
+      { principal: { ...principal, workspaceRoles: many } },
+      new RegExp(`more than ${MAX_PERMISSION_WORKSPACES} workspaces`),
+    ],
     ['an empty list', { principal, actions: [] }, /actions: must have 1 to 4 entries/],
     ['no principal', { workspaceIds: ['q-1'] }, /principal: is required/],
     ['a minSettingsVersion that is not a version', { principal, minSettingsVersion: -1 }, /minSettingsVersion: must be a settings version/],

@@ -33,7 +33,14 @@ const DEPLOYMENTS: Array<{ name: string; start(): Promise<Deployment> }> = [
     start: async () => {
       const redis = await RedisServer.start();
       const probe = new Redis(redis.url);
-      return { config: { redisUrl: redis.url }, probe, stop: async () => { probe.disconnect(); await redis.stop(); } };
+      return {
+        config: { redisUrl: redis.url },
+        probe,
+        stop: async () => {
+          probe.disconnect();
+          await redis.stop();
+        },
+      };
     },
   },
   {
@@ -41,7 +48,14 @@ const DEPLOYMENTS: Array<{ name: string; start(): Promise<Deployment> }> = [
     start: async () => {
       const cluster = await startRedisCluster();
       const probe = new Cluster(cluster.nodes.map((node) => ({ host: node.split(':')[0]!, port: Number(node.split(':')[1]) })));
-      return { config: { redisClusterNodes: cluster.nodes.join(',') }, probe, stop: async () => { probe.disconnect(); await cluster.stop(); } };
+      return {
+        config: { redisClusterNodes: cluster.nodes.join(',') },
+        probe,
+        stop: async () => {
+          probe.disconnect();
+          await cluster.stop();
+        },
+      };
     },
   },
 ];
@@ -84,7 +98,7 @@ for (const { name, start } of DEPLOYMENTS) {
       const written = await call(a, `/v1/orgs/${ORG}/settings/integration-access`, { managersWriteMcpServers: true }, auth, 'PUT');
       assert.equal(written.status, 200);
       const first = Number(written.headers.get('x-settings-version'));
-      assert.ok(first >= 1, 'the write answers the organization\'s new version');
+      assert.ok(first >= 1, "the write answers the organization's new version");
       await call(a, `/v1/orgs/${ORG}/workspaces/ryw-1`, undefined, auth, 'PUT');
 
       // B caches the settings at `first`.
@@ -93,7 +107,11 @@ for (const { name, start } of DEPLOYMENTS) {
 
       // The change B cannot hear: the same fields the settings API writes, with no PUBLISH.
       const key = `portcullis:settings:{${ORG}}`;
-      const [, [, next]] = (await probe.multi().hset(key, 'org', JSON.stringify({ managersWriteMcpServers: false })).hincrby(key, 'version', 1).exec()) as [unknown, [null, number]];
+      const [, [, next]] = (await probe
+        .multi()
+        .hset(key, 'org', JSON.stringify({ managersWriteMcpServers: false }))
+        .hincrby(key, 'version', 1)
+        .exec()) as [unknown, [null, number]];
       assert.equal(next, first + 1);
 
       const stale = await call(b, '/v1/authorize', question);
@@ -110,7 +128,11 @@ for (const { name, start } of DEPLOYMENTS) {
 
     test('the token as a body field, on the permissions call and on the OPA batch API', async () => {
       const key = `portcullis:settings:{${ORG}}`;
-      const [, [, next]] = (await probe.multi().hset(key, 'org', JSON.stringify({ managersWriteMcpServers: true })).hincrby(key, 'version', 1).exec()) as [unknown, [null, number]];
+      const [, [, next]] = (await probe
+        .multi()
+        .hset(key, 'org', JSON.stringify({ managersWriteMcpServers: true }))
+        .hincrby(key, 'version', 1)
+        .exec()) as [unknown, [null, number]];
       const principal = question.principal;
 
       const stale = await call(b, '/v1/permissions', { principal, workspaceIds: ['ryw-1'], resourceTypes: ['mcp_server'] });
@@ -122,7 +144,11 @@ for (const { name, start } of DEPLOYMENTS) {
       assert.equal(fresh.body.workspaces['ryw-1'].mcp_server.create.allow, true);
       assert.equal(fresh.body.settingsVersion, next);
 
-      const [, [, newest]] = (await probe.multi().hset(key, 'org', JSON.stringify({ managersWriteMcpServers: false })).hincrby(key, 'version', 1).exec()) as [unknown, [null, number]];
+      const [, [, newest]] = (await probe
+        .multi()
+        .hset(key, 'org', JSON.stringify({ managersWriteMcpServers: false }))
+        .hincrby(key, 'version', 1)
+        .exec()) as [unknown, [null, number]];
       const batch = await call(b, '/v1/batch/data/portkey/authz/decision', { inputs: { x: question }, minSettingsVersion: newest });
       assert.equal(batch.status, 200, JSON.stringify(batch.body));
       assert.equal(batch.body.responses.x.result.allow, false);

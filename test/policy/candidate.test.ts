@@ -23,7 +23,14 @@ after(() => rm(dir, { recursive: true, force: true }));
 /** The revision scheme of the Makefile: the hash of the sha256sum lines of the sources, in C order. */
 async function revisionOf(policies: string): Promise<string> {
   const names = (await readdir(policies, { recursive: true })).filter((n) => (n.endsWith('.rego') && !n.endsWith('_test.rego')) || n.endsWith('.json')).sort();
-  const lines = await Promise.all(names.map(async (n) => `${createHash('sha256').update(await readFile(join(policies, n))).digest('hex')}  ${n}\n`));
+  const lines = await Promise.all(
+    names.map(
+      async (n) =>
+        `${createHash('sha256')
+          .update(await readFile(join(policies, n)))
+          .digest('hex')}  ${n}\n`,
+    ),
+  );
   return createHash('sha256').update(lines.join('')).digest('hex').slice(0, 16);
 }
 
@@ -46,12 +53,17 @@ test('a candidate from an edited copy: its revision, the committed entrypoints, 
   assert.notEqual(candidate.manifest.revision, committed.manifest.revision);
   const entrypoints = (bundle: typeof candidate) => (bundle.manifest.wasm ?? []).map((w) => w.entrypoint).sort();
   assert.deepEqual(entrypoints(candidate), entrypoints(committed));
-  const setting = familiesFromData(candidate.data).familyOf('membersWritePrompts')!.settings.find((s) => s.name === 'membersWritePrompts')!;
+  const setting = familiesFromData(candidate.data)
+    .familyOf('membersWritePrompts')!
+    .settings.find((s) => s.name === 'membersWritePrompts')!;
   assert.equal(setting.default, true);
   assert.deepEqual(await readFile('bundles/portkey.tar.gz'), committedBefore, 'the committed bundle is not touched');
-  assert.equal(committed.manifest.revision, await revisionOf('policies'), 'the committed bundle\'s revision is the same scheme');
+  assert.equal(committed.manifest.revision, await revisionOf('policies'), "the committed bundle's revision is the same scheme");
 });
 
 test('POLICIES that is not a directory is refused, naming it', async () => {
-  await assert.rejects(run('make', ['-s', 'candidate', `POLICIES=${join(dir, 'missing')}`, `CANDIDATE=${join(dir, 'x.tar.gz')}`]), (error: { stdout?: string }) => /is not a directory/.test(error.stdout ?? ''));
+  await assert.rejects(
+    run('make', ['-s', 'candidate', `POLICIES=${join(dir, 'missing')}`, `CANDIDATE=${join(dir, 'x.tar.gz')}`]),
+    (error: { stdout?: string }) => /is not a directory/.test(error.stdout ?? ''),
+  );
 });

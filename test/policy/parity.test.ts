@@ -45,7 +45,8 @@ function interpret(query: string, cases: unknown[]): unknown[] {
 }
 
 function interpreterDecisions(): Array<{ decision: unknown; allow: unknown }> {
-  const query = '[{"decision": d, "allow": a} | some c in input.cases; d := data.portkey.authz.decision with input as c; a := data.portkey.authz.allow with input as c]';
+  const query =
+    '[{"decision": d, "allow": a} | some c in input.cases; d := data.portkey.authz.decision with input as c; a := data.portkey.authz.allow with input as c]';
   return interpret(query, inputs) as Array<{ decision: unknown; allow: unknown }>;
 }
 
@@ -80,11 +81,21 @@ test('malformed inputs are denied by the WASM with their own reasons', async () 
   assert.ok(reasons.every((d) => d.allow === false));
   assert.deepEqual(
     reasons.map((d) => d.reason),
-    ['invalid_input', 'invalid_input', 'unknown_action', 'unknown_resource_type', 'invalid_principal', 'invalid_principal', 'invalid_resource', 'invalid_workspace_roles', 'cross_org'],
+    [
+      'invalid_input',
+      'invalid_input',
+      'unknown_action',
+      'unknown_resource_type',
+      'invalid_principal',
+      'invalid_principal',
+      'invalid_resource',
+      'invalid_workspace_roles',
+      'cross_org',
+    ],
   );
 });
 
-test('the committed WASM bundle decides exactly as the opa interpreter over every family\'s matrix', async () => {
+test("the committed WASM bundle decides exactly as the opa interpreter over every family's matrix", async () => {
   const bundle = await readBundleFile('bundles/portkey.tar.gz');
   const engine = await PolicyEngine.load(bundle);
   const families = familiesOf(bundle.data);
@@ -106,7 +117,16 @@ test('the committed WASM bundle decides exactly as the opa interpreter over ever
   });
   assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} of ${familyInputs.length} inputs differ`);
   // The matrix reaches every way a family decision can go that the table allows today.
-  for (const reason of ['org_admin', 'no_workspace_access', 'workspace_read', 'read_only_role', 'unsupported_action', 'manager_read_disabled', 'member_write_enabled', 'org_admin_read_disabled']) {
+  for (const reason of [
+    'org_admin',
+    'no_workspace_access',
+    'workspace_read',
+    'read_only_role',
+    'unsupported_action',
+    'manager_read_disabled',
+    'member_write_enabled',
+    'org_admin_read_disabled',
+  ]) {
     assert.ok(reasons.has(reason), `no case of the family matrix is decided by ${reason}`);
   }
 });
@@ -140,7 +160,11 @@ test('the committed WASM bundle computes the effective settings exactly as the o
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }

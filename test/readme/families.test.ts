@@ -21,7 +21,12 @@ test('policies/README.md: one row per family and setting, as the table has them,
   const rows = [];
   for (const line of lines.slice(start + 2)) {
     if (!line.startsWith('|')) break;
-    rows.push(line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    );
   }
   const expected = table.list.flatMap((family) =>
     family.settings.map((setting, i) => [
@@ -33,10 +38,13 @@ test('policies/README.md: one row per family and setting, as the table has them,
       setting.default ? 'true' : '**false**',
     ]),
   );
-  assert.deepEqual(rows.map((row) => row.slice(0, 6)), expected);
+  assert.deepEqual(
+    rows.map((row) => row.slice(0, 6)),
+    expected,
+  );
 });
 
-test('README: the GET /v1/families walkthrough line names every family its grep selects, in the table\'s order', () => {
+test("README: the GET /v1/families walkthrough line names every family its grep selects, in the table's order", () => {
   const lines = readFileSync('README.md', 'utf8').split('\n');
   const at = lines.findIndex((line) => /^curl -s localhost:8181\/v1\/families \| grep -o /.test(line));
   assert.ok(at >= 0, 'the README has no GET /v1/families walkthrough line');

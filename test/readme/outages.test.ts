@@ -42,12 +42,14 @@ test('every metric the page names is exposed at /metrics', async () => {
 
 test('every environment variable the page names is one the configuration reads', () => {
   // gRPC status names (PERMISSION_DENIED) are upper case too.
-  const named = new Set(spans.map((s) => /^([A-Z][A-Z0-9_]+)(=.*)?$/.exec(s)?.[1]).filter((name): name is string => name !== undefined && !(name in grpc.status)));
+  const named = new Set(
+    spans.map((s) => /^([A-Z][A-Z0-9_]+)(=.*)?$/.exec(s)?.[1]).filter((name): name is string => name !== undefined && !(name in grpc.status)),
+  );
   assert.ok(named.has('WORKSPACE_DIRECTORY') && named.has('SETTINGS_MAX_STALE_MS'), [...named].join(', '));
   for (const name of named) assert.ok(ENVIRONMENT_VARIABLES.includes(name), `${name} is not a configuration variable`);
 });
 
-test('the outage log lines it quotes are the decider\'s', async () => {
+test("the outage log lines it quotes are the decider's", async () => {
   const decider = await readFile('src/decision/decider.ts', 'utf8');
   const quoted = spans.filter((s) => /unavailable.*(denying|deciding)/.test(s));
   assert.equal(quoted.length, 3, quoted.join('\n'));

@@ -9,7 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { freePort, RedisServer } from '../support/redis.ts';
 import { expectationPattern, parseWalkthroughs, removeScratch, runWalkthrough, scratchCheckout, type Ports } from './walkthrough.ts';
 
-const pages = ['README.md', ...(await readdir('docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
+const pages = [
+  'README.md',
+  ...(await readdir('docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => `docs/${name}`),
+];
 const walkthroughs = parseWalkthroughs((await Promise.all(pages.map((page) => readFile(page, 'utf8')))).join('\n'));
 
 describe('the harness', () => {
@@ -53,7 +59,10 @@ describe('the harness', () => {
   });
 
   test('the README and docs have the walkthroughs, each checking output', () => {
-    assert.deepEqual(walkthroughs.map((w) => w.name), ['api', 'deployment', 'nginx']);
+    assert.deepEqual(
+      walkthroughs.map((w) => w.name),
+      ['api', 'deployment', 'nginx'],
+    );
     for (const w of walkthroughs) assert.ok(w.segments.filter((s) => s.expect.length > 0).length >= 3, w.name);
   });
 });
@@ -73,9 +82,17 @@ describe('README walkthroughs', () => {
         const result = await runWalkthrough(walkthrough, { cwd: dir, ports, timeoutMs: 240_000 });
         const context = () => `\n--- stderr:\n${result.stderr}\n--- sidecar log (tail):\n${result.sidecarLog.slice(-3000)}`;
         for (const { segment, output, missing } of result.segments) {
-          assert.deepEqual(missing.map((e) => e.text), [], `${walkthrough.name}: not in the output of\n${segment.script}\n--- output:\n${output}${context()}`);
+          assert.deepEqual(
+            missing.map((e) => e.text),
+            [],
+            `${walkthrough.name}: not in the output of\n${segment.script}\n--- output:\n${output}${context()}`,
+          );
         }
-        assert.equal(result.failure, undefined, `${walkthrough.name}: ${result.failure} in\n${walkthrough.segments[result.segments.length]?.script}${context()}`);
+        assert.equal(
+          result.failure,
+          undefined,
+          `${walkthrough.name}: ${result.failure} in\n${walkthrough.segments[result.segments.length]?.script}${context()}`,
+        );
       } finally {
         await removeScratch(dir);
       }

@@ -40,7 +40,12 @@ const WALKTHROUGH_END = '@@readme-walkthrough-end@@';
 
 export function expectationPattern(text: string): RegExp {
   const literal = (part: string) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(text.split(/\s*(?:\.\.\.|…)\s*/).map(literal).join('[\\s\\S]*'));
+  return new RegExp(
+    text
+      .split(/\s*(?:\.\.\.|…)\s*/)
+      .map(literal)
+      .join('[\\s\\S]*'),
+  );
 }
 
 /** The marked blocks of a README, grouped by walkthrough name in the order they appear. */
@@ -129,12 +134,22 @@ export interface RunResult {
 export async function runWalkthrough(walkthrough: Walkthrough, options: { cwd: string; ports: Ports; timeoutMs: number }): Promise<RunResult> {
   const script = [
     'set -e',
-    ...walkthrough.segments.map((s) => `${withPorts(s.script, options.ports).replace(/\bmake run\b/g, 'node --import tsx src/main.ts >>.cache/sidecar.log 2>&1')}\nprintf '\\n${SEGMENT_END}\\n'`),
+    ...walkthrough.segments.map(
+      (s) =>
+        `${withPorts(s.script, options.ports).replace(/\bmake run\b/g, 'node --import tsx src/main.ts >>.cache/sidecar.log 2>&1')}\nprintf '\\n${SEGMENT_END}\\n'`,
+    ),
     `printf '${WALKTHROUGH_END}\\n'`,
   ].join('\n');
   const sidecar = String(options.ports.sidecar);
   // PORTCULLIS_URL: where the CLI finds the sidecar, as 127.0.0.1:8181 is its default.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', PORT: sidecar, GRPC_PORT: '0', PORTCULLIS_URL: `http://127.0.0.1:${sidecar}` };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LANG: 'C.UTF-8',
+    PORT: sidecar,
+    GRPC_PORT: '0',
+    PORTCULLIS_URL: `http://127.0.0.1:${sidecar}`,
+  };
   const shell = spawn('bash', ['-c', script], { cwd: options.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -148,7 +163,9 @@ export async function runWalkthrough(walkthrough: Walkthrough, options: { cwd: s
       resolveRun(why);
     };
     shell.stdout.on('data', () => stdout.includes(WALKTHROUGH_END) && finish(undefined));
-    shell.once('exit', (code, signal) => setTimeout(() => finish(stdout.includes(WALKTHROUGH_END) ? undefined : `bash exited (${code ?? signal}) before the last command`), 200));
+    shell.once('exit', (code, signal) =>
+      setTimeout(() => finish(stdout.includes(WALKTHROUGH_END) ? undefined : `bash exited (${code ?? signal}) before the last command`), 200),
+    );
   });
   await killGroup(shell.pid!);
   const outputs = stdout.split(`\n${SEGMENT_END}\n`);

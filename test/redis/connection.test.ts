@@ -88,7 +88,11 @@ describe('ACL user', () => {
   test('REDIS_USERNAME and REDIS_PASSWORD reach Redis; a wrong password is refused', async () => {
     const sidecar = await testSidecar({ redisUrl: server.url, redisUsername: 'portcullis', redisPassword: 's3cret-pass' });
     try {
-      await request(sidecar.app).put('/v1/orgs/org-acl/settings/integration-access').set('Authorization', `Bearer ${ADMIN_TOKEN}`).send({ managersWriteMcpServers: false }).expect(200);
+      await request(sidecar.app)
+        .put('/v1/orgs/org-acl/settings/integration-access')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .send({ managersWriteMcpServers: false })
+        .expect(200);
     } finally {
       await sidecar.close();
     }
@@ -126,7 +130,11 @@ describe('acknowledged means replicated', () => {
   test('auto on a master without replicas waits for none', async () => {
     const sidecar = await testSidecar({ redisUrl: server.url, redisWaitTimeoutMs: 100 });
     try {
-      await request(sidecar.app).put('/v1/orgs/org-auto/settings/integration-access').set('Authorization', `Bearer ${ADMIN_TOKEN}`).send({ managersWriteMcpServers: false }).expect(200);
+      await request(sidecar.app)
+        .put('/v1/orgs/org-auto/settings/integration-access')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .send({ managersWriteMcpServers: false })
+        .expect(200);
     } finally {
       await sidecar.close();
     }

@@ -78,7 +78,7 @@ for (const [kind, make] of kinds) {
       assert.equal(await store.workspaceOrg(ws), 'org-b');
     });
 
-    test('lists an organization\'s workspaces in pages, in id order, and only its own', async () => {
+    test("lists an organization's workspaces in pages, in id order, and only its own", async () => {
       const store = await make();
       const org = `org-list-${kind}`;
       const ids = Array.from({ length: 25 }, (_, i) => `w-${String(i).padStart(2, '0')}`);
@@ -93,12 +93,18 @@ for (const [kind, make] of kinds) {
         if (page.next === null) break;
         after = page.next;
       }
-      assert.deepEqual(seen, ids.map((id) => `${kind}-${id}`));
+      assert.deepEqual(
+        seen,
+        ids.map((id) => `${kind}-${id}`),
+      );
     });
   });
 }
 
-for (const [kind, make] of [['redis', redisStore], ['redis-cluster', clusterStore]] as const) {
+for (const [kind, make] of [
+  ['redis', redisStore],
+  ['redis-cluster', clusterStore],
+] as const) {
   test(`${kind}: a directory change on one instance reaches the cached answer of another`, async () => {
     const a = await make();
     const b = await make();
@@ -137,7 +143,7 @@ test('redis: the settings cache is bounded in workspaces per organization and ov
   assert.equal(snapshot.workspace.managersWriteMcpServers, false);
 });
 
-test('redis: one organization flooding workspaces does not evict another organization\'s entry', async () => {
+test("redis: one organization flooding workspaces does not evict another organization's entry", async () => {
   let hits = 0;
   const store = await redisStore({ maxWorkspaces: 500, maxWorkspacesPerOrg: 50, stats: { onHit: () => hits++, onMiss: () => undefined } });
   await store.snapshot('org-kept', 'ws-1');

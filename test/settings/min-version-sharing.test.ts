@@ -45,7 +45,10 @@ describe('minSettingsVersion waits share their Redis reads per organization', ()
     await probe.config('RESETSTAT');
     const batches = await Promise.all(
       Array.from({ length: 4 }, async () => {
-        const res = await fetch(`${served.url}/v1/batch/data/portkey/authz/allow`, { method: 'POST', body: JSON.stringify({ inputs, minSettingsVersion: 999_999_999 }) });
+        const res = await fetch(`${served.url}/v1/batch/data/portkey/authz/allow`, {
+          method: 'POST',
+          body: JSON.stringify({ inputs, minSettingsVersion: 999_999_999 }),
+        });
         return { status: res.status, body: (await res.json()) as { responses: Record<string, { code?: string }> } };
       }),
     );

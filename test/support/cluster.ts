@@ -134,7 +134,9 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
    * may still lag, and SETSLOT refuses a replica.
    */
   const currentMasters = async (): Promise<number[]> => {
-    const roles = await Promise.all(alive().map(async (node) => ({ port: node.port, role: ((await ask(node.port, 'ROLE').catch(() => ['unknown'])) as string[])[0] })));
+    const roles = await Promise.all(
+      alive().map(async (node) => ({ port: node.port, role: ((await ask(node.port, 'ROLE').catch(() => ['unknown'])) as string[])[0] })),
+    );
     return roles.filter((node) => node.role === 'master').map((node) => node.port);
   };
 
@@ -167,7 +169,8 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
       let masters = await currentMasters();
       let from = await masterOfSlot(slot);
       while (!masters.includes(from)) {
-        if (Date.now() > deadline) throw new Error(`slot ${slot}: the cluster names ${from} its master, which says it is not one (masters now: ${masters.join(', ')})`);
+        if (Date.now() > deadline)
+          throw new Error(`slot ${slot}: the cluster names ${from} its master, which says it is not one (masters now: ${masters.join(', ')})`);
         await new Promise((resolve) => setTimeout(resolve, 200));
         [masters, from] = await Promise.all([currentMasters(), masterOfSlot(slot)]);
       }
@@ -229,7 +232,10 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
       const replication = String(await ask(node.port, 'INFO', 'replication'));
       if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return `replica ${node.port} is not in sync`;
     }
-    const covered = (await shards()).filter((shard) => shard.master !== undefined).flatMap((shard) => shard.slots).reduce((sum, [from, to]) => sum + to - from + 1, 0);
+    const covered = (await shards())
+      .filter((shard) => shard.master !== undefined)
+      .flatMap((shard) => shard.slots)
+      .reduce((sum, [from, to]) => sum + to - from + 1, 0);
     if (covered !== 16_384) return `${covered} of 16384 slots have a live master`;
     return '';
   }

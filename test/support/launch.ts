@@ -56,7 +56,13 @@ export async function launchSidecar(env: Record<string, string>, { readyPath, ti
     if (Date.now() > deadline) fail(`said no "portcullis listening" in ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  while (readyPath && !(await fetch(url + readyPath).then((r) => r.ok, () => false))) {
+  while (
+    readyPath &&
+    !(await fetch(url + readyPath).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null) fail(`exited (${child.exitCode})`);
     if (Date.now() > deadline) fail(`not ready at ${readyPath} in ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));

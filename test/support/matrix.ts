@@ -3,7 +3,11 @@
 // parity test and the HTTP tests.
 export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
 export const WORKSPACE_ROLES = ['none', 'admin', 'manager', 'member'] as const;
-export const TYPES = { integration: 'managersWriteWsIntegrations', mcp_integration: 'managersWriteWsMcpIntegrations', mcp_server: 'managersWriteMcpServers' } as const;
+export const TYPES = {
+  integration: 'managersWriteWsIntegrations',
+  mcp_integration: 'managersWriteWsMcpIntegrations',
+  mcp_server: 'managersWriteMcpServers',
+} as const;
 export const ACTIONS = ['create', 'update', 'delete', 'read'] as const;
 export const VALUES = ['unset', true, false] as const;
 export const TOGGLES = [false, true] as const;
@@ -26,8 +30,7 @@ export function* matrix(): Generator<MatrixCase> {
       for (const type of Object.keys(TYPES) as Array<keyof typeof TYPES>)
         for (const action of ACTIONS)
           for (const orgValue of VALUES)
-            for (const toggle of TOGGLES)
-              for (const workspaceValue of VALUES) yield { orgRole, workspaceRole, type, action, orgValue, toggle, workspaceValue };
+            for (const toggle of TOGGLES) for (const workspaceValue of VALUES) yield { orgRole, workspaceRole, type, action, orgValue, toggle, workspaceValue };
 }
 
 export function principalOf(c: Pick<MatrixCase, 'orgRole' | 'workspaceRole'>) {
@@ -77,8 +80,16 @@ export const MALFORMED_INPUTS: unknown[] = [
   { principal: { id: '', orgId: 'org-1', orgRole: 'member' }, action: 'read', resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' } },
   { principal: { id: 'u-1', orgId: 'org-1', orgRole: 'root' }, action: 'read', resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' } },
   { principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member' }, action: 'read', resource: { type: 'mcp_server', orgId: 'org-1' } },
-  { principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'owner' } }, action: 'read', resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' } },
-  { principal: { id: 'u-1', orgId: 'org-2', orgRole: 'owner', workspaceRoles: { 'ws-1': 'admin' } }, action: 'delete', resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' } },
+  {
+    principal: { id: 'u-1', orgId: 'org-1', orgRole: 'member', workspaceRoles: { 'ws-1': 'owner' } },
+    action: 'read',
+    resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
+  },
+  {
+    principal: { id: 'u-1', orgId: 'org-2', orgRole: 'owner', workspaceRoles: { 'ws-1': 'admin' } },
+    action: 'delete',
+    resource: { type: 'mcp_server', orgId: 'org-1', workspaceId: 'ws-1' },
+  },
 ];
 
 // Every family's matrix, built from the families table (data.portkey.families in the
@@ -139,15 +150,15 @@ function* requests(families: Family[]): Generator<FamilyCaseBase & { governing: 
     for (const orgRole of ORG_ROLES)
       for (const workspaceRole of WORKSPACE_ROLES)
         for (const type of family.resource_types)
-          for (const action of ACTIONS) yield { family, orgRole, workspaceRole, type, action, governing: family.settings.filter((s) => s.resource_types.includes(type)) };
+          for (const action of ACTIONS)
+            yield { family, orgRole, workspaceRole, type, action, governing: family.settings.filter((s) => s.resource_types.includes(type)) };
 }
 
 export function* familyMatrix(families: Family[]): Generator<FamilyCase> {
   for (const { governing, ...request } of requests(families))
     for (const setting of governing)
       for (const orgValue of VALUES)
-        for (const toggle of TOGGLES)
-          for (const workspaceValue of VALUES) yield { ...request, setting, orgValue, toggle, workspaceValue };
+        for (const toggle of TOGGLES) for (const workspaceValue of VALUES) yield { ...request, setting, orgValue, toggle, workspaceValue };
 }
 
 export function* settingPairs(families: Family[]): Generator<SettingPairCase> {
@@ -156,7 +167,13 @@ export function* settingPairs(families: Family[]): Generator<SettingPairCase> {
       for (const second of governing.slice(i + 1))
         for (const firstValue of [true, false])
           for (const secondValue of [true, false])
-            yield { ...request, values: [[first, firstValue], [second, secondValue]] };
+            yield {
+              ...request,
+              values: [
+                [first, firstValue],
+                [second, secondValue],
+              ],
+            };
 }
 
 /** The organization's toggle key for a setting: its own, or the family's (stored even where it does not count). */

@@ -17,7 +17,9 @@ export async function startNginx(config: string, port: number): Promise<RunningN
   // As root the workers would otherwise run as nobody, who cannot enter the private temp dir.
   const globals = `daemon off;${process.getuid?.() === 0 ? ' user root;' : ''}`;
   try {
-    const nginx = await startGatewayProcess('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', globals], port, { signal: 'SIGQUIT' });
+    const nginx = await startGatewayProcess('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', globals], port, {
+      signal: 'SIGQUIT',
+    });
     return {
       output: nginx.output,
       stop: async () => {

@@ -49,7 +49,20 @@ export class RedisServer {
       'redis-server',
       [
         ...(this.tls
-          ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.certFile, '--tls-key-file', this.tls.keyFile, '--tls-ca-cert-file', this.tls.caFile, '--tls-auth-clients', 'no']
+          ? [
+              '--port',
+              '0',
+              '--tls-port',
+              String(this.port),
+              '--tls-cert-file',
+              this.tls.certFile,
+              '--tls-key-file',
+              this.tls.keyFile,
+              '--tls-ca-cert-file',
+              this.tls.caFile,
+              '--tls-auth-clients',
+              'no',
+            ]
           : ['--port', String(this.port)]),
         ...['--bind', '127.0.0.1', '--save', '', '--protected-mode', 'yes'],
         ...(this.dataDir ? ['--dir', this.dataDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),

@@ -12,7 +12,9 @@ import { createSidecar, type Sidecar } from '../../src/sidecar.ts';
 export const ADMIN_TOKEN = 'test-admin-token';
 
 /** The resource types of the committed policy's families table (policies/data.json), for parsing requests outside a sidecar. */
-export const RESOURCE_TYPES: readonly string[] = familiesFromData(JSON.parse(readFileSync('policies/data.json', 'utf8')) as Record<string, unknown>).resourceTypes;
+export const RESOURCE_TYPES: readonly string[] = familiesFromData(
+  JSON.parse(readFileSync('policies/data.json', 'utf8')) as Record<string, unknown>,
+).resourceTypes;
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   // No shared audit spill directory: a test that needs one passes its own auditSpillDir.
@@ -58,15 +60,17 @@ export async function servedTestSidecar(setUp: (sidecar: Sidecar) => Promise<unk
 }
 
 /** A decision request body; `over` replaces fields of it. */
-export function decisionRequest(over: {
-  orgRole?: string;
-  workspaceRoles?: Record<string, string>;
-  action?: string;
-  type?: string;
-  orgId?: string;
-  workspaceId?: string;
-  principalOrgId?: string;
-} = {}) {
+export function decisionRequest(
+  over: {
+    orgRole?: string;
+    workspaceRoles?: Record<string, string>;
+    action?: string;
+    type?: string;
+    orgId?: string;
+    workspaceId?: string;
+    principalOrgId?: string;
+  } = {},
+) {
   return {
     principal: {
       id: 'u-1',
@@ -83,4 +87,5 @@ export function decisionRequest(over: {
 export const ownWorkspace = (orgId: string) => `ws-${orgId}`;
 
 /** A manager's create of an MCP server in its organization's own workspace (registered by the test). */
-export const managerInOwnWorkspace = (orgId: string) => decisionRequest({ orgId, workspaceId: ownWorkspace(orgId), workspaceRoles: { [ownWorkspace(orgId)]: 'manager' } });
+export const managerInOwnWorkspace = (orgId: string) =>
+  decisionRequest({ orgId, workspaceId: ownWorkspace(orgId), workspaceRoles: { [ownWorkspace(orgId)]: 'manager' } });

@@ -12,10 +12,40 @@ const run = promisify(execFile);
 export async function certificates(dir: string, name = 'server'): Promise<TlsFiles> {
   const file = (base: string) => join(dir, base);
   if (!existsSync(file('ca.crt'))) {
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '1', '-subj', '/CN=portcullis-test-ca']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.crt'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=portcullis-test-ca',
+    ]);
     await writeFile(file('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   }
   await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', '/CN=127.0.0.1']);
-  await run('openssl', ['x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file(`${name}.crt`), '-days', '1', '-extfile', file('san.cnf')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    file(`${name}.csr`),
+    '-CA',
+    file('ca.crt'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file(`${name}.crt`),
+    '-days',
+    '1',
+    '-extfile',
+    file('san.cnf'),
+  ]);
   return { certFile: file(`${name}.crt`), keyFile: file(`${name}.key`), caFile: file('ca.crt') };
 }

@@ -17,7 +17,8 @@ export interface ReceivedSpan {
 type AnyValue = { stringValue?: string; boolValue?: boolean; intValue?: string | number; doubleValue?: number };
 type KeyValue = { key: string; value: AnyValue };
 
-const valueOf = (value: AnyValue): string | number | boolean => value.stringValue ?? value.boolValue ?? (value.intValue !== undefined ? Number(value.intValue) : (value.doubleValue ?? ''));
+const valueOf = (value: AnyValue): string | number | boolean =>
+  value.stringValue ?? value.boolValue ?? (value.intValue !== undefined ? Number(value.intValue) : (value.doubleValue ?? ''));
 const attributesOf = (list: KeyValue[] | undefined) => Object.fromEntries((list ?? []).map(({ key, value }) => [key, valueOf(value)]));
 /** Ids as lower-case hex whichever JSON form the exporter used (hex, as the OTLP/JSON spec says, or base64). */
 const hex = (id: string | undefined) => (!id ? '' : /^[0-9a-f]+$/i.test(id) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex'));

@@ -21,7 +21,12 @@ import { listeningSidecar, PRINCIPALS, signToken, type RunningSidecar } from '..
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.ts';
 
 const PROTO = fileURLToPath(new URL('../../src/gateway/envoy/ext_authz.proto', import.meta.url));
-type CheckClient = grpc.Client & { Check(request: unknown, callback: (error: grpc.ServiceError | null, response: { okResponse?: { headers: { header: { key: string; value: string } }[] } }) => void): void };
+type CheckClient = grpc.Client & {
+  Check(
+    request: unknown,
+    callback: (error: grpc.ServiceError | null, response: { okResponse?: { headers: { header: { key: string; value: string } }[] } }) => void,
+  ): void;
+};
 
 /** A fresh caller span: what Envoy (or any traced client) sends. */
 function callerContext(): { traceId: string; parentId: string; traceparent: string } {
@@ -85,7 +90,11 @@ async function record(decisionId: string): Promise<DecisionRecord> {
 }
 
 /** Everything the issue asks of one traced decision. */
-async function assertJoined(decisionId: string, caller: ReturnType<typeof callerContext>, expected: { api: string; allow: boolean; reason: string }): Promise<{ span: ReceivedSpan; event: Record<string, unknown>; record: DecisionRecord }> {
+async function assertJoined(
+  decisionId: string,
+  caller: ReturnType<typeof callerContext>,
+  expected: { api: string; allow: boolean; reason: string },
+): Promise<{ span: ReceivedSpan; event: Record<string, unknown>; record: DecisionRecord }> {
   const span = await decisionSpan(decisionId);
   assert.equal(span.name, 'portcullis.decide');
   assert.equal(span.traceId, caller.traceId, 'the span continues the trace of the traceparent');
@@ -118,13 +127,21 @@ async function assertJoined(decisionId: string, caller: ReturnType<typeof caller
 describe('a traceparent continues through a decision', () => {
   test('decision API: POST /v1/authorize and POST /v1/data', async () => {
     const caller = callerContext();
-    const res = await fetch(`${sidecar.url}/v1/authorize`, { method: 'POST', headers: { traceparent: caller.traceparent }, body: JSON.stringify(decisionRequest()) });
+    const res = await fetch(`${sidecar.url}/v1/authorize`, {
+      method: 'POST',
+      headers: { traceparent: caller.traceparent },
+      body: JSON.stringify(decisionRequest()),
+    });
     assert.equal(res.status, 200);
     const answer = (await res.json()) as { decisionId: string; allow: boolean; reason: string };
     await assertJoined(answer.decisionId, caller, { api: 'authorize', allow: answer.allow, reason: answer.reason });
 
     const second = callerContext();
-    const data = await fetch(`${sidecar.url}/v1/data/portkey/authz/allow`, { method: 'POST', headers: { traceparent: second.traceparent }, body: JSON.stringify({ input: decisionRequest() }) });
+    const data = await fetch(`${sidecar.url}/v1/data/portkey/authz/allow`, {
+      method: 'POST',
+      headers: { traceparent: second.traceparent },
+      body: JSON.stringify({ input: decisionRequest() }),
+    });
     const { decision_id } = (await data.json()) as { decision_id: string };
     const { event } = await assertJoined(decision_id, second, { api: 'opa_data', allow: answer.allow, reason: answer.reason });
     assert.equal((event.input as Record<string, unknown>).attributes, undefined, 'no gateway request context outside the gateways');
@@ -139,8 +156,13 @@ describe('a traceparent continues through a decision', () => {
     // A denial too joins the caller's trace (rather than showing up as a gap in it).
     assert.equal(res.status, 403);
     const decisionId = res.headers.get('x-portcullis-decision-id')!;
-    const { event, record: audited } = await assertJoined(decisionId, caller, { api: 'ext_authz_http', allow: false, reason: res.headers.get('x-portcullis-reason')! });
-    const http = ((event.input as { attributes: { request: { http: { method: string; path: string; headers: Record<string, string> } } } }).attributes.request.http);
+    const { event, record: audited } = await assertJoined(decisionId, caller, {
+      api: 'ext_authz_http',
+      allow: false,
+      reason: res.headers.get('x-portcullis-reason')!,
+    });
+    const http = (event.input as { attributes: { request: { http: { method: string; path: string; headers: Record<string, string> } } } }).attributes.request
+      .http;
     assert.equal(http.method, 'POST');
     assert.equal(http.path, '/v1/mcp-servers', 'without the query string, which may carry keys');
     assert.equal(http.headers['x-request-id'], 'req-7');
@@ -156,16 +178,28 @@ describe('a traceparent continues through a decision', () => {
     const caller = callerContext();
     const owner = `Bearer ${await signToken(PRINCIPALS.owner)}`;
     const definition = protoLoader.loadSync(PROTO, { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-    const root = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+    const root = grpc.loadPackageDefinition(definition) as unknown as {
+      envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+    };
     const client = new root.envoy.service.auth.v3.Authorization(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
     try {
-      const headers = [['authorization', owner], ['x-portkey-workspace-id', 'ws-1'], ['traceparent', caller.traceparent]].map(([key, value]) => ({ key, value }));
+      const headers = [
+        ['authorization', owner],
+        ['x-portkey-workspace-id', 'ws-1'],
+        ['traceparent', caller.traceparent],
+      ].map(([key, value]) => ({ key, value }));
       const response = await new Promise<{ okResponse?: { headers: { header: { key: string; value: string } }[] } }>((resolve, reject) =>
-        client.Check({ attributes: { request: { http: { method: 'DELETE', path: '/v1/mcp-servers/s-1', headers } } } }, (error, answer) => (error ? reject(error) : resolve(answer))),
+        client.Check({ attributes: { request: { http: { method: 'DELETE', path: '/v1/mcp-servers/s-1', headers } } } }, (error, answer) =>
+          error ? reject(error) : resolve(answer),
+        ),
       );
       assert.ok(response.okResponse, `allowed: ${JSON.stringify(response)}`);
       const answered = Object.fromEntries(response.okResponse!.headers.map(({ header }) => [header.key, header.value]));
-      const { event } = await assertJoined(answered['x-portcullis-decision-id']!, caller, { api: 'ext_authz_grpc', allow: true, reason: answered['x-portcullis-reason']! });
+      const { event } = await assertJoined(answered['x-portcullis-decision-id']!, caller, {
+        api: 'ext_authz_grpc',
+        allow: true,
+        reason: answered['x-portcullis-reason']!,
+      });
       const http = (event.input as { attributes: { request: { http: { method: string; path: string } } } }).attributes.request.http;
       assert.deepEqual([http.method, http.path], ['DELETE', '/v1/mcp-servers/s-1']);
     } finally {
@@ -173,7 +207,7 @@ describe('a traceparent continues through a decision', () => {
     }
   });
 
-  test('a gateway answer given before the policy (no token, no route) has its own span in the caller\'s trace, and is counted by reason', async () => {
+  test("a gateway answer given before the policy (no token, no route) has its own span in the caller's trace, and is counted by reason", async () => {
     for (const [path, headers, reason] of [
       ['/ext_authz/v1/mcp-servers', { 'x-portkey-workspace-id': 'ws-1' }, 'missing_token'],
       ['/ext_authz/nowhere/at-all', { authorization: token }, 'no_route'],
@@ -200,7 +234,11 @@ describe('a traceparent continues through a decision', () => {
   });
 
   test('a malformed traceparent is ignored (a new trace starts), never an error', async () => {
-    const res = await fetch(`${sidecar.url}/v1/authorize`, { method: 'POST', headers: { traceparent: '00-zz-not-a-trace-01' }, body: JSON.stringify(decisionRequest()) });
+    const res = await fetch(`${sidecar.url}/v1/authorize`, {
+      method: 'POST',
+      headers: { traceparent: '00-zz-not-a-trace-01' },
+      body: JSON.stringify(decisionRequest()),
+    });
     assert.equal(res.status, 200);
     const { decisionId } = (await res.json()) as { decisionId: string };
     const span = await decisionSpan(decisionId);
@@ -219,7 +257,11 @@ test('spans that cannot be exported (no collector) are counted in /metrics and l
   const lines: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
   const metrics = new Metrics();
-  const tracing = createTracing(testConfig({ otelExporterOtlpEndpoint: `http://127.0.0.1:${await freePort()}`, otelExporterOtlpProtocol: 'http/json' }), metrics, log)!;
+  const tracing = createTracing(
+    testConfig({ otelExporterOtlpEndpoint: `http://127.0.0.1:${await freePort()}`, otelExporterOtlpProtocol: 'http/json' }),
+    metrics,
+    log,
+  )!;
   try {
     tracing.refusal(undefined, { 'portcullis.reason': 'no_route' });
     // The SDK's flush rejects with the export's error; what a platform sees is the counters and the log.
@@ -227,7 +269,10 @@ test('spans that cannot be exported (no collector) are counted in /metrics and l
     const text = await metrics.registry.metrics();
     assert.match(text, /portcullis_trace_export_failures_total [1-9]/);
     assert.match(text, /portcullis_trace_spans_dropped_total [1-9]/);
-    assert.ok(lines.some((line) => line.includes('could not be exported')), lines.join(''));
+    assert.ok(
+      lines.some((line) => line.includes('could not be exported')),
+      lines.join(''),
+    );
   } finally {
     await tracing.shutdown().catch(() => undefined);
   }
@@ -264,6 +309,9 @@ test('a sampler that does not sample records no trace id; bad OTEL_* settings ar
     [{ otelExporterOtlpProtocol: 'http' }, /OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json, grpc/],
   ];
   for (const [overrides, message] of bad) {
-    assert.throws(() => createTracing(testConfig({ otelExporterOtlpEndpoint: otlp.url, ...overrides }), new Metrics(), pino({ level: 'silent' })), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    assert.throws(
+      () => createTracing(testConfig({ otelExporterOtlpEndpoint: otlp.url, ...overrides }), new Metrics(), pino({ level: 'silent' })),
+      (error: unknown) => error instanceof ConfigError && message.test(error.message),
+    );
   }
 });

@@ -28,12 +28,20 @@ test('a number is that many workers; anything else is named', () => {
   assert.equal(workerCount(' 4 '), 4);
   assert.equal(workerCount(String(MAX_WORKERS)), MAX_WORKERS);
   for (const bad of ['0', '-1', '1.5', 'two', '', String(MAX_WORKERS + 1)]) {
-    assert.throws(() => workerCount(bad), (error: Error) => error instanceof ConfigError && error.message.includes(`got ${JSON.stringify(bad)}`), bad);
+    assert.throws(
+      () => workerCount(bad),
+      (error: Error) => error instanceof ConfigError && error.message.includes(`got ${JSON.stringify(bad)}`),
+      bad,
+    );
   }
 });
 
-test('the tightest quota from the process\'s cgroup up to the root, in whole cores', async (t) => {
-  const nested = await cgroupTree(t, '/kubepods/pod-1/container', { '/': 'max 100000', '/kubepods': '800000 100000', '/kubepods/pod-1/container': '250000 100000' });
+test("the tightest quota from the process's cgroup up to the root, in whole cores", async (t) => {
+  const nested = await cgroupTree(t, '/kubepods/pod-1/container', {
+    '/': 'max 100000',
+    '/kubepods': '800000 100000',
+    '/kubepods/pod-1/container': '250000 100000',
+  });
   assert.equal(cgroupQuotaCores(nested), 2, '2.5 cores: two workers (a third would be throttled)');
   const parentTighter = await cgroupTree(t, '/a/b', { '/a': '100000 100000', '/a/b': 'max 100000' });
   assert.equal(cgroupQuotaCores(parentTighter), 1);
@@ -50,5 +58,9 @@ test('no quota, no cgroup v2, or a container\'s own namespace ("0::/")', async (
 test('auto: the cores CPU affinity allows, no more than the quota', async (t) => {
   assert.equal(workerCount('auto', await cgroupTree(t, '/a', { '/a': 'max 100000' })), availableParallelism());
   assert.equal(workerCount('auto', await cgroupTree(t, '/a', { '/a': '100000 100000' })), 1);
-  assert.equal(workerCount('auto', await cgroupTree(t, '/a', { '/a': `${(availableParallelism() + 8) * 100000} 100000` })), availableParallelism(), 'a quota above the affinity does not add cores');
+  assert.equal(
+    workerCount('auto', await cgroupTree(t, '/a', { '/a': `${(availableParallelism() + 8) * 100000} 100000` })),
+    availableParallelism(),
+    'a quota above the affinity does not add cores',
+  );
 });

@@ -50,7 +50,14 @@ export class Connection {
     const bytes = Buffer.from(body ?? '');
     const half = inFlight ? Math.floor(bytes.length / 2) : 0;
     const sized = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(bytes.length) };
-    const req = request({ host: '127.0.0.1', port: this.port, method, path, agent: this.agent, headers: { ...headers, ...sized, ...(half > 0 ? { expect: '100-continue' } : {}) } });
+    const req = request({
+      host: '127.0.0.1',
+      port: this.port,
+      method,
+      path,
+      agent: this.agent,
+      headers: { ...headers, ...sized, ...(half > 0 ? { expect: '100-continue' } : {}) },
+    });
     const answer = new Promise<Answer>((resolve, reject) => {
       req.on('response', (res) => {
         let text = '';
@@ -72,7 +79,8 @@ export class Connection {
     req.on('socket', (socket) => {
       const check = () => {
         if (this.localPort === undefined) this.localPort = socket.localPort;
-        else if (socket.localPort !== this.localPort) req.destroy(new Error(`a new socket (${socket.localPort}, was ${this.localPort}): this request may reach another worker`));
+        else if (socket.localPort !== this.localPort)
+          req.destroy(new Error(`a new socket (${socket.localPort}, was ${this.localPort}): this request may reach another worker`));
       };
       if (socket.localPort !== undefined) check();
       else socket.once('connect', check);
@@ -118,7 +126,8 @@ export async function untilEveryWorker(
   const seen = new Map<number, string>();
   const deadline = Date.now() + timeoutMs;
   while (done.size < workers) {
-    if (Date.now() > deadline) assert.fail(`${what}: after ${timeoutMs} ms ${done.size} of ${workers} workers; last answers by pid: ${JSON.stringify(Object.fromEntries(seen))}`);
+    if (Date.now() > deadline)
+      assert.fail(`${what}: after ${timeoutMs} ms ${done.size} of ${workers} workers; last answers by pid: ${JSON.stringify(Object.fromEntries(seen))}`);
     const connection = await Connection.open(port);
     try {
       const answer = await ask(connection);

@@ -103,13 +103,21 @@ describe('WORKERS=2', () => {
   });
 
   test('both workers bound the one gRPC port: Check answers on new connections', async () => {
-    const definition = protoLoader.loadSync(fileURLToPath(new URL('../../src/gateway/envoy/ext_authz.proto', import.meta.url)), { keepCase: false, longs: String, enums: Number, defaults: true, oneofs: true });
+    const definition = protoLoader.loadSync(fileURLToPath(new URL('../../src/gateway/envoy/ext_authz.proto', import.meta.url)), {
+      keepCase: false,
+      longs: String,
+      enums: Number,
+      defaults: true,
+      oneofs: true,
+    });
     const { Authorization } = (grpc.loadPackageDefinition(definition) as any).envoy.service.auth.v3;
     for (let i = 0; i < 4; i++) {
       // Its own subchannel pool: a new connection, which the primary hands to the next worker.
       const client = new Authorization(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
       const response = await new Promise<any>((resolve, reject) =>
-        client.Check({ attributes: { request: { http: { method: 'GET', path: '/v1/unrouted', headers: [] } } } }, (error: Error | null, answer: unknown) => (error ? reject(error) : resolve(answer))),
+        client.Check({ attributes: { request: { http: { method: 'GET', path: '/v1/unrouted', headers: [] } } } }, (error: Error | null, answer: unknown) =>
+          error ? reject(error) : resolve(answer),
+        ),
       );
       client.close();
       assert.ok(response.status, 'a CheckResponse with a status');
@@ -127,7 +135,13 @@ describe('WORKERS=2', () => {
       body: JSON.stringify({ managersWriteMcpServers: false }),
     });
     assert.equal(put.status, 200, await put.text());
-    await untilEveryWorker(port, WORKERS, decide, (a) => a.body.allow === false && a.body.setting === 'managersWriteMcpServers' && a.body.source === 'org', 'every worker denies after the change');
+    await untilEveryWorker(
+      port,
+      WORKERS,
+      decide,
+      (a) => a.body.allow === false && a.body.setting === 'managersWriteMcpServers' && a.body.source === 'org',
+      'every worker denies after the change',
+    );
   });
 
   test('a bundle reload reaches both workers', async () => {
@@ -159,7 +173,11 @@ describe('WORKERS=2', () => {
     for (const connection of (await connectionPerWorker(port, WORKERS)).values()) {
       const metrics = await connection.request('GET', '/metrics');
       connection.close();
-      assert.equal(metricSum(metrics.text, 'portcullis_decisions_total') - before, sent, `decisions counted by the scrape from ${connection.pid}; sent by worker: ${JSON.stringify(Object.fromEntries(byWorker))}`);
+      assert.equal(
+        metricSum(metrics.text, 'portcullis_decisions_total') - before,
+        sent,
+        `decisions counted by the scrape from ${connection.pid}; sent by worker: ${JSON.stringify(Object.fromEntries(byWorker))}`,
+      );
       assert.equal(metricSum(metrics.text, 'portcullis_workers'), WORKERS);
       assert.equal(metrics.text.match(/^portcullis_bundle_info\{revision="reloaded-in-every-worker"\} 1$/gm)?.length, 1, 'one bundle, 1 (not one per worker)');
       assert.equal(metricSum(metrics.text, 'portcullis_settings_store_up'), 1);
@@ -172,7 +190,11 @@ describe('WORKERS=2', () => {
     victim!.close();
     other!.close();
     process.kill(victim!.pid, 'SIGKILL');
-    await untilOutput(sidecar, new RegExp(`"pid":${victim!.pid},[^\\n]*"signal":"SIGKILL"[^\\n]*worker exited; starting another in its place`), 'the restart line');
+    await untilOutput(
+      sidecar,
+      new RegExp(`"pid":${victim!.pid},[^\\n]*"signal":"SIGKILL"[^\\n]*worker exited; starting another in its place`),
+      'the restart line',
+    );
     await untilOutput(sidecar, /worker serving again/, 'the replacement serving');
     const now = await connectionPerWorker(port, WORKERS);
     assert.ok(!now.has(victim!.pid), 'the dead worker answers nothing');
@@ -241,7 +263,8 @@ describe('WORKERS=2 while Redis is away', () => {
       connection.close();
     }
     // Spill file names carry the writer's pid: one writer per directory, every worker writing.
-    const writers = async (path: string) => new Set((await readdir(path).catch(() => [])).filter((n) => n.endsWith('.ndjson')).map((n) => Number(n.split('-')[2])));
+    const writers = async (path: string) =>
+      new Set((await readdir(path).catch(() => [])).filter((n) => n.endsWith('.ndjson')).map((n) => Number(n.split('-')[2])));
     const deadline = Date.now() + 60_000;
     for (;;) {
       const [first, second] = [await writers(spillDir), await writers(join(spillDir, 'worker-2'))];
@@ -261,7 +284,9 @@ describe('WORKERS=2 while Redis is away', () => {
       assert.ok(Date.now() < until, `after Redis returned: ${stored.size} of ${decided.size} stored`);
       await new Promise((r) => setTimeout(r, 200));
       // The directory could not confirm org-spill while Redis was away: its records are in the unverified bucket.
-      const page = await fetch(`${sidecar.url}/v1/audit/decisions?orgId=org-spill&unverified=true&limit=100`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const page = await fetch(`${sidecar.url}/v1/audit/decisions?orgId=org-spill&unverified=true&limit=100`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
       if (page.status !== 200) continue;
       const { decisions: items } = (await page.json()) as { decisions: { decisionId: string }[] };
       stored.clear();
@@ -295,7 +320,10 @@ describe('WORKERS startup', () => {
   test('WORKERS > 1 without Redis is refused in one line: each worker would keep its own settings and audit log', async () => {
     const { code, stderr } = await start({ WORKERS: '2', SETTINGS_FILE: '' });
     assert.equal(code, 1);
-    assert.equal(stderr, 'portcullis: cannot start: WORKERS=2 needs Redis (REDIS_URL): without it each worker keeps its own settings and audit log; set REDIS_URL, or WORKERS=1\n');
+    assert.equal(
+      stderr,
+      'portcullis: cannot start: WORKERS=2 needs Redis (REDIS_URL): without it each worker keeps its own settings and audit log; set REDIS_URL, or WORKERS=1\n',
+    );
   });
 
   test('a WORKERS that is not a number or auto is named in one line', async () => {

@@ -61,17 +61,18 @@ function App() {
           ${PAGES.map((p) => html`<li><a href="#/${p.id}" aria-current=${p.id === page.id ? 'page' : undefined}>${p.title}</a></li>`)}
         </ul>
       </nav>
-      ${who
-        ? html`<div class="who"><span>Signed in as <strong>${who.name}</strong> (${who.scopes.join(', ')})</span>
+      ${
+        who
+          ? html`<div class="who"><span>Signed in as <strong>${who.name}</strong> (${who.scopes.join(', ')})</span>
             <button type="button" class="secondary" onClick=${signOut}>Sign out</button></div>`
-        : html`<div class="who"><button type="button" class="secondary" onClick=${() => navigate('settings')}>Sign in</button></div>`}
+          : html`<div class="who"><button type="button" class="secondary" onClick=${() => navigate('settings')}>Sign in</button></div>`
+      }
     </header>
     <main id="main">
       <${Page} who=${who} params=${route.params} />
     </main>
   `;
 }
-
 
 const root = document.getElementById('app');
 root.replaceChildren();

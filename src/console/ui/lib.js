@@ -24,7 +24,12 @@ export const onOff = (value) => (value ? 'On' : 'Off');
 
 export function formatTime(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return Number.isNaN(d.getTime())
+    ? String(iso)
+    : d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 /** A datetime-local value (UTC, to the minute) as ISO-8601, and back. */

@@ -14,8 +14,16 @@ const ROLE_LABELS = {
   workspace_member: 'workspace members',
 };
 
-const allowedActions = (actions) => Object.entries(actions).filter(([, cell]) => cell.allow).map(([action]) => action).join(', ') || 'none';
-const whyNot = (actions) => Object.entries(actions).filter(([, cell]) => !cell.allow).map(([action, cell]) => `${action}: ${cell.reason}${cell.setting ? ` (${cell.setting}, ${cell.source ?? 'unreadable'})` : ''}`).join('\n');
+const allowedActions = (actions) =>
+  Object.entries(actions)
+    .filter(([, cell]) => cell.allow)
+    .map(([action]) => action)
+    .join(', ') || 'none';
+const whyNot = (actions) =>
+  Object.entries(actions)
+    .filter(([, cell]) => !cell.allow)
+    .map(([action, cell]) => `${action}: ${cell.reason}${cell.setting ? ` (${cell.setting}, ${cell.source ?? 'unreadable'})` : ''}`)
+    .join('\n');
 
 export function AccessPanel({ orgId, workspaceId, families, orgStored, refresh }) {
   const [review, setReview] = useState(null);
@@ -69,13 +77,16 @@ export function AccessPanel({ orgId, workspaceId, families, orgStored, refresh }
         </label>
         <button type="button" onClick=${runPreview}>Preview</button>
       </p>
-      ${preview &&
-      html`<ul aria-label=${`What ${preview.label} changes in ${workspaceId}`}>
+      ${
+        preview &&
+        html`<ul aria-label=${`What ${preview.label} changes in ${workspaceId}`}>
         ${preview.changes.length === 0 && html`<li>With this change, nobody's access in ${workspaceId} changes.</li>`}
         ${preview.changes.map(
-          (c) => html`<li>With this change, ${ROLE_LABELS[c.role] ?? c.role} in ${workspaceId} ${c.after.allow ? 'can' : 'can no longer'} ${c.action} ${c.type}.</li>`,
+          (c) =>
+            html`<li>With this change, ${ROLE_LABELS[c.role] ?? c.role} in ${workspaceId} ${c.after.allow ? 'can' : 'can no longer'} ${c.action} ${c.type}.</li>`,
         )}
-      </ul>`}
+      </ul>`
+      }
     </section>
   `;
 }

@@ -14,9 +14,11 @@ export function ConflictView({ conflict, onReload }) {
     <section class="conflict" role="alert" aria-labelledby="conflict-title">
       <h2 id="conflict-title">These settings changed since you loaded them</h2>
       <p>Your change (${conflict.attempted}) was not saved: someone else saved first (version ${conflict.now.etag}).</p>
-      ${changes.length
-        ? html`<ul class="diff">${changes.map((d) => html`<li><code>${d.path}</code>: ${show(d.before)} → ${show(d.after)}</li>`)}</ul>`
-        : html`<p>The change was to the organization's directory or to a workspace not shown here.</p>`}
+      ${
+        changes.length
+          ? html`<ul class="diff">${changes.map((d) => html`<li><code>${d.path}</code>: ${show(d.before)} → ${show(d.after)}</li>`)}</ul>`
+          : html`<p>The change was to the organization's directory or to a workspace not shown here.</p>`
+      }
       <button type="button" onClick=${onReload}>Reload</button>
     </section>
   `;

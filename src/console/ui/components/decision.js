@@ -11,7 +11,10 @@ export function DecisionDetail({ decisionId, onClose }) {
   const [reasons, setReasons] = useState({});
   useEffect(() => {
     // Without the sentences the panel still shows the code: a bundle may not have them.
-    api.reasons().then((r) => setReasons(r.reasons), () => setReasons({}));
+    api.reasons().then(
+      (r) => setReasons(r.reasons),
+      () => setReasons({}),
+    );
   }, []);
   useEffect(() => {
     setRecord(null);
@@ -23,15 +26,20 @@ export function DecisionDetail({ decisionId, onClose }) {
       <h2 id="detail-title">Why: decision ${decisionId}</h2>
       <button type="button" class="secondary" onClick=${onClose}>Close</button>
       <${ErrorNote} error=${error} />
-      ${record &&
-      html`
+      ${
+        record &&
+        html`
         <dl>
           <dt>Outcome</dt><dd class=${record.allow ? 'allow' : 'deny'}>${record.allow ? 'allowed' : 'denied'}</dd>
           <dt>Reason</dt><dd><code>${record.reason}</code>${Object.hasOwn(reasons, record.reason) ? html`<p class="reason-message">${reasons[record.reason]}</p>` : null}</dd>
           <dt>Setting</dt><dd>${record.setting ?? 'none decided'}</dd>
           <dt>Source</dt><dd>${record.source ?? '—'}</dd>
           <dt>Principal</dt><dd>${record.principal.id} (organization ${record.principal.orgId}, role ${record.principal.orgRole})</dd>
-          <dt>Workspace roles</dt><dd>${Object.entries(record.principal.workspaceRoles ?? {}).map(([ws, role]) => `${ws}: ${role}`).join(', ') || 'none'}</dd>
+          <dt>Workspace roles</dt><dd>${
+            Object.entries(record.principal.workspaceRoles ?? {})
+              .map(([ws, role]) => `${ws}: ${role}`)
+              .join(', ') || 'none'
+          }</dd>
           <dt>Request</dt><dd>${record.action} ${record.resource.type} in ${record.workspaceId} (asked through ${record.api})</dd>
           <dt>Time</dt><dd>${formatTime(record.timestamp)}</dd>
           <dt>Bundle revision</dt><dd><code>${record.bundleRevision}</code></dd>
@@ -41,7 +49,8 @@ export function DecisionDetail({ decisionId, onClose }) {
         </dl>
         <h3>Input (as recorded, masked)</h3>
         <pre tabindex="0" aria-label="Recorded input">${JSON.stringify(record.input, null, 2)}</pre>
-      `}
+      `
+      }
     </section>
   `;
 }

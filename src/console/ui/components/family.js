@@ -22,18 +22,22 @@ export function FamilySection({ family, stored, canWrite, save }) {
   return html`
     <section class="family" aria-labelledby=${id('title')}>
       <h2 id=${id('title')}>${family.label}</h2>
-      ${family.workspaceOverrides === 'family' &&
-      html`<${Toggle} id=${id('overrides')} label=${OVERRIDES_LABEL} checked=${stored.allowWorkspaceOverrides === true} disabled=${!canWrite}
-        onChange=${(v) => save({ allowWorkspaceOverrides: v }, `${family.label}: ${OVERRIDES_LABEL} → ${v ? 'On' : 'Off'}`)} />`}
+      ${
+        family.workspaceOverrides === 'family' &&
+        html`<${Toggle} id=${id('overrides')} label=${OVERRIDES_LABEL} checked=${stored.allowWorkspaceOverrides === true} disabled=${!canWrite}
+        onChange=${(v) => save({ allowWorkspaceOverrides: v }, `${family.label}: ${OVERRIDES_LABEL} → ${v ? 'On' : 'Off'}`)} />`
+      }
       ${family.settings.map(
         (setting) => html`
           <div class="setting" role="group" aria-label=${setting.label}>
             <${Toggle} id=${id(setting.name)} label=${setting.label} checked=${stored[setting.name] === true} disabled=${!canWrite}
               onChange=${(v) => save({ [setting.name]: v }, `${setting.label} → ${v ? 'On' : 'Off'}`)} />
-            ${perSetting &&
-            html`<${Toggle} id=${id(`${setting.name}-overrides`)} label=${OVERRIDES_LABEL}
+            ${
+              perSetting &&
+              html`<${Toggle} id=${id(`${setting.name}-overrides`)} label=${OVERRIDES_LABEL}
               checked=${stored.allowWorkspaceOverrides?.[setting.name] === true} disabled=${!canWrite}
-              onChange=${(v) => save({ allowWorkspaceOverrides: { [setting.name]: v } }, `${setting.label}: ${OVERRIDES_LABEL} → ${v ? 'On' : 'Off'}`)} />`}
+              onChange=${(v) => save({ allowWorkspaceOverrides: { [setting.name]: v } }, `${setting.label}: ${OVERRIDES_LABEL} → ${v ? 'On' : 'Off'}`)} />`
+            }
           </div>
         `,
       )}

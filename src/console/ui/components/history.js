@@ -4,7 +4,10 @@ import { diff, formatTime, html, show, usePages } from '../lib.js';
 import { ErrorNote } from './notes.js';
 
 export function HistoryPanel({ orgId, refresh }) {
-  const pages = usePages((cursor) => api.settingsChanges(orgId, cursor).then((page) => ({ items: page.changes, nextCursor: page.nextCursor })), `${orgId}\n${refresh}`);
+  const pages = usePages(
+    (cursor) => api.settingsChanges(orgId, cursor).then((page) => ({ items: page.changes, nextCursor: page.nextCursor })),
+    `${orgId}\n${refresh}`,
+  );
   const { items: changes, cursor, error } = pages;
 
   return html`

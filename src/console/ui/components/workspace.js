@@ -35,13 +35,17 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                 return html`
                   <tr data-setting=${setting.name}>
                     <th scope="row">${setting.label}</th>
-                    ${live && html`<td>${e ? onOff(e.value) : '?'}</td>
-                    <td><span class=${`source source-${e?.source}`}>${e?.source ?? '?'}</span></td>`}
+                    ${
+                      live &&
+                      html`<td>${e ? onOff(e.value) : '?'}</td>
+                    <td><span class=${`source source-${e?.source}`}>${e?.source ?? '?'}</span></td>`
+                    }
                     <td>${storedText(own, live ? e?.workspace_value_ignored : !allowed)}</td>
                     <td>
-                      ${family.workspaceOverrides === 'none'
-                        ? html`<span class="muted">no workspace overrides</span>`
-                        : html`<select aria-label=${controlLabel} disabled=${!canWrite || !allowed} value=${value}
+                      ${
+                        family.workspaceOverrides === 'none'
+                          ? html`<span class="muted">no workspace overrides</span>`
+                          : html`<select aria-label=${controlLabel} disabled=${!canWrite || !allowed} value=${value}
                             title=${allowed ? '' : 'Allow workspace-level configuration first'}
                             onChange=${(ev) => {
                               const v = ev.target.value;
@@ -50,7 +54,8 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                             <option value="inherit">Inherit</option>
                             <option value="on">On</option>
                             <option value="off">Off</option>
-                          </select>`}
+                          </select>`
+                      }
                     </td>
                   </tr>
                 `;

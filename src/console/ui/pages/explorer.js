@@ -14,7 +14,23 @@ const APIS = ['authorize', 'opa_data', 'opa_batch', 'ext_authz_http', 'ext_authz
 const CHART_BUCKETS = 24;
 const DAY_MS = 24 * 3600 * 1000;
 const EXPORT_MAX = 100_000;
-const CSV_COLUMNS = ['timestamp', 'decisionId', 'api', 'orgId', 'workspaceId', 'principalId', 'action', 'resourceType', 'allow', 'reason', 'setting', 'source', 'bundleRevision', 'settingsVersion', 'latencyMs'];
+const CSV_COLUMNS = [
+  'timestamp',
+  'decisionId',
+  'api',
+  'orgId',
+  'workspaceId',
+  'principalId',
+  'action',
+  'resourceType',
+  'allow',
+  'reason',
+  'setting',
+  'source',
+  'bundleRevision',
+  'settingsVersion',
+  'latencyMs',
+];
 
 const filterOf = (params) => Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? '']));
 const defined = (filter) => Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== ''));
@@ -27,14 +43,16 @@ export function ExplorerPage({ who, params }) {
   return html`
     <h1>Decision explorer</h1>
     <${Filters} key=${params.toString()} who=${who} filter=${filter} onSearch=${show} />
-    ${filter.orgId
-      ? html`
+    ${
+      filter.orgId
+        ? html`
         <${Summary} filter=${filter} />
         <div class=${decisionId ? 'columns' : ''}>
           <${Results} filter=${filter} selected=${decisionId} onOpen=${(id) => navigate('explorer', { ...defined(filter), decision: id })} />
           ${decisionId && html`<${DecisionDetail} decisionId=${decisionId} onClose=${() => show(filter)} />`}
         </div>`
-      : html`<p>Choose an organization to see its decisions.</p>`}
+        : html`<p>Choose an organization to see its decisions.</p>`
+    }
   `;
 }
 
@@ -42,7 +60,10 @@ function Filters({ who, filter, onSearch }) {
   const [draft, setDraft] = useState(filter);
   const [families, setFamilies] = useState([]);
   useEffect(() => {
-    api.families().then((f) => setFamilies(f.families), () => setFamilies([]));
+    api.families().then(
+      (f) => setFamilies(f.families),
+      () => setFamilies([]),
+    );
   }, []);
   const types = [...new Set(families.flatMap((f) => f.resourceTypes))];
   const actions = [...new Set(families.flatMap((f) => f.actions))];
@@ -70,11 +91,26 @@ function Filters({ who, filter, onSearch }) {
       <datalist id="known-orgs">${(who.orgs ?? []).map((o) => html`<option value=${o} />`)}</datalist>
       ${field('workspaceId', 'Workspace')}
       ${field('principalId', 'Principal')}
-      ${choice('allow', 'Outcome', [['true', 'allowed'], ['false', 'denied']])}
+      ${choice('allow', 'Outcome', [
+        ['true', 'allowed'],
+        ['false', 'denied'],
+      ])}
       ${field('reason', 'Reason')}
-      ${choice('resourceType', 'Resource type', types.map((t) => [t, t]))}
-      ${choice('action', 'Action', actions.map((a) => [a, a]))}
-      ${choice('api', 'Asked through', APIS.map((a) => [a, a]))}
+      ${choice(
+        'resourceType',
+        'Resource type',
+        types.map((t) => [t, t]),
+      )}
+      ${choice(
+        'action',
+        'Action',
+        actions.map((a) => [a, a]),
+      )}
+      ${choice(
+        'api',
+        'Asked through',
+        APIS.map((a) => [a, a]),
+      )}
       ${time('from', 'From')}
       ${time('to', 'To')}
       <div class="field actions"><button type="submit">Search</button></div>
@@ -93,7 +129,9 @@ function Summary({ filter }) {
   }, [filter.orgId, filter.from, filter.to]);
   if (error) return html`<${ErrorNote} error=${error} />`;
   if (!summary) return null;
-  const reasons = Object.entries(summary.byReason).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  const reasons = Object.entries(summary.byReason)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5);
   return html`
     <section class="summary" aria-labelledby="summary-title">
       <h2 id="summary-title">${summary.total} ${summary.total === 1 ? 'decision' : 'decisions'}: ${summary.byOutcome.allow} allowed, ${summary.byOutcome.deny} denied</h2>
@@ -111,7 +149,10 @@ function Summary({ filter }) {
 function Results({ filter, selected, onOpen }) {
   const [exporting, setExporting] = useState(null);
   const query = defined(filter);
-  const pages = usePages((cursor) => api.decisions(query, cursor).then((page) => ({ items: page.decisions, nextCursor: page.nextCursor })), JSON.stringify(query));
+  const pages = usePages(
+    (cursor) => api.decisions(query, cursor).then((page) => ({ items: page.decisions, nextCursor: page.nextCursor })),
+    JSON.stringify(query),
+  );
   const { items: rows, cursor, error, setError } = pages;
 
   const exportAs = async (format) => {

@@ -31,7 +31,10 @@ export function PlaygroundPage({ params }) {
   const [error, setError] = useState(null);
   const [families, setFamilies] = useState([]);
   useEffect(() => {
-    api.families().then((f) => setFamilies(f.families), () => setFamilies([]));
+    api.families().then(
+      (f) => setFamilies(f.families),
+      () => setFamilies([]),
+    );
   }, []);
 
   const types = [...new Set(families.flatMap((f) => f.resourceTypes))];
@@ -89,7 +92,8 @@ export function PlaygroundPage({ params }) {
     }
   };
 
-  const text_ = (label, id, value, onInput) => html`<div class="field"><label for=${id}>${label}</label><input id=${id} value=${value ?? ''} onInput=${(e) => onInput(e.target.value)} /></div>`;
+  const text_ = (label, id, value, onInput) =>
+    html`<div class="field"><label for=${id}>${label}</label><input id=${id} value=${value ?? ''} onInput=${(e) => onInput(e.target.value)} /></div>`;
   const select = (label, id, value, options, onChange, none) => html`
     <div class="field"><label for=${id}>${label}</label>
       <select id=${id} value=${value ?? ''} onChange=${(e) => onChange(e.target.value)}>

@@ -65,7 +65,8 @@ function Draft({ who, orgId, params }) {
   if (!draft) return html`<${ErrorNote} error=${error} />${!error && html`<p>Loading ${orgId}…</p>`}`;
 
   const document = { orgs: { [orgId]: { settings: draft.org, workspaces: draft.stored } } };
-  const changed = loaded.families.some((f) => !same(draft.org[f.name], loaded.org[f.name])) || loaded.workspaces.some((ws) => !same(draft.stored[ws], loaded.stored[ws]));
+  const changed =
+    loaded.families.some((f) => !same(draft.org[f.name], loaded.org[f.name])) || loaded.workspaces.some((ws) => !same(draft.stored[ws], loaded.stored[ws]));
 
   const run = async (event) => {
     event.preventDefault();
@@ -92,7 +93,8 @@ function Draft({ who, orgId, params }) {
       }
       for (const ws of loaded.workspaces) {
         for (const family of loaded.families.filter((f) => f.workspaceOverrides !== 'none')) {
-          if (!same(draft.stored[ws][family.name], loaded.stored[ws][family.name])) etag = (await api.putWorkspaceSettings(orgId, ws, family.name, draft.stored[ws][family.name], etag)).etag;
+          if (!same(draft.stored[ws][family.name], loaded.stored[ws][family.name]))
+            etag = (await api.putWorkspaceSettings(orgId, ws, family.name, draft.stored[ws][family.name], etag)).etag;
         }
       }
       await reload();
@@ -116,7 +118,8 @@ function Draft({ who, orgId, params }) {
       <p class="muted">${changed ? 'The draft differs from the live settings.' : 'The draft is the live settings: change something.'}</p>
       ${loaded.families.map((family) => html`<${FamilySection} family=${family} stored=${draft.org[family.name]} canWrite=${true} save=${(patch) => edit(family.name, patch)} />`)}
       ${loaded.workspaces.map(
-        (ws) => html`<${WorkspaceSection} workspaceId=${ws} families=${loaded.families} orgStored=${draft.org} stored=${draft.stored[ws]} effective=${null} canWrite=${true} save=${editWorkspace(ws)} />`,
+        (ws) =>
+          html`<${WorkspaceSection} workspaceId=${ws} families=${loaded.families} orgStored=${draft.org} stored=${draft.stored[ws]} effective=${null} canWrite=${true} save=${editWorkspace(ws)} />`,
       )}
     </section>
     <form class="filters" aria-label="Replay range" onSubmit=${run}>
@@ -137,15 +140,21 @@ function Report({ report }) {
     <section class="report" aria-labelledby="report-title">
       <h2 id="report-title">${flips} ${flips === 1 ? 'decision' : 'decisions'} would flip</h2>
       <p>${report.evaluated} re-evaluated (allow → deny ${report.flips.allowToDeny}, deny → allow ${report.flips.denyToAllow}), ${report.unchanged} unchanged, ${report.skipped} skipped${report.maskedInputs ? `, ${report.maskedInputs} with masked inputs` : ''}.</p>
-      ${Object.keys(report.byReason).length > 0 &&
-      html`<h3>By reason</h3><ul>${Object.entries(report.byReason).map(([k, n]) => html`<li><code>${k}</code>: ${n}</li>`)}</ul>`}
-      ${report.examples.length > 0 &&
-      html`<div class="table-scroll"><table aria-label="Flipped decisions">
+      ${
+        Object.keys(report.byReason).length > 0 &&
+        html`<h3>By reason</h3><ul>${Object.entries(report.byReason).map(([k, n]) => html`<li><code>${k}</code>: ${n}</li>`)}</ul>`
+      }
+      ${
+        report.examples.length > 0 &&
+        html`<div class="table-scroll"><table aria-label="Flipped decisions">
         <thead><tr><th scope="col">Time</th><th scope="col">Principal</th><th scope="col">Workspace</th><th scope="col">Request</th><th scope="col">Before</th><th scope="col">After</th></tr></thead>
         <tbody>${report.examples.map(
-          (f) => html`<tr data-decision=${f.decisionId}><td>${formatTime(f.timestamp)}</td><td>${f.principalId}</td><td>${f.workspaceId}</td><td>${f.action} ${f.resourceType}</td>
+          (
+            f,
+          ) => html`<tr data-decision=${f.decisionId}><td>${formatTime(f.timestamp)}</td><td>${f.principalId}</td><td>${f.workspaceId}</td><td>${f.action} ${f.resourceType}</td>
             <td>${outcome(f.before)}</td><td>${outcome(f.after)}</td></tr>`,
-        )}</tbody></table></div>`}
+        )}</tbody></table></div>`
+      }
       ${report.examples.length < flips && html`<p class="muted">Showing ${report.examples.length} of ${flips} flips.</p>`}
     </section>
   `;
