@@ -4,17 +4,15 @@
 // organizations and workspaces sorted, families and settings in the bundle's order, a
 // document that says nothing left out — so exporting what an export imported gives the
 // same bytes, and a diff of two exports shows only what changed.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
+import { dump as dumpYaml } from 'js-yaml';
 import { loadConfig } from '../config.ts';
 import type { Families, Family } from '../engine/families.ts';
-import { describeRedis } from '../redis/connection.ts';
-import { RedisSettingsStore } from '../settings/redis.ts';
 import type { FamilyDocument, SettingValues } from '../settings/types.ts';
-import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
+import type { SettingsDocument } from '../settings/validate.ts';
 import type { Env, Io } from './io.ts';
-import { bundleFamilies, redisOf, storedWorkspaces } from './settings.ts';
+import { bundleFamilies, connectSettingsStore, readSettingsFile, redisOf, storedWorkspaces } from './settings.ts';
 import { UsageError } from './time.ts';
 
 const HEADER = '# Settings as code, written by `portcullis settings export`; `portcullis settings import FILE` takes it back.\n';
@@ -57,37 +55,13 @@ function settingsFileOf(env: Env): string {
   }
 }
 
-async function readSettingsFile(file: string, families: Families): Promise<SettingsDocument> {
-  try {
-    return parseSettingsDocument(loadYaml(await readFile(file, 'utf8')), families);
-  } catch (error) {
-    throw new Error(`settings file ${file}: ${(error as Error).message.split('\n')[0]}`);
-  }
-}
-
 async function readRedis(
   values: { redis?: string | undefined; 'redis-cluster'?: string | undefined },
   env: Env,
   families: Families,
 ): Promise<SettingsDocument> {
   const { redis } = redisOf(values, env, 'export from');
-  const store = new RedisSettingsStore({
-    connection: redis,
-    minReplicasAck: 0,
-    waitTimeoutMs: 0,
-    maxOrgs: 1,
-    maxWorkspaces: 1,
-    maxWorkspacesPerOrg: 1,
-    maxDirectory: 1,
-    revalidateAfterMs: 0,
-    maxStaleMs: 0,
-    familyNames: () => families.names,
-  });
-  await store.connect().catch((error: unknown) => {
-    throw new Error(
-      `cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`,
-    );
-  });
+  const store = await connectSettingsStore(redis, families);
   try {
     const orgs: SettingsDocument['orgs'] = new Map();
     for (const orgId of await store.orgIds()) {

@@ -17,7 +17,7 @@
 // the file does not say: stored values of it are cleared (an empty document is written).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig, parseReplicaRequirement, type Config } from '../config.ts';
+import { loadConfig, parseReplicaRequirement, type Config, type ReplicaRequirement } from '../config.ts';
 import { describeRedis, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
@@ -73,33 +73,11 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const { redis, minReplicasAck, waitTimeoutMs } = redisOf(values, env);
   const file = positionals[0]!;
   const families = await bundleFamilies(values.bundle, env);
-  let document: SettingsDocument;
-  try {
-    document = parseSettingsDocument(loadYaml(await readFile(file, 'utf8')), families);
-  } catch (error) {
-    // js-yaml adds a source excerpt after the first line: the first line says it.
-    throw new Error(`settings file ${file}: ${(error as Error).message.split('\n')[0]}`);
-  }
+  const document = await readSettingsFile(file, families);
   const actor = values.actor ?? DEFAULT_ACTOR;
   const dryRun = values['dry-run'] === true;
 
-  const store = new RedisSettingsStore({
-    connection: redis,
-    minReplicasAck,
-    waitTimeoutMs,
-    maxOrgs: 1,
-    maxWorkspaces: 1,
-    maxWorkspacesPerOrg: 1,
-    maxDirectory: 1,
-    revalidateAfterMs: 0,
-    maxStaleMs: 0,
-    familyNames: () => families.names,
-  });
-  await store.connect().catch((error: unknown) => {
-    throw new Error(
-      `cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`,
-    );
-  });
+  const store = await connectSettingsStore(redis, families, minReplicasAck, waitTimeoutMs);
   try {
     await refuseForeignWorkspaces(document, store);
     const plans = await plan(document, families, store, values.prune === true);
@@ -351,4 +329,44 @@ export async function bundleFamilies(option: string | undefined, env: Env): Prom
   } catch (error) {
     throw new Error(`the families come from the policy bundle ${bundle} (--bundle or BUNDLE_PATH): ${(error as Error).message}`);
   }
+}
+
+/** A settings YAML file, parsed and validated against the bundle's families. */
+export async function readSettingsFile(file: string, families: Families): Promise<SettingsDocument> {
+  try {
+    return parseSettingsDocument(loadYaml(await readFile(file, 'utf8')), families);
+  } catch (error) {
+    // js-yaml adds a source excerpt after the first line: the first line says it.
+    throw new Error(`settings file ${file}: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * The settings store of one command, connected: it reads each thing once, so its cache is
+ * the smallest there is; writes wait for `minReplicasAck` replicas as the sidecar's do.
+ */
+export async function connectSettingsStore(
+  redis: RedisConnectionOptions,
+  families: Families,
+  minReplicasAck: ReplicaRequirement = 0,
+  waitTimeoutMs = 0,
+): Promise<RedisSettingsStore> {
+  const store = new RedisSettingsStore({
+    connection: redis,
+    minReplicasAck,
+    waitTimeoutMs,
+    maxOrgs: 1,
+    maxWorkspaces: 1,
+    maxWorkspacesPerOrg: 1,
+    maxDirectory: 1,
+    revalidateAfterMs: 0,
+    maxStaleMs: 0,
+    familyNames: () => families.names,
+  });
+  await store.connect().catch((error: unknown) => {
+    throw new Error(
+      `cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`,
+    );
+  });
+  return store;
 }
