@@ -1,6 +1,8 @@
 // Runs test files with node --test, each in its own process with a time limit: a file that
 // hangs (a loop or a child it never stopped) is killed with everything it started and
-// reported by name, instead of holding the run until an outer limit. Files run JOBS at a
+// reported by name, instead of holding the run until an outer limit. A file whose tests have
+// all ended exits even if it left a handle open (--test-force-exit), and whatever it started
+// and left running is killed with it. Files run JOBS at a
 // time; a file's output is printed as one piece when it ends, so parallel output never
 // interleaves. Exits 1 when any file failed or ran out of time.
 //   node --import tsx test/run-files.ts [--jobs N] [--timeout-s S] FILE...
@@ -27,7 +29,7 @@ interface Outcome {
 function runFile(file: string): Promise<Outcome> {
   const started = Date.now();
   // Its own process group, so a timeout takes down the redis-servers, nginx and sidecars it started.
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', file], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', file], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: fileEnv,
@@ -36,14 +38,19 @@ function runFile(file: string): Promise<Outcome> {
   child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
+  const killGroup = () => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
       // Already gone.
     }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
   }, timeoutMs);
+  // What the file left running goes with it (a child holding its output would hold 'close' too).
+  child.on('exit', killGroup);
   return new Promise((resolve) => {
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -19,12 +19,14 @@ let cluster: RedisCluster;
 let spillDir: string;
 
 before(async () => {
-  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
+  // One after the other, so that a cluster that fails to start leaves a server the after hook can stop.
+  redis = await RedisServer.start();
+  cluster = await startRedisCluster();
   spillDir = await mkdtemp(join(tmpdir(), 'portcullis-audit-'));
 });
 
 after(async () => {
-  await Promise.all([redis.stop(), cluster.stop()]);
+  await Promise.all([redis?.stop(), cluster?.stop()]);
   await rm(spillDir, { recursive: true, force: true });
 });
 

@@ -19,7 +19,9 @@ let cluster: RedisCluster;
 const sidecars: Record<string, Sidecar> = {};
 
 before(async () => {
-  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
+  // One after the other, so that a cluster that fails to start leaves a server the after hook can stop.
+  redis = await RedisServer.start();
+  cluster = await startRedisCluster();
   sidecars.redis = await testSidecar({ redisUrl: redis.url, auditFlushMs: 10 });
   sidecars.cluster = await testSidecar({ redisClusterNodes: cluster.nodes.join(','), auditFlushMs: 10 });
   sidecars.memory = await testSidecar();
@@ -46,7 +48,7 @@ before(async () => {
 
 after(async () => {
   for (const sidecar of Object.values(sidecars)) await sidecar.close();
-  await Promise.all([redis.stop(), cluster.stop()]);
+  await Promise.all([redis?.stop(), cluster?.stop()]);
 });
 
 const DECISIONS = '/v1/audit/decisions';

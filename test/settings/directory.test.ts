@@ -16,11 +16,13 @@ const FAMILY_NAMES = ['integration-access'] as const;
 const stores: RedisSettingsStore[] = [];
 
 before(async () => {
-  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
+  // One after the other, so that a cluster that fails to start leaves a server the after hook can stop.
+  redis = await RedisServer.start();
+  cluster = await startRedisCluster();
 });
 after(async () => {
   await Promise.all(stores.map((store) => store.close()));
-  await Promise.all([redis.stop(), cluster.stop()]);
+  await Promise.all([redis?.stop(), cluster?.stop()]);
 });
 
 async function redisStore(over: Partial<ConstructorParameters<typeof RedisSettingsStore>[0]> = {}): Promise<RedisSettingsStore> {

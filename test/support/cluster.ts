@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from './redis.ts';
+import { freePort, portTaken } from './redis.ts';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -51,6 +51,17 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 export async function startRedisCluster(options: { masters?: number; replicas?: number } = {}): Promise<RedisCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      // Another test file bound one of the ports between the check and the node's bind: again, on others.
+      if (!portTaken(error) || attempt === 5) throw error;
+    }
+  }
+}
+
+async function startOnce(options: { masters?: number; replicas?: number }): Promise<RedisCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicas ?? 1;
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-cluster-'));

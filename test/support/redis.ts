@@ -6,14 +6,34 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port nothing listens on, chosen at random below Linux's ephemeral range
+ * (32768 and up): ports from listen(0) and outgoing connections come from that range, so a
+ * port from here is not taken by a client socket between the check and the child's bind.
+ * Another test file may still pick the same one; starters that bind retry with a new port.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
+  for (;;) {
+    const port = 15_000 + Math.floor(Math.random() * 17_000);
+    if (handedOut.has(port)) continue;
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    server.close();
+    await once(server, 'close');
+    handedOut.add(port);
+    return port;
+  }
+}
+
+/** True when a server's start-up output says its port was taken meanwhile (start again on another). */
+export function portTaken(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('Address already in use');
 }
 
 /** A server certificate (PEM files) and the CA that signed it. */
@@ -39,9 +59,15 @@ export class RedisServer {
   }
 
   static async start(options: { dataDir?: string; tls?: TlsFiles; args?: string[] } = {}): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), options.dataDir, options.tls, options.args);
-    await server.start();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(await freePort(), options.dataDir, options.tls, options.args);
+      try {
+        await server.start();
+        return server;
+      } catch (error) {
+        if (!portTaken(error) || attempt === 5) throw error;
+      }
+    }
   }
 
   async start(): Promise<void> {

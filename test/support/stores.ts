@@ -17,10 +17,12 @@ export function bothStores(): StoreKind[] {
   let redis: RedisServer;
   let cluster: RedisCluster;
   before(async () => {
-    [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
+    // One after the other, so that a cluster that fails to start leaves a server the after hook can stop.
+    redis = await RedisServer.start();
+    cluster = await startRedisCluster();
   });
   after(async () => {
-    await Promise.all([redis.stop(), cluster.stop()]);
+    await Promise.all([redis?.stop(), cluster?.stop()]);
   });
   return [
     { name: 'memory', make: () => testSidecar() },
