@@ -72,14 +72,6 @@ export async function waitOn(connection: Redis, replicas: number, timeoutMs: num
 }
 
 /**
- * WAIT, routed to the master that owns key's slot, for the writes made through that
- * master's connection (on a cluster, the commands the client routed to that slot).
- */
-export async function waitForReplicas(client: RedisClient, key: string, replicas: number, timeoutMs: number): Promise<number> {
-  return waitOn(masterConnection(client, key), replicas, timeoutMs);
-}
-
-/**
  * Makes a write on the connection to the master that owns key's slot, following a MOVED or
  * ASK reply there (a failover or a resharding in progress), then WAITs on that same
  * connection for `requirement` replicas: the write is acknowledged only once it would
