@@ -1,5 +1,9 @@
-// The sidecar's audit API as the command line uses it.
+// The sidecar's audit API as the command line uses it. The paths come from the route table
+// the sidecar serves (GET /v1/admin-api), not from copies kept here.
 import type { DecisionFilter, DecisionRecord } from '../decision/record.ts';
+
+/** Where the sidecar serves its admin route table: the one admin path written here. */
+const ADMIN_API = '/v1/admin-api';
 
 export class ApiCallError extends Error {
   override name = 'ApiCallError';
@@ -9,6 +13,9 @@ export class ApiCallError extends Error {
 export type DecisionQuery = DecisionFilter;
 
 export class AuditClient {
+  /** The served route paths by name, asked once. */
+  private paths: Promise<Record<string, string>> | undefined;
+
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
@@ -22,7 +29,7 @@ export class AuditClient {
     }
     params.set('limit', String(limit));
     if (cursor) params.set('cursor', cursor);
-    return this.get(`/v1/audit/decisions?${params}`);
+    return this.get(`${await this.path('auditDecisions')}?${params}`);
   }
 
   /** Every matching record, newest first, a page at a time; `onPage` sees the running count. */
@@ -39,7 +46,15 @@ export class AuditClient {
   }
 
   async decision(decisionId: string): Promise<DecisionRecord> {
-    return this.get(`/v1/audit/decisions/${encodeURIComponent(decisionId)}`);
+    return this.get(await this.path('auditDecision', { decisionId }));
+  }
+
+  /** An admin route's path by its name in the served table, its `:name` parameters filled in. */
+  private async path(name: string, params: Record<string, string> = {}): Promise<string> {
+    this.paths ??= this.get<{ paths: Record<string, string> }>(ADMIN_API).then((served) => served.paths);
+    const template = (await this.paths)[name];
+    if (template === undefined) throw new ApiCallError(`the sidecar at ${this.baseUrl} serves no admin route named ${name}`);
+    return template.replace(/:(\w+)/g, (_match, key: string) => encodeURIComponent(params[key] ?? ''));
   }
 
   private async get<T>(path: string): Promise<T> {

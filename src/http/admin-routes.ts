@@ -2,7 +2,9 @@
 // take each route's scope and its 405 Allow list from this table, the app authenticates every
 // request under its prefixes, and tests iterate it (test/http/admin-tokens.test.ts calls every
 // route with every token; test/http/admin-routes.test.ts fails when a mounted admin route is
-// not in the table, or a route of the table is not mounted).
+// not in the table, or a route of the table is not mounted, and when the OpenAPI document's
+// admin paths differ from it). The sidecar serves the table (GET /v1/admin-api, admin-api.ts),
+// so the console and the command line build their requests from it.
 import type { Scope } from '../access/tokens.ts';
 
 export type AdminMethod = 'GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE';
@@ -24,6 +26,7 @@ export const ADMIN_PATHS = {
   workspace: '/v1/orgs/:orgId/workspaces/:workspaceId',
   workspaces: '/v1/orgs/:orgId/workspaces',
   token: '/v1/token',
+  adminApi: '/v1/admin-api',
   auditDecisions: '/v1/audit/decisions',
   auditDecision: '/v1/audit/decisions/:decisionId',
   auditSummary: '/v1/audit/summary',
@@ -48,6 +51,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { method: 'DELETE', path: P.workspace, scope: 'settings:write' },
   { method: 'GET', path: P.workspaces, scope: 'settings:read' },
   { method: 'GET', path: P.token, scope: null },
+  { method: 'GET', path: P.adminApi, scope: null },
   { method: 'GET', path: P.auditDecisions, scope: 'audit:read' },
   { method: 'GET', path: P.auditDecision, scope: 'audit:read' },
   { method: 'GET', path: P.auditSummary, scope: 'audit:read' },

@@ -25,6 +25,7 @@ import { openApiRoutes } from './openapi.ts';
 import { jsonDepthLimit } from './limits.ts';
 import { replayRoutes } from './replay.ts';
 import { sessionRoutes } from './session.ts';
+import { adminApiRoutes } from './admin-api.ts';
 import { settingsRoutes } from './settings.ts';
 import type { AdminTokens } from '../access/tokens.ts';
 import type { StartupWarning } from '../warnings.ts';
@@ -101,13 +102,14 @@ function adminRoutes(app: Express, deps: AppDeps): void {
   app.use(familiesRoutes(deps.policy));
   app.use(openApiRoutes(deps.policy));
   const record = changeRecorder(deps.audit, deps.adminTokens);
-  // Every request under an admin prefix of ADMIN_ROUTES (/v1/orgs, /v1/token, /v1/audit) needs a token.
+  // Every request under an admin prefix of ADMIN_ROUTES (/v1/orgs, /v1/token, /v1/admin-api, /v1/audit) needs a token.
   for (const prefix of ADMIN_PREFIXES) app.use(prefix, authenticate(deps.adminTokens));
   app.use(settingsRoutes(deps.store, deps.policy, record));
   app.use(effectiveSettingsRoutes(deps.store, deps.policy));
   app.use(accessRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
   app.use(sessionRoutes());
+  app.use(adminApiRoutes(deps.policy));
   app.use('/v1/audit', auditAccess(deps.audit));
   app.use(auditRoutes(deps.audit, deps.policy));
   app.use(replayRoutes(deps.audit, deps.policy));

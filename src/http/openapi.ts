@@ -14,6 +14,7 @@ import { ACTIONS, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Families } from '../engine/families.ts';
+import { ADMIN_PATHS } from './admin-routes.ts';
 import { PERMISSIONS_PATH } from './decide.ts';
 import { methodNotAllowed } from './directory.ts';
 import { FAMILIES_PATH, REASONS_PATH } from './families.ts';
@@ -413,6 +414,48 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           summary: "The organization's workspaces, by id",
           parameters: [param('limit', 'query'), param('cursor', 'query')],
           responses: { '200': json(object({ workspaces: { type: 'array', items: { type: 'string' } }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      [path(ADMIN_PATHS.token)]: {
+        get: {
+          ...admin,
+          summary: 'Who the presented admin token is (never the token itself)',
+          responses: {
+            '200': json(
+              object({
+                name: { type: 'string' },
+                scopes: { type: 'array', items: { type: 'string' } },
+                orgs: { type: ['array', 'null'], items: { type: 'string' }, description: 'The organizations it may act on; null: all.' },
+              }),
+              'The token.',
+            ),
+            ...ADMIN_ERRORS,
+          },
+        },
+      },
+      [path(ADMIN_PATHS.adminApi)]: {
+        get: {
+          ...admin,
+          summary: "The admin API's route table and the words a request or a filter may use, for clients to build requests from",
+          responses: {
+            '200': json(
+              object({
+                paths: { type: 'object', additionalProperties: { type: 'string' }, description: 'Route paths by name, `:name` for a path parameter.' },
+                routes: {
+                  type: 'array',
+                  items: object({ method: { type: 'string' }, path: { type: 'string' }, scope: { type: ['string', 'null'] } }),
+                },
+                enums: object(
+                  Object.fromEntries(
+                    ['orgRoles', 'workspaceRoles', 'actions', 'resourceTypes', 'apis'].map((name) => [name, { type: 'array', items: { type: 'string' } }]),
+                  ),
+                ),
+                bundleRevision: { type: 'string' },
+              }),
+              'The table and the enums.',
+            ),
+            ...ADMIN_ERRORS,
+          },
         },
       },
       '/v1/audit/decisions': {

@@ -199,6 +199,7 @@ const CALLS: Record<string, Call> = {
   },
   [key('GET', P.workspaces)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces').set(bearer(t)) },
   [key('GET', P.token)]: { call: (app, t) => request(app).get('/v1/token').set(bearer(t)) },
+  [key('GET', P.adminApi)]: { call: (app, t) => request(app).get('/v1/admin-api').set(bearer(t)) },
   [key('GET', P.auditDecisions)]: { call: (app, t) => request(app).get('/v1/audit/decisions?orgId=org-1').set(bearer(t)) },
   [key('GET', P.auditDecision)]: { call: (app, t) => request(app).get(`/v1/audit/decisions/${decisionId}`).set(bearer(t)) },
   [key('GET', P.auditSummary)]: { call: (app, t) => request(app).get('/v1/audit/summary?orgId=org-1').set(bearer(t)) },

@@ -1,6 +1,10 @@
 // The one module that talks to the sidecar's HTTP API: the token (kept in sessionStorage
-// for this tab only, never in localStorage or a URL), the requests, and the errors.
+// for this tab only, never in localStorage or a URL), the requests, and the errors. The
+// admin routes' paths, and the enums requests use, come from the sidecar (GET /v1/admin-api),
+// not from copies kept here.
 const TOKEN_KEY = 'portcullis.console.token';
+/** Where the sidecar serves its admin route table: the one admin path written here. */
+const ADMIN_API = '/v1/admin-api';
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -53,40 +57,66 @@ const query = (params) => {
   return entries.length ? `?${new URLSearchParams(entries)}` : '';
 };
 
-const orgPath = (orgId) => `/v1/orgs/${enc(orgId)}`;
+/** The admin route table and enums the sidecar serves, asked once (again after a failure). */
+let adminApi;
+const served = () => {
+  adminApi ??= call('GET', ADMIN_API).then(
+    ({ body }) => body,
+    (error) => {
+      adminApi = undefined;
+      throw error;
+    },
+  );
+  return adminApi;
+};
+
+/**
+ * An admin route's path by its name in the served table, its `:name` parameters filled in.
+ * @param {string} name
+ * @param {Record<string, string>} [params]
+ */
+async function route(name, params = {}) {
+  const template = (await served()).paths[name];
+  if (!template) throw new ApiError(0, { code: 'unknown_route', message: `the sidecar serves no admin route named ${name}` });
+  return template.replace(/:(\w+)/g, (_, key) => enc(params[key]));
+}
+
+/** One call to the admin route of that name. */
+const admin = async (method, name, params, options) => call(method, await route(name, params), options);
 
 export const api = {
-  whoami: async () => (await call('GET', '/v1/token')).body,
+  whoami: async () => (await admin('GET', 'token')).body,
+  /** The words requests use (orgRoles, workspaceRoles, actions, resourceTypes, apis), as the sidecar serves them. */
+  enums: async () => (await served()).enums,
   families: async () => (await call('GET', '/v1/families', { auth: false })).body,
   reasons: async () => (await call('GET', '/v1/reasons', { auth: false })).body,
 
-  orgSettings: (orgId, family) => call('GET', `${orgPath(orgId)}/settings/${enc(family)}`),
-  patchOrgSettings: (orgId, family, patch, etag) => call('PATCH', `${orgPath(orgId)}/settings/${enc(family)}`, { body: patch, ifMatch: etag }),
-  putOrgSettings: (orgId, family, body, etag) => call('PUT', `${orgPath(orgId)}/settings/${enc(family)}`, { body, ifMatch: etag }),
+  orgSettings: (orgId, family) => admin('GET', 'orgSettings', { orgId, family }),
+  patchOrgSettings: (orgId, family, patch, etag) => admin('PATCH', 'orgSettings', { orgId, family }, { body: patch, ifMatch: etag }),
+  putOrgSettings: (orgId, family, body, etag) => admin('PUT', 'orgSettings', { orgId, family }, { body, ifMatch: etag }),
   workspaces: async (orgId) => {
     const all = [];
     let cursor;
     do {
-      const { body } = await call('GET', `${orgPath(orgId)}/workspaces${query({ cursor, limit: 1000 })}`);
+      const { body } = await call('GET', `${await route('workspaces', { orgId })}${query({ cursor, limit: 1000 })}`);
       all.push(...body.workspaces);
       cursor = body.nextCursor;
     } while (cursor);
     return all;
   },
-  workspaceSettings: (orgId, workspaceId, family) => call('GET', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`),
+  workspaceSettings: (orgId, workspaceId, family) => admin('GET', 'workspaceSettings', { orgId, workspaceId, family }),
   patchWorkspaceSettings: (orgId, workspaceId, family, patch, etag) =>
-    call('PATCH', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`, { body: patch, ifMatch: etag }),
-  putWorkspaceSettings: (orgId, workspaceId, family, body, etag) =>
-    call('PUT', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`, { body, ifMatch: etag }),
-  access: async (orgId, workspaceId) => (await call('GET', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/access`)).body,
-  accessDraft: async (orgId, workspaceId, draft) => (await call('POST', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/access`, { body: draft })).body,
-  effectiveSettings: (orgId, workspaceId) => call('GET', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/effective-settings`),
+    admin('PATCH', 'workspaceSettings', { orgId, workspaceId, family }, { body: patch, ifMatch: etag }),
+  putWorkspaceSettings: (orgId, workspaceId, family, body, etag) => admin('PUT', 'workspaceSettings', { orgId, workspaceId, family }, { body, ifMatch: etag }),
+  access: async (orgId, workspaceId) => (await admin('GET', 'access', { orgId, workspaceId })).body,
+  accessDraft: async (orgId, workspaceId, draft) => (await admin('POST', 'access', { orgId, workspaceId }, { body: draft })).body,
+  effectiveSettings: (orgId, workspaceId) => admin('GET', 'effectiveSettings', { orgId, workspaceId }),
 
-  decisions: async (filter, cursor, limit = 50) => (await call('GET', `/v1/audit/decisions${query({ ...filter, cursor, limit })}`)).body,
-  decision: async (decisionId) => (await call('GET', `/v1/audit/decisions/${enc(decisionId)}`)).body,
-  summary: async (params) => (await call('GET', `/v1/audit/summary${query(params)}`)).body,
-  settingsChanges: async (orgId, cursor) => (await call('GET', `/v1/audit/settings-changes${query({ orgId, cursor, limit: 50 })}`)).body,
-  replay: async (request) => (await call('POST', '/v1/audit/replay', { body: request })).body,
+  decisions: async (filter, cursor, limit = 50) => (await call('GET', `${await route('auditDecisions')}${query({ ...filter, cursor, limit })}`)).body,
+  decision: async (decisionId) => (await admin('GET', 'auditDecision', { decisionId })).body,
+  summary: async (params) => (await call('GET', `${await route('auditSummary')}${query(params)}`)).body,
+  settingsChanges: async (orgId, cursor) => (await call('GET', `${await route('auditSettingsChanges')}${query({ orgId, cursor, limit: 50 })}`)).body,
+  replay: async (request) => (await admin('POST', 'replay', {}, { body: request })).body,
 
   authorize: async (input) => (await call('POST', '/v1/authorize', { body: input, auth: false })).body,
 };
