@@ -46,16 +46,9 @@ import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, Setti
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from '../stats.ts';
 import { recordBytes } from './trim.ts';
-import {
-  connectRedis,
-  openRedis,
-  replicasRequired,
-  ReplicationUnconfirmedError,
-  waitOn,
-  writeDurably,
-  type RedisClient,
-  type RedisConnectionOptions,
-} from '../redis/connection.ts';
+import { connectRedis, openRedis, type RedisClient } from '../redis/clients.ts';
+import { replicasRequired, ReplicationUnconfirmedError, waitOn, writeDurably } from '../redis/durable.ts';
+import type { RedisConnectionOptions } from '../redis/options.ts';
 import type { ReplicaRequirement } from '../config.ts';
 
 export { streamKey } from './keys.ts';
@@ -150,7 +143,7 @@ return added
 `;
 
 export interface RedisAuditOptions {
-  /** One node or a cluster (src/redis/connection.ts); `url` is the one-node shorthand. */
+  /** One node or a cluster (src/redis/options.ts); `url` is the one-node shorthand. */
   connection?: RedisConnectionOptions;
   url?: string;
   retentionMs: number;
