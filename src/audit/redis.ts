@@ -46,6 +46,7 @@ import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, Setti
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from '../stats.ts';
 import { recordBytes } from './trim.ts';
+import { stageEnd, stagesOn } from '../stages.ts';
 import {
   connectRedis,
   openRedis,
@@ -386,7 +387,9 @@ export class RedisAuditLog implements AuditLog {
         try {
           for (let i = 0; i < batch.length; i++) {
             if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            const clock = stagesOn ? performance.now() : 0;
             entries.push(toEntry(batch[i]!, this.options.mask));
+            if (stagesOn) stageEnd('record encoding', clock);
           }
           await this.store(entries);
         } catch (error) {
@@ -444,6 +447,7 @@ export class RedisAuditLog implements AuditLog {
    */
   private async store(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
+    const clock = stagesOn ? performance.now() : 0;
     const now = this.now();
     const { retentionMs } = this.options;
     const minId = String(Math.max(0, now - retentionMs));
@@ -491,7 +495,7 @@ export class RedisAuditLog implements AuditLog {
     // Every script call goes to its slot's master (following MOVED/ASK); then one WAIT per
     // master written, which confirms every write made through that connection before it.
     const written = new Map<Redis, number>();
-    const results = await Promise.all(
+    const appending = Promise.all(
       streams.map(async ({ key, keys, head, expiries, records }) => {
         let used: Redis | undefined;
         const added = await writeDurably(this.redis, key, 0, waitMs, (connection) => {
@@ -503,6 +507,9 @@ export class RedisAuditLog implements AuditLog {
         return added;
       }),
     );
+    // The script calls' arguments built and written to the connections; Redis's own work is its CPU, not this process's.
+    if (stagesOn) stageEnd('Redis writes', clock);
+    const results = await appending;
     const added = results.reduce((sum, n) => sum + n, 0);
     // Counted as Redis took them: a batch sent again after a failed WAIT counts its records as duplicates.
     this.options.stats.written(added);
