@@ -1,9 +1,11 @@
 // Where one decision's CPU time goes, stage by stage, for `make profile`: each stage of the
-// decision path adds the time its synchronous code took (performance.now() before and after)
-// to a running total. Off unless PROFILE_STAGES names a file (config.ts): then the sidecar
-// turns the counters on at start and writes their totals to that file on SIGUSR2 (main.ts).
-// Off, a stage costs one test of a module-level boolean. Time spent waiting (an await, a
-// socket) is never counted: only code that runs.
+// decision path adds the CPU time its synchronous code took (the process's, read before and
+// after: a neighbour that takes the core mid-stage does not count) to a running total. Off
+// unless PROFILE_STAGES names a file (config.ts): then the sidecar turns the counters on at
+// start and writes their totals to that file on SIGUSR2 (main.ts). Off, a stage costs one
+// test of a module-level boolean. Time spent waiting (an await, a socket) is never counted:
+// only code that runs. On, each reading of the clock is a system call (about a microsecond,
+// counted in the stage that reads it).
 import { PerformanceObserver } from 'node:perf_hooks';
 
 /** The stages, in the order a decision meets them. */
@@ -34,22 +36,28 @@ export function enableStages(): void {
   stagesOn = true;
   // Collections are the runtime's, not a stage's: the GC's own observer counts them.
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) add('GC', entry.duration);
+    for (const entry of list.getEntries()) add('GC', entry.duration * 1000);
   }).observe({ entryTypes: ['gc'] });
 }
 
-function add(stage: Stage, ms: number): void {
-  totals.set(stage, totals.get(stage)! + ms);
+function add(stage: Stage, us: number): void {
+  totals.set(stage, totals.get(stage)! + us);
 }
 
-/** Adds the time since `started` (a performance.now()) to the stage; returns now, the next stage's start. */
+/** The process's CPU time so far, in µs: where a stage starts. */
+export function stageClock(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** Adds the CPU time since `started` (a stageClock()) to the stage; returns now, the next stage's start. */
 export function stageEnd(stage: Stage, started: number): number {
-  const now = performance.now();
+  const now = stageClock();
   add(stage, now - started);
   return now;
 }
 
-/** Milliseconds each stage has taken since the counters were turned on. */
+/** Microseconds of CPU each stage has taken since the counters were turned on (GC: the collector's pauses). */
 export function stageTotals(): Record<Stage, number> {
   return Object.fromEntries(totals) as Record<Stage, number>;
 }

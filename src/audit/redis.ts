@@ -46,7 +46,7 @@ import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, Setti
 import { SpillFile } from './spill.ts';
 import type { AuditStats } from '../stats.ts';
 import { recordBytes } from './trim.ts';
-import { stageEnd, stagesOn } from '../stages.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 import {
   connectRedis,
   openRedis,
@@ -387,7 +387,7 @@ export class RedisAuditLog implements AuditLog {
         try {
           for (let i = 0; i < batch.length; i++) {
             if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-            const clock = stagesOn ? performance.now() : 0;
+            const clock = stagesOn ? stageClock() : 0;
             entries.push(toEntry(batch[i]!, this.options.mask));
             if (stagesOn) stageEnd('record encoding', clock);
           }
@@ -447,7 +447,7 @@ export class RedisAuditLog implements AuditLog {
    */
   private async store(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
-    const clock = stagesOn ? performance.now() : 0;
+    const clock = stagesOn ? stageClock() : 0;
     const now = this.now();
     const { retentionMs } = this.options;
     const minId = String(Math.max(0, now - retentionMs));

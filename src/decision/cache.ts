@@ -10,14 +10,18 @@
 // settings denies before the cache is asked. Bounded (LRU, by entries and by input text); 0 entries = off.
 import { LRUCache } from 'lru-cache';
 import type { PolicyDecision, PolicyEngine } from '../engine/engine.ts';
-import { stageEnd, stagesOn } from '../stages.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 
 export class DecisionCache {
   private readonly entries: LRUCache<string, Readonly<PolicyDecision>> | undefined;
   /** The engine the entries were evaluated by; another one empties the cache (its entries can never match again). */
   private engine: PolicyEngine | undefined;
 
-  constructor(max: number) {
+  constructor(
+    max: number,
+    /** Counted per lookup (the metrics' plain counts, read at scrape time). */
+    private readonly counts: { hit: number; miss: number },
+  ) {
     // Bounded by bytes too: at most 1 KiB of input text per entry on average, so inputs near
     // the body limit cannot make `max` entries hundreds of megabytes.
     if (max > 0) this.entries = new LRUCache({ max, maxSize: max * 1024, sizeCalculation: (_decision, inputJson) => inputJson.length });
@@ -31,14 +35,18 @@ export class DecisionCache {
       entries.clear();
       this.engine = engine;
     }
-    let clock = stagesOn ? performance.now() : 0;
+    let clock = stagesOn ? stageClock() : 0;
     const cached = entries.get(inputJson);
     // A copy: the caller makes the decision its answer in place.
     const hit = cached ? { ...cached } : undefined;
     if (stagesOn) stageEnd('decision cache', clock);
-    if (hit) return hit;
+    if (hit) {
+      this.counts.hit++;
+      return hit;
+    }
+    this.counts.miss++;
     const decision = engine.decideJson(inputJson);
-    if (stagesOn) clock = performance.now();
+    if (stagesOn) clock = stageClock();
     entries.set(inputJson, { ...decision });
     if (stagesOn) stageEnd('decision cache', clock);
     return decision;

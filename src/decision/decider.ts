@@ -13,7 +13,7 @@ import { settingsStale } from './freshness.ts';
 import type { PermissionCell, PermissionMatrix, PermissionsRequest } from './permissions.ts';
 import type { AuthorizeRequest } from './request.ts';
 import { DecisionCache } from './cache.ts';
-import { stageEnd, stagesOn } from '../stages.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 
 /** The answer to a decision request: the policy's decision plus its id and the bundle revision. */
 export interface DecisionAnswer extends PolicyDecision {
@@ -158,7 +158,7 @@ export class Decider {
   ) {
     this.failOpen = options.failOpen ?? false;
     this.workspaceDirectory = options.workspaceDirectory ?? true;
-    this.cache = new DecisionCache(options.decisionCacheMax ?? 0);
+    this.cache = new DecisionCache(options.decisionCacheMax ?? 0, metrics.decisionCacheCounts);
     if (options.tracing) this.tracing = options.tracing;
     this.settingsOutage = new OutageWarning(
       log,
@@ -175,7 +175,7 @@ export class Decider {
     const decisionId = this.newDecisionId(asked.principal.orgId);
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
-    let clock = stagesOn ? performance.now() : 0;
+    let clock = stagesOn ? stageClock() : 0;
     const placing = this.placeInDirectory(asked);
     if (stagesOn) stageEnd('settings + directory lookup', clock);
     const placed = await placing;
@@ -188,7 +188,7 @@ export class Decider {
     // any organization's settings it likes, and the record cannot carry them.
     if (!verdict && !crossOrg) {
       try {
-        if (stagesOn) clock = performance.now();
+        if (stagesOn) clock = stageClock();
         const reading = this.store.snapshot(request.resource.orgId, request.resource.workspaceId, options.minSettingsVersion);
         if (stagesOn) stageEnd('settings + directory lookup', clock);
         snapshot = await reading;
@@ -213,7 +213,7 @@ export class Decider {
     try {
       if (verdict) decision = verdict;
       else {
-        if (stagesOn) clock = performance.now();
+        if (stagesOn) clock = stageClock();
         const inputJson = JSON.stringify(input);
         if (stagesOn) clock = stageEnd('input encoding', clock);
         decision = this.cache.decide(engine, inputJson);
@@ -232,7 +232,7 @@ export class Decider {
     answer.bundleRevision = engine.revision;
     if (snapshot) answer.settingsVersion = snapshot.version;
     const latencySeconds = (performance.now() - started) / 1000;
-    if (stagesOn) clock = performance.now();
+    if (stagesOn) clock = stageClock();
     this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
     if (stagesOn) clock = stageEnd('metrics', clock);

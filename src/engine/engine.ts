@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from '@open-policy-agent/opa-wasm';
 import { familiesFromData, type Families } from './families.ts';
 import { BundleError, type Bundle } from './bundle.ts';
-import { stageEnd, stagesOn } from '../stages.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 
 // The ESM entry of opa-wasm exports only the asynchronous loadPolicy; a rebuild happens
 // inside the failed evaluation, so it needs the synchronous loader of the CommonJS entry
@@ -156,7 +156,7 @@ function evaluateJson(policy: LoadedPolicy, entrypoint: string, inputJson: strin
   if (!Object.hasOwn(entrypoints, entrypoint)) throw `entrypoint ${entrypoint} is not valid in this instance`;
   const memory = policy.mem;
   const inputAddr = policy.dataHeapPtr as number;
-  let started = stagesOn ? performance.now() : 0;
+  let started = stagesOn ? stageClock() : 0;
   let { read, written } = encoder.encodeInto(inputJson, new Uint8Array(memory.buffer, inputAddr));
   if (read < inputJson.length) {
     // Not enough memory above the data: grow it by what the input can take (UTF-8 needs at
