@@ -39,6 +39,8 @@ export const idIndexKey = (slot: number, hour: number) => `portcullis:audit:{${s
 // made-up organizations cost one stream, its lag key and one index hash per hour, whatever their number.
 export const UNVERIFIED_STREAM = 'portcullis:audit-unverified:{u}:decisions';
 export const unverifiedIndexKey = (hour: number) => `portcullis:audit-unverified:{u}:ids:${hour}`;
+/** The slot of the unverified bucket's keys. */
+export const UNVERIFIED_SLOT = calculateSlot(UNVERIFIED_STREAM);
 
 /** The slot of an organization's audit keys. Cached: the decider asks for every decision. */
 const orgSlots = new Map<string, number>();
