@@ -1,7 +1,7 @@
 // Where the audit log keeps a record in Redis, and how a decision id says where.
 //
-// Every key an append touches is in one hash slot, so one script call works on a single
-// node and on Redis Cluster alike:
+// Every key of one organization's append is in one hash slot, so its script call works on
+// Redis Cluster as on a single node (where one call carries every organization's records):
 //   portcullis:audit:{<org>}:decisions           STREAM  one entry per decision (query.ts)
 //   portcullis:audit:{<org>}:settings-changes    STREAM  one entry per settings change
 //   portcullis:audit:{<org>}:<stream>:max-lag    STRING  maxLagMs of that stream (query.ts)

@@ -7,7 +7,7 @@
 // and a stream that receives nothing for a whole retention period expires with it.
 //
 // Writing: `record` only pushes onto an in-memory queue. A pump sends the queue in
-// batches (one script call per organization and batch) every `flushIntervalMs`, or as soon
+// batches (one script call per batch on one node, per hash slot on a cluster) every `flushIntervalMs`, or as soon
 // as `batchSize` records wait; it turns records into stream fields a slice at a time,
 // letting the event loop run decisions between slices. The script appends a record only
 // if its id is not in the id index, so a record sent twice (a batch retried, a spill file
@@ -466,7 +466,7 @@ export class RedisAuditLog implements AuditLog {
   }
 
   /**
-   * Appends entries in one round trip (one script call per stream), then waits for the
+   * Appends entries in one round trip (one script call, or one per hash slot on a cluster), then waits for the
    * replicas; returns how many were new. Throws if Redis fails or too few replicas confirm.
    */
   private async store(entries: Entry[]): Promise<number> {
