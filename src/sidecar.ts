@@ -145,6 +145,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, {
     failOpen: config.settingsFailOpen,
     workspaceDirectory: config.workspaceDirectory,
+    decisionCacheMax: config.decisionCacheMax,
     ...(tracing ? { tracing } : {}),
   });
   const gateway = gatewayFor(decider, metrics, callers, tracing);
