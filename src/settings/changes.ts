@@ -5,8 +5,11 @@
 // what to forget — {"orgId"} (an organization's settings) or {"workspaceId"} (a directory
 // entry) — and no version, so every instance drops what it named. A cluster broadcasts a
 // classic channel to every node, so an instance listens on any one node (Subscription).
-// Another cache that must forget on a write publishes its own field on the same channel and
-// listens here; a listener ignores the fields it does not know.
+// Another cache that must forget on a write (say, of API keys) adds its field to Change and
+// readChange, a message maker beside orgChanged, and publishes from its own write scripts on
+// the same channel; it hears its messages through the ChangeListener, and a listener ignores
+// the fields it does not know. The channel's guarantees (a message per committed write, a
+// break or a topology change reported) are then its own too.
 import { watchTopology, type RedisClient } from '../redis/clients.ts';
 import type { RedisConnectionOptions } from '../redis/options.ts';
 import { Subscription } from '../redis/subscription.ts';
