@@ -108,6 +108,12 @@ test('one process SIGKILLed during a Redis stall: every answered decision is in 
   await registerWorkspace(first.url);
   // Settings and the directory answer are cached before the stall.
   assert.equal((await fetch(`${first.url}/v1/authorize`, { method: 'POST', headers: admin, body: JSON.stringify(body(0)) })).status, 200);
+  // The workspace's change record and that decision stored first: else they would be spilled
+  // during the stall too, and count among the spilled the kill waits for.
+  await until(
+    () => 'the records before the stall stored',
+    async () => (await metric(first.url, 'written')) >= 2,
+  );
 
   redis.pause();
   const answered: string[] = [];
