@@ -13,7 +13,15 @@ import type { ReplicaRequirement } from '../config.ts';
 import { CHANGES_CHANNEL, orgChanged } from './changes.ts';
 import { RedisDirectory } from './directory.ts';
 import { ORG_KEY_PATTERNS, orgField, parseStored, settingsKey, workspaceField, WRITE } from './keys.ts';
-import { VersionMismatchError, type FamilyDocument, type SettingsAdmin, type SettingValues, type Versioned, type WorkspaceDirectory } from './types.ts';
+import {
+  VersionMismatchError,
+  type FamilyDocument,
+  type SettingsAdmin,
+  type SettingsInventory,
+  type SettingValues,
+  type Versioned,
+  type WorkspaceDirectory,
+} from './types.ts';
 
 export interface DurabilityOptions {
   /** Replicas an admin write must reach before it is acknowledged (WAIT). */
@@ -31,7 +39,7 @@ export interface LocalCache {
 
 const NO_CACHE: LocalCache = { forgetOrg: () => undefined, forgetOwner: () => undefined };
 
-export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory {
+export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory, SettingsInventory {
   private readonly directory: RedisDirectory;
 
   constructor(

@@ -9,6 +9,7 @@ import {
   type FamilyDocument,
   type SettingValues,
   type SettingsSnapshot,
+  type SettingsInventory,
   type SettingsStore,
   type Versioned,
 } from './types.ts';
@@ -22,7 +23,7 @@ interface OrgEntry {
   version: number;
 }
 
-export class MemorySettingsStore implements SettingsStore {
+export class MemorySettingsStore implements SettingsStore, SettingsInventory {
   private readonly orgs = new Map<string, OrgEntry>();
   /** The workspace directory: workspace id -> organization id. */
   private readonly directory = new Map<string, string>();
@@ -112,6 +113,15 @@ export class MemorySettingsStore implements SettingsStore {
     const start = page.after === undefined ? 0 : all.findIndex((id) => byBytes(id, page.after!) > 0);
     const workspaces = start < 0 ? [] : all.slice(start, start + page.limit);
     return { workspaces, next: start >= 0 && start + page.limit < all.length ? workspaces.at(-1)! : null };
+  }
+
+  async orgIds(): Promise<string[]> {
+    return [...new Set([...this.orgs.keys(), ...this.directory.values()])];
+  }
+
+  async workspaceSettingsIds(orgId: string, families: readonly string[]): Promise<string[]> {
+    const workspaces = this.orgs.get(orgId)?.workspaces ?? new Map<string, Map<string, SettingValues>>();
+    return [...workspaces].filter(([, values]) => families.some((family) => values.has(family))).map(([workspaceId]) => workspaceId);
   }
 
   async ping(): Promise<void> {}

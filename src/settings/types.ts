@@ -108,6 +108,14 @@ export interface WorkspaceDirectory {
   listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
 }
 
+/** What the command line walks to import or export everything a store holds. */
+export interface SettingsInventory {
+  /** Every organization with stored settings or a workspace in the directory. */
+  orgIds(): Promise<string[]>;
+  /** The workspaces of the organization with stored settings of any of the families. */
+  workspaceSettingsIds(orgId: string, families: readonly string[]): Promise<string[]>;
+}
+
 /** Stored settings (null: none stored) with the organization's settings version (0: never written). */
 export interface Versioned<T> {
   settings: T | null;
