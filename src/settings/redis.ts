@@ -65,6 +65,7 @@ import {
   type SettingsSnapshot,
   type SettingsStore,
   type Versioned,
+  type WorkspacePage,
   type WorkspaceSettings,
 } from './types.ts';
 
@@ -447,9 +448,13 @@ export class RedisSettingsStore implements SettingsStore {
     return Number(released) === 1;
   }
 
-  async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
-    const from = page.after === undefined ? '-' : `(${page.after}`;
-    const workspaces = await this.redis.zrangebylex(workspacesKey(orgId), from, '+', 'LIMIT', 0, page.limit + 1);
+  async listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
+    const { prefix = '' } = page;
+    // The ids with the prefix sort from the prefix itself up to the prefix followed by the
+    // byte 0xff, which no UTF-8 id contains.
+    const from = page.after !== undefined && page.after > prefix ? `(${page.after}` : prefix ? `[${prefix}` : '-';
+    const to = prefix ? Buffer.concat([Buffer.from(`[${prefix}`), Buffer.from([0xff])]) : '+';
+    const workspaces = await this.redis.zrangebylex(workspacesKey(orgId), from, to, 'LIMIT', 0, page.limit + 1);
     const more = workspaces.length > page.limit;
     if (more) workspaces.pop();
     return { workspaces, next: more ? workspaces.at(-1)! : null };

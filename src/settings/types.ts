@@ -86,13 +86,20 @@ export interface SettingsStore {
   registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }>;
   /** Removes the workspace from the directory; false when the organization did not hold it. */
   unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
-  /** The organization's workspaces in id order, `limit` at a time after `after` (exclusive). */
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
+  /** The organization's workspaces in id order (those whose id starts with `prefix`, when given), `limit` at a time after `after` (exclusive). */
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }>;
   /** Resolves when the store answers a round trip now; rejects when it does not (in time). */
   ping(): Promise<void>;
   /** True when the store can answer (Redis connected). */
   isReady(): boolean;
   close(): Promise<void>;
+}
+
+/** One page of the directory's list of an organization's workspaces. */
+export interface WorkspacePage {
+  limit: number;
+  after?: string;
+  prefix?: string;
 }
 
 /** Stored settings (null: none stored) with the organization's settings version (0: never written). */
