@@ -8,6 +8,8 @@ export function OrgPicker({ who, orgId, onPick }) {
   const submit = (event) => {
     event.preventDefault();
     if (value.trim()) onPick(value.trim());
+    // Shows the URL's organization again if the move was refused (unsaved edits kept).
+    setValue(orgId ?? '');
   };
   if (Array.isArray(who?.orgs)) {
     return html`
