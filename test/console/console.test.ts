@@ -232,9 +232,10 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.ok(flips >= 1, 'the override decided at least one recorded decision');
     await waitForText(page, `${flips} ${flips === 1 ? 'decision' : 'decisions'} would flip`);
     const rows = await page.evaluate(() =>
-      [...document.querySelectorAll('table[aria-label="Flipped decisions"] tbody tr')].map((tr) =>
-        [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent),
-      ),
+      [...document.querySelectorAll('ol[aria-label="Flipped decisions"] > li')].map((li) => [
+        (li.querySelector('p') as HTMLElement).innerText.replace(/^.*? · /, ''),
+        ...[...li.querySelectorAll('dd')].map((dd) => dd.textContent),
+      ]),
     );
     const { families } = (await api('GET', '/v1/families')).body as { families: Array<{ settings: Array<{ name: string; label: string }> }> };
     const label = (name: string) => families.flatMap((f) => f.settings).find((s) => s.name === name)!.label;
@@ -243,9 +244,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(
       rows,
       report.examples.map((f: { principalId: string; workspaceId: string; action: string; resourceType: string; before: never; after: never }) => [
-        f.principalId,
-        f.workspaceId,
-        `${f.action} ${f.resourceType}`,
+        `${f.principalId} in ${f.workspaceId}: ${f.action} ${f.resourceType}`,
         outcome(f.before),
         outcome(f.after),
       ]),

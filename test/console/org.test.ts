@@ -253,18 +253,19 @@ describe('what-if', { timeout: 20 * 60_000 }, () => {
     await clickSwitch(page, 'Managers Write Workspace Integrations', 'Managers Write Workspace Integrations');
     await control(page, 'button', 'Run the replay').click();
     await waitForText(page, '2 decisions would flip');
-    const rows = await page.$$eval('table[aria-label="Flipped decisions"] tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    const rows = await page.$$eval('ol[aria-label="Flipped decisions"] > li', (items) =>
+      items.map((li) => [(li.querySelector('p') as HTMLElement).innerText, ...[...li.querySelectorAll('dd')].map((dd) => dd.textContent)]),
+    );
     assert.equal(rows.length, 2);
-    for (const row of rows) {
-      assert.equal(row[3], 'create integration');
-      assert.equal(row[4], 'allow (manager_write_enabled: Managers Write Workspace Integrations (default))');
-      assert.equal(row[5], 'deny (manager_write_disabled: Managers Write Workspace Integrations (org))');
+    for (const [request, now, drafted] of rows) {
+      assert.match(request!, /u-1 in ws-a-1: create integration$/);
+      assert.equal(now, 'allow (manager_write_enabled: Managers Write Workspace Integrations (default))');
+      assert.equal(drafted, 'deny (manager_write_disabled: Managers Write Workspace Integrations (org))');
     }
     // The draft did not undo the change saved meanwhile: what it sent keeps it.
     const stored = await api('GET', `/v1/orgs/${ORG_A}/settings/integration-access`);
     assert.equal(stored.body.managersWriteMcpServers, false);
     await checkPage('what-if');
-    await screenshot(page, 'docs/console-whatif.png');
     // Leave no draft behind for the next test.
     await page.goto(`${url}/console/#/settings?orgId=${ORG_A}`);
   });
@@ -307,11 +308,16 @@ describe('workspaces at scale', { timeout: 20 * 60_000 }, () => {
 
   test('an override is shown where it differs from the organization', { timeout: TEST_TIMEOUT }, async () => {
     const ws = 'ws-big-0007';
-    assert.equal((await api('PATCH', `/v1/orgs/${BIG}/settings/integration-access`, { allowWorkspaceOverrides: { managersWriteMcpServers: true } })).status, 200);
+    assert.equal(
+      (await api('PATCH', `/v1/orgs/${BIG}/settings/integration-access`, { allowWorkspaceOverrides: { managersWriteMcpServers: true } })).status,
+      200,
+    );
     assert.equal((await api('PUT', `/v1/orgs/${BIG}/workspaces/${ws}/settings/integration-access`, { managersWriteMcpServers: false })).status, 200);
     await page.goto(`${url}/console/#/settings?orgId=${BIG}&workspace=${ws}`);
     await waitForText(page, `1 setting of ${ws} differs from the organization's: Managers Write MCP Servers.`);
-    const cells = await page.$eval('tr[data-setting="managersWriteMcpServers"]', (tr) => [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.innerText.trim()));
+    const cells = await page.$eval('tr[data-setting="managersWriteMcpServers"]', (tr) =>
+      [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.innerText.trim()),
+    );
     assert.deepEqual(cells, ['Off', 'workspace', 'Off (organization: On)']);
     const same = await page.$eval('tr[data-setting="managersWriteWsIntegrations"]', (tr) => (tr.querySelectorAll('td')[2] as HTMLElement).innerText.trim());
     assert.equal(same, '', 'no override, nothing shown');

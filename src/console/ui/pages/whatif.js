@@ -157,14 +157,12 @@ function Report({ report, labels }) {
       }
       ${
         report.examples.length > 0 &&
-        html`<div class="table-scroll" tabindex="0" role="region" aria-label="Flipped decisions (scrolls sideways)"><table aria-label="Flipped decisions">
-        <thead><tr><th scope="col">Time</th><th scope="col">Principal</th><th scope="col">Workspace</th><th scope="col">Request</th><th scope="col">Now</th><th scope="col">With the draft</th></tr></thead>
-        <tbody>${report.examples.map(
-          (
-            f,
-          ) => html`<tr data-decision=${f.decisionId}><td>${formatTime(f.timestamp)}</td><td>${f.principalId}</td><td>${f.workspaceId}</td><td>${f.action} ${f.resourceType}</td>
-            <td>${outcome(f.before)}</td><td>${outcome(f.after)}</td></tr>`,
-        )}</tbody></table></div>`
+        html`<ol class="flips" aria-label="Flipped decisions">${report.examples.map(
+          (f) => html`<li data-decision=${f.decisionId}>
+            <p>${formatTime(f.timestamp)} · ${f.principalId} in ${f.workspaceId}: ${f.action} ${f.resourceType}</p>
+            <dl><dt>Now</dt><dd>${outcome(f.before)}</dd><dt>With the draft</dt><dd>${outcome(f.after)}</dd></dl>
+          </li>`,
+        )}</ol>`
       }
       ${report.examples.length < flips && html`<p class="muted">Showing ${report.examples.length} of ${flips} flips.</p>`}
     </section>
