@@ -133,7 +133,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
   });
 
   test('turning "Managers Write MCP Servers" off: the next decision is denied with source org', { timeout: TEST_TIMEOUT }, async () => {
-    await page.goto(`${url}/console/#/settings?org=${ORG}&workspace=${WS}`);
+    await page.goto(`${url}/console/#/settings?org=${ORG}&workspaceId=${WS}`);
     await control(page, 'heading', 'Integration Management').wait();
     for (const label of ['Prompt Management', 'Guardrail Management', 'Analytics Management', 'Logs Management']) await control(page, 'heading', label).wait();
     assert.equal(await isChecked(page, 'Managers Write MCP Servers'), true);
@@ -312,7 +312,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
       const workspaces = (await api('GET', `/v1/orgs/${orgId}/workspaces`)).body.workspaces as string[];
       assert.ok(workspaces.length > 0, orgId);
       for (const workspaceId of workspaces) {
-        await page.goto(`${url}/console/#/settings?orgId=${orgId}&workspace=${workspaceId}`);
+        await page.goto(`${url}/console/#/settings?orgId=${orgId}&workspaceId=${workspaceId}`);
         await control(page, 'heading', 'Integration Management').wait();
         const effective = (await api('GET', `/v1/orgs/${orgId}/workspaces/${workspaceId}/effective-settings`)).body.families;
         for (const family of families) {

@@ -140,10 +140,17 @@ describe('the organization on screen', { timeout: 20 * 60_000 }, () => {
     await waitForOrg(page, ORG_B);
     assert.ok(page.url().includes(`orgId=${ORG_B}`));
     await control(page, 'button', 'ws-b-1').wait();
-    // Another page keeps the organization; back and forward bring each view's organization back.
+    // Another page, by its link, keeps the organization.
+    await control(page, 'link', 'What-if').click();
+    await control(page, 'heading', `What-if for ${ORG_B}`).wait();
+    await waitForOrg(page, ORG_B);
+    // Back and forward bring each view's organization back.
     await page.goto(`${url}/console/#/explorer?orgId=${ORG_A}`);
     await waitForOrg(page, ORG_A);
     assert.match(await page.title(), new RegExp(`Decision explorer · ${ORG_A}`));
+    await page.goBack();
+    await waitForOrg(page, ORG_B);
+    assert.match(await page.title(), new RegExp(`What-if · ${ORG_B}`));
     await page.goBack();
     await waitForOrg(page, ORG_B);
     assert.match(await page.title(), new RegExp(`Security settings · ${ORG_B}`));
@@ -292,7 +299,7 @@ describe('workspaces at scale', { timeout: 20 * 60_000 }, () => {
     await page.waitForFunction(() => document.querySelectorAll('.workspace-list li').length === 1);
     await control(page, 'button', 'ws-big-1234').click();
     await control(page, 'heading', 'Workspace ws-big-1234').wait();
-    assert.ok(page.url().includes('workspace=ws-big-1234'));
+    assert.ok(page.url().includes('workspaceId=ws-big-1234'));
     assert.equal(await page.$$eval('.workspace table', (e) => e.length), 1, 'one workspace open');
     // A disabled override says why.
     const label = 'Override Managers Write MCP Servers in ws-big-1234';
@@ -313,7 +320,7 @@ describe('workspaces at scale', { timeout: 20 * 60_000 }, () => {
       200,
     );
     assert.equal((await api('PUT', `/v1/orgs/${BIG}/workspaces/${ws}/settings/integration-access`, { managersWriteMcpServers: false })).status, 200);
-    await page.goto(`${url}/console/#/settings?orgId=${BIG}&workspace=${ws}`);
+    await page.goto(`${url}/console/#/settings?orgId=${BIG}&workspaceId=${ws}`);
     await waitForText(page, `1 setting of ${ws} differs from the organization's: Managers Write MCP Servers.`);
     const cells = await page.$eval('tr[data-setting="managersWriteMcpServers"]', (tr) =>
       [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.innerText.trim()),

@@ -26,7 +26,7 @@ try {
   await sidecar.audit.flush();
 
   const { page } = await openPage(browser, 1280, 1000);
-  await signIn(page, url, TOKEN, '#/settings?orgId=org-1&workspace=ws-2');
+  await signIn(page, url, TOKEN, '#/settings?orgId=org-1&workspaceId=ws-2');
   await waitForText(page, 'Workspace ws-2');
   await waitForText(page, 'Who can do what in ws-2');
   await screenshot(page, 'docs/console-settings.png');

@@ -42,6 +42,9 @@ function useRoute() {
   return route;
 }
 
+/** A page's link, keeping the organization shown (the playground's organizations are in its input). */
+const pageLink = (id, orgId) => (orgId && id !== 'playground' ? `#/${id}?${new URLSearchParams({ orgId })}` : `#/${id}`);
+
 function App() {
   const route = useRoute();
   const [who, setWho] = useState(null);
@@ -74,10 +77,10 @@ function App() {
   const Page = page.component;
   return html`
     <header class="top">
-      <a class="brand" href="#/settings">Portcullis</a>
+      <a class="brand" href=${pageLink('settings', orgId)}>Portcullis</a>
       <nav aria-label="Console">
         <ul>
-          ${PAGES.map((p) => html`<li><a href="#/${p.id}" aria-current=${p.id === page.id ? 'page' : undefined}>${p.title}</a></li>`)}
+          ${PAGES.map((p) => html`<li><a href=${pageLink(p.id, orgId)} aria-current=${p.id === page.id ? 'page' : undefined}>${p.title}</a></li>`)}
         </ul>
       </nav>
       ${orgId && html`<p class="viewing">Organization <strong>${orgId}</strong></p>`}

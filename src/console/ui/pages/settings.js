@@ -19,7 +19,7 @@ export function SettingsPage({ who, params }) {
     <h1>Security settings${orgId ? html` of <span class="org-name">${orgId}</span>` : ''}</h1>
     <${OrgPicker} who=${who} orgId=${orgId} onPick=${(org) => navigate('settings', { orgId: org })} />
     <${ScopeNote} who=${who} scope="settings:read" doing="read settings" />
-    ${orgId && has(who, 'settings:read') && html`<${OrgSettings} key=${orgId} who=${who} orgId=${orgId} workspaceId=${params.get('workspace')} />`}
+    ${orgId && has(who, 'settings:read') && html`<${OrgSettings} key=${orgId} who=${who} orgId=${orgId} workspaceId=${params.get('workspaceId')} />`}
   `;
 }
 
@@ -70,7 +70,7 @@ function OrgSettings({ who, orgId, workspaceId }) {
   };
 
   if (!state) return html`<${ErrorNote} error=${error} />${!error && html`<p>Loading ${orgId}…</p>`}`;
-  const open = (ws) => navigate('settings', { orgId, workspace: ws });
+  const open = (ws) => navigate('settings', { orgId, workspaceId: ws });
   return html`
     ${
       state.nothingStored &&
