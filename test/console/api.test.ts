@@ -232,18 +232,23 @@ describe('POST /v1/audit/replay', () => {
       .post('/v1/authorize')
       .send(decisionRequest({ workspaceId: 'ws-nowhere', workspaceRoles: { 'ws-nowhere': 'manager' } }))
       .expect(200);
+    // org-1's principal asks about a workspace of org-2: org-2's settings are not org-1's to replay with.
+    await sidecar.store.registerWorkspace('org-2', 'ws-of-org-2');
+    const crossOrg = decisionRequest({ principalOrgId: 'org-1', orgId: 'org-2', workspaceId: 'ws-of-org-2', workspaceRoles: { 'ws-of-org-2': 'manager' } });
+    assert.equal((await request(sidecar.app).post('/v1/authorize').send(crossOrg).expect(200)).body.reason, 'cross_org');
     await sidecar.audit.flush();
     const res = await request(sidecar.app)
       .post('/v1/audit/replay')
       .set(auth)
       .send({ filter: { orgId: 'org-1', from, unverified: 'true' } })
       .expect(200);
-    assert.equal(res.body.skipped, 1);
-    assert.deepEqual(
-      res.body.skips.map((s: { kind: string; count: number }) => [s.kind, s.count]),
-      [['unknown_workspace', 1]],
-    );
-    assert.match(res.body.skips[0].message, /not in the workspace directory/);
+    assert.equal(res.body.skipped, 2);
+    const skips = Object.fromEntries(res.body.skips.map((s: { kind: string; count: number; message: string }) => [s.kind, s]));
+    assert.deepEqual(Object.keys(skips).sort(), ['other_organization', 'unknown_workspace']);
+    assert.equal(skips.unknown_workspace.count, 1);
+    assert.match(skips.unknown_workspace.message, /not in the workspace directory/);
+    assert.equal(skips.other_organization.count, 1);
+    assert.match(skips.other_organization.message, /another organization/);
   });
 
   test('filters as the decisions query does; allow may be a boolean', async () => {
