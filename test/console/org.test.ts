@@ -276,6 +276,36 @@ describe('what-if', { timeout: 20 * 60_000 }, () => {
     // Leave no draft behind for the next test.
     await page.goto(`${url}/console/#/settings?orgId=${ORG_A}`);
   });
+  test("a workspace's overrides are drafted too: open it from the list, and its flips are the draft's", { timeout: TEST_TIMEOUT }, async () => {
+    const from = new Date(Date.now() - 1000).toISOString();
+    const ws = 'ws-b-1';
+    for (let i = 0; i < 2; i++)
+      assert.equal((await decide(decisionRequest({ orgId: ORG_B, workspaceId: ws, workspaceRoles: { [ws]: 'manager' } }))).allow, true);
+    await sidecar.audit.flush();
+    await page.goto(`${url}/console/#/whatif?orgId=${ORG_B}&from=${encodeURIComponent(from)}`);
+    await control(page, 'heading', 'Draft (not saved)').wait();
+    await clickSwitch(page, 'Allow workspace-level configuration', 'Managers Write MCP Servers');
+    await control(page, 'button', ws).click();
+    await control(page, 'heading', `Workspace ${ws}`).wait();
+    const override = `Override Managers Write MCP Servers in ${ws}`;
+    await page.waitForFunction((name) => !(document.querySelector(`select[aria-label="${name}"]`) as HTMLSelectElement | null)?.disabled, {}, override);
+    await page.select(`select[aria-label="${override}"]`, 'off');
+    await waitForText(page, `The draft changes Integration Management, workspace ${ws}.`);
+    await control(page, 'button', 'Run the replay').click();
+    await waitForText(page, '2 decisions would flip');
+    const drafted = await page.$$eval('ol[aria-label="Flipped decisions"] dd', (dds) => dds.map((dd) => dd.textContent));
+    assert.deepEqual(drafted, [
+      'allow (manager_write_enabled: Managers Write MCP Servers (default))',
+      'deny (manager_write_disabled: Managers Write MCP Servers (workspace))',
+      'allow (manager_write_enabled: Managers Write MCP Servers (default))',
+      'deny (manager_write_disabled: Managers Write MCP Servers (workspace))',
+    ]);
+    await checkPage('what-if-workspace');
+    // Nothing was saved: the stored workspace has no value of its own.
+    assert.equal((await api('GET', `/v1/orgs/${ORG_B}/workspaces/${ws}/settings/integration-access`)).body.stored, false);
+    await page.goto(`${url}/console/#/settings?orgId=${ORG_B}`);
+    await control(page, 'heading', `Security settings of ${ORG_B}`).wait();
+  });
 });
 
 describe('workspaces at scale', { timeout: 20 * 60_000 }, () => {

@@ -20,7 +20,9 @@ function whyDisabled(family, allowed, canWrite) {
 /** The organization's value of a setting: stored, else the family's default. */
 const orgValue = (setting, orgStored) => (typeof orgStored?.[setting.name] === 'boolean' ? orgStored[setting.name] : setting.default);
 
+/** `effective` null: a draft (what-if), whose effective values the replay tells, not this table. */
 export function WorkspaceSection({ workspaceId, families, orgStored, stored, effective, canWrite, save }) {
+  const live = effective !== null;
   const headingId = 'ws-detail-title';
   const rows = families.flatMap((family) =>
     family.settings.map((setting) => {
@@ -43,11 +45,11 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
         <table>
           <caption class="visually-hidden">Effective settings of workspace ${workspaceId}</caption>
           <thead>
-            <tr><th scope="col">Setting</th><th scope="col">Effective</th><th scope="col">Source</th><th scope="col">Workspace value (where it differs)</th><th scope="col">Override</th></tr>
+            <tr><th scope="col">Setting</th>${live && html`<th scope="col">Effective</th><th scope="col">Source</th>`}<th scope="col">Workspace value (where it differs)</th><th scope="col">Override</th></tr>
           </thead>
           <tbody>
             ${families.map((family) => [
-              html`<tr class="family-row"><th scope="colgroup" colspan="5">${family.label}</th></tr>`,
+              html`<tr class="family-row"><th scope="colgroup" colspan=${live ? 5 : 3}>${family.label}</th></tr>`,
               ...rows
                 .filter((r) => r.family === family)
                 .map(({ setting, own, allowed, org, e }) => {
@@ -57,7 +59,7 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                   const ownText =
                     typeof own !== 'boolean'
                       ? ''
-                      : e?.workspace_value_ignored
+                      : (live ? e?.workspace_value_ignored : !allowed)
                         ? `${onOff(own)} (stored, ignored)`
                         : own !== org
                           ? `${onOff(own)} (organization: ${onOff(org)})`
@@ -65,8 +67,11 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                   return html`
                   <tr data-setting=${setting.name}>
                     <th scope="row">${setting.label}</th>
-                    <td>${e ? onOff(e.value) : '?'}</td>
-                    <td><span class=${`source source-${e?.source}`}>${e?.source ?? '?'}</span></td>
+                    ${
+                      live &&
+                      html`<td>${e ? onOff(e.value) : '?'}</td>
+                    <td><span class=${`source source-${e?.source}`}>${e?.source ?? '?'}</span></td>`
+                    }
                     <td>${ownText}</td>
                     <td>
                       ${

@@ -1,4 +1,5 @@
-// What-if: a draft of an organization's settings (not saved), replayed over a time range of
+// What-if: a draft of an organization's settings and of the overrides of the workspaces
+// opened (one at a time, from the directory's list; not saved), replayed over a time range of
 // recorded decisions (POST /v1/audit/replay). The replay decides each recorded request twice,
 // with the settings stored now and with the draft on top of them, so the flips it lists are
 // the draft's own. The draft is kept as the edits made (merge patches), put on the settings
@@ -11,7 +12,9 @@ import { ConflictView } from '../components/conflict.js';
 import { FamilySection } from '../components/family.js';
 import { ErrorNote, has, ScopeNote } from '../components/notes.js';
 import { OrgPicker } from '../components/orgpicker.js';
-import { loadOrg } from '../settings-state.js';
+import { WorkspaceSection } from '../components/workspace.js';
+import { WorkspaceList } from '../components/workspaces.js';
+import { loadOrg, loadWorkspace } from '../settings-state.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -44,6 +47,10 @@ function Draft({ who, orgId, params }) {
   const [loaded, setLoaded] = useState(null);
   /** The edits, per family: merge patches on the settings as read. */
   const [edits, setEdits] = useState({});
+  /** The workspaces opened, as read ({stored, etag}), and their edits: {workspace: {family: patch}}. */
+  const [workspaces, setWorkspaces] = useState({});
+  const [wsEdits, setWsEdits] = useState({});
+  const [opened, setOpened] = useState(null);
   const [from, setFrom] = useState(params.get('from') ?? new Date(Date.now() - DAY_MS).toISOString().slice(0, 16) + ':00Z');
   const [to, setTo] = useState(params.get('to') ?? '');
   const [report, setReport] = useState(null);
@@ -54,12 +61,23 @@ function Draft({ who, orgId, params }) {
 
   const drafted = (state, family) => merged(state.org[family], edits[family]);
   const changedFamilies = loaded ? loaded.families.filter((f) => !same(drafted(loaded, f.name), loaded.org[f.name])) : [];
-  useUnsaved(changedFamilies.length > 0 ? `The what-if draft for ${orgId} is not saved` : null);
+  const draftedWs = (stored, ws, family) => merged(stored[family], wsEdits[ws]?.[family]);
+  /** [workspace, family] of every workspace document the draft changes. */
+  const changedWs = Object.entries(workspaces).flatMap(([ws, read]) =>
+    Object.keys(wsEdits[ws] ?? {})
+      .filter((family) => !same(draftedWs(read.stored, ws, family), read.stored[family]))
+      .map((family) => [ws, family]),
+  );
+  const changed = changedFamilies.length > 0 || changedWs.length > 0;
+  useUnsaved(changed ? `The what-if draft for ${orgId} is not saved` : null);
 
   const reload = async () => {
     try {
-      setLoaded(await loadOrg(orgId));
+      const state = await loadOrg(orgId);
+      setLoaded(state);
       setEdits({});
+      setWsEdits({});
+      setWorkspaces(opened ? { [opened]: await loadWorkspace(orgId, opened, state.families) } : {});
       setConflict(null);
       setReport(null);
     } catch (e) {
@@ -79,8 +97,13 @@ function Draft({ who, orgId, params }) {
       // The draft's families, as its edits make them of the settings stored now.
       const now = await loadOrg(orgId);
       const settings = Object.fromEntries(changedFamilies.map((f) => [f.name, drafted(now, f.name)]));
+      const wsDocs = {};
+      for (const [ws, family] of changedWs) {
+        const { stored } = await loadWorkspace(orgId, ws, now.families);
+        wsDocs[ws] = { ...wsDocs[ws], [family]: draftedWs(stored, ws, family) };
+      }
       const filter = { orgId, from, ...(to ? { to } : {}) };
-      const candidate = changedFamilies.length ? { settings: { orgs: { [orgId]: { settings } } } } : {};
+      const candidate = changed ? { settings: { orgs: { [orgId]: { settings, workspaces: wsDocs } } } } : {};
       setReport(await api.replay({ filter, ...candidate, examples: 1000 }));
       setStatus('');
       navigate('whatif', { orgId, from, to }, { replace: true });
@@ -95,6 +118,7 @@ function Draft({ who, orgId, params }) {
     let etag = loaded.etag;
     try {
       for (const family of changedFamilies) etag = (await api.putOrgSettings(orgId, family.name, drafted(loaded, family.name), etag)).etag;
+      for (const [ws, family] of changedWs) etag = (await api.putWorkspaceSettings(orgId, ws, family, draftedWs(workspaces[ws].stored, ws, family), etag)).etag;
       await reload();
       setStatus('The draft is saved: it is now the live settings.');
     } catch (e) {
@@ -104,6 +128,16 @@ function Draft({ who, orgId, params }) {
   };
 
   const edit = (family, patch) => setEdits({ ...edits, [family]: merged(edits[family], patch) });
+  const editWorkspace = (ws) => (family, patch) => setWsEdits({ ...wsEdits, [ws]: { ...wsEdits[ws], [family]: merged(wsEdits[ws]?.[family], patch) } });
+  const open = async (ws) => {
+    setOpened(ws);
+    try {
+      if (!workspaces[ws]) setWorkspaces({ ...workspaces, [ws]: await loadWorkspace(orgId, ws, loaded.families) });
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const draftedOrg = Object.fromEntries(loaded.families.map((f) => [f.name, drafted(loaded, f.name)]));
   const labels = labelsOf(loaded.families);
 
   return html`
@@ -113,8 +147,8 @@ function Draft({ who, orgId, params }) {
       <aside class="replay-panel" aria-labelledby="replay-title">
         <h2 id="replay-title">Replay the draft</h2>
         <p class="muted">${
-          changedFamilies.length
-            ? `The draft changes ${changedFamilies.map((f) => f.label).join(', ')}.`
+          changed
+            ? `The draft changes ${[...changedFamilies.map((f) => f.label), ...[...new Set(changedWs.map(([ws]) => ws))].map((ws) => `workspace ${ws}`)].join(', ')}.`
             : 'The draft is the live settings: change something, or replay to see that nothing flips.'
         }</p>
         <form class="filters" aria-label="Replay range" onSubmit=${run}>
@@ -122,7 +156,7 @@ function Draft({ who, orgId, params }) {
           <div class="field"><label for="w-to">To (UTC)</label><input id="w-to" type="datetime-local" value=${toLocalInput(to)} onInput=${(e) => setTo(fromLocalInput(e.target.value))} /></div>
           <div class="field actions">
             <button type="submit">Run the replay</button>
-            <button type="button" class="secondary" disabled=${!canWrite || changedFamilies.length === 0 || Boolean(conflict)} onClick=${apply}>Apply draft</button>
+            <button type="button" class="secondary" disabled=${!canWrite || !changed || Boolean(conflict)} onClick=${apply}>Apply draft</button>
           </div>
         </form>
         <p class="status" role="status">${status}</p>
@@ -132,8 +166,16 @@ function Draft({ who, orgId, params }) {
         <h2 id="draft-title">Draft (not saved)</h2>
         ${loaded.families.map(
           (family) =>
-            html`<${FamilySection} family=${family} stored=${drafted(loaded, family.name)} canWrite=${true} save=${(patch) => edit(family.name, patch)} />`,
+            html`<${FamilySection} family=${family} stored=${draftedOrg[family.name]} canWrite=${true} save=${(patch) => edit(family.name, patch)} />`,
         )}
+        <${WorkspaceList} orgId=${orgId} selected=${opened} onOpen=${open} />
+        ${
+          opened &&
+          workspaces[opened] &&
+          html`<${WorkspaceSection} workspaceId=${opened} families=${loaded.families} orgStored=${draftedOrg}
+            stored=${Object.fromEntries(Object.keys(workspaces[opened].stored).map((f) => [f, draftedWs(workspaces[opened].stored, opened, f)]))}
+            effective=${null} canWrite=${true} save=${editWorkspace(opened)} />`
+        }
       </section>
     </div>
   `;
