@@ -19,7 +19,7 @@ import { tokenOf } from './auth.ts';
 import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { methodNotAllowed } from './directory.ts';
 import { mayTouch } from '../access/tokens.ts';
-import type { SettingsStore } from '../settings/types.ts';
+import type { SettingsSnapshots } from '../settings/types.ts';
 
 /** Records one replay examines at most: it answers within a request, so narrow the filter beyond this. */
 export const MAX_REPLAY_RECORDS = 100_000;
@@ -80,7 +80,7 @@ function withField<T>(prefix: string, parse: () => T): T {
   }
 }
 
-export function replayRoutes(audit: AuditLog, policy: ActivePolicy, store: SettingsStore): Router {
+export function replayRoutes(audit: AuditLog, policy: ActivePolicy, store: SettingsSnapshots): Router {
   const router = Router();
   const replaying = new Set<string>();
   router.post(ADMIN_PATHS.replay, async (req, res) => {
