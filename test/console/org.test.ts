@@ -171,6 +171,8 @@ describe('the organization on screen', { timeout: 20 * 60_000 }, () => {
     await page.goto(`${url}/console/#/settings?orgId=${ORG_A}x`);
     await waitForText(page, `${ORG_A}x: nothing is stored for this organization and the directory knows no workspace of it — these are the defaults`);
     await checkPage('org-mistyped');
+    await page.goto(`${url}/console/#/whatif?orgId=${ORG_A}x`);
+    await waitForText(page, `${ORG_A}x: nothing is stored for this organization`);
     // A real organization with a workspace but nothing stored does not say so.
     await page.goto(`${url}/console/#/settings?orgId=${ORG_B}`);
     await control(page, 'button', 'ws-b-1').wait();

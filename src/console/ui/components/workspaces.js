@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { html, useEffect, useState } from '../lib.js';
 import { ErrorNote } from './notes.js';
 
-export const WORKSPACES_PAGE = 20;
+const WORKSPACES_PAGE = 20;
 
 /** `onLoaded(count)`: how many the first page without a search found (0: the directory knows none). */
 export function WorkspaceList({ orgId, selected, onOpen, onLoaded }) {

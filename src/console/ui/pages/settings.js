@@ -7,7 +7,7 @@ import { AccessPanel } from '../components/access.js';
 import { ConflictView } from '../components/conflict.js';
 import { FamilySection } from '../components/family.js';
 import { HistoryPanel } from '../components/history.js';
-import { ErrorNote, has, ScopeNote } from '../components/notes.js';
+import { EmptyOrgNote, ErrorNote, has, ScopeNote } from '../components/notes.js';
 import { OrgPicker } from '../components/orgpicker.js';
 import { WorkspaceSection } from '../components/workspace.js';
 import { WorkspaceList } from '../components/workspaces.js';
@@ -72,11 +72,7 @@ function OrgSettings({ who, orgId, workspaceId }) {
   if (!state) return html`<${ErrorNote} error=${error} />${!error && html`<p>Loading ${orgId}…</p>`}`;
   const open = (ws) => navigate('settings', { orgId, workspaceId: ws });
   return html`
-    ${
-      state.nothingStored &&
-      workspaceCount === 0 &&
-      html`<p class="note" role="status">${orgId}: nothing is stored for this organization and the directory knows no workspace of it — these are the defaults. Check the organization id.</p>`
-    }
+    <${EmptyOrgNote} orgId=${orgId} nothingStored=${state.nothingStored} workspaceCount=${workspaceCount} />
     <${ScopeNote} who=${who} scope="settings:write" doing="change settings" />
     <${ConflictView} conflict=${conflict} onReload=${reload} />
     <${ErrorNote} error=${error} />

@@ -10,7 +10,7 @@ import { formatTime, fromLocalInput, html, navigate, orgOf, toLocalInput, useSta
 import { labelsOf, settingText } from '../labels.js';
 import { ConflictView } from '../components/conflict.js';
 import { FamilySection } from '../components/family.js';
-import { ErrorNote, has, ScopeNote } from '../components/notes.js';
+import { EmptyOrgNote, ErrorNote, has, ScopeNote } from '../components/notes.js';
 import { OrgPicker } from '../components/orgpicker.js';
 import { WorkspaceSection } from '../components/workspace.js';
 import { WorkspaceList } from '../components/workspaces.js';
@@ -51,6 +51,7 @@ function Draft({ who, orgId, params }) {
   const [workspaces, setWorkspaces] = useState({});
   const [wsEdits, setWsEdits] = useState({});
   const [opened, setOpened] = useState(null);
+  const [workspaceCount, setWorkspaceCount] = useState(null);
   const [from, setFrom] = useState(params.get('from') ?? new Date(Date.now() - DAY_MS).toISOString().slice(0, 16) + ':00Z');
   const [to, setTo] = useState(params.get('to') ?? '');
   const [report, setReport] = useState(null);
@@ -141,6 +142,7 @@ function Draft({ who, orgId, params }) {
   const labels = labelsOf(loaded.families);
 
   return html`
+    <${EmptyOrgNote} orgId=${orgId} nothingStored=${loaded.nothingStored} workspaceCount=${workspaceCount} />
     <${ConflictView} conflict=${conflict} onReload=${reload} />
     <${ErrorNote} error=${error} />
     <div class="whatif">
@@ -168,7 +170,7 @@ function Draft({ who, orgId, params }) {
           (family) =>
             html`<${FamilySection} family=${family} stored=${draftedOrg[family.name]} canWrite=${true} save=${(patch) => edit(family.name, patch)} />`,
         )}
-        <${WorkspaceList} orgId=${orgId} selected=${opened} onOpen=${open} />
+        <${WorkspaceList} orgId=${orgId} selected=${opened} onOpen=${open} onLoaded=${setWorkspaceCount} />
         ${
           opened &&
           workspaces[opened] &&
