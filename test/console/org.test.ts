@@ -340,6 +340,20 @@ describe('workspaces at scale', { timeout: 20 * 60_000 }, () => {
       return { disabled: select.disabled, text: document.getElementById(select.getAttribute('aria-describedby') ?? '')?.textContent };
     });
     assert.deepEqual(why, { disabled: true, text: 'Disabled: the organization does not allow workspace overrides for this setting' });
+    // A family with one override toggle says it once, in its row, for all its settings.
+    const { families } = (await api('GET', '/v1/families')).body as {
+      families: Array<{ name: string; workspaceOverrides: string; settings: Array<{ label: string }> }>;
+    };
+    const familyLevel = families.filter((f) => f.workspaceOverrides === 'family');
+    const sentence = 'Disabled: the organization does not allow workspace overrides for this family';
+    assert.equal(await page.$$eval('.why-disabled', (e, t) => e.filter((x) => x.textContent === t).length, sentence), familyLevel.length);
+    for (const family of familyLevel) {
+      const described = await page.$eval(
+        `select[aria-label="Override ${family.settings[0]!.label} in ws-big-1234"]`,
+        (s) => document.getElementById(s.getAttribute('aria-describedby') ?? '')?.textContent,
+      );
+      assert.equal(described, sentence, family.name);
+    }
     await waitForText(page, 'No setting of ws-big-1234 differs from the organization');
     assert.ok((await height()) < small + 3000, `one workspace open keeps the page bounded (${await height()}px)`);
     await checkPage('workspaces-2000');

@@ -6,16 +6,21 @@
 import { html, onOff } from '../lib.js';
 import { overridesAllowed } from './family.js';
 
-/** Why the override of a setting cannot be changed now, or null when it can. */
-function whyDisabled(family, allowed, canWrite) {
-  if (family.workspaceOverrides === 'none') return 'this family has no workspace-level settings';
-  if (!allowed)
-    return family.workspaceOverrides === 'family'
-      ? 'the organization does not allow workspace overrides for this family'
-      : 'the organization does not allow workspace overrides for this setting';
-  if (!canWrite) return 'the token may not change settings';
-  return null;
+/**
+ * Why the override of a setting cannot be changed now ({id, text}: shown once where it
+ * applies — above the table, in the family's row or in the setting's), or null when it can.
+ */
+const TOKEN_CANNOT = { id: 'why-token', text: 'the token may not change settings' };
+
+function whyDisabled(family, allowed, canWrite, settingName) {
+  if (!canWrite) return TOKEN_CANNOT;
+  if (allowed) return null;
+  return family.workspaceOverrides === 'family'
+    ? { id: `why-${family.name}`, text: 'the organization does not allow workspace overrides for this family' }
+    : { id: `why-${family.name}-${settingName}`, text: 'the organization does not allow workspace overrides for this setting' };
 }
+
+const WhyDisabled = ({ why }) => html`<span class="why-disabled" id=${why.id}>Disabled: ${why.text}</span>`;
 
 /** The organization's value of a setting: stored, else the family's default. */
 const orgValue = (setting, orgStored) => (typeof orgStored?.[setting.name] === 'boolean' ? orgStored[setting.name] : setting.default);
@@ -29,7 +34,8 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
       const own = stored?.[family.name]?.[setting.name];
       const allowed = family.workspaceOverrides !== 'none' && overridesAllowed(family, orgStored[family.name], setting.name);
       const org = orgValue(setting, orgStored[family.name]);
-      return { family, setting, own, allowed, org, e: effective?.families?.[family.name]?.[setting.name] };
+      const why = family.workspaceOverrides === 'none' ? null : whyDisabled(family, allowed, canWrite, setting.name);
+      return { family, setting, own, allowed, org, why, e: effective?.families?.[family.name]?.[setting.name] };
     }),
   );
   const differing = rows.filter((r) => typeof r.own === 'boolean' && r.own !== r.org);
@@ -41,6 +47,7 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
           ? `No setting of ${workspaceId} differs from the organization's.`
           : `${differing.length} ${differing.length === 1 ? 'setting of' : 'settings of'} ${workspaceId} ${differing.length === 1 ? 'differs' : 'differ'} from the organization's: ${differing.map((r) => r.setting.label).join(', ')}.`
       }</p>
+      ${!canWrite && html`<p><${WhyDisabled} why=${TOKEN_CANNOT} /></p>`}
       <div class="table-scroll" tabindex="0" role="region" aria-label=${`Settings of ${workspaceId} (scrolls sideways)`}>
         <table>
           <caption class="visually-hidden">Effective settings of workspace ${workspaceId}</caption>
@@ -49,13 +56,15 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
           </thead>
           <tbody>
             ${families.map((family) => [
-              html`<tr class="family-row"><th scope="colgroup" colspan=${live ? 5 : 3}>${family.label}</th></tr>`,
+              html`<tr class="family-row"><th scope="colgroup" colspan=${live ? 5 : 3}>${family.label}${
+                canWrite && family.workspaceOverrides === 'family' && !overridesAllowed(family, orgStored[family.name])
+                  ? html` <${WhyDisabled} why=${whyDisabled(family, false, true, null)} />`
+                  : ''
+              }</th></tr>`,
               ...rows
                 .filter((r) => r.family === family)
-                .map(({ setting, own, allowed, org, e }) => {
+                .map(({ setting, own, allowed, org, why, e }) => {
                   const value = own === true ? 'on' : own === false ? 'off' : 'inherit';
-                  const why = whyDisabled(family, allowed, canWrite);
-                  const whyId = `why-${family.name}-${setting.name}`;
                   const ownText =
                     typeof own !== 'boolean'
                       ? ''
@@ -78,7 +87,7 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                         family.workspaceOverrides === 'none'
                           ? html`<span class="muted">no workspace overrides</span>`
                           : html`<select aria-label=${`Override ${setting.label} in ${workspaceId}`} disabled=${Boolean(why)} value=${value}
-                            aria-describedby=${why ? whyId : undefined}
+                            aria-describedby=${why?.id}
                             onChange=${(ev) => {
                               const v = ev.target.value;
                               save(family.name, { [setting.name]: v === 'inherit' ? null : v === 'on' }, `${setting.label} in ${workspaceId} → ${v}`);
@@ -87,7 +96,7 @@ export function WorkspaceSection({ workspaceId, families, orgStored, stored, eff
                             <option value="on">On</option>
                             <option value="off">Off</option>
                           </select>
-                          ${why && html`<span class="why-disabled" id=${whyId}>Disabled: ${why}</span>`}`
+                          ${why?.id.endsWith(`-${setting.name}`) && html`<${WhyDisabled} why=${why} />`}`
                       }
                     </td>
                   </tr>
