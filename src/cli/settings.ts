@@ -18,7 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig, parseReplicaRequirement, type Config, type ReplicaRequirement } from '../config.ts';
-import { describeRedis, redisConnectionOptions, type RedisConnectionOptions } from '../redis/connection.ts';
+import { describeRedis, redisConnectionOptions, type RedisConnectionOptions } from '../redis/options.ts';
 import { load as loadYaml } from 'js-yaml';
 import { pino } from 'pino';
 import { createMasker } from '../audit/mask.ts';

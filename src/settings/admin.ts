@@ -6,7 +6,9 @@
 // Durability: an admin write is acknowledged only after WAIT confirmed it on
 // `minReplicasAck` replicas of the master that took it; else ReplicationUnconfirmedError.
 import type { Redis } from 'ioredis';
-import { connectRedis, openRedis, scanKeys, writeDurably, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
+import { connectRedis, openRedis, scanKeys, type RedisClient } from '../redis/clients.ts';
+import { writeDurably } from '../redis/durable.ts';
+import type { RedisConnectionOptions } from '../redis/options.ts';
 import type { ReplicaRequirement } from '../config.ts';
 import { CHANGES_CHANNEL, orgChanged } from './changes.ts';
 import { RedisDirectory } from './directory.ts';

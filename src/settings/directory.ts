@@ -8,7 +8,7 @@
 // between the two leaves the workspace held but not listed — decisions are right, the
 // listing lacks it — and repeating the same request completes it (both are idempotent).
 import type { Redis } from 'ioredis';
-import type { RedisClient } from '../redis/connection.ts';
+import type { RedisClient } from '../redis/clients.ts';
 import { CHANGES_CHANNEL, workspaceChanged } from './changes.ts';
 import { CLAIM, directoryKey, LIST, RELEASE, workspacesKey } from './keys.ts';
 import { WorkspaceOwnedError, type WorkspacePage } from './types.ts';

@@ -6,7 +6,8 @@
 // Outage: when Redis cannot be asked, an entry confirmed less than `maxStaleMs` ago is
 // still served (counted as `stale`); anything older, or not cached, makes snapshot()
 // throw, and the Decider fails closed on a decision a setting decides.
-import { connectRedis, openRedis, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
+import { connectRedis, openRedis, type RedisClient } from '../redis/clients.ts';
+import type { RedisConnectionOptions } from '../redis/options.ts';
 import { RedisSettingsAdmin, type DurabilityOptions } from './admin.ts';
 import { ChangeListener, type Change } from './changes.ts';
 import { CacheCoherence, type CachedOrg } from './coherence.ts';

@@ -23,7 +23,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['redis'],
   ['metrics', 'workers'],
   // Leaves: import no other module.
-  ['stats', 'config', 'errors', 'ids', 'json', 'log'],
+  ['stats', 'config', 'errors', 'ids', 'json', 'log', 'stages'],
   // Where the package's own files are (the config resolves its default paths with it), and the
   // did-you-mean of error messages (the config's unknown keys among them).
   ['package', 'suggest'],
