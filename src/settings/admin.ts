@@ -21,6 +21,7 @@ import {
   type SettingValues,
   type Versioned,
   type WorkspaceDirectory,
+  type WorkspacePage,
 } from './types.ts';
 
 export interface DurabilityOptions {
@@ -130,7 +131,7 @@ export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory, Se
     return this.directory.unregister(orgId, workspaceId);
   }
 
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     return this.directory.list(orgId, page);
   }
 

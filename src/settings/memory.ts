@@ -12,6 +12,7 @@ import {
   type SettingsInventory,
   type SettingsStore,
   type Versioned,
+  type WorkspacePage,
 } from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
@@ -103,11 +104,11 @@ export class MemorySettingsStore implements SettingsStore, SettingsInventory {
     return this.directory.delete(workspaceId);
   }
 
-  async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  async listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     // Byte order of the UTF-8 ids, as Redis lists them.
     const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
     const all = [...this.directory]
-      .filter(([, owner]) => owner === orgId)
+      .filter(([workspaceId, owner]) => owner === orgId && workspaceId.startsWith(page.prefix ?? ''))
       .map(([workspaceId]) => workspaceId)
       .sort(byBytes);
     const start = page.after === undefined ? 0 : all.findIndex((id) => byBytes(id, page.after!) > 0);

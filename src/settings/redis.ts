@@ -21,6 +21,7 @@ import {
   type SettingsSnapshot,
   type SettingsStore,
   type Versioned,
+  type WorkspacePage,
 } from './types.ts';
 
 /** Round trips on their way for one organization: its version check and its fetches by workspace. */
@@ -259,7 +260,7 @@ export class RedisSettingsStore implements SettingsStore {
     return this.admin.unregisterWorkspace(orgId, workspaceId);
   }
 
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     return this.admin.listWorkspaces(orgId, page);
   }
 

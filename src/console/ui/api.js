@@ -94,16 +94,8 @@ export const api = {
   orgSettings: (orgId, family) => admin('GET', 'orgSettings', { orgId, family }),
   patchOrgSettings: (orgId, family, patch, etag) => admin('PATCH', 'orgSettings', { orgId, family }, { body: patch, ifMatch: etag }),
   putOrgSettings: (orgId, family, body, etag) => admin('PUT', 'orgSettings', { orgId, family }, { body, ifMatch: etag }),
-  workspaces: async (orgId) => {
-    const all = [];
-    let cursor;
-    do {
-      const { body } = await call('GET', `${await route('workspaces', { orgId })}${query({ cursor, limit: 1000 })}`);
-      all.push(...body.workspaces);
-      cursor = body.nextCursor;
-    } while (cursor);
-    return all;
-  },
+  workspaces: async (orgId, { cursor, prefix, limit }) =>
+    (await call('GET', `${await route('workspaces', { orgId })}${query({ cursor, prefix, limit })}`)).body,
   workspaceSettings: (orgId, workspaceId, family) => admin('GET', 'workspaceSettings', { orgId, workspaceId, family }),
   patchWorkspaceSettings: (orgId, workspaceId, family, patch, etag) =>
     admin('PATCH', 'workspaceSettings', { orgId, workspaceId, family }, { body: patch, ifMatch: etag }),
