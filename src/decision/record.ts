@@ -111,7 +111,11 @@ export type SettingsOperation =
   | 'patch_workspace'
   | 'delete_workspace'
   | 'register_workspace'
-  | 'unregister_workspace';
+  | 'unregister_workspace'
+  /** The API-key registry: `after` is the key's record (never the key or its hash). */
+  | 'register_api_key'
+  | 'rotate_api_key'
+  | 'revoke_api_key';
 
 /** One change made through the settings admin API: who, when, where, before and after. */
 export interface SettingsChangeRecord {

@@ -16,6 +16,8 @@ import type { Tracing } from '../decision/tracing.ts';
 import type { HeaderLimits } from './headers.ts';
 import { parseForwardAuthHeaders, type ForwardAuthHeaders } from './forwardauth.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
+import { keyIdentity, presentsKey } from './apikey.ts';
+import type { KeyRegistry } from '../apikeys/registry.ts';
 import { decodeSegment, fold } from './lookalike.ts';
 import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
 
@@ -82,6 +84,8 @@ export interface GatewayLimits extends HeaderLimits {
 export interface GatewayOptions {
   table: RouteTable;
   identity: Identity;
+  /** Resolves the API keys requests present (apikey.ts). */
+  keys: KeyRegistry;
   decider: Decider;
   log: Logger;
   passUnmatched: boolean;
@@ -182,7 +186,9 @@ export class Gateway {
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: 'no_route', headers: { [HEADER.reason]: 'no_route' }, body: '' };
     }
 
-    const claimed = await this.options.identity.identify(request.headers);
+    const claimed = presentsKey(request.headers)
+      ? await keyIdentity(this.options.keys, request.headers, this.options.log)
+      : await this.options.identity.identify(request.headers);
     const values = new Values(request, match.params, query, limits.jsonMaxDepth);
     const raw = {
       principal: claimed.principal,
@@ -225,14 +231,14 @@ export class Gateway {
 export async function prepareGateway(
   config: Config,
   log: Logger,
-): Promise<(decider: Decider, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
+): Promise<(decider: Decider, keys: KeyRegistry, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
-  return (decider, metrics, callers, tracing) => {
+  return (decider, keys, metrics, callers, tracing) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
@@ -241,6 +247,7 @@ export async function prepareGateway(
     return new Gateway({
       table,
       identity,
+      keys,
       decider,
       log,
       passUnmatched: config.gatewayPassUnmatched,

@@ -126,7 +126,8 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
         adminToken: {
           type: 'http',
           scheme: 'bearer',
-          description: "ADMIN_TOKEN or a named token of ADMIN_TOKENS_FILE with the route's scope (settings:read, settings:write, audit:read).",
+          description:
+            "ADMIN_TOKEN or a named token of ADMIN_TOKENS_FILE with the route's scope (settings:read, settings:write, audit:read, keys:read, keys:write).",
         },
       },
       schemas: {
