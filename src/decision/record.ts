@@ -169,6 +169,10 @@ export interface DecisionFilter {
   orgId: string;
   workspaceId?: string;
   principalId?: string;
+  /** Decisions of the API key of this id (a key principal's id is its key id). */
+  keyId?: string;
+  /** Decisions of API keys of this type (organisation-service, workspace-service, workspace-user). */
+  keyType?: string;
   allow?: boolean;
   reason?: string;
   resourceType?: string;
