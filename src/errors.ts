@@ -162,7 +162,7 @@ export const ERROR_CODES = {
   revoked_api_key: { area: 'identity', statuses: [401], meaning: 'The API key was revoked.' },
   ambiguous_identity: {
     area: 'identity',
-    statuses: [400],
+    statuses: [401],
     meaning: 'The request carries an API key and a session (a bearer token or trusted identity headers): which one acts is not guessed.',
   },
   api_keys_unavailable: { area: 'identity', statuses: [503], meaning: 'The API-key registry (Redis) cannot be read now: the key is refused; retry.' },

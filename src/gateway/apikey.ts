@@ -26,11 +26,15 @@ export function presentsKey(headers: Headers): boolean {
   return headers[API_KEY_HEADER] !== undefined;
 }
 
-/** The key principal of a request that presents a key; a 401 (or 400, 503) with a reason otherwise. Never a decision. */
+/**
+ * The key principal of a request that presents a key; a 401 (503 when the registry cannot
+ * answer) with a reason otherwise, never a decision. Ambiguous is a 401 too, not a 400: nginx's
+ * auth_request turns any status but 2xx, 401 and 403 into a 500.
+ */
 export async function keyIdentity(keys: KeyRegistry, headers: Headers, log: Logger): Promise<Claimed> {
   const session = SESSION_HEADERS.filter((name) => headers[name] !== undefined);
   if (session.length > 0) {
-    throw new ApiError(400, CODE.ambiguous_identity, `the request carries an API key and ${session.join(', ')}: send one identity, not both`);
+    throw new ApiError(401, CODE.ambiguous_identity, `the request carries an API key and ${session.join(', ')}: send one identity, not both`);
   }
   let apiKey: Awaited<ReturnType<KeyRegistry['resolve']>>;
   try {

@@ -13,7 +13,8 @@ import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Tracing } from '../decision/tracing.ts';
-import type { HeaderLimits } from './headers.ts';
+import { headerValue, type HeaderLimits } from './headers.ts';
+import { visibilityHeaders } from './visibility.ts';
 import { parseForwardAuthHeaders, type ForwardAuthHeaders } from './forwardauth.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
 import { keyIdentity, presentsKey } from './apikey.ts';
@@ -208,6 +209,7 @@ export class Gateway {
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {
       headers[HEADER.principal] = headerValue(raw.principal.id as string);
+      Object.assign(headers, visibilityHeaders(decision));
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: decision.reason, headers, body: '', decisionId: decision.decisionId };
     }
     headers['content-type'] = 'application/json';
@@ -458,9 +460,4 @@ function asDryRun(answer: GatewayAnswer): GatewayAnswer {
   const principal = answer.headers[HEADER.principal];
   if (principal) headers[HEADER.principal] = principal;
   return { ...answer, allow: true, dryRun: true, status: 200, headers, body: '' };
-}
-
-/** A principal id as a header value: as it is when it is printable ASCII, else percent-encoded. */
-function headerValue(id: string): string {
-  return /^[\x21-\x7e]*$/.test(id) ? id : encodeURIComponent(id);
 }

@@ -61,3 +61,8 @@ export function mergeHeaders(entries: readonly (readonly [string, string])[], li
   }
   return headers;
 }
+
+/** An id as a header value: as it is when it is printable ASCII, else percent-encoded. */
+export function headerValue(id: string): string {
+  return /^[\x21-\x7e]*$/.test(id) ? id : encodeURIComponent(id);
+}
