@@ -15,6 +15,8 @@ import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Families } from '../engine/families.ts';
 import { PERMISSIONS_PATH } from './decide.ts';
+import { ADMIN_PATHS } from './admin-routes.ts';
+import { KEY_TYPES, MAX_SCOPES, SCOPE_PATTERN } from '../apikeys/registry.ts';
 import { methodNotAllowed } from './directory.ts';
 import { FAMILIES_PATH, REASONS_PATH } from './families.ts';
 
@@ -67,6 +69,16 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
   const ws = param('workspaceId');
   const family = param('family', 'path', { enum: familyNames });
   const admin = { security: [{ adminToken: [] }] };
+  const keyId = param('keyId', 'path', { type: 'string', pattern: '^key-[0-9a-f]{24}$' });
+  const keyUser = object(
+    {
+      id: { type: 'string' },
+      orgRole: { enum: [...ORG_ROLES] },
+      workspaceRoles: { type: 'object', additionalProperties: { enum: [...WORKSPACE_ROLES] } },
+    },
+    ['id', 'orgRole'],
+    false,
+  );
   const settingsOps = (pathParams: unknown[], del: boolean) => ({
     parameters: pathParams,
     get: {
@@ -211,6 +223,35 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           },
           ['orgId', 'workspaceId', 'bundleRevision', 'roles'],
         ),
+        ApiKey: object(
+          {
+            id: { type: 'string', pattern: '^key-[0-9a-f]{24}$' },
+            type: { enum: [...KEY_TYPES] },
+            orgId: { type: 'string' },
+            workspaceId: { type: 'string' },
+            scopes: { type: 'array', items: { type: 'string', pattern: SCOPE_PATTERN.source } },
+            user: keyUser,
+            createdAt: { type: 'string' },
+            createdBy: { type: 'string' },
+            rotatedAt: { type: 'string' },
+            rotatedBy: { type: 'string' },
+            revokedAt: { type: 'string' },
+            revokedBy: { type: 'string' },
+          },
+          ['id', 'type', 'orgId', 'scopes', 'createdAt', 'createdBy'],
+          false,
+        ),
+        NewApiKey: object(
+          {
+            type: { enum: [...KEY_TYPES] },
+            workspaceId: { type: 'string', description: 'Workspace keys only.' },
+            scopes: { type: 'array', minItems: 1, maxItems: MAX_SCOPES, items: { type: 'string', pattern: SCOPE_PATTERN.source } },
+            user: { ...keyUser, description: 'Workspace user keys only: the user and the roles the key acts with.' },
+          },
+          ['type', 'scopes'],
+          false,
+        ),
+        IssuedApiKey: object({ key: { type: 'string', description: 'The key: shown here and never again.' }, apiKey: ref('ApiKey') }),
         DecisionRecord: object({
           decisionId: { type: 'string' },
           timestamp: { type: 'string' },
@@ -414,6 +455,38 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           summary: "The organization's workspaces, by id",
           parameters: [param('limit', 'query'), param('cursor', 'query')],
           responses: { '200': json(object({ workspaces: { type: 'array', items: { type: 'string' } }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      [path(ADMIN_PATHS.apiKeys)]: {
+        parameters: [org],
+        post: {
+          ...admin,
+          summary: 'Register an API key: the answer holds the key, once (only its SHA-256 is stored)',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('NewApiKey') } } },
+          responses: { '201': json(ref('IssuedApiKey'), 'The key and its record.'), ...ADMIN_ERRORS },
+        },
+        get: {
+          ...admin,
+          summary: "The organization's API keys by id (never a key or its hash)",
+          parameters: [param('limit', 'query'), param('cursor', 'query')],
+          responses: { '200': json(object({ apiKeys: { type: 'array', items: ref('ApiKey') }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      [path(ADMIN_PATHS.apiKey)]: {
+        parameters: [org, keyId],
+        get: { ...admin, summary: 'One API key', responses: { '200': json(ref('ApiKey'), 'Its record.'), ...ADMIN_ERRORS } },
+        delete: {
+          ...admin,
+          summary: 'Revoke the key: refused from the next request on, by every instance; the record stays',
+          responses: { '200': json(ref('ApiKey'), 'The revoked record (as it was, when it already was).'), ...ADMIN_ERRORS },
+        },
+      },
+      [path(ADMIN_PATHS.rotateApiKey)]: {
+        parameters: [org, keyId],
+        post: {
+          ...admin,
+          summary: 'A new key for the record; the old key is refused from then on',
+          responses: { '200': json(ref('IssuedApiKey'), 'The new key, once, and the record.'), '409': error('The key is revoked.'), ...ADMIN_ERRORS },
         },
       },
       '/v1/audit/decisions': {
