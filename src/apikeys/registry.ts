@@ -18,6 +18,8 @@ export type KeyType = (typeof KEY_TYPES)[number];
 /** A scope is `<resource>.<verb>`, as the product names them (`mcp_servers.create`, `logs.view`). */
 export const SCOPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]{0,63}$/;
 export const MAX_SCOPES = 256;
+/** The workspaces a user key's user may have roles in, as stored with the key. */
+export const MAX_USER_WORKSPACES = 256;
 
 const KEY_ID = /^key-[0-9a-f]{24}$/;
 const PRESENTED_KEY = /^(key-[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$/;
@@ -185,8 +187,8 @@ function parseUser(raw: unknown, problems: FieldError[]): KeyUser | undefined {
   if (!(ORG_ROLES as readonly unknown[]).includes(raw.orgRole)) problems.push({ field: 'user.orgRole', message: `must be one of ${ORG_ROLES.join(', ')}` });
   const workspaceRoles: Record<string, WorkspaceRole> = Object.create(null);
   const rawRoles = raw.workspaceRoles ?? {};
-  if (!isJsonObject(rawRoles) || Object.keys(rawRoles).length > MAX_SCOPES) {
-    problems.push({ field: 'user.workspaceRoles', code: FIELD_CODE.type, message: `must be an object of at most ${MAX_SCOPES} workspace ids to roles` });
+  if (!isJsonObject(rawRoles) || Object.keys(rawRoles).length > MAX_USER_WORKSPACES) {
+    problems.push({ field: 'user.workspaceRoles', code: FIELD_CODE.type, message: `must be an object of at most ${MAX_USER_WORKSPACES} workspace ids to roles` });
   } else {
     for (const [workspaceId, role] of Object.entries(rawRoles)) {
       const problem = idProblem(workspaceId);
