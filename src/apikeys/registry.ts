@@ -188,7 +188,11 @@ function parseUser(raw: unknown, problems: FieldError[]): KeyUser | undefined {
   const workspaceRoles: Record<string, WorkspaceRole> = Object.create(null);
   const rawRoles = raw.workspaceRoles ?? {};
   if (!isJsonObject(rawRoles) || Object.keys(rawRoles).length > MAX_USER_WORKSPACES) {
-    problems.push({ field: 'user.workspaceRoles', code: FIELD_CODE.type, message: `must be an object of at most ${MAX_USER_WORKSPACES} workspace ids to roles` });
+    problems.push({
+      field: 'user.workspaceRoles',
+      code: FIELD_CODE.type,
+      message: `must be an object of at most ${MAX_USER_WORKSPACES} workspace ids to roles`,
+    });
   } else {
     for (const [workspaceId, role] of Object.entries(rawRoles)) {
       const problem = idProblem(workspaceId);

@@ -20,11 +20,9 @@ export function visibilityHeaders(answer: object): Record<string, string> {
   const headers: Record<string, string> = { [VISIBILITY_HEADERS.visibility]: decision.visibility };
   const to = (decision.visibleTo ?? {}) as { userId?: unknown; apiKeyIds?: unknown };
   if (typeof to.userId === 'string') headers[VISIBILITY_HEADERS.userId] = headerValue(to.userId);
-  // Each id percent-encoded unless printable ASCII without ",": the list stays one comma-separated header.
-  if (Array.isArray(to.apiKeyIds))
-    headers[VISIBILITY_HEADERS.apiKeyIds] = to.apiKeyIds
-      .filter((id): id is string => typeof id === 'string')
-      .map((id) => (id.includes(',') ? encodeURIComponent(id) : headerValue(id)))
-      .join(',');
+  // Each id percent-encoded unless printable ASCII without ",": the list stays one comma-separated
+  // header. No ids, no header (an empty header is no header to nginx): own_api_keys then shows nothing.
+  const ids = Array.isArray(to.apiKeyIds) ? to.apiKeyIds.filter((id): id is string => typeof id === 'string') : [];
+  if (ids.length > 0) headers[VISIBILITY_HEADERS.apiKeyIds] = ids.map((id) => (id.includes(',') ? encodeURIComponent(id) : headerValue(id))).join(',');
   return headers;
 }
