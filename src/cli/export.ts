@@ -61,7 +61,7 @@ async function readRedis(
   families: Families,
 ): Promise<SettingsDocument> {
   const { redis } = redisOf(values, env, 'export from');
-  const store = await connectSettingsStore(redis, families);
+  const store = await connectSettingsStore(redis);
   try {
     const orgs: SettingsDocument['orgs'] = new Map();
     for (const orgId of await store.orgIds()) {

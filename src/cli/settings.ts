@@ -28,7 +28,7 @@ import { NO_AUDIT_STATS } from '../stats.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import type { Families } from '../engine/families.ts';
-import { RedisSettingsStore } from '../settings/redis.ts';
+import { RedisSettingsAdmin } from '../settings/admin.ts';
 import { flattenOrg, VersionMismatchError, type FamilyDocument, type SettingValues } from '../settings/types.ts';
 import { parseSettingsDocument, type SettingsDocument } from '../settings/validate.ts';
 import { DEFAULT_BUNDLE } from './audit.ts';
@@ -77,7 +77,7 @@ export async function settingsImport(args: string[], env: Env, io: Io): Promise<
   const actor = values.actor ?? DEFAULT_ACTOR;
   const dryRun = values['dry-run'] === true;
 
-  const store = await connectSettingsStore(redis, families, minReplicasAck, waitTimeoutMs);
+  const store = await connectSettingsStore(redis, minReplicasAck, waitTimeoutMs);
   try {
     await refuseForeignWorkspaces(document, store);
     const plans = await plan(document, families, store, values.prune === true);
@@ -180,7 +180,7 @@ export function redisOf(
 }
 
 /** Every workspace Redis knows for the organization: its directory entries and its stored settings. */
-export async function storedWorkspaces(store: RedisSettingsStore, families: Families, orgId: string): Promise<Set<string>> {
+export async function storedWorkspaces(store: RedisSettingsAdmin, families: Families, orgId: string): Promise<Set<string>> {
   const ids = new Set(await store.workspaceSettingsIds(orgId, families.names));
   let after: string | undefined;
   do {
@@ -203,7 +203,7 @@ function wantedDocument<T extends FamilyDocument>(stored: T | null, named: T | u
   return stored !== null && flatten(family, stored).size > 0 ? ({} as T) : undefined;
 }
 
-async function plan(document: SettingsDocument, families: Families, store: RedisSettingsStore, prune: boolean): Promise<OrgPlan[]> {
+async function plan(document: SettingsDocument, families: Families, store: RedisSettingsAdmin, prune: boolean): Promise<OrgPlan[]> {
   const plans: OrgPlan[] = [];
   const orgIds = [...document.orgs.keys()];
   if (prune) for (const orgId of (await store.orgIds()).sort()) if (!document.orgs.has(orgId)) orgIds.push(orgId);
@@ -305,7 +305,7 @@ async function plan(document: SettingsDocument, families: Families, store: Redis
 }
 
 /** Before anything is written: every id is an id, and no workspace of the file is another organization's. */
-async function refuseForeignWorkspaces(document: SettingsDocument, store: RedisSettingsStore): Promise<void> {
+async function refuseForeignWorkspaces(document: SettingsDocument, store: RedisSettingsAdmin): Promise<void> {
   const problems: string[] = [];
   const claimedBy = new Map<string, string>();
   // Every id was checked when the document was parsed (parseSettingsDocument).
@@ -341,32 +341,15 @@ export async function readSettingsFile(file: string, families: Families): Promis
   }
 }
 
-/**
- * The settings store of one command, connected: it reads each thing once, so its cache is
- * the smallest there is; writes wait for `minReplicasAck` replicas as the sidecar's do.
- */
+/** The settings of one command's Redis, connected; writes wait for `minReplicasAck` replicas as the sidecar's do. */
 export async function connectSettingsStore(
   redis: RedisConnectionOptions,
-  families: Families,
   minReplicasAck: ReplicaRequirement = 0,
   waitTimeoutMs = 0,
-): Promise<RedisSettingsStore> {
-  const store = new RedisSettingsStore({
-    connection: redis,
-    minReplicasAck,
-    waitTimeoutMs,
-    maxOrgs: 1,
-    maxWorkspaces: 1,
-    maxWorkspacesPerOrg: 1,
-    maxDirectory: 1,
-    revalidateAfterMs: 0,
-    maxStaleMs: 0,
-    familyNames: () => families.names,
-  });
-  await store.connect().catch((error: unknown) => {
+): Promise<RedisSettingsAdmin> {
+  return RedisSettingsAdmin.connect(redis, { minReplicasAck, waitTimeoutMs }).catch((error: unknown) => {
     throw new Error(
       `cannot reach ${describeRedis(redis)}: ${(error as Error).message} (is it running? --redis, --redis-cluster, REDIS_URL or REDIS_CLUSTER_NODES)`,
     );
   });
-  return store;
 }

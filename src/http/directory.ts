@@ -5,7 +5,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { ApiError, errors, invalidInput, type FieldError, CODE } from '../errors.ts';
 import { idProblem } from '../ids.ts';
-import type { SettingsStore } from '../settings/types.ts';
+import type { WorkspaceDirectory } from '../settings/types.ts';
 import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow, tokenOf } from './auth.ts';
 import type { ChangeRecorder } from './changes.ts';
@@ -45,7 +45,7 @@ function listPage(query: Request['query']): { limit: number; after?: string } {
  * registered to them, or one tenant could claim another's workspace id before its owner
  * does and be decided in it as that organization.
  */
-export async function registerFor(res: Response, store: SettingsStore, orgId: string, workspaceId: string): Promise<boolean> {
+export async function registerFor(res: Response, store: WorkspaceDirectory, orgId: string, workspaceId: string): Promise<boolean> {
   if (tokenOf(res).orgs === null) return (await store.registerWorkspace(orgId, workspaceId)).created;
   if ((await store.workspaceOrg(workspaceId)) === orgId) return false;
   throw new ApiError(
@@ -63,7 +63,7 @@ export function methodNotAllowed(methods: string[]): RequestHandler {
   };
 }
 
-export function directoryRoutes(store: SettingsStore, record: ChangeRecorder): Router {
+export function directoryRoutes(store: WorkspaceDirectory, record: ChangeRecorder): Router {
   const router = Router();
 
   router.put(WORKSPACE_PATH, allow('PUT', WORKSPACE_PATH), async (req, res) => {
