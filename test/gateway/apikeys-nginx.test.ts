@@ -146,13 +146,14 @@ describe('API keys through nginx auth_request', () => {
     assert.ok(decisions.includes(keys.managerUser!.id), 'the key ids are recorded');
     for (const { key } of Object.values(keys)) {
       const secret = key.split('.')[1]!;
-      for (const [where, text] of [
+      const places: [string, string][] = [
         ['nginx access log', accessLog],
         ['nginx output', nginx.output()],
         ['sidecar log', log],
         ['decision records', decisions],
         ['settings changes', changes],
-      ])
+      ];
+      for (const [where, text] of places)
         assert.ok(!text.includes(secret), `${where} holds a key`);
     }
   });
