@@ -16,12 +16,12 @@ resource_family := family if {
 # a workspace role as "manager" (one of manager_roles) or "member". Owners are never
 # governed by a setting; neither is anyone without a role in the target workspace.
 actor_role := "org_admin" if {
-	input.principal.orgRole == "admin"
+	principal.orgRole == "admin"
 } else := "manager" if {
-	input.principal.orgRole == "member"
+	principal.orgRole == "member"
 	workspace_role in manager_roles
 } else := "member" if {
-	input.principal.orgRole == "member"
+	principal.orgRole == "member"
 	workspace_role
 }
 

@@ -87,3 +87,67 @@ non_empty_string(value) if {
 	is_string(value)
 	value != ""
 }
+
+# The scope table (data.portkey.api_keys): the scope an API key needs for each resource
+# type and action, and which key types may hold the scopes of each group.
+
+scope_table := data.portkey.api_keys
+
+test_every_family_type_and_action_has_a_scope if {
+	every family in table {
+		every type in family.resource_types {
+			every action in family.actions {
+				scope_table.scopes[type].actions[action]
+			}
+		}
+	}
+}
+
+test_every_scope_is_well_formed_and_of_a_known_action_and_group if {
+	every _, entry in scope_table.scopes {
+		entry.group in object.keys(scope_table.scope_groups)
+		count(entry.actions) > 0
+		every action, scope in entry.actions {
+			action in authz.actions
+			regex.match(`^[a-z][a-z_]*\.[a-z][a-z_]*$`, scope)
+		}
+	}
+}
+
+test_a_scope_names_one_action_of_one_family if {
+	# log and log_metadata share logs.view: one family, one action.
+	uses := {scope: {[owner, action] |
+		some type, entry in scope_table.scopes
+		some action, named in entry.actions
+		named == scope
+		owner := object.get(family_of_type, type, type)
+	} |
+		some entry in scope_table.scopes
+		some scope in entry.actions
+	}
+	every _, owners in uses {
+		count(owners) == 1
+	}
+}
+
+family_of_type[type] := family.name if {
+	some family in table
+	some type in family.resource_types
+}
+
+test_scope_groups_name_known_key_types if {
+	every _, key_types in scope_table.scope_groups {
+		every key_type in key_types {
+			key_type in authz.key_types
+		}
+	}
+}
+
+test_data_plane_types_belong_to_no_family_and_admin_keys_hold_no_data_plane_scope if {
+	data_plane := {type | some type, entry in scope_table.scopes; entry.group == "data_plane"}
+	count(data_plane) > 0
+	every type in data_plane {
+		not family_of_type[type]
+	}
+	not "organisation-service" in scope_table.scope_groups.data_plane
+}

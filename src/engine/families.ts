@@ -37,14 +37,18 @@ export class Families {
   private readonly bySetting: Map<string, Family>;
   /** One array per bundle, so a store can tell another bundle's families by identity. */
   readonly names: readonly string[];
-  /** Every resource type a decision may name, in table order. */
+  /** Every resource type a decision may name, in table order: the families', then the data plane's. */
   readonly resourceTypes: readonly string[];
 
-  constructor(readonly list: readonly Family[]) {
+  constructor(
+    readonly list: readonly Family[],
+    /** The data plane's resource types (completions, invocations, ...), which no family governs: the scope table's. */
+    readonly dataPlaneTypes: readonly string[] = [],
+  ) {
     this.byName = new Map(list.map((family) => [family.name, family]));
     this.bySetting = new Map(list.flatMap((family) => family.settings.map((setting) => [setting.name, family] as const)));
     this.names = list.map((family) => family.name);
-    this.resourceTypes = [...new Set(list.flatMap((family) => family.resourceTypes))];
+    this.resourceTypes = [...new Set([...list.flatMap((family) => family.resourceTypes), ...dataPlaneTypes])];
   }
 
   get(name: string): Family | undefined {
@@ -110,7 +114,26 @@ export function familiesFromData(data: Record<string, unknown>): Families {
       settings,
     });
   });
-  return new Families(families);
+  return new Families(families, dataPlaneTypes(portkey as Record<string, unknown>));
+}
+
+/**
+ * The data plane's resource types from the bundle's scope table (data.portkey.api_keys:
+ * resource type -> {group, actions: {action: scope}}; the policy reads the rest of it), in
+ * name order (a built bundle's data keeps object keys in no other order).
+ */
+function dataPlaneTypes(portkey: Record<string, unknown>): string[] {
+  const table = portkey.api_keys;
+  if (table === undefined) return [];
+  const scopes = isJsonObject(table) ? table.scopes : undefined;
+  if (!isJsonObject(scopes)) throw new BundleError('data.portkey.api_keys.scopes must be an object of resource type to its scopes');
+  return Object.entries(scopes)
+    .flatMap(([type, entry]) => {
+      const at = `data.portkey.api_keys.scopes.${type}`;
+      if (!isJsonObject(entry) || !isJsonObject(entry.actions)) throw new BundleError(`${at} must be {group, actions}`);
+      return text(entry.group, `${at}.group`) === 'data_plane' ? [resourceType(type, at)] : [];
+    })
+    .sort();
 }
 
 function text(value: unknown, at: string): string {
