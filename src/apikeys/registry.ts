@@ -7,13 +7,10 @@
 // bytes, base64url) is what the stored hash vouches for. 256 random bits need no slow hash
 // and no pepper: nobody can guess a preimage, and a stolen hash does not give the key.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ORG_ROLES, WORKSPACE_ROLES, type OrgRole, type WorkspaceRole } from '../decision/request.ts';
+import { KEY_TYPES, ORG_ROLES, WORKSPACE_ROLES, type KeyPrincipal, type KeyType, type KeyUser, type OrgRole, type WorkspaceRole } from '../decision/request.ts';
 import { FIELD_CODE, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
-
-export const KEY_TYPES = ['organisation-service', 'workspace-service', 'workspace-user'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
 
 /** A scope is `<resource>.<verb>`, as the product names them (`mcp_servers.create`, `logs.view`). */
 export const SCOPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]{0,63}$/;
@@ -24,13 +21,6 @@ export const MAX_USER_WORKSPACES = 256;
 const KEY_ID = /^key-[0-9a-f]{24}$/;
 const PRESENTED_KEY = /^(key-[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$/;
 
-/** The user a workspace user key acts for, with the roles given when the key was registered. */
-export interface KeyUser {
-  id: string;
-  orgRole: OrgRole;
-  workspaceRoles: Record<string, WorkspaceRole>;
-}
-
 /** A key as the admin API shows it: never the key, never its hash. */
 export interface ApiKey {
   id: string;
@@ -39,7 +29,7 @@ export interface ApiKey {
   /** Workspace keys only. */
   workspaceId?: string;
   scopes: string[];
-  /** Workspace user keys only. */
+  /** Workspace user keys only: the user, with the roles given when the key was registered. */
   user?: KeyUser;
   createdAt: string;
   createdBy: string;
@@ -222,7 +212,7 @@ export function storedKey(keyId: string, key: string, request: NewKey, actor: st
 }
 
 /** The decision request's principal for a key: its id, never the key (docs/api-keys.md). */
-export function keyPrincipal(apiKey: ApiKey): Record<string, unknown> {
+export function keyPrincipal(apiKey: ApiKey): KeyPrincipal {
   return {
     type: 'api_key',
     keyType: apiKey.type,

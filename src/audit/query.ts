@@ -46,10 +46,10 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
 
 /** The keys after the API: the unverified bucket's organization, then a key principal's id and key type. */
 function keyKeys(record: DecisionRecord): string[] {
-  const principal = record.principal as { type?: unknown; keyType?: unknown };
+  const { principal } = record;
   const org = record.orgUnverified ? record.orgId : '';
   if (principal.type !== 'api_key') return org ? [org] : [];
-  return [org, record.principal.id, String(principal.keyType)];
+  return [org, principal.id, principal.keyType];
 }
 
 /**

@@ -13,7 +13,7 @@ import { PolicyEngine } from '../engine/engine.ts';
 import { packagePath } from '../package.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { AuditClient, type DecisionQuery } from './client.ts';
-import { KEY_TYPES } from '../apikeys/registry.ts';
+import { KEY_TYPES } from '../decision/request.ts';
 import { decisions, FORMATS, table, type Format } from './format.ts';
 import type { Env, Io } from './io.ts';
 import { parseTime, UsageError } from './time.ts';

@@ -6,7 +6,7 @@
 // REDIS_URL) for defaults, never the sidecar's configuration.
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
 // that is bad), 2 usage (an unknown command or option, a bad value).
-import { KEY_TYPES } from '../apikeys/registry.ts';
+import { KEY_TYPES } from '../decision/request.ts';
 import { DECISION_APIS } from '../decision/record.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import { familiesFromData } from '../engine/families.ts';

@@ -49,5 +49,5 @@ export async function keyIdentity(keys: KeyRegistry, headers: Headers, log: Logg
     throw new ApiError(503, CODE.api_keys_unavailable, 'the API-key registry cannot be read now; retry');
   }
   const name = `API key ${apiKey.id}`;
-  return { principal: keyPrincipal(apiKey), names: Object.fromEntries(PRINCIPAL_FIELDS.map((field) => [field, name])) as Claimed['names'] };
+  return { principal: { ...keyPrincipal(apiKey) }, names: Object.fromEntries(PRINCIPAL_FIELDS.map((field) => [field, name])) as Claimed['names'] };
 }

@@ -3,6 +3,7 @@
 // learns the limit from these headers of the allowed request. A client cannot send them: every
 // x-portcullis-* header of a client is refused at the check (headers.ts), and the gateway
 // configurations set them from the answer, which removes any copy when the answer has none.
+import type { PolicyDecision } from '../engine/engine.ts';
 import { headerValue } from './headers.ts';
 
 export const VISIBILITY_HEADERS = {
@@ -14,7 +15,8 @@ export const VISIBILITY_HEADERS = {
 const VISIBILITIES = ['all', 'own_api_keys'];
 
 /** What the decision says of visibility (its `visibility` and `visibleTo`), as upstream headers; none when it says nothing. */
-export function visibilityHeaders(answer: object): Record<string, string> {
+export function visibilityHeaders(answer: Pick<PolicyDecision, 'visibility' | 'visibleTo'>): Record<string, string> {
+  // Read as unknown: the answer is the policy's JSON, and a header must never carry what it did not expect.
   const decision = answer as { visibility?: unknown; visibleTo?: unknown };
   if (typeof decision.visibility !== 'string' || !VISIBILITIES.includes(decision.visibility)) return {};
   const headers: Record<string, string> = { [VISIBILITY_HEADERS.visibility]: decision.visibility };

@@ -4,8 +4,7 @@
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
 import { DECISION_APIS, type AuditLog, type DecisionApi, type DecisionFilter } from '../decision/record.ts';
-import { ACTIONS } from '../decision/request.ts';
-import { KEY_TYPES } from '../apikeys/registry.ts';
+import { ACTIONS, KEY_TYPES } from '../decision/request.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';

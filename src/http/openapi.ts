@@ -10,13 +10,13 @@ import { Router } from 'express';
 import { DECISION_APIS } from '../decision/record.ts';
 import { MIN_SETTINGS_VERSION_FIELD, MIN_SETTINGS_VERSION_HEADER } from '../decision/freshness.ts';
 import { MAX_PERMISSION_WORKSPACES, type PERMISSIONS_FIELDS } from '../decision/permissions.ts';
-import { ACTIONS, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
+import { ACTIONS, KEY_TYPES, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Families } from '../engine/families.ts';
 import { PERMISSIONS_PATH } from './decide.ts';
 import { ADMIN_PATHS } from './admin-routes.ts';
-import { KEY_TYPES, MAX_SCOPES, SCOPE_PATTERN } from '../apikeys/registry.ts';
+import { MAX_SCOPES, SCOPE_PATTERN } from '../apikeys/registry.ts';
 import { methodNotAllowed } from './directory.ts';
 import { FAMILIES_PATH, REASONS_PATH } from './families.ts';
 

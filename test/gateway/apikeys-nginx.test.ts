@@ -153,8 +153,7 @@ describe('API keys through nginx auth_request', () => {
         ['decision records', decisions],
         ['settings changes', changes],
       ];
-      for (const [where, text] of places)
-        assert.ok(!text.includes(secret), `${where} holds a key`);
+      for (const [where, text] of places) assert.ok(!text.includes(secret), `${where} holds a key`);
     }
   });
 });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { visibilityHeaders } from '../../src/gateway/visibility.ts';
 
 test('all: the one header', () => {
-  assert.deepEqual(visibilityHeaders({ allow: true, visibility: 'all' }), { 'x-portcullis-visibility': 'all' });
+  assert.deepEqual(visibilityHeaders({ visibility: 'all' }), { 'x-portcullis-visibility': 'all' });
 });
 
 test('own_api_keys: the user and the key ids it is limited to', () => {
@@ -14,7 +14,10 @@ test('own_api_keys: the user and the key ids it is limited to', () => {
     'x-portcullis-visible-user-id': 'u-1',
     'x-portcullis-visible-api-key-ids': 'key-a,key-b',
   });
-  assert.deepEqual(visibilityHeaders({ visibility: 'own_api_keys', visibleTo: { apiKeyIds: [] } }), { 'x-portcullis-visibility': 'own_api_keys' });
+  assert.deepEqual(visibilityHeaders({ visibility: 'own_api_keys', visibleTo: { userId: 'u-1', apiKeyIds: [] } }), {
+    'x-portcullis-visibility': 'own_api_keys',
+    'x-portcullis-visible-user-id': 'u-1',
+  });
 });
 
 test('ids that a header cannot carry as they are, or that hold the list separator, are percent-encoded', () => {
@@ -25,6 +28,6 @@ test('ids that a header cannot carry as they are, or that hold the list separato
 });
 
 test('no visibility, or one this gateway does not know: no header', () => {
-  for (const decision of [{ allow: true }, { visibility: 'some' }, { visibility: ['all'] }, { visibility: null }])
-    assert.deepEqual(visibilityHeaders(decision), {});
+  for (const decision of [{}, { visibility: 'some' }, { visibility: ['all'] }, { visibility: null }])
+    assert.deepEqual(visibilityHeaders(decision as never), {});
 });
