@@ -156,7 +156,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     workspaceDirectory: config.workspaceDirectory,
     ...(tracing ? { tracing } : {}),
   });
-  const gateway = gatewayFor(decider, keys, metrics, callers, tracing);
+  const gateway = gatewayFor(decider, keys, policy.require().families, metrics, callers, tracing);
   const grpc = new GrpcExtAuthz(gateway, log);
   // Child at info whatever LOG_LEVEL says: ACCESS_LOG=on asks for the lines.
   const observer = requestObserver(metrics, config.accessLog === 'on' ? log.child({ log: 'access' }, { level: 'info' }) : undefined);

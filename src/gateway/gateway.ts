@@ -20,7 +20,8 @@ import { createIdentity, type Claimed, type Headers, type Identity } from './ide
 import { keyIdentity, presentsKey } from './apikey.ts';
 import type { KeyRegistry } from '../apikeys/registry.ts';
 import { decodeSegment, fold } from './lookalike.ts';
-import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
+import { loadRouteTable, lookAlikeRoute, matchRoute, routeScope, type Route, type RouteTable, type Source } from './routes.ts';
+import type { Families } from '../engine/families.ts';
 
 export type GatewayApi = Extract<DecisionApi, 'ext_authz_http' | 'ext_authz_grpc'>;
 
@@ -191,6 +192,7 @@ export class Gateway {
       ? await keyIdentity(this.options.keys, request.headers, this.options.log)
       : await this.options.identity.identify(request.headers);
     const values = new Values(request, match.params, query, limits.jsonMaxDepth);
+    const keyWorkspace = claimed.principal.type === 'api_key' ? (claimed.principal.workspaceId as string | undefined) : undefined;
     const raw = {
       principal: claimed.principal,
       action: match.route.action,
@@ -198,7 +200,8 @@ export class Gateway {
         type: match.route.type,
         // With the workspace directory on, the decider replaces this with the directory's answer.
         orgId: match.route.orgId.length > 0 ? values.one(match.route.orgId, 'org_id', true) : claimed.principal.orgId,
-        workspaceId: values.one(match.route.workspaceId, 'workspace_id', true),
+        // A workspace key acts in its own workspace: a request that names none is decided there.
+        workspaceId: values.one(match.route.workspaceId, 'workspace_id', keyWorkspace === undefined) ?? keyWorkspace,
         id: values.one(match.route.resourceId, 'resource_id', false),
       },
     };
@@ -233,19 +236,25 @@ export class Gateway {
 export async function prepareGateway(
   config: Config,
   log: Logger,
-): Promise<(decider: Decider, keys: KeyRegistry, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
+): Promise<(decider: Decider, keys: KeyRegistry, families: Families, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
-  return (decider, keys, metrics, callers, tracing) => {
+  return (decider, keys, families, metrics, callers, tracing) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
     if (unknown.length > 0)
       throw new ConfigError(`${config.gatewayRoutesFile}: resource types the policy bundle does not define (GET /v1/families): ${unknown.join(', ')}`);
+    const unscoped = table.routes.filter((route) => routeScope(route, families) === undefined).map((route) => `${route.methods.join('|')} ${route.pattern}`);
+    if (unscoped.length > 0)
+      log.warn(
+        { routes: unscoped },
+        "gateway: the bundle's scope table names no scope for these routes' resource type and action, so no API key is allowed there",
+      );
     return new Gateway({
       table,
       identity,

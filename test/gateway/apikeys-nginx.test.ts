@@ -72,6 +72,7 @@ before(async () => {
   });
   await register('serviceWithoutCreate', { type: 'workspace-service', workspaceId: 'ws-1', scopes: ['mcp_servers.read', 'mcp_servers.list'] });
   await register('adminKey', { type: 'organisation-service', scopes: everyMcpScope });
+  await register('inference', { type: 'workspace-service', workspaceId: 'ws-1', scopes: ['completions.write'] });
   await register('revoked', { type: 'workspace-service', workspaceId: 'ws-1', scopes: everyMcpScope });
   const revoked = await fetch(`${served.url}/v1/orgs/org-1/api-keys/${keys.revoked!.id}`, { method: 'DELETE', headers: admin });
   assert.equal(revoked.status, 200);
@@ -129,6 +130,29 @@ describe('API keys through nginx auth_request', () => {
     const other = await createServerWith(keys.adminKey!.key, 'ws-of-org-2');
     assert.equal(other.status, 403);
     assert.equal(other.headers.get('x-portcullis-reason'), 'cross_org');
+  });
+
+  test('an admin key is refused on the data plane; a workspace key with the scope reaches it, in its own workspace only', async () => {
+    const chat = (key: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-portkey-api-key': key, ...headers },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [] }),
+      });
+    const refused = await chat(keys.adminKey!.key, { 'x-portkey-workspace-id': 'ws-1' });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers.get('x-portcullis-reason'), 'admin_key_data_plane');
+    assert.equal(seen.length, 0);
+    // No workspace in the request: the key's own.
+    assert.equal((await chat(keys.inference!.key)).status, 201);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.url, '/v1/chat/completions');
+    const elsewhere = await chat(keys.inference!.key, { 'x-portkey-workspace-id': 'ws-2' });
+    assert.equal(elsewhere.status, 403);
+    assert.equal(elsewhere.headers.get('x-portcullis-reason'), 'key_workspace_mismatch');
+    const unscoped = await chat(keys.managerUser!.key);
+    assert.equal(unscoped.status, 403);
+    assert.equal(unscoped.headers.get('x-portcullis-reason'), 'missing_scope');
   });
 
   test('a revoked key is a 401 with its reason; the upstream never sees it', async () => {
