@@ -18,7 +18,8 @@
 // one; every write waits for the replicas like a settings write (writeDurably).
 import type { Redis } from 'ioredis';
 import type { ReplicaRequirement } from '../config.ts';
-import { writeDurably, type RedisClient } from '../redis/connection.ts';
+import type { RedisClient } from '../redis/clients.ts';
+import { writeDurably } from '../redis/durable.ts';
 import {
   check,
   newKey,

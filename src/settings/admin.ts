@@ -6,12 +6,23 @@
 // Durability: an admin write is acknowledged only after WAIT confirmed it on
 // `minReplicasAck` replicas of the master that took it; else ReplicationUnconfirmedError.
 import type { Redis } from 'ioredis';
-import { connectRedis, openRedis, scanKeys, writeDurably, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
+import { connectRedis, openRedis, scanKeys, type RedisClient } from '../redis/clients.ts';
+import { writeDurably } from '../redis/durable.ts';
+import type { RedisConnectionOptions } from '../redis/options.ts';
 import type { ReplicaRequirement } from '../config.ts';
 import { CHANGES_CHANNEL, orgChanged } from './changes.ts';
 import { RedisDirectory } from './directory.ts';
 import { ORG_KEY_PATTERNS, orgField, parseStored, settingsKey, workspaceField, WRITE } from './keys.ts';
-import { VersionMismatchError, type FamilyDocument, type SettingsAdmin, type SettingValues, type Versioned, type WorkspaceDirectory } from './types.ts';
+import {
+  VersionMismatchError,
+  type FamilyDocument,
+  type SettingsAdmin,
+  type SettingsInventory,
+  type SettingValues,
+  type Versioned,
+  type WorkspaceDirectory,
+  type WorkspacePage,
+} from './types.ts';
 
 export interface DurabilityOptions {
   /** Replicas an admin write must reach before it is acknowledged (WAIT). */
@@ -29,7 +40,7 @@ export interface LocalCache {
 
 const NO_CACHE: LocalCache = { forgetOrg: () => undefined, forgetOwner: () => undefined };
 
-export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory {
+export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory, SettingsInventory {
   private readonly directory: RedisDirectory;
 
   constructor(
@@ -120,7 +131,7 @@ export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory {
     return this.directory.unregister(orgId, workspaceId);
   }
 
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     return this.directory.list(orgId, page);
   }
 

@@ -7,7 +7,9 @@
 // classic channel to every node, so an instance listens on any one node (Subscription).
 // Another cache that must forget on a write publishes its own field on the same channel and
 // listens here; a listener ignores the fields it does not know.
-import { Subscription, watchTopology, type RedisClient, type RedisConnectionOptions } from '../redis/connection.ts';
+import { watchTopology, type RedisClient } from '../redis/clients.ts';
+import type { RedisConnectionOptions } from '../redis/options.ts';
+import { Subscription } from '../redis/subscription.ts';
 import { isJsonObject } from '../json.ts';
 
 export const CHANGES_CHANNEL = 'portcullis:settings:changed';

@@ -89,7 +89,7 @@ export class CacheCoherence {
 
   constructor(private readonly options: CoherenceOptions) {
     // An organization counts as 1 + its cached workspaces against maxWorkspaces; its size
-    // is recomputed whenever it is set again after a workspace was added.
+    // is recomputed when it is stored again after a workspace was added (remember()).
     this.cache = new LRUCache({
       max: Math.max(1, options.maxOrgs),
       maxSize: Math.max(2, options.maxWorkspaces + 1),
@@ -155,7 +155,9 @@ export class CacheCoherence {
       cached.workspaces.set(workspaceId, snapshot.workspace);
       cached.confirmedAt = Math.max(cached.confirmedAt, confirmedAt);
       cached.epoch = epoch;
-      this.cache.set(orgId, cached); // its size changed
+      // Its size changed; the cache computes a size only for a value it does not hold already.
+      this.cache.delete(orgId);
+      this.cache.set(orgId, cached);
       return;
     }
     if (cached && cached.version > snapshot.version && cached.topology === topology) return;

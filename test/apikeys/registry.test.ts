@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { KeyRefusedError } from '../../src/apikeys/registry.ts';
-import { scanKeys } from '../../src/redis/connection.ts';
+import { scanKeys } from '../../src/redis/clients.ts';
 import type { RedisSettingsStore } from '../../src/settings/redis.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ADMIN_TOKEN, registerWorkspaces } from '../support/sidecar.ts';

@@ -114,6 +114,7 @@ test('within one topology an older answer does not replace a newer entry; one of
   assert.equal(coherence.version('org-1'), 7);
   read(coherence, 'org-1', 'ws-2', snapshot(7));
   assert.equal(coherence.lookup('org-1', 'ws-2')?.check, 'trusted');
+  assert.deepEqual(coherence.sizes(), { orgs: 1, workspaces: 2, directory: 0 });
 });
 
 test('an entry may stand in for Redis for maxStaleMs after it was confirmed, not longer', () => {
@@ -147,13 +148,15 @@ test('directory answers follow the same rules and are forgotten by a message nam
   assert.equal(coherence.owner('ws-3')?.trusted, false);
 });
 
-test('the cache is bounded per organization and in organizations', () => {
+test('the cache is bounded per organization, in organizations and in workspaces overall', () => {
   const { coherence } = protocol({ maxOrgs: 2, maxWorkspaces: 3, maxWorkspacesPerOrg: 2, maxDirectory: 2 });
   coherence.onSubscribed();
   for (const ws of ['ws-1', 'ws-2', 'ws-3']) read(coherence, 'org-1', ws, snapshot(1));
+  assert.deepEqual(coherence.sizes(), { orgs: 1, workspaces: 2, directory: 0 });
   assert.equal(coherence.lookup('org-1', 'ws-1'), undefined);
   for (const org of ['org-2', 'org-3']) read(coherence, org, 'ws-1', snapshot(1));
   assert.ok(coherence.sizes().orgs <= 2);
+  assert.ok(coherence.sizes().workspaces <= 3);
   for (const ws of ['ws-1', 'ws-2', 'ws-3']) coherence.rememberOwner(ws, 'org-1', coherence.ticket());
   assert.equal(coherence.sizes().directory, 2);
 });
