@@ -171,7 +171,7 @@ bench-gateway: $(NODE_MODULES) ## Requests/s and p50/p99 through HTTP ext_authz 
 bench-audit: $(NODE_MODULES) ## Decision throughput with audit off/memory/Redis, and filtered-page query time over 1M records (AUDIT_BENCH_RECORDS)
 	node --import tsx bench/audit.ts
 
-profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s against a bare node:http floor; the top self-time frames (PROFILE_CPU=1 PROFILE_ROUNDS=3 PROFILE_SECONDS=5; taskset, wrk if installed)
+profile: $(NODE_MODULES) ## CPU per decision in-process; per-core req/s, audit on and off, against a bare node:http floor; the per-stage CPU budget of one decision; the top self-time frames (PROFILE_CPU=1 PROFILE_ROUNDS=3 PROFILE_SECONDS=5; taskset, wrk if installed)
 	node --import tsx bench/decide-cost.ts
 	PROFILE_CPU=$${PROFILE_CPU:-1} node --import tsx bench/profile.ts
 

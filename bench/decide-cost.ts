@@ -1,6 +1,7 @@
 // `make profile` companion for a noisy machine: the CPU time of one decision in-process,
 // without sockets (parse the body, decide with the settings in memory, serialise the
-// answer), and of the policy evaluation alone. CPU time per operation, the minimum over
+// answer), with the decision cache off and on (the inputs repeat, so with it on every decision
+// after the first of each input is a hit), and of the policy evaluation alone. CPU time per operation, the minimum over
 // batches, is what other processes on the machine disturb least. Printed, never asserted.
 //   node --import tsx bench/decide-cost.ts
 import pino from 'pino';
@@ -20,7 +21,8 @@ const engine = await PolicyEngine.load(await readBundleFile('bundles/portkey.tar
 const policy = new ActivePolicy();
 policy.activate(engine);
 const store = new MemorySettingsStore();
-const decider = new Decider(policy, store, { record: () => undefined }, newDecisionId, new Metrics(), pino({ level: 'silent' }));
+const decider = (decisionCacheMax: number) =>
+  new Decider(policy, store, { record: () => undefined }, newDecisionId, new Metrics(), pino({ level: 'silent' }), { decisionCacheMax });
 
 const roles = [
   ['member', 'manager', 'create'],
@@ -59,11 +61,17 @@ async function measure(name: string, op: (i: number) => unknown): Promise<void> 
 }
 
 await measure('policy evaluation alone (engine.decide)', (i) => engine.decide(withSettings[i % 100]!));
-await measure('parse body + decide + serialise answer (no sockets)', async (i) => {
-  const body = JSON.parse(bodies[i % 100]!) as { input: unknown };
-  const answer = await decider.decide(parseAuthorizeRequest(body.input, engine.families.resourceTypes, 'input.'), 'opa_data', {
-    requestedBy: '127.0.0.1:40000',
-    path: 'portkey/authz/allow',
+for (const [name, cacheMax] of [
+  ['decision cache off', 0],
+  ['decision cache on', 10_000],
+] as const) {
+  const deciding = decider(cacheMax);
+  await measure(`parse body + decide + serialise answer (no sockets), ${name}`, async (i) => {
+    const body = JSON.parse(bodies[i % 100]!) as { input: unknown };
+    const answer = await deciding.decide(parseAuthorizeRequest(body.input, engine.families.resourceTypes, 'input.'), 'opa_data', {
+      requestedBy: '127.0.0.1:40000',
+      path: 'portkey/authz/allow',
+    });
+    return JSON.stringify({ result: answer.allow, decision_id: answer.decisionId });
   });
-  return JSON.stringify({ result: answer.allow, decision_id: answer.decisionId });
-});
+}

@@ -1,18 +1,23 @@
 // `make profile`: where one core's time goes on the decision path. Against a floor (a bare
 // node:http server that parses the same JSON bodies and answers a constant), each server
 // pinned to core 0 and the load generator (wrk when installed, else autocannon in its own
-// process) to core 1; audit off, settings in Redis (pinned with the sidecar). Rounds
-// alternate the servers, so a noisy neighbour hits them alike; the medians and the
-// per-round ratios are printed, never asserted. With PROFILE_CPU=1 a last run takes a
-// --cpu-prof of Portcullis and prints its top self-time frames (summariseProfile).
+// process) to core 1; settings and the audit in Redis (pinned with the sidecar). Rounds
+// alternate the floor, the allow API with recording on and with recording off, so a noisy
+// neighbour hits them alike; the medians and the per-round ratios are printed, never
+// asserted. The recording-on sidecar runs with its stage counters on (PROFILE_STAGES,
+// src/stages.ts): the per-stage table is the CPU µs per decision of each stage over the
+// measured runs, with Redis's own CPU (from /proc) and what no stage claims (the HTTP
+// stack, the event loop, promise hops). With PROFILE_CPU=1 a last run takes a --cpu-prof
+// of Portcullis and prints its top self-time frames (summariseProfile). The sidecars take
+// the rest of the environment (DECISION_CACHE_MAX=0 measures without the decision cache).
 //   PROFILE_ROUNDS (3) PROFILE_SECONDS (5) PROFILE_CONNECTIONS (32) PROFILE_CPU (0)
-//   PROFILE_AUDIT (false: AUDIT_ENABLED of the sidecar)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { STAGES, type Stage } from '../src/stages.ts';
 import { freePort, RedisServer } from '../test/support/redis.ts';
 import { requestsFor, workspaceOf } from './inputs.ts';
 
@@ -20,7 +25,6 @@ const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? 3);
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.PROFILE_CONNECTIONS ?? 32);
 const CPU_PROFILE = process.env.PROFILE_CPU === '1';
-const AUDIT = process.env.PROFILE_AUDIT ?? 'false';
 const ADMIN_TOKEN = 'profile-admin-token';
 const ORGS = 20;
 const SERVER_CORE = '0';
@@ -96,9 +100,23 @@ async function pinned(args: string[], env: NodeJS.ProcessEnv, ready: string): Pr
   return child;
 }
 
-async function startPortcullis(redisUrl: string, extraNodeArgs: string[] = []): Promise<{ child: ChildProcess; base: string }> {
+async function startPortcullis(
+  redisUrl: string,
+  audit: boolean,
+  extraNodeArgs: string[] = [],
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
-  const env = { PORT: String(port), GRPC_PORT: '0', REDIS_URL: redisUrl, ADMIN_TOKEN, LOG_LEVEL: 'error', AUDIT_SPILL_DIR: '', AUDIT_ENABLED: AUDIT };
+  const env = {
+    PORT: String(port),
+    GRPC_PORT: '0',
+    REDIS_URL: redisUrl,
+    ADMIN_TOKEN,
+    LOG_LEVEL: 'error',
+    AUDIT_SPILL_DIR: '',
+    AUDIT_ENABLED: String(audit),
+    ...extraEnv,
+  };
   const base = `http://127.0.0.1:${port}`;
   const child = await pinned([...extraNodeArgs, '--import', 'tsx', 'src/main.ts'], env, `${base}/health/ready`);
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
@@ -183,6 +201,14 @@ export function summariseProfile(profile: CpuProfile, top = 25, lastSeconds?: nu
   ];
 }
 
+/** The stage totals (µs) the sidecar writes to `file` on SIGUSR2 (src/main.ts). */
+async function stageTotals(child: ChildProcess, file: string): Promise<Record<Stage, number>> {
+  rmSync(file, { force: true });
+  child.kill('SIGUSR2');
+  for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<Stage, number>;
+}
+
 /** CPU seconds (user + system) the processes have used so far. */
 function cpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => {
@@ -196,7 +222,6 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
-  const bodies = requests().map((body) => JSON.stringify(body));
   const wrapped = requests().map((input) => JSON.stringify({ input }));
   const redis = await RedisServer.start();
   const children: ChildProcess[] = [];
@@ -207,50 +232,93 @@ async function main(): Promise<void> {
     const floorPort = await freePort();
     const floor = await pinned(['--import', 'tsx', 'bench/floor.ts', String(floorPort)], {}, `http://127.0.0.1:${floorPort}/`);
     children.push(floor);
-    const portcullis = await startPortcullis(redis.url);
+    // Three sidecars on one Redis: recording on, recording off (the ratios), and recording on
+    // with the stage counters (the budget; the counters' clock reads cost it a little).
+    const stagesFile = join(dir, 'stages.json');
+    const portcullis = await startPortcullis(redis.url, true);
     children.push(portcullis.child);
+    const unaudited = await startPortcullis(redis.url, false);
+    children.push(unaudited.child);
+    const staged = await startPortcullis(redis.url, true, [], { PROFILE_STAGES: stagesFile });
+    children.push(staged.child);
     const floorUrl = `http://127.0.0.1:${floorPort}/v1/data/portkey/authz/allow`;
     const allowUrl = `${portcullis.base}/v1/data/portkey/authz/allow`;
-    const authorizeUrl = `${portcullis.base}/v1/authorize`;
+    const offUrl = `${unaudited.base}/v1/data/portkey/authz/allow`;
+    const stagedUrl = `${staged.base}/v1/data/portkey/authz/allow`;
     console.log(
-      `profile: ${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds, ${bodies.length} inputs over ${ORGS} orgs; servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}; AUDIT_ENABLED=${AUDIT}`,
+      `profile: ${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds, ${wrapped.length} inputs over ${ORGS} orgs; ` +
+        `servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}; POST /v1/data/portkey/authz/allow; DECISION_CACHE_MAX=${process.env.DECISION_CACHE_MAX ?? '(default)'}`,
     );
-    load(allowUrl, wrapped, dir); // warm-up: JIT, every org's settings cached
-    load(floorUrl, wrapped, dir);
-    const measure = (url: string, sent: string[], pids: number[]) => {
+    // Warm-up: JIT, every org's settings cached.
+    for (const url of [allowUrl, offUrl, stagedUrl, floorUrl]) load(url, wrapped, dir);
+    const redisPids = redisPid ? [Number(redisPid)] : [];
+    type Measured = { rps: number; cpuUs: number; redisUs: number; requests: number };
+    const measure = (url: string, pids: number[]): Measured => {
       const before = cpuSeconds(pids);
-      const run = load(url, sent, dir);
-      return { rps: run.rps, cpuUs: ((cpuSeconds(pids) - before) * 1e6) / run.requests };
+      const redisBefore = cpuSeconds(redisPids);
+      const run = load(url, wrapped, dir);
+      const perRequest = (seconds: number) => (seconds * 1e6) / run.requests;
+      return { rps: run.rps, cpuUs: perRequest(cpuSeconds(pids) - before), redisUs: perRequest(cpuSeconds(redisPids) - redisBefore), requests: run.requests };
     };
-    const serverPids = [portcullis.child.pid!, ...(redisPid ? [Number(redisPid)] : [])];
-    const runs: Array<Record<'floor' | 'allow' | 'authorize', { rps: number; cpuUs: number }>> = [];
+    const cpu = (x: Measured) => x.cpuUs + x.redisUs;
+    const runs: Array<{ floor: Measured; on: Measured; off: Measured; stages: Record<Stage, number> }> = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const run = {
-        floor: measure(floorUrl, wrapped, [floor.pid!]),
-        allow: measure(allowUrl, wrapped, serverPids),
-        authorize: measure(authorizeUrl, bodies, serverPids),
-      };
-      runs.push(run);
+      const floorRun = measure(floorUrl, [floor.pid!]);
+      const on = measure(allowUrl, [portcullis.child.pid!]);
+      const off = measure(offUrl, [unaudited.child.pid!]);
+      const before = await stageTotals(staged.child, stagesFile);
+      const stagedRun = measure(stagedUrl, [staged.child.pid!]);
+      const after = await stageTotals(staged.child, stagesFile);
+      const stages = Object.fromEntries(STAGES.map((stage) => [stage, (after[stage] - before[stage]) / stagedRun.requests])) as Record<Stage, number>;
+      runs.push({ floor: floorRun, on, off, stages });
       console.log(
-        `round ${round}: req/s floor ${run.floor.rps.toFixed(0)}  allow ${run.allow.rps.toFixed(0)} (${(run.allow.rps / run.floor.rps).toFixed(2)}x)  authorize ${run.authorize.rps.toFixed(0)} (${(run.authorize.rps / run.floor.rps).toFixed(2)}x)` +
-          ` | CPU µs/request floor ${run.floor.cpuUs.toFixed(1)}  allow ${run.allow.cpuUs.toFixed(1)}  authorize ${run.authorize.cpuUs.toFixed(1)}`,
+        `round ${round}: req/s floor ${floorRun.rps.toFixed(0)}  audit on ${on.rps.toFixed(0)} (${(on.rps / floorRun.rps).toFixed(2)}x)  audit off ${off.rps.toFixed(0)} (${(off.rps / floorRun.rps).toFixed(2)}x)` +
+          `  audit cost ${(100 * (1 - on.rps / off.rps)).toFixed(1)}% | CPU µs/request (server + Redis) floor ${floorRun.cpuUs.toFixed(1)}  audit on ${cpu(on).toFixed(1)}  audit off ${cpu(off).toFixed(1)}`,
       );
     }
     const m = (pick: (run: (typeof runs)[number]) => number) => median(runs.map(pick));
     console.log(
-      `median req/s per core: floor ${m((r) => r.floor.rps).toFixed(0)}  allow ${m((r) => r.allow.rps).toFixed(0)}  authorize ${m((r) => r.authorize.rps).toFixed(0)}` +
-        `  ratio allow/floor ${m((r) => r.allow.rps / r.floor.rps).toFixed(2)}  authorize/floor ${m((r) => r.authorize.rps / r.floor.rps).toFixed(2)}`,
+      `median req/s per core: floor ${m((r) => r.floor.rps).toFixed(0)}  audit on ${m((r) => r.on.rps).toFixed(0)}  audit off ${m((r) => r.off.rps).toFixed(0)}` +
+        `  ratio on/floor ${m((r) => r.on.rps / r.floor.rps).toFixed(2)}  off/floor ${m((r) => r.off.rps / r.floor.rps).toFixed(2)}  audit cost ${m((r) => 100 * (1 - r.on.rps / r.off.rps)).toFixed(1)}%`,
     );
     // CPU time per request is what a noisy neighbour disturbs least: 1e6 / µs is what one free core would serve.
     console.log(
-      `median CPU µs/request (server + Redis): floor ${m((r) => r.floor.cpuUs).toFixed(1)}  allow ${m((r) => r.allow.cpuUs).toFixed(1)}  authorize ${m((r) => r.authorize.cpuUs).toFixed(1)}` +
-        `  => req/s per free core: floor ${(1e6 / m((r) => r.floor.cpuUs)).toFixed(0)}  allow ${(1e6 / m((r) => r.allow.cpuUs)).toFixed(0)}  authorize ${(1e6 / m((r) => r.authorize.cpuUs)).toFixed(0)}`,
+      `median CPU µs/request (server + Redis): floor ${m((r) => r.floor.cpuUs).toFixed(1)}  audit on ${m((r) => cpu(r.on)).toFixed(1)}  audit off ${m((r) => cpu(r.off)).toFixed(1)}` +
+        `  => by CPU: on/floor ${m((r) => r.floor.cpuUs / cpu(r.on)).toFixed(2)}  audit cost ${m((r) => 100 * (1 - cpu(r.off) / cpu(r.on))).toFixed(1)}%`,
+    );
+    // The stages as the counting sidecar measured them (its clock reads taken off), against the cost of the sidecar that counts nothing.
+    console.log('per-stage CPU µs per decision, allow API, audit on (median of the rounds; total: the sidecar without counters):');
+    const total = m((r) => cpu(r.on));
+    const row = (name: string, us: number) => console.log(`  ${name.padEnd(54)} ${us.toFixed(1).padStart(7)}  ${((100 * us) / total).toFixed(1).padStart(5)}%`);
+    // GC pauses happen inside the stages too (a collection runs when a stage allocates): shown, not summed.
+    const counted = STAGES.filter((stage) => stage !== 'GC');
+    for (const stage of counted)
+      row(
+        stage,
+        m((r) => r.stages[stage]),
+      );
+    row(
+      "Redis's own CPU (redis-server, same core)",
+      m((r) => r.on.redisUs),
+    );
+    row(
+      'not in a stage (HTTP stack, event loop, promise hops)',
+      m((r) => r.on.cpuUs - counted.reduce((sum, stage) => sum + r.stages[stage], 0)),
+    );
+    row('total (server + Redis)', total);
+    row(
+      'GC pauses (inside the rows above, not added)',
+      m((r) => r.stages.GC),
+    );
+    row(
+      'floor (bare node:http, same bodies)',
+      m((r) => r.floor.cpuUs),
     );
 
     if (CPU_PROFILE) {
-      await stop(portcullis.child);
+      for (const child of [portcullis.child, unaudited.child, staged.child]) await stop(child);
       const profiles = join(dir, 'cpu');
-      const profiled = await startPortcullis(redis.url, ['--cpu-prof', '--cpu-prof-dir', profiles]);
+      const profiled = await startPortcullis(redis.url, true, ['--cpu-prof', '--cpu-prof-dir', profiles]);
       children.push(profiled.child);
       load(allowUrl.replace(portcullis.base, profiled.base), wrapped, dir); // warm-up, then the profiled run
       load(allowUrl.replace(portcullis.base, profiled.base), wrapped, dir);

@@ -151,6 +151,12 @@ export const FIELDS = {
     default: 1_000,
     doc: 'workspaces of one organization kept in the settings cache (LRU within the organization), so no tenant can evict the others',
   },
+  decisionCacheMax: {
+    env: 'DECISION_CACHE_MAX',
+    kind: 'integer',
+    default: 10_000,
+    doc: 'decisions kept in the in-process decision cache (LRU), keyed by the bundle revision and the whole input the policy evaluates, settings included; every decision is still recorded; 0 = off',
+  },
   directoryCacheMax: {
     env: 'DIRECTORY_CACHE_MAX',
     kind: 'integer',
@@ -265,6 +271,12 @@ export const FIELDS = {
     kind: 'boolean',
     default: true,
     doc: 'record every decision; false exists only to measure what recording costs (make bench) and is logged as a warning',
+  },
+  profileStages: {
+    env: 'PROFILE_STAGES',
+    kind: 'string',
+    default: '',
+    doc: 'for make profile: a file the sidecar writes the CPU time of each decision stage to on SIGUSR2 (one process only, WORKERS=1); empty = the counters are off',
   },
   auditMaxScan: {
     env: 'AUDIT_MAX_SCAN',

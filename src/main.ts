@@ -1,10 +1,12 @@
 // `make run`: start the sidecar — one process, or with WORKERS=N a primary and N worker
 // processes sharing its ports — say where it listens, stop cleanly on SIGTERM/SIGINT.
 import cluster from 'node:cluster';
+import { writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError, listenProblem, loadConfig, settingName, type Config } from './config.ts';
 import { BundleError } from './engine/bundle.ts';
 import { createLogger, type LogFormat } from './log.ts';
+import { enableStages, stageTotals } from './stages.ts';
 import type { Sidecar } from './sidecar.ts';
 import { workerCount } from './workers/count.ts';
 import { toPrimary } from './workers/messages.ts';
@@ -17,6 +19,7 @@ async function main(): Promise<void> {
   if (cluster.isWorker) return runWorker(config, log.child({ worker: cluster.worker!.id, pid: process.pid }));
   const workers = workerCount(config.workers);
   if (workers === 1) {
+    if (config.profileStages) profileStages(config.profileStages);
     const serving = await serve(config, log);
     announce(config, log, serving);
     onStopSignal(log, stopDeadlineMs(config), async () => {
@@ -38,6 +41,12 @@ async function main(): Promise<void> {
     },
     () => pool.kill(),
   );
+}
+
+/** Turns the stage counters on (stages.ts) and writes their totals to `file` on every SIGUSR2. */
+function profileStages(file: string): void {
+  enableStages();
+  process.on('SIGUSR2', () => writeFileSync(file, JSON.stringify(stageTotals())));
 }
 
 /** A worker: a whole sidecar on the ports the primary shares; it tells the primary once it serves. */

@@ -59,6 +59,23 @@ export class Metrics {
     },
   });
 
+  /** Decision cache lookups since the last read (src/decision/cache.ts counts them per decision). */
+  readonly decisionCacheCounts = { hit: 0, miss: 0 };
+
+  readonly decisionCache = new Counter({
+    name: 'portcullis_decision_cache_total',
+    help: 'Decisions by decision cache result: hit (the policy was not evaluated again), miss (it was). Decisions made without the policy, and every decision while DECISION_CACHE_MAX=0, are not counted.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const result of ['hit', 'miss'] as const) {
+        if (this.decisionCacheCounts[result] === 0) continue;
+        this.decisionCache.inc({ result }, this.decisionCacheCounts[result]);
+        this.decisionCacheCounts[result] = 0;
+      }
+    },
+  });
+
   /** Filled at scrape time from the counter above, for dashboards that want the ratio directly. */
   readonly settingsCacheHitRatio = new Gauge({
     name: 'portcullis_settings_cache_hit_ratio',

@@ -23,7 +23,7 @@ import { Callers } from './access/callers.ts';
 import { decisionApi } from './http/decide.ts';
 import { loadAdminTokens } from './access/tokens.ts';
 import { Metrics } from './metrics.ts';
-import { describeRedis, redisConnectionOptions } from './redis/connection.ts';
+import { describeRedis, redisConnectionOptions } from './redis/options.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
@@ -145,6 +145,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   const decider = new Decider(policy, store, sink, newDecisionId, metrics, log, {
     failOpen: config.settingsFailOpen,
     workspaceDirectory: config.workspaceDirectory,
+    decisionCacheMax: config.decisionCacheMax,
     ...(tracing ? { tracing } : {}),
   });
   const gateway = gatewayFor(decider, metrics, callers, tracing);

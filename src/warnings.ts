@@ -4,7 +4,7 @@
 import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from './config.ts';
-import type { RedisClient } from './redis/connection.ts';
+import type { RedisClient } from './redis/clients.ts';
 
 export interface StartupWarning {
   code: string;

@@ -2,7 +2,7 @@
 // bounded in-memory log (`make run`). Both mask records the same way.
 import type { Logger } from 'pino';
 import { parseReplicaRequirement, type Config } from '../config.ts';
-import { redisConnectionOptions } from '../redis/connection.ts';
+import { redisConnectionOptions } from '../redis/options.ts';
 import { HOUR_MS } from './keys.ts';
 import { createMasker, parseMaskPaths } from './mask.ts';
 import { MemoryAuditLog } from './memory.ts';

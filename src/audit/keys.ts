@@ -1,7 +1,7 @@
 // Where the audit log keeps a record in Redis, and how a decision id says where.
 //
-// Every key an append touches is in one hash slot, so one script call works on a single
-// node and on Redis Cluster alike:
+// Every key of one organization's append is in one hash slot, so its script call works on
+// Redis Cluster as on a single node (where one call carries every organization's records):
 //   portcullis:audit:{<org>}:decisions           STREAM  one entry per decision (query.ts)
 //   portcullis:audit:{<org>}:settings-changes    STREAM  one entry per settings change
 //   portcullis:audit:{<org>}:<stream>:max-lag    STRING  maxLagMs of that stream (query.ts)
@@ -39,6 +39,8 @@ export const idIndexKey = (slot: number, hour: number) => `portcullis:audit:{${s
 // made-up organizations cost one stream, its lag key and one index hash per hour, whatever their number.
 export const UNVERIFIED_STREAM = 'portcullis:audit-unverified:{u}:decisions';
 export const unverifiedIndexKey = (hour: number) => `portcullis:audit-unverified:{u}:ids:${hour}`;
+/** The slot of the unverified bucket's keys. */
+export const UNVERIFIED_SLOT = calculateSlot(UNVERIFIED_STREAM);
 
 /** The slot of an organization's audit keys. Cached: the decider asks for every decision. */
 const orgSlots = new Map<string, number>();

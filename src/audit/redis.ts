@@ -7,7 +7,7 @@
 // and a stream that receives nothing for a whole retention period expires with it.
 //
 // Writing: `record` only pushes onto an in-memory queue. A pump sends the queue in
-// batches (one script call per organization and batch) every `flushIntervalMs`, or as soon
+// batches (one script call per batch on one node, per hash slot on a cluster) every `flushIntervalMs`, or as soon
 // as `batchSize` records wait; it turns records into stream fields a slice at a time,
 // letting the event loop run decisions between slices. The script appends a record only
 // if its id is not in the id index, so a record sent twice (a batch retried, a spill file
@@ -15,7 +15,8 @@
 // `minReplicasAck` replicas have it (WAIT): otherwise it stays queued and is sent again, so
 // a master lost right after a write loses nothing and the retry duplicates nothing. While
 // Redis is away the queue holds up to `bufferRecords` and `bufferBytes`; later records go to
-// the spill file, which is replayed when Redis is back. A record Redis has not confirmed
+// the spill file, which is replayed when Redis is back (the buffered sink, src/sink/buffer.ts,
+// which the decision-log uploader is built on too). A record Redis has not confirmed
 // `spillAfterMs` after it was recorded goes to the spill file too (whether it waits in the
 // queue or in a batch Redis is slow to answer): a process killed after that loses nothing
 // it answered, and the id index stores a record written both ways once.
@@ -25,7 +26,18 @@
 import { createHash } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { HOUR_MS, idIndexKey, lagKey, orgSlot, placeOfDecisionId, streamKey, UNVERIFIED_STREAM, unverifiedIndexKey, type StreamKind } from './keys.ts';
+import {
+  HOUR_MS,
+  idIndexKey,
+  lagKey,
+  orgSlot,
+  placeOfDecisionId,
+  streamKey,
+  UNVERIFIED_SLOT,
+  UNVERIFIED_STREAM,
+  unverifiedIndexKey,
+  type StreamKind,
+} from './keys.ts';
 import { errorSummary } from '../log.ts';
 import type { Masker } from './mask.ts';
 import {
@@ -43,19 +55,13 @@ import {
   type StreamEntry,
 } from './query.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
-import { SpillFile } from './spill.ts';
+import { SinkBuffer } from '../sink/buffer.ts';
 import type { AuditStats } from '../stats.ts';
 import { recordBytes } from './trim.ts';
-import {
-  connectRedis,
-  openRedis,
-  replicasRequired,
-  ReplicationUnconfirmedError,
-  waitOn,
-  writeDurably,
-  type RedisClient,
-  type RedisConnectionOptions,
-} from '../redis/connection.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
+import { connectRedis, openRedis, type RedisClient } from '../redis/clients.ts';
+import { replicasRequired, ReplicationUnconfirmedError, waitOn, writeDurably } from '../redis/durable.ts';
+import type { RedisConnectionOptions } from '../redis/options.ts';
 import type { ReplicaRequirement } from '../config.ts';
 
 export { streamKey } from './keys.ts';
@@ -83,74 +89,87 @@ const FIELDS: Record<StreamKind, string[]> = { decisions: ['k', 'r'], 'settings-
 /** Records turned into stream fields between two turns of the event loop. */
 const SLICE = 32;
 
-// One call per stream and batch: two commands per record (HSETNX into the id index, XADD
-// with the id it predicted), a few per batch.
-// KEYS: stream, its max-lag key, then the id-index hashes the batch uses.
-// ARGV: retention ms, max length, min id, org id, field count F, F field names, then one
-// expiry time (ms) per id-index hash, then per record: its hash (a KEYS index), id, ts, F values.
+// One call per batch on a single node, per hash slot on Redis Cluster (whose scripts touch one
+// slot): every stream of the call in it, so Redis pays the call's own overhead once rather
+// than once per organization. Per stream, a few commands; per record, two (HSETNX into the
+// id index, XADD with the id it predicted).
+// KEYS: per stream, the stream, its max-lag key, then the id-index hashes its records use.
+// ARGV: retention ms, min id, then per stream: its key count K (2 + its index hashes), max
+// length, org id, field count F, F field names, K - 2 expiry times (ms, one per index hash),
+// record count, then per record: its hash (a KEYS index within the stream's keys), id, ts,
+// F values.
 // A record's stream id is "<ts>-0" unless the stream already holds that ms or a later one
 // (query.ts): then it is the top's ms with the next sequence number.
 const APPEND = `
-local stream, org = KEYS[1], ARGV[4]
-local topText, topMs, topSeq = nil, nil, 0
-local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
-if top then
-  local ms, seq = string.match(top[1], '^(%d+)-(%d+)$')
-  topText, topMs, topSeq = ms, tonumber(ms), tonumber(seq)
-end
-local fieldCount = tonumber(ARGV[5])
-local names = {}
-for f = 1, fieldCount do names[f] = ARGV[5 + f] end
-local expiries = 6 + fieldCount
-local added, maxLag, at = 0, 0, expiries + #KEYS - 2
+local retention, minId = ARGV[1], ARGV[2]
+local at, base, total = 3, 0, 0
 while at <= #ARGV do
-  local index, id, ts = KEYS[tonumber(ARGV[at])], ARGV[at + 1], ARGV[at + 2]
-  local tsMs = tonumber(ts)
-  local streamId, lag, nextText, nextMs, nextSeq
-  if topMs == nil or tsMs > topMs then
-    streamId, lag, nextText, nextMs, nextSeq = ts .. '-0', 0, ts, tsMs, 0
-  else
-    streamId = topText .. '-' .. string.format('%.0f', topSeq + 1)
-    lag, nextText, nextMs, nextSeq = topMs - tsMs, topText, topMs, topSeq + 1
+  local keyCount, maxLen, org, fieldCount = tonumber(ARGV[at]), ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
+  local names = {}
+  for f = 1, fieldCount do names[f] = ARGV[at + 3 + f] end
+  local expiries = at + 4 + fieldCount
+  local count = tonumber(ARGV[expiries + keyCount - 2])
+  at = expiries + keyCount - 1
+  local stream = KEYS[base + 1]
+  local topText, topMs, topSeq = nil, nil, 0
+  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if top then
+    local ms, seq = string.match(top[1], '^(%d+)-(%d+)$')
+    topText, topMs, topSeq = ms, tonumber(ms), tonumber(seq)
   end
-  if redis.call('HSETNX', index, id, streamId .. ' ' .. org) == 1 then
-    local args = {stream, streamId, 'ts', ts}
-    for f = 1, fieldCount do
-      args[#args + 1] = names[f]
-      args[#args + 1] = ARGV[at + 2 + f]
+  local added, maxLag = 0, 0
+  for r = 1, count do
+    local index, id, ts = KEYS[base + tonumber(ARGV[at])], ARGV[at + 1], ARGV[at + 2]
+    local tsMs = tonumber(ts)
+    local streamId, lag, nextText, nextMs, nextSeq
+    if topMs == nil or tsMs > topMs then
+      streamId, lag, nextText, nextMs, nextSeq = ts .. '-0', 0, ts, tsMs, 0
+    else
+      streamId = topText .. '-' .. string.format('%.0f', topSeq + 1)
+      lag, nextText, nextMs, nextSeq = topMs - tsMs, topText, topMs, topSeq + 1
     end
-    local result = redis.pcall('XADD', unpack(args))
-    if type(result) == 'table' and result.err then
-      -- The stream's last id is past what its entries show (everything trimmed): let Redis
-      -- pick the id, or undo the index entry so that the retry stores the record.
-      if top then redis.call('HDEL', index, id); return result end
-      args[2] = '*'
-      streamId = redis.call('XADD', unpack(args))
-      redis.call('HSET', index, id, streamId .. ' ' .. org)
-      local ms, seq = string.match(streamId, '^(%d+)-(%d+)$')
-      nextText, nextMs, nextSeq, lag = ms, tonumber(ms), tonumber(seq), math.max(0, tonumber(ms) - tsMs)
+    if redis.call('HSETNX', index, id, streamId .. ' ' .. org) == 1 then
+      local args = {stream, streamId, 'ts', ts}
+      for f = 1, fieldCount do
+        args[#args + 1] = names[f]
+        args[#args + 1] = ARGV[at + 2 + f]
+      end
+      local result = redis.pcall('XADD', unpack(args))
+      if type(result) == 'table' and result.err then
+        -- The stream's last id is past what its entries show (everything trimmed): let Redis
+        -- pick the id, or undo the index entry so that the retry stores the record.
+        if top then redis.call('HDEL', index, id); return result end
+        args[2] = '*'
+        streamId = redis.call('XADD', unpack(args))
+        redis.call('HSET', index, id, streamId .. ' ' .. org)
+        local ms, seq = string.match(streamId, '^(%d+)-(%d+)$')
+        nextText, nextMs, nextSeq, lag = ms, tonumber(ms), tonumber(seq), math.max(0, tonumber(ms) - tsMs)
+      end
+      topText, topMs, topSeq, top = nextText, nextMs, nextSeq, true
+      maxLag = math.max(maxLag, lag)
+      added = added + 1
     end
-    topText, topMs, topSeq, top = nextText, nextMs, nextSeq, true
-    maxLag = math.max(maxLag, lag)
-    added = added + 1
+    at = at + 3 + fieldCount
   end
-  at = at + 3 + fieldCount
-end
-if added > 0 then
-  redis.call('XTRIM', stream, 'MINID', ARGV[3])
-  redis.call('XTRIM', stream, 'MAXLEN', '~', ARGV[2])
-  redis.call('PEXPIRE', stream, ARGV[1])
-  if maxLag > 0 then
-    if maxLag > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], maxLag) end
-    redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  if added > 0 then
+    redis.call('XTRIM', stream, 'MINID', minId)
+    redis.call('XTRIM', stream, 'MAXLEN', '~', maxLen)
+    redis.call('PEXPIRE', stream, retention)
+    if maxLag > 0 then
+      local lagKey = KEYS[base + 2]
+      if maxLag > tonumber(redis.call('GET', lagKey) or '0') then redis.call('SET', lagKey, maxLag) end
+      redis.call('PEXPIRE', lagKey, retention)
+    end
   end
+  for k = 3, keyCount do redis.call('PEXPIREAT', KEYS[base + k], ARGV[expiries + k - 3]) end
+  total = total + added
+  base = base + keyCount
 end
-for k = 3, #KEYS do redis.call('PEXPIREAT', KEYS[k], ARGV[expiries + k - 3]) end
-return added
+return total
 `;
 
 export interface RedisAuditOptions {
-  /** One node or a cluster (src/redis/connection.ts); `url` is the one-node shorthand. */
+  /** One node or a cluster (src/redis/options.ts); `url` is the one-node shorthand. */
   connection?: RedisConnectionOptions;
   url?: string;
   retentionMs: number;
@@ -184,20 +203,12 @@ const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 export class RedisAuditLog implements AuditLog {
   readonly redis: RedisClient;
-  private readonly spill: SpillFile | undefined;
+  /** Records waiting for Redis; the batch the pump is sending stays in it until Redis confirms it. */
+  private readonly buffer: SinkBuffer<Pending>;
   private readonly now: () => number;
-  private queue: Pending[] = [];
-  private queueBytes = 0;
-  /** The batch the pump is sending: out of the queue, still in memory until Redis confirms it. */
-  private inFlight: Pending[] = [];
-  private inFlightBytes = 0;
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** True while there may be closed spill files to replay (at start: files of an earlier run). */
-  private spillPending = true;
   private reachable = true;
-  private droppedSinceLog = 0;
-  private lastDropLog = 0;
 
   constructor(private readonly options: RedisAuditOptions) {
     this.now = options.now ?? Date.now;
@@ -208,16 +219,22 @@ export class RedisAuditLog implements AuditLog {
     });
     this.redis.on('error', () => undefined);
     this.redis.on('ready', () => void this.pump());
-    this.spill = options.spillDir
-      ? new SpillFile(options.spillDir, {
-          onWritten: () => options.stats.spilled(1),
-          onFailed: (error) => this.dropped(1, error),
-        })
-      : undefined;
+    const { stats } = options;
+    this.buffer = new SinkBuffer({
+      maxItems: options.bufferRecords,
+      ...(options.bufferBytes === undefined ? {} : { maxBytes: options.bufferBytes }),
+      sizeOf: (pending) => pending.bytes,
+      toLine: (pending) => JSON.stringify(toEntry(pending, options.mask)),
+      spillDir: options.spillDir,
+      noSpillDir: 'the audit buffer is full and no spill directory is configured (AUDIT_SPILL_DIR)',
+      stats: { held: (records, bytes) => (stats.buffered(records), stats.heldBytes(bytes)), spilled: stats.spilled, dropped: stats.dropped },
+      log: options.log,
+      lost: 'AUDIT RECORDS LOST',
+    });
   }
 
   async start(): Promise<void> {
-    await this.spill?.ensureDirectory();
+    await this.buffer.start();
     // Redis may be away at start: records are buffered and ioredis keeps reconnecting.
     // connectRedis, not connect(): a cluster's connect() may never settle when its ready check fails.
     await connectRedis(this.redis).catch(() => undefined);
@@ -282,14 +299,8 @@ export class RedisAuditLog implements AuditLog {
   async flush(): Promise<void> {
     await this.pump(); // the pump already running, if any
     await this.pump(); // a fresh one that sees every record handed in before flush()
-    if (this.queue.length > 0) {
-      const left = this.queue;
-      this.queue = [];
-      this.queueBytes = 0;
-      for (const pending of left) if (!pending.spilled) this.toSpill(toEntry(pending, this.options.mask));
-      this.counted();
-    }
-    await this.spill?.seal();
+    for (const pending of this.buffer.removeFront(this.buffer.queued.length)) if (!pending.spilled) this.buffer.overflow(pending);
+    await this.buffer.seal();
   }
 
   async close(): Promise<void> {
@@ -299,20 +310,8 @@ export class RedisAuditLog implements AuditLog {
   }
 
   private enqueue(pending: Pending): void {
-    const held = this.queue.length + this.inFlight.length;
-    if (held >= this.options.bufferRecords || this.queueBytes + this.inFlightBytes + pending.bytes > (this.options.bufferBytes ?? Infinity)) {
-      this.toSpill(toEntry(pending, this.options.mask));
-      return;
-    }
-    this.queue.push(pending);
-    this.queueBytes += pending.bytes;
-    this.counted();
-    if (this.queue.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump('full batches');
-  }
-
-  private counted(): void {
-    this.options.stats.buffered(this.queue.length + this.inFlight.length);
-    this.options.stats.heldBytes(this.queueBytes + this.inFlightBytes);
+    if (!this.buffer.add(pending)) return;
+    if (this.buffer.queued.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump('full batches');
   }
 
   /**
@@ -322,44 +321,19 @@ export class RedisAuditLog implements AuditLog {
    */
   private spillOverdue(): void {
     const after = this.options.spillAfterMs;
-    if (!after || !this.spill) return;
+    if (!after || !this.options.spillDir) return;
     const due = this.now() - after;
-    for (const pending of this.inFlight) {
+    for (const pending of this.buffer.inFlight) {
       if (pending.at > due) break;
       if (pending.spilled) continue;
       pending.spilled = true;
-      this.toSpill(toEntry(pending, this.options.mask));
+      this.buffer.overflow(pending);
     }
+    const queued = this.buffer.queued;
     let overdue = 0;
-    while (overdue < this.queue.length && this.queue[overdue]!.at <= due) overdue++;
+    while (overdue < queued.length && queued[overdue]!.at <= due) overdue++;
     if (overdue === 0) return;
-    for (const pending of this.queue.splice(0, overdue)) {
-      this.queueBytes -= pending.bytes;
-      if (!pending.spilled) this.toSpill(toEntry(pending, this.options.mask));
-    }
-    this.counted();
-  }
-
-  private toSpill(entry: Entry): void {
-    if (!this.spill) {
-      this.dropped(1, new Error('the audit buffer is full and no spill directory is configured (AUDIT_SPILL_DIR)'));
-      return;
-    }
-    this.spillPending = true;
-    this.spill.append(JSON.stringify(entry));
-  }
-
-  /** Losing audit records is an incident: say so on every occasion, at most once a second. */
-  private dropped(count: number, error: Error): void {
-    this.options.stats.dropped(count);
-    this.droppedSinceLog += count;
-    if (this.now() - this.lastDropLog < 1000) return;
-    this.options.log.error(
-      { err: error, dropped: this.droppedSinceLog, spillDir: this.options.spillDir },
-      'AUDIT RECORDS LOST: Redis is unreachable and the spill file cannot be written',
-    );
-    this.droppedSinceLog = 0;
-    this.lastDropLog = this.now();
+    for (const pending of this.buffer.removeFront(overdue)) if (!pending.spilled) this.buffer.overflow(pending);
   }
 
   /** One drain at a time; callers that arrive while it runs share it. */
@@ -376,40 +350,34 @@ export class RedisAuditLog implements AuditLog {
   private async drain(minBatch: number): Promise<void> {
     if (this.redis.status !== 'ready') return;
     try {
-      let budget = this.queue.length;
-      while (budget >= minBatch && budget > 0 && this.queue.length > 0) {
-        const batch = this.queue.splice(0, Math.min(this.options.batchSize, budget));
-        this.inFlight = batch;
-        for (const pending of batch) this.inFlightBytes += pending.bytes;
-        this.queueBytes -= this.inFlightBytes;
+      let budget = this.buffer.queued.length;
+      while (budget >= minBatch && budget > 0 && this.buffer.queued.length > 0) {
+        const batch = this.buffer.take(Math.min(this.options.batchSize, budget));
         const entries: Entry[] = [];
         try {
           for (let i = 0; i < batch.length; i++) {
             if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            const clock = stagesOn ? stageClock() : 0;
             entries.push(toEntry(batch[i]!, this.options.mask));
+            if (stagesOn) stageEnd('record encoding', clock);
           }
           await this.store(entries);
         } catch (error) {
           // Not stored: back to the front, but for what the spill file already holds.
-          const back = batch.filter((pending) => !pending.spilled);
-          this.queue = back.concat(this.queue);
-          for (const pending of back) this.queueBytes += pending.bytes;
+          this.buffer.failed((pending) => !pending.spilled);
           throw error;
-        } finally {
-          this.inFlight = [];
-          this.inFlightBytes = 0;
-          this.counted();
         }
+        this.buffer.sent();
         budget -= batch.length;
       }
-      if (this.spillPending && this.spill) await this.replaySpill(this.spill);
+      await this.replaySpill();
       if (!this.reachable) this.options.log.info('audit store reachable again; buffered and spilled records are stored');
       this.reachable = true;
     } catch (error) {
       if (this.reachable) {
         const what = error instanceof ReplicationUnconfirmedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
         this.options.log.warn(
-          { error: errorSummary(error), buffered: this.queue.length },
+          { error: errorSummary(error), buffered: this.buffer.queued.length },
           `${what}; holding records in memory, then in the spill file, and sending them again`,
         );
       }
@@ -420,37 +388,39 @@ export class RedisAuditLog implements AuditLog {
     }
   }
 
-  private async replaySpill(spill: SpillFile): Promise<void> {
-    this.spillPending = false;
-    await spill.seal();
-    for (const path of await spill.files()) {
-      await spill.replay(path, this.options.batchSize, async (lines) => {
-        const entries: Entry[] = [];
-        for (const line of lines) {
-          try {
-            entries.push(JSON.parse(line) as Entry);
-          } catch {
-            this.options.log.error({ path, line: line.slice(0, 200) }, 'audit spill file has a line that is not JSON (a write cut short by a crash?); skipped');
-          }
+  /** Stores the spill files' records; a file Redis fails on stays, to be replayed again whole (the id index stores each record once). */
+  private async replaySpill(): Promise<void> {
+    await this.buffer.replay(this.options.batchSize, async (lines) => {
+      const entries: Entry[] = [];
+      for (const line of lines) {
+        try {
+          entries.push(JSON.parse(line) as Entry);
+        } catch {
+          this.options.log.error({ line: line.slice(0, 200) }, 'audit spill file has a line that is not JSON (a write cut short by a crash?); skipped');
         }
-        this.options.stats.replayed(await this.store(entries));
-      });
-    }
+      }
+      this.options.stats.replayed(await this.store(entries));
+      return lines.length;
+    });
   }
 
   /**
-   * Appends entries in one round trip (one script call per stream), then waits for the
+   * Appends entries in one round trip (one script call, or one per hash slot on a cluster), then waits for the
    * replicas; returns how many were new. Throws if Redis fails or too few replicas confirm.
    */
   private async store(entries: Entry[]): Promise<number> {
     if (entries.length === 0) return 0;
+    const clock = stagesOn ? stageClock() : 0;
     const now = this.now();
     const { retentionMs } = this.options;
     const minId = String(Math.max(0, now - retentionMs));
-    type Call = { key: string; keys: string[]; head: string[]; expiries: string[]; records: string[]; hour: number; at: string };
-    const byKind: Record<StreamKind, Map<string, Call>> = { decisions: new Map(), 'settings-changes': new Map() };
-    let bucket: Call | undefined;
-    const streams: Call[] = [];
+    type Stream = { keys: string[]; head: string[]; expiries: string[]; records: string[]; count: number; hour: number; at: string };
+    const byKind: Record<StreamKind, Map<string, Stream>> = { decisions: new Map(), 'settings-changes': new Map() };
+    let bucket: Stream | undefined;
+    // The script calls: one on a single node; on a cluster, one per hash slot (keys.ts puts an
+    // organization's keys, and the unverified bucket's, each in one slot).
+    const calls = new Map<number, { key: string; streams: Stream[] }>();
+    const cluster = this.redis instanceof Cluster;
     let sent = 0;
     for (const entry of entries) {
       // The id index's hour: a decision id's own (getDecision finds it from the id alone), else the record's.
@@ -465,11 +435,14 @@ export class RedisAuditLog implements AuditLog {
         const names = FIELDS[entry.kind];
         const key = entry.unverified ? UNVERIFIED_STREAM : streamKey(entry.orgId, entry.kind);
         const length = entry.unverified ? (this.options.unverifiedRecords ?? this.options.maxRecordsPerOrg) : this.options.maxRecordsPerOrg;
-        const head = [String(retentionMs), String(length), minId, entry.unverified ? '' : entry.orgId, String(names.length), ...names];
-        stream = { key, keys: [key, lagKey(key)], head, expiries: [], records: [], hour: -1, at: '' };
+        const head = [String(length), entry.unverified ? '' : entry.orgId, String(names.length), ...names];
+        stream = { keys: [key, lagKey(key)], head, expiries: [], records: [], count: 0, hour: -1, at: '' };
         if (entry.unverified) bucket = stream;
         else byKind[entry.kind].set(entry.orgId, stream);
-        streams.push(stream);
+        const callSlot = !cluster ? 0 : entry.unverified ? UNVERIFIED_SLOT : slot;
+        const call = calls.get(callSlot);
+        if (call) call.streams.push(stream);
+        else calls.set(callSlot, { key, streams: [stream] });
       }
       if (hour !== stream.hour) {
         const index = entry.unverified ? unverifiedIndexKey(hour) : idIndexKey(slot, hour);
@@ -479,11 +452,12 @@ export class RedisAuditLog implements AuditLog {
           stream.expiries.push(String(expiry));
         }
         stream.hour = hour;
-        stream.at = String(at + 1); // the script's KEYS index
+        stream.at = String(at + 1); // the script's KEYS index, within the stream's keys
       }
       const { fields } = entry;
       stream.records.push(stream.at, entry.id, fields.ts!);
       for (const name of FIELDS[entry.kind]) stream.records.push(fields[name] ?? '');
+      stream.count++;
       sent++;
     }
     const requirement = this.options.minReplicasAck ?? 0;
@@ -491,18 +465,27 @@ export class RedisAuditLog implements AuditLog {
     // Every script call goes to its slot's master (following MOVED/ASK); then one WAIT per
     // master written, which confirms every write made through that connection before it.
     const written = new Map<Redis, number>();
-    const results = await Promise.all(
-      streams.map(async ({ key, keys, head, expiries, records }) => {
+    const appending = Promise.all(
+      [...calls.values()].map(async ({ key, streams }) => {
+        const keys: string[] = [];
+        const args = [String(retentionMs), minId];
+        for (const stream of streams) {
+          keys.push(...stream.keys);
+          args.push(String(stream.keys.length), ...stream.head, ...stream.expiries, String(stream.count), ...stream.records);
+        }
         let used: Redis | undefined;
         const added = await writeDurably(this.redis, key, 0, waitMs, (connection) => {
           used = connection;
-          return appendOn(connection, keys, head.concat(expiries, records));
+          return appendOn(connection, keys, args);
         });
         const replicas = await replicasRequired(this.redis, key, requirement);
         written.set(used!, Math.max(written.get(used!) ?? 0, replicas));
         return added;
       }),
     );
+    // The script calls' arguments built and written to the connections; Redis's own work is its CPU, not this process's.
+    if (stagesOn) stageEnd('Redis writes', clock);
+    const results = await appending;
     const added = results.reduce((sum, n) => sum + n, 0);
     // Counted as Redis took them: a batch sent again after a failed WAIT counts its records as duplicates.
     this.options.stats.written(added);

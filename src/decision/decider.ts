@@ -12,6 +12,8 @@ import type { TraceHeaders, Tracing } from './tracing.ts';
 import { settingsStale } from './freshness.ts';
 import type { PermissionCell, PermissionMatrix, PermissionsRequest } from './permissions.ts';
 import type { AuthorizeRequest } from './request.ts';
+import { DecisionCache } from './cache.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 
 /** The answer to a decision request: the policy's decision plus its id and the bundle revision. */
 export interface DecisionAnswer extends PolicyDecision {
@@ -62,6 +64,8 @@ export interface DeciderOptions {
   workspaceDirectory?: boolean;
   /** Absent unless OTEL_* configures an exporter: then the decision path makes no tracer call. */
   tracing?: Tracing;
+  /** Decisions kept by the decision cache (cache.ts); 0 or absent = every decision is evaluated. */
+  decisionCacheMax?: number;
 }
 
 const SETTINGS_UNAVAILABLE = 'settings_unavailable';
@@ -140,6 +144,7 @@ export class Decider {
   private readonly tracing?: Tracing;
   private readonly settingsOutage: OutageWarning;
   private readonly directoryOutage: OutageWarning;
+  private readonly cache: DecisionCache;
 
   constructor(
     private readonly policy: ActivePolicy,
@@ -153,6 +158,7 @@ export class Decider {
   ) {
     this.failOpen = options.failOpen ?? false;
     this.workspaceDirectory = options.workspaceDirectory ?? true;
+    this.cache = new DecisionCache(options.decisionCacheMax ?? 0, metrics.decisionCacheCounts);
     if (options.tracing) this.tracing = options.tracing;
     this.settingsOutage = new OutageWarning(
       log,
@@ -169,7 +175,10 @@ export class Decider {
     const decisionId = this.newDecisionId(asked.principal.orgId);
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
-    const placed = await this.placeInDirectory(asked);
+    let clock = stagesOn ? stageClock() : 0;
+    const placing = this.placeInDirectory(asked);
+    if (stagesOn) stageEnd('settings + directory lookup', clock);
+    const placed = await placing;
     const { request } = placed;
     let verdict = placed.verdict;
     const crossOrg = request.principal.orgId !== request.resource.orgId;
@@ -179,7 +188,10 @@ export class Decider {
     // any organization's settings it likes, and the record cannot carry them.
     if (!verdict && !crossOrg) {
       try {
-        snapshot = await this.store.snapshot(request.resource.orgId, request.resource.workspaceId, options.minSettingsVersion);
+        if (stagesOn) clock = stageClock();
+        const reading = this.store.snapshot(request.resource.orgId, request.resource.workspaceId, options.minSettingsVersion);
+        if (stagesOn) stageEnd('settings + directory lookup', clock);
+        snapshot = await reading;
       } catch (error) {
         if (error instanceof SettingsStaleError) throw settingsStale(error);
         this.metrics.settingsErrors.inc();
@@ -199,7 +211,13 @@ export class Decider {
     const evaluation = verdict ? undefined : trace?.child('portcullis.evaluate');
     const evalStarted = performance.now();
     try {
-      decision = verdict ?? engine.decide(input);
+      if (verdict) decision = verdict;
+      else {
+        if (stagesOn) clock = stageClock();
+        const inputJson = JSON.stringify(input);
+        if (stagesOn) clock = stageEnd('input encoding', clock);
+        decision = this.cache.decide(engine, inputJson);
+      }
     } catch (error) {
       failure = error;
       decision = denied(EVALUATION_FAILED);
@@ -214,8 +232,10 @@ export class Decider {
     answer.bundleRevision = engine.revision;
     if (snapshot) answer.settingsVersion = snapshot.version;
     const latencySeconds = (performance.now() - started) / 1000;
+    if (stagesOn) clock = stageClock();
     this.metrics.countDecision(api, answer.allow, answer.reason);
     this.metrics.decisionSeconds.observe(latencySeconds);
+    if (stagesOn) clock = stageEnd('metrics', clock);
     const record = toRecord(answer, input, api, snapshot, latencySeconds, options);
     record.log = logDetails(answer.message, evalNs, options);
     const family = answer.setting ? engine.families.familyOf(answer.setting)?.name : undefined;
@@ -226,6 +246,7 @@ export class Decider {
     if (placed.orgUnverified || (this.workspaceDirectory && crossOrg)) record.orgUnverified = true;
     trace?.finish(record, failure !== undefined);
     this.audit.record(record);
+    if (stagesOn) stageEnd('record building', clock);
     if (failure !== undefined) {
       this.log.error({ err: failure, decisionId, api }, 'policy evaluation failed');
       throw new ApiError(500, CODE.evaluation_failed, `the policy could not be evaluated; decision ${decisionId} was recorded as denied`, [], { decisionId });

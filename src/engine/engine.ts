@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import type { LoadedPolicy, loadPolicySync as LoadPolicySync } from '@open-policy-agent/opa-wasm';
 import { familiesFromData, type Families } from './families.ts';
 import { BundleError, type Bundle } from './bundle.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 
 // The ESM entry of opa-wasm exports only the asynchronous loadPolicy; a rebuild happens
 // inside the failed evaluation, so it needs the synchronous loader of the CommonJS entry
@@ -109,7 +110,12 @@ export class PolicyEngine {
 
   /** Evaluates the decision entrypoint. Throws if the policy yields no decision. */
   decide(input: object): PolicyDecision {
-    const result = this.evaluate(DECISION_ENTRYPOINT, input);
+    return this.decideJson(JSON.stringify(input));
+  }
+
+  /** decide() for an input already encoded as JSON (the decision cache's key is that text). */
+  decideJson(inputJson: string): PolicyDecision {
+    const result = this.evaluateText(DECISION_ENTRYPOINT, inputJson);
     if (!isDecision(result)) throw new BundleError(`${DECISION_ENTRYPOINT} returned ${JSON.stringify(result)}`);
     return result;
   }
@@ -119,9 +125,14 @@ export class PolicyEngine {
    * Throws EvaluationError when the evaluation fails, after replacing the instance.
    */
   evaluate(entrypoint: string, input: object): unknown {
+    return this.evaluateText(entrypoint, JSON.stringify(input));
+  }
+
+  private evaluateText(entrypoint: string, inputJson: string): unknown {
     let resultSet: Array<{ result: unknown }>;
     try {
-      resultSet = this.policy.minorVersion >= 2 ? evaluateJson(this.policy, entrypoint, JSON.stringify(input)) : this.policy.evaluate(input, entrypoint);
+      resultSet =
+        this.policy.minorVersion >= 2 ? evaluateJson(this.policy, entrypoint, inputJson) : this.policy.evaluate(JSON.parse(inputJson) as object, entrypoint);
     } catch (error) {
       const reason = describe(error);
       // The module and data instantiated once already, so this does not fail for
@@ -158,6 +169,7 @@ function evaluateJson(policy: LoadedPolicy, entrypoint: string, inputJson: strin
   if (!Object.hasOwn(entrypoints, entrypoint)) throw `entrypoint ${entrypoint} is not valid in this instance`;
   const memory = policy.mem;
   const inputAddr = policy.dataHeapPtr as number;
+  let started = stagesOn ? stageClock() : 0;
   let { read, written } = encoder.encodeInto(inputJson, new Uint8Array(memory.buffer, inputAddr));
   if (read < inputJson.length) {
     // Not enough memory above the data: grow it by what the input can take (UTF-8 needs at
@@ -166,10 +178,14 @@ function evaluateJson(policy: LoadedPolicy, entrypoint: string, inputJson: strin
     ({ read, written } = encoder.encodeInto(inputJson, new Uint8Array(memory.buffer, inputAddr)));
   }
   const exports = (policy.wasmInstance as WebAssembly.Instance).exports as unknown as OpaExports;
+  if (stagesOn) started = stageEnd('input encoding', started);
   const resultAddr = exports.opa_eval(0, entrypoints[entrypoint]!, policy.dataAddr, inputAddr, written, inputAddr + written, 0);
+  if (stagesOn) started = stageEnd('evaluation', started);
   // The evaluation may have grown the memory: view it afresh.
   const heap = new Uint8Array(memory.buffer);
-  return JSON.parse(decoder.decode(heap.subarray(resultAddr, heap.indexOf(0, resultAddr)))) as Array<{ result: unknown }>;
+  const resultSet = JSON.parse(decoder.decode(heap.subarray(resultAddr, heap.indexOf(0, resultAddr)))) as Array<{ result: unknown }>;
+  if (stagesOn) stageEnd('result decoding', started);
+  return resultSet;
 }
 
 function instantiate(module: WebAssembly.Module, data: Record<string, unknown>): LoadedPolicy {

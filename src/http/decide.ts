@@ -24,6 +24,7 @@ import { depthExceeds } from './limits.ts';
 import { UNMATCHED } from './observe.ts';
 import type { RequestObserver } from './observe.ts';
 import { isJsonObject } from '../json.ts';
+import { stageClock, stageEnd, stagesOn } from '../stages.ts';
 
 export interface DecisionApiOptions {
   /** Largest body accepted, in bytes, before and after decompression. */
@@ -67,8 +68,10 @@ type Asked = Pick<DecideOptions, 'trace' | 'requestedBy' | 'reqId' | 'minSetting
 
 /** A request parsed into a typed one, with the time it took (the decision log's timer_rego_input_parse_ns). */
 function timedParse(input: unknown, resourceTypes: readonly string[], prefix?: string): { request: AuthorizeRequest; inputParseNs: number } {
+  const clock = stagesOn ? stageClock() : 0;
   const started = performance.now();
   const request = parseAuthorizeRequest(input, resourceTypes, prefix);
+  if (stagesOn) stageEnd('validation', clock);
   return { request, inputParseNs: Math.round((performance.now() - started) * 1e6) };
 }
 
@@ -246,7 +249,13 @@ export function decisionApi(decider: Decider, options: DecisionApiOptions, fallb
     }
     readJson(req, options)
       .then((body) => handler(body, queryAt === -1 ? NO_QUERY : new URLSearchParams(url.slice(queryAt + 1)), askedBy(req, reqId)))
-      .then((reply) => observer.answered(req, routeLabel, reply.status, started, send(res, reply.status, reply.body, reply.headers)), fail);
+      .then((reply) => {
+        let clock = stagesOn ? stageClock() : 0;
+        const bytes = send(res, reply.status, reply.body, reply.headers);
+        if (stagesOn) clock = stageEnd('answer', clock);
+        observer.answered(req, routeLabel, reply.status, started, bytes);
+        if (stagesOn) stageEnd('metrics', clock);
+      }, fail);
   };
 }
 
@@ -350,9 +359,13 @@ function readJson(req: IncomingMessage, options: DecisionApiOptions): Promise<un
       if (size > limit) return;
       let text = '';
       try {
+        let clock = stagesOn ? stageClock() : 0;
         const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
         text = decode(body, req.headers['content-encoding'], options).toString('utf8');
-        resolve(withinDepth(text.trim() === '' ? {} : JSON.parse(text), options.jsonMaxDepth, 'body'));
+        if (stagesOn) clock = stageEnd('body read', clock);
+        const parsed = withinDepth(text.trim() === '' ? {} : JSON.parse(text), options.jsonMaxDepth, 'body');
+        if (stagesOn) stageEnd('parse', clock);
+        resolve(parsed);
       } catch (error) {
         reject(error instanceof ApiError ? error : errors.malformedJson((error as Error).message, text));
       }

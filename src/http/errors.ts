@@ -6,7 +6,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError, errors, CODE } from '../errors.ts';
 import { errorSummary } from '../log.ts';
-import { ReplicationUnconfirmedError } from '../redis/connection.ts';
+import { ReplicationUnconfirmedError } from '../redis/durable.ts';
 import { isRedisUnavailable } from '../redis/errors.ts';
 import { SettingsUnavailableError } from '../settings/redis.ts';
 import { WorkspaceOwnedError } from '../settings/types.ts';

@@ -8,7 +8,7 @@ import { OUTSIDE_POLICY_MESSAGES } from '../decision/decider.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, CODE } from '../errors.ts';
 import type { Family } from '../engine/families.ts';
-import type { SettingsStore } from '../settings/types.ts';
+import type { SettingsSnapshots } from '../settings/types.ts';
 import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow } from './auth.ts';
 import { methodNotAllowed } from './directory.ts';
@@ -56,7 +56,7 @@ export function familiesRoutes(policy: ActivePolicy): Router {
 }
 
 /** Behind the admin tokens (settings:read and the organization). */
-export function effectiveSettingsRoutes(store: SettingsStore, policy: ActivePolicy): Router {
+export function effectiveSettingsRoutes(store: SettingsSnapshots, policy: ActivePolicy): Router {
   const router = Router();
   router.get(EFFECTIVE_PATH, allow('GET', EFFECTIVE_PATH), async (req: Request, res) => {
     const { orgId, workspaceId } = pathIds(req);

@@ -20,7 +20,7 @@ import { isJsonObject } from '../json.ts';
 import { mergePatch } from '../settings/patch.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Family } from '../engine/families.ts';
-import { VersionMismatchError, type FamilyDocument, type SettingValues, type SettingsStore } from '../settings/types.ts';
+import { VersionMismatchError, type FamilyDocument, type SettingsAdmin, type SettingValues, type WorkspaceDirectory } from '../settings/types.ts';
 import { parseOrgDocument, parseWorkspaceDocument, withDefaults } from '../settings/validate.ts';
 import { nearest } from '../suggest.ts';
 import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
@@ -141,7 +141,7 @@ function workspaceFamilyOf(policy: ActivePolicy, req: Request): Family {
   return family;
 }
 
-export function settingsRoutes(store: SettingsStore, policy: ActivePolicy, record: ChangeRecorder): Router {
+export function settingsRoutes(store: SettingsAdmin & WorkspaceDirectory, policy: ActivePolicy, record: ChangeRecorder): Router {
   const router = Router();
 
   router.get(ORG_PATH, allow('GET', ORG_PATH), async (req, res) => {

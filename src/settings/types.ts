@@ -55,7 +55,16 @@ export function flattenWorkspace(documents: Iterable<SettingValues>): WorkspaceS
 }
 
 /** The one interface both stores implement: Redis in production, memory for `make run`. */
-export interface SettingsStore {
+export interface SettingsStore extends SettingsSnapshots, SettingsAdmin, WorkspaceDirectory {
+  /** Resolves when the store answers a round trip now; rejects when it does not (in time). */
+  ping(): Promise<void>;
+  /** True when the store can answer (Redis connected). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** What a decision reads. */
+export interface SettingsSnapshots {
   /**
    * Settings for a decision in (org, workspace). Served from cache where the store has one.
    * With `minVersion` (a version a settings write answered, for reading one's own writes on
@@ -63,6 +72,10 @@ export interface SettingsStore {
    * SettingsStaleError when the store does not reach that version within its bounded wait.
    */
   snapshot(orgId: string, workspaceId: string, minVersion?: number): Promise<SettingsSnapshot>;
+}
+
+/** The stored documents, as the settings API and the command line read and write them. */
+export interface SettingsAdmin {
   /** One family's stored org document and the organization's version, read together (one round trip). */
   readOrg(orgId: string, family: string): Promise<Versioned<FamilyDocument>>;
   readWorkspace(orgId: string, workspaceId: string, family: string): Promise<Versioned<SettingValues>>;
@@ -75,9 +88,14 @@ export interface SettingsStore {
   deleteWorkspace(orgId: string, workspaceId: string, family: string, ifVersion?: number): Promise<number | null>;
   /** Removes the organization's own settings of the family (not its workspaces'); false when there were none. */
   deleteOrg(orgId: string, family: string, ifVersion?: number): Promise<boolean>;
-  // The workspace directory: which organization a workspace belongs to. A workspace
-  // belongs to at most one organization; registering it under another is refused.
-  /** The organization of a workspace, or null when the directory does not know it. Cached. */
+}
+
+/**
+ * The workspace directory: which organization a workspace belongs to. A workspace belongs
+ * to at most one organization; registering it under another is refused.
+ */
+export interface WorkspaceDirectory {
+  /** The organization of a workspace, or null when the directory does not know it. Cached where the store has a cache. */
   workspaceOrg(workspaceId: string): Promise<string | null>;
   /**
    * Registers the workspace under the organization. `created` is false when it already
@@ -86,13 +104,23 @@ export interface SettingsStore {
   registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }>;
   /** Removes the workspace from the directory; false when the organization did not hold it. */
   unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
-  /** The organization's workspaces in id order, `limit` at a time after `after` (exclusive). */
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
-  /** Resolves when the store answers a round trip now; rejects when it does not (in time). */
-  ping(): Promise<void>;
-  /** True when the store can answer (Redis connected). */
-  isReady(): boolean;
-  close(): Promise<void>;
+  /** The organization's workspaces in id order (those whose id starts with `prefix`, when given), `limit` at a time after `after` (exclusive). */
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }>;
+}
+
+/** One page of the directory's list of an organization's workspaces. */
+export interface WorkspacePage {
+  limit: number;
+  after?: string;
+  prefix?: string;
+}
+
+/** What the command line walks to import or export everything a store holds. */
+export interface SettingsInventory {
+  /** Every organization with stored settings or a workspace in the directory. */
+  orgIds(): Promise<string[]>;
+  /** The workspaces of the organization with stored settings of any of the families. */
+  workspaceSettingsIds(orgId: string, families: readonly string[]): Promise<string[]>;
 }
 
 /** Stored settings (null: none stored) with the organization's settings version (0: never written). */

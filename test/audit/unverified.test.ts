@@ -12,7 +12,7 @@ import { createMasker } from '../../src/audit/mask.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { RedisAuditLog } from '../../src/audit/redis.ts';
 import { NO_AUDIT_STATS } from '../../src/stats.ts';
-import { scanKeys } from '../../src/redis/connection.ts';
+import { scanKeys } from '../../src/redis/clients.ts';
 import { RedisServer } from '../support/redis.ts';
 import { decisionRecord } from './records.ts';
 
