@@ -83,6 +83,9 @@ messages := {
 	"key_workspace_mismatch": "A workspace API key acts only in its own workspace.",
 	"admin_api_key": "An admin API key with the required scope may act in every workspace of its organization.",
 	"service_api_key": "A workspace service API key with the required scope may act in its workspace.",
+	"no_access_for_role": "No setting of this resource type's family grants the principal's workspace role anything.",
+	"not_created_for_principal": "The setting lets this role see or manage only the keys created for the principal; this one was not (resource.createdFor).",
+	"not_created_by_manager": "The setting lets this role see or manage only keys created by workspace managers and admins; this one was not (resource.createdByRole).",
 }
 
 # METADATA
@@ -95,6 +98,7 @@ decision := object.union_n([
 	{"allow": allowed, "reason": reason, "message": messages[reason]},
 	setting_fields,
 	scope_fields,
+	visibility_fields,
 ])
 
 # METADATA
@@ -156,6 +160,10 @@ reason := "invalid_input" if {
 	not actor_role
 } else := "data_plane" if {
 	data_plane_type
+} else := "no_access_for_role" if {
+	# A family may give roles no access but what its settings grant.
+	resource_family.roles_without_a_setting == "none"
+	not governing_setting
 } else := "workspace_read" if {
 	actor_role in {"manager", "member"}
 	input.action == "read"
@@ -164,6 +172,8 @@ reason := "invalid_input" if {
 	actor_role in {"manager", "member"}
 	input.action in write_actions
 	not governing_setting
+} else := limit_reason if {
+	governing_setting.value == true
 } else := setting_reason if {
 	governing_setting
 }

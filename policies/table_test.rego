@@ -27,22 +27,41 @@ test_a_resource_type_belongs_to_one_family if {
 	count(types) == count({type | some type in types})
 }
 
+# A family of "visibility" settings (Data Visibility) governs no resource type of its own:
+# its settings name other families' types.
+visibility_family(family) if every setting in family.settings {
+	setting.access == "visibility"
+}
+
 test_every_family_is_well_formed if {
 	every family in table {
 		non_empty_string(family.name)
 		non_empty_string(family.label)
 		family.workspace_overrides in {"setting", "family", "none"}
-		count(family.resource_types) > 0
+		object.get(family, "roles_without_a_setting", "read") in {"read", "none"}
+		has_types(family)
 		every type in family.resource_types {
 			non_empty_string(type)
 		}
-		count(family.actions) > 0
 		every action in family.actions {
 			action in authz.actions
 		}
 		count(family.settings) > 0
 	}
 }
+
+has_types(family) if {
+	count(family.resource_types) > 0
+	count(family.actions) > 0
+}
+
+has_types(family) if {
+	visibility_family(family)
+	count(family.resource_types) == 0
+	count(family.actions) == 0
+}
+
+all_types := {type | some family in table; some type in family.resource_types}
 
 test_every_setting_is_well_formed if {
 	every family in table {
@@ -51,13 +70,25 @@ test_every_setting_is_well_formed if {
 			non_empty_string(setting.label)
 			is_boolean(setting.default)
 			setting.role in {"manager", "member", "org_admin"}
-			setting.access in {"read", "write"}
+			setting.access in {"read", "write", "visibility"}
+			object.get(setting, "limit", "none") in {"none", "created_for_principal", "created_by_manager"}
 			count(setting.resource_types) > 0
 			every type in setting.resource_types {
-				type in family.resource_types
+				setting_governs(family, setting, type)
 			}
 		}
 	}
+}
+
+setting_governs(family, setting, type) if {
+	setting.access != "visibility"
+	type in family.resource_types
+}
+
+setting_governs(family, setting, type) if {
+	setting.access == "visibility"
+	visibility_family(family)
+	type in all_types
 }
 
 test_a_role_has_at_most_one_setting_per_access_and_type if {

@@ -12,7 +12,7 @@ export const PERMISSIONS_FIELDS = ['principal', 'workspaceIds', 'resourceTypes',
 /** Workspaces one request may ask about, given or defaulted from the principal's own. */
 export const MAX_PERMISSION_WORKSPACES = 100;
 /** Cells one answer may hold: workspaces x resource types x actions. */
-export const MAX_PERMISSION_CELLS = 4_000;
+export const MAX_PERMISSION_CELLS = 8_000;
 
 export interface PermissionsRequest {
   principal: Principal;

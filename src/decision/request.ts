@@ -29,7 +29,12 @@ export const PRINCIPAL_FIELDS = ['type', 'id', 'orgId', 'orgRole', 'workspaceRol
 export const KEY_PRINCIPAL_FIELDS = ['type', 'keyType', 'id', 'orgId', 'workspaceId', 'scopes', 'user'] as const;
 /** The user of a workspace user key: its organization is the key's. */
 export const KEY_USER_FIELDS = ['id', 'orgRole', 'workspaceRoles'] as const;
-export const RESOURCE_FIELDS = ['type', 'orgId', 'workspaceId', 'id'] as const;
+export const RESOURCE_FIELDS = ['type', 'orgId', 'workspaceId', 'id', 'createdFor', 'createdByRole'] as const;
+/**
+ * Who created a resource (API keys: the limits of API Key Management): an organization
+ * owner or admin, a workspace manager (a manager role) or a workspace member.
+ */
+export const CREATOR_ROLES = ['owner', 'org_admin', 'manager', 'member'] as const;
 /** Top-level fields callers may send that are accepted and discarded (callers never supply settings). */
 export const DISCARDED_FIELDS = ['settings'] as const;
 
@@ -70,11 +75,17 @@ export interface KeyPrincipal {
 
 export type Principal = UserPrincipal | KeyPrincipal;
 
+export type CreatorRole = (typeof CREATOR_ROLES)[number];
+
 export interface Resource {
   type: ResourceType;
   orgId: string;
   workspaceId: string;
   id?: string;
+  /** The user the resource (an API key) was created for. */
+  createdFor?: string;
+  /** The role of who created the resource (an API key). */
+  createdByRole?: CreatorRole;
 }
 
 export interface AuthorizeRequest {
@@ -178,6 +189,8 @@ export function parseAuthorizeRequest(body: unknown, resourceTypes: readonly str
     },
   };
   if (rawResource.id !== undefined) request.resource.id = read.id(rawResource.id, 'resource.id');
+  if (rawResource.createdFor !== undefined) request.resource.createdFor = read.id(rawResource.createdFor, 'resource.createdFor');
+  if (rawResource.createdByRole !== undefined) request.resource.createdByRole = read.oneOf(rawResource.createdByRole, 'resource.createdByRole', CREATOR_ROLES);
   if (read.errors.length > 0) throw invalidInput(read.errors);
   return request;
 }

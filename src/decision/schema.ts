@@ -5,6 +5,7 @@
 import { MAX_ID_LENGTH } from '../ids.ts';
 import {
   ACTIONS,
+  CREATOR_ROLES,
   DISCARDED_FIELDS,
   type KEY_PRINCIPAL_FIELDS,
   KEY_TYPES,
@@ -101,6 +102,11 @@ const resource = (resourceTypes: readonly string[]) => ({
     orgId: id,
     workspaceId: id,
     id,
+    createdFor: { ...id, description: 'The user an API key was created for (API Key Management limits members to their own keys).' },
+    createdByRole: {
+      enum: [...CREATOR_ROLES],
+      description: 'The role of who created an API key (API Key Management limits managers to keys created by workspace managers).',
+    },
   } satisfies Record<(typeof RESOURCE_FIELDS)[number], unknown>,
 });
 

@@ -6,7 +6,8 @@ import { isJsonObject } from '../json.ts';
 
 export type WorkspaceOverrides = 'setting' | 'family' | 'none';
 export type SettingRole = 'manager' | 'member' | 'org_admin';
-export type SettingAccess = 'read' | 'write';
+/** read and write allow or deny; visibility (Data Visibility) says what an allowed read may show. */
+export type SettingAccess = 'read' | 'write' | 'visibility';
 
 export interface SettingDefinition {
   name: string;
@@ -71,7 +72,7 @@ export class Families {
 
 const OVERRIDES: readonly WorkspaceOverrides[] = ['setting', 'family', 'none'];
 const ROLES: readonly SettingRole[] = ['manager', 'member', 'org_admin'];
-const ACCESSES: readonly SettingAccess[] = ['read', 'write'];
+const ACCESSES: readonly SettingAccess[] = ['read', 'write', 'visibility'];
 /** Family names are URL path segments and Redis field suffixes. */
 const FAMILY_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const SETTING_NAME = /^[A-Za-z][A-Za-z0-9]{0,99}$/;

@@ -44,6 +44,15 @@ const COMMON_ERRORS = {
 };
 const ADMIN_ERRORS = { ...COMMON_ERRORS, '401': error('No or unknown admin token.'), '403': error('The token lacks the scope or the organization.') };
 
+/** What a decision names beside allow and reason: the setting that decided, the scope a key needed, what a read may show. */
+const DECIDED_BY: Record<string, Schema> = {
+  setting: { type: 'string' },
+  source: { enum: ['workspace', 'org', 'default'] },
+  scope: { type: 'string', description: 'The scope the request needed (API key principals).' },
+  visibility: { enum: ['all', 'own_api_keys'], description: 'Data Visibility, on allowed reads of the data it governs.' },
+  visibleTo: object({ userId: { type: 'string' }, apiKeyIds: { type: 'array', items: { type: 'string' } } }, ['userId'], false),
+};
+
 const path = (template: string) => template.replace(/:(\w+)/g, '{$1}');
 const param = (name: string, where: 'path' | 'query' | 'header' = 'path', schema: Schema = { type: 'string' }, description?: string) => ({
   name,
@@ -157,8 +166,7 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
             allow: { type: 'boolean' },
             reason: { type: 'string' },
             message: { type: 'string' },
-            setting: { type: 'string' },
-            source: { enum: ['workspace', 'org', 'default'] },
+            ...DECIDED_BY,
           },
           ['allow', 'reason', 'message'],
         ),
@@ -189,11 +197,7 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           ['principal'],
           false,
         ),
-        PermissionCell: object(
-          { allow: { type: 'boolean' }, reason: { type: 'string' }, setting: { type: 'string' }, source: { enum: ['workspace', 'org', 'default'] } },
-          ['allow', 'reason'],
-          false,
-        ),
+        PermissionCell: object({ allow: { type: 'boolean' }, reason: { type: 'string' }, ...DECIDED_BY }, ['allow', 'reason'], false),
         Permissions: object(
           {
             workspaces: {

@@ -46,7 +46,7 @@ async function denyReadsBundle(dir: string): Promise<string> {
   const source = join(dir, 'policies');
   await cp('policies', source, { recursive: true, filter: (path) => !path.endsWith('_test.rego') });
   const rego = await readFile(join(source, 'authz.rego'), 'utf8');
-  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read"}', 'allowing_reasons := {"org_admin"}');
+  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read",', 'allowing_reasons := {"org_admin",');
   assert.notEqual(edited, rego, 'the edit must change authz.rego');
   await writeFile(join(source, 'authz.rego'), edited);
   const out = join(dir, 'candidate.tar.gz');

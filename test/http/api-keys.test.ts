@@ -41,7 +41,7 @@ const userKey = (scopes: string[], workspaceRole = 'manager') => ({
 
 async function authorize(principal: object, action: string, type: string, workspaceId = 'ws-k1', orgId = ORG) {
   const res = await api().post('/v1/authorize').send({ principal, action, resource: { type, orgId, workspaceId } }).expect(200);
-  return res.body as { allow: boolean; reason: string; scope?: string; setting?: string; source?: string; decisionId: string };
+  return res.body as { allow: boolean; reason: string; scope?: string; setting?: string; source?: string; visibility?: string; decisionId: string };
 }
 
 async function setMcpServers(value: boolean) {
@@ -127,6 +127,50 @@ describe('key principals decide through POST /v1/authorize', () => {
   });
 });
 
+describe('Data Visibility answers what a read may show', () => {
+  const manager = { id: 'u-7', orgId: ORG, orgRole: 'member', workspaceRoles: { 'ws-k1': 'manager' } };
+  const managerKey = userKey(['logs.view', 'analytics.view']);
+  const put = (path: string, body: object) => api().put(path).set(auth).send(body).expect(200);
+  const reads = async () =>
+    Promise.all(
+      [manager, managerKey].map(async (principal) => {
+        const answer = (
+          await api()
+            .post('/v1/authorize')
+            .send({ principal, action: 'read', resource: { type: 'log', orgId: ORG, workspaceId: 'ws-k1' } })
+            .expect(200)
+        ).body;
+        return [answer.allow, answer.visibility, answer.visibleTo];
+      }),
+    );
+
+  test('a manager session and a manager user key, with Managers View All Data on, off and overridden in the workspace', async () => {
+    const all = [
+      [true, 'all', undefined],
+      [true, 'all', undefined],
+    ];
+    const own = [
+      [true, 'own_api_keys', { userId: 'u-7' }],
+      [true, 'own_api_keys', { userId: 'u-7', apiKeyIds: ['k-user'] }],
+    ];
+    assert.deepEqual(await reads(), all, 'on by default');
+    await put(`/v1/orgs/${ORG}/settings/data-visibility`, { managersViewAllData: false });
+    assert.deepEqual(await reads(), own, 'off for the organization');
+    await put(`/v1/orgs/${ORG}/workspaces/ws-k1/settings/data-visibility`, { managersViewAllData: true });
+    assert.deepEqual(await reads(), own, 'a workspace value is ignored while the toggle is off');
+    await put(`/v1/orgs/${ORG}/settings/data-visibility`, { managersViewAllData: false, allowWorkspaceOverrides: true });
+    assert.deepEqual(await reads(), all, "the workspace's own value while the toggle is on");
+    await put(`/v1/orgs/${ORG}/settings/data-visibility`, { managersViewAllData: true, allowWorkspaceOverrides: false });
+    assert.deepEqual(await reads(), all, 'on again');
+    // A service key always sees all; a denied read names no visibility.
+    await put(`/v1/orgs/${ORG}/settings/data-visibility`, { managersViewAllData: false });
+    assert.equal((await authorize(serviceKey(['logs.view']), 'read', 'log')).visibility, 'all');
+    const denied = await authorize(serviceKey([]), 'read', 'log');
+    assert.deepEqual([denied.allow, denied.visibility], [false, undefined]);
+    await put(`/v1/orgs/${ORG}/settings/data-visibility`, { managersViewAllData: true });
+  });
+});
+
 describe('hostile key principals are a 400 naming the field', () => {
   const cases: Array<[string, object, string]> = [
     ['an unknown principal type', { ...serviceKey([]), type: 'robot' }, 'principal.type'],
@@ -153,10 +197,15 @@ describe('hostile key principals are a 400 naming the field', () => {
     ['a key id with CR/LF', { ...serviceKey([]), id: 'k\r\nX-Injected: 1' }, 'principal.id'],
     ['a user id with NUL', { ...userKey([]), user: { id: 'u\u0000', orgRole: 'member' } }, 'principal.user.id'],
     ['a key orgId of the wrong type', { ...serviceKey([]), orgId: 7 }, 'principal.orgId'],
+    ['an unknown creator role', { id: 'u', orgId: ORG, orgRole: 'member' }, 'resource.createdByRole'],
   ];
   for (const [name, principal, field] of cases) {
     test(name, async () => {
-      const body = { principal, action: 'read', resource: { type: 'prompt', orgId: ORG, workspaceId: 'ws-k1' } };
+      const body = {
+        principal,
+        action: 'read',
+        resource: { type: 'user_api_key', orgId: ORG, workspaceId: 'ws-k1', createdByRole: field.startsWith('resource') ? 'admin' : 'manager' },
+      };
       const res = await api().post('/v1/authorize').send(body).expect(400);
       const fields = (res.body.errors as Array<{ field: string }>).map((e) => e.field);
       assert.ok(fields.includes(field), `${field} not in ${fields.join(', ')}`);
