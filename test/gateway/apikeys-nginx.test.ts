@@ -17,6 +17,8 @@ import { freePort, RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN, registerWorkspaces, serve, testConfig } from '../support/sidecar.ts';
 import { recordingUpstream, setMcpServers, startGatewayProcess, type GatewayProcess, type Seen } from './support.ts';
 
+/** The Security tab's Data Visibility section, as the bundle names its family. */
+const VISIBILITY_FAMILY = 'data-visibility';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 
 let redis: RedisServer;
@@ -72,6 +74,12 @@ before(async () => {
   });
   await register('serviceWithoutCreate', { type: 'workspace-service', workspaceId: 'ws-1', scopes: ['mcp_servers.read', 'mcp_servers.list'] });
   await register('adminKey', { type: 'organisation-service', scopes: everyMcpScope });
+  await register('memberUser', {
+    type: 'workspace-user',
+    workspaceId: 'ws-1',
+    scopes: ['logs.view'],
+    user: { id: 'u-member', orgRole: 'member', workspaceRoles: { 'ws-1': 'member' } },
+  });
   await register('inference', { type: 'workspace-service', workspaceId: 'ws-1', scopes: ['completions.write'] });
   await register('revoked', { type: 'workspace-service', workspaceId: 'ws-1', scopes: everyMcpScope });
   const revoked = await fetch(`${served.url}/v1/orgs/org-1/api-keys/${keys.revoked!.id}`, { method: 'DELETE', headers: admin });
@@ -160,6 +168,37 @@ describe('API keys through nginx auth_request', () => {
     assert.equal(res.status, 401);
     assert.equal(res.headers.get('x-portcullis-reason'), 'revoked_api_key');
     assert.equal(seen.length, 0);
+  });
+
+  test("Data Visibility's answer reaches the upstream as headers, and a client's copy is refused", async () => {
+    const readLogs = (extra: Record<string, string> = {}) =>
+      fetch(`${base}/v1/logs/exports`, { headers: { 'x-portkey-api-key': keys.memberUser!.key, ...extra } });
+    const setMembersViewAllData = async (value: boolean) => {
+      const res = await fetch(`${served.url}/v1/orgs/org-1/settings/${VISIBILITY_FAMILY}`, {
+        method: 'PATCH',
+        headers: admin,
+        body: JSON.stringify({ membersViewAllData: value }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    };
+    await setMembersViewAllData(false);
+    assert.equal((await readLogs()).status, 201);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.headers['x-portcullis-visibility'], 'own_api_keys');
+    assert.equal(seen[0]!.headers['x-portcullis-visible-user-id'], 'u-member');
+    assert.equal(seen[0]!.headers['x-portcullis-visible-api-key-ids'], keys.memberUser!.id);
+    await setMembersViewAllData(true);
+    assert.equal((await readLogs()).status, 201);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1]!.headers['x-portcullis-visibility'], 'all');
+    assert.equal(seen[1]!.headers['x-portcullis-visible-user-id'], undefined);
+    assert.equal(seen[1]!.headers['x-portcullis-visible-api-key-ids'], undefined);
+    for (const name of ['x-portcullis-visibility', 'x-portcullis-visible-user-id', 'x-portcullis-visible-api-key-ids']) {
+      const spoofed = await readLogs({ [name]: 'all' });
+      assert.equal(spoofed.status, 403, name);
+      assert.equal(spoofed.headers.get('x-portcullis-reason'), 'forbidden_header', name);
+    }
+    assert.equal(seen.length, 2);
   });
 
   test("no key is in nginx's log, the sidecar's log or an audit record", async () => {
