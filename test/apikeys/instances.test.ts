@@ -9,7 +9,6 @@ import { RedisServer } from '../support/redis.ts';
 import { ADMIN_TOKEN } from '../support/sidecar.ts';
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-const KEY_REFUSALS = ['unknown_api_key', 'revoked_api_key', 'malformed_api_key', 'api_keys_unavailable'];
 
 let redis: RedisServer;
 let one: SidecarProcess;
