@@ -44,7 +44,7 @@ setting_reason_table := {
 
 # Reasons that grant without a setting; a setting that decides grants when it is true;
 # every other reason denies.
-allowing_reasons := {"org_admin", "workspace_read"}
+allowing_reasons := {"org_admin", "workspace_read", "data_plane", "admin_api_key", "service_api_key"}
 
 # METADATA
 # title: Messages
@@ -75,6 +75,17 @@ messages := {
 	"org_admin_read_disabled": "Organization admins may not view this resource type (nor write it: a write needs view).",
 	"org_admin_write_enabled": "Organization admins may write this resource type in every workspace of their organization.",
 	"org_admin_write_disabled": "The settings do not let organization admins write this resource type.",
+	"data_plane": "Every role in the workspace may call the data plane (completions, prompt renders, MCP, agents, guardrail checks, log writes).",
+	"invalid_api_key": "The API key principal needs a known keyType, an id, an orgId and a scopes list, a workspaceId for a workspace key, and a valid user for a workspace user key.",
+	"admin_key_data_plane": "An admin API key never calls the data plane: use a workspace API key.",
+	"scope_not_for_key_type": "The API key's type may not hold the scope this request needs.",
+	"missing_scope": "Your API key is missing the required permission scope.",
+	"key_workspace_mismatch": "A workspace API key acts only in its own workspace.",
+	"admin_api_key": "An admin API key with the required scope may act in every workspace of its organization.",
+	"service_api_key": "A workspace service API key with the required scope may act in its workspace.",
+	"no_access_for_role": "No setting of this resource type's family grants the principal's workspace role anything.",
+	"not_created_for_principal": "The setting lets this role see or manage only the keys created for the principal; this one was not (resource.createdFor).",
+	"not_created_by_manager": "The setting lets this role see or manage only keys created by workspace managers and admins; this one was not (resource.createdByRole).",
 }
 
 # METADATA
@@ -83,10 +94,12 @@ messages := {
 #   {allow, reason, message} and, when a setting decided, {setting, source} with
 #   source one of workspace, org, default.
 # entrypoint: true
-decision := object.union(
+decision := object.union_n([
 	{"allow": allowed, "reason": reason, "message": messages[reason]},
 	setting_fields,
-)
+	scope_fields,
+	visibility_fields,
+])
 
 # METADATA
 # title: Allow
@@ -96,7 +109,8 @@ default allow := false
 
 allow := decision.allow
 
-# The first clause that holds decides: malformed input, then tenancy, then roles.
+# The first clause that holds decides: malformed input, then tenancy, then API keys
+# (api_keys.rego), then roles.
 # Every clause states its own condition, so that an input the chain does not
 # understand falls through to the default, a denial.
 default reason := "invalid_input"
@@ -109,20 +123,47 @@ reason := "invalid_input" if {
 	not known_resource_type
 } else := "unsupported_action" if {
 	not action_of_family
+} else := "invalid_api_key" if {
+	is_api_key
+	not valid_api_key(input.principal)
 } else := "invalid_principal" if {
+	not is_api_key
 	not valid_principal(input.principal)
 } else := "invalid_resource" if {
 	not valid_resource(input.resource)
 } else := "invalid_workspace_roles" if {
+	not is_api_key
 	not valid_workspace_roles(object.get(input.principal, "workspaceRoles", {}))
 } else := "cross_org" if {
 	input.principal.orgId != input.resource.orgId
+} else := "admin_key_data_plane" if {
+	input.principal.keyType == "organisation-service"
+	data_plane_type
+} else := "scope_not_for_key_type" if {
+	is_api_key
+	not key_type_may_hold_scope
+} else := "missing_scope" if {
+	is_api_key
+	not key_holds_scope
+} else := "key_workspace_mismatch" if {
+	input.principal.keyType in workspace_key_types
+	input.principal.workspaceId != input.resource.workspaceId
+} else := "admin_api_key" if {
+	input.principal.keyType == "organisation-service"
+} else := "service_api_key" if {
+	input.principal.keyType == "workspace-service"
 } else := "org_admin" if {
-	input.principal.orgId == input.resource.orgId
-	input.principal.orgRole in org_admin_roles
+	# A workspace user key reaches here as its user: bound by the user's roles and settings.
+	principal.orgRole in org_admin_roles
 	not governing_setting
 } else := "no_workspace_access" if {
 	not actor_role
+} else := "data_plane" if {
+	data_plane_type
+} else := "no_access_for_role" if {
+	# A family may give roles no access but what its settings grant.
+	resource_family.roles_without_a_setting == "none"
+	not governing_setting
 } else := "workspace_read" if {
 	actor_role in {"manager", "member"}
 	input.action == "read"
@@ -131,12 +172,14 @@ reason := "invalid_input" if {
 	actor_role in {"manager", "member"}
 	input.action in write_actions
 	not governing_setting
+} else := limit_reason if {
+	governing_setting.value == true
 } else := setting_reason if {
 	governing_setting
 }
 
 # The principal's role in the target workspace; undefined when it has none.
-workspace_role := input.principal.workspaceRoles[input.resource.workspaceId]
+workspace_role := principal.workspaceRoles[input.resource.workspaceId]
 
 # The reason the governing setting gives; undefined when no setting governs the request.
 setting_reason := setting_reason_table[[actor_role, governing_setting.access, governing_setting.value]]
@@ -157,6 +200,11 @@ default setting_fields := {}
 
 setting_fields := {"setting": governing_setting.name, "source": governing_setting.source} if setting_decided
 
+# A key's decision names the scope the request needed, whether the key holds it or not.
+default scope_fields := {}
+
+scope_fields := {"scope": required_scope} if is_api_key
+
 # These are rules rather than functions: `not f(x)` is undefined, not true,
 # when x is undefined, while `not rule` is true whenever the rule does not hold.
 well_formed if {
@@ -168,12 +216,21 @@ known_action if input.action in actions
 
 known_resource_type if resource_family
 
+known_resource_type if data_plane_type
+
 action_of_family if input.action in resource_family.actions
 
-valid_principal(principal) if {
-	non_empty_string(principal.id)
-	non_empty_string(principal.orgId)
-	principal.orgRole in org_roles
+action_of_family if {
+	data_plane_type
+	required_scope
+}
+
+# A user principal: an optional type "user", an id, an organization and a known role.
+valid_principal(user) if {
+	object.get(user, "type", "user") == "user"
+	non_empty_string(user.id)
+	non_empty_string(user.orgId)
+	user.orgRole in org_roles
 }
 
 valid_resource(resource) if {

@@ -16,12 +16,12 @@ resource_family := family if {
 # a workspace role as "manager" (one of manager_roles) or "member". Owners are never
 # governed by a setting; neither is anyone without a role in the target workspace.
 actor_role := "org_admin" if {
-	input.principal.orgRole == "admin"
+	principal.orgRole == "admin"
 } else := "manager" if {
-	input.principal.orgRole == "member"
+	principal.orgRole == "member"
 	workspace_role in manager_roles
 } else := "member" if {
-	input.principal.orgRole == "member"
+	principal.orgRole == "member"
 	workspace_role
 }
 
@@ -29,9 +29,53 @@ actor_role := "org_admin" if {
 # (read, write): at most one each.
 actor_settings[setting.access] := setting if {
 	some setting in resource_family.settings
+	setting.access in {"read", "write"}
 	setting.role == actor_role
 	input.resource.type in setting.resource_types
 }
+
+# A setting that allows may allow only some resources (the setting's "limit"): the keys
+# created for the principal, or those created by workspace managers (the resource's
+# createdFor and createdByRole, which the caller supplies). Undefined when the limit holds.
+limit_reason := "not_created_for_principal" if {
+	actor_settings[governing_setting.access].limit == "created_for_principal"
+	object.get(input.resource, "createdFor", null) != principal.id
+} else := "not_created_by_manager" if {
+	actor_settings[governing_setting.access].limit == "created_by_manager"
+	object.get(input.resource, "createdByRole", null) != "manager"
+}
+
+# Data Visibility: on an allowed read of a type a "visibility" setting governs, whether
+# the principal sees all the data or only what its own API keys produced. Only a setting
+# for the principal's role limits it: owners, organization admins, admin keys and service
+# keys see all.
+default visibility_fields := {}
+
+visibility_fields := {"visibility": "own_api_keys", "visibleTo": visible_to} if {
+	visibility_read
+	visibility_setting.value == false
+} else := {"visibility": "all"} if visibility_read
+
+visibility_read if {
+	allowed
+	input.action == "read"
+	some family in families
+	some setting in family.settings
+	setting.access == "visibility"
+	input.resource.type in setting.resource_types
+}
+
+visibility_setting := effective_setting(object.get(input, "settings", {}), family, setting) if {
+	some family in families
+	some setting in family.settings
+	setting.access == "visibility"
+	setting.role == actor_role
+	input.resource.type in setting.resource_types
+}
+
+visible_to := {"userId": principal.id, "apiKeyIds": [input.principal.id]} if is_api_key
+
+visible_to := {"userId": principal.id} if not is_api_key
 
 request_access := "read" if input.action == "read"
 

@@ -98,7 +98,7 @@ family_matrix(family, org_role) := {c |
 	)
 	c := {
 		"combination": [org_role, ws_role, setting, org_value, toggle, ws_value],
-		"input": family_input(org_role, ws_role, action, type, stored_settings(family, spec, setting, [org_value, toggle, ws_value])),
+		"input": family_input(spec, org_role, ws_role, action, type, stored_settings(family, spec, setting, [org_value, toggle, ws_value])),
 		"want": spec_decision(spec, actor, type, action, states),
 	}
 }
@@ -119,15 +119,16 @@ setting_pairs(family, org_role) := {c |
 	states := object.union(default_states(spec), {first: [first_value, "org"], second: [second_value, "org"]})
 	c := {
 		"combination": [org_role, ws_role, first, first_value, second, second_value],
-		"input": family_input(org_role, ws_role, action, type, {"org": {first: first_value, second: second_value}}),
+		"input": family_input(spec, org_role, ws_role, action, type, {"org": {first: first_value, second: second_value}}),
 		"want": spec_decision(spec, actor, type, action, states),
 	}
 }
 
-family_input(org_role, ws_role, action, type, settings) := {
+# A spec's "resource" adds attributes to every case's resource (those its settings' limits read).
+family_input(spec, org_role, ws_role, action, type, settings) := {
 	"principal": principal(org_role, ws_role),
 	"action": action,
-	"resource": {"type": type, "orgId": "org-1", "workspaceId": "ws-1", "id": "r-1"},
+	"resource": object.union({"type": type, "orgId": "org-1", "workspaceId": "ws-1", "id": "r-1"}, object.get(spec, "resource", {})),
 	"settings": settings,
 }
 
@@ -164,6 +165,9 @@ spec_decision(spec, actor, type, action, states) := {"allow": false, "reason": "
 	name := spec.governs[[actor, type]][access]
 } else := {"allow": true, "reason": "org_admin"} if {
 	actor == "org_admin"
+} else := {"allow": false, "reason": "no_access_for_role"} if {
+	# The family gives a role nothing that no setting grants.
+	spec.roles_without_a_setting == "none"
 } else := {"allow": true, "reason": "workspace_read"} if {
 	action == "read"
 } else := {"allow": false, "reason": "read_only_role"}

@@ -36,8 +36,8 @@ test_every_permission_cell_is_the_decision_of_the_same_request if {
 	print("permission cell failures:", failures)
 	count(failures) == 0
 
-	# 4 workspaces x 8 types x 4 actions
-	count(checked) == 128
+	# 4 workspaces x 11 types x 4 actions
+	count(checked) == 176
 }
 
 test_permissions_name_the_setting_that_decided if {

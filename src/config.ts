@@ -65,7 +65,7 @@ export const FIELDS = {
     env: 'ADMIN_TOKENS_FILE',
     kind: 'string',
     default: '',
-    doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read, decide and optional organizations',
+    doc: 'YAML file of named admin tokens (SHA-256 hashes) with scopes settings:read, settings:write, audit:read, keys:read, keys:write, decide and optional organizations',
   },
   redisUrl: {
     env: 'REDIS_URL',

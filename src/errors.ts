@@ -102,6 +102,7 @@ export const ERROR_CODES = {
     statuses: [412],
     meaning: 'If-Match does not match: the settings changed since they were read; the answer carries the current ETag.',
   },
+  api_key_revoked: { area: 'admin', statuses: [409], meaning: 'The API key is revoked: it cannot be rotated back to life (register a new one).' },
   unknown_family: { area: 'admin', statuses: [404], meaning: 'The active bundle has no settings family of that name (with a did-you-mean).' },
   no_workspace_overrides: { area: 'admin', statuses: [404], meaning: "The family's settings are the organization's only; it has no workspace path." },
   not_supported_by_bundle: { area: 'admin', statuses: [501], meaning: 'The active bundle lacks the entrypoint the route needs (effective settings).' },
@@ -152,6 +153,19 @@ export const ERROR_CODES = {
   unknown_key: { area: 'identity', statuses: [401], meaning: 'No key of the key set matches the token.' },
   jwt_not_configured: { area: 'identity', statuses: [401], meaning: 'The sidecar has no key to verify bearer tokens.' },
   missing_identity: { area: 'identity', statuses: [401], meaning: 'Trusted-header identity is configured and the gateway sent no principal header.' },
+  malformed_api_key: {
+    area: 'identity',
+    statuses: [401],
+    meaning: 'The x-portkey-api-key header is not a key this sidecar issues (`<key id>.<secret>`), or is sent more than once.',
+  },
+  unknown_api_key: { area: 'identity', statuses: [401], meaning: 'The API key is not registered, or was rotated away.' },
+  revoked_api_key: { area: 'identity', statuses: [401], meaning: 'The API key was revoked.' },
+  ambiguous_identity: {
+    area: 'identity',
+    statuses: [401],
+    meaning: 'The request carries an API key and a session (a bearer token or trusted identity headers): which one acts is not guessed.',
+  },
+  api_keys_unavailable: { area: 'identity', statuses: [503], meaning: 'The API-key registry (Redis) cannot be read now: the key is refused; retry.' },
   jwks_unavailable: { area: 'identity', statuses: [503], meaning: 'The JWKS key set could not be fetched or read in time.' },
 } as const satisfies Record<string, ErrorCodeEntry>;
 

@@ -10,7 +10,18 @@ export function createLogger(level: string, format: LogFormat = 'json'): Logger 
     level,
     base: { service: 'portcullis' },
     redact: {
-      paths: ['adminToken', '*.adminToken', 'headers.authorization', '*.headers.authorization', 'authorization', '*.authorization', 'token', '*.token'],
+      paths: [
+        'adminToken',
+        '*.adminToken',
+        'headers.authorization',
+        '*.headers.authorization',
+        'authorization',
+        '*.authorization',
+        'token',
+        '*.token',
+        'headers["x-portkey-api-key"]',
+        '*.headers["x-portkey-api-key"]',
+      ],
       censor: '[redacted]',
     },
     ...(format === 'pretty'

@@ -27,6 +27,9 @@ import { describeRedis, redisConnectionOptions } from './redis/options.ts';
 import { MemorySettingsStore } from './settings/memory.ts';
 import { RedisSettingsStore } from './settings/redis.ts';
 import type { SettingsStore } from './settings/types.ts';
+import type { KeyRegistry } from './apikeys/registry.ts';
+import { MemoryKeyRegistry } from './apikeys/memory.ts';
+import { RedisKeyRegistry } from './apikeys/redis.ts';
 import type { Families } from './engine/families.ts';
 import { parseSettingsDocument } from './settings/validate.ts';
 import { createTracing, type Tracing } from './decision/tracing.ts';
@@ -43,6 +46,8 @@ export interface Sidecar {
   policy: ActivePolicy;
   store: SettingsStore;
   storeKind: 'redis' | 'memory';
+  /** The API-key registry, in the settings store (Redis or memory). */
+  keys: KeyRegistry;
   audit: AuditLog;
   metrics: Metrics;
   gateway: Gateway;
@@ -92,12 +97,14 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
   await bundles.start();
 
   let store: SettingsStore;
+  let keys: KeyRegistry;
   let storeKind: Sidecar['storeKind'];
   const redis = redisConnectionOptions(config);
   if (redis) {
+    const minReplicasAck = parseReplicaRequirement(config.redisMinReplicasAck);
     const redisStore = new RedisSettingsStore({
       connection: redis,
-      minReplicasAck: parseReplicaRequirement(config.redisMinReplicasAck),
+      minReplicasAck,
       waitTimeoutMs: config.redisWaitTimeoutMs,
       maxOrgs: config.settingsCacheMaxOrgs,
       maxWorkspaces: config.settingsCacheMaxWorkspaces,
@@ -117,12 +124,14 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     });
     store = redisStore;
     storeKind = 'redis';
+    keys = new RedisKeyRegistry(redisStore.redis, { minReplicasAck, waitTimeoutMs: config.redisWaitTimeoutMs });
     const persistence = await redisPersistenceWarning(redisStore.redis, log);
     if (persistence) warnings.push(persistence);
     metrics.watchCacheSizes(() => redisStore.cacheSizes());
   } else {
     store = MemorySettingsStore.seeded(config.settingsFile ? await loadSettingsFile(config.settingsFile, policy.require().families) : { orgs: new Map() });
     storeKind = 'memory';
+    keys = new MemoryKeyRegistry();
     metrics.settingsStoreUp.set(1);
   }
 
@@ -148,7 +157,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     decisionCacheMax: config.decisionCacheMax,
     ...(tracing ? { tracing } : {}),
   });
-  const gateway = gatewayFor(decider, metrics, callers, tracing);
+  const gateway = gatewayFor(decider, keys, policy.require().families, metrics, callers, tracing);
   const grpc = new GrpcExtAuthz(gateway, log);
   // Child at info whatever LOG_LEVEL says: ACCESS_LOG=on asks for the lines.
   const observer = requestObserver(metrics, config.accessLog === 'on' ? log.child({ log: 'access' }, { level: 'info' }) : undefined);
@@ -157,6 +166,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     policy,
     store,
     storeKind,
+    keys,
     workspaceDirectory: config.workspaceDirectory,
     audit,
     metrics,
@@ -193,6 +203,7 @@ export async function createSidecar(config: Config, log: Logger): Promise<Sideca
     policy,
     store,
     storeKind,
+    keys,
     audit,
     metrics,
     gateway,

@@ -9,8 +9,11 @@ import { ConfigError, type Config } from '../config.ts';
 import { idProblem } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 
-/** decide: may ask for decisions when DECIDE_AUTH=required (the decision APIs and the gateway endpoints). */
-export const SCOPES = ['settings:read', 'settings:write', 'audit:read', 'decide'] as const;
+/**
+ * keys:read and keys:write: the API-key registry (list; register, rotate, revoke).
+ * decide: may ask for decisions when DECIDE_AUTH=required (the decision APIs and the gateway endpoints).
+ */
+export const SCOPES = ['settings:read', 'settings:write', 'audit:read', 'keys:read', 'keys:write', 'decide'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** The name ADMIN_TOKEN acts under. */

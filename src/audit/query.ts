@@ -28,7 +28,8 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
   const { principal: _principal, resource: _resource, log: _log, ...rest } = record;
   return {
     ts: String(Date.parse(record.timestamp)),
-    // The unverified bucket holds many organizations: its entries name theirs as an eighth key.
+    // The unverified bucket holds many organizations: its entries name theirs as an eighth key
+    // ('' elsewhere when a key follows); a key principal's id and type are the ninth and tenth.
     k: JSON.stringify([
       record.workspaceId,
       record.principal.id,
@@ -37,21 +38,29 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
       record.resource.type,
       record.action,
       record.api,
-      ...(record.orgUnverified ? [record.orgId] : []),
+      ...keyKeys(record),
     ]),
     r: JSON.stringify(rest),
   };
 }
 
+/** The keys after the API: the unverified bucket's organization, then a key principal's id and key type. */
+function keyKeys(record: DecisionRecord): string[] {
+  const { principal } = record;
+  const org = record.orgUnverified ? record.orgId : '';
+  if (principal.type !== 'api_key') return org ? [org] : [];
+  return [org, principal.id, principal.keyType];
+}
+
 /**
  * The filter keys of a decision entry: workspace, principal, allow ('1'|'0'), reason, resource
- * type, action, API, and in the unverified bucket the organization. Entries written before the
+ * type, action, API, in the unverified bucket the organization, and for a key principal its id and key type. Entries written before the
  * API was a key have six: their API is read from the record, so a filter by API still finds them.
  */
-function keysOf(fields: Record<string, string>): [string, string, string, string, string, string, string, string?] {
+function keysOf(fields: Record<string, string>): [string, string, string, string, string, string, string, string?, string?, string?] {
   const keys = JSON.parse(fields.k!) as string[];
   if (keys.length < 7) keys[6] = (JSON.parse(fields.r!) as { api: string }).api;
-  return keys as [string, string, string, string, string, string, string, string?];
+  return keys as [string, string, string, string, string, string, string, string?, string?, string?];
 }
 
 export function settingsChangeFields(change: SettingsChangeRecord): Record<string, string> {
@@ -83,6 +92,8 @@ export function decisionMatcher(filter: DecisionFilter): Matcher {
     filter.action,
     filter.api,
     filter.unverified ? filter.orgId : undefined,
+    filter.keyId,
+    filter.keyType,
   ];
   if (keyed.every((wanted) => wanted === undefined)) return (f) => inRange(f, filter.from, filter.to);
   return (f) => {

@@ -5,6 +5,7 @@
 // settings used) is never cut, so a trimmed record is still found by every filter and
 // replays to the same answer: the policy reads only the requested workspace's role.
 import type { DecisionRecord } from '../decision/record.ts';
+import type { Principal, WorkspaceRole } from '../decision/request.ts';
 
 /** Appended to a shortened string; says how much was cut. */
 export const TRUNCATED = (cut: number) => `…[truncated ${cut} chars]`;
@@ -21,17 +22,28 @@ const MIN_KEPT = 16;
  */
 export function trimRecord(record: DecisionRecord, maxBytes: number): DecisionRecord {
   const workspaceId = record.input.resource.workspaceId;
-  const roles = record.input.principal.workspaceRoles;
+  const roles = rolesOf(record.input.principal);
   let others = 0;
   for (const id in roles) if (id !== workspaceId) others++;
   let out = record;
   if (others > 0) {
     const kept = Object.hasOwn(roles, workspaceId) ? { [workspaceId]: roles[workspaceId]! } : {};
-    const principal = { ...record.input.principal, workspaceRoles: kept };
+    const principal = withRoles(record.input.principal, kept);
     out = { ...record, principal, input: { ...record.input, principal }, trimmed: { otherWorkspaceRoles: others } };
   }
   if (recordBytes(out) <= maxBytes) return out;
   return truncate(out, maxBytes);
+}
+
+/** The workspace roles the policy reads: a user's, or those of a workspace user key's user. */
+function rolesOf(principal: Principal): Record<string, WorkspaceRole> {
+  if (principal.type !== 'api_key') return principal.workspaceRoles;
+  return principal.user?.workspaceRoles ?? {};
+}
+
+function withRoles(principal: Principal, workspaceRoles: Record<string, WorkspaceRole>): Principal {
+  if (principal.type !== 'api_key') return { ...principal, workspaceRoles };
+  return principal.user ? { ...principal, user: { ...principal.user, workspaceRoles } } : principal;
 }
 
 /**

@@ -13,6 +13,7 @@ import { PolicyEngine } from '../engine/engine.ts';
 import { packagePath } from '../package.ts';
 import { parseSettingsDocument } from '../settings/validate.ts';
 import { AuditClient, type DecisionQuery } from './client.ts';
+import { KEY_TYPES } from '../decision/request.ts';
 import { decisions, FORMATS, table, type Format } from './format.ts';
 import type { Env, Io } from './io.ts';
 import { parseTime, UsageError } from './time.ts';
@@ -22,7 +23,7 @@ const DEFAULT_URL = 'http://127.0.0.1:8181';
 export const DEFAULT_BUNDLE = packagePath('bundles/portkey.tar.gz');
 const MAX_PAGE = 1000;
 
-const FILTERS = ['org', 'workspace', 'principal', 'denied', 'allowed', 'reason', 'type', 'action', 'api', 'since', 'until', 'unverified'];
+const FILTERS = ['org', 'workspace', 'principal', 'key-id', 'key-type', 'denied', 'allowed', 'reason', 'type', 'action', 'api', 'since', 'until', 'unverified'];
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -30,6 +31,8 @@ const OPTIONS = {
   org: { type: 'string' },
   workspace: { type: 'string' },
   principal: { type: 'string' },
+  'key-id': { type: 'string' },
+  'key-type': { type: 'string' },
   denied: { type: 'boolean' },
   allowed: { type: 'boolean' },
   unverified: { type: 'boolean' },
@@ -84,6 +87,9 @@ function query(values: Values): DecisionQuery {
   const q: DecisionQuery = { orgId: values.org };
   if (typeof values.workspace === 'string') q.workspaceId = values.workspace;
   if (typeof values.principal === 'string') q.principalId = values.principal;
+  if (typeof values['key-id'] === 'string') q.keyId = values['key-id'];
+  const keyType = oneOf(values['key-type'], 'key-type', KEY_TYPES);
+  if (keyType) q.keyType = keyType;
   if (values.denied) q.allow = false;
   if (values.allowed) q.allow = true;
   if (values.unverified) q.unverified = true;

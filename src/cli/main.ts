@@ -6,6 +6,7 @@
 // REDIS_URL) for defaults, never the sidecar's configuration.
 // Exit codes: 0 done, 1 failed (the message names what: the URL that refused, the file
 // that is bad), 2 usage (an unknown command or option, a bad value).
+import { KEY_TYPES } from '../decision/request.ts';
 import { DECISION_APIS } from '../decision/record.ts';
 import { readBundleFile } from '../engine/bundle.ts';
 import { familiesFromData } from '../engine/families.ts';
@@ -22,6 +23,7 @@ const TYPES = '<types>';
 const FILTERS = `filters:  --workspace ID  --principal ID  --denied | --allowed  --reason R
           --type ${TYPES}  --action create|update|delete|read
           --api ${DECISION_APIS.join('|')}
+          --key-id ID  --key-type ${KEY_TYPES.join('|')}   (decisions of API keys)
           --since TIME  --until TIME     (TIME: 30m, 1h, 7d back from now, or ISO-8601)
           --unverified   (the records that named --org without the workspace directory confirming it)`;
 const SIDECAR = `sidecar:  --url URL (default $PORTCULLIS_URL or http://127.0.0.1:8181)

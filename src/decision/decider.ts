@@ -410,6 +410,9 @@ function toRecord(
   };
   if (answer.setting) record.setting = answer.setting;
   if (answer.source) record.source = answer.source;
+  if (answer.scope) record.scope = answer.scope;
+  if (answer.visibility) record.visibility = answer.visibility;
+  if (answer.visibleTo) record.visibleTo = answer.visibleTo;
   if (options.dryRun) record.dryRun = true;
   if (options.path) record.path = options.path;
   if (options.requestedBy) record.requestedBy = options.requestedBy;

@@ -6,13 +6,13 @@ import { FIELD_CODE, invalidInput } from '../errors.ts';
 import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 import { readMinSettingsVersion, MIN_SETTINGS_VERSION_FIELD } from './freshness.ts';
-import { ACTIONS, PRINCIPAL_FIELDS, Reader, readPrincipal, type Action, type Principal } from './request.ts';
+import { ACTIONS, Reader, readPrincipal, type Action, type Principal } from './request.ts';
 
 export const PERMISSIONS_FIELDS = ['principal', 'workspaceIds', 'resourceTypes', 'actions', MIN_SETTINGS_VERSION_FIELD] as const;
 /** Workspaces one request may ask about, given or defaulted from the principal's own. */
 export const MAX_PERMISSION_WORKSPACES = 100;
 /** Cells one answer may hold: workspaces x resource types x actions. */
-export const MAX_PERMISSION_CELLS = 4_000;
+export const MAX_PERMISSION_CELLS = 8_000;
 
 export interface PermissionsRequest {
   principal: Principal;
@@ -28,6 +28,9 @@ export interface PermissionCell {
   reason: string;
   setting?: string;
   source?: string;
+  scope?: string;
+  visibility?: string;
+  visibleTo?: { userId: string; apiKeyIds?: string[] };
 }
 
 export type PermissionMatrix = Record<string, Record<string, Record<string, PermissionCell>>>;
@@ -42,7 +45,6 @@ export function parsePermissionsRequest(body: unknown, resourceTypes: readonly s
   const read = new Reader(at);
   read.onlyKnown(body, '', PERMISSIONS_FIELDS);
   const rawPrincipal = read.object(body.principal, 'principal');
-  read.onlyKnown(rawPrincipal, 'principal.', PRINCIPAL_FIELDS);
   const principal = readPrincipal(read, rawPrincipal);
   const workspaceIds =
     list(read, body.workspaceIds, 'workspaceIds', MAX_PERMISSION_WORKSPACES, (value, field) => read.id(value, field)) ?? ownWorkspaces(read, principal);
@@ -88,8 +90,17 @@ function list<T>(read: Reader, raw: unknown, field: string, max: number, item: (
   });
 }
 
-/** The principal's own workspaces, in id order, when the request names none. */
+/**
+ * The principal's own workspaces, in id order, when the request names none: a user's
+ * workspaces, a workspace key's one workspace; an admin key (every workspace of its
+ * organization) has to name them.
+ */
 function ownWorkspaces(read: Reader, principal: Principal): string[] {
+  if (principal.type === 'api_key') {
+    if (principal.workspaceId !== undefined) return [principal.workspaceId];
+    read.problem('workspaceIds', 'is required for an organisation-service key: name the workspaces to ask about', FIELD_CODE.missing);
+    return [];
+  }
   const own = Object.keys(principal.workspaceRoles)
     .filter((id) => idProblem(id) === undefined)
     .sort();

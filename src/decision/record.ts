@@ -1,8 +1,8 @@
 // What is recorded for every decision, whichever API asked,
 // and for every settings change made through the admin API.
 import { randomUUID } from 'node:crypto';
-import type { AuthorizeRequest } from './request.ts';
-import type { SettingSource } from '../engine/engine.ts';
+import type { AuthorizeRequest, Principal } from './request.ts';
+import type { SettingSource, Visibility, VisibleTo } from '../engine/engine.ts';
 import type { SettingsSnapshot } from '../settings/types.ts';
 
 /** The APIs a decision can be asked through (an audit query filters by them). */
@@ -15,7 +15,8 @@ export interface DecisionRecord {
   api: DecisionApi;
   orgId: string;
   workspaceId: string;
-  principal: { id: string; orgId: string; orgRole: string; workspaceRoles: Record<string, string> };
+  /** A user, or an API key by its id and type (never the key itself). */
+  principal: Principal;
   action: string;
   resource: { type: string; orgId: string; workspaceId: string; id?: string };
   allow: boolean;
@@ -24,6 +25,11 @@ export interface DecisionRecord {
   source?: SettingSource;
   /** The permission family of the setting that decided (the active bundle's families table). */
   family?: string;
+  /** The scope the request needed (API key principals). */
+  scope?: string;
+  /** What data a read may show (Data Visibility), and whose. */
+  visibility?: Visibility;
+  visibleTo?: VisibleTo;
   bundleRevision: string;
   /** null when the settings could not be read (the decision then failed closed if it needed them). */
   settingsVersion: number | null;
@@ -111,7 +117,11 @@ export type SettingsOperation =
   | 'patch_workspace'
   | 'delete_workspace'
   | 'register_workspace'
-  | 'unregister_workspace';
+  | 'unregister_workspace'
+  /** The API-key registry: `after` is the key's record (never the key or its hash). */
+  | 'register_api_key'
+  | 'rotate_api_key'
+  | 'revoke_api_key';
 
 /** One change made through the settings admin API: who, when, where, before and after. */
 export interface SettingsChangeRecord {
@@ -165,6 +175,10 @@ export interface DecisionFilter {
   orgId: string;
   workspaceId?: string;
   principalId?: string;
+  /** Decisions of the API key of this id (a key principal's id is its key id). */
+  keyId?: string;
+  /** Decisions of API keys of this type (organisation-service, workspace-service, workspace-user). */
+  keyType?: string;
   allow?: boolean;
   reason?: string;
   resourceType?: string;

@@ -31,6 +31,19 @@ export interface PolicyDecision {
   message: string;
   setting?: string;
   source?: SettingSource;
+  /** The scope the request needed, when the principal is an API key. */
+  scope?: string;
+  /** On reads of the data Data Visibility governs: all of it, or only what the principal's own API keys produced. */
+  visibility?: Visibility;
+  /** With visibility own_api_keys: the user (and the key) the data is limited to. */
+  visibleTo?: VisibleTo;
+}
+
+export type Visibility = 'all' | 'own_api_keys';
+
+export interface VisibleTo {
+  userId: string;
+  apiKeyIds?: string[];
 }
 
 /**

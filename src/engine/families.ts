@@ -6,7 +6,8 @@ import { isJsonObject } from '../json.ts';
 
 export type WorkspaceOverrides = 'setting' | 'family' | 'none';
 export type SettingRole = 'manager' | 'member' | 'org_admin';
-export type SettingAccess = 'read' | 'write';
+/** read and write allow or deny; visibility (Data Visibility) says what an allowed read may show. */
+export type SettingAccess = 'read' | 'write' | 'visibility';
 
 export interface SettingDefinition {
   name: string;
@@ -37,14 +38,26 @@ export class Families {
   private readonly bySetting: Map<string, Family>;
   /** One array per bundle, so a store can tell another bundle's families by identity. */
   readonly names: readonly string[];
-  /** Every resource type a decision may name, in table order. */
+  /** Every resource type a decision may name, in table order: the families', then the data plane's. */
   readonly resourceTypes: readonly string[];
 
-  constructor(readonly list: readonly Family[]) {
+  constructor(
+    readonly list: readonly Family[],
+    /** The data plane's resource types (completions, invocations, ...), which no family governs: the scope table's. */
+    readonly dataPlaneTypes: readonly string[] = [],
+    /** The scope table: resource type -> action -> the scope an API key needs (data.portkey.api_keys.scopes). */
+    private readonly scopes: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map(),
+  ) {
     this.byName = new Map(list.map((family) => [family.name, family]));
     this.bySetting = new Map(list.flatMap((family) => family.settings.map((setting) => [setting.name, family] as const)));
     this.names = list.map((family) => family.name);
-    this.resourceTypes = [...new Set(list.flatMap((family) => family.resourceTypes))];
+    this.resourceTypes = [...new Set([...list.flatMap((family) => family.resourceTypes), ...dataPlaneTypes])];
+  }
+
+  /** The scope an API key needs to act on the resource type; undefined when the table names none (no key may). */
+  scopeOf(resourceType: string, action: string): string | undefined {
+    const actions = this.scopes.get(resourceType);
+    return actions && Object.hasOwn(actions, action) ? actions[action] : undefined;
   }
 
   get(name: string): Family | undefined {
@@ -59,7 +72,7 @@ export class Families {
 
 const OVERRIDES: readonly WorkspaceOverrides[] = ['setting', 'family', 'none'];
 const ROLES: readonly SettingRole[] = ['manager', 'member', 'org_admin'];
-const ACCESSES: readonly SettingAccess[] = ['read', 'write'];
+const ACCESSES: readonly SettingAccess[] = ['read', 'write', 'visibility'];
 /** Family names are URL path segments and Redis field suffixes. */
 const FAMILY_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const SETTING_NAME = /^[A-Za-z][A-Za-z0-9]{0,99}$/;
@@ -110,7 +123,33 @@ export function familiesFromData(data: Record<string, unknown>): Families {
       settings,
     });
   });
-  return new Families(families);
+  const table = scopeTable(portkey as Record<string, unknown>);
+  return new Families(families, table.dataPlaneTypes, table.scopes);
+}
+
+/**
+ * The bundle's scope table (data.portkey.api_keys: resource type -> {group, actions: {action:
+ * scope}}; the policy reads the groups): the scope of each resource type and action, and the
+ * data plane's resource types in name order (a built bundle's data keeps object keys in no
+ * other order).
+ */
+function scopeTable(portkey: Record<string, unknown>): { dataPlaneTypes: string[]; scopes: Map<string, Record<string, string>> } {
+  const scopes = new Map<string, Record<string, string>>();
+  const table = portkey.api_keys;
+  if (table === undefined) return { dataPlaneTypes: [], scopes };
+  const entries = isJsonObject(table) ? table.scopes : undefined;
+  if (!isJsonObject(entries)) throw new BundleError('data.portkey.api_keys.scopes must be an object of resource type to its scopes');
+  const dataPlaneTypes = Object.entries(entries)
+    .flatMap(([type, entry]) => {
+      const at = `data.portkey.api_keys.scopes.${type}`;
+      if (!isJsonObject(entry) || !isJsonObject(entry.actions)) throw new BundleError(`${at} must be {group, actions}`);
+      const actions: Record<string, string> = Object.create(null);
+      for (const [action, scope] of Object.entries(entry.actions)) actions[action] = text(scope, `${at}.actions.${action}`);
+      scopes.set(type, actions);
+      return text(entry.group, `${at}.group`) === 'data_plane' ? [resourceType(type, at)] : [];
+    })
+    .sort();
+  return { dataPlaneTypes, scopes };
 }
 
 function text(value: unknown, at: string): string {

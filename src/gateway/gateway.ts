@@ -13,11 +13,15 @@ import { quoted } from '../ids.ts';
 import { BodySyntaxError, bodyField, parseBody, type JsonNode } from './body.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Tracing } from '../decision/tracing.ts';
-import type { HeaderLimits } from './headers.ts';
+import { headerValue, type HeaderLimits } from './headers.ts';
+import { visibilityHeaders } from './visibility.ts';
 import { parseForwardAuthHeaders, type ForwardAuthHeaders } from './forwardauth.ts';
 import { createIdentity, type Claimed, type Headers, type Identity } from './identity.ts';
+import { keyIdentity, presentsKey } from './apikey.ts';
+import type { KeyRegistry } from '../apikeys/registry.ts';
 import { decodeSegment, fold } from './lookalike.ts';
-import { loadRouteTable, lookAlikeRoute, matchRoute, type Route, type RouteTable, type Source } from './routes.ts';
+import { loadRouteTable, lookAlikeRoute, matchRoute, routeScope, type Route, type RouteTable, type Source } from './routes.ts';
+import type { Families } from '../engine/families.ts';
 
 export type GatewayApi = Extract<DecisionApi, 'ext_authz_http' | 'ext_authz_grpc'>;
 
@@ -82,6 +86,8 @@ export interface GatewayLimits extends HeaderLimits {
 export interface GatewayOptions {
   table: RouteTable;
   identity: Identity;
+  /** Resolves the API keys requests present (apikey.ts). */
+  keys: KeyRegistry;
   decider: Decider;
   log: Logger;
   passUnmatched: boolean;
@@ -182,8 +188,11 @@ export class Gateway {
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: 'no_route', headers: { [HEADER.reason]: 'no_route' }, body: '' };
     }
 
-    const claimed = await this.options.identity.identify(request.headers);
+    const claimed = presentsKey(request.headers)
+      ? await keyIdentity(this.options.keys, request.headers, this.options.log)
+      : await this.options.identity.identify(request.headers);
     const values = new Values(request, match.params, query, limits.jsonMaxDepth);
+    const keyWorkspace = claimed.principal.type === 'api_key' ? (claimed.principal.workspaceId as string | undefined) : undefined;
     const raw = {
       principal: claimed.principal,
       action: match.route.action,
@@ -191,7 +200,8 @@ export class Gateway {
         type: match.route.type,
         // With the workspace directory on, the decider replaces this with the directory's answer.
         orgId: match.route.orgId.length > 0 ? values.one(match.route.orgId, 'org_id', true) : claimed.principal.orgId,
-        workspaceId: values.one(match.route.workspaceId, 'workspace_id', true),
+        // A workspace key acts in its own workspace: a request that names none is decided there.
+        workspaceId: values.one(match.route.workspaceId, 'workspace_id', keyWorkspace === undefined) ?? keyWorkspace,
         id: values.one(match.route.resourceId, 'resource_id', false),
       },
     };
@@ -202,6 +212,7 @@ export class Gateway {
     const headers: Record<string, string> = { [HEADER.decisionId]: decision.decisionId, [HEADER.reason]: decision.reason };
     if (decision.allow) {
       headers[HEADER.principal] = headerValue(raw.principal.id as string);
+      Object.assign(headers, visibilityHeaders(decision));
       return { allow: true, wouldAllow: true, dryRun: false, status: 200, reason: decision.reason, headers, body: '', decisionId: decision.decisionId };
     }
     headers['content-type'] = 'application/json';
@@ -225,22 +236,29 @@ export class Gateway {
 export async function prepareGateway(
   config: Config,
   log: Logger,
-): Promise<(decider: Decider, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
+): Promise<(decider: Decider, keys: KeyRegistry, families: Families, metrics: Metrics, callers?: Callers, tracing?: Tracing) => Gateway> {
   const table = await loadRouteTable(config.gatewayRoutesFile);
   const identity = await createIdentity(config);
   const forwardAuthHeaders = parseForwardAuthHeaders(config.forwardAuthHeaders);
   if (config.gatewayIdentity === 'jwt' && !config.gatewayJwtSecret && !config.gatewayJwksFile && !config.gatewayJwksUrl) {
     log.warn('gateway: no JWT key configured, so /ext_authz and gRPC Check answer 401 (set GATEWAY_JWT_SECRET, GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL)');
   }
-  return (decider, metrics, callers, tracing) => {
+  return (decider, keys, families, metrics, callers, tracing) => {
     // The route table is read before the bundle; its types are checked once one is active.
     const known = decider.resourceTypes();
     const unknown = table.routes.filter((route) => !known.includes(route.type)).map((route) => `${route.pattern} (${route.type})`);
     if (unknown.length > 0)
       throw new ConfigError(`${config.gatewayRoutesFile}: resource types the policy bundle does not define (GET /v1/families): ${unknown.join(', ')}`);
+    const unscoped = table.routes.filter((route) => routeScope(route, families) === undefined).map((route) => `${route.methods.join('|')} ${route.pattern}`);
+    if (unscoped.length > 0)
+      log.warn(
+        { routes: unscoped },
+        "gateway: the bundle's scope table names no scope for these routes' resource type and action, so no API key is allowed there",
+      );
     return new Gateway({
       table,
       identity,
+      keys,
       decider,
       log,
       passUnmatched: config.gatewayPassUnmatched,
@@ -451,9 +469,4 @@ function asDryRun(answer: GatewayAnswer): GatewayAnswer {
   const principal = answer.headers[HEADER.principal];
   if (principal) headers[HEADER.principal] = principal;
   return { ...answer, allow: true, dryRun: true, status: 200, headers, body: '' };
-}
-
-/** A principal id as a header value: as it is when it is printable ASCII, else percent-encoded. */
-function headerValue(id: string): string {
-  return /^[\x21-\x7e]*$/.test(id) ? id : encodeURIComponent(id);
 }

@@ -4,6 +4,7 @@
 // hostile list costs a count, not a merge; then names no client may send, and identity
 // headers sent more than once, are refused; then repeats are joined with "," as HTTP does.
 import { ApiError, CODE } from '../errors.ts';
+import { API_KEY_HEADER } from './apikey.ts';
 import { TRUSTED_HEADERS, type Headers } from './identity.ts';
 
 /**
@@ -28,7 +29,7 @@ const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-
  * instead of replaced, and front ends disagree on which one wins (Node keeps the first
  * Authorization, Envoy joins the rest): refused rather than merged.
  */
-const IDENTITY_HEADERS = new Set(['authorization', ...Object.values(TRUSTED_HEADERS)]);
+const IDENTITY_HEADERS = new Set(['authorization', API_KEY_HEADER, ...Object.values(TRUSTED_HEADERS)]);
 
 export interface HeaderLimits {
   /** The HTTP server's limit on a request head (MAX_HEADER_BYTES); each entry counts as `name: value\r\n`. */
@@ -59,4 +60,9 @@ export function mergeHeaders(entries: readonly (readonly [string, string])[], li
     headers[name] = earlier === undefined ? value : `${earlier},${value}`;
   }
   return headers;
+}
+
+/** An id as a header value: as it is when it is printable ASCII, else percent-encoded. */
+export function headerValue(id: string): string {
+  return /^[\x21-\x7e]*$/.test(id) ? id : encodeURIComponent(id);
 }

@@ -23,7 +23,7 @@ import { readFile } from 'node:fs/promises';
 import { load as loadYaml } from 'js-yaml';
 import { ConfigError } from '../config.ts';
 import { ACTIONS, type Action, type ResourceType } from '../decision/request.ts';
-import { RESOURCE_TYPE_PATTERN } from '../engine/families.ts';
+import { RESOURCE_TYPE_PATTERN, type Families } from '../engine/families.ts';
 import { isJsonObject } from '../json.ts';
 import { decodeSegment, fold } from './lookalike.ts';
 
@@ -210,4 +210,13 @@ export function lookAlikeRoute(table: RouteTable, segments: string[]): Route | u
       route.segments.every((expected, i) => typeof expected !== 'string' || canonical(expected) === folded[i]) &&
       !route.segments.every((expected, i) => typeof expected !== 'string' || expected === segments[i]),
   );
+}
+
+/**
+ * The scope an API key needs for a route: the bundle's scope table's for the route's resource
+ * type and action (Families.scopeOf), never a list of the route table's own; undefined when
+ * the table names none, and then no key can be allowed there.
+ */
+export function routeScope(route: Route, families: Pick<Families, 'scopeOf'>): string | undefined {
+  return families.scopeOf(route.type, route.action);
 }

@@ -12,6 +12,8 @@ import { observeExpress, type RequestObserver } from './observe.ts';
 import type { SettingsStore } from '../settings/types.ts';
 import { consoleRoutes } from '../console/serve.ts';
 import { accessRoutes } from './access.ts';
+import { apiKeyRoutes } from './api-keys.ts';
+import type { KeyRegistry } from '../apikeys/registry.ts';
 import { auditRoutes } from './audit.ts';
 import { ADMIN_PREFIXES } from './admin-routes.ts';
 import { auditAccess, authenticate } from './auth.ts';
@@ -41,6 +43,8 @@ export interface AppDeps {
   policy: ActivePolicy;
   store: SettingsStore;
   storeKind: string;
+  /** The API-key registry, in the same store as the settings. */
+  keys: KeyRegistry;
   /** Whether the workspace directory decides a resource's organization (WORKSPACE_DIRECTORY), for /v1/status. */
   workspaceDirectory: boolean;
   audit: AuditLog;
@@ -108,6 +112,7 @@ function adminRoutes(app: Express, deps: AppDeps): void {
   app.use(effectiveSettingsRoutes(deps.store, deps.policy));
   app.use(accessRoutes(deps.store, deps.policy));
   app.use(directoryRoutes(deps.store, record));
+  app.use(apiKeyRoutes(deps.keys, deps.store, record, { workspaceDirectory: deps.workspaceDirectory }));
   app.use(sessionRoutes());
   app.use(adminApiRoutes(deps.policy));
   app.use('/v1/audit', auditAccess(deps.audit));

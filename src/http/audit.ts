@@ -4,7 +4,7 @@
 import { Router, type Request } from 'express';
 import { MAX_TIME_MS } from '../audit/query.ts';
 import { DECISION_APIS, type AuditLog, type DecisionApi, type DecisionFilter } from '../decision/record.ts';
-import { ACTIONS } from '../decision/request.ts';
+import { ACTIONS, KEY_TYPES } from '../decision/request.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import { ApiError, errors, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, isId, MAX_ID_LENGTH } from '../ids.ts';
@@ -123,6 +123,8 @@ function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): De
   const filter: DecisionFilter = { orgId: read.id('orgId', true) ?? '', ...timeRange(read) };
   const workspaceId = read.id('workspaceId');
   const principalId = read.id('principalId');
+  const keyId = read.id('keyId');
+  const keyType = read.oneOf('keyType', KEY_TYPES);
   const allow = read.oneOf('allow', ['true', 'false']);
   const reason = read.string('reason');
   const resourceType = read.oneOf('resourceType', resourceTypes);
@@ -133,6 +135,8 @@ function decisionFilter(read: QueryReader, resourceTypes: readonly string[]): De
   if (unverified === 'true') filter.unverified = true;
   if (workspaceId !== undefined) filter.workspaceId = workspaceId;
   if (principalId !== undefined) filter.principalId = principalId;
+  if (keyId !== undefined) filter.keyId = keyId;
+  if (keyType !== undefined) filter.keyType = keyType;
   if (allow !== undefined) filter.allow = allow === 'true';
   if (reason !== undefined) filter.reason = reason;
   if (resourceType !== undefined) filter.resourceType = resourceType;

@@ -10,12 +10,13 @@ import { Router } from 'express';
 import { DECISION_APIS } from '../decision/record.ts';
 import { MIN_SETTINGS_VERSION_FIELD, MIN_SETTINGS_VERSION_HEADER } from '../decision/freshness.ts';
 import { MAX_PERMISSION_WORKSPACES, type PERMISSIONS_FIELDS } from '../decision/permissions.ts';
-import { ACTIONS, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
+import { ACTIONS, KEY_TYPES, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Families } from '../engine/families.ts';
 import { ADMIN_PATHS } from './admin-routes.ts';
 import { PERMISSIONS_PATH } from './decide.ts';
+import { MAX_SCOPES, SCOPE_PATTERN } from '../apikeys/registry.ts';
 import { methodNotAllowed } from './directory.ts';
 import { FAMILIES_PATH, REASONS_PATH } from './families.ts';
 
@@ -43,6 +44,15 @@ const COMMON_ERRORS = {
 };
 const ADMIN_ERRORS = { ...COMMON_ERRORS, '401': error('No or unknown admin token.'), '403': error('The token lacks the scope or the organization.') };
 
+/** What a decision names beside allow and reason: the setting that decided, the scope a key needed, what a read may show. */
+const DECIDED_BY: Record<string, Schema> = {
+  setting: { type: 'string' },
+  source: { enum: ['workspace', 'org', 'default'] },
+  scope: { type: 'string', description: 'The scope the request needed (API key principals).' },
+  visibility: { enum: ['all', 'own_api_keys'], description: 'Data Visibility, on allowed reads of the data it governs.' },
+  visibleTo: object({ userId: { type: 'string' }, apiKeyIds: { type: 'array', items: { type: 'string' } } }, ['userId'], false),
+};
+
 const path = (template: string) => template.replace(/:(\w+)/g, '{$1}');
 const param = (name: string, where: 'path' | 'query' | 'header' = 'path', schema: Schema = { type: 'string' }, description?: string) => ({
   name,
@@ -68,6 +78,16 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
   const ws = param('workspaceId');
   const family = param('family', 'path', { enum: familyNames });
   const admin = { security: [{ adminToken: [] }] };
+  const keyId = param('keyId', 'path', { type: 'string', pattern: '^key-[0-9a-f]{24}$' });
+  const keyUser = object(
+    {
+      id: { type: 'string' },
+      orgRole: { enum: [...ORG_ROLES] },
+      workspaceRoles: { type: 'object', additionalProperties: { enum: [...WORKSPACE_ROLES] } },
+    },
+    ['id', 'orgRole'],
+    false,
+  );
   const settingsOps = (pathParams: unknown[], del: boolean) => ({
     parameters: pathParams,
     get: {
@@ -127,7 +147,8 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
         adminToken: {
           type: 'http',
           scheme: 'bearer',
-          description: "ADMIN_TOKEN or a named token of ADMIN_TOKENS_FILE with the route's scope (settings:read, settings:write, audit:read).",
+          description:
+            "ADMIN_TOKEN or a named token of ADMIN_TOKENS_FILE with the route's scope (settings:read, settings:write, audit:read, keys:read, keys:write).",
         },
       },
       schemas: {
@@ -145,8 +166,7 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
             allow: { type: 'boolean' },
             reason: { type: 'string' },
             message: { type: 'string' },
-            setting: { type: 'string' },
-            source: { enum: ['workspace', 'org', 'default'] },
+            ...DECIDED_BY,
           },
           ['allow', 'reason', 'message'],
         ),
@@ -177,11 +197,7 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           ['principal'],
           false,
         ),
-        PermissionCell: object(
-          { allow: { type: 'boolean' }, reason: { type: 'string' }, setting: { type: 'string' }, source: { enum: ['workspace', 'org', 'default'] } },
-          ['allow', 'reason'],
-          false,
-        ),
+        PermissionCell: object({ allow: { type: 'boolean' }, reason: { type: 'string' }, ...DECIDED_BY }, ['allow', 'reason'], false),
         Permissions: object(
           {
             workspaces: {
@@ -211,6 +227,35 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           },
           ['orgId', 'workspaceId', 'bundleRevision', 'roles'],
         ),
+        ApiKey: object(
+          {
+            id: { type: 'string', pattern: '^key-[0-9a-f]{24}$' },
+            type: { enum: [...KEY_TYPES] },
+            orgId: { type: 'string' },
+            workspaceId: { type: 'string' },
+            scopes: { type: 'array', items: { type: 'string', pattern: SCOPE_PATTERN.source } },
+            user: keyUser,
+            createdAt: { type: 'string' },
+            createdBy: { type: 'string' },
+            rotatedAt: { type: 'string' },
+            rotatedBy: { type: 'string' },
+            revokedAt: { type: 'string' },
+            revokedBy: { type: 'string' },
+          },
+          ['id', 'type', 'orgId', 'scopes', 'createdAt', 'createdBy'],
+          false,
+        ),
+        NewApiKey: object(
+          {
+            type: { enum: [...KEY_TYPES] },
+            workspaceId: { type: 'string', description: 'Workspace keys only.' },
+            scopes: { type: 'array', minItems: 1, maxItems: MAX_SCOPES, items: { type: 'string', pattern: SCOPE_PATTERN.source } },
+            user: { ...keyUser, description: 'Workspace user keys only: the user and the roles the key acts with.' },
+          },
+          ['type', 'scopes'],
+          false,
+        ),
+        IssuedApiKey: object({ key: { type: 'string', description: 'The key: shown here and never again.' }, apiKey: ref('ApiKey') }),
         DecisionRecord: object({
           decisionId: { type: 'string' },
           timestamp: { type: 'string' },
@@ -460,15 +505,60 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
             ),
             ...ADMIN_ERRORS,
           },
+          },
+        },
+      [path(ADMIN_PATHS.apiKeys)]: {
+        parameters: [org],
+        post: {
+          ...admin,
+          summary: 'Register an API key: the answer holds the key, once (only its SHA-256 is stored)',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('NewApiKey') } } },
+          responses: { '201': json(ref('IssuedApiKey'), 'The key and its record.'), ...ADMIN_ERRORS },
+        },
+        get: {
+          ...admin,
+          summary: "The organization's API keys by id (never a key or its hash)",
+          parameters: [param('limit', 'query'), param('cursor', 'query')],
+          responses: { '200': json(object({ apiKeys: { type: 'array', items: ref('ApiKey') }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
+        },
+      },
+      [path(ADMIN_PATHS.apiKey)]: {
+        parameters: [org, keyId],
+        get: { ...admin, summary: 'One API key', responses: { '200': json(ref('ApiKey'), 'Its record.'), ...ADMIN_ERRORS } },
+        delete: {
+          ...admin,
+          summary: 'Revoke the key: refused from the next request on, by every instance; the record stays',
+          responses: { '200': json(ref('ApiKey'), 'The revoked record (as it was, when it already was).'), ...ADMIN_ERRORS },
+        },
+      },
+      [path(ADMIN_PATHS.rotateApiKey)]: {
+        parameters: [org, keyId],
+        post: {
+          ...admin,
+          summary: 'A new key for the record; the old key is refused from then on',
+          responses: { '200': json(ref('IssuedApiKey'), 'The new key, once, and the record.'), '409': error('The key is revoked.'), ...ADMIN_ERRORS },
         },
       },
       '/v1/audit/decisions': {
         get: {
           ...admin,
           summary: 'Decision records, newest first, filtered',
-          parameters: ['orgId', 'workspaceId', 'principalId', 'outcome', 'reason', 'resourceType', 'action', 'api', 'from', 'to', 'limit', 'cursor'].map(
-            (name) => param(name, 'query'),
-          ),
+          parameters: [
+            'orgId',
+            'workspaceId',
+            'principalId',
+            'keyId',
+            'keyType',
+            'outcome',
+            'reason',
+            'resourceType',
+            'action',
+            'api',
+            'from',
+            'to',
+            'limit',
+            'cursor',
+          ].map((name) => param(name, 'query')),
           responses: { '200': json(object({ decisions: { type: 'array', items: ref('DecisionRecord') }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
         },
       },

@@ -13,7 +13,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['access', 'warnings'],
   // Consumers of decision records: the OPA-style decision logs reuse the audit's masking.
   ['decisionlogs'],
-  ['audit'],
+  // The audit trail, and the API-key registry (keys as principals of decision requests).
+  ['audit', 'apikeys'],
   // Deciding: the request, the decider, the record it hands off, its trace.
   ['decision'],
   // Settings and the directory, validated against the bundle's families table.

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 import type { DecisionRecord } from '../../src/decision/record.ts';
+import type { UserPrincipal } from '../../src/decision/request.ts';
 import { Replay } from '../../src/audit/replay.ts';
 import { main } from '../../src/cli/main.ts';
 import { parseAuthorizeRequest } from '../../src/decision/request.ts';
@@ -45,7 +46,7 @@ async function denyReadsBundle(dir: string): Promise<string> {
   const source = join(dir, 'policies');
   await cp('policies', source, { recursive: true, filter: (path) => !path.endsWith('_test.rego') });
   const rego = await readFile(join(source, 'authz.rego'), 'utf8');
-  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read"}', 'allowing_reasons := {"org_admin"}');
+  const edited = rego.replace('allowing_reasons := {"org_admin", "workspace_read",', 'allowing_reasons := {"org_admin",');
   assert.notEqual(edited, rego, 'the edit must change authz.rego');
   await writeFile(join(source, 'authz.rego'), edited);
   const out = join(dir, 'candidate.tar.gz');
@@ -89,7 +90,11 @@ before(async () => {
   }
   assert.equal(records.length, 96);
   for (const record of records) {
-    assert.deepEqual(Object.keys(record.input.principal.workspaceRoles), [record.workspaceId], "only the requested workspace's role is kept");
+    assert.deepEqual(
+      Object.keys((record.input.principal as UserPrincipal).workspaceRoles),
+      [record.workspaceId],
+      "only the requested workspace's role is kept",
+    );
     assert.equal(record.trimmed?.otherWorkspaceRoles, FILLER + 1);
   }
 });

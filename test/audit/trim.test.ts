@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DecisionRecord } from '../../src/decision/record.ts';
+import type { UserPrincipal } from '../../src/decision/request.ts';
 import { recordBytes, trimRecord } from '../../src/audit/trim.ts';
 import { decisionRecord } from './records.ts';
 
@@ -29,7 +30,7 @@ function decided(record: DecisionRecord) {
     resourceOrg,
     resourceWorkspace,
     record.input.settings,
-    record.input.principal.orgRole,
+    (record.input.principal as UserPrincipal).orgRole,
     record.input.principal.id,
   ];
 }
@@ -47,19 +48,19 @@ test("a 60 KB workspaceRoles map is kept as the requested workspace's role and a
   const record = withRoles(1_200);
   assert.ok(recordBytes(record) > 60_000, `${recordBytes(record)} bytes before`);
   const trimmed = trimRecord(record, CAP);
-  assert.deepEqual(trimmed.input.principal.workspaceRoles, { 'ws-7': 'manager' });
+  assert.deepEqual((trimmed.input.principal as UserPrincipal).workspaceRoles, { 'ws-7': 'manager' });
   assert.equal(trimmed.principal, trimmed.input.principal, "the top-level principal is the input's");
   assert.equal(trimmed.trimmed?.otherWorkspaceRoles, 1_200);
   assert.ok(recordBytes(trimmed) < 2_000, `${recordBytes(trimmed)} bytes after`);
   assert.deepEqual(decided(trimmed), decided(record));
-  assert.equal(Object.keys(record.input.principal.workspaceRoles).length, 1_201, "the argument (the answer's input) is not changed");
+  assert.equal(Object.keys((record.input.principal as UserPrincipal).workspaceRoles).length, 1_201, "the argument (the answer's input) is not changed");
 });
 
 test('a principal with no role in the requested workspace keeps an empty map', () => {
   const record = withRoles(3);
-  delete record.input.principal.workspaceRoles['ws-7'];
+  delete (record.input.principal as UserPrincipal).workspaceRoles['ws-7'];
   const trimmed = trimRecord(record, CAP);
-  assert.deepEqual(trimmed.input.principal.workspaceRoles, {});
+  assert.deepEqual((trimmed.input.principal as UserPrincipal).workspaceRoles, {});
   assert.equal(trimmed.trimmed?.otherWorkspaceRoles, 3);
 });
 

@@ -23,6 +23,8 @@ const TOKENS = {
   reader: 'reader-secret-4f1c9a7e2b',
   writer: 'writer-secret-8d3e6b0a51',
   auditor: 'auditor-secret-27c5f9e3d0',
+  keyReader: 'key-reader-secret-5e4d3c2b1a',
+  keyWriter: 'key-writer-secret-0f9e8d7c6b',
   org1: 'org1-secret-9b8a7c6d5e',
   org2: 'org2-secret-1a2b3c4d5e',
 };
@@ -30,16 +32,24 @@ const TOKENS_YAML = `tokens:
   - {name: reader, sha256: ${hex(TOKENS.reader)}, scopes: [settings:read]}
   - {name: writer, sha256: ${hex(TOKENS.writer).toUpperCase()}, scopes: [settings:write]}
   - {name: auditor, sha256: ${hex(TOKENS.auditor)}, scopes: [audit:read]}
+  - {name: keyReader, sha256: ${hex(TOKENS.keyReader)}, scopes: [keys:read]}
+  - {name: keyWriter, sha256: ${hex(TOKENS.keyWriter)}, scopes: [keys:write]}
   - name: org-1 team
     sha256: ${hex(TOKENS.org1)}
-    scopes: [settings:read, settings:write, audit:read]
+    scopes: [settings:read, settings:write, audit:read, keys:read, keys:write]
     orgs: [org-1]
   - name: org-2 team
     sha256: ${hex(TOKENS.org2)}
-    scopes: [settings:read, settings:write, audit:read]
+    scopes: [settings:read, settings:write, audit:read, keys:read, keys:write]
     orgs: [org-2, org-3]
 `;
-const SCOPED: Record<AdminScope, keyof typeof TOKENS> = { 'settings:read': 'reader', 'settings:write': 'writer', 'audit:read': 'auditor' };
+const SCOPED: Record<AdminScope, keyof typeof TOKENS> = {
+  'settings:read': 'reader',
+  'settings:write': 'writer',
+  'audit:read': 'auditor',
+  'keys:read': 'keyReader',
+  'keys:write': 'keyWriter',
+};
 
 let dir: string;
 let tokensFile: string;
@@ -129,8 +139,8 @@ describe('the admin tokens file', () => {
 
   test('a token is known by its hash; ADMIN_TOKEN is "admin" with every scope', () => {
     const tokens = loadAdminTokens({ adminToken: ADMIN_TOKEN, adminTokensFile: tokensFile });
-    assert.deepEqual(tokens.names, ['admin', 'reader', 'writer', 'auditor', 'org-1 team', 'org-2 team']);
-    assert.deepEqual([...tokens.identify(ADMIN_TOKEN)!.scopes].sort(), ['audit:read', 'decide', 'settings:read', 'settings:write']);
+    assert.deepEqual(tokens.names, ['admin', 'reader', 'writer', 'auditor', 'keyReader', 'keyWriter', 'org-1 team', 'org-2 team']);
+    assert.deepEqual([...tokens.identify(ADMIN_TOKEN)!.scopes].sort(), ['audit:read', 'decide', 'keys:read', 'keys:write', 'settings:read', 'settings:write']);
     assert.equal(tokens.identify(ADMIN_TOKEN)!.name, 'admin');
     assert.equal(tokens.identify(TOKENS.writer)?.name, 'writer');
     assert.deepEqual([...tokens.identify(TOKENS.org2)!.orgs!], ['org-2', 'org-3']);
@@ -162,6 +172,16 @@ interface Endpoint extends Call {
 const bearer = (token?: string) => (token === undefined ? {} : { Authorization: `Bearer ${token}` });
 const admin = bearer(ADMIN_TOKEN);
 let decisionId = '';
+/** The API key the last setUp registered in org-1. */
+let keyId = '';
+const registerKey = async (app: Sidecar['app']) => {
+  const res = await request(app)
+    .post('/v1/orgs/org-1/api-keys')
+    .set(admin)
+    .send({ type: 'organisation-service', scopes: ['mcp_servers.read'] })
+    .expect(201);
+  keyId = res.body.apiKey.id;
+};
 const P = ADMIN_PATHS;
 const key = (method: string, path: string) => `${method} ${path}`;
 
@@ -198,6 +218,17 @@ const CALLS: Record<string, Call> = {
     call: (app, t) => request(app).delete('/v1/orgs/org-1/workspaces/ws-9').set(bearer(t)),
   },
   [key('GET', P.workspaces)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/workspaces').set(bearer(t)) },
+  [key('POST', P.apiKeys)]: {
+    call: (app, t) =>
+      request(app)
+        .post('/v1/orgs/org-1/api-keys')
+        .set(bearer(t))
+        .send({ type: 'organisation-service', scopes: ['mcp_servers.read'] }),
+  },
+  [key('GET', P.apiKeys)]: { call: (app, t) => request(app).get('/v1/orgs/org-1/api-keys').set(bearer(t)) },
+  [key('GET', P.apiKey)]: { setUp: registerKey, call: (app, t) => request(app).get(`/v1/orgs/org-1/api-keys/${keyId}`).set(bearer(t)) },
+  [key('DELETE', P.apiKey)]: { setUp: registerKey, call: (app, t) => request(app).delete(`/v1/orgs/org-1/api-keys/${keyId}`).set(bearer(t)) },
+  [key('POST', P.rotateApiKey)]: { setUp: registerKey, call: (app, t) => request(app).post(`/v1/orgs/org-1/api-keys/${keyId}/rotate`).set(bearer(t)) },
   [key('GET', P.token)]: { call: (app, t) => request(app).get('/v1/token').set(bearer(t)) },
   [key('GET', P.adminApi)]: { call: (app, t) => request(app).get('/v1/admin-api').set(bearer(t)) },
   [key('GET', P.auditDecisions)]: { call: (app, t) => request(app).get('/v1/audit/decisions?orgId=org-1').set(bearer(t)) },

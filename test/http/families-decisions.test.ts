@@ -1,7 +1,8 @@
 // The other Security-tab families through the HTTP API: every setting of every family, at its default, set by
 // the organization, overridden by a workspace (and the override ignored while the toggle is
 // off), and a write stopped by its view setting, each decided through POST /v1/authorize
-// with the setting and its source named. The cases are generated from the families table
+// with the setting and its source named (a Data Visibility setting: the visibility of an allowed
+// read, which it decides instead of allow or deny). The cases are generated from the families table
 // (policies/data.json), so a family added to the table is covered by this test as it is.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -34,10 +35,17 @@ async function decide(orgId: string, setting: SettingDefinition, over: { action?
   await registerOwn(orgId);
   const body = {
     principal: principal(setting.role, orgId, over.workspaceRole),
-    action: over.action ?? (setting.access === 'read' ? 'read' : 'create'),
-    resource: { type: setting.resourceTypes[0]!, orgId, workspaceId: wsOf(orgId) },
+    action: over.action ?? (setting.access === 'write' ? 'create' : 'read'),
+    // Within the API Key Management limits: a key created for the principal by a manager.
+    resource: { type: setting.resourceTypes[0]!, orgId, workspaceId: wsOf(orgId), createdFor: 'u-1', createdByRole: 'manager' },
   };
-  return (await api().post('/v1/authorize').send(body).expect(200)).body as { allow: boolean; reason: string; setting?: string; source?: string };
+  return (await api().post('/v1/authorize').send(body).expect(200)).body as {
+    allow: boolean;
+    reason: string;
+    setting?: string;
+    source?: string;
+    visibility?: string;
+  };
 }
 
 /** The org document that sets `values`, with the family's override toggle for `setting` on or off. */
@@ -57,8 +65,18 @@ async function store(orgId: string, family: Family, org: object, workspace?: obj
       .expect(200);
 }
 
-const expectDecided = (answer: Awaited<ReturnType<typeof decide>>, allow: boolean, setting: string, source: string) =>
-  assert.deepEqual({ allow: answer.allow, setting: answer.setting, source: answer.source }, { allow, setting, source }, JSON.stringify(answer));
+function expectDecided(answer: Awaited<ReturnType<typeof decide>>, value: boolean, setting: string, source: string) {
+  if (families.familyOf(setting)?.settings.find((s) => s.name === setting)?.access === 'visibility') {
+    // A visibility setting allows and denies nothing: the read is allowed, and shows all data or only the principal's own keys'.
+    assert.deepEqual(
+      { allow: answer.allow, visibility: answer.visibility },
+      { allow: true, visibility: value ? 'all' : 'own_api_keys' },
+      JSON.stringify(answer),
+    );
+    return;
+  }
+  assert.deepEqual({ allow: answer.allow, setting: answer.setting, source: answer.source }, { allow: value, setting, source }, JSON.stringify(answer));
+}
 
 for (const family of families.list) {
   describe(`${family.name}: every setting's default and overrides decide, named with their source`, () => {
@@ -114,7 +132,7 @@ for (const family of families.list) {
 
 describe('the family rules that are not one setting', () => {
   test('organization admins have full access to the families without org_admin settings, whatever the settings say', async () => {
-    for (const family of families.list.filter((f) => !f.settings.some((s) => s.role === 'org_admin'))) {
+    for (const family of families.list.filter((f) => f.resourceTypes.length > 0 && !f.settings.some((s) => s.role === 'org_admin'))) {
       const orgId = `${family.name}-admin`;
       await store(orgId, family, Object.fromEntries(family.settings.map((s) => [s.name, false])));
       const body = {

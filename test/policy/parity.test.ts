@@ -100,7 +100,8 @@ test("the committed WASM bundle decides exactly as the opa interpreter over ever
   const engine = await PolicyEngine.load(bundle);
   const families = familiesOf(bundle.data);
   const familyCases = [...familyMatrix(families), ...settingPairs(families)];
-  assert.deepEqual(new Set(familyCases.map((c) => c.family.name)), new Set(families.map((f) => f.name)));
+  // Every family that governs resource types (Data Visibility governs what reads show; its own test covers it).
+  assert.deepEqual(new Set(familyCases.map((c) => c.family.name)), new Set(families.filter((f) => f.resource_types.length > 0).map((f) => f.name)));
   const familyInputs = familyCases.map((c) => ({ ...familyRequestOf(c), settings: familySettingsOf(c) }));
 
   const interpreted = interpret('[d | some c in input.cases; d := data.portkey.authz.decision with input as c]', familyInputs);
@@ -128,6 +129,64 @@ test("the committed WASM bundle decides exactly as the opa interpreter over ever
     'org_admin_read_disabled',
   ]) {
     assert.ok(reasons.has(reason), `no case of the family matrix is decided by ${reason}`);
+  }
+});
+
+test("the committed WASM bundle decides exactly as the opa interpreter for API key principals over every family's matrix", async () => {
+  const bundle = await readBundleFile('bundles/portkey.tar.gz');
+  const engine = await PolicyEngine.load(bundle);
+  const families = familiesOf(bundle.data);
+  const scopes = (bundle.data.portkey as { api_keys: { scopes: Record<string, { actions: Record<string, string> }> } }).api_keys.scopes;
+  const keyInputs = [...familyMatrix(families)].flatMap((c) => {
+    const { principal, ...request } = familyRequestOf(c);
+    const scope = scopes[request.resource.type]?.actions[request.action] ?? 'none.none';
+    const { orgId, ...user } = principal;
+    const base = { type: 'api_key', id: 'k-1', orgId };
+    return [
+      { keyType: 'workspace-user', workspaceId: 'ws-1', scopes: [scope], user },
+      { keyType: 'workspace-user', workspaceId: 'ws-1', scopes: [], user },
+      { keyType: 'workspace-service', workspaceId: 'ws-1', scopes: [scope] },
+      { keyType: 'workspace-service', workspaceId: 'ws-2', scopes: [scope] },
+      { keyType: 'organisation-service', scopes: [scope] },
+      { keyType: 'organisation-service', scopes: [scope], workspaceId: 'ws-1' },
+    ].map((key) => ({ ...request, principal: { ...base, ...key }, settings: familySettingsOf(c) }));
+  });
+  const dataPlane = Object.entries(scopes).flatMap(([type, entry]) =>
+    families.some((f) => f.resource_types.includes(type))
+      ? []
+      : ['organisation-service', 'workspace-service'].map((keyType) => ({
+          principal: {
+            type: 'api_key',
+            id: 'k-1',
+            orgId: 'org-1',
+            keyType,
+            scopes: Object.values(entry.actions),
+            ...(keyType === 'workspace-service' ? { workspaceId: 'ws-1' } : {}),
+          },
+          action: Object.keys(entry.actions)[0],
+          resource: { type, orgId: 'org-1', workspaceId: 'ws-1' },
+        })),
+  );
+  const inputs = [...keyInputs, ...dataPlane];
+  const interpreted = interpret('[d | some c in input.cases; d := data.portkey.authz.decision with input as c]', inputs);
+  assert.equal(interpreted.length, inputs.length);
+  const reasons = new Set<string>();
+  const mismatches = inputs.flatMap((input, i) => {
+    const decision = engine.evaluate('portkey/authz/decision', input) as { allow: boolean; reason: string };
+    reasons.add(decision.reason);
+    return JSON.stringify(canonical(decision)) === JSON.stringify(canonical(interpreted[i])) ? [] : [{ input, wasm: decision, interpreter: interpreted[i] }];
+  });
+  assert.deepEqual(mismatches.slice(0, 3), [], `${mismatches.length} of ${inputs.length} inputs differ`);
+  for (const reason of [
+    'missing_scope',
+    'key_workspace_mismatch',
+    'admin_api_key',
+    'service_api_key',
+    'admin_key_data_plane',
+    'invalid_api_key',
+    'manager_write_disabled',
+  ]) {
+    assert.ok(reasons.has(reason), `no key case is decided by ${reason}`);
   }
 });
 
