@@ -28,7 +28,7 @@ export interface BuildOptions {
 }
 
 /** The policy of a bundle built with `denyReads`: members may no longer read. */
-export const denyReads = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read"}', 'allowing_reasons := {"org_admin"}');
+export const denyReads = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read",', 'allowing_reasons := {"org_admin",');
 
 /** Builds a WASM bundle from a copy of policies/ with the real opa CLI; returns its path. */
 export async function buildBundle(dir: string, options: BuildOptions): Promise<string> {

@@ -21,7 +21,7 @@ const ownersConflict = (rego: string) =>
   );
 
 /** Owners and admins lose their grant: the canary is answered, wrongly. */
-const ownersDenied = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read"}', 'allowing_reasons := {"workspace_read"}');
+const ownersDenied = (rego: string) => rego.replace('allowing_reasons := {"org_admin", "workspace_read",', 'allowing_reasons := {"workspace_read",');
 
 type Started = { sidecar: Sidecar; url: string };
 
