@@ -25,7 +25,6 @@ export interface StreamEntry {
  * input's own (recordOf puts them back).
  */
 export function decisionFields(record: DecisionRecord): Record<string, string> {
-  const { principal: _principal, resource: _resource, log: _log, ...rest } = record;
   return {
     ts: String(Date.parse(record.timestamp)),
     // The unverified bucket holds many organizations: its entries name theirs as an eighth key.
@@ -39,8 +38,26 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
       record.api,
       ...(record.orgUnverified ? [record.orgId] : []),
     ]),
-    r: JSON.stringify(rest),
+    r: storedJson(record),
   };
+}
+
+/**
+ * A decision's `r` field, encoded once: trimRecord measures a record by it (recordBytes) and
+ * the writer stores it, so the decision path pays one JSON.stringify of the record, not two.
+ * Records are not changed once recorded; a WeakMap lets the record's own life bound it.
+ */
+const encoded = new WeakMap<DecisionRecord, string>();
+
+/** The record's JSON without its top-level principal, resource and decision-log details. */
+export function storedJson(record: DecisionRecord): string {
+  let json = encoded.get(record);
+  if (json === undefined) {
+    const { principal: _principal, resource: _resource, log: _log, ...rest } = record;
+    json = JSON.stringify(rest);
+    encoded.set(record, json);
+  }
+  return json;
 }
 
 /**

@@ -5,6 +5,7 @@
 // settings used) is never cut, so a trimmed record is still found by every filter and
 // replays to the same answer: the policy reads only the requested workspace's role.
 import type { DecisionRecord } from '../decision/record.ts';
+import { storedJson } from './query.ts';
 
 /** Appended to a shortened string; says how much was cut. */
 export const TRUNCATED = (cut: number) => `…[truncated ${cut} chars]`;
@@ -40,11 +41,25 @@ export function trimRecord(record: DecisionRecord, maxBytes: number): DecisionRe
  */
 const measured = new WeakMap<DecisionRecord, number>();
 
-/** The size of a record as stored (its JSON, UTF-8). */
+/** Left out of the stored JSON (storedJson) but counted in a record's size, each with its `,"key":`. */
+const APART = [
+  ['principal', ',"principal":'.length],
+  ['resource', ',"resource":'.length],
+  ['log', ',"log":'.length],
+] as const;
+
+/**
+ * The size of a record's JSON, UTF-8: the stored encoding (which the writer reuses) plus the
+ * fields it leaves out, each a small object — the byte count of JSON.stringify(record).
+ */
 export function recordBytes(record: DecisionRecord): number {
   let bytes = measured.get(record);
   if (bytes === undefined) {
-    bytes = Buffer.byteLength(JSON.stringify(record));
+    bytes = Buffer.byteLength(storedJson(record));
+    for (const [key, overhead] of APART) {
+      const value = record[key];
+      if (value !== undefined) bytes += overhead + Buffer.byteLength(JSON.stringify(value));
+    }
     measured.set(record, bytes);
   }
   return bytes;
@@ -75,7 +90,8 @@ function truncate(record: DecisionRecord, maxBytes: number): DecisionRecord {
     }
     if (cut > 0) candidate.trimmed = { ...record.trimmed, truncated: cut };
     if (limit === MIN_KEPT || recordBytes(candidate) <= maxBytes) {
-      if (recordBytes(candidate) > maxBytes) candidate.trimmed = { ...candidate.trimmed, overCap: true };
+      // A new object: a record is measured and encoded once (storedJson), then never changed.
+      if (recordBytes(candidate) > maxBytes) return { ...candidate, trimmed: { ...candidate.trimmed, overCap: true } };
       return candidate;
     }
   }
