@@ -5,7 +5,7 @@
 // settings used) is never cut, so a trimmed record is still found by every filter and
 // replays to the same answer: the policy reads only the requested workspace's role.
 import type { DecisionRecord } from '../decision/record.ts';
-import { storedJson } from './query.ts';
+import { encodeDecision } from './query.ts';
 
 /** Appended to a shortened string; says how much was cut. */
 export const TRUNCATED = (cut: number) => `…[truncated ${cut} chars]`;
@@ -35,34 +35,9 @@ export function trimRecord(record: DecisionRecord, maxBytes: number): DecisionRe
   return truncate(out, maxBytes);
 }
 
-/**
- * Sizes measured, by record: trimRecord measures every record on the decision path, and the
- * buffers that account for it later ask again; a WeakMap lets the record's own life bound it.
- */
-const measured = new WeakMap<DecisionRecord, number>();
-
-/** Left out of the stored JSON (storedJson) but counted in a record's size, each with its `,"key":`. */
-const APART = [
-  ['principal', ',"principal":'.length],
-  ['resource', ',"resource":'.length],
-  ['log', ',"log":'.length],
-] as const;
-
-/**
- * The size of a record's JSON, UTF-8: the stored encoding (which the writer reuses) plus the
- * fields it leaves out, each a small object — the byte count of JSON.stringify(record).
- */
+/** The size of a record as stored (its JSON, UTF-8), counted once, as its stream entry is encoded (encodeDecision). */
 export function recordBytes(record: DecisionRecord): number {
-  let bytes = measured.get(record);
-  if (bytes === undefined) {
-    bytes = Buffer.byteLength(storedJson(record));
-    for (const [key, overhead] of APART) {
-      const value = record[key];
-      if (value !== undefined) bytes += overhead + Buffer.byteLength(JSON.stringify(value));
-    }
-    measured.set(record, bytes);
-  }
-  return bytes;
+  return encodeDecision(record).bytes;
 }
 
 /** Cuts every free-text string to a length that halves until the record fits (or reaches MIN_KEPT). */
