@@ -15,7 +15,8 @@
 // `minReplicasAck` replicas have it (WAIT): otherwise it stays queued and is sent again, so
 // a master lost right after a write loses nothing and the retry duplicates nothing. While
 // Redis is away the queue holds up to `bufferRecords` and `bufferBytes`; later records go to
-// the spill file, which is replayed when Redis is back. A record Redis has not confirmed
+// the spill file, which is replayed when Redis is back (the buffered sink, src/sink/buffer.ts,
+// which the decision-log uploader is built on too). A record Redis has not confirmed
 // `spillAfterMs` after it was recorded goes to the spill file too (whether it waits in the
 // queue or in a batch Redis is slow to answer): a process killed after that loses nothing
 // it answered, and the id index stores a record written both ways once.
@@ -54,7 +55,7 @@ import {
   type StreamEntry,
 } from './query.ts';
 import type { AuditLog, DecisionFilter, DecisionRecord, Page, PageRequest, SettingsChangeRecord, Summary } from '../decision/record.ts';
-import { SpillFile } from './spill.ts';
+import { SinkBuffer } from '../sink/buffer.ts';
 import type { AuditStats } from '../stats.ts';
 import { recordBytes } from './trim.ts';
 import { stageClock, stageEnd, stagesOn } from '../stages.ts';
@@ -202,20 +203,12 @@ const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 export class RedisAuditLog implements AuditLog {
   readonly redis: RedisClient;
-  private readonly spill: SpillFile | undefined;
+  /** Records waiting for Redis; the batch the pump is sending stays in it until Redis confirms it. */
+  private readonly buffer: SinkBuffer<Pending>;
   private readonly now: () => number;
-  private queue: Pending[] = [];
-  private queueBytes = 0;
-  /** The batch the pump is sending: out of the queue, still in memory until Redis confirms it. */
-  private inFlight: Pending[] = [];
-  private inFlightBytes = 0;
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** True while there may be closed spill files to replay (at start: files of an earlier run). */
-  private spillPending = true;
   private reachable = true;
-  private droppedSinceLog = 0;
-  private lastDropLog = 0;
 
   constructor(private readonly options: RedisAuditOptions) {
     this.now = options.now ?? Date.now;
@@ -226,16 +219,22 @@ export class RedisAuditLog implements AuditLog {
     });
     this.redis.on('error', () => undefined);
     this.redis.on('ready', () => void this.pump());
-    this.spill = options.spillDir
-      ? new SpillFile(options.spillDir, {
-          onWritten: () => options.stats.spilled(1),
-          onFailed: (error) => this.dropped(1, error),
-        })
-      : undefined;
+    const { stats } = options;
+    this.buffer = new SinkBuffer({
+      maxItems: options.bufferRecords,
+      ...(options.bufferBytes === undefined ? {} : { maxBytes: options.bufferBytes }),
+      sizeOf: (pending) => pending.bytes,
+      toLine: (pending) => JSON.stringify(toEntry(pending, options.mask)),
+      spillDir: options.spillDir,
+      noSpillDir: 'the audit buffer is full and no spill directory is configured (AUDIT_SPILL_DIR)',
+      stats: { held: (records, bytes) => (stats.buffered(records), stats.heldBytes(bytes)), spilled: stats.spilled, dropped: stats.dropped },
+      log: options.log,
+      lost: 'AUDIT RECORDS LOST',
+    });
   }
 
   async start(): Promise<void> {
-    await this.spill?.ensureDirectory();
+    await this.buffer.start();
     // Redis may be away at start: records are buffered and ioredis keeps reconnecting.
     // connectRedis, not connect(): a cluster's connect() may never settle when its ready check fails.
     await connectRedis(this.redis).catch(() => undefined);
@@ -300,14 +299,8 @@ export class RedisAuditLog implements AuditLog {
   async flush(): Promise<void> {
     await this.pump(); // the pump already running, if any
     await this.pump(); // a fresh one that sees every record handed in before flush()
-    if (this.queue.length > 0) {
-      const left = this.queue;
-      this.queue = [];
-      this.queueBytes = 0;
-      for (const pending of left) if (!pending.spilled) this.toSpill(toEntry(pending, this.options.mask));
-      this.counted();
-    }
-    await this.spill?.seal();
+    for (const pending of this.buffer.removeFront(this.buffer.queued.length)) if (!pending.spilled) this.buffer.overflow(pending);
+    await this.buffer.seal();
   }
 
   async close(): Promise<void> {
@@ -317,20 +310,8 @@ export class RedisAuditLog implements AuditLog {
   }
 
   private enqueue(pending: Pending): void {
-    const held = this.queue.length + this.inFlight.length;
-    if (held >= this.options.bufferRecords || this.queueBytes + this.inFlightBytes + pending.bytes > (this.options.bufferBytes ?? Infinity)) {
-      this.toSpill(toEntry(pending, this.options.mask));
-      return;
-    }
-    this.queue.push(pending);
-    this.queueBytes += pending.bytes;
-    this.counted();
-    if (this.queue.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump('full batches');
-  }
-
-  private counted(): void {
-    this.options.stats.buffered(this.queue.length + this.inFlight.length);
-    this.options.stats.heldBytes(this.queueBytes + this.inFlightBytes);
+    if (!this.buffer.add(pending)) return;
+    if (this.buffer.queued.length >= this.options.batchSize && !this.running && this.redis.status === 'ready') void this.pump('full batches');
   }
 
   /**
@@ -340,44 +321,19 @@ export class RedisAuditLog implements AuditLog {
    */
   private spillOverdue(): void {
     const after = this.options.spillAfterMs;
-    if (!after || !this.spill) return;
+    if (!after || !this.options.spillDir) return;
     const due = this.now() - after;
-    for (const pending of this.inFlight) {
+    for (const pending of this.buffer.inFlight) {
       if (pending.at > due) break;
       if (pending.spilled) continue;
       pending.spilled = true;
-      this.toSpill(toEntry(pending, this.options.mask));
+      this.buffer.overflow(pending);
     }
+    const queued = this.buffer.queued;
     let overdue = 0;
-    while (overdue < this.queue.length && this.queue[overdue]!.at <= due) overdue++;
+    while (overdue < queued.length && queued[overdue]!.at <= due) overdue++;
     if (overdue === 0) return;
-    for (const pending of this.queue.splice(0, overdue)) {
-      this.queueBytes -= pending.bytes;
-      if (!pending.spilled) this.toSpill(toEntry(pending, this.options.mask));
-    }
-    this.counted();
-  }
-
-  private toSpill(entry: Entry): void {
-    if (!this.spill) {
-      this.dropped(1, new Error('the audit buffer is full and no spill directory is configured (AUDIT_SPILL_DIR)'));
-      return;
-    }
-    this.spillPending = true;
-    this.spill.append(JSON.stringify(entry));
-  }
-
-  /** Losing audit records is an incident: say so on every occasion, at most once a second. */
-  private dropped(count: number, error: Error): void {
-    this.options.stats.dropped(count);
-    this.droppedSinceLog += count;
-    if (this.now() - this.lastDropLog < 1000) return;
-    this.options.log.error(
-      { err: error, dropped: this.droppedSinceLog, spillDir: this.options.spillDir },
-      'AUDIT RECORDS LOST: Redis is unreachable and the spill file cannot be written',
-    );
-    this.droppedSinceLog = 0;
-    this.lastDropLog = this.now();
+    for (const pending of this.buffer.removeFront(overdue)) if (!pending.spilled) this.buffer.overflow(pending);
   }
 
   /** One drain at a time; callers that arrive while it runs share it. */
@@ -394,12 +350,9 @@ export class RedisAuditLog implements AuditLog {
   private async drain(minBatch: number): Promise<void> {
     if (this.redis.status !== 'ready') return;
     try {
-      let budget = this.queue.length;
-      while (budget >= minBatch && budget > 0 && this.queue.length > 0) {
-        const batch = this.queue.splice(0, Math.min(this.options.batchSize, budget));
-        this.inFlight = batch;
-        for (const pending of batch) this.inFlightBytes += pending.bytes;
-        this.queueBytes -= this.inFlightBytes;
+      let budget = this.buffer.queued.length;
+      while (budget >= minBatch && budget > 0 && this.buffer.queued.length > 0) {
+        const batch = this.buffer.take(Math.min(this.options.batchSize, budget));
         const entries: Entry[] = [];
         try {
           for (let i = 0; i < batch.length; i++) {
@@ -411,25 +364,20 @@ export class RedisAuditLog implements AuditLog {
           await this.store(entries);
         } catch (error) {
           // Not stored: back to the front, but for what the spill file already holds.
-          const back = batch.filter((pending) => !pending.spilled);
-          this.queue = back.concat(this.queue);
-          for (const pending of back) this.queueBytes += pending.bytes;
+          this.buffer.failed((pending) => !pending.spilled);
           throw error;
-        } finally {
-          this.inFlight = [];
-          this.inFlightBytes = 0;
-          this.counted();
         }
+        this.buffer.sent();
         budget -= batch.length;
       }
-      if (this.spillPending && this.spill) await this.replaySpill(this.spill);
+      await this.replaySpill();
       if (!this.reachable) this.options.log.info('audit store reachable again; buffered and spilled records are stored');
       this.reachable = true;
     } catch (error) {
       if (this.reachable) {
         const what = error instanceof ReplicationUnconfirmedError ? 'audit batch not confirmed by the replicas' : 'audit store unreachable';
         this.options.log.warn(
-          { error: errorSummary(error), buffered: this.queue.length },
+          { error: errorSummary(error), buffered: this.buffer.queued.length },
           `${what}; holding records in memory, then in the spill file, and sending them again`,
         );
       }
@@ -440,22 +388,20 @@ export class RedisAuditLog implements AuditLog {
     }
   }
 
-  private async replaySpill(spill: SpillFile): Promise<void> {
-    this.spillPending = false;
-    await spill.seal();
-    for (const path of await spill.files()) {
-      await spill.replay(path, this.options.batchSize, async (lines) => {
-        const entries: Entry[] = [];
-        for (const line of lines) {
-          try {
-            entries.push(JSON.parse(line) as Entry);
-          } catch {
-            this.options.log.error({ path, line: line.slice(0, 200) }, 'audit spill file has a line that is not JSON (a write cut short by a crash?); skipped');
-          }
+  /** Stores the spill files' records; a file Redis fails on stays, to be replayed again whole (the id index stores each record once). */
+  private async replaySpill(): Promise<void> {
+    await this.buffer.replay(this.options.batchSize, async (lines) => {
+      const entries: Entry[] = [];
+      for (const line of lines) {
+        try {
+          entries.push(JSON.parse(line) as Entry);
+        } catch {
+          this.options.log.error({ line: line.slice(0, 200) }, 'audit spill file has a line that is not JSON (a write cut short by a crash?); skipped');
         }
-        this.options.stats.replayed(await this.store(entries));
-      });
-    }
+      }
+      this.options.stats.replayed(await this.store(entries));
+      return lines.length;
+    });
   }
 
   /**

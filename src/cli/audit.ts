@@ -169,7 +169,7 @@ export async function auditReplay(args: string[], env: Env, io: Io): Promise<voi
   if (recorded !== undefined && (typeof recorded !== 'string' || recorded === ''))
     throw new UsageError('--recorded-revision: expected the bundle revision the replayed decisions were made with');
   const replay = new Replay(settings ? { engine, settings } : { engine }, positiveInteger(values.examples, 'examples', 10), recorded as string | undefined);
-  for await (const record of client(values, env).all(q)) replay.add(record);
+  for await (const record of client(values, env).all(q)) await replay.add(record);
   const report = replay.result();
   io.stdout.write(
     out === 'json'
@@ -183,9 +183,10 @@ function replayTable(report: ReplayReport, revision: string): string {
   const lines = [
     `candidate bundle ${revision}: ${report.evaluated} decisions re-evaluated, ${flips} would flip ` +
       `(allow→deny ${report.flips.allowToDeny}, deny→allow ${report.flips.denyToAllow}), ${report.unchanged} unchanged` +
-      (report.skipped ? `, ${report.skipped} skipped (made while settings were unavailable)` : '') +
+      (report.skipped ? `, ${report.skipped} skipped` : '') +
       (report.maskedInputs ? `, ${report.maskedInputs} had masked inputs` : '') +
       (report.otherRevision ? `, ${report.otherRevision} not replayed (recorded with another bundle revision)` : ''),
+    ...report.skips.map((s) => `  ${s.count} not replayed, ${s.kind}: ${s.message}`),
     '',
   ];
   if (flips === 0) return lines.join('\n');

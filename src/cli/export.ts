@@ -12,7 +12,8 @@ import type { Families, Family } from '../engine/families.ts';
 import type { FamilyDocument, SettingValues } from '../settings/types.ts';
 import type { SettingsDocument } from '../settings/validate.ts';
 import type { Env, Io } from './io.ts';
-import { bundleFamilies, connectSettingsStore, readSettingsFile, redisOf, storedWorkspaces } from './settings.ts';
+import { storedWorkspaces } from '../settings/import-plan.ts';
+import { bundleFamilies, connectSettingsStore, readSettingsFile, redisOf } from './settings.ts';
 import { UsageError } from './time.ts';
 
 const HEADER = '# Settings as code, written by `portcullis settings export`; `portcullis settings import FILE` takes it back.\n';

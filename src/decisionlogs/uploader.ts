@@ -6,15 +6,13 @@
 // the configured headers (credentials) to wherever the answer points, and count as
 // uploaded events that no one received. Of an answer only MAX_RESPONSE_BYTES are read.
 // Nothing is dropped silently: events beyond the in-memory buffer go to the append-only
-// spill file (the audit log's, src/audit/spill.ts), replayed once the service answers.
-// A receiver is not idempotent, so an event is sent again only when its upload failed.
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
+// spill file, replayed once the service answers (the buffered sink, src/sink/buffer.ts,
+// which the audit log's writer is built on too). A receiver is not idempotent, so an event
+// is sent again only when its upload failed.
 import type { Logger } from 'pino';
-import { SpillFile } from '../audit/spill.ts';
+import { retryDelay, SinkBuffer } from '../sink/buffer.ts';
 import type { DecisionLogStats } from '../stats.ts';
-
-const gzip = promisify(gzipCallback);
+import { encodeChunk } from './chunks.ts';
 
 export interface UploaderOptions {
   url: string;
@@ -36,7 +34,6 @@ export interface UploaderOptions {
 
 /** Lines read from a spill file per replay batch. */
 const REPLAY_BATCH = 1_000;
-const JITTER = 0.2;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** An answer is only looked at for its status: what a service says beyond this is not read. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -44,76 +41,54 @@ export const MAX_RESPONSE_BYTES = 64 * 1024;
 interface Chunk {
   /** How many of the lines offered it holds. */
   count: number;
+  /** Empty when the one line exceeded the limit and was dropped. */
   body: Buffer;
 }
 
 export class DecisionLogUploader {
   /** Serialized events, oldest first. The worker takes from the front; add() appends. */
-  private pending: string[] = [];
-  private pendingChars = 0;
-  /** Events taken from `pending` by the upload in flight; they still count against the buffer. */
-  private inFlight = 0;
-  private inFlightChars = 0;
-  private readonly spill: SpillFile | undefined;
-  private spillWrites = 0;
-  /** The current spill file has lines that no replay has seen. */
-  private spillDirty = false;
-  private spillSettled: Array<() => void> = [];
+  private readonly buffer: SinkBuffer<string>;
   /** Uncompressed characters per compressed byte, learnt from every chunk built. */
   private ratio = 1;
   private retries = 0;
   private closing = false;
   private wake: (() => void) | undefined;
   private worker: Promise<void> | undefined;
-  /** Drops counted since the last drop was logged (within the second that follows it). */
-  private dropped: { count: number } | undefined;
 
   constructor(private readonly options: UploaderOptions) {
-    if (options.spillDir) {
-      this.spill = new SpillFile(options.spillDir, {
-        onWritten: () => {
-          options.stats.spilled(1);
-          this.spillWriteDone();
-        },
-        onFailed: (error) => {
-          this.drop(1, 'the spill file could not be written', error);
-          this.spillWriteDone();
-        },
-      });
-    }
+    const { stats } = options;
+    this.buffer = new SinkBuffer({
+      maxItems: options.bufferEvents,
+      ...(options.bufferBytes === undefined ? {} : { maxBytes: options.bufferBytes }),
+      sizeOf: (line) => line.length + 1,
+      toLine: (line) => line,
+      spillDir: options.spillDir,
+      noSpillDir: 'the buffer is full and no spill directory is set (DECISION_LOGS_SPILL_DIR)',
+      stats: { held: (events, bytes) => (stats.buffered(events), stats.bufferedBytes(bytes)), spilled: stats.spilled, dropped: stats.dropped },
+      log: options.log,
+      lost: 'decision-log events DROPPED',
+    });
   }
 
   /** Starts the upload loop; spill files left by an earlier run are replayed by it. */
   async start(): Promise<void> {
-    await this.spill?.ensureDirectory();
+    await this.buffer.start();
     this.worker = this.loop();
   }
 
   /** Takes serialized events. Never throws, never waits. */
   add(lines: string[]): void {
-    const maxChars = this.options.bufferBytes ?? Infinity;
     for (const line of lines) {
-      const full = this.pending.length + this.inFlight >= this.options.bufferEvents || this.pendingChars + this.inFlightChars + line.length + 1 > maxChars;
-      if (this.closing || full) {
-        this.overflow(line);
-        continue;
-      }
-      this.pending.push(line);
-      this.pendingChars += line.length + 1;
+      if (this.closing) this.buffer.overflow(line);
+      else this.buffer.add(line);
     }
-    this.counted();
     // A full chunk goes now, unless the service is failing: then the backoff decides.
-    if (this.retries === 0 && this.pendingChars >= this.options.uploadSizeLimitBytes * this.ratio) this.wake?.();
+    if (this.retries === 0 && this.buffer.queuedBytes >= this.options.uploadSizeLimitBytes * this.ratio) this.wake?.();
   }
 
   /** Events waiting in memory. */
   get buffered(): number {
-    return this.pending.length + this.inFlight;
-  }
-
-  private counted(): void {
-    this.options.stats.buffered(this.buffered);
-    this.options.stats.bufferedBytes(this.pendingChars + this.inFlightChars);
+    return this.buffer.held;
   }
 
   /**
@@ -126,12 +101,8 @@ export class DecisionLogUploader {
     this.wake?.();
     await this.worker;
     await this.uploadMemory(true);
-    const left = this.pending.splice(0);
-    this.pendingChars = 0;
-    for (const line of left) this.overflow(line);
-    this.counted();
-    await this.spillWritesSettled();
-    await this.spill?.seal();
+    for (const line of this.buffer.removeFront(this.buffer.queued.length)) this.buffer.overflow(line);
+    await this.buffer.seal();
   }
 
   private async loop(): Promise<void> {
@@ -151,9 +122,7 @@ export class DecisionLogUploader {
 
   /** The period after a success; after failures, exponential backoff up to the max, with jitter. */
   private delay(): number {
-    const { minDelayMs, maxDelayMs } = this.options;
-    const base = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(this.retries, 30));
-    return Math.min(maxDelayMs, base * (1 + JITTER * (Math.random() * 2 - 1)));
+    return retryDelay(this.retries, this.options.minDelayMs, this.options.maxDelayMs);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -177,28 +146,22 @@ export class DecisionLogUploader {
    */
   private async uploadMemory(last = false): Promise<boolean> {
     // What is pending now, not what arrives meanwhile: under steady load the spill file gets its turn.
-    let budget = this.pending.length;
-    while (budget > 0 && this.pending.length > 0 && (last || !this.closing)) {
-      const chunk = await this.fit(this.pending);
-      const lines = this.pending.splice(0, chunk.count);
+    let budget = this.buffer.queued.length;
+    while (budget > 0 && this.buffer.queued.length > 0 && (last || !this.closing)) {
+      const chunk = await this.fit(this.buffer.queued);
+      const lines = this.buffer.take(chunk.count);
       budget -= lines.length;
-      const chars = lines.reduce((sum, line) => sum + line.length + 1, 0);
-      this.pendingChars -= chars;
-      if (chunk.body.length === 0) continue; // the one line exceeded the limit and was dropped
-      this.inFlight = lines.length;
-      this.inFlightChars = chars;
-      this.counted();
-      const ok = await this.post(chunk.body);
-      this.inFlight = 0;
-      this.inFlightChars = 0;
-      if (!ok) {
-        this.pending = lines.concat(this.pending);
-        this.pendingChars += chars;
+      if (chunk.body.length === 0) {
+        this.buffer.sent(); // the one line exceeded the limit and was dropped
+        continue;
+      }
+      if (!(await this.post(chunk.body))) {
+        this.buffer.failed();
         this.options.stats.retried(lines.length);
         return false;
       }
+      this.buffer.sent();
       this.options.stats.uploaded(lines.length);
-      this.counted();
     }
     return true;
   }
@@ -208,62 +171,33 @@ export class DecisionLogUploader {
    * file (as is the rest of its file, unsent) before the old file goes: what the service
    * took is never sent again, what it did not take stays on disk.
    */
-  private async replaySpill(): Promise<boolean> {
-    const spill = this.spill;
-    if (!spill) return true;
-    if (!this.spillDirty && (await spill.files()).length === 0) return true;
-    await this.spillWritesSettled();
-    this.spillDirty = false;
-    await spill.seal();
-    let ok = true;
-    for (const file of await spill.files()) {
-      await spill.replay(file, REPLAY_BATCH, async (lines) => {
-        let sent = 0;
-        while (ok && !this.closing && sent < lines.length) {
-          const rest = lines.slice(sent);
-          const chunk = await this.fit(rest);
-          if (chunk.body.length > 0 && !(await this.post(chunk.body))) {
-            ok = false;
-            this.options.stats.retried(rest.length);
-            break;
-          }
-          if (chunk.body.length > 0) this.options.stats.uploaded(chunk.count);
-          sent += chunk.count;
+  private replaySpill(): Promise<boolean> {
+    return this.buffer.replay(REPLAY_BATCH, async (lines) => {
+      let sent = 0;
+      while (!this.closing && sent < lines.length) {
+        const rest = lines.slice(sent);
+        const chunk = await this.fit(rest);
+        if (chunk.body.length > 0 && !(await this.post(chunk.body))) {
+          this.options.stats.retried(rest.length);
+          break;
         }
-        for (const line of lines.slice(sent)) this.overflow(line);
-        await this.spillWritesSettled();
-      });
-      if (!ok || this.closing) break;
-    }
-    return ok;
+        if (chunk.body.length > 0) this.options.stats.uploaded(chunk.count);
+        sent += chunk.count;
+      }
+      return sent;
+    });
   }
 
-  /**
-   * The longest prefix of `lines` whose gzip-compressed array stays within the size
-   * limit. A first line that alone exceeds it is dropped (logged): it can never be sent.
-   */
-  private async fit(lines: string[]): Promise<Chunk> {
+  /** The next chunk of `lines` (encodeChunk); a first line that alone exceeds the limit is dropped (logged): it can never be sent. */
+  private async fit(lines: readonly string[]): Promise<Chunk> {
     const limit = this.options.uploadSizeLimitBytes;
-    // Start from what the learnt compression ratio says fits, then halve until it does.
-    let count = 0;
-    for (let chars = 2; count < lines.length; count++) {
-      chars += lines[count]!.length + 1;
-      if (count > 0 && chars > limit * this.ratio) break;
+    const chunk = await encodeChunk(lines, limit, this.ratio);
+    if (chunk.body === undefined) {
+      this.buffer.drop(1, `an event is larger than the upload size limit (${limit} bytes compressed)`);
+      return { count: 1, body: Buffer.alloc(0) };
     }
-    for (;;) {
-      const json = '[' + lines.slice(0, count).join(',') + ']';
-      const body = await gzip(json);
-      if (body.length <= limit) {
-        // Aim a little below what this chunk achieved, so the next first guess usually fits.
-        this.ratio = Math.max(1, (0.9 * json.length) / body.length);
-        return { count, body };
-      }
-      if (count === 1) {
-        this.drop(1, `an event is larger than the upload size limit (${limit} bytes compressed)`);
-        return { count: 1, body: Buffer.alloc(0) };
-      }
-      count = Math.ceil(count / 2);
-    }
+    this.ratio = chunk.ratio;
+    return chunk;
   }
 
   private async post(body: Buffer): Promise<boolean> {
@@ -288,44 +222,6 @@ export class DecisionLogUploader {
       this.options.log.warn({ err: error, url: loggable(this.options.url), retries: this.retries }, 'decision-log upload failed; will retry');
     }
     return false;
-  }
-
-  /** The buffer is full (or the uploader is closing): to disk, or dropped loudly when there is no disk. */
-  private overflow(line: string): void {
-    if (!this.spill) {
-      this.drop(1, 'the buffer is full and no spill directory is set (DECISION_LOGS_SPILL_DIR)');
-      return;
-    }
-    this.spillWrites++;
-    this.spillDirty = true;
-    this.spill.append(line);
-  }
-
-  private spillWriteDone(): void {
-    if (--this.spillWrites > 0) return;
-    for (const resolve of this.spillSettled.splice(0)) resolve();
-  }
-
-  /** Resolves once every spill write so far has reached the file (or failed). */
-  private spillWritesSettled(): Promise<void> {
-    if (this.spillWrites === 0) return Promise.resolve();
-    return new Promise((resolve) => this.spillSettled.push(resolve));
-  }
-
-  /** Every drop is logged: the first at once, those that follow within a second together at its end. */
-  private drop(count: number, why: string, error?: Error): void {
-    this.options.stats.dropped(count);
-    if (this.dropped) {
-      this.dropped.count += count;
-      return;
-    }
-    this.options.log.error({ err: error, dropped: count }, `decision-log events DROPPED: ${why}`);
-    const dropped = { count: 0 };
-    this.dropped = dropped;
-    setTimeout(() => {
-      this.dropped = undefined;
-      if (dropped.count > 0) this.options.log.error({ dropped: dropped.count }, `decision-log events DROPPED in the last second: ${why}`);
-    }, 1000).unref();
   }
 }
 

@@ -110,6 +110,6 @@ function adminRoutes(app: Express, deps: AppDeps): void {
   app.use(sessionRoutes());
   app.use('/v1/audit', auditAccess(deps.audit));
   app.use(auditRoutes(deps.audit, deps.policy));
-  app.use(replayRoutes(deps.audit, deps.policy));
+  app.use(replayRoutes(deps.audit, deps.policy, deps.store));
   if (deps.consoleEnabled) app.use(consoleRoutes());
 }

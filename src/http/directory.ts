@@ -5,7 +5,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { ApiError, errors, invalidInput, type FieldError, CODE } from '../errors.ts';
 import { idProblem } from '../ids.ts';
-import type { WorkspaceDirectory } from '../settings/types.ts';
+import type { WorkspaceDirectory, WorkspacePage } from '../settings/types.ts';
 import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { allow, tokenOf } from './auth.ts';
 import type { ChangeRecorder } from './changes.ts';
@@ -25,17 +25,21 @@ function decodeCursor(cursor: string): string | undefined {
   return encodeCursor(workspaceId) === cursor && idProblem(workspaceId) === undefined ? workspaceId : undefined;
 }
 
-function listPage(query: Request['query']): { limit: number; after?: string } {
+function listPage(query: Request['query']): WorkspacePage {
   const problems: FieldError[] = [];
-  for (const name of Object.keys(query)) if (name !== 'limit' && name !== 'cursor') problems.push({ field: name, message: 'is not a parameter of this query' });
-  const { limit = String(DEFAULT_LIMIT), cursor } = query;
+  for (const name of Object.keys(query))
+    if (name !== 'limit' && name !== 'cursor' && name !== 'prefix') problems.push({ field: name, message: 'is not a parameter of this query' });
+  const { limit = String(DEFAULT_LIMIT), cursor, prefix } = query;
   const n = typeof limit === 'string' && /^\d{1,4}$/.test(limit) ? Number(limit) : NaN;
   if (!(n >= 1 && n <= MAX_LIMIT)) problems.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_LIMIT}, given once` });
   const after = typeof cursor === 'string' ? decodeCursor(cursor) : undefined;
   if (cursor !== undefined && after === undefined)
     problems.push({ field: 'cursor', message: 'is not a cursor this API gave (pass nextCursor back as it came)' });
+  // A prefix is the start of a workspace id: the id rule, or nothing.
+  if (prefix !== undefined && (typeof prefix !== 'string' || (prefix !== '' && idProblem(prefix) !== undefined)))
+    problems.push({ field: 'prefix', message: 'must be the start of a workspace id (the id rule), given once' });
   if (problems.length > 0) throw invalidInput(problems);
-  return after === undefined ? { limit: n } : { limit: n, after };
+  return { limit: n, ...(after === undefined ? {} : { after }), ...(typeof prefix === 'string' && prefix !== '' ? { prefix } : {}) };
 }
 
 /**

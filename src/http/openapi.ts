@@ -410,8 +410,12 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
         parameters: [org],
         get: {
           ...admin,
-          summary: "The organization's workspaces, by id",
-          parameters: [param('limit', 'query'), param('cursor', 'query')],
+          summary: "The organization's workspaces, by id (prefix: only the ids that start with it)",
+          parameters: [
+            param('limit', 'query'),
+            param('cursor', 'query'),
+            param('prefix', 'query', { type: 'string' }, 'only the workspace ids that start with it'),
+          ],
           responses: { '200': json(object({ workspaces: { type: 'array', items: { type: 'string' } }, nextCursor: cursor }), 'A page.'), ...ADMIN_ERRORS },
         },
       },
@@ -454,9 +458,34 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
       '/v1/audit/replay': {
         post: {
           ...admin,
-          summary: 'Replay recorded decisions under candidate settings or the active bundle',
+          summary: 'Replay recorded decisions with the current settings and with the candidate settings on top: the flips the candidate causes',
           requestBody: { required: true, content: { 'application/json': { schema: anyObject } } },
-          responses: { '200': json(anyObject, 'What would change.'), ...ADMIN_ERRORS },
+          responses: {
+            '200': json(
+              object({
+                candidate: anyObject,
+                baseline: {
+                  enum: ['current', 'recorded'],
+                  description: 'What the flips are counted against: here, the same requests decided with the settings stored now.',
+                },
+                evaluated: { type: 'integer' },
+                unchanged: { type: 'integer' },
+                skipped: { type: 'integer' },
+                maskedInputs: { type: 'integer' },
+                otherRevision: { type: 'integer' },
+                skips: {
+                  type: 'array',
+                  description: 'Every record not replayed, by why.',
+                  items: object({ kind: { type: 'string' }, count: { type: 'integer' }, message: { type: 'string' } }),
+                },
+                flips: object({ allowToDeny: { type: 'integer' }, denyToAllow: { type: 'integer' } }),
+                byReason: { type: 'object', additionalProperties: { type: 'integer' } },
+                examples: { type: 'array', items: anyObject },
+              }),
+              'What the candidate would change.',
+            ),
+            ...ADMIN_ERRORS,
+          },
         },
       },
     },

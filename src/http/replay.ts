@@ -1,7 +1,9 @@
 // POST /v1/audit/replay: what-if over HTTP. The recorded decisions a filter selects are
-// evaluated again by the live engine with candidate settings (a settings document, the
-// JSON form of the `settings import` file), and the report is the one `portcullis audit
-// replay --format json` prints. Mounted behind /v1/audit's authentication (audit:read);
+// evaluated twice by the live engine: with the settings stored now (the baseline) and with
+// the stored settings and the candidate's on top (a settings document, the JSON form of the
+// `settings import` file); the report, in the shape `portcullis audit replay --format json`
+// prints, counts the flips between the two, so a change saved since the decisions were
+// recorded is never blamed on the candidate. Mounted behind /v1/audit's authentication (audit:read);
 // a candidate also needs settings:read, since the report tells what settings would decide.
 // An organization replays one at a time (per process): a replay is long and, however
 // politely it yields, a tenant that starts many at once would take the whole process.
@@ -17,6 +19,7 @@ import { tokenOf } from './auth.ts';
 import { ADMIN_PATHS, methodsOf } from './admin-routes.ts';
 import { methodNotAllowed } from './directory.ts';
 import { mayTouch } from '../access/tokens.ts';
+import type { SettingsSnapshots } from '../settings/types.ts';
 
 /** Records one replay examines at most: it answers within a request, so narrow the filter beyond this. */
 export const MAX_REPLAY_RECORDS = 100_000;
@@ -77,7 +80,7 @@ function withField<T>(prefix: string, parse: () => T): T {
   }
 }
 
-export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
+export function replayRoutes(audit: AuditLog, policy: ActivePolicy, store: SettingsSnapshots): Router {
   const router = Router();
   const replaying = new Set<string>();
   router.post(ADMIN_PATHS.replay, async (req, res) => {
@@ -101,7 +104,11 @@ export function replayRoutes(audit: AuditLog, policy: ActivePolicy): Router {
     }
     replaying.add(filter.orgId);
     try {
-      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples, request.bundleRevision);
+      const now = async (orgId: string, workspaceId: string) => {
+        const { org, workspace } = await store.snapshot(orgId, workspaceId);
+        return { org, workspace };
+      };
+      const replay = new Replay(settings ? { engine, settings } : { engine }, request.examples, request.bundleRevision, now);
       let cursor: string | null = null;
       let read = 0;
       do {

@@ -13,7 +13,16 @@ import type { ReplicaRequirement } from '../config.ts';
 import { CHANGES_CHANNEL, orgChanged } from './changes.ts';
 import { RedisDirectory } from './directory.ts';
 import { ORG_KEY_PATTERNS, orgField, parseStored, settingsKey, workspaceField, WRITE } from './keys.ts';
-import { VersionMismatchError, type FamilyDocument, type SettingsAdmin, type SettingValues, type Versioned, type WorkspaceDirectory } from './types.ts';
+import {
+  VersionMismatchError,
+  type FamilyDocument,
+  type SettingsAdmin,
+  type SettingsInventory,
+  type SettingValues,
+  type Versioned,
+  type WorkspaceDirectory,
+  type WorkspacePage,
+} from './types.ts';
 
 export interface DurabilityOptions {
   /** Replicas an admin write must reach before it is acknowledged (WAIT). */
@@ -31,7 +40,7 @@ export interface LocalCache {
 
 const NO_CACHE: LocalCache = { forgetOrg: () => undefined, forgetOwner: () => undefined };
 
-export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory {
+export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory, SettingsInventory {
   private readonly directory: RedisDirectory;
 
   constructor(
@@ -122,7 +131,7 @@ export class RedisSettingsAdmin implements SettingsAdmin, WorkspaceDirectory {
     return this.directory.unregister(orgId, workspaceId);
   }
 
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     return this.directory.list(orgId, page);
   }
 

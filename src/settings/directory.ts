@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/clients.ts';
 import { CHANGES_CHANNEL, workspaceChanged } from './changes.ts';
 import { CLAIM, directoryKey, LIST, RELEASE, workspacesKey } from './keys.ts';
-import { WorkspaceOwnedError } from './types.ts';
+import { WorkspaceOwnedError, type WorkspacePage } from './types.ts';
 
 /** Makes one write to key's slot durably (admin.ts). */
 export type DurableWrite = <T>(key: string, write: (redis: Redis, key: string) => Promise<T>) => Promise<T>;
@@ -47,9 +47,13 @@ export class RedisDirectory {
     return Number(released) === 1;
   }
 
-  async list(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
-    const from = page.after === undefined ? '-' : `(${page.after}`;
-    const workspaces = await this.redis.zrangebylex(workspacesKey(orgId), from, '+', 'LIMIT', 0, page.limit + 1);
+  async list(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
+    const { prefix = '' } = page;
+    // The ids with the prefix sort from the prefix itself up to the prefix followed by the
+    // byte 0xff, which no UTF-8 id contains.
+    const from = page.after !== undefined && page.after > prefix ? `(${page.after}` : prefix ? `[${prefix}` : '-';
+    const to = prefix ? Buffer.concat([Buffer.from(`[${prefix}`), Buffer.from([0xff])]) : '+';
+    const workspaces = await this.redis.zrangebylex(workspacesKey(orgId), from, to, 'LIMIT', 0, page.limit + 1);
     const more = workspaces.length > page.limit;
     if (more) workspaces.pop();
     return { workspaces, next: more ? workspaces.at(-1)! : null };

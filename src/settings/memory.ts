@@ -9,8 +9,10 @@ import {
   type FamilyDocument,
   type SettingValues,
   type SettingsSnapshot,
+  type SettingsInventory,
   type SettingsStore,
   type Versioned,
+  type WorkspacePage,
 } from './types.ts';
 import type { SettingsDocument } from './validate.ts';
 
@@ -22,7 +24,7 @@ interface OrgEntry {
   version: number;
 }
 
-export class MemorySettingsStore implements SettingsStore {
+export class MemorySettingsStore implements SettingsStore, SettingsInventory {
   private readonly orgs = new Map<string, OrgEntry>();
   /** The workspace directory: workspace id -> organization id. */
   private readonly directory = new Map<string, string>();
@@ -102,16 +104,25 @@ export class MemorySettingsStore implements SettingsStore {
     return this.directory.delete(workspaceId);
   }
 
-  async listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  async listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     // Byte order of the UTF-8 ids, as Redis lists them.
     const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
     const all = [...this.directory]
-      .filter(([, owner]) => owner === orgId)
+      .filter(([workspaceId, owner]) => owner === orgId && workspaceId.startsWith(page.prefix ?? ''))
       .map(([workspaceId]) => workspaceId)
       .sort(byBytes);
     const start = page.after === undefined ? 0 : all.findIndex((id) => byBytes(id, page.after!) > 0);
     const workspaces = start < 0 ? [] : all.slice(start, start + page.limit);
     return { workspaces, next: start >= 0 && start + page.limit < all.length ? workspaces.at(-1)! : null };
+  }
+
+  async orgIds(): Promise<string[]> {
+    return [...new Set([...this.orgs.keys(), ...this.directory.values()])];
+  }
+
+  async workspaceSettingsIds(orgId: string, families: readonly string[]): Promise<string[]> {
+    const workspaces = this.orgs.get(orgId)?.workspaces ?? new Map<string, Map<string, SettingValues>>();
+    return [...workspaces].filter(([, values]) => families.some((family) => values.has(family))).map(([workspaceId]) => workspaceId);
   }
 
   async ping(): Promise<void> {}

@@ -10,7 +10,7 @@ import { connectRedis, openRedis, type RedisClient } from '../redis/clients.ts';
 import type { RedisConnectionOptions } from '../redis/options.ts';
 import { RedisSettingsAdmin, type DurabilityOptions } from './admin.ts';
 import { ChangeListener, type Change } from './changes.ts';
-import { CacheCoherence, type CachedOrg } from './coherence.ts';
+import { CacheCoherence, type CachedOrg, type CoherenceOptions } from './coherence.ts';
 import { orgField, parseStored, settingsKey, workspaceField } from './keys.ts';
 import {
   flattenOrg,
@@ -21,6 +21,7 @@ import {
   type SettingsSnapshot,
   type SettingsStore,
   type Versioned,
+  type WorkspacePage,
 } from './types.ts';
 
 /** Round trips on their way for one organization: its version check and its fetches by workspace. */
@@ -38,16 +39,9 @@ export interface CacheStats {
   onConnection?(up: boolean): void;
 }
 
-export interface RedisStoreOptions extends DurabilityOptions {
+/** Where Redis is, how durable a write must be, and the cache's bounds (coherence.ts). */
+export interface RedisStoreOptions extends DurabilityOptions, Omit<CoherenceOptions, 'now'> {
   connection: RedisConnectionOptions;
-  maxOrgs: number;
-  /** (organization, workspace) entries across all organizations. */
-  maxWorkspaces: number;
-  maxWorkspacesPerOrg: number;
-  /** Workspace -> organization answers. */
-  maxDirectory: number;
-  revalidateAfterMs: number;
-  maxStaleMs: number;
   /** How long a snapshot asked for at least a version keeps reading Redis for it before SettingsStaleError (default: no wait, one read). */
   minVersionWaitMs?: number;
   /** The active bundle's family names: the fields a snapshot reads. A new array means new families (the cache is dropped). */
@@ -282,7 +276,7 @@ export class RedisSettingsStore implements SettingsStore {
     return this.admin.unregisterWorkspace(orgId, workspaceId);
   }
 
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }> {
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }> {
     return this.admin.listWorkspaces(orgId, page);
   }
 

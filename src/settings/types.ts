@@ -113,8 +113,23 @@ export interface WorkspaceDirectory {
   registerWorkspace(orgId: string, workspaceId: string): Promise<{ created: boolean }>;
   /** Removes the workspace from the directory; false when the organization did not hold it. */
   unregisterWorkspace(orgId: string, workspaceId: string): Promise<boolean>;
-  /** The organization's workspaces in id order, `limit` at a time after `after` (exclusive). */
-  listWorkspaces(orgId: string, page: { limit: number; after?: string }): Promise<{ workspaces: string[]; next: string | null }>;
+  /** The organization's workspaces in id order (those whose id starts with `prefix`, when given), `limit` at a time after `after` (exclusive). */
+  listWorkspaces(orgId: string, page: WorkspacePage): Promise<{ workspaces: string[]; next: string | null }>;
+}
+
+/** One page of the directory's list of an organization's workspaces. */
+export interface WorkspacePage {
+  limit: number;
+  after?: string;
+  prefix?: string;
+}
+
+/** What the command line walks to import or export everything a store holds. */
+export interface SettingsInventory {
+  /** Every organization with stored settings or a workspace in the directory. */
+  orgIds(): Promise<string[]>;
+  /** The workspaces of the organization with stored settings of any of the families. */
+  workspaceSettingsIds(orgId: string, families: readonly string[]): Promise<string[]>;
 }
 
 /** Stored settings (null: none stored) with the organization's settings version (0: never written). */

@@ -11,7 +11,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['gateway', 'console'],
   // Who may ask (tokens, caller admission) and the dangerous modes an instance runs in.
   ['access', 'warnings'],
-  // Consumers of decision records: the OPA-style decision logs reuse the audit's masking and spill.
+  // Consumers of decision records: the OPA-style decision logs reuse the audit's masking.
   ['decisionlogs'],
   ['audit'],
   // Deciding: the request, the decider, the record it hands off, its trace.
@@ -20,7 +20,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['settings'],
   // The bundle: loading, verifying, evaluating the policy, the families table it carries.
   ['engine'],
-  ['redis'],
+  // Redis connections, and the buffered sink (queue, spill file, replay) the record writers share.
+  ['redis', 'sink'],
   ['metrics', 'workers'],
   // Leaves: import no other module.
   ['stats', 'config', 'errors', 'ids', 'json', 'log', 'stages'],

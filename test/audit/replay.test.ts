@@ -97,9 +97,9 @@ before(async () => {
 after(() => recorded.close());
 
 describe('what-if replay', () => {
-  test('the trimmed inputs replay to the decisions recorded: no flip without a candidate change', () => {
+  test('the trimmed inputs replay to the decisions recorded: no flip without a candidate change', async () => {
     const replay = new Replay({ engine });
-    for (const record of records) replay.add(record);
+    for (const record of records) await replay.add(record);
     const report = replay.result();
     assert.equal(report.evaluated, records.length);
     assert.deepEqual(report.flips, { allowToDeny: 0, denyToAllow: 0 });
@@ -122,7 +122,11 @@ describe('what-if replay', () => {
     }
 
     const replay = new Replay({ engine, settings: parseSettingsDocument(CANDIDATE, engine.families) }, 1000);
-    const flipped = new Set(records.map((r) => replay.add(r)?.decisionId).filter((id) => id !== undefined));
+    const flipped = new Set<string>();
+    for (const record of records) {
+      const flip = await replay.add(record);
+      if (flip) flipped.add(flip.decisionId);
+    }
     const report = replay.result();
 
     assert.deepEqual([...flipped].sort(), [...expected].sort());
@@ -140,7 +144,7 @@ describe('what-if replay', () => {
     const dir = await tempDir(t);
     const candidate = await PolicyEngine.load(await readBundleFile(await denyReadsBundle(dir)));
     const replay = new Replay({ engine: candidate }, 5);
-    for (const record of records) replay.add(record);
+    for (const record of records) await replay.add(record);
     const report = replay.result();
     const reads = records.filter((r) => r.reason === 'workspace_read');
     assert.ok(reads.length > 0);
@@ -167,7 +171,11 @@ describe('what-if replay', () => {
     ]);
     const candidate = { orgs: { 'org-3': { settings: { 'prompt-access': { membersWritePrompts: false } } } } };
     const replay = new Replay({ engine, settings: parseSettingsDocument(candidate, engine.families) });
-    const flips = prompts.map((r) => replay.add(r)).filter((f) => f !== undefined);
+    const flips = [];
+    for (const record of prompts) {
+      const flip = await replay.add(record);
+      if (flip) flips.push(flip);
+    }
     assert.deepEqual(
       flips.map((f) => [f.workspaceId, f.after]),
       [['ws-30', { allow: false, reason: 'member_write_disabled', setting: 'membersWritePrompts', source: 'org' }]],
@@ -178,11 +186,11 @@ describe('what-if replay', () => {
       engine,
       settings: parseSettingsDocument({ orgs: { 'org-1': { settings: { 'prompt-access': { membersWritePrompts: true } } } } }, engine.families),
     });
-    for (const record of records) promptsOnly.add(record);
+    for (const record of records) await promptsOnly.add(record);
     assert.equal(promptsOnly.result().unchanged, 96);
   });
 
-  test('decisions made while settings were unavailable are skipped, not reported as flips', () => {
+  test('decisions made while settings were unavailable are skipped, not reported as flips', async () => {
     const failedClosed = {
       ...records[0]!,
       allow: false,
@@ -190,21 +198,26 @@ describe('what-if replay', () => {
       input: { ...records[0]!.input, settings: { org: {}, workspace: {} } },
     };
     const replay = new Replay({ engine });
-    assert.equal(replay.add(failedClosed), undefined);
+    assert.equal(await replay.add(failedClosed), undefined);
     assert.equal(replay.result().skipped, 1);
+    assert.deepEqual(
+      replay.result().skips.map((s) => [s.kind, s.count]),
+      [['settings_unavailable', 1]],
+    );
+    assert.match(replay.result().skips[0]!.message, /settings cannot be read/);
   });
 
-  test('limited to a bundle revision: only the decisions recorded with it are replayed, the others counted', () => {
+  test('limited to a bundle revision: only the decisions recorded with it are replayed, the others counted', async () => {
     const same = new Replay({ engine }, 10, engine.revision);
-    for (const record of records) same.add(record);
+    for (const record of records) await same.add(record);
     assert.equal(same.result().evaluated, records.length);
     assert.equal(same.result().otherRevision, 0);
     const other = new Replay({ engine }, 10, 'another-revision');
-    for (const record of records) other.add(record);
+    for (const record of records) await other.add(record);
     assert.equal(other.result().evaluated, 0);
     assert.equal(other.result().otherRevision, records.length);
     const unlimited = new Replay({ engine });
-    for (const record of records) unlimited.add(record);
+    for (const record of records) await unlimited.add(record);
     assert.equal(unlimited.result().otherRevision, 0);
   });
 

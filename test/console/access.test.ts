@@ -36,7 +36,7 @@ const rowText = (p: Page, role: string) =>
   );
 
 test('the settings page shows who can do what in the workspace, and previews a change in words without writing it', { timeout: 180_000 }, async () => {
-  await signIn(page, served.url, ADMIN_TOKEN, `#/settings?org=${ORG}`);
+  await signIn(page, served.url, ADMIN_TOKEN, `#/settings?orgId=${ORG}&workspaceId=${WS}`);
   await page.locator(`::-p-aria([name="Who can do what in ${WS}"][role="heading"])`).wait();
   const review = (await (await fetch(`${served.url}/v1/orgs/${ORG}/workspaces/${WS}/access`, { headers: auth })).json()) as {
     roles: Record<string, Record<string, Record<string, { allow: boolean }>>>;

@@ -184,13 +184,71 @@ describe('POST /v1/audit/replay', () => {
       .set(auth)
       .send({ filter: { orgId: 'org-1', from: since }, settings: CANDIDATE })
       .expect(200);
-    const expected = new Replay({ engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE, sidecar.policy.current!.families) });
-    for (const record of records) expected.add(record);
+    const now = async (orgId: string, workspaceId: string) => {
+      const { org, workspace } = await sidecar.store.snapshot(orgId, workspaceId);
+      return { org, workspace };
+    };
+    const expected = new Replay(
+      { engine: sidecar.policy.current!, settings: parseSettingsDocument(CANDIDATE, sidecar.policy.current!.families) },
+      10,
+      undefined,
+      now,
+    );
+    for (const record of records) await expected.add(record);
     assert.deepEqual(res.body, { candidate: { bundleRevision: sidecar.policy.current!.revision, settings: CANDIDATE }, ...expected.result() });
     assert.deepEqual(res.body.flips, { allowToDeny: 0, denyToAllow: 1 });
     assert.deepEqual(res.body.byReason, { 'manager_write_disabled -> manager_write_enabled': 1 });
     assert.equal((res.body as ReplayReport).examples[0]?.principalId, 'u-1');
     assert.equal((res.body as ReplayReport).examples[0]?.after.source, 'org');
+  });
+
+  test('a change saved since the decisions were recorded is the baseline, not a flip of the candidate', async (t) => {
+    const path = '/v1/orgs/org-1/settings/integration-access';
+    const before = (await request(sidecar.app).get(path).set(auth).expect(200)).body;
+    const { stored: _stored, ...saved } = before;
+    t.after(() => request(sidecar.app).put(path).set(auth).send(saved).expect(200));
+    // Someone saves the candidate's change itself: the recorded denial would be allowed now.
+    await request(sidecar.app).patch(path).set(auth).send({ managersWriteMcpServers: true }).expect(200);
+    const replay = (settings?: unknown) =>
+      request(sidecar.app)
+        .post('/v1/audit/replay')
+        .set(auth)
+        .send({ filter: { orgId: 'org-1', from: since }, ...(settings === undefined ? {} : { settings }) })
+        .expect(200);
+    for (const res of [await replay(), await replay(CANDIDATE)]) {
+      assert.equal(res.body.baseline, 'current');
+      assert.equal(res.body.evaluated, 3);
+      assert.deepEqual(res.body.flips, { allowToDeny: 0, denyToAllow: 0 }, 'the saved change is in the baseline and the candidate alike');
+    }
+    // A candidate that changes something reports its own flips, against the current settings.
+    const off = await replay({ orgs: { 'org-1': { settings: { 'integration-access': { managersWriteMcpServers: false } } } } });
+    assert.deepEqual(off.body.flips, { allowToDeny: 1, denyToAllow: 0 });
+    assert.deepEqual(off.body.byReason, { 'manager_write_enabled -> manager_write_disabled': 1 });
+  });
+
+  test('the records not replayed are counted by why, each with a sentence', async () => {
+    const from = new Date().toISOString();
+    await request(sidecar.app)
+      .post('/v1/authorize')
+      .send(decisionRequest({ workspaceId: 'ws-nowhere', workspaceRoles: { 'ws-nowhere': 'manager' } }))
+      .expect(200);
+    // org-1's principal asks about a workspace of org-2: org-2's settings are not org-1's to replay with.
+    await sidecar.store.registerWorkspace('org-2', 'ws-of-org-2');
+    const crossOrg = decisionRequest({ principalOrgId: 'org-1', orgId: 'org-2', workspaceId: 'ws-of-org-2', workspaceRoles: { 'ws-of-org-2': 'manager' } });
+    assert.equal((await request(sidecar.app).post('/v1/authorize').send(crossOrg).expect(200)).body.reason, 'cross_org');
+    await sidecar.audit.flush();
+    const res = await request(sidecar.app)
+      .post('/v1/audit/replay')
+      .set(auth)
+      .send({ filter: { orgId: 'org-1', from, unverified: 'true' } })
+      .expect(200);
+    assert.equal(res.body.skipped, 2);
+    const skips = Object.fromEntries(res.body.skips.map((s: { kind: string; count: number; message: string }) => [s.kind, s]));
+    assert.deepEqual(Object.keys(skips).sort(), ['other_organization', 'unknown_workspace']);
+    assert.equal(skips.unknown_workspace.count, 1);
+    assert.match(skips.unknown_workspace.message, /not in the workspace directory/);
+    assert.equal(skips.other_organization.count, 1);
+    assert.match(skips.other_organization.message, /another organization/);
   });
 
   test('filters as the decisions query does; allow may be a boolean', async () => {

@@ -133,7 +133,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
   });
 
   test('turning "Managers Write MCP Servers" off: the next decision is denied with source org', { timeout: TEST_TIMEOUT }, async () => {
-    await page.goto(`${url}/console/#/settings?org=${ORG}`);
+    await page.goto(`${url}/console/#/settings?org=${ORG}&workspaceId=${WS}`);
     await control(page, 'heading', 'Integration Management').wait();
     for (const label of ['Prompt Management', 'Guardrail Management', 'Analytics Management', 'Logs Management']) await control(page, 'heading', label).wait();
     assert.equal(await isChecked(page, 'Managers Write MCP Servers'), true);
@@ -169,7 +169,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     const decision = await decide();
     assert.equal(decision.allow, true);
     assert.equal(decision.source, 'workspace');
-    await waitForText(page, `patch workspace · ${WS}`);
+    await waitForText(page, `patch workspace (Integration Management) · ${WS}`);
     await checkPage('settings-override');
   });
 
@@ -178,7 +178,8 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.equal((await api('PATCH', `/v1/orgs/${ORG}/settings/integration-access`, { managersWriteWsIntegrations: false })).status, 200);
     await clickSwitch(page, 'Managers Write MCP Integrations');
     await control(page, 'heading', 'These settings changed since you loaded them').wait();
-    await waitForText(page, 'integration-access.managersWriteWsIntegrations: On → Off');
+    await waitForText(page, 'Integration Management · Managers Write Workspace Integrations: On → Off');
+    assert.ok(!(await page.evaluate(() => document.body.innerText.includes('Saved:'))), 'no earlier "Saved" line beside "not saved"');
     await checkPage('settings-conflict');
     const stored = await api('GET', `/v1/orgs/${ORG}/settings/integration-access`);
     assert.equal(stored.body.managersWriteWsMcpIntegrations, true, 'the refused change was not saved');
@@ -231,17 +232,19 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.ok(flips >= 1, 'the override decided at least one recorded decision');
     await waitForText(page, `${flips} ${flips === 1 ? 'decision' : 'decisions'} would flip`);
     const rows = await page.evaluate(() =>
-      [...document.querySelectorAll('table[aria-label="Flipped decisions"] tbody tr')].map((tr) =>
-        [...tr.querySelectorAll('td')].slice(1).map((td) => td.textContent),
-      ),
+      [...document.querySelectorAll('ol[aria-label="Flipped decisions"] > li')].map((li) => [
+        (li.querySelector('p') as HTMLElement).innerText.replace(/^.*? · /, ''),
+        ...[...li.querySelectorAll('dd')].map((dd) => dd.textContent),
+      ]),
     );
-    const outcome = (o: { allow: boolean; reason: string; source?: string }) => `${o.allow ? 'allow' : 'deny'} (${o.reason}${o.source ? `, ${o.source}` : ''})`;
+    const { families } = (await api('GET', '/v1/families')).body as { families: Array<{ settings: Array<{ name: string; label: string }> }> };
+    const label = (name: string) => families.flatMap((f) => f.settings).find((s) => s.name === name)!.label;
+    const outcome = (o: { allow: boolean; reason: string; setting?: string; source?: string }) =>
+      `${o.allow ? 'allow' : 'deny'} (${o.reason}${o.setting ? `: ${label(o.setting)}${o.source ? ` (${o.source})` : ''}` : ''})`;
     assert.deepEqual(
       rows,
       report.examples.map((f: { principalId: string; workspaceId: string; action: string; resourceType: string; before: never; after: never }) => [
-        f.principalId,
-        f.workspaceId,
-        `${f.action} ${f.resourceType}`,
+        `${f.principalId} in ${f.workspaceId}: ${f.action} ${f.resourceType}`,
         outcome(f.before),
         outcome(f.after),
       ]),
@@ -306,11 +309,11 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
   }, async () => {
     const { families } = (await api('GET', '/v1/families')).body as { families: Array<{ name: string; settings: Array<{ name: string; label: string }> }> };
     for (const orgId of ['org-1', 'org-3']) {
-      await page.goto(`${url}/console/#/settings?org=${orgId}`);
-      await control(page, 'heading', 'Integration Management').wait();
       const workspaces = (await api('GET', `/v1/orgs/${orgId}/workspaces`)).body.workspaces as string[];
       assert.ok(workspaces.length > 0, orgId);
       for (const workspaceId of workspaces) {
+        await page.goto(`${url}/console/#/settings?orgId=${orgId}&workspaceId=${workspaceId}`);
+        await control(page, 'heading', 'Integration Management').wait();
         const effective = (await api('GET', `/v1/orgs/${orgId}/workspaces/${workspaceId}/effective-settings`)).body.families;
         for (const family of families) {
           for (const setting of family.settings) {

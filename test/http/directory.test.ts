@@ -59,6 +59,8 @@ for (const kind of kinds) {
       assert.equal(pages, 3);
       assert.deepEqual((await list('org-list').expect(200)).body, { workspaces: ids, nextCursor: null });
       assert.deepEqual((await list('org-nobody').expect(200)).body, { workspaces: [], nextCursor: null });
+      assert.deepEqual((await list('org-list', '?prefix=w-3').expect(200)).body, { workspaces: ['w-3'], nextCursor: null });
+      assert.deepEqual((await list('org-list', '?prefix=w-0').expect(200)).body, { workspaces: [], nextCursor: null }, "another organization's");
     });
 
     test('bad paging parameters are a 400 naming them', async () => {
@@ -71,6 +73,9 @@ for (const kind of kinds) {
         ['?cursor=not base64!', 'cursor'],
         [`?cursor=${Buffer.from('a\u0000b').toString('base64url')}`, 'cursor'],
         ['?after=w-1', 'after'],
+        ['?prefix=%00', 'prefix'],
+        ['?prefix=a&prefix=b', 'prefix'],
+        [`?prefix=${'w'.repeat(300)}`, 'prefix'],
       ] as const) {
         const res = await list('org-list', query).expect(400);
         assert.deepEqual(

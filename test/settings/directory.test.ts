@@ -99,6 +99,16 @@ for (const [kind, make] of kinds) {
         seen,
         ids.map((id) => `${kind}-${id}`),
       );
+      // A prefix lists only the ids that start with it, in pages too.
+      const first = await store.listWorkspaces(org, { limit: 5, prefix: `${kind}-w-1` });
+      assert.deepEqual(
+        first.workspaces,
+        [0, 1, 2, 3, 4].map((i) => `${kind}-w-1${i}`),
+      );
+      const rest = await store.listWorkspaces(org, { limit: 5, prefix: `${kind}-w-1`, after: first.next! });
+      assert.deepEqual(rest, { workspaces: [5, 6, 7, 8, 9].map((i) => `${kind}-w-1${i}`), next: null });
+      assert.deepEqual((await store.listWorkspaces(org, { limit: 5, prefix: `${kind}-w-24` })).workspaces, [`${kind}-w-24`]);
+      assert.deepEqual((await store.listWorkspaces(org, { limit: 5, prefix: `${kind}-someone` })).workspaces, []);
     });
   });
 }

@@ -63,16 +63,7 @@ export const api = {
   orgSettings: (orgId, family) => call('GET', `${orgPath(orgId)}/settings/${enc(family)}`),
   patchOrgSettings: (orgId, family, patch, etag) => call('PATCH', `${orgPath(orgId)}/settings/${enc(family)}`, { body: patch, ifMatch: etag }),
   putOrgSettings: (orgId, family, body, etag) => call('PUT', `${orgPath(orgId)}/settings/${enc(family)}`, { body, ifMatch: etag }),
-  workspaces: async (orgId) => {
-    const all = [];
-    let cursor;
-    do {
-      const { body } = await call('GET', `${orgPath(orgId)}/workspaces${query({ cursor, limit: 1000 })}`);
-      all.push(...body.workspaces);
-      cursor = body.nextCursor;
-    } while (cursor);
-    return all;
-  },
+  workspaces: async (orgId, { cursor, prefix, limit }) => (await call('GET', `${orgPath(orgId)}/workspaces${query({ cursor, prefix, limit })}`)).body,
   workspaceSettings: (orgId, workspaceId, family) => call('GET', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`),
   patchWorkspaceSettings: (orgId, workspaceId, family, patch, etag) =>
     call('PATCH', `${orgPath(orgId)}/workspaces/${enc(workspaceId)}/settings/${enc(family)}`, { body: patch, ifMatch: etag }),

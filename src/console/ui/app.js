@@ -1,7 +1,8 @@
-// The console's shell: sign-in, the navigation between the pages, and which page shows.
-// The token's scopes (GET /v1/token) decide what each page enables.
+// The console's shell: sign-in, the navigation between the pages, which page shows, and the
+// organization it shows, named in the header and the title. The token's scopes and
+// organizations (GET /v1/token) decide what each page enables and offers.
 import { api, session } from './api.js';
-import { currentRoute, html, navigate, render, useEffect, useState } from './lib.js';
+import { currentRoute, html, mayLeave, navigate, orgOf, render, useEffect, useState } from './lib.js';
 import { SignIn } from './pages/signin.js';
 import { SettingsPage } from './pages/settings.js';
 import { ExplorerPage } from './pages/explorer.js';
@@ -15,15 +16,34 @@ const PAGES = [
   { id: 'playground', title: 'Playground', component: PlaygroundPage },
 ];
 
+/** The route of the URL, on every change of it (links, back/forward, typed). Leaving unsaved edits asks first; staying puts the URL back. */
 function useRoute() {
   const [route, setRoute] = useState(currentRoute());
   useEffect(() => {
-    const update = () => setRoute(currentRoute());
+    let shown = location.hash;
+    const update = () => {
+      if (location.hash === shown) return;
+      const was = currentRoute(shown);
+      const next = currentRoute();
+      if ((next.page !== was.page || orgOf(next.params) !== orgOf(was.params)) && !mayLeave()) {
+        history.replaceState(null, '', shown || location.pathname);
+        return;
+      }
+      shown = location.hash;
+      setRoute(next);
+    };
     addEventListener('hashchange', update);
-    return () => removeEventListener('hashchange', update);
+    addEventListener('popstate', update);
+    return () => {
+      removeEventListener('hashchange', update);
+      removeEventListener('popstate', update);
+    };
   }, []);
   return route;
 }
+
+/** A page's link, keeping the organization shown (the playground's organizations are in its input). */
+const pageLink = (id, orgId) => (orgId && id !== 'playground' ? `#/${id}?${new URLSearchParams({ orgId })}` : `#/${id}`);
 
 function App() {
   const route = useRoute();
@@ -40,9 +60,11 @@ function App() {
   }, []);
 
   const page = PAGES.find((p) => p.id === route.page) ?? PAGES[0];
+  // The playground's organizations are in its input, not in the URL's orgId.
+  const orgId = page.id === 'playground' ? null : (orgOf(route.params) ?? (who?.orgs?.length === 1 ? who.orgs[0] : null));
   useEffect(() => {
-    document.title = `${page.title} · Portcullis console`;
-  }, [page]);
+    document.title = `${page.title}${orgId ? ` · ${orgId}` : ''} · Portcullis console`;
+  }, [page, orgId]);
 
   if (checking) return html`<main><p>Checking the token…</p></main>`;
   // The playground asks only the public decision API: it needs no token.
@@ -55,12 +77,13 @@ function App() {
   const Page = page.component;
   return html`
     <header class="top">
-      <a class="brand" href="#/settings">Portcullis</a>
+      <a class="brand" href=${pageLink('settings', orgId)}>Portcullis</a>
       <nav aria-label="Console">
         <ul>
-          ${PAGES.map((p) => html`<li><a href="#/${p.id}" aria-current=${p.id === page.id ? 'page' : undefined}>${p.title}</a></li>`)}
+          ${PAGES.map((p) => html`<li><a href=${pageLink(p.id, orgId)} aria-current=${p.id === page.id ? 'page' : undefined}>${p.title}</a></li>`)}
         </ul>
       </nav>
+      ${orgId && html`<p class="viewing">Organization <strong>${orgId}</strong></p>`}
       ${
         who
           ? html`<div class="who"><span>Signed in as <strong>${who.name}</strong> (${who.scopes.join(', ')})</span>

@@ -4,12 +4,17 @@
 import { useEffect, useState } from './vendor/preact-htm.js';
 export { html, render, useState, useEffect, useRef } from './vendor/preact-htm.js';
 
-/** The current view: `#/explorer?orgId=org-1` -> {page: 'explorer', params}. */
-export function currentRoute() {
-  const hash = location.hash.replace(/^#\/?/, '');
-  const [page, search = ''] = hash.split('?');
+/** The view of a hash (the current one by default): `#/explorer?orgId=org-1` -> {page: 'explorer', params}. */
+export function currentRoute(hash = location.hash) {
+  const [page, search = ''] = hash.replace(/^#\/?/, '').split('?');
   return { page: page || 'settings', params: new URLSearchParams(search) };
 }
+
+/**
+ * The organization a view is about. `orgId` is its one name in every view's URL; `org`, the
+ * settings pages' earlier name, is still read so that old links keep working.
+ */
+export const orgOf = (params) => params.get('orgId') ?? params.get('org');
 
 /** Moves to a view; `replace` keeps the browser history to one entry per view (filters typed in place). */
 export function navigate(page, params = {}, { replace = false } = {}) {
@@ -19,6 +24,22 @@ export function navigate(page, params = {}, { replace = false } = {}) {
   else location.hash = hash;
   dispatchEvent(new HashChangeEvent('hashchange'));
 }
+
+/** What would be lost by leaving the organization shown now (a sentence), or null: see useUnsaved. */
+let unsaved = null;
+
+/** While `message` is set, moving to another organization asks first (app.js asks). */
+export function useUnsaved(message) {
+  useEffect(() => {
+    unsaved = message;
+    return () => {
+      if (unsaved === message) unsaved = null;
+    };
+  }, [message]);
+}
+
+/** True when nothing unsaved is in the way, or the person chose to leave it. */
+export const mayLeave = () => unsaved === null || confirm(`${unsaved}. Leave it and lose the changes?`);
 
 export const onOff = (value) => (value ? 'On' : 'Off');
 

@@ -3,6 +3,7 @@
 // nothing written): the sentences come from the API's list of changed cells.
 import { api } from '../api.js';
 import { html, useEffect, useState } from '../lib.js';
+import { labelsOf } from '../labels.js';
 import { ErrorNote } from './notes.js';
 
 const ROLE_LABELS = {
@@ -19,10 +20,10 @@ const allowedActions = (actions) =>
     .filter(([, cell]) => cell.allow)
     .map(([action]) => action)
     .join(', ') || 'none';
-const whyNot = (actions) =>
+const whyNot = (actions, labels) =>
   Object.entries(actions)
     .filter(([, cell]) => !cell.allow)
-    .map(([action, cell]) => `${action}: ${cell.reason}${cell.setting ? ` (${cell.setting}, ${cell.source ?? 'unreadable'})` : ''}`)
+    .map(([action, cell]) => `${action}: ${cell.reason}${cell.setting ? ` (${labels.setting(cell.setting)}, ${cell.source ?? 'unreadable'})` : ''}`)
     .join('\n');
 
 export function AccessPanel({ orgId, workspaceId, families, orgStored, refresh }) {
@@ -64,7 +65,7 @@ export function AccessPanel({ orgId, workspaceId, families, orgStored, refresh }
           <tbody>
             ${Object.entries(review.roles).map(
               ([role, byType]) => html`<tr data-role=${role}><th scope="row">${ROLE_LABELS[role] ?? role}</th>
-                ${types.map((type) => html`<td title=${whyNot(byType[type])}>${allowedActions(byType[type])}</td>`)}</tr>`,
+                ${types.map((type) => html`<td title=${whyNot(byType[type], labelsOf(families))}>${allowedActions(byType[type])}</td>`)}</tr>`,
             )}
           </tbody>
         </table>

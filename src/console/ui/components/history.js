@@ -1,9 +1,23 @@
-// The settings-changes feed of an organization: who changed what, when, before → after.
+// The settings-changes feed of an organization: who changed what, when, before → after,
+// settings named by their product labels.
 import { api } from '../api.js';
 import { diff, formatTime, html, show, usePages } from '../lib.js';
+import { labelsOf } from '../labels.js';
 import { ErrorNote } from './notes.js';
 
-export function HistoryPanel({ orgId, refresh }) {
+/** One change's heading: time · actor (note) · what · workspace · version. */
+const summary = (c, labels) =>
+  [
+    `${c.actor}${c.note ? ` (${c.note})` : ''}`,
+    `${c.operation.replace(/_/g, ' ')}${c.family ? ` (${labels.family(c.family)})` : ''}`,
+    c.workspaceId,
+    c.version !== null ? `version ${c.version}` : undefined,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+
+export function HistoryPanel({ orgId, families, refresh }) {
+  const labels = labelsOf(families);
   const pages = usePages(
     (cursor) => api.settingsChanges(orgId, cursor).then((page) => ({ items: page.changes, nextCursor: page.nextCursor })),
     `${orgId}\n${refresh}`,
@@ -19,10 +33,9 @@ export function HistoryPanel({ orgId, refresh }) {
         ${changes.map(
           (c) => html`
             <li>
-              <p><time datetime=${c.timestamp}>${formatTime(c.timestamp)}</time> · <strong>${c.actor}</strong>${c.note ? ` (${c.note})` : ''} ·
-                ${c.operation.replace(/_/g, ' ')}${c.workspaceId ? ` · ${c.workspaceId}` : ''}${c.version !== null ? ` · version ${c.version}` : ''}</p>
+              <p><time datetime=${c.timestamp}>${formatTime(c.timestamp)}</time>${` · ${summary(c, labels)}`}</p>
               <ul class="diff">
-                ${diff(c.before, c.after).map((d) => html`<li><code>${d.path}</code>: ${show(d.before)} → ${show(d.after)}</li>`)}
+                ${diff(c.before, c.after).map((d) => html`<li>${labels.path(c.family, d.path)}: ${show(d.before)} → ${show(d.after)}</li>`)}
               </ul>
             </li>
           `,

@@ -1,4 +1,5 @@
-// Status lines: an error as the API named it, and a scope the token lacks.
+// Status lines: an error as the API named it, a scope the token lacks, and an organization
+// that nothing is known of (a mistyped id looks like a real organization with defaults).
 import { ApiError } from '../api.js';
 import { html } from '../lib.js';
 
@@ -18,3 +19,9 @@ export function ScopeNote({ who, scope, doing }) {
 }
 
 export const has = (who, scope) => Boolean(who?.scopes.includes(scope));
+
+/** Shown when the organization has nothing stored and the directory lists no workspace of it (workspaceCount 0; null: not read yet). */
+export function EmptyOrgNote({ orgId, nothingStored, workspaceCount }) {
+  if (!nothingStored || workspaceCount !== 0) return null;
+  return html`<p class="note" role="status">${orgId}: nothing is stored for this organization and the directory knows no workspace of it — these are the defaults. Check the organization id.</p>`;
+}

@@ -59,10 +59,15 @@ export function ExplorerPage({ who, params }) {
 function Filters({ who, filter, onSearch }) {
   const [draft, setDraft] = useState(filter);
   const [families, setFamilies] = useState([]);
+  const [reasons, setReasons] = useState([]);
   useEffect(() => {
     api.families().then(
       (f) => setFamilies(f.families),
       () => setFamilies([]),
+    );
+    api.reasons().then(
+      (r) => setReasons(Object.keys(r.reasons).sort()),
+      () => setReasons([]),
     );
   }, []);
   const types = [...new Set(families.flatMap((f) => f.resourceTypes))];
@@ -95,7 +100,12 @@ function Filters({ who, filter, onSearch }) {
         ['true', 'allowed'],
         ['false', 'denied'],
       ])}
-      ${field('reason', 'Reason')}
+      ${choice(
+        'reason',
+        'Reason',
+        // A reason in the URL that the bundle no longer lists stays choosable.
+        [...new Set([...reasons, ...(draft.reason ? [draft.reason] : [])])].map((r) => [r, r]),
+      )}
       ${choice(
         'resourceType',
         'Resource type',

@@ -1,9 +1,9 @@
-// The local append-only file that takes audit records while Redis is away and the
-// in-memory buffer is full. One NDJSON line per record. Appends go to the current file;
+// The local append-only file that takes what a buffered sink (buffer.ts) cannot hold in
+// memory while its store is away. One NDJSON line per item. Appends go to the current file;
 // replay first closes it (new appends open a fresh one) and then reads every closed
 // file in the directory, oldest first — files left by an earlier run included — and
-// removes each once all its lines are stored. Storing is idempotent by record id, so a
-// file whose replay was interrupted is simply replayed again.
+// removes each once all its lines are stored (or written again to a newer file). A file
+// whose replay was interrupted is replayed again from its start.
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
