@@ -205,8 +205,17 @@ export function summariseProfile(profile: CpuProfile, top = 25, lastSeconds?: nu
 async function stageTotals(child: ChildProcess, file: string): Promise<Record<Stage, number>> {
   rmSync(file, { force: true });
   child.kill('SIGUSR2');
-  for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
-  return JSON.parse(readFileSync(file, 'utf8')) as Record<Stage, number>;
+  // The file can be seen before it is written whole: read until it parses.
+  for (let i = 0; ; i++) {
+    if (existsSync(file)) {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8')) as Record<Stage, number>;
+      } catch (error) {
+        if (i >= 1000) throw error;
+      }
+    } else if (i >= 1000) throw new Error(`the sidecar wrote no stage totals to ${file}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** CPU seconds (user + system) the processes have used so far. */

@@ -21,11 +21,12 @@ export interface StreamEntry {
 /**
  * Three fields per entry, since every field is a string Redis copies and the writer
  * encodes: `ts`; `k`, what the filters look at, as one JSON array (see `keysOf`); and
- * `r`, the record's JSON without its top-level principal and resource, which are the
- * input's own (recordOf puts them back).
+ * `r`, the record's JSON without what the other two or its input already say: the
+ * top-level principal and resource (the input's own), the workspace, action, outcome and
+ * reason (in `k`), the timestamp when `ts` gives it back exactly, and the organization
+ * when it is the input's resource's. recordOf puts them back, in the record's order.
  */
 export function decisionFields(record: DecisionRecord): Record<string, string> {
-  const { principal: _principal, resource: _resource, log: _log, ...rest } = record;
   return {
     ts: String(Date.parse(record.timestamp)),
     // The unverified bucket holds many organizations: its entries name theirs as an eighth key
@@ -40,7 +41,7 @@ export function decisionFields(record: DecisionRecord): Record<string, string> {
       record.api,
       ...keyKeys(record),
     ]),
-    r: JSON.stringify(rest),
+    r: encodeDecision(record).json,
   };
 }
 
@@ -50,6 +51,47 @@ function keyKeys(record: DecisionRecord): string[] {
   const org = record.orgUnverified ? record.orgId : '';
   if (principal.type !== 'api_key') return org ? [org] : [];
   return [org, principal.id, principal.keyType];
+}
+
+/**
+ * A decision's `r` field and the byte size of the whole record's JSON, encoded once:
+ * trimRecord measures a record by it (recordBytes) and the writer stores it, so the
+ * decision path pays one JSON.stringify of the record, not two. Records are not changed
+ * once recorded; a WeakMap lets the record's own life bound it.
+ */
+const encoded = new WeakMap<DecisionRecord, { json: string; bytes: number }>();
+
+export function encodeDecision(record: DecisionRecord): { json: string; bytes: number } {
+  let done = encoded.get(record);
+  if (done === undefined) {
+    const { principal, resource, log, workspaceId, action, allow, reason, timestamp, orgId, ...rest } = record;
+    const stored: Record<string, unknown> = rest;
+    let apart = 0;
+    const leave = (key: string, value: unknown) => {
+      if (value !== undefined) apart += key.length + 4 + Buffer.byteLength(JSON.stringify(value));
+    };
+    // Put back in the record's order (see recordOf); kept whenever it could not be given back exactly.
+    const keep: Record<string, unknown> = {};
+    if (typeof timestamp === 'string' && new Date(Date.parse(timestamp)).toISOString() === timestamp) leave('timestamp', timestamp);
+    else keep.timestamp = timestamp;
+    if (typeof orgId === 'string' && orgId === record.input?.resource?.orgId) leave('orgId', orgId);
+    else keep.orgId = orgId;
+    if (typeof workspaceId === 'string') leave('workspaceId', workspaceId);
+    else keep.workspaceId = workspaceId;
+    if (typeof action === 'string') leave('action', action);
+    else keep.action = action;
+    if (typeof allow === 'boolean') leave('allow', allow);
+    else keep.allow = allow;
+    if (typeof reason === 'string') leave('reason', reason);
+    else keep.reason = reason;
+    leave('principal', principal);
+    leave('resource', resource);
+    leave('log', log);
+    const json = JSON.stringify(Object.keys(keep).length === 0 ? stored : { ...keep, ...stored });
+    done = { json, bytes: Buffer.byteLength(json) + apart };
+    encoded.set(record, done);
+  }
+  return done;
 }
 
 /**
@@ -68,10 +110,35 @@ export function settingsChangeFields(change: SettingsChangeRecord): Record<strin
 }
 
 export function recordOf<T>(entry: StreamEntry): T {
-  const record = JSON.parse(entry.fields.r!) as { input?: { principal?: unknown; resource?: unknown } };
+  const record = JSON.parse(entry.fields.r!) as { input?: { principal?: unknown; resource?: { orgId?: unknown } } };
+  if (entry.fields.k === undefined || !record.input) return record as T;
+  // What decisionFields left out of `r`, from `k`, `ts` and the input, in the record's order.
+  const keys = JSON.parse(entry.fields.k) as string[];
+  const {
+    decisionId,
+    timestamp = new Date(Number(entry.fields.ts)).toISOString(),
+    api,
+    orgId = record.input.resource?.orgId,
+    workspaceId = keys[0],
+    action = keys[5],
+    allow = keys[2] === '1',
+    reason = keys[3],
+    ...rest
+  } = record as Record<string, unknown>;
   // A decision's principal and resource are stored once, in its input.
-  if (entry.fields.k !== undefined && record.input) return { ...record, principal: record.input.principal, resource: record.input.resource } as T;
-  return record as T;
+  return {
+    decisionId,
+    timestamp,
+    api,
+    orgId,
+    workspaceId,
+    action,
+    allow,
+    reason,
+    ...rest,
+    principal: record.input.principal,
+    resource: record.input.resource,
+  } as T;
 }
 
 export type Matcher = (fields: Record<string, string>) => boolean;

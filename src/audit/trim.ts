@@ -6,6 +6,7 @@
 // replays to the same answer: the policy reads only the requested workspace's role.
 import type { DecisionRecord } from '../decision/record.ts';
 import type { Principal, WorkspaceRole } from '../decision/request.ts';
+import { encodeDecision } from './query.ts';
 
 /** Appended to a shortened string; says how much was cut. */
 export const TRUNCATED = (cut: number) => `…[truncated ${cut} chars]`;
@@ -46,20 +47,9 @@ function withRoles(principal: Principal, workspaceRoles: Record<string, Workspac
   return principal.user ? { ...principal, user: { ...principal.user, workspaceRoles } } : principal;
 }
 
-/**
- * Sizes measured, by record: trimRecord measures every record on the decision path, and the
- * buffers that account for it later ask again; a WeakMap lets the record's own life bound it.
- */
-const measured = new WeakMap<DecisionRecord, number>();
-
-/** The size of a record as stored (its JSON, UTF-8). */
+/** The size of a record as stored (its JSON, UTF-8), counted once, as its stream entry is encoded (encodeDecision). */
 export function recordBytes(record: DecisionRecord): number {
-  let bytes = measured.get(record);
-  if (bytes === undefined) {
-    bytes = Buffer.byteLength(JSON.stringify(record));
-    measured.set(record, bytes);
-  }
-  return bytes;
+  return encodeDecision(record).bytes;
 }
 
 /** Cuts every free-text string to a length that halves until the record fits (or reaches MIN_KEPT). */
@@ -87,7 +77,8 @@ function truncate(record: DecisionRecord, maxBytes: number): DecisionRecord {
     }
     if (cut > 0) candidate.trimmed = { ...record.trimmed, truncated: cut };
     if (limit === MIN_KEPT || recordBytes(candidate) <= maxBytes) {
-      if (recordBytes(candidate) > maxBytes) candidate.trimmed = { ...candidate.trimmed, overCap: true };
+      // A new object: a record is measured and encoded once (storedJson), then never changed.
+      if (recordBytes(candidate) > maxBytes) return { ...candidate, trimmed: { ...candidate.trimmed, overCap: true } };
       return candidate;
     }
   }

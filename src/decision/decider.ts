@@ -176,9 +176,11 @@ export class Decider {
     const trace = this.tracing?.startDecision(options.trace);
     const lookup = trace?.child('portcullis.settings');
     let clock = stagesOn ? stageClock() : 0;
-    const placing = this.placeInDirectory(asked);
+    // A trusted cached answer is taken at once; otherwise the store is asked (and awaited).
+    const placedNow = this.placeFromCache(asked);
+    const placing = placedNow ? undefined : this.placeInDirectory(asked);
     if (stagesOn) stageEnd('settings + directory lookup', clock);
-    const placed = await placing;
+    const placed = placedNow ?? (await placing!);
     const { request } = placed;
     let verdict = placed.verdict;
     const crossOrg = request.principal.orgId !== request.resource.orgId;
@@ -189,9 +191,11 @@ export class Decider {
     if (!verdict && !crossOrg) {
       try {
         if (stagesOn) clock = stageClock();
-        const reading = this.store.snapshot(request.resource.orgId, request.resource.workspaceId, options.minSettingsVersion);
+        const { orgId, workspaceId } = request.resource;
+        const cached = this.store.peekSnapshot?.(orgId, workspaceId, options.minSettingsVersion);
+        const reading = cached ? undefined : this.store.snapshot(orgId, workspaceId, options.minSettingsVersion);
         if (stagesOn) stageEnd('settings + directory lookup', clock);
-        snapshot = await reading;
+        snapshot = cached ?? (await reading!);
       } catch (error) {
         if (error instanceof SettingsStaleError) throw settingsStale(error);
         this.metrics.settingsErrors.inc();
@@ -339,18 +343,29 @@ export class Decider {
    */
   private async placeInDirectory(request: AuthorizeRequest): Promise<Placed> {
     if (!this.workspaceDirectory) return { request };
-    const { workspaceId, orgId } = request.resource;
     let owner: string | null;
     try {
-      owner = await this.store.workspaceOrg(workspaceId);
+      owner = await this.store.workspaceOrg(request.resource.workspaceId);
     } catch (error) {
       this.metrics.settingsErrors.inc();
-      this.directoryOutage.note(error, orgId);
+      this.directoryOutage.note(error, request.resource.orgId);
       return { request, verdict: denied(DIRECTORY_UNAVAILABLE), orgUnverified: true };
     }
-    if (owner === null) return { request, verdict: denied(UNKNOWN_WORKSPACE), orgUnverified: true };
-    return { request: owner === orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
+    return placedIn(request, owner);
   }
+
+  /** placeInDirectory's answer when the store has a trusted cached one (peekWorkspaceOrg); undefined when it must be asked. */
+  private placeFromCache(request: AuthorizeRequest): Placed | undefined {
+    if (!this.workspaceDirectory) return { request };
+    const owner = this.store.peekWorkspaceOrg?.(request.resource.workspaceId);
+    return owner === undefined ? undefined : placedIn(request, owner);
+  }
+}
+
+/** Where the directory's answer (the workspace's organization; null: unknown) places a request. */
+function placedIn(request: AuthorizeRequest, owner: string | null): Placed {
+  if (owner === null) return { request, verdict: denied(UNKNOWN_WORKSPACE), orgUnverified: true };
+  return { request: owner === request.resource.orgId ? request : { ...request, resource: { ...request.resource, orgId: owner } } };
 }
 
 let lastMs = 0;

@@ -505,8 +505,8 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
             ),
             ...ADMIN_ERRORS,
           },
-          },
         },
+      },
       [path(ADMIN_PATHS.apiKeys)]: {
         parameters: [org],
         post: {

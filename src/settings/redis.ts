@@ -113,6 +113,16 @@ export class RedisSettingsStore implements SettingsStore {
     }
   }
 
+  /** snapshot()'s answer when it is a trusted cached snapshot (the same tests, in the same order); undefined otherwise. */
+  peekSnapshot(orgId: string, workspaceId: string, minVersion?: number): SettingsSnapshot | undefined {
+    if (minVersion !== undefined && (this.coherence.version(orgId) ?? -1) < minVersion) return undefined;
+    this.coherence.useFamilies(this.options.familyNames());
+    const cached = this.coherence.lookup(orgId, workspaceId);
+    if (cached?.check !== 'trusted') return undefined;
+    this.options.stats?.onHit();
+    return cached.snapshot;
+  }
+
   async snapshot(orgId: string, workspaceId: string, minVersion?: number): Promise<SettingsSnapshot> {
     if (minVersion !== undefined && (this.coherence.version(orgId) ?? -1) < minVersion) return this.atLeast(orgId, workspaceId, minVersion);
     this.coherence.useFamilies(this.options.familyNames());
@@ -231,6 +241,12 @@ export class RedisSettingsStore implements SettingsStore {
 
   deleteWorkspace(orgId: string, workspaceId: string, family: string, ifVersion?: number): Promise<number | null> {
     return this.admin.deleteWorkspace(orgId, workspaceId, family, ifVersion);
+  }
+
+  /** workspaceOrg()'s answer when it is a trusted cached one; undefined otherwise. */
+  peekWorkspaceOrg(workspaceId: string): string | null | undefined {
+    const cached = this.coherence.owner(workspaceId);
+    return cached?.trusted ? cached.entry.orgId : undefined;
   }
 
   async workspaceOrg(workspaceId: string): Promise<string | null> {

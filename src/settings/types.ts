@@ -61,6 +61,15 @@ export interface SettingsStore extends SettingsSnapshots, SettingsAdmin, Workspa
   /** True when the store can answer (Redis connected). */
   isReady(): boolean;
   close(): Promise<void>;
+  /**
+   * What snapshot() would answer at once, from a cache it trusts without a round trip (and
+   * counting the hit as snapshot() does); undefined when snapshot() would have to ask,
+   * wait, serve stale or fail — then the decision calls snapshot(). Saves the decision path
+   * its promise hops; a store without a cache need not have it.
+   */
+  peekSnapshot?(orgId: string, workspaceId: string, minVersion?: number): SettingsSnapshot | undefined;
+  /** As peekSnapshot, for workspaceOrg(): the trusted cached answer (null: unknown workspace), or undefined. */
+  peekWorkspaceOrg?(workspaceId: string): string | null | undefined;
 }
 
 /** What a decision reads. */
