@@ -7,14 +7,23 @@
 // bytes, base64url) is what the stored hash vouches for. 256 random bits need no slow hash
 // and no pepper: nobody can guess a preimage, and a stolen hash does not give the key.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { KEY_TYPES, ORG_ROLES, WORKSPACE_ROLES, type KeyPrincipal, type KeyType, type KeyUser, type OrgRole, type WorkspaceRole } from '../decision/request.ts';
+import {
+  isScope,
+  KEY_TYPES,
+  MAX_SCOPES,
+  ORG_ROLES,
+  WORKSPACE_ROLES,
+  type KeyPrincipal,
+  type KeyType,
+  type KeyUser,
+  type OrgRole,
+  type WorkspaceRole,
+} from '../decision/request.ts';
 import { FIELD_CODE, invalidInput, type FieldError } from '../errors.ts';
 import { idProblem, quoted } from '../ids.ts';
 import { isJsonObject } from '../json.ts';
 
 /** A scope is `<resource>.<verb>`, as the product names them (`mcp_servers.create`, `logs.view`). */
-export const SCOPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]{0,63}$/;
-export const MAX_SCOPES = 256;
 /** The workspaces a user key's user may have roles in, as stored with the key. */
 export const MAX_USER_WORKSPACES = 256;
 
@@ -143,7 +152,7 @@ export function parseNewKey(body: unknown, orgId: string): NewKey {
     problems.push({ field: 'scopes', code: FIELD_CODE.type, message: `must be a list of 1 to ${MAX_SCOPES} scopes, each <resource>.<verb>` });
   } else {
     body.scopes.forEach((scope: unknown, i) => {
-      if (typeof scope !== 'string' || !SCOPE_PATTERN.test(scope))
+      if (typeof scope !== 'string' || !isScope(scope))
         problems.push({ field: `scopes[${i}]`, message: 'must be a scope <resource>.<verb>, e.g. mcp_servers.create' });
       else if (key.scopes.includes(scope)) problems.push({ field: `scopes[${i}]`, message: `repeats ${scope}` });
       else key.scopes.push(scope);

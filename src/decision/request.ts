@@ -102,6 +102,11 @@ export const MAX_SCOPE_LENGTH = 128;
 export const SCOPE_PATTERN = '^[a-z][a-z_]*\\.[a-z][a-z_]*$';
 const SCOPE = new RegExp(SCOPE_PATTERN);
 
+/** Whether `scope` is a scope name a key principal may carry (the key registry registers no other). */
+export function isScope(scope: string): boolean {
+  return scope.length <= MAX_SCOPE_LENGTH && SCOPE.test(scope);
+}
+
 type Raw = Record<string, unknown>;
 
 /**
@@ -253,7 +258,7 @@ function readScopes(read: Reader, raw: unknown): string[] {
   const seen = new Set<string>();
   raw.forEach((scope: unknown, i) => {
     if (typeof scope !== 'string') return read.problem(`principal.scopes[${i}]`, 'must be a string', FIELD_CODE.type);
-    if (scope.length > MAX_SCOPE_LENGTH || !SCOPE.test(scope))
+    if (!isScope(scope))
       return read.problem(
         `principal.scopes[${i}]`,
         `must be <resource>.<verb> in lower-case letters and underscores, at most ${MAX_SCOPE_LENGTH} characters`,

@@ -38,7 +38,8 @@ export async function keyIdentity(keys: KeyRegistry, headers: Headers, log: Logg
   }
   let apiKey: Awaited<ReturnType<KeyRegistry['resolve']>>;
   try {
-    apiKey = await keys.resolve(headers[API_KEY_HEADER]!.trim());
+    // Only the spaces and tabs HTTP allows around a value; any other character is the key's own, and refused.
+    apiKey = await keys.resolve(headers[API_KEY_HEADER]!.replace(/^[ \t]+|[ \t]+$/g, ''));
   } catch (error) {
     if (error instanceof KeyRefusedError) {
       const { code, message } = REFUSALS[error.refusal];

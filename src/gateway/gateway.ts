@@ -192,7 +192,11 @@ export class Gateway {
       ? await keyIdentity(this.options.keys, request.headers, this.options.log)
       : await this.options.identity.identify(request.headers);
     const values = new Values(request, match.params, query, limits.jsonMaxDepth);
-    const keyWorkspace = claimed.principal.type === 'api_key' ? (claimed.principal.workspaceId as string | undefined) : undefined;
+    // A workspace key acts in its own workspace when the request names none — but only where
+    // the sidecar sees every place the route reads a workspace from: a body it was not sent
+    // could name another workspace, which the upstream would act on.
+    const bodyUnseen = request.body === undefined && match.route.workspaceId.some((source) => source.kind === 'body');
+    const keyWorkspace = claimed.principal.type === 'api_key' && !bodyUnseen ? (claimed.principal.workspaceId as string | undefined) : undefined;
     const raw = {
       principal: claimed.principal,
       action: match.route.action,
@@ -200,7 +204,6 @@ export class Gateway {
         type: match.route.type,
         // With the workspace directory on, the decider replaces this with the directory's answer.
         orgId: match.route.orgId.length > 0 ? values.one(match.route.orgId, 'org_id', true) : claimed.principal.orgId,
-        // A workspace key acts in its own workspace: a request that names none is decided there.
         workspaceId: values.one(match.route.workspaceId, 'workspace_id', keyWorkspace === undefined) ?? keyWorkspace,
         id: values.one(match.route.resourceId, 'resource_id', false),
       },

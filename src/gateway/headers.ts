@@ -47,11 +47,18 @@ export function mergeHeaders(entries: readonly (readonly [string, string])[], li
   const headers: Headers = Object.create(null);
   for (const [rawName, value] of entries) {
     const name = rawName.toLowerCase();
-    if (name.startsWith(OWN_HEADER_PREFIX)) {
+    // Envoy, Caddy and Traefik pass x_portcullis_visibility through, and upstreams that read
+    // headers CGI-style (Django, PHP, Rack) take it for x-portcullis-visibility: a name is
+    // checked with its underscores read as dashes.
+    const dashed = name.replaceAll('_', '-');
+    if (dashed.startsWith(OWN_HEADER_PREFIX)) {
       throw new ApiError(403, CODE.forbidden_header, `header ${name} is set by this sidecar only; a request may not carry it`);
     }
-    if (METHOD_OVERRIDES.has(name)) {
+    if (METHOD_OVERRIDES.has(dashed)) {
       throw new ApiError(403, CODE.forbidden_header, `header ${name} would make an upstream act on another method than the one decided on`);
+    }
+    if (dashed !== name && IDENTITY_HEADERS.has(dashed)) {
+      throw new ApiError(403, CODE.forbidden_header, `header ${name} spells the identity header ${dashed} with underscores; send it as ${dashed}`);
     }
     const earlier = headers[name];
     if (earlier !== undefined && IDENTITY_HEADERS.has(name)) {

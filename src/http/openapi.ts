@@ -10,13 +10,12 @@ import { Router } from 'express';
 import { DECISION_APIS } from '../decision/record.ts';
 import { MIN_SETTINGS_VERSION_FIELD, MIN_SETTINGS_VERSION_HEADER } from '../decision/freshness.ts';
 import { MAX_PERMISSION_WORKSPACES, type PERMISSIONS_FIELDS } from '../decision/permissions.ts';
-import { ACTIONS, KEY_TYPES, ORG_ROLES, WORKSPACE_ROLES } from '../decision/request.ts';
+import { ACTIONS, KEY_TYPES, MAX_SCOPES, ORG_ROLES, SCOPE_PATTERN, WORKSPACE_ROLES } from '../decision/request.ts';
 import { decisionRequestSchema, DECISION_REQUEST_SCHEMA_PATH } from '../decision/schema.ts';
 import type { ActivePolicy } from '../engine/active.ts';
 import type { Families } from '../engine/families.ts';
 import { ADMIN_PATHS } from './admin-routes.ts';
 import { PERMISSIONS_PATH } from './decide.ts';
-import { MAX_SCOPES, SCOPE_PATTERN } from '../apikeys/registry.ts';
 import { methodNotAllowed } from './directory.ts';
 import { FAMILIES_PATH, REASONS_PATH } from './families.ts';
 
@@ -233,7 +232,7 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
             type: { enum: [...KEY_TYPES] },
             orgId: { type: 'string' },
             workspaceId: { type: 'string' },
-            scopes: { type: 'array', items: { type: 'string', pattern: SCOPE_PATTERN.source } },
+            scopes: { type: 'array', items: { type: 'string', pattern: SCOPE_PATTERN } },
             user: keyUser,
             createdAt: { type: 'string' },
             createdBy: { type: 'string' },
@@ -249,7 +248,7 @@ export function openApiDocument(families: Families, bundleRevision: string): Rec
           {
             type: { enum: [...KEY_TYPES] },
             workspaceId: { type: 'string', description: 'Workspace keys only.' },
-            scopes: { type: 'array', minItems: 1, maxItems: MAX_SCOPES, items: { type: 'string', pattern: SCOPE_PATTERN.source } },
+            scopes: { type: 'array', minItems: 1, maxItems: MAX_SCOPES, items: { type: 'string', pattern: SCOPE_PATTERN } },
             user: { ...keyUser, description: 'Workspace user keys only: the user and the roles the key acts with.' },
           },
           ['type', 'scopes'],

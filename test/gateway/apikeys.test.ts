@@ -72,6 +72,7 @@ describe('a refused API key is a 401 with a reason on every front, and never a d
     ['a rotated-away key', () => [['x-portkey-api-key', keys.rotated!]], 'unknown_api_key'],
     ['a malformed key', () => [['x-portkey-api-key', 'sk-not-ours']], 'malformed_api_key'],
     ['an empty key header', () => [['x-portkey-api-key', '']], 'malformed_api_key'],
+    ['a key wrapped in no-break spaces (only spaces and tabs are trimmed)', () => [['x-portkey-api-key', `\u00a0${keys.live!}\u00a0`]], 'malformed_api_key'],
     [
       'a key sent twice',
       () => [
@@ -127,8 +128,57 @@ describe('the key principal reaches the decision', () => {
     assert.ok(!log.includes(keys.live!.split('.')[1]!));
   });
 
+  test('an identity header spelled with underscores (which CGI-style upstreams read as the dashed one) is refused', async () => {
+    for (const headers of [
+      [
+        ['authorization', bearer],
+        ['x_portkey_api_key', keys.live!],
+      ],
+      [
+        ['x-portkey-api-key', keys.live!],
+        ['x_portkey_org_id', 'org-2'],
+      ],
+    ] as [string, string][][]) {
+      for (const [front, answer] of Object.entries(await throughEveryFront(headers)))
+        assert.deepEqual([answer.status, answer.reason], [403, 'forbidden_header'], front);
+    }
+  });
+
+  test('a scope no key principal may carry is refused at registration, not after', async () => {
+    for (const scope of ['v2.read', `${'a'.repeat(64)}.${'b'.repeat(64)}`]) {
+      const answer = await request(sidecar.app)
+        .post('/v1/orgs/org-1/api-keys')
+        .set(auth)
+        .send({ type: 'workspace-service', workspaceId: 'ws-1', scopes: [scope] });
+      assert.equal(answer.status, 400, scope);
+      assert.match(JSON.stringify(answer.body), /scopes/);
+    }
+  });
+
+  test("a workspace key's own workspace stands in for a missing one only where the sidecar sees every source the route reads", async () => {
+    const key: [string, string] = ['x-portkey-api-key', keys.live!];
+    // POST /v1/mcp-servers reads the workspace from a header, the query or the body. Forward
+    // auth and a gRPC Check without the body cannot see a body naming another workspace.
+    const unseen = [await nginx(served, 'POST', '/v1/mcp-servers', [key]), await envoy(served, 'POST', '/v1/mcp-servers', [key])];
+    for (const answer of unseen) assert.deepEqual([answer.status, answer.reason], [403, 'missing_workspace_id']);
+    const grpc = await grpcCheck(client, { method: 'POST', path: '/v1/mcp-servers', headers: [key] });
+    assert.equal((grpc as { reason: string | null }).reason, 'missing_workspace_id');
+    // With the body in view, the workspace it names is the one decided.
+    const seen = await envoy(served, 'POST', '/v1/mcp-servers', [key, ['content-type', 'application/json']], JSON.stringify({ workspace_id: 'ws-2' }));
+    assert.deepEqual([seen.status, seen.reason], [403, 'key_workspace_mismatch']);
+    // A data-plane route reads the workspace from a header only: with none, the key's own is decided.
+    const dataPlane = await nginx(served, 'POST', '/v1/chat/completions', [key]);
+    assert.deepEqual([dataPlane.status, dataPlane.reason], [403, 'missing_scope']);
+  });
+
   test('a client cannot send the visibility headers: they are the sidecar-only x-portcullis-* family', async () => {
-    for (const name of ['x-portcullis-visibility', 'x-portcullis-visible-user-id', 'x-portcullis-visible-api-key-ids']) {
+    for (const name of [
+      'x-portcullis-visibility',
+      'x-portcullis-visible-user-id',
+      'x-portcullis-visible-api-key-ids',
+      'x_portcullis_visibility',
+      'x-portcullis_visible-user-id',
+    ]) {
       const answers = await throughEveryFront([
         ['x-portkey-api-key', keys.live!],
         [name, 'all'],
