@@ -50,6 +50,9 @@ test('/metrics counts and times requests per route template, unknown paths under
 });
 
 test('ACCESS_LOG=on: one JSON line a request with the route template, and no token, cookie or query string', async () => {
+  // A line is written once its answer is sent, and reaches this process through a pipe: wait for the seven.
+  const deadline = Date.now() + 30_000;
+  while (accessLines().length < 7 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   const lines = accessLines();
   const routes = lines.map((line) => `${line.method} ${line.route} ${line.status}`);
   assert.deepEqual(routes.slice(0, 7), [
