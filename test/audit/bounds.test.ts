@@ -2,11 +2,18 @@
 // anonymous caller can make it hold is bounded in bytes, and never at another tenant's cost.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ADMIN_TOKEN, decisionRequest, servedTestSidecar } from '../support/sidecar.ts';
+import { ADMIN_TOKEN, decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
 
-let served: Awaited<ReturnType<typeof servedTestSidecar>>;
+/** The log keeps this many organizations here (1,000 by default), so that a run past it stays short. */
+const MAX_ORGS = 100;
+/** Probes past the bound. */
+const PROBES = MAX_ORGS + MAX_ORGS / 10;
+
+let served: Awaited<ReturnType<typeof serve>>;
 before(async () => {
-  served = await servedTestSidecar(async (sidecar) => sidecar.store.registerWorkspace('org-1', 'ws-1'));
+  const sidecar = await testSidecar({ auditMemoryMaxOrgs: MAX_ORGS });
+  await sidecar.store.registerWorkspace('org-1', 'ws-1');
+  served = await serve(sidecar);
 });
 after(() => served?.close());
 
@@ -29,14 +36,17 @@ async function heldBytes(): Promise<number> {
   return Number(line[1]);
 }
 
-test("1,100 decisions for made-up organizations leave org-1's summary at 2; the probes are found under the organization they named", async () => {
+test("more decisions for made-up organizations than the log keeps organizations leave org-1's summary at 2; the probes are found under the organization they named", async () => {
   await authorize(decisionRequest({ orgId: 'org-1', workspaceId: 'ws-1' }));
   await authorize(decisionRequest({ orgId: 'org-1', workspaceId: 'ws-1', action: 'delete', workspaceRoles: { 'ws-1': 'member' } }));
   let last = '';
-  for (let i = 0; i < 1_100; i++) last = (await authorize(decisionRequest({ orgId: `made-up-${i}`, workspaceId: `ws-made-up-${i}` }))).decisionId;
+  for (let i = 0; i < PROBES; i++) last = (await authorize(decisionRequest({ orgId: `made-up-${i}`, workspaceId: `ws-made-up-${i}` }))).decisionId;
   const summary = await audit('/v1/audit/summary?orgId=org-1');
   assert.equal(summary.total, 2);
-  const probes = (await audit('/v1/audit/decisions?orgId=made-up-1099&unverified=true')).decisions as Array<{ decisionId: string; orgUnverified?: boolean }>;
+  const probes = (await audit(`/v1/audit/decisions?orgId=made-up-${PROBES - 1}&unverified=true`)).decisions as Array<{
+    decisionId: string;
+    orgUnverified?: boolean;
+  }>;
   assert.deepEqual(
     probes.map((r) => [r.decisionId, r.orgUnverified]),
     [[last, true]],
@@ -46,7 +56,7 @@ test("1,100 decisions for made-up organizations leave org-1's summary at 2; the 
 
 test("made-up principal organizations aimed at a registered workspace (cross_org) and permissions calls naming none of their own workspaces leave org-1's records alone", async () => {
   const before = (await audit('/v1/audit/summary?orgId=org-1')).total as number;
-  for (let i = 0; i < 1_100; i++) {
+  for (let i = 0; i < PROBES; i++) {
     const asked = decisionRequest({ orgId: `made-up-cross-${i}`, workspaceId: 'ws-1', orgRole: 'owner', workspaceRoles: {} });
     const answer = (await authorize(asked)) as { decisionId: string; allow?: boolean; reason?: string };
     assert.equal(answer.reason, 'cross_org');
@@ -60,7 +70,10 @@ test("made-up principal organizations aimed at a registered workspace (cross_org
     assert.equal(response.status, 200, await response.clone().text());
   }
   assert.equal((await audit('/v1/audit/summary?orgId=org-1')).total, before);
-  const probes = (await audit('/v1/audit/decisions?orgId=made-up-cross-1099&unverified=true')).decisions as Array<{ orgUnverified?: boolean; reason: string }>;
+  const probes = (await audit(`/v1/audit/decisions?orgId=made-up-cross-${PROBES - 1}&unverified=true`)).decisions as Array<{
+    orgUnverified?: boolean;
+    reason: string;
+  }>;
   assert.deepEqual(
     probes.map((r) => [r.reason, r.orgUnverified]),
     [['cross_org', true]],
