@@ -139,7 +139,7 @@ describe('static console files', () => {
 describe('GET /v1/token', () => {
   test('names the token, its scopes and organizations, never the token', async () => {
     const full = await request(sidecar.app).get('/v1/token').set(auth).expect(200);
-    assert.deepEqual(full.body, { name: 'admin', scopes: ['settings:read', 'settings:write', 'audit:read', 'decide'], orgs: null });
+    assert.deepEqual(full.body, { name: 'admin', scopes: ['settings:read', 'settings:write', 'audit:read', 'keys:read', 'keys:write', 'decide'], orgs: null });
     assert.equal(full.headers['cache-control'], 'no-store');
     assert.doesNotMatch(full.text, new RegExp(ADMIN_TOKEN));
     const limited = await request(sidecar.app).get('/v1/token').set('Authorization', `Bearer ${ORG2_AUDITOR}`).expect(200);
