@@ -172,7 +172,8 @@ describe('API keys through nginx auth_request', () => {
 
   test("Data Visibility's answer reaches the upstream as headers, and a client's copy is refused", async () => {
     const readLogs = (extra: Record<string, string> = {}) =>
-      fetch(`${base}/v1/logs/exports`, { headers: { 'x-portkey-api-key': keys.memberUser!.key, ...extra } });
+      // The route may read the workspace from a body nginx does not forward: the request names it in a header.
+      fetch(`${base}/v1/logs/exports`, { headers: { 'x-portkey-api-key': keys.memberUser!.key, 'x-portkey-workspace-id': 'ws-1', ...extra } });
     const setMembersViewAllData = async (value: boolean) => {
       const res = await fetch(`${served.url}/v1/orgs/org-1/settings/${VISIBILITY_FAMILY}`, {
         method: 'PATCH',
