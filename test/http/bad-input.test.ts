@@ -332,6 +332,12 @@ type Schema = Record<string, any>;
 
 /** Why `value` does not match `schema` (the keywords the published schema uses), or undefined. */
 function schemaProblem(schema: Schema, value: unknown, at = '$'): string | undefined {
+  if (schema.oneOf) {
+    const problems = (schema.oneOf as Schema[]).map((option) => schemaProblem(option, value, at));
+    const matching = problems.filter((problem) => problem === undefined).length;
+    if (matching !== 1) return `${at}: matches ${matching} of its ${problems.length} forms, not one (${problems.join('; ')})`;
+  }
+  if (schema.const !== undefined && value !== schema.const) return `${at}: not ${JSON.stringify(schema.const)}`;
   const types: string[] | undefined = schema.type === undefined ? undefined : [schema.type].flat();
   const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   if (types && !types.includes(kind)) return `${at}: ${kind} is not ${types.join('|')}`;
@@ -363,7 +369,8 @@ test('GET /v1/schema/decision-request: JSON Schema 2020-12 that agrees with the 
   const res = await request(url).get('/v1/schema/decision-request').expect(200);
   const schema = res.body as Schema;
   assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
-  assert.deepEqual(schema.properties.principal.properties.orgRole.enum, ['owner', 'admin', 'member']);
+  // A principal is a user or an API key; the user's form first.
+  assert.deepEqual(schema.properties.principal.oneOf[0].properties.orgRole.enum, ['owner', 'admin', 'member']);
   assert.equal(schema.properties.resource.properties.workspaceId.maxLength, 256);
 
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
