@@ -1,10 +1,11 @@
 // A real browser for the console tests and the README screenshots: Debian's chromium
 // driven by puppeteer-core (no browser download), axe-core run inside the page, and a
 // record of anything the page's Content-Security-Policy refused or the page threw.
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -60,6 +61,27 @@ export async function screenshot(page: Page, path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await page.screenshot({ path, fullPage: true });
 }
+
+/** Where the console tests leave a screenshot of every page they check. */
+const SHOTS = '.cache/console';
+
+/**
+ * Screenshots a page the test reached (.cache/console/<name>.png), then asserts no serious
+ * accessibility violation and nothing in `seen` (CSP refusals and page errors, from openPage).
+ */
+export async function checkPage(page: Page, seen: string[], name: string): Promise<void> {
+  await screenshot(page, join(SHOTS, `${name}.png`));
+  const violations = await seriousViolations(page);
+  assert.deepEqual(
+    violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    [],
+    `axe on ${name}`,
+  );
+  assert.deepEqual(seen, [], `no CSP refusal or page error on ${name}`);
+}
+
+/** The element with this ARIA role and accessible name. */
+export const control = (page: Page, role: string, name: string) => page.locator(`::-p-aria([name="${name}"][role="${role}"])`);
 
 /** Signs in through the form, as a person does. */
 export async function signIn(page: Page, baseUrl: string, token: string, hash = '#/settings'): Promise<void> {

@@ -13,9 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'puppeteer-core';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ADMIN_TOKEN, decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
-import { fillSignIn, launchBrowser, openPage, screenshot, seriousViolations, signIn, waitForText } from './browser.ts';
+import { fillSignIn, launchBrowser, openPage, signIn, waitForText, checkPage, control } from './browser.ts';
 
-const SHOTS = '.cache/console';
 const TEST_TIMEOUT = 180_000;
 const hex = (token: string) => createHash('sha256').update(token).digest('hex');
 const AUDITOR = 'console-auditor-secret-8c1d4e';
@@ -53,18 +52,8 @@ async function decide(input = request()) {
 }
 
 /** Screenshot, axe-core and the CSP/page-error record of the page as it is now. */
-async function checkPage(name: string, on: Page = page, seen: string[] = problems): Promise<void> {
-  await screenshot(on, join(SHOTS, `${name}.png`));
-  const violations = await seriousViolations(on);
-  assert.deepEqual(
-    violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-    [],
-    `axe on ${name}`,
-  );
-  assert.deepEqual(seen, [], `no CSP refusal or page error on ${name}`);
-}
-
-const control = (p: Page, role: string, name: string) => p.locator(`::-p-aria([name="${name}"][role="${role}"])`);
+/** checkPage on the test's own page unless another is given. */
+const checkPageAs = (name: string, on: Page = page, seen: string[] = problems) => checkPage(on, seen, name);
 
 async function isChecked(p: Page, name: string, within?: string): Promise<boolean> {
   const scope = within ? await p.$(`::-p-aria([name="${within}"][role="group"])`) : p;
@@ -123,7 +112,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
   test('sign-in page, then signed in: the token is in sessionStorage only, never localStorage or the URL', { timeout: TEST_TIMEOUT }, async () => {
     await page.goto(`${url}/console/`);
     await control(page, 'textbox', 'Admin token').wait();
-    await checkPage('sign-in');
+    await checkPageAs('sign-in');
     await signIn(page, url, ADMIN_TOKEN, `#/settings?org=${ORG}`);
     await waitForText(page, 'Signed in as admin');
     assert.ok(!page.url().includes(ADMIN_TOKEN));
@@ -146,7 +135,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.equal(decision.allow, false);
     assert.equal(decision.setting, 'managersWriteMcpServers');
     assert.equal(decision.source, 'org');
-    await checkPage('settings');
+    await checkPageAs('settings');
   });
 
   test('allowing workspace-level configuration and overriding a workspace: source workspace', { timeout: TEST_TIMEOUT }, async () => {
@@ -170,7 +159,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.equal(decision.allow, true);
     assert.equal(decision.source, 'workspace');
     await waitForText(page, `patch workspace (Integration Management) · ${WS}`);
-    await checkPage('settings-override');
+    await checkPageAs('settings-override');
   });
 
   test('a concurrent edit gets the conflict view, which shows what changed and reloads', { timeout: TEST_TIMEOUT }, async () => {
@@ -180,7 +169,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await control(page, 'heading', 'These settings changed since you loaded them').wait();
     await waitForText(page, 'Integration Management · Managers Write Workspace Integrations: On → Off');
     assert.ok(!(await page.evaluate(() => document.body.innerText.includes('Saved:'))), 'no earlier "Saved" line beside "not saved"');
-    await checkPage('settings-conflict');
+    await checkPageAs('settings-conflict');
     const stored = await api('GET', `/v1/orgs/${ORG}/settings/integration-access`);
     assert.equal(stored.body.managersWriteWsMcpIntegrations, true, 'the refused change was not saved');
     await control(page, 'button', 'Reload').click();
@@ -210,7 +199,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     assert.match(detail, new RegExp(sidecar.policy.current!.revision));
     assert.ok(page.url().includes(`decision=${made.decisionId}`), 'the open decision is in the URL too');
     await waitForText(page, 'decisions:');
-    await checkPage('explorer');
+    await checkPageAs('explorer');
   });
 
   test('what-if lists exactly the flips that the replay API returns, and applies the draft with If-Match', { timeout: TEST_TIMEOUT }, async () => {
@@ -249,7 +238,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
         outcome(f.after),
       ]),
     );
-    await checkPage('what-if');
+    await checkPageAs('what-if');
     await control(page, 'button', 'Apply draft').click();
     await waitForText(page, 'The draft is saved');
     const stored = await api('GET', `/v1/orgs/${ORG}/settings/integration-access`);
@@ -271,7 +260,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     const shown = await page.evaluate(() => (document.querySelector('[aria-labelledby="answer-title"]') as HTMLElement).innerText);
     assert.ok(shown.includes(expected.message), shown);
     assert.ok(shown.includes(expected.reason));
-    await checkPage('playground');
+    await checkPageAs('playground');
     // The permalink, opened afresh, shows the same input.
     const { page: fresh, problems: freshProblems } = await openPage(browser);
     await fresh.goto(link.toString());
@@ -286,7 +275,7 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
     await signIn(own, url, AUDITOR, `#/settings?org=${ORG}`);
     await waitForText(own, 'lacks the scope settings:read');
     assert.equal(await own.$$eval('input[type=checkbox]:not([disabled]), select:not([disabled])', (e) => e.length), 0);
-    await checkPage('settings-audit-only', own, seen);
+    await checkPageAs('settings-audit-only', own, seen);
     const refused = await api('PATCH', `/v1/orgs/${ORG}/settings/integration-access`, { managersWriteMcpServers: true }, AUDITOR);
     assert.equal(refused.status, 403);
     assert.equal(refused.body.code, 'insufficient_scope');
@@ -324,18 +313,18 @@ describe('the console in chromium', { timeout: 15 * 60_000 }, () => {
       }
     }
     await waitForText(page, 'Workspace ws-31');
-    await checkPage('settings-example-org-3');
+    await checkPageAs('settings-example-org-3');
   });
 
   test('dark and phone width: readable, and still no serious accessibility violation', { timeout: TEST_TIMEOUT }, async () => {
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
     await page.goto(`${url}/console/#/settings?org=${ORG}`);
     await control(page, 'heading', 'Integration Management').wait();
-    await checkPage('settings-dark');
+    await checkPageAs('settings-dark');
     await page.setViewport({ width: 390, height: 844 });
     await page.goto(`${url}/console/#/explorer?orgId=${ORG}`);
     await control(page, 'heading', 'Decisions, newest first').wait();
-    await checkPage('explorer-phone-dark');
+    await checkPageAs('explorer-phone-dark');
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     const widest = await page.evaluate(() =>
       [...document.querySelectorAll('body *')]

@@ -13,9 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'puppeteer-core';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { ADMIN_TOKEN, decisionRequest, serve, testSidecar } from '../support/sidecar.ts';
-import { launchBrowser, openPage, screenshot, seriousViolations, signIn, waitForText, WAIT_MS } from './browser.ts';
+import { launchBrowser, openPage, signIn, waitForText, WAIT_MS, checkPage, control } from './browser.ts';
 
-const SHOTS = '.cache/console';
 const TEST_TIMEOUT = 240_000;
 const hex = (token: string) => createHash('sha256').update(token).digest('hex');
 const LIMITED = 'console-limited-secret-71c2a9';
@@ -51,18 +50,8 @@ async function decide(input: ReturnType<typeof decisionRequest>): Promise<{ allo
   return body;
 }
 
-async function checkPage(name: string, on: Page = page, seen: string[] = problems): Promise<void> {
-  await screenshot(on, join(SHOTS, `${name}.png`));
-  const violations = await seriousViolations(on);
-  assert.deepEqual(
-    violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-    [],
-    `axe on ${name}`,
-  );
-  assert.deepEqual(seen, [], `no CSP refusal or page error on ${name}`);
-}
-
-const control = (p: Page, role: string, name: string) => p.locator(`::-p-aria([name="${name}"][role="${role}"])`);
+/** checkPage on the test's own page unless another is given. */
+const checkPageAs = (name: string, on: Page = page, seen: string[] = problems) => checkPage(on, seen, name);
 const text = (p: Page, selector: string) => p.$eval(selector, (e) => (e as HTMLElement).innerText);
 const pickerValue = (p: Page) => p.$eval('#org-picker', (e) => (e as HTMLInputElement | HTMLSelectElement).value);
 
@@ -164,13 +153,13 @@ describe('the organization on screen', { timeout: 20 * 60_000 }, () => {
     // A link of the earlier form.
     await page.goto(`${url}/console/#/whatif?org=${ORG_A}`);
     await waitForOrg(page, ORG_A);
-    await checkPage('org-navigation');
+    await checkPageAs('org-navigation');
   });
 
   test('a mistyped organization says plainly that nothing is stored and no workspace is known; hostile ids are text', { timeout: TEST_TIMEOUT }, async () => {
     await page.goto(`${url}/console/#/settings?orgId=${ORG_A}x`);
     await waitForText(page, `${ORG_A}x: nothing is stored for this organization and the directory knows no workspace of it — these are the defaults`);
-    await checkPage('org-mistyped');
+    await checkPageAs('org-mistyped');
     await page.goto(`${url}/console/#/whatif?orgId=${ORG_A}x`);
     await waitForText(page, `${ORG_A}x: nothing is stored for this organization`);
     // A real organization with a workspace but nothing stored does not say so.
@@ -197,7 +186,7 @@ describe('the organization on screen', { timeout: 20 * 60_000 }, () => {
       await own.select('#org-picker', ORG_B);
       await waitForOrg(own, ORG_B);
       await control(own, 'button', 'ws-b-1').wait();
-      await checkPage('org-limited-token', own, seen);
+      await checkPageAs('org-limited-token', own, seen);
     } finally {
       await context.close();
     }
@@ -255,7 +244,7 @@ describe('what-if', { timeout: 20 * 60_000 }, () => {
     await waitForText(page, '5 re-evaluated');
     const skipped = await text(page, 'ul[aria-label="Why records were not replayed"]');
     assert.match(skipped, /1 permissions_summary: decided outside the policy/);
-    await checkPage('what-if-nothing-drafted');
+    await checkPageAs('what-if-nothing-drafted');
 
     // The draft turns off workspace integrations: exactly the two integration creates flip,
     // and the MCP server creates (off since someone saved it) are no flip of the draft.
@@ -274,7 +263,7 @@ describe('what-if', { timeout: 20 * 60_000 }, () => {
     // The draft did not undo the change saved meanwhile: what it sent keeps it.
     const stored = await api('GET', `/v1/orgs/${ORG_A}/settings/integration-access`);
     assert.equal(stored.body.managersWriteMcpServers, false);
-    await checkPage('what-if');
+    await checkPageAs('what-if');
     // Leave no draft behind for the next test.
     await page.goto(`${url}/console/#/settings?orgId=${ORG_A}`);
   });
@@ -302,7 +291,7 @@ describe('what-if', { timeout: 20 * 60_000 }, () => {
       'allow (manager_write_enabled: Managers Write MCP Servers (default))',
       'deny (manager_write_disabled: Managers Write MCP Servers (workspace))',
     ]);
-    await checkPage('what-if-workspace');
+    await checkPageAs('what-if-workspace');
     // Nothing was saved: the stored workspace has no value of its own.
     assert.equal((await api('GET', `/v1/orgs/${ORG_B}/workspaces/${ws}/settings/integration-access`)).body.stored, false);
     await page.goto(`${url}/console/#/settings?orgId=${ORG_B}`);
@@ -358,7 +347,7 @@ describe('workspaces at scale', { timeout: 20 * 60_000 }, () => {
     // One workspace's table grows with the bundle's settings, never with the number of workspaces.
     const settings = families.reduce((count, family) => count + family.settings.length, 0);
     assert.ok((await height()) < small + 200 * settings, `one workspace open keeps the page bounded (${await height()}px for ${settings} settings)`);
-    await checkPage('workspaces-2000');
+    await checkPageAs('workspaces-2000');
   });
 
   test('an override is shown where it differs from the organization', { timeout: TEST_TIMEOUT }, async () => {
@@ -397,7 +386,7 @@ describe('product labels, lists and the small things', { timeout: 20 * 60_000 },
     await page.select('#f-reason', 'manager_write_disabled');
     await control(page, 'button', 'Search').click();
     await page.waitForFunction(() => location.hash.includes('reason=manager_write_disabled'));
-    await checkPage('explorer-labels');
+    await checkPageAs('explorer-labels');
   });
 
   test('the history names settings by their labels, with its separators in place', { timeout: TEST_TIMEOUT }, async () => {
